@@ -1,0 +1,42 @@
+// Matrix multiplication of a weight matrix by rows of activations, split across threads.
+// Weights: n_out rows of n_in elements of wtype, row-major as in GGUF (ggml ne = [n_in, n_out]).
+#ifndef GGML_LITE_MATMUL_H
+#define GGML_LITE_MATMUL_H
+
+#include "ggml-lite.h"
+#include "threadpool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Activations converted once to a weight's vec_dot_type, reusable for every weight that
+// reads the same input (q/k/v, gate/up). Owns its buffer; grows as needed.
+typedef struct {
+    enum gl_type type; // vec_dot_type the rows are in
+    int64_t n_in;      // elements per row
+    int64_t n_tok;     // rows
+    size_t row_bytes;
+    void *data;
+    size_t cap;
+} gl_act;
+
+void gl_act_free(gl_act *a);
+// Converts n_tok rows of n_in floats to `type` (threaded). Returns false on allocation failure.
+bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok, int64_t n_in,
+                    enum gl_type type);
+
+// out[t * n_out + r] = dot(W row r, activation row t), for t < act->n_tok, r < n_out.
+// act->type must be gl_get_type_traits(wtype)->vec_dot_type. Uses the batched (tiled) path
+// when act->n_tok > 1.
+void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
+               const gl_act *act, float *out);
+
+// Convenience: prepares a temporary activation and multiplies.
+bool gl_matmul_f32(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_in,
+                   int64_t n_out, const float *x, int64_t n_tok, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
