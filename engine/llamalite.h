@@ -1,0 +1,153 @@
+// llamalite: the one public header of the engine. Opaque handles, plain C functions,
+// error strings instead of aborts. Functions that can fail take (char *err, size_t errlen)
+// and write a one-line message there.
+#ifndef LLAMALITE_H
+#define LLAMALITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int32_t ll_token;
+typedef struct ll_model ll_model;
+typedef struct ll_vocab ll_vocab;
+typedef struct ll_context ll_context;
+typedef struct ll_sampler ll_sampler;
+
+// ---- model --------------------------------------------------------------------------------
+typedef struct {
+    bool vocab_only;   // load the tokenizer only (vocab GGUFs have no weights)
+    bool progress;     // progress bar on stderr while loading (only if stderr is a terminal)
+} ll_model_params;
+
+ll_model_params ll_model_default_params(void);
+ll_model *ll_model_load(const char *path, const ll_model_params *p, char *err, size_t errlen);
+void ll_model_free(ll_model *m);
+
+const ll_vocab *ll_model_get_vocab(const ll_model *m);
+int ll_model_n_ctx_train(const ll_model *m);
+int ll_model_n_embd(const ll_model *m);
+int ll_model_n_layer(const ll_model *m);
+uint64_t ll_model_n_params(const ll_model *m);
+uint64_t ll_model_size_bytes(const ll_model *m);
+// A short description such as "llama 260K F32"; owned by the model.
+const char *ll_model_desc(const ll_model *m);
+// A string metadata value (e.g. "tokenizer.chat_template"), NULL when absent; owned by the model.
+const char *ll_model_meta_str(const ll_model *m, const char *key);
+
+// ---- vocabulary and tokenizer -------------------------------------------------------------
+int32_t ll_vocab_n_tokens(const ll_vocab *v);
+ll_token ll_vocab_bos(const ll_vocab *v);   // -1 when the vocab has none
+ll_token ll_vocab_eos(const ll_vocab *v);
+ll_token ll_vocab_eot(const ll_vocab *v);
+bool ll_vocab_is_eog(const ll_vocab *v, ll_token t); // end of generation: eos, eot, eom, ...
+bool ll_vocab_is_control(const ll_vocab *v, ll_token t);
+bool ll_vocab_add_bos(const ll_vocab *v);
+bool ll_vocab_add_eos(const ll_vocab *v);
+const char *ll_vocab_type_name(const ll_vocab *v); // "spm", "bpe"
+
+// Tokenizes len bytes of text (need not be NUL-terminated nor valid UTF-8). add_special adds
+// BOS/EOS as the vocab says; parse_special turns special-token text into control tokens.
+// Returns the number of tokens; when that exceeds n_max, only n_max are written (call again
+// with a bigger buffer). Returns -1 on error (e.g. out of memory).
+int32_t ll_tokenize(const ll_vocab *v, const char *text, int32_t len, ll_token *out,
+                    int32_t n_max, bool add_special, bool parse_special);
+// The bytes a token stands for (SPM '▁' becomes ' ', byte tokens their byte). Control tokens
+// give their text only when special is true. Returns the length, or -(needed) if size is short.
+int32_t ll_token_to_piece(const ll_vocab *v, ll_token t, char *buf, int32_t size, bool special);
+// The raw vocab string of a token (as stored in the GGUF), NUL-terminated.
+const char *ll_token_get_text(const ll_vocab *v, ll_token t);
+
+// Streaming detokenizer: holds back an incomplete UTF-8 sequence until it is complete, so
+// what it returns is always valid UTF-8 (invalid bytes become U+FFFD).
+typedef struct {
+    char pending[8];
+    int n_pending;
+} ll_detok;
+// Appends the printable bytes for token t to out (capacity cap), returns bytes written.
+size_t ll_detok_push(ll_detok *d, const ll_vocab *v, ll_token t, bool special, char *out, size_t cap);
+// Flushes what is left at the end of the stream (an incomplete sequence becomes U+FFFD).
+size_t ll_detok_flush(ll_detok *d, char *out, size_t cap);
+
+// ---- context (KV cache + scratch) ---------------------------------------------------------
+typedef enum { LL_CACHE_F16 = 0, LL_CACHE_F32 = 1 } ll_cache_type;
+
+typedef struct {
+    int n_ctx;        // 0: the model's training context, capped at 4096
+    int n_batch;      // tokens per forward chunk during prompt processing (default 512)
+    int n_threads;    // 0: physical cores
+    ll_cache_type type_k, type_v;
+    bool logits_all;  // keep logits of every token of a decode (perplexity, speculative)
+} ll_context_params;
+
+ll_context_params ll_context_default_params(void);
+ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, size_t errlen);
+void ll_context_free(ll_context *c);
+int ll_n_ctx(const ll_context *c);
+int ll_n_past(const ll_context *c);   // tokens currently in the KV cache
+int ll_n_threads(const ll_context *c);
+const ll_model *ll_context_model(const ll_context *c);
+
+// Evaluates n tokens at positions n_past .. n_past+n-1 (in chunks of n_batch) and appends
+// them to the KV cache. Returns 0, or -1 with err set (e.g. context full).
+int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t errlen);
+// Logits (n_vocab floats) of the last token of the last decode.
+float *ll_get_logits(ll_context *c);
+// Logits of token i of the last decode; needs logits_all (else NULL unless i is the last).
+float *ll_get_logits_ith(ll_context *c, int i);
+
+void ll_kv_clear(ll_context *c);
+// Forgets every cached position >= n_keep (rollback).
+void ll_kv_truncate(ll_context *c, int n_keep);
+// Removes cached positions [n_keep, n_keep + n_discard) and moves the rest down, re-rotating
+// the cached keys to their new positions (context shift).
+void ll_kv_shift(ll_context *c, int n_keep, int n_discard);
+
+// Timings accumulated since the context was made (or reset).
+typedef struct {
+    double t_load_ms;
+    double t_prompt_ms; int n_prompt;  // decodes of more than one token
+    double t_gen_ms; int n_gen;        // single-token decodes
+} ll_timings;
+ll_timings ll_get_timings(const ll_context *c);
+void ll_reset_timings(ll_context *c);
+
+// ---- sampling -----------------------------------------------------------------------------
+#define LL_DEFAULT_SEED 0xFFFFFFFFu // means: pick a random seed
+
+typedef struct {
+    float temp;            // <= 0: greedy
+    int32_t top_k;         // <= 0: off
+    float top_p;           // 1: off
+    float min_p;           // 0: off
+    float typical_p;       // 1: off
+    int32_t repeat_last_n; // window of the penalties (0 off, -1 the whole history)
+    float repeat_penalty;  // 1: off
+    float freq_penalty;    // 0: off
+    float presence_penalty;// 0: off
+    uint32_t seed;
+} ll_sampler_params;
+
+// llama-cli's defaults: temp 0.8, top-k 40, top-p 0.95, min-p 0.05, typical 1, last-n 64,
+// repeat 1.0, frequency 0, presence 0, random seed. Applied in llama-cli's order:
+// penalties, top-k, typical, top-p, min-p, temperature, then a draw.
+ll_sampler_params ll_sampler_default_params(void);
+ll_sampler *ll_sampler_new(const ll_sampler_params *p, int32_t n_vocab);
+void ll_sampler_free(ll_sampler *s);
+// Picks a token from logits (not modified). Does not record it: call ll_sampler_accept.
+ll_token ll_sampler_sample(ll_sampler *s, const float *logits);
+void ll_sampler_accept(ll_sampler *s, ll_token t); // adds t to the penalty history
+void ll_sampler_reset(ll_sampler *s);              // clears history; keeps the RNG state
+// The probability distribution the sampler would draw from (after every filter), written
+// to probs[n_vocab] (zeros for removed tokens). For tests and speculative decoding.
+void ll_sampler_probs(ll_sampler *s, const float *logits, float *probs);
+uint32_t ll_sampler_seed(const ll_sampler *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
