@@ -1,0 +1,440 @@
+// Token sampling: penalties, top-k, typical, top-p, min-p, temperature, then a seeded draw,
+// in llama-cli's default order and with its semantics (Feb 2025):
+//   - top-p keeps the smallest prefix of the candidates, by descending probability, whose
+//     cumulative probability reaches p (>=); at least one token;
+//   - min-p keeps the tokens whose probability is at least p times the largest one;
+//   - typical-p keeps the tokens whose surprise -log p is closest to the entropy, in that
+//     order, until their cumulative probability exceeds p (>);
+//   - each filter renormalises over what the previous ones kept, and the temperature comes
+//     last, so it reshapes the final distribution but not what the filters keep;
+//   - temp <= 0 keeps only the highest logit (greedy).
+// The candidates are (token, logit) pairs; top-k picks its k with a bounded heap (O(n log k)),
+// and top-p without top-k sorts only as long a prefix as it needs.
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "llamalite.h"
+#include "sampling.h"
+
+typedef struct {
+    ll_token id;
+    float logit;
+    float p;   // probability, once a softmax ran
+    float key; // sort key of the typical filter
+} cand;
+
+struct ll_sampler {
+    ll_sampler_params par;
+    int32_t n_vocab;
+    uint32_t seed;     // the seed actually used (random when par.seed was LL_DEFAULT_SEED)
+    uint64_t rng[4];   // xoshiro256**
+
+    // Penalty history: the last repeat_last_n accepted tokens (a ring), or all of them when
+    // repeat_last_n is -1. count[t] is how often t occurs in it; distinct[] lists the tokens
+    // with count > 0 and where[t] is t's index there, so the penalties cost O(distinct).
+    ll_token *hist;
+    int32_t hist_cap, hist_len, hist_head;
+    int32_t *count, *distinct, *where;
+    int32_t n_distinct;
+
+    ll_sampler_constraint constraint;
+    bool has_constraint;
+
+    float *work;  // n_vocab: the logits after constraint and penalties
+    cand *cands;  // n_vocab: the surviving candidates
+};
+
+// ---- random numbers -----------------------------------------------------------------------
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t rng_next(uint64_t s[4]) {
+    const uint64_t result = rotl64(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    return result;
+}
+
+// Uniform in [0, 1) with 53 random bits.
+static double rng_uniform(uint64_t s[4]) { return (double)(rng_next(s) >> 11) * 0x1.0p-53; }
+
+static void rng_seed(uint64_t s[4], uint32_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) s[i] = splitmix64(&x);
+}
+
+static uint32_t random_seed(void) {
+    uint32_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    bool ok = f && fread(&v, sizeof v, 1, f) == 1;
+    if (f) fclose(f);
+    if (!ok) {
+        struct timespec ts;
+        timespec_get(&ts, TIME_UTC);
+        uint64_t x = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        x ^= (uint64_t)(uintptr_t)&v;
+        v = (uint32_t)splitmix64(&x);
+    }
+    // Reporting LL_DEFAULT_SEED would not reproduce the run: it means "random" again.
+    return v == LL_DEFAULT_SEED ? v - 1 : v;
+}
+
+// ---- parameters and lifetime --------------------------------------------------------------
+
+ll_sampler_params ll_sampler_default_params(void) {
+    ll_sampler_params p = {
+        .temp = 0.8f,
+        .top_k = 40,
+        .top_p = 0.95f,
+        .min_p = 0.05f,
+        .typical_p = 1.0f,
+        .repeat_last_n = 64,
+        .repeat_penalty = 1.0f,
+        .freq_penalty = 0.0f,
+        .presence_penalty = 0.0f,
+        .seed = LL_DEFAULT_SEED,
+    };
+    return p;
+}
+
+static bool penalties_active(const ll_sampler_params *p) {
+    return p->repeat_last_n != 0 &&
+           (p->repeat_penalty != 1.0f || p->freq_penalty != 0.0f || p->presence_penalty != 0.0f);
+}
+
+ll_sampler *ll_sampler_new(const ll_sampler_params *p, int32_t n_vocab) {
+    if (n_vocab <= 0) return NULL;
+    ll_sampler *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->par = p ? *p : ll_sampler_default_params();
+    if (s->par.repeat_last_n < -1) s->par.repeat_last_n = 0;
+    s->n_vocab = n_vocab;
+    s->seed = s->par.seed == LL_DEFAULT_SEED ? random_seed() : s->par.seed;
+    rng_seed(s->rng, s->seed);
+
+    s->work = malloc((size_t)n_vocab * sizeof *s->work);
+    s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
+    if (!s->work || !s->cands) goto fail;
+    if (penalties_active(&s->par)) {
+        s->count = calloc((size_t)n_vocab, sizeof *s->count);
+        s->distinct = malloc((size_t)n_vocab * sizeof *s->distinct);
+        s->where = malloc((size_t)n_vocab * sizeof *s->where);
+        if (!s->count || !s->distinct || !s->where) goto fail;
+        if (s->par.repeat_last_n > 0) {
+            s->hist_cap = s->par.repeat_last_n;
+            s->hist = malloc((size_t)s->hist_cap * sizeof *s->hist);
+            if (!s->hist) goto fail;
+        }
+    }
+    return s;
+fail:
+    ll_sampler_free(s);
+    return NULL;
+}
+
+void ll_sampler_free(ll_sampler *s) {
+    if (!s) return;
+    free(s->hist);
+    free(s->count);
+    free(s->distinct);
+    free(s->where);
+    free(s->work);
+    free(s->cands);
+    free(s);
+}
+
+uint32_t ll_sampler_seed(const ll_sampler *s) { return s ? s->seed : 0; }
+
+void ll_sampler_set_constraint(ll_sampler *s, const ll_sampler_constraint *c) {
+    if (!s) return;
+    s->has_constraint = c && c->apply;
+    if (s->has_constraint) s->constraint = *c;
+    else memset(&s->constraint, 0, sizeof s->constraint);
+}
+
+// ---- penalty history ----------------------------------------------------------------------
+
+static void count_add(ll_sampler *s, ll_token t) {
+    if (s->count[t]++ == 0) {
+        s->where[t] = s->n_distinct;
+        s->distinct[s->n_distinct++] = t;
+    }
+}
+
+static void count_remove(ll_sampler *s, ll_token t) {
+    if (--s->count[t] == 0) {
+        ll_token last = s->distinct[--s->n_distinct];
+        s->distinct[s->where[t]] = last;
+        s->where[last] = s->where[t];
+    }
+}
+
+void ll_sampler_accept(ll_sampler *s, ll_token t) {
+    if (!s || t < 0 || t >= s->n_vocab) return;
+    if (s->has_constraint && s->constraint.accept) s->constraint.accept(s->constraint.ud, t);
+    if (!s->count) return; // penalties off: nothing to remember
+    if (s->hist_cap > 0) {
+        if (s->hist_len == s->hist_cap) {
+            count_remove(s, s->hist[s->hist_head]); // the oldest leaves the window
+        } else {
+            s->hist_len++;
+        }
+        s->hist[s->hist_head] = t;
+        s->hist_head = (s->hist_head + 1) % s->hist_cap;
+    }
+    count_add(s, t); // with repeat_last_n == -1 the counts alone are the whole history
+}
+
+void ll_sampler_reset(ll_sampler *s) {
+    if (!s) return;
+    if (s->count) {
+        for (int32_t i = 0; i < s->n_distinct; i++) s->count[s->distinct[i]] = 0;
+    }
+    s->n_distinct = 0;
+    s->hist_len = s->hist_head = 0;
+}
+
+static void apply_penalties(ll_sampler *s, float *logits) {
+    const float rep = s->par.repeat_penalty, freq = s->par.freq_penalty;
+    const float pres = s->par.presence_penalty;
+    for (int32_t i = 0; i < s->n_distinct; i++) {
+        ll_token t = s->distinct[i];
+        float l = logits[t];
+        // Dividing a negative logit would make the token more likely: multiply it instead.
+        l = l <= 0.0f ? l * rep : l / rep;
+        logits[t] = l - (float)s->count[t] * freq - pres;
+    }
+}
+
+// ---- candidate ordering -------------------------------------------------------------------
+
+// The candidate order: higher logit first, lower id first among equals (deterministic).
+static inline bool ranks_above(const cand *a, const cand *b) {
+    return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
+}
+
+// Min-heap on c[0..n) by rank (the root is the weakest kept candidate).
+static void heap_sift_down(cand *c, int32_t n, int32_t i) {
+    cand x = c[i];
+    for (;;) {
+        int32_t child = 2 * i + 1;
+        if (child >= n) break;
+        if (child + 1 < n && ranks_above(&c[child], &c[child + 1])) child++;
+        if (!ranks_above(&x, &c[child])) break;
+        c[i] = c[child];
+        i = child;
+    }
+    c[i] = x;
+}
+
+static void heap_build(cand *c, int32_t n) {
+    for (int32_t i = n / 2 - 1; i >= 0; i--) heap_sift_down(c, n, i);
+}
+
+// Turns a min-heap into descending rank order in place.
+static void heap_sort_desc(cand *c, int32_t n) {
+    for (int32_t end = n - 1; end > 0; end--) {
+        cand t = c[0]; c[0] = c[end]; c[end] = t;
+        heap_sift_down(c, end, 0);
+    }
+}
+
+// Reorders c[0..n) so that c[0..k) are its k best candidates in descending order.
+static void partial_sort_desc(cand *c, int32_t n, int32_t k) {
+    if (k > n) k = n;
+    if (k <= 0) return;
+    heap_build(c, k);
+    for (int32_t i = k; i < n; i++) {
+        if (ranks_above(&c[i], &c[0])) {
+            cand t = c[0]; c[0] = c[i]; c[i] = t;
+            heap_sift_down(c, k, 0);
+        }
+    }
+    heap_sort_desc(c, k);
+}
+
+// The k best tokens of logits[0..n), descending, into out[0..k), straight from the array:
+// only tokens beating the current k-th best touch the heap.
+static void top_k_from_logits(const float *logits, int32_t n, int32_t k, cand *out) {
+    for (int32_t i = 0; i < k; i++) out[i] = (cand){ .id = i, .logit = logits[i] };
+    heap_build(out, k);
+    for (int32_t i = k; i < n; i++) {
+        // Strictly greater: on a tie the earlier (lower) id ranks above.
+        if (logits[i] > out[0].logit) {
+            out[0] = (cand){ .id = i, .logit = logits[i] };
+            heap_sift_down(out, k, 0);
+        }
+    }
+    heap_sort_desc(out, k);
+}
+
+static int cmp_key_asc(const void *pa, const void *pb) {
+    const cand *a = pa, *b = pb;
+    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+// ---- the filters --------------------------------------------------------------------------
+
+// Softmax of the candidates' logits into p (normalised); returns nothing.
+static void softmax(cand *c, int32_t n) {
+    float max = c[0].logit;
+    for (int32_t i = 1; i < n; i++) if (c[i].logit > max) max = c[i].logit;
+    double sum = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        c[i].p = expf(c[i].logit - max);
+        sum += c[i].p;
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int32_t i = 0; i < n; i++) c[i].p *= inv;
+}
+
+static int32_t filter_typical(cand *c, int32_t n, float p) {
+    softmax(c, n);
+    double entropy = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        if (c[i].p > 0.0f) entropy -= (double)c[i].p * log(c[i].p);
+    }
+    for (int32_t i = 0; i < n; i++) {
+        c[i].key = c[i].p > 0.0f ? fabsf(-logf(c[i].p) - (float)entropy) : INFINITY;
+    }
+    qsort(c, (size_t)n, sizeof *c, cmp_key_asc);
+    double cum = 0.0;
+    for (int32_t i = 0; i < n; i++) {
+        cum += c[i].p;
+        if (cum > p) return i + 1;
+    }
+    return n;
+}
+
+// c must hold normalised p. Sorts only as long a prefix as the cut needs.
+static int32_t filter_top_p(cand *c, int32_t n, bool sorted, float p) {
+    int32_t k = sorted ? n : (n < 64 ? n : 64);
+    for (;;) {
+        if (!sorted) partial_sort_desc(c, n, k);
+        double cum = 0.0;
+        for (int32_t i = 0; i < k; i++) {
+            cum += c[i].p;
+            if (cum >= p) return i + 1;
+        }
+        if (k == n) return n; // rounding kept the sum below p: keep everything
+        k = n / 4 < k ? n : k * 4;
+    }
+}
+
+static int32_t filter_min_p(cand *c, int32_t n, float p) {
+    float max = c[0].logit;
+    for (int32_t i = 1; i < n; i++) if (c[i].logit > max) max = c[i].logit;
+    // p_i >= p * p_max  <=>  logit_i >= max + log(p); keeps the order (and sortedness).
+    const float min_logit = max + logf(p);
+    int32_t m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (c[i].logit >= min_logit) c[m++] = c[i];
+    }
+    return m;
+}
+
+// Runs the whole chain on logits; leaves the final candidates with normalised p in s->cands
+// and returns how many there are (0 when every token is forbidden).
+static int32_t run_chain(ll_sampler *s, const float *logits) {
+    const ll_sampler_params *P = &s->par;
+    const int32_t nv = s->n_vocab;
+    float *w = s->work;
+    cand *c = s->cands;
+
+    // Private copy; NaN becomes -inf and +inf the largest float, so the softmax stays finite.
+    for (int32_t i = 0; i < nv; i++) w[i] = fminf(fmaxf(logits[i], -INFINITY), FLT_MAX);
+    if (s->has_constraint) s->constraint.apply(s->constraint.ud, w, nv);
+    if (s->count) apply_penalties(s, w);
+
+    const bool greedy = !(P->temp > 0.0f);
+    const bool typical = P->typical_p < 1.0f;
+
+    // Greedy without typical: every other filter keeps the top token, so it is just argmax.
+    if (greedy && !typical) {
+        int32_t best = 0;
+        for (int32_t i = 1; i < nv; i++) if (w[i] > w[best]) best = i;
+        if (w[best] == -INFINITY) return 0;
+        c[0] = (cand){ .id = best, .logit = w[best], .p = 1.0f };
+        return 1;
+    }
+
+    int32_t n;
+    bool sorted;
+    if (P->top_k > 0 && P->top_k < nv) {
+        top_k_from_logits(w, nv, P->top_k, c);
+        n = P->top_k;
+        sorted = true;
+    } else {
+        n = 0;
+        for (int32_t i = 0; i < nv; i++) {
+            if (w[i] != -INFINITY) c[n++] = (cand){ .id = i, .logit = w[i] };
+        }
+        sorted = false;
+    }
+    while (n > 0 && c[n - 1].logit == -INFINITY) n--; // forbidden tokens never survive
+    if (n == 0) return 0;
+
+    if (typical) {
+        n = filter_typical(c, n, P->typical_p);
+        sorted = false;
+    }
+    if (P->top_p < 1.0f) {
+        softmax(c, n);
+        n = filter_top_p(c, n, sorted, P->top_p);
+        sorted = true;
+    }
+    if (P->min_p > 0.0f) n = filter_min_p(c, n, P->min_p);
+
+    if (greedy) {
+        int32_t best = 0;
+        for (int32_t i = 1; i < n; i++) if (ranks_above(&c[i], &c[best])) best = i;
+        c[0] = c[best];
+        c[0].p = 1.0f;
+        return 1;
+    }
+    if (P->temp != 1.0f) {
+        for (int32_t i = 0; i < n; i++) c[i].logit /= P->temp;
+    }
+    softmax(c, n);
+    return n;
+}
+
+// ---- public entry points ------------------------------------------------------------------
+
+ll_token ll_sampler_sample(ll_sampler *s, const float *logits) {
+    if (!s || !logits) return -1;
+    int32_t n = run_chain(s, logits);
+    if (n == 0) return -1;
+    if (n == 1) return s->cands[0].id;
+    // Inverse CDF over the candidates; the last one absorbs any rounding shortfall.
+    double u = rng_uniform(s->rng), cum = 0.0;
+    for (int32_t i = 0; i < n - 1; i++) {
+        cum += s->cands[i].p;
+        if (u < cum) return s->cands[i].id;
+    }
+    return s->cands[n - 1].id;
+}
+
+void ll_sampler_probs(ll_sampler *s, const float *logits, float *probs) {
+    if (!s || !logits || !probs) return;
+    memset(probs, 0, (size_t)s->n_vocab * sizeof *probs);
+    int32_t n = run_chain(s, logits);
+    for (int32_t i = 0; i < n; i++) probs[s->cands[i].id] = s->cands[i].p;
+}

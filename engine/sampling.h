@@ -1,0 +1,24 @@
+// Internal sampling interface: the hook a constraint (grammar) plugs into.
+// The public sampler API is in llamalite.h (ll_sampler_*).
+#ifndef LLAMALITE_SAMPLING_H
+#define LLAMALITE_SAMPLING_H
+
+#include "llamalite.h"
+
+// A constraint on which tokens may come next (a grammar, a stop list...). The sampler calls
+// apply() on its private copy of the logits first, before penalties and every filter, so the
+// filters and the final distribution only ever see allowed tokens. apply() forbids a token by
+// setting its logit to -INFINITY. ll_sampler_accept() passes each accepted token to accept()
+// (may be NULL) so the constraint can advance its state. A constraint that forbids every token
+// makes ll_sampler_sample return -1.
+typedef struct {
+    void (*apply)(void *ud, float *logits, int32_t n_vocab);
+    void (*accept)(void *ud, ll_token t);
+    void *ud;
+} ll_sampler_constraint;
+
+// Attaches a constraint (copied), or removes it with c == NULL. Tokens accepted before the
+// constraint is attached (e.g. the prompt, fed for the penalties) never reach it.
+void ll_sampler_set_constraint(ll_sampler *s, const ll_sampler_constraint *c);
+
+#endif
