@@ -323,19 +323,45 @@ static int32_t filter_typical(cand *c, int32_t n, float p) {
     return n;
 }
 
-// c must hold normalised p. Sorts only as long a prefix as the cut needs.
+// The smallest set of best-ranked candidates whose probability reaches p (llama's top-p cut,
+// "cum >= p"), moved to c[0..k); returns k. c must hold normalised p. When sorted, a prefix
+// walk; otherwise a quickselect on probability mass (O(n) expected), which leaves the kept
+// set unsorted: nothing after top-p needs the order.
 static int32_t filter_top_p(cand *c, int32_t n, bool sorted, float p) {
-    int32_t k = sorted ? n : (n < 64 ? n : 64);
-    for (;;) {
-        if (!sorted) partial_sort_desc(c, n, k);
-        double cum = 0.0;
-        for (int32_t i = 0; i < k; i++) {
-            cum += c[i].p;
-            if (cum >= p) return i + 1;
+    double need = p;
+    int32_t lo = 0, hi = n; // c[0..lo) is taken; the cut lies in [lo, hi)
+    while (!sorted && hi - lo > 32) {
+        // Median-of-three pivot, moved to hi-1, then a Lomuto partition of [lo, hi-1).
+        int32_t mid = lo + (hi - lo) / 2, a = lo, b = mid, z = hi - 1;
+        if (ranks_above(&c[b], &c[a])) { int32_t t = a; a = b; b = t; }
+        if (ranks_above(&c[z], &c[b])) { b = z; if (ranks_above(&c[b], &c[a])) b = a; }
+        cand t = c[b]; c[b] = c[hi - 1]; c[hi - 1] = t;
+        const cand pivot = c[hi - 1];
+        int32_t store = lo;
+        double above = 0.0;
+        for (int32_t i = lo; i < hi - 1; i++) {
+            if (ranks_above(&c[i], &pivot)) {
+                above += c[i].p;
+                t = c[i]; c[i] = c[store]; c[store] = t;
+                store++;
+            }
         }
-        if (k == n) return n; // rounding kept the sum below p: keep everything
-        k = n / 4 < k ? n : k * 4;
+        c[hi - 1] = c[store];
+        c[store] = pivot;
+        if (above >= need) {
+            hi = store;                 // the cut is among the ones above the pivot
+        } else {
+            need -= above + pivot.p;    // all of those and the pivot are in
+            lo = store + 1;
+            if (need <= 0.0) return lo;
+        }
     }
+    if (!sorted) partial_sort_desc(c + lo, hi - lo, hi - lo);
+    for (int32_t i = lo; i < hi; i++) {
+        need -= c[i].p;
+        if (need <= 0.0) return i + 1;
+    }
+    return hi; // rounding kept the sum just below p: keep what is left
 }
 
 static int32_t filter_min_p(cand *c, int32_t n, float p) {
@@ -359,7 +385,12 @@ static int32_t run_chain(ll_sampler *s, const float *logits) {
     cand *c = s->cands;
 
     // Private copy; NaN becomes -inf and +inf the largest float, so the softmax stays finite.
-    for (int32_t i = 0; i < nv; i++) w[i] = fminf(fmaxf(logits[i], -INFINITY), FLT_MAX);
+    // (Plain compares, not fmaxf/fminf: they vectorise instead of costing a call per token.)
+    for (int32_t i = 0; i < nv; i++) {
+        float x = logits[i];
+        x = x >= -FLT_MAX ? x : -INFINITY;
+        w[i] = x <= FLT_MAX ? x : FLT_MAX;
+    }
     if (s->has_constraint) s->constraint.apply(s->constraint.ud, w, nv);
     if (s->count) apply_penalties(s, w);
 
@@ -396,11 +427,15 @@ static int32_t run_chain(ll_sampler *s, const float *logits) {
         sorted = false;
     }
     if (P->top_p < 1.0f) {
+        // Both cuts are prefixes of the same order and min-p depends only on ratios to the top
+        // probability, which top-p's renormalisation keeps: min-p first, on the probabilities
+        // top-p sees, gives the same set and leaves top-p far fewer candidates.
         softmax(c, n);
+        if (P->min_p > 0.0f) n = filter_min_p(c, n, P->min_p);
         n = filter_top_p(c, n, sorted, P->top_p);
-        sorted = true;
+    } else if (P->min_p > 0.0f) {
+        n = filter_min_p(c, n, P->min_p);
     }
-    if (P->min_p > 0.0f) n = filter_min_p(c, n, P->min_p);
 
     if (greedy) {
         int32_t best = 0;

@@ -171,6 +171,19 @@ static void test_top_k(void) {
     }
 }
 
+static void test_top_k_ties(void) {
+    // Equal logits: the lower ids win, so results do not depend on scan order.
+    enum { N = 1000 };
+    static float logits[N], probs[N];
+    for (int i = 0; i < N; i++) logits[i] = 0.5f;
+    ll_sampler_params p = plain();
+    p.top_k = 3;
+    ll_sampler *s = ll_sampler_new(&p, N);
+    ll_sampler_probs(s, logits, probs);
+    CHECK(probs[0] > 0 && probs[1] > 0 && probs[2] > 0 && count_nonzero(probs, N) == 3, "top-k ties");
+    ll_sampler_free(s);
+}
+
 static void test_top_p(void) {
     // Shuffled on purpose: the filter must order by probability itself.
     const double pr[6] = { 0.1, 0.3, 0.05, 0.4, 0.05, 0.1 };
@@ -186,6 +199,17 @@ static void test_top_p(void) {
         ll_sampler_probs(s, logits, probs);
         CHECK(count_nonzero(probs, 6) == cases[j].keep, "top-p %.2f keeps %d, want %d",
               cases[j].top_p, count_nonzero(probs, 6), cases[j].keep);
+        ll_sampler_free(s);
+    }
+    // "Reaches p" includes equality: four equal logits (p = 0.25 exactly), top-p 0.5 keeps two.
+    {
+        const float flat[4] = { 1.0f, 1.0f, 1.0f, 1.0f };
+        float fp[4];
+        ll_sampler_params q = plain();
+        q.top_p = 0.5f;
+        ll_sampler *s = ll_sampler_new(&q, 4);
+        ll_sampler_probs(s, flat, fp);
+        CHECK(count_nonzero(fp, 4) == 2, "top-p boundary keeps %d", count_nonzero(fp, 4));
         ll_sampler_free(s);
     }
     // top-p 0.65: {0.4, 0.3} renormalised.
@@ -240,6 +264,17 @@ static void test_typical(void) {
     const double want[8] = { 0, 0.25, 0.25, 0.25, 0.25, 0, 0, 0 };
     CHECK(max_abs_diff(probs, want, 8) < 1e-6, "typical 0.35 keeps mid tokens");
     ll_sampler_free(s);
+    // "Exceeds p" is strict: four equal tokens (0.25 each), typical 0.5 keeps three.
+    {
+        const float flat[4] = { 2.0f, 2.0f, 2.0f, 2.0f };
+        float fp[4];
+        ll_sampler_params q = plain();
+        q.typical_p = 0.5f;
+        ll_sampler *t = ll_sampler_new(&q, 4);
+        ll_sampler_probs(t, flat, fp);
+        CHECK(count_nonzero(fp, 4) == 3, "typical boundary keeps %d", count_nonzero(fp, 4));
+        ll_sampler_free(t);
+    }
     p.typical_p = 0.6f; // the mid band (0.5), then the dominant token (0.9 > 0.6)
     s = ll_sampler_new(&p, 8);
     ll_sampler_probs(s, logits, probs);
@@ -290,13 +325,18 @@ static void test_reference_chain(void) {
         float *logits = malloc(sizeof(float) * (size_t)nv), *probs = malloc(sizeof(float) * (size_t)nv);
         double *want = malloc(sizeof(double) * (size_t)nv);
         for (int i = 0; i < nv; i++) logits[i] = (float)(lcg_uniform() * 12 - 6);
-        ll_sampler_params cases[4];
+        enum { NCASES = 7 };
+        ll_sampler_params cases[NCASES];
         cases[0] = ll_sampler_default_params(); cases[0].seed = 7;
         cases[1] = plain(); cases[1].top_p = 0.9f; cases[1].temp = 0.7f;
         cases[2] = plain(); cases[2].top_k = 500; cases[2].typical_p = 0.8f; cases[2].top_p = 0.9f;
         cases[2].min_p = 0.02f; cases[2].temp = 1.3f;
         cases[3] = plain(); cases[3].min_p = 0.3f; cases[3].temp = 0.5f;
-        for (int j = 0; j < 4; j++) {
+        // No top-k, top-p and min-p together: once top-p binds, once min-p.
+        cases[4] = plain(); cases[4].top_p = 0.3f; cases[4].min_p = 0.01f;
+        cases[5] = plain(); cases[5].top_p = 0.95f; cases[5].min_p = 0.2f;
+        cases[6] = plain(); cases[6].top_p = 0.05f; cases[6].temp = 2.0f;
+        for (int j = 0; j < NCASES; j++) {
             ll_sampler *s = ll_sampler_new(&cases[j], nv);
             ll_sampler_probs(s, logits, probs);
             reference_chain(&cases[j], logits, nv, want);
@@ -536,6 +576,7 @@ static void test_constraint_and_bad_input(void) {
 int main(void) {
     test_greedy();
     test_top_k();
+    test_top_k_ties();
     test_top_p();
     test_min_p();
     test_typical();
