@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -146,6 +147,11 @@ void ll_sampler_reset(ll_sampler *s);              // clears history; keeps the 
 // to probs[n_vocab] (zeros for removed tokens). For tests and speculative decoding.
 void ll_sampler_probs(ll_sampler *s, const float *logits, float *probs);
 uint32_t ll_sampler_seed(const ll_sampler *s);
+
+// ---- diagnostics ----------------------------------------------------------------------------
+// Runs ggml-lite's kernel micro-benchmark (dot products and matmuls per type) with n_threads
+// (0: physical cores), printing a table to out. Returns 0, or -1 if this build has none.
+int ll_bench_kernels(int n_threads, FILE *out);
 
 #ifdef __cplusplus
 }

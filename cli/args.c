@@ -1,0 +1,402 @@
+// Shared flag parsing: validated numbers, one-line errors, llama-cli's flag names.
+#include "args.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void args_defaults(cli_params *p) {
+    memset(p, 0, sizeof *p);
+    p->escape = true;
+    p->n_predict = -1;
+    p->n_keep = 0;
+    p->context_shift = true;
+    p->n_batch = 512;
+    p->type_k = LL_CACHE_F16;
+    p->type_v = LL_CACHE_F16;
+    p->sampling = ll_sampler_default_params();
+    p->verbosity = 1;
+}
+
+void args_free(cli_params *p) {
+    free(p->prompt_buf);
+    p->prompt_buf = NULL;
+    p->prompt = NULL;
+}
+
+void cli_log(const cli_params *p, int level, const char *fmt, ...) {
+    if (p && p->verbosity < level) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+void args_unknown(const char *cmd, const char *flag) {
+    if (cmd)
+        fprintf(stderr, "llamalite: unknown option '%s' (try 'llamalite %s --help')\n", flag, cmd);
+    else
+        fprintf(stderr, "llamalite: unknown option '%s' (try 'llamalite --help')\n", flag);
+}
+
+bool args_value(int argc, char **argv, int *i, const char **out) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "llamalite: %s needs a value\n", argv[*i]);
+        return false;
+    }
+    *i += 1;
+    *out = argv[*i];
+    return true;
+}
+
+static void invalid(const char *flag, const char *s) {
+    fprintf(stderr, "llamalite: invalid value '%s' for %s\n", s, flag);
+}
+
+bool args_int(const char *flag, const char *s, long min, long max, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max || v < INT_MIN || v > INT_MAX) {
+        invalid(flag, s);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+bool args_float(const char *flag, const char *s, double min, double max, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < min || v > max) {
+        invalid(flag, s);
+        return false;
+    }
+    *out = (float)v;
+    return true;
+}
+
+bool args_u32(const char *flag, const char *s, uint32_t *out) {
+    char *end;
+    errno = 0;
+    // -1 is llama-cli's "random seed"; anything else must be a plain unsigned 32-bit number.
+    if (!strcmp(s, "-1")) {
+        *out = LL_DEFAULT_SEED;
+        return true;
+    }
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v > 0xFFFFFFFFull) {
+        invalid(flag, s);
+        return false;
+    }
+    *out = (uint32_t)v;
+    return true;
+}
+
+static bool cache_type(const char *flag, const char *s, ll_cache_type *out) {
+    if (!strcmp(s, "f16")) *out = LL_CACHE_F16;
+    else if (!strcmp(s, "f32")) *out = LL_CACHE_F32;
+    else {
+        fprintf(stderr, "llamalite: invalid value '%s' for %s (expected f16 or f32)\n", s, flag);
+        return false;
+    }
+    return true;
+}
+
+// True when a equals one of the (up to three) names.
+static bool is(const char *a, const char *n1, const char *n2, const char *n3) {
+    return (n1 && !strcmp(a, n1)) || (n2 && !strcmp(a, n2)) || (n3 && !strcmp(a, n3));
+}
+
+int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) {
+    const char *a = argv[*i], *v = NULL;
+    ll_sampler_params *s = &p->sampling;
+#define VALUE() \
+    if (!args_value(argc, argv, i, &v)) return ARG_ERROR
+#define CHECKED(expr) return (expr) ? ARG_DONE : ARG_ERROR
+
+    if ((g & ARGS_MODEL) && is(a, "-m", "--model", NULL)) {
+        VALUE();
+        p->model = v;
+        return ARG_DONE;
+    }
+    if (g & ARGS_PROMPT) {
+        if (is(a, "-p", "--prompt", NULL)) {
+            VALUE();
+            p->prompt = v;
+            p->prompt_file = NULL;
+            return ARG_DONE;
+        }
+        if (is(a, "-f", "--file", NULL)) {
+            VALUE();
+            p->prompt_file = v;
+            p->prompt = NULL;
+            return ARG_DONE;
+        }
+        if (is(a, "-e", "--escape", NULL)) { p->escape = true; return ARG_DONE; }
+        if (is(a, "--no-escape", NULL, NULL)) { p->escape = false; return ARG_DONE; }
+    }
+    if (g & ARGS_GEN) {
+        if (is(a, "-n", "--n-predict", "--predict")) {
+            VALUE();
+            CHECKED(args_int(a, v, -1, INT_MAX, &p->n_predict));
+        }
+        if (is(a, "--keep", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_int(a, v, -1, INT_MAX, &p->n_keep));
+        }
+        if (is(a, "--no-context-shift", NULL, NULL)) { p->context_shift = false; return ARG_DONE; }
+        if (is(a, "--context-shift", NULL, NULL)) { p->context_shift = true; return ARG_DONE; }
+        if (is(a, "-r", "--reverse-prompt", NULL)) {
+            VALUE();
+            if (!*v) {
+                invalid(a, v);
+                return ARG_ERROR;
+            }
+            if (p->n_reverse >= ARGS_MAX_REVERSE) {
+                fprintf(stderr, "llamalite: too many reverse prompts (at most %d)\n", ARGS_MAX_REVERSE);
+                return ARG_ERROR;
+            }
+            p->reverse[p->n_reverse++] = v;
+            return ARG_DONE;
+        }
+        if (is(a, "--echo", NULL, NULL)) { p->echo = true; return ARG_DONE; }
+        if (is(a, "-i", "--interactive", NULL)) { p->interactive = true; return ARG_DONE; }
+        if (is(a, "-cnv", "--conversation", NULL)) { p->conversation = true; return ARG_DONE; }
+    }
+    if (g & ARGS_CONTEXT) {
+        if (is(a, "-c", "--ctx-size", NULL)) {
+            VALUE();
+            CHECKED(args_int(a, v, 0, 1 << 20, &p->n_ctx));
+        }
+        if (is(a, "-b", "--batch-size", NULL)) {
+            VALUE();
+            CHECKED(args_int(a, v, 1, 1 << 20, &p->n_batch));
+        }
+        if (is(a, "-ctk", "--cache-type-k", NULL)) {
+            VALUE();
+            CHECKED(cache_type(a, v, &p->type_k));
+        }
+        if (is(a, "-ctv", "--cache-type-v", NULL)) {
+            VALUE();
+            CHECKED(cache_type(a, v, &p->type_v));
+        }
+    }
+    if ((g & (ARGS_CONTEXT | ARGS_THREADS)) && is(a, "-t", "--threads", NULL)) {
+        VALUE();
+        CHECKED(args_int(a, v, 0, 1024, &p->n_threads));
+    }
+    if (g & ARGS_SAMPLING) {
+        if (is(a, "--temp", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, -1e9, 1e9, &s->temp));
+        }
+        if (is(a, "--top-k", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_int(a, v, INT_MIN, INT_MAX, &s->top_k));
+        }
+        if (is(a, "--top-p", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, 0, 1, &s->top_p));
+        }
+        if (is(a, "--min-p", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, 0, 1, &s->min_p));
+        }
+        if (is(a, "--typical", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, 0, 1, &s->typical_p));
+        }
+        if (is(a, "--repeat-last-n", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_int(a, v, -1, INT_MAX, &s->repeat_last_n));
+        }
+        if (is(a, "--repeat-penalty", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, 0, 1e9, &s->repeat_penalty));
+        }
+        if (is(a, "--frequency-penalty", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, -1e9, 1e9, &s->freq_penalty));
+        }
+        if (is(a, "--presence-penalty", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, -1e9, 1e9, &s->presence_penalty));
+        }
+        if (is(a, "-s", "--seed", NULL)) {
+            VALUE();
+            CHECKED(args_u32(a, v, &s->seed));
+        }
+    }
+    if (g & ARGS_LOG) {
+        if (is(a, "-v", "--verbose", "--log-verbose")) { p->verbosity = 2; return ARG_DONE; }
+        if (is(a, "--log-disable", NULL, NULL)) { p->verbosity = 0; return ARG_DONE; }
+    }
+#undef VALUE
+#undef CHECKED
+    return ARG_UNKNOWN;
+}
+
+void args_print_common_help(FILE *out, unsigned g) {
+    if (g & ARGS_MODEL) fputs("  -m, --model FNAME         model file (GGUF)\n", out);
+    if (g & ARGS_PROMPT)
+        fputs("  -p, --prompt TEXT         prompt\n"
+              "  -f, --file FNAME          read the prompt from a file\n"
+              "  -e, --escape / --no-escape  process escapes (\\n, \\t, ...) in -p (default: on)\n", out);
+    if (g & ARGS_GEN)
+        fputs("  -n, --n-predict N         tokens to generate (default: -1 = until end of\n"
+              "                            generation or a full context)\n"
+              "  --keep N                  prompt tokens kept on a context shift (-1: all)\n"
+              "  --no-context-shift        stop when the context is full instead of shifting\n"
+              "  -r, --reverse-prompt TEXT stop when TEXT is generated (repeatable)\n"
+              "  --echo                    print the prompt before the generated text\n"
+              "  -i, -cnv                  interactive / conversation mode\n", out);
+    if (g & ARGS_CONTEXT)
+        fputs("  -c, --ctx-size N          context size (default: 0 = the model's, at most 4096)\n"
+              "  -b, --batch-size N        prompt tokens per forward chunk (default: 512)\n"
+              "  -ctk, --cache-type-k T    KV cache type for K: f16 or f32 (default: f16)\n"
+              "  -ctv, --cache-type-v T    KV cache type for V: f16 or f32 (default: f16)\n", out);
+    if (g & (ARGS_CONTEXT | ARGS_THREADS))
+        fputs("  -t, --threads N           threads (default: 0 = physical cores)\n", out);
+    if (g & ARGS_SAMPLING)
+        fputs("  --temp N                  temperature (default: 0.8; 0 = greedy)\n"
+              "  --top-k N                 top-k (default: 40, 0 = off)\n"
+              "  --top-p N                 top-p (default: 0.95, 1 = off)\n"
+              "  --min-p N                 min-p (default: 0.05, 0 = off)\n"
+              "  --typical N               locally typical p (default: 1 = off)\n"
+              "  --repeat-last-n N         penalty window (default: 64, 0 = off, -1 = all)\n"
+              "  --repeat-penalty N        repetition penalty (default: 1.0 = off)\n"
+              "  --frequency-penalty N     frequency penalty (default: 0 = off)\n"
+              "  --presence-penalty N      presence penalty (default: 0 = off)\n"
+              "  -s, --seed N              RNG seed (default: -1 = random)\n", out);
+    if (g & ARGS_LOG)
+        fputs("  -v, --verbose             more messages on stderr\n"
+              "  --log-disable             no messages on stderr except errors\n", out);
+}
+
+char *args_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "llamalite: cannot open '%s': %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (ferror(f)) {
+            fprintf(stderr, "llamalite: cannot read '%s': %s\n", path, strerror(errno));
+            free(buf);
+            fclose(f);
+            return NULL;
+        }
+        if (feof(f)) break;
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!buf) {
+        fprintf(stderr, "llamalite: out of memory reading '%s'\n", path);
+        return NULL;
+    }
+    buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+void args_unescape(char *s) {
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r != '\\' || !r[1]) {
+            *w++ = *r;
+            continue;
+        }
+        r++;
+        switch (*r) {
+        case 'n': *w++ = '\n'; break;
+        case 't': *w++ = '\t'; break;
+        case 'r': *w++ = '\r'; break;
+        case '\\': *w++ = '\\'; break;
+        case '\'': *w++ = '\''; break;
+        case '"': *w++ = '"'; break;
+        case 'x':
+            if (hexval(r[1]) >= 0 && hexval(r[2]) >= 0) {
+                *w++ = (char)(hexval(r[1]) * 16 + hexval(r[2]));
+                r += 2;
+                break;
+            }
+            /* fall through */
+        default: // unknown escape: keep it as written
+            *w++ = '\\';
+            *w++ = *r;
+        }
+    }
+    *w = 0;
+}
+
+bool args_finish_prompt(cli_params *p) {
+    free(p->prompt_buf);
+    p->prompt_buf = NULL;
+    if (p->prompt_file) {
+        size_t n;
+        p->prompt_buf = args_read_file(p->prompt_file, &n);
+        if (!p->prompt_buf) return false;
+        if (strlen(p->prompt_buf) != n) {
+            fprintf(stderr, "llamalite: '%s' contains NUL bytes\n", p->prompt_file);
+            return false;
+        }
+        if (n && p->prompt_buf[n - 1] == '\n') p->prompt_buf[n - 1] = 0; // as llama-cli does
+        p->prompt = p->prompt_buf;
+    } else if (p->prompt && p->escape) {
+        p->prompt_buf = strdup(p->prompt);
+        if (!p->prompt_buf) {
+            fputs("llamalite: out of memory\n", stderr);
+            return false;
+        }
+        args_unescape(p->prompt_buf);
+        p->prompt = p->prompt_buf;
+    }
+    return true;
+}
+
+ll_token *cli_tokenize(const ll_vocab *v, const char *text, bool parse_special, int *n_out) {
+    int len = (int)strlen(text);
+    int cap = len + 16;
+    ll_token *toks = malloc((size_t)cap * sizeof *toks);
+    if (!toks) return NULL;
+    int n = ll_tokenize(v, text, len, toks, cap, true, parse_special);
+    if (n > cap) { // cannot happen for the usual tokenizers, but the API allows it
+        ll_token *nt = realloc(toks, (size_t)n * sizeof *toks);
+        if (!nt) {
+            free(toks);
+            return NULL;
+        }
+        toks = nt;
+        n = ll_tokenize(v, text, len, toks, n, true, parse_special);
+    }
+    if (n < 0) {
+        free(toks);
+        return NULL;
+    }
+    *n_out = n;
+    return toks;
+}

@@ -1,0 +1,105 @@
+// Command-line flags shared by the llamalite subcommands.
+//
+// Each subcommand walks argv itself: it first tries its own flags, then hands the flag to
+// args_parse_common(), which knows the shared ones (model, prompt, context, sampling, logging)
+// in the groups the command asks for. Every numeric value is validated; a bad value, a
+// missing value or an unknown flag prints one line such as
+//   llamalite: invalid value 'x' for -n
+// and the command exits with status 1.
+#ifndef LLAMALITE_CLI_ARGS_H
+#define LLAMALITE_CLI_ARGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "llamalite.h"
+
+#define ARGS_MAX_REVERSE 16
+
+// Which shared flags a command accepts.
+enum {
+    ARGS_MODEL = 1 << 0,     // -m
+    ARGS_PROMPT = 1 << 1,    // -p, -f, -e/--no-escape
+    ARGS_GEN = 1 << 2,       // -n, --keep, --no-context-shift, -r, --echo, -i, -cnv
+    ARGS_CONTEXT = 1 << 3,   // -c, -b, -t, --cache-type-k/-v
+    ARGS_SAMPLING = 1 << 4,  // --temp ... --seed
+    ARGS_LOG = 1 << 5,       // -v, --log-disable
+    ARGS_THREADS = 1 << 6,   // -t alone (for commands without a context of their own)
+};
+
+typedef struct {
+    const char *model;          // -m
+    const char *prompt;         // -p, or the contents of -f (owned: prompt_buf)
+    const char *prompt_file;    // -f
+    char *prompt_buf;           // malloc'd copy (file contents or unescaped -p)
+    bool escape;                // process \n, \t, ... in -p (llama-cli does by default)
+
+    int n_predict;              // -n; -1: until end of generation or the context is full
+    int n_keep;                 // --keep; -1: the whole prompt
+    bool context_shift;         // false with --no-context-shift
+    const char *reverse[ARGS_MAX_REVERSE]; // -r, repeatable
+    int n_reverse;
+    bool echo;                  // --echo: print the prompt before the generated text
+    bool interactive;           // -i
+    bool conversation;          // -cnv
+
+    int n_ctx, n_batch, n_threads; // -c, -b, -t (0: engine default)
+    ll_cache_type type_k, type_v;
+
+    ll_sampler_params sampling;
+
+    int verbosity;              // 0 with --log-disable, 1 by default, 2 with -v
+} cli_params;
+
+enum { ARG_DONE = 0, ARG_UNKNOWN = 1, ARG_ERROR = -1 };
+
+// Defaults: llama-cli's (n_predict -1, context 0 = model's, batch 512, f16 cache, sampling
+// from ll_sampler_default_params, escape on, context shift on).
+void args_defaults(cli_params *p);
+void args_free(cli_params *p);
+
+// Tries argv[*i] as one of the shared flags in groups. On success consumes its value (advances
+// *i past it) and returns ARG_DONE; ARG_UNKNOWN if it is not a shared flag of those groups;
+// ARG_ERROR after printing a message.
+int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned groups);
+
+// Prints the help lines of the shared flags of these groups.
+void args_print_common_help(FILE *out, unsigned groups);
+
+// After parsing: loads -f, unescapes -p. Returns false after printing a message.
+bool args_finish_prompt(cli_params *p);
+
+// Helpers for command-specific flags. Each prints the error line itself and returns false.
+// args_value: argv[*i + 1] (advancing *i), or an error when there is none.
+bool args_value(int argc, char **argv, int *i, const char **out);
+bool args_int(const char *flag, const char *s, long min, long max, int *out);
+bool args_float(const char *flag, const char *s, double min, double max, float *out);
+bool args_u32(const char *flag, const char *s, uint32_t *out);
+
+// Prints "llamalite: unknown option 'x' (try 'llamalite [cmd] --help')".
+void args_unknown(const char *cmd, const char *flag);
+
+// Reads a whole file (binary-safe, NUL-terminated). Returns NULL after printing a message.
+char *args_read_file(const char *path, size_t *len);
+
+// Replaces \n \t \r \\ \' \" \xHH in s, in place (llama-cli's --escape).
+void args_unescape(char *s);
+
+// The interactive mode (REPL / chat) lives in another file that a build may lack: run.c
+// declares it weak and calls it when there is no -p/-f and stdin is a terminal, or with -i/-cnv.
+// p is already parsed (model, context, sampling...); argv is there for the REPL's own needs.
+int repl_main(int argc, char **argv, cli_params *p);
+
+// Tokenizes a NUL-terminated text with BOS/EOS as the vocab says. Returns a malloc'd array
+// (count in *n_out), or NULL when out of memory.
+ll_token *cli_tokenize(const ll_vocab *v, const char *text, bool parse_special, int *n_out);
+
+// Logging to stderr at a minimum verbosity (1: normal, 2: verbose).
+void cli_log(const cli_params *p, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#endif

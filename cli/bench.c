@@ -1,0 +1,306 @@
+// llamalite bench: prompt processing (pp) and generation (tg) speed, llama-bench style.
+// pp N: N tokens (BOS, then fixed pseudo-random ids) evaluated from an empty cache in one
+// decode; tg N: N single-token decodes. One warm-up run, then -r timed runs; the result is
+// the mean ± sample standard deviation of tokens/s over the runs.
+// `bench --kernels` runs ggml-lite's kernel micro-benchmark instead.
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "progress.h"
+
+#define MAX_LIST 16
+
+typedef struct {
+    int v[MAX_LIST];
+    int n;
+} int_list;
+
+static void usage(FILE *out) {
+    fputs("usage: llamalite bench -m MODEL.gguf [-p 512] [-n 128] [-t N] [-r 5] [-o md|json]\n"
+          "       llamalite bench --kernels [-t N]\n"
+          "Measures prompt processing (pp) and generation (tg) speed in tokens/s.\n\n"
+          "options:\n"
+          "  -m, --model FNAME         model file (GGUF)\n"
+          "  -p, --n-prompt N[,N...]   prompt lengths to test (default: 512; 0 = none)\n"
+          "  -n, --n-gen N[,N...]      generation lengths to test (default: 128; 0 = none)\n"
+          "  -t, --threads N[,N...]    thread counts (default: 0 = physical cores)\n"
+          "  -b, --batch-size N        prompt tokens per forward chunk (default: 512)\n"
+          "  -ctk, -ctv f16|f32        KV cache types (default: f16)\n"
+          "  -r, --repetitions N       timed runs per test (default: 5)\n"
+          "  -o, --output md|json      output format (default: md)\n"
+          "  --kernels                 run the kernel micro-benchmark instead\n"
+          "  -v, --verbose             progress on stderr\n", out);
+}
+
+// "128,512" -> {128, 512}; every value in [min, max].
+static bool parse_list(const char *flag, const char *s, int min, int_list *out) {
+    out->n = 0;
+    char buf[256];
+    if (strlen(s) >= sizeof buf) {
+        fprintf(stderr, "llamalite: invalid value '%s' for %s\n", s, flag);
+        return false;
+    }
+    strcpy(buf, s);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (out->n == MAX_LIST) {
+            fprintf(stderr, "llamalite: too many values for %s (at most %d)\n", flag, MAX_LIST);
+            return false;
+        }
+        if (!args_int(flag, tok, min, 1 << 20, &out->v[out->n])) return false;
+        out->n++;
+    }
+    if (out->n == 0) {
+        fprintf(stderr, "llamalite: invalid value '%s' for %s\n", s, flag);
+        return false;
+    }
+    return true;
+}
+
+typedef struct {
+    int n_prompt, n_gen, n_threads;
+    double *ns;   // per run
+    double avg_ns, sd_ns, avg_ts, sd_ts;
+} bench_result;
+
+static uint32_t rng_next(uint32_t *s) { // xorshift32: fixed inputs, same every run
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+// One timed run of a test; returns nanoseconds, or -1 on error (message printed).
+static double run_once(ll_context *ctx, const ll_vocab *v, int n_prompt, int n_gen) {
+    char err[512];
+    int n_vocab = ll_vocab_n_tokens(v);
+    ll_token bos = ll_vocab_bos(v);
+    uint32_t seed = 12345;
+    ll_kv_clear(ctx);
+    double t0 = cli_now();
+    if (n_prompt > 0) {
+        ll_token *toks = malloc((size_t)n_prompt * sizeof *toks);
+        if (!toks) {
+            fputs("llamalite: out of memory\n", stderr);
+            return -1;
+        }
+        for (int i = 0; i < n_prompt; i++) toks[i] = (ll_token)(rng_next(&seed) % (uint32_t)n_vocab);
+        if (bos >= 0) toks[0] = bos;
+        int r = ll_decode(ctx, toks, n_prompt, err, sizeof err);
+        free(toks);
+        if (r != 0) {
+            fprintf(stderr, "llamalite: %s\n", err);
+            return -1;
+        }
+    }
+    ll_token t = bos >= 0 ? bos : 0;
+    for (int i = 0; i < n_gen; i++) {
+        if (ll_decode(ctx, &t, 1, err, sizeof err) != 0) {
+            fprintf(stderr, "llamalite: %s\n", err);
+            return -1;
+        }
+        t = (ll_token)(rng_next(&seed) % (uint32_t)n_vocab);
+    }
+    return (cli_now() - t0) * 1e9;
+}
+
+static void stats(bench_result *r, int reps) {
+    int n_tok = r->n_prompt + r->n_gen;
+    double s = 0, s_ts = 0;
+    for (int i = 0; i < reps; i++) {
+        s += r->ns[i];
+        s_ts += n_tok * 1e9 / r->ns[i];
+    }
+    r->avg_ns = s / reps;
+    r->avg_ts = s_ts / reps;
+    double v = 0, v_ts = 0;
+    for (int i = 0; i < reps; i++) {
+        double d = r->ns[i] - r->avg_ns, d_ts = n_tok * 1e9 / r->ns[i] - r->avg_ts;
+        v += d * d;
+        v_ts += d_ts * d_ts;
+    }
+    r->sd_ns = reps > 1 ? sqrt(v / (reps - 1)) : 0;
+    r->sd_ts = reps > 1 ? sqrt(v_ts / (reps - 1)) : 0;
+}
+
+static void human_size(char *buf, size_t n, uint64_t bytes) {
+    if (bytes >= (1ull << 30)) snprintf(buf, n, "%.2f GiB", bytes / (double)(1ull << 30));
+    else snprintf(buf, n, "%.2f MiB", bytes / (double)(1ull << 20));
+}
+
+static void human_params(char *buf, size_t n, uint64_t params) {
+    if (params >= 1000000000ull) snprintf(buf, n, "%.2f B", params / 1e9);
+    else snprintf(buf, n, "%.2f M", params / 1e6);
+}
+
+static void print_md_header(void) {
+    printf("| %-30s | %10s | %10s | %-7s | %7s | %13s | %20s |\n", "model", "size", "params",
+           "backend", "threads", "test", "t/s");
+    puts("| ------------------------------ | ---------: | ---------: | ------- | ------: "
+         "| ------------: | -------------------: |");
+}
+
+static void print_md_row(const ll_model *m, const bench_result *r) {
+    char size[32], params[32], test[32], ts[48];
+    human_size(size, sizeof size, ll_model_size_bytes(m));
+    human_params(params, sizeof params, ll_model_n_params(m));
+    if (r->n_prompt && r->n_gen) snprintf(test, sizeof test, "pp%d+tg%d", r->n_prompt, r->n_gen);
+    else if (r->n_prompt) snprintf(test, sizeof test, "pp%d", r->n_prompt);
+    else snprintf(test, sizeof test, "tg%d", r->n_gen);
+    snprintf(ts, sizeof ts, "%.2f ± %.2f", r->avg_ts, r->sd_ts);
+    // "±" is two bytes but one column: pad by hand.
+    printf("| %-30.30s | %10s | %10s | %-7s | %7d | %13s | %21s |\n", ll_model_desc(m), size,
+           params, "CPU", r->n_threads, test, ts);
+    fflush(stdout);
+}
+
+static void print_json_string(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_json_obj(const char *path, const ll_model *m, const bench_result *r, int reps,
+                           int n_batch, const char *tk, const char *tv, bool first) {
+    printf("%s  {\n    \"model_filename\": ", first ? "" : ",\n");
+    print_json_string(path);
+    printf(",\n    \"model_type\": ");
+    print_json_string(ll_model_desc(m));
+    printf(",\n    \"model_size\": %llu,\n    \"model_n_params\": %llu,\n"
+           "    \"n_batch\": %d,\n    \"n_threads\": %d,\n    \"type_k\": \"%s\",\n"
+           "    \"type_v\": \"%s\",\n    \"n_prompt\": %d,\n    \"n_gen\": %d,\n"
+           "    \"avg_ns\": %.0f,\n    \"stddev_ns\": %.0f,\n    \"avg_ts\": %.6f,\n"
+           "    \"stddev_ts\": %.6f,\n    \"samples_ns\": [",
+           (unsigned long long)ll_model_size_bytes(m), (unsigned long long)ll_model_n_params(m),
+           n_batch, r->n_threads, tk, tv, r->n_prompt, r->n_gen, r->avg_ns, r->sd_ns, r->avg_ts,
+           r->sd_ts);
+    for (int i = 0; i < reps; i++) printf("%s%.0f", i ? ", " : " ", r->ns[i]);
+    printf(" ],\n    \"samples_ts\": [");
+    int n_tok = r->n_prompt + r->n_gen;
+    for (int i = 0; i < reps; i++) printf("%s%.2f", i ? ", " : " ", n_tok * 1e9 / r->ns[i]);
+    printf(" ]\n  }");
+    fflush(stdout);
+}
+
+int cmd_bench(int argc, char **argv) {
+    cli_params p;
+    args_defaults(&p);
+    int_list prompts = {{512}, 1}, gens = {{128}, 1}, threads = {{0}, 1};
+    int reps = 5;
+    bool json = false, kernels = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--kernels")) {
+            kernels = true;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) {
+            if (!args_value(argc, argv, &i, &v) || !parse_list(a, v, 0, &prompts)) return 1;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
+            if (!args_value(argc, argv, &i, &v) || !parse_list(a, v, 0, &gens)) return 1;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (!args_value(argc, argv, &i, &v) || !parse_list(a, v, 0, &threads)) return 1;
+        } else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) {
+            if (!args_value(argc, argv, &i, &v) || !args_int(a, v, 1, 1000, &reps)) return 1;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!args_value(argc, argv, &i, &v)) return 1;
+            if (!strcmp(v, "json")) json = true;
+            else if (!strcmp(v, "md")) json = false;
+            else {
+                fprintf(stderr, "llamalite: invalid value '%s' for %s (expected md or json)\n", v, a);
+                return 1;
+            }
+        } else {
+            int r = args_parse_common(argc, argv, &i, &p, ARGS_MODEL | ARGS_CONTEXT | ARGS_LOG);
+            if (r == ARG_ERROR) return 1;
+            if (r == ARG_UNKNOWN) {
+                args_unknown("bench", a);
+                return 1;
+            }
+        }
+    }
+
+    if (kernels) {
+        int rc = 0;
+        for (int i = 0; i < threads.n && rc == 0; i++) rc = ll_bench_kernels(threads.v[i], stdout);
+        return rc == 0 ? 0 : 1;
+    }
+    if (!p.model) {
+        fputs("llamalite: bench needs a model (-m MODEL.gguf)\n", stderr);
+        return 1;
+    }
+
+    char err[512];
+    ll_model_params mp = ll_model_default_params();
+    mp.progress = p.verbosity >= 2;
+    ll_model *model = ll_model_load(p.model, &mp, err, sizeof err);
+    if (!model) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        return 1;
+    }
+    const ll_vocab *v = ll_model_get_vocab(model);
+    const char *tk = p.type_k == LL_CACHE_F32 ? "f32" : "f16";
+    const char *tv = p.type_v == LL_CACHE_F32 ? "f32" : "f16";
+
+    // The tests: every pp, then every tg, for every thread count (llama-bench's order).
+    int rc = 0, n_done = 0;
+    double *ns = malloc((size_t)reps * sizeof *ns);
+    if (!ns) {
+        fputs("llamalite: out of memory\n", stderr);
+        ll_model_free(model);
+        return 1;
+    }
+    if (json) printf("[\n");
+    else print_md_header();
+    for (int ti = 0; ti < threads.n && rc == 0; ti++) {
+        for (int kind = 0; kind < 2 && rc == 0; kind++) {
+            const int_list *lens = kind == 0 ? &prompts : &gens;
+            for (int li = 0; li < lens->n && rc == 0; li++) {
+                int n = lens->v[li];
+                if (n == 0) continue;
+                bench_result r = {.n_prompt = kind == 0 ? n : 0, .n_gen = kind == 1 ? n : 0, .ns = ns};
+                ll_context_params cp = ll_context_default_params();
+                cp.n_ctx = n + 1; // +1: some engines keep a slot free
+                cp.n_batch = p.n_batch;
+                cp.n_threads = threads.v[ti];
+                cp.type_k = p.type_k;
+                cp.type_v = p.type_v;
+                ll_context *ctx = ll_context_new(model, &cp, err, sizeof err);
+                if (!ctx) {
+                    fprintf(stderr, "llamalite: %s\n", err);
+                    rc = 1;
+                    break;
+                }
+                r.n_threads = ll_n_threads(ctx);
+                // Warm-up: caches, page faults, thread start-up.
+                if (run_once(ctx, v, r.n_prompt, r.n_gen ? 1 : 0) < 0) rc = 1;
+                for (int k = 0; k < reps && rc == 0; k++) {
+                    ns[k] = run_once(ctx, v, r.n_prompt, r.n_gen);
+                    if (ns[k] < 0) rc = 1;
+                    cli_log(&p, 2, "bench: %s%d run %d/%d: %.2f ms\n", kind ? "tg" : "pp", n,
+                            k + 1, reps, ns[k] / 1e6);
+                }
+                ll_context_free(ctx);
+                if (rc) break;
+                stats(&r, reps);
+                if (json) print_json_obj(p.model, model, &r, reps, p.n_batch, tk, tv, n_done == 0);
+                else print_md_row(model, &r);
+                n_done++;
+            }
+        }
+    }
+    if (json) printf("\n]\n");
+    free(ns);
+    ll_model_free(model);
+    return rc;
+}

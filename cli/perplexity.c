@@ -1,0 +1,173 @@
+// llamalite perplexity: the perplexity of a model on a text, computed as llama.cpp's
+// perplexity tool does so the numbers compare:
+// - the whole text is tokenized once (with BOS if the vocab adds one) and cut into chunks of
+//   n_ctx tokens; the first token of every chunk is replaced by BOS;
+// - each chunk is evaluated from an empty cache, and only the predictions for its second half
+//   are scored (the model always has at least n_ctx/2 tokens of context);
+// - PPL = exp(mean NLL); the +/- is the standard error of the mean NLL times PPL.
+// stdout gets "Final estimate: PPL = X +/- Y" only; a progress bar goes to stderr on a terminal.
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "progress.h"
+
+static void usage(FILE *out) {
+    fputs("usage: llamalite perplexity -m MODEL.gguf -f TEXT [-c 512] [options]\n"
+          "Perplexity of the model on TEXT, in chunks of -c tokens (llama.cpp's method).\n\n"
+          "options:\n"
+          "  --chunks N                score at most N chunks (default: all)\n", out);
+    args_print_common_help(out, ARGS_MODEL | ARGS_PROMPT | ARGS_CONTEXT | ARGS_LOG);
+}
+
+// -log p(target) under softmax(logits).
+static double nll_of(const float *logits, int n_vocab, ll_token target) {
+    float max = logits[0];
+    for (int i = 1; i < n_vocab; i++)
+        if (logits[i] > max) max = logits[i];
+    double sum = 0.0;
+    for (int i = 0; i < n_vocab; i++) sum += exp((double)(logits[i] - max));
+    return -((double)(logits[target] - max) - log(sum));
+}
+
+int cmd_perplexity(int argc, char **argv) {
+    const unsigned groups = ARGS_MODEL | ARGS_PROMPT | ARGS_CONTEXT | ARGS_LOG;
+    cli_params p;
+    args_defaults(&p);
+    p.escape = false;
+    p.n_ctx = 512;
+    p.n_batch = 2048;
+    int max_chunks = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--chunks")) {
+            if (!args_value(argc, argv, &i, &v) || !args_int(a, v, -1, INT_MAX, &max_chunks)) return 1;
+            continue;
+        }
+        int r = args_parse_common(argc, argv, &i, &p, groups);
+        if (r == ARG_ERROR) return 1;
+        if (r == ARG_UNKNOWN) {
+            args_unknown("perplexity", a);
+            return 1;
+        }
+    }
+    if (!p.model) {
+        fputs("llamalite: perplexity needs a model (-m MODEL.gguf)\n", stderr);
+        return 1;
+    }
+    if (!p.prompt && !p.prompt_file) {
+        fputs("llamalite: perplexity needs a text (-f FILE)\n", stderr);
+        return 1;
+    }
+    if (p.n_ctx < 4) {
+        fprintf(stderr, "llamalite: invalid value '%d' for -c (perplexity needs at least 4)\n", p.n_ctx);
+        return 1;
+    }
+    if (!args_finish_prompt(&p)) return 1;
+
+    char err[512];
+    int rc = 1;
+    ll_model *model = NULL;
+    ll_context *ctx = NULL;
+    ll_token *toks = NULL, *chunk = NULL;
+    const int n_ctx = p.n_ctx;
+
+    ll_model_params mp = ll_model_default_params();
+    mp.progress = p.verbosity >= 1;
+    model = ll_model_load(p.model, &mp, err, sizeof err);
+    if (!model) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        goto done;
+    }
+    const ll_vocab *v = ll_model_get_vocab(model);
+    const int n_vocab = ll_vocab_n_tokens(v);
+    const ll_token bos = ll_vocab_bos(v);
+    const bool add_bos = ll_vocab_add_bos(v) && bos >= 0;
+
+    int n_tokens = 0;
+    toks = cli_tokenize(v, p.prompt, false, &n_tokens);
+    chunk = malloc((size_t)n_ctx * sizeof *chunk);
+    if (!toks || !chunk) {
+        fputs("llamalite: out of memory\n", stderr);
+        goto done;
+    }
+    if (n_tokens < 2 * n_ctx) {
+        fprintf(stderr, "llamalite: the text is %d tokens; perplexity with -c %d needs at least %d\n",
+                n_tokens, n_ctx, 2 * n_ctx);
+        goto done;
+    }
+    int n_chunks = n_tokens / n_ctx;
+    if (max_chunks >= 0 && max_chunks < n_chunks) n_chunks = max_chunks;
+
+    ll_context_params cp = ll_context_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_batch = p.n_batch < n_ctx ? p.n_batch : n_ctx;
+    cp.n_threads = p.n_threads;
+    cp.type_k = p.type_k;
+    cp.type_v = p.type_v;
+    cp.logits_all = true;
+    ctx = ll_context_new(model, &cp, err, sizeof err);
+    if (!ctx) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        goto done;
+    }
+    cli_log(&p, 1, "perplexity: %d tokens, %d chunks of %d, batch %d, %d threads\n", n_tokens,
+            n_chunks, n_ctx, cp.n_batch, ll_n_threads(ctx));
+
+    const int first = n_ctx / 2;
+    double nll = 0.0, nll2 = 0.0;
+    long count = 0;
+    progress bar;
+    progress_start(&bar, "perplexity", n_chunks, p.verbosity == 0);
+    double t0 = cli_now();
+    for (int c = 0; c < n_chunks; c++) {
+        memcpy(chunk, toks + (size_t)c * n_ctx, (size_t)n_ctx * sizeof *chunk);
+        if (add_bos) chunk[0] = bos;
+        ll_kv_clear(ctx);
+        if (ll_decode(ctx, chunk, n_ctx, err, sizeof err) != 0) {
+            progress_end(&bar);
+            fprintf(stderr, "llamalite: %s\n", err);
+            goto done;
+        }
+        // The logits at position j predict token j + 1 of the original text.
+        for (int j = first; j < n_ctx - 1; j++) {
+            const float *logits = ll_get_logits_ith(ctx, j);
+            if (!logits) {
+                progress_end(&bar);
+                fputs("llamalite: the engine returned no logits for a chunk position\n", stderr);
+                goto done;
+            }
+            double x = nll_of(logits, n_vocab, toks[(size_t)c * n_ctx + j + 1]);
+            nll += x;
+            nll2 += x * x;
+        }
+        count += n_ctx - 1 - first;
+        char extra[64];
+        snprintf(extra, sizeof extra, "PPL %.4f", exp(nll / (double)count));
+        progress_update(&bar, c + 1, extra);
+    }
+    progress_end(&bar);
+
+    double mean = nll / (double)count;
+    double var = nll2 / (double)count - mean * mean;
+    double ppl = exp(mean);
+    double err_ppl = var > 0 && count > 1 ? sqrt(var / (double)(count - 1)) * ppl : 0.0;
+    cli_log(&p, 1, "perplexity: %ld tokens scored in %.2f s\n", count, cli_now() - t0);
+    printf("Final estimate: PPL = %.4f +/- %.5f\n", ppl, err_ppl);
+    rc = fflush(stdout) == 0 ? 0 : 1;
+
+done:
+    free(chunk);
+    free(toks);
+    if (ctx) ll_context_free(ctx);
+    if (model) ll_model_free(model);
+    args_free(&p);
+    return rc;
+}

@@ -1,0 +1,28 @@
+// A one-line progress bar on stderr, drawn only when stderr is a terminal (so logs and pipes
+// stay clean). Redraws at most ~10 times a second.
+#ifndef LLAMALITE_CLI_PROGRESS_H
+#define LLAMALITE_CLI_PROGRESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *label;
+    int64_t total;
+    bool active;       // stderr is a terminal and the bar is not disabled
+    double t_start;    // seconds
+    double t_drawn;    // last redraw
+    bool drawn;
+} progress;
+
+// quiet: never draw (e.g. --log-disable).
+void progress_start(progress *p, const char *label, int64_t total, bool quiet);
+// done of total; extra is a short text after the bar (e.g. "PPL 12.34"), may be NULL.
+void progress_update(progress *p, int64_t done, const char *extra);
+// Erases the bar so the next output starts on a clean line.
+void progress_end(progress *p);
+
+// Monotonic seconds, shared by the commands that time things.
+double cli_now(void);
+
+#endif

@@ -1,0 +1,324 @@
+// llamalite -m MODEL -p PROMPT [-n N] [...]: one-shot generation.
+//
+// stdout gets only the generated text (plus the prompt with --echo), flushed after every token
+// and always valid UTF-8; everything else goes to stderr. Without -p/-f the prompt is read from
+// stdin when stdin is not a terminal, otherwise the interactive mode takes over (if built in).
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "commands.h"
+#include "progress.h"
+
+#pragma weak repl_main
+
+static volatile sig_atomic_t g_interrupted = 0;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (g_interrupted) _exit(130); // a second Ctrl-C: give up at once
+    g_interrupted = 1;
+}
+
+static void usage(FILE *out) {
+    fputs("usage: llamalite -m MODEL.gguf -p PROMPT [-n N] [options]\n"
+          "Generates text after PROMPT and prints only the generated text on stdout.\n"
+          "Without -p/-f the prompt is read from stdin (or, on a terminal, a chat starts).\n\n"
+          "options:\n", out);
+    args_print_common_help(out, ARGS_MODEL | ARGS_PROMPT | ARGS_GEN | ARGS_CONTEXT | ARGS_SAMPLING | ARGS_LOG);
+}
+
+static int g_write_errno = 0;
+
+// Writes to stdout; false once stdout is gone (e.g. the reader of a pipe quit).
+static bool emit(const char *s, size_t n) {
+    if ((n && fwrite(s, 1, n, stdout) != n) || fflush(stdout) != 0) {
+        g_write_errno = errno;
+        return false;
+    }
+    return true;
+}
+
+// The tail of the generated text, to find reverse prompts that span several tokens.
+typedef struct {
+    char buf[1024];
+    size_t len;
+} text_tail;
+
+static void tail_push(text_tail *t, const char *s, size_t n) {
+    if (n >= sizeof t->buf) {
+        s += n - (sizeof t->buf - 1);
+        n = sizeof t->buf - 1;
+    }
+    if (t->len + n >= sizeof t->buf) {
+        size_t drop = t->len + n - (sizeof t->buf - 1);
+        memmove(t->buf, t->buf + drop, t->len - drop);
+        t->len -= drop;
+    }
+    memcpy(t->buf + t->len, s, n);
+    t->len += n;
+    t->buf[t->len] = 0;
+}
+
+// True when one of the reverse prompts occurs in the tail within the last n_new bytes (so a
+// stop string is found once, right when its last byte is generated).
+static bool tail_hit(const text_tail *t, size_t n_new, const cli_params *p) {
+    for (int i = 0; i < p->n_reverse; i++) {
+        size_t rl = strlen(p->reverse[i]);
+        size_t from = t->len > n_new + rl ? t->len - n_new - rl : 0;
+        if (memmem(t->buf + from, t->len - from, p->reverse[i], rl)) return true;
+    }
+    return false;
+}
+
+static char *read_stdin(void) {
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n - 1, stdin);
+        n += got;
+        if (got == 0) break;
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (buf) buf[n] = 0;
+    return buf;
+}
+
+typedef struct {
+    double load_ms, prompt_ms, gen_ms;
+    int n_prompt, n_gen;
+} run_stats;
+
+// Prompt in, tokens out until -n, an end-of-generation token, a reverse prompt or a full
+// context. Returns the exit code.
+static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run_stats *st) {
+    char err[512];
+    int n_prompt = 0;
+    ll_token *prompt = cli_tokenize(v, p->prompt, true, &n_prompt);
+    if (!prompt) {
+        fputs("llamalite: cannot tokenize the prompt (out of memory)\n", stderr);
+        return 1;
+    }
+    const int n_ctx = ll_n_ctx(ctx);
+    if (n_prompt == 0) {
+        fputs("llamalite: the prompt is empty (and the model adds no BOS token)\n", stderr);
+        free(prompt);
+        return 1;
+    }
+    if (n_prompt > n_ctx - 4) {
+        fprintf(stderr, "llamalite: the prompt is %d tokens, too long for the context of %d "
+                "(use a larger -c)\n", n_prompt, n_ctx);
+        free(prompt);
+        return 1;
+    }
+    if (p->verbosity >= 2) {
+        fprintf(stderr, "prompt: %d tokens:", n_prompt);
+        for (int i = 0; i < n_prompt; i++) fprintf(stderr, " %d", prompt[i]);
+        fputc('\n', stderr);
+    }
+
+    // Tokens kept at the start on a context shift: llama-cli's rule (--keep counts the prompt
+    // tokens after BOS; BOS itself is always kept; -1 keeps the whole prompt).
+    const bool has_bos = ll_vocab_bos(v) >= 0 && prompt[0] == ll_vocab_bos(v);
+    int n_keep = p->n_keep;
+    if (n_keep < 0 || n_keep + (has_bos ? 1 : 0) > n_prompt) n_keep = n_prompt;
+    else n_keep += has_bos ? 1 : 0;
+
+    ll_sampler *smp = ll_sampler_new(&p->sampling, ll_vocab_n_tokens(v));
+    if (!smp) {
+        fputs("llamalite: cannot create the sampler (out of memory)\n", stderr);
+        free(prompt);
+        return 1;
+    }
+    cli_log(p, 2, "sampling: temp %.2f, top-k %d, top-p %.2f, min-p %.2f, typical %.2f, "
+            "repeat-last-n %d, repeat %.2f, frequency %.2f, presence %.2f, seed %u\n",
+            p->sampling.temp, p->sampling.top_k, p->sampling.top_p, p->sampling.min_p,
+            p->sampling.typical_p, p->sampling.repeat_last_n, p->sampling.repeat_penalty,
+            p->sampling.freq_penalty, p->sampling.presence_penalty, ll_sampler_seed(smp));
+    for (int i = 0; i < n_prompt; i++) ll_sampler_accept(smp, prompt[i]);
+
+    int rc = 0;
+    bool out_ok = true;
+    if (p->echo) out_ok = emit(p->prompt, strlen(p->prompt));
+
+    double t0 = cli_now();
+    if (ll_decode(ctx, prompt, n_prompt, err, sizeof err) != 0) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        rc = 1;
+        goto done;
+    }
+    st->prompt_ms = (cli_now() - t0) * 1e3;
+    st->n_prompt = n_prompt;
+
+    ll_detok dt = {0};
+    text_tail tail = {.len = 0};
+    char piece[256];
+    double t1 = cli_now();
+    while (out_ok && !g_interrupted) {
+        if (p->n_predict >= 0 && st->n_gen >= p->n_predict) break;
+        ll_token t = ll_sampler_sample(smp, ll_get_logits(ctx));
+        ll_sampler_accept(smp, t);
+        if (ll_vocab_is_eog(v, t)) {
+            cli_log(p, 2, "\n[end of text]\n");
+            break;
+        }
+        st->n_gen++;
+        size_t n = ll_detok_push(&dt, v, t, false, piece, sizeof piece);
+        out_ok = emit(piece, n);
+        if (p->n_reverse) {
+            tail_push(&tail, piece, n);
+            if (tail_hit(&tail, n, p)) break;
+        }
+        if (p->n_predict >= 0 && st->n_gen >= p->n_predict) break;
+
+        if (ll_n_past(ctx) >= n_ctx) {
+            if (p->n_predict < 0) {
+                cli_log(p, 1, "\nllamalite: the context is full (%d tokens); stopping "
+                        "(use -n N to generate past it with context shifts)\n", n_ctx);
+                break;
+            }
+            if (!p->context_shift) {
+                cli_log(p, 1, "\nllamalite: the context is full (%d tokens) and context shift "
+                        "is disabled (--no-context-shift); stopping\n", n_ctx);
+                break;
+            }
+            // Drop half of what follows the kept tokens; the cache re-rotates the rest.
+            int n_discard = (ll_n_past(ctx) - n_keep) / 2;
+            if (n_discard <= 0) {
+                fprintf(stderr, "\nllamalite: the context is full and --keep %d leaves nothing "
+                        "to discard\n", p->n_keep);
+                rc = 1;
+                break;
+            }
+            cli_log(p, 2, "\n[context shift: keep %d, discard %d of %d]\n", n_keep, n_discard,
+                    ll_n_past(ctx));
+            ll_kv_shift(ctx, n_keep, n_discard);
+        }
+        if (ll_decode(ctx, &t, 1, err, sizeof err) != 0) {
+            fprintf(stderr, "\nllamalite: %s\n", err);
+            rc = 1;
+            break;
+        }
+    }
+    if (out_ok) {
+        size_t n = ll_detok_flush(&dt, piece, sizeof piece);
+        out_ok = emit(piece, n);
+    }
+    st->gen_ms = (cli_now() - t1) * 1e3;
+    if (g_interrupted) cli_log(p, 1, "\nllamalite: interrupted\n");
+    // A closed stdout (e.g. '| head') is the reader's choice, not an error.
+    if (!out_ok && g_write_errno != EPIPE) {
+        fprintf(stderr, "llamalite: cannot write the output: %s\n", strerror(g_write_errno));
+        rc = 1;
+    }
+done:
+    ll_sampler_free(smp);
+    free(prompt);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv) {
+    const unsigned groups = ARGS_MODEL | ARGS_PROMPT | ARGS_GEN | ARGS_CONTEXT | ARGS_SAMPLING | ARGS_LOG;
+    cli_params p;
+    args_defaults(&p);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        int r = args_parse_common(argc, argv, &i, &p, groups);
+        if (r == ARG_ERROR) return 1;
+        if (r == ARG_UNKNOWN) {
+            args_unknown(NULL, argv[i]);
+            return 1;
+        }
+    }
+    if (!p.model) {
+        fputs("llamalite: no model given (use -m MODEL.gguf; 'llamalite --help' for more)\n", stderr);
+        return 1;
+    }
+    if (!args_finish_prompt(&p)) {
+        args_free(&p);
+        return 1;
+    }
+
+    if (p.interactive || p.conversation || (!p.prompt && isatty(STDIN_FILENO))) {
+        if (repl_main) {
+            int rc = repl_main(argc, argv, &p);
+            args_free(&p);
+            return rc;
+        }
+        fputs(p.prompt || p.interactive || p.conversation
+                  ? "llamalite: interactive mode is not available in this build\n"
+                  : "llamalite: no prompt given (use -p TEXT or -f FILE, or pipe it on stdin)\n",
+              stderr);
+        args_free(&p);
+        return 1;
+    }
+    if (!p.prompt) { // piped in
+        p.prompt_buf = read_stdin();
+        if (!p.prompt_buf) {
+            fputs("llamalite: cannot read the prompt from stdin\n", stderr);
+            return 1;
+        }
+        p.prompt = p.prompt_buf;
+    }
+
+    // Ctrl-C stops the generation (and still prints the summary); SIGPIPE becomes EPIPE.
+    signal(SIGINT, on_sigint);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512];
+    run_stats st = {0};
+    double t0 = cli_now();
+    ll_model_params mp = ll_model_default_params();
+    mp.progress = p.verbosity >= 1;
+    ll_model *model = ll_model_load(p.model, &mp, err, sizeof err);
+    if (!model) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        args_free(&p);
+        return 1;
+    }
+    ll_context_params cp = ll_context_default_params();
+    if (p.n_ctx > 0) cp.n_ctx = p.n_ctx;
+    cp.n_batch = p.n_batch;
+    cp.n_threads = p.n_threads;
+    cp.type_k = p.type_k;
+    cp.type_v = p.type_v;
+    ll_context *ctx = ll_context_new(model, &cp, err, sizeof err);
+    if (!ctx) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        ll_model_free(model);
+        args_free(&p);
+        return 1;
+    }
+    st.load_ms = (cli_now() - t0) * 1e3;
+    cli_log(&p, 2, "model: %s (%s), %.2f M params, %d layers, context %d, threads %d\n",
+            p.model, ll_model_desc(model), ll_model_n_params(model) / 1e6, ll_model_n_layer(model),
+            ll_n_ctx(ctx), ll_n_threads(ctx));
+
+    int rc = generate(&p, ctx, ll_model_get_vocab(model), &st);
+
+    if (p.verbosity >= 1 && (st.n_prompt || st.n_gen)) {
+        if (isatty(STDOUT_FILENO)) fputc('\n', stderr);
+        fprintf(stderr, "llamalite: load %.0f ms | prompt %d tokens, %.1f tokens/s | "
+                "generation %d tokens, %.1f tokens/s\n", st.load_ms, st.n_prompt,
+                st.prompt_ms > 0 ? st.n_prompt * 1e3 / st.prompt_ms : 0.0, st.n_gen,
+                st.gen_ms > 0 ? st.n_gen * 1e3 / st.gen_ms : 0.0);
+    }
+    ll_context_free(ctx);
+    ll_model_free(model);
+    args_free(&p);
+    return rc;
+}
