@@ -305,6 +305,55 @@ static void softmax(cand *c, int32_t n) {
     for (int32_t i = 0; i < n; i++) c[i].p *= inv;
 }
 
+// Order of a mass cut: by rank (top-p) or by ascending key (typical), ids breaking ties.
+static inline bool comes_first(const cand *a, const cand *b, bool by_key) {
+    if (!by_key) return ranks_above(a, b);
+    return a->key < b->key || (a->key == b->key && a->id < b->id);
+}
+
+// The shortest prefix, in the given order, whose probability reaches p (cum >= p) or, when
+// strict, exceeds it (cum > p); moved to c[0..k), unsorted, and k returned (n if the sum
+// never gets there). A quickselect on probability mass, O(n) expected, so neither top-p nor
+// typical sorts the vocabulary; nothing downstream needs the kept set in order.
+static int32_t select_mass(cand *c, int32_t n, double p, bool by_key, bool strict) {
+    double need = p;
+    int32_t lo = 0, hi = n; // c[0..lo) is taken; the cut lies in [lo, hi)
+    while (hi - lo > 32) {
+        // Median-of-three pivot, moved to hi-1, then a Lomuto partition of [lo, hi-1).
+        int32_t a = lo, b = lo + (hi - lo) / 2, z = hi - 1;
+        if (comes_first(&c[b], &c[a], by_key)) { int32_t t = a; a = b; b = t; }
+        if (comes_first(&c[z], &c[b], by_key)) { b = z; if (comes_first(&c[b], &c[a], by_key)) b = a; }
+        cand t = c[b]; c[b] = c[hi - 1]; c[hi - 1] = t;
+        const cand pivot = c[hi - 1];
+        int32_t store = lo;
+        double before = 0.0;
+        for (int32_t i = lo; i < hi - 1; i++) {
+            if (comes_first(&c[i], &pivot, by_key)) {
+                before += c[i].p;
+                t = c[i]; c[i] = c[store]; c[store] = t;
+                store++;
+            }
+        }
+        c[hi - 1] = c[store];
+        c[store] = pivot;
+        if (strict ? before > need : before >= need) {
+            hi = store;                 // the cut is among the ones before the pivot
+        } else {
+            need -= before + pivot.p;   // all of those and the pivot are in
+            lo = store + 1;
+            if (strict ? need < 0.0 : need <= 0.0) return lo;
+        }
+    }
+    if (by_key) qsort(c + lo, (size_t)(hi - lo), sizeof *c, cmp_key_asc);
+    else partial_sort_desc(c + lo, hi - lo, hi - lo);
+    for (int32_t i = lo; i < hi; i++) {
+        need -= c[i].p;
+        if (strict ? need < 0.0 : need <= 0.0) return i + 1;
+    }
+    return hi; // rounding kept the sum just short of p: keep what is left
+}
+
+// Keeps the tokens whose surprise -log p is closest to the entropy until they exceed p.
 static int32_t filter_typical(cand *c, int32_t n, float p) {
     softmax(c, n);
     double entropy = 0.0;
@@ -314,54 +363,18 @@ static int32_t filter_typical(cand *c, int32_t n, float p) {
     for (int32_t i = 0; i < n; i++) {
         c[i].key = c[i].p > 0.0f ? fabsf(-logf(c[i].p) - (float)entropy) : INFINITY;
     }
-    qsort(c, (size_t)n, sizeof *c, cmp_key_asc);
+    return select_mass(c, n, p, true, true);
+}
+
+// c must hold normalised p. Already sorted (after top-k): a prefix walk.
+static int32_t filter_top_p(cand *c, int32_t n, bool sorted, float p) {
+    if (!sorted) return select_mass(c, n, p, false, false);
     double cum = 0.0;
     for (int32_t i = 0; i < n; i++) {
         cum += c[i].p;
-        if (cum > p) return i + 1;
+        if (cum >= p) return i + 1;
     }
     return n;
-}
-
-// The smallest set of best-ranked candidates whose probability reaches p (llama's top-p cut,
-// "cum >= p"), moved to c[0..k); returns k. c must hold normalised p. When sorted, a prefix
-// walk; otherwise a quickselect on probability mass (O(n) expected), which leaves the kept
-// set unsorted: nothing after top-p needs the order.
-static int32_t filter_top_p(cand *c, int32_t n, bool sorted, float p) {
-    double need = p;
-    int32_t lo = 0, hi = n; // c[0..lo) is taken; the cut lies in [lo, hi)
-    while (!sorted && hi - lo > 32) {
-        // Median-of-three pivot, moved to hi-1, then a Lomuto partition of [lo, hi-1).
-        int32_t mid = lo + (hi - lo) / 2, a = lo, b = mid, z = hi - 1;
-        if (ranks_above(&c[b], &c[a])) { int32_t t = a; a = b; b = t; }
-        if (ranks_above(&c[z], &c[b])) { b = z; if (ranks_above(&c[b], &c[a])) b = a; }
-        cand t = c[b]; c[b] = c[hi - 1]; c[hi - 1] = t;
-        const cand pivot = c[hi - 1];
-        int32_t store = lo;
-        double above = 0.0;
-        for (int32_t i = lo; i < hi - 1; i++) {
-            if (ranks_above(&c[i], &pivot)) {
-                above += c[i].p;
-                t = c[i]; c[i] = c[store]; c[store] = t;
-                store++;
-            }
-        }
-        c[hi - 1] = c[store];
-        c[store] = pivot;
-        if (above >= need) {
-            hi = store;                 // the cut is among the ones above the pivot
-        } else {
-            need -= above + pivot.p;    // all of those and the pivot are in
-            lo = store + 1;
-            if (need <= 0.0) return lo;
-        }
-    }
-    if (!sorted) partial_sort_desc(c + lo, hi - lo, hi - lo);
-    for (int32_t i = lo; i < hi; i++) {
-        need -= c[i].p;
-        if (need <= 0.0) return i + 1;
-    }
-    return hi; // rounding kept the sum just below p: keep what is left
 }
 
 static int32_t filter_min_p(cand *c, int32_t n, float p) {

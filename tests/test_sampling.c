@@ -325,7 +325,7 @@ static void test_reference_chain(void) {
         float *logits = malloc(sizeof(float) * (size_t)nv), *probs = malloc(sizeof(float) * (size_t)nv);
         double *want = malloc(sizeof(double) * (size_t)nv);
         for (int i = 0; i < nv; i++) logits[i] = (float)(lcg_uniform() * 12 - 6);
-        enum { NCASES = 7 };
+        enum { NCASES = 9 };
         ll_sampler_params cases[NCASES];
         cases[0] = ll_sampler_default_params(); cases[0].seed = 7;
         cases[1] = plain(); cases[1].top_p = 0.9f; cases[1].temp = 0.7f;
@@ -336,6 +336,9 @@ static void test_reference_chain(void) {
         cases[4] = plain(); cases[4].top_p = 0.3f; cases[4].min_p = 0.01f;
         cases[5] = plain(); cases[5].top_p = 0.95f; cases[5].min_p = 0.2f;
         cases[6] = plain(); cases[6].top_p = 0.05f; cases[6].temp = 2.0f;
+        // Typical without top-k: the whole vocabulary goes through the mass selection.
+        cases[7] = plain(); cases[7].typical_p = 0.7f;
+        cases[8] = plain(); cases[8].typical_p = 0.9f; cases[8].top_p = 0.8f; cases[8].min_p = 0.01f;
         for (int j = 0; j < NCASES; j++) {
             ll_sampler *s = ll_sampler_new(&cases[j], nv);
             ll_sampler_probs(s, logits, probs);
