@@ -1,0 +1,54 @@
+// Internal context representation shared by context.c (lifetime, KV cache management,
+// decode loop) and the forward pass of each architecture (forward_*.c).
+#ifndef LLAMALITE_CONTEXT_H
+#define LLAMALITE_CONTEXT_H
+
+#include "../ggml-lite/matmul.h"
+#include "../ggml-lite/ops.h"
+#include "../ggml-lite/threadpool.h"
+#include "model.h"
+
+struct ll_context {
+    ll_model *model;
+    ll_context_params params;
+    gl_threadpool *tp;
+    int n_threads;
+    int n_ctx;
+    int n_batch;
+    int n_past;
+
+    // KV cache: per layer, n_ctx rows of kv_dim elements (row = position), F16 or F32.
+    // Layer l's keys start at k_cache + l * n_ctx * kv_dim * elt_size.
+    bool kv_f16_k, kv_f16_v;
+    void *k_cache, *v_cache;
+
+    // Scratch, sized once for n_batch tokens.
+    float *x;     // [n_batch][n_embd] residual stream
+    float *xb;    // [n_batch][max(n_embd, q_dim)] normed input, then attention output
+    float *xb2;   // [n_batch][n_embd] projection output before the residual add
+    float *q;     // [n_batch][q_dim]
+    float *k, *v; // [n_batch][kv_dim]
+    float *hb, *hb2;   // [n_batch][n_ff]
+    float *att;   // [n_threads][n_ctx] attention scores, one row per thread
+    float *rope_cs;    // [n_batch][n_rot] cos, sin pairs for the chunk's positions
+    gl_rope_params rope;
+    gl_act act;
+    const float *act_src; // the buffer act was made from (NULL: stale)
+
+    // Logits of the last decode: n_logits rows (all tokens with logits_all, else the last).
+    float *logits;
+    size_t logits_cap;  // floats
+    int n_logits;
+    int n_last;         // tokens in the last decode
+
+    double t_prompt_ms, t_gen_ms;
+    int n_prompt, n_gen;
+};
+
+// Evaluates n_tok (<= n_batch) tokens at positions pos0.. (their K/V land in the cache
+// there) and writes logits: for every token into out (n_tok rows) when all_logits, else for
+// the last one only (one row), or none when out is NULL. Returns false with err set.
+bool ll_forward_llama(ll_context *c, const ll_token *tokens, int n_tok, int pos0, float *out,
+                      bool all_logits, char *err, size_t errlen);
+
+#endif

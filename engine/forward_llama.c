@@ -1,0 +1,191 @@
+// The llama forward pass as straight-line code: embedding, then per layer
+//   x += Wo · attention(rope(Wq · norm(x)), rope(Wk · norm(x)), Wv · norm(x))
+//   x += Wdown · (silu(Wgate · norm(x)) * (Wup · norm(x)))
+// then the final norm and the output head. A chunk of n_tok tokens goes through together
+// (the matmuls are batched); a single generated token is simply a chunk of one.
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "context.h"
+
+// ---- threaded pieces ----------------------------------------------------------------------
+
+typedef struct {
+    ll_context *c;
+    const float *src;   // rows of n floats
+    float *dst;
+    const float *w;     // norm weight
+    const float *src2;  // second operand (swiglu's up)
+    int n_rows, n;
+    int layer, pos0;    // attention
+} task;
+
+// Splits [0, n) evenly: thread ith gets [*lo, *hi).
+static void split(int n, int ith, int nth, int *lo, int *hi) {
+    *lo = (int)((int64_t)n * ith / nth);
+    *hi = (int)((int64_t)n * (ith + 1) / nth);
+}
+
+static void rmsnorm_task(void *arg, int ith, int nth) {
+    const task *t = arg;
+    int lo, hi;
+    split(t->n_rows, ith, nth, &lo, &hi);
+    for (int r = lo; r < hi; r++)
+        gl_rmsnorm(t->dst + (size_t)r * t->n, t->src + (size_t)r * t->n, t->w, t->n,
+                   t->c->model->hp.rms_eps);
+}
+
+static void swiglu_task(void *arg, int ith, int nth) {
+    const task *t = arg;
+    int lo, hi;
+    split(t->n_rows, ith, nth, &lo, &hi);
+    for (int r = lo; r < hi; r++)
+        gl_swiglu(t->dst + (size_t)r * t->n, t->src + (size_t)r * t->n, t->src2 + (size_t)r * t->n, t->n);
+}
+
+// Causal self-attention of the chunk's queries over the cache, one (token, head) pair per
+// unit; units are dealt round-robin because later tokens see more keys.
+static void attention_task(void *arg, int ith, int nth) {
+    const task *tk = arg;
+    ll_context *c = tk->c;
+    const ll_hparams *hp = &c->model->hp;
+    const int hd = hp->head_dim, n_head = hp->n_head;
+    const int group = hp->n_head / hp->n_head_kv;
+    const int q_dim = n_head * hd, kv_dim = hp->n_head_kv * hd;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const size_t layer_off = (size_t)tk->layer * c->n_ctx * kv_dim;
+    float *s = c->att + (size_t)ith * c->n_ctx;
+
+    for (int u = ith; u < tk->n_rows * n_head; u += nth) {
+        const int t = u / n_head, h = u % n_head;
+        const int n_keys = tk->pos0 + t + 1;
+        const float *q = c->q + (size_t)t * q_dim + (size_t)h * hd;
+        const size_t col = layer_off + (size_t)(h / group) * hd;
+        float *out = c->xb + (size_t)t * q_dim + (size_t)h * hd;
+
+        if (c->kv_f16_k) {
+            const gl_fp16 *k = (const gl_fp16 *)c->k_cache + col;
+            for (int j = 0; j < n_keys; j++) s[j] = gl_vec_dot_f16_f32(k + (size_t)j * kv_dim, q, hd) * scale;
+        } else {
+            const float *k = (const float *)c->k_cache + col;
+            for (int j = 0; j < n_keys; j++) s[j] = gl_vec_dot_f32(k + (size_t)j * kv_dim, q, hd) * scale;
+        }
+        gl_softmax(s, n_keys);
+        memset(out, 0, (size_t)hd * sizeof(float));
+        if (c->kv_f16_v) {
+            const gl_fp16 *v = (const gl_fp16 *)c->v_cache + col;
+            for (int j = 0; j < n_keys; j++) gl_vec_mad_f16(out, v + (size_t)j * kv_dim, s[j], hd);
+        } else {
+            const float *v = (const float *)c->v_cache + col;
+            for (int j = 0; j < n_keys; j++) gl_vec_mad(out, v + (size_t)j * kv_dim, s[j], hd);
+        }
+    }
+}
+
+// ---- matmul with a shared activation ------------------------------------------------------
+
+// out = W · x for n_tok rows of x. The activation converted for the previous call is reused
+// when it came from the same buffer in the same type (q/k/v, gate/up); callers reset
+// c->act_src whenever that buffer changes.
+static bool matmul(ll_context *c, const ll_weight *w, const float *x, int n_tok, float *out) {
+    const enum gl_type vt = gl_get_type_traits(w->type)->vec_dot_type;
+    if (c->act_src != x || c->act.type != vt || c->act.n_tok != n_tok || c->act.n_in != w->n_in) {
+        if (!gl_act_prepare(&c->act, c->tp, x, n_tok, w->n_in, vt)) {
+            c->act_src = NULL;
+            return false;
+        }
+        c->act_src = x;
+    }
+    gl_matmul(c->tp, w->data, w->type, w->n_out, &c->act, out);
+    return true;
+}
+
+static void add_bias(float *x, const float *b, int n_tok, int n) {
+    if (!b) return;
+    for (int t = 0; t < n_tok; t++) gl_vec_add(x + (size_t)t * n, x + (size_t)t * n, b, n);
+}
+
+static void store_rows(void *cache, bool f16, size_t off, const float *src, int n) {
+    if (f16) gl_fp32_to_fp16_row(src, (gl_fp16 *)cache + off, n);
+    else memcpy((float *)cache + off, src, (size_t)n * sizeof(float));
+}
+
+// ---- the pass -----------------------------------------------------------------------------
+
+bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, float *out,
+                      bool all_logits, char *err, size_t errlen) {
+    const ll_model *m = c->model;
+    const ll_hparams *hp = &m->hp;
+    const int E = hp->n_embd, hd = hp->head_dim, n_ff = hp->n_ff;
+    const int q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
+
+    // Embedding rows, decoded from whatever type token_embd has.
+    const gl_type_traits *et = gl_get_type_traits(m->tok_embd.type);
+    const size_t erow = gl_row_size(m->tok_embd.type, E);
+    for (int t = 0; t < B; t++)
+        et->to_float((const char *)m->tok_embd.data + (size_t)tokens[t] * erow, c->x + (size_t)t * E, E);
+
+    // Rotation angles of the chunk's positions, shared by q and k of every layer.
+    for (int t = 0; t < B; t++) gl_rope_cache(&c->rope, hd, pos0 + t, c->rope_cs + (size_t)t * hp->n_rot);
+
+    task tk = {.c = c};
+    for (int l = 0; l < hp->n_layer; l++) {
+        const ll_layer *L = &m->layers[l];
+
+        // attention block
+        tk = (task){.c = c, .src = c->x, .dst = c->xb, .w = L->attn_norm, .n_rows = B, .n = E};
+        gl_threadpool_run(c->tp, rmsnorm_task, &tk);
+        c->act_src = NULL;
+        if (!matmul(c, &L->wq, c->xb, B, c->q) || !matmul(c, &L->wk, c->xb, B, c->k) ||
+            !matmul(c, &L->wv, c->xb, B, c->v))
+            goto oom;
+        add_bias(c->q, L->bq, B, q_dim);
+        add_bias(c->k, L->bk, B, kv_dim);
+        add_bias(c->v, L->bv, B, kv_dim);
+
+        const size_t layer_off = (size_t)l * c->n_ctx * kv_dim;
+        for (int t = 0; t < B; t++) {
+            const float *cs = c->rope_cs + (size_t)t * hp->n_rot;
+            gl_rope_apply(&c->rope, cs, c->q + (size_t)t * q_dim, hp->n_head, hd);
+            gl_rope_apply(&c->rope, cs, c->k + (size_t)t * kv_dim, hp->n_head_kv, hd);
+            const size_t off = layer_off + (size_t)(pos0 + t) * kv_dim;
+            store_rows(c->k_cache, c->kv_f16_k, off, c->k + (size_t)t * kv_dim, kv_dim);
+            store_rows(c->v_cache, c->kv_f16_v, off, c->v + (size_t)t * kv_dim, kv_dim);
+        }
+
+        tk = (task){.c = c, .n_rows = B, .layer = l, .pos0 = pos0};
+        gl_threadpool_run(c->tp, attention_task, &tk);
+        c->act_src = NULL;
+        if (!matmul(c, &L->wo, c->xb, B, c->xb2)) goto oom;
+        add_bias(c->xb2, L->bo, B, E);
+        gl_vec_add(c->x, c->x, c->xb2, B * E);
+
+        // feed-forward block
+        tk = (task){.c = c, .src = c->x, .dst = c->xb, .w = L->ffn_norm, .n_rows = B, .n = E};
+        gl_threadpool_run(c->tp, rmsnorm_task, &tk);
+        c->act_src = NULL;
+        if (!matmul(c, &L->w_gate, c->xb, B, c->hb) || !matmul(c, &L->w_up, c->xb, B, c->hb2))
+            goto oom;
+        tk = (task){.c = c, .src = c->hb, .src2 = c->hb2, .dst = c->hb, .n_rows = B, .n = n_ff};
+        gl_threadpool_run(c->tp, swiglu_task, &tk);
+        c->act_src = NULL;
+        if (!matmul(c, &L->w_down, c->hb, B, c->xb2)) goto oom;
+        gl_vec_add(c->x, c->x, c->xb2, B * E);
+    }
+
+    if (out) {
+        // Only the rows whose logits are wanted go through the final norm and the head.
+        const int first = all_logits ? 0 : B - 1, n_out = B - first;
+        tk = (task){.c = c, .src = c->x + (size_t)first * E, .dst = c->xb, .w = m->output_norm,
+                    .n_rows = n_out, .n = E};
+        gl_threadpool_run(c->tp, rmsnorm_task, &tk);
+        c->act_src = NULL;
+        if (!matmul(c, &m->output, c->xb, n_out, out)) goto oom;
+    }
+    c->act_src = NULL;
+    return true;
+oom:
+    if (err && errlen) snprintf(err, errlen, "out of memory (activation buffer)");
+    return false;
+}
