@@ -8,8 +8,11 @@
 //   - each filter renormalises over what the previous ones kept, and the temperature comes
 //     last, so it reshapes the final distribution but not what the filters keep;
 //   - temp <= 0 keeps only the highest logit (greedy).
+// One deliberate difference: llama-cli passes min_keep = 0, which its typical filter turns
+// into SIZE_MAX and so never cuts anything; here typical-p works as documented (min_keep 1).
 // The candidates are (token, logit) pairs; top-k picks its k with a bounded heap (O(n log k)),
-// and top-p without top-k sorts only as long a prefix as it needs.
+// and top-p / typical without top-k select by probability mass in O(n) (no full sort).
+// A constraint (grammar) plugs in through sampling.h and masks the logits before anything.
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
