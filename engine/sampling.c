@@ -489,3 +489,23 @@ void ll_sampler_probs(ll_sampler *s, const float *logits, float *probs) {
     int32_t n = run_chain(s, logits);
     for (int32_t i = 0; i < n; i++) probs[s->cands[i].id] = s->cands[i].p;
 }
+
+double ll_sampler_uniform(ll_sampler *s) { return s ? rng_uniform(s->rng) : 0.0; }
+
+ll_token ll_sampler_draw(ll_sampler *s, const float *w, int32_t n) {
+    if (!s || !w || n <= 0) return -1;
+    double total = 0.0;
+    int32_t last = -1;
+    for (int32_t i = 0; i < n; i++) {
+        if (w[i] > 0.0f) { total += w[i]; last = i; } // NaN and negatives count as zero
+    }
+    if (last < 0) return -1;
+    double u = rng_uniform(s->rng) * total, cum = 0.0;
+    for (int32_t i = 0; i < last; i++) {
+        if (w[i] > 0.0f) {
+            cum += w[i];
+            if (u < cum) return i;
+        }
+    }
+    return last;
+}

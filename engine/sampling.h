@@ -21,4 +21,10 @@ typedef struct {
 // constraint is attached (e.g. the prompt, fed for the penalties) never reach it.
 void ll_sampler_set_constraint(ll_sampler *s, const ll_sampler_constraint *c);
 
+// For speculative decoding (rejection sampling), drawing from the sampler's seeded RNG:
+// a uniform number in [0, 1), and a token drawn from an arbitrary non-negative weight vector
+// w[0..n) (need not sum to 1; -1 if it is all zeros).
+double ll_sampler_uniform(ll_sampler *s);
+ll_token ll_sampler_draw(ll_sampler *s, const float *w, int32_t n);
+
 #endif

@@ -576,6 +576,36 @@ static void test_constraint_and_bad_input(void) {
     CHECK(ll_sampler_sample(NULL, logits) == -1, "NULL sampler");
 }
 
+static void test_draw_helpers(void) {
+    // ll_sampler_draw from an unnormalised weight vector, zeros and junk never drawn.
+    enum { K = 6, DRAWS = 20000 };
+    const float w[K] = { 2.0f, 0.0f, 1.0f, -3.0f, 1.0f, NAN };
+    const double want[K] = { 0.5, 0, 0.25, 0, 0.25, 0 };
+    ll_sampler_params p = plain();
+    p.seed = 5;
+    ll_sampler *s = ll_sampler_new(&p, K);
+    int counts[K] = { 0 };
+    for (int i = 0; i < DRAWS; i++) {
+        ll_token t = ll_sampler_draw(s, w, K);
+        if (t >= 0 && t < K) counts[t]++;
+    }
+    double chi = 0;
+    for (int i = 0; i < K; i++) {
+        if (want[i] == 0) { CHECK(counts[i] == 0, "draw: weight 0 drawn (%d)", i); continue; }
+        double e = want[i] * DRAWS;
+        chi += (counts[i] - e) * (counts[i] - e) / e;
+    }
+    CHECK(chi < 13.82, "draw chi2 %.2f", chi); // 2 dof, 0.999 quantile
+    const float zeros[3] = { 0, 0, 0 };
+    CHECK(ll_sampler_draw(s, zeros, 3) == -1, "draw from nothing");
+    double u = ll_sampler_uniform(s), mean = 0;
+    CHECK(u >= 0 && u < 1, "uniform range");
+    for (int i = 0; i < DRAWS; i++) mean += ll_sampler_uniform(s);
+    mean /= DRAWS;
+    CHECK(fabs(mean - 0.5) < 0.01, "uniform mean %g", mean); // sd 0.002
+    ll_sampler_free(s);
+}
+
 int main(void) {
     test_greedy();
     test_top_k();
@@ -588,6 +618,7 @@ int main(void) {
     test_penalties();
     test_draws();
     test_seeds();
+    test_draw_helpers();
     test_constraint_and_bad_input();
     return test_result("test_sampling");
 }
