@@ -227,6 +227,7 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
             VALUE();
             CHECKED(args_float(a, v, -1e9, 1e9, &s->presence_penalty));
         }
+        if (is(a, "--ignore-eos", NULL, NULL)) { p->ignore_eos = true; return ARG_DONE; }
         if (is(a, "-s", "--seed", NULL)) {
             VALUE();
             CHECKED(args_u32(a, v, &s->seed));
@@ -272,7 +273,8 @@ void args_print_common_help(FILE *out, unsigned g) {
               "  --repeat-penalty N        repetition penalty (default: 1.0 = off)\n"
               "  --frequency-penalty N     frequency penalty (default: 0 = off)\n"
               "  --presence-penalty N      presence penalty (default: 0 = off)\n"
-              "  -s, --seed N              RNG seed (default: -1 = random)\n", out);
+              "  -s, --seed N              RNG seed (default: -1 = random)\n"
+              "  --ignore-eos              never stop on end-of-generation tokens\n", out);
     if (g & ARGS_LOG)
         fputs("  -v, --verbose             more messages on stderr\n"
               "  --log-disable             no messages on stderr except errors\n", out);

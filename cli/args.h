@@ -48,6 +48,7 @@ typedef struct {
     ll_cache_type type_k, type_v;
 
     ll_sampler_params sampling;
+    bool ignore_eos;            // --ignore-eos: never sample end-of-generation tokens
 
     int verbosity;              // 0 with --log-disable, 1 by default, 2 with -v
 } cli_params;

@@ -4,6 +4,7 @@
 // and always valid UTF-8; everything else goes to stderr. Without -p/-f the prompt is read from
 // stdin when stdin is not a terminal, otherwise the interactive mode takes over (if built in).
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,10 +136,25 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
     if (n_keep < 0 || n_keep + (has_bos ? 1 : 0) > n_prompt) n_keep = n_prompt;
     else n_keep += has_bos ? 1 : 0;
 
-    ll_sampler *smp = ll_sampler_new(&p->sampling, ll_vocab_n_tokens(v));
+    // --ignore-eos: the end-of-generation tokens, whose logits are masked before sampling.
+    int n_vocab = ll_vocab_n_tokens(v), n_eog = 0;
+    ll_token *eog = NULL;
+    if (p->ignore_eos) {
+        eog = malloc(sizeof *eog * (size_t)n_vocab);
+        if (!eog) {
+            fputs("llamalite: out of memory\n", stderr);
+            free(prompt);
+            return 1;
+        }
+        for (ll_token t = 0; t < n_vocab; t++)
+            if (ll_vocab_is_eog(v, t)) eog[n_eog++] = t;
+    }
+
+    ll_sampler *smp = ll_sampler_new(&p->sampling, n_vocab);
     if (!smp) {
         fputs("llamalite: cannot create the sampler (out of memory)\n", stderr);
         free(prompt);
+        free(eog);
         return 1;
     }
     cli_log(p, 2, "sampling: temp %.2f, top-k %d, top-p %.2f, min-p %.2f, typical %.2f, "
@@ -167,7 +183,9 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
     double t1 = cli_now();
     while (out_ok && !g_interrupted) {
         if (p->n_predict >= 0 && st->n_gen >= p->n_predict) break;
-        ll_token t = ll_sampler_sample(smp, ll_get_logits(ctx));
+        float *logits = ll_get_logits(ctx);
+        for (int i = 0; i < n_eog; i++) logits[eog[i]] = -INFINITY;
+        ll_token t = ll_sampler_sample(smp, logits);
         ll_sampler_accept(smp, t);
         if (ll_vocab_is_eog(v, t)) {
             cli_log(p, 2, "\n[end of text]\n");
@@ -225,6 +243,7 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
 done:
     ll_sampler_free(smp);
     free(prompt);
+    free(eog);
     return rc;
 }
 
@@ -272,6 +291,8 @@ int cmd_run(int argc, char **argv) {
             fputs("llamalite: cannot read the prompt from stdin\n", stderr);
             return 1;
         }
+        size_t n = strlen(p.prompt_buf);
+        if (n && p.prompt_buf[n - 1] == '\n') p.prompt_buf[n - 1] = 0; // like -f
         p.prompt = p.prompt_buf;
     }
 

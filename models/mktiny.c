@@ -144,8 +144,12 @@ static float *ones(int64_t n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: mktiny OUT.gguf\n");
+    // --arch NAME writes the same file under another architecture name (tests use it to
+    // check that an unsupported architecture is refused cleanly).
+    const char *arch = "llama";
+    if (argc == 4 && !strcmp(argv[2], "--arch")) arch = argv[3];
+    else if (argc != 2) {
+        fprintf(stderr, "usage: mktiny OUT.gguf [--arch NAME]\n");
         return 1;
     }
     static vocab v;
@@ -156,18 +160,21 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mktiny: out of memory\n");
         return 1;
     }
-    gguf_writer_set_str(w, "general.architecture", "llama");
+    gguf_writer_set_str(w, "general.architecture", arch);
     gguf_writer_set_str(w, "general.name", "tiny");
     gguf_writer_set_u32(w, "general.file_type", 0); // all F32
-    gguf_writer_set_u32(w, "llama.context_length", N_CTX);
-    gguf_writer_set_u32(w, "llama.embedding_length", DIM);
-    gguf_writer_set_u32(w, "llama.feed_forward_length", FFN);
-    gguf_writer_set_u32(w, "llama.block_count", N_LAYER);
-    gguf_writer_set_u32(w, "llama.attention.head_count", N_HEAD);
-    gguf_writer_set_u32(w, "llama.attention.head_count_kv", N_HEAD_KV);
-    gguf_writer_set_u32(w, "llama.rope.dimension_count", HEAD_DIM);
-    gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
-    gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    char key[128];
+#define ARCH_KEY(name) (snprintf(key, sizeof key, "%s." name, arch), key)
+    gguf_writer_set_u32(w, ARCH_KEY("context_length"), N_CTX);
+    gguf_writer_set_u32(w, ARCH_KEY("embedding_length"), DIM);
+    gguf_writer_set_u32(w, ARCH_KEY("feed_forward_length"), FFN);
+    gguf_writer_set_u32(w, ARCH_KEY("block_count"), N_LAYER);
+    gguf_writer_set_u32(w, ARCH_KEY("attention.head_count"), N_HEAD);
+    gguf_writer_set_u32(w, ARCH_KEY("attention.head_count_kv"), N_HEAD_KV);
+    gguf_writer_set_u32(w, ARCH_KEY("rope.dimension_count"), HEAD_DIM);
+    gguf_writer_set_f32(w, ARCH_KEY("rope.freq_base"), 10000.0f);
+    gguf_writer_set_f32(w, ARCH_KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
+#undef ARCH_KEY
 
     gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
     gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.text, (uint64_t)v.n);
