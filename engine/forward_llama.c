@@ -83,6 +83,12 @@ static void attention_task(void *arg, int ith, int nth) {
     }
 }
 
+// Runs a task on the pool, or inline when it is too small to pay for waking the threads.
+static void run(ll_context *c, gl_task_fn fn, task *t, size_t work) {
+    if (work < 32768 || c->n_threads == 1) fn(t, 0, 1);
+    else gl_threadpool_run(c->tp, fn, t);
+}
+
 // ---- matmul with a shared activation ------------------------------------------------------
 
 // out = W · x for n_tok rows of x. The activation converted for the previous call is reused
@@ -135,7 +141,7 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
 
         // attention block
         tk = (task){.c = c, .src = c->x, .dst = c->xb, .w = L->attn_norm, .n_rows = B, .n = E};
-        gl_threadpool_run(c->tp, rmsnorm_task, &tk);
+        run(c, rmsnorm_task, &tk, (size_t)B * E);
         c->act_src = NULL;
         if (!matmul(c, &L->wq, c->xb, B, c->q) || !matmul(c, &L->wk, c->xb, B, c->k) ||
             !matmul(c, &L->wv, c->xb, B, c->v))
@@ -155,7 +161,7 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
         }
 
         tk = (task){.c = c, .n_rows = B, .layer = l, .pos0 = pos0};
-        gl_threadpool_run(c->tp, attention_task, &tk);
+        run(c, attention_task, &tk, (size_t)B * hp->n_head * (pos0 + B) * hd);
         c->act_src = NULL;
         if (!matmul(c, &L->wo, c->xb, B, c->xb2)) goto oom;
         add_bias(c->xb2, L->bo, B, E);
@@ -163,12 +169,12 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
 
         // feed-forward block
         tk = (task){.c = c, .src = c->x, .dst = c->xb, .w = L->ffn_norm, .n_rows = B, .n = E};
-        gl_threadpool_run(c->tp, rmsnorm_task, &tk);
+        run(c, rmsnorm_task, &tk, (size_t)B * E);
         c->act_src = NULL;
         if (!matmul(c, &L->w_gate, c->xb, B, c->hb) || !matmul(c, &L->w_up, c->xb, B, c->hb2))
             goto oom;
         tk = (task){.c = c, .src = c->hb, .src2 = c->hb2, .dst = c->hb, .n_rows = B, .n = n_ff};
-        gl_threadpool_run(c->tp, swiglu_task, &tk);
+        run(c, swiglu_task, &tk, (size_t)B * n_ff * 4); // exp is dearer than a multiply
         c->act_src = NULL;
         if (!matmul(c, &L->w_down, c->hb, B, c->xb2)) goto oom;
         gl_vec_add(c->x, c->x, c->xb2, B * E);
@@ -179,7 +185,7 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
         const int first = all_logits ? 0 : B - 1, n_out = B - first;
         tk = (task){.c = c, .src = c->x + (size_t)first * E, .dst = c->xb, .w = m->output_norm,
                     .n_rows = n_out, .n = E};
-        gl_threadpool_run(c->tp, rmsnorm_task, &tk);
+        run(c, rmsnorm_task, &tk, (size_t)n_out * E);
         c->act_src = NULL;
         if (!matmul(c, &m->output, c->xb, n_out, out)) goto oom;
     }

@@ -169,6 +169,7 @@ static void test_shift(ll_model *m) {
         }
     }
     CHECK(shifts >= 2, "only %d shifts", shifts);
+    CHECK(2 * agree >= checked, "next-token argmax after a shift agrees with a fresh evaluation only %d/%d times", agree, checked);
     printf("shift: %d shifts, layer-0 key diff %.3g, value diff %.3g (relative), "
            "logits vs fresh: max diff %.3g of scale, argmax agrees %d/%d\n",
            shifts, worst_k, worst_v, worst_logit, agree, checked);
