@@ -33,6 +33,10 @@ static void usage(FILE *out) {
 }
 
 static int g_write_errno = 0;
+static bool g_wrote = false; // something is on stdout
+
+// Messages during generation start on a fresh line when stdout and stderr share a terminal.
+static const char *nl(void) { return g_wrote && isatty(STDOUT_FILENO) ? "\n" : ""; }
 
 // Writes to stdout; false once stdout is gone (e.g. the reader of a pipe quit).
 static bool emit(const char *s, size_t n) {
@@ -40,6 +44,7 @@ static bool emit(const char *s, size_t n) {
         g_write_errno = errno;
         return false;
     }
+    if (n) g_wrote = true;
     return true;
 }
 
@@ -188,7 +193,7 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
         ll_token t = ll_sampler_sample(smp, logits);
         ll_sampler_accept(smp, t);
         if (ll_vocab_is_eog(v, t)) {
-            cli_log(p, 2, "\n[end of text]\n");
+            cli_log(p, 2, "%s[end of text]\n", nl());
             break;
         }
         st->n_gen++;
@@ -202,29 +207,29 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
 
         if (ll_n_past(ctx) >= n_ctx) {
             if (p->n_predict < 0) {
-                cli_log(p, 1, "\nllamalite: the context is full (%d tokens); stopping "
-                        "(use -n N to generate past it with context shifts)\n", n_ctx);
+                cli_log(p, 1, "%sllamalite: the context is full (%d tokens); stopping "
+                        "(use -n N to generate past it with context shifts)\n", nl(), n_ctx);
                 break;
             }
             if (!p->context_shift) {
-                cli_log(p, 1, "\nllamalite: the context is full (%d tokens) and context shift "
-                        "is disabled (--no-context-shift); stopping\n", n_ctx);
+                cli_log(p, 1, "%sllamalite: the context is full (%d tokens) and context shift "
+                        "is disabled (--no-context-shift); stopping\n", nl(), n_ctx);
                 break;
             }
             // Drop half of what follows the kept tokens; the cache re-rotates the rest.
             int n_discard = (ll_n_past(ctx) - n_keep) / 2;
             if (n_discard <= 0) {
-                fprintf(stderr, "\nllamalite: the context is full and --keep %d leaves nothing "
-                        "to discard\n", p->n_keep);
+                fprintf(stderr, "%sllamalite: the context is full and --keep %d leaves nothing "
+                        "to discard\n", nl(), p->n_keep);
                 rc = 1;
                 break;
             }
-            cli_log(p, 2, "\n[context shift: keep %d, discard %d of %d]\n", n_keep, n_discard,
+            cli_log(p, 2, "%s[context shift: keep %d, discard %d of %d]\n", nl(), n_keep, n_discard,
                     ll_n_past(ctx));
             ll_kv_shift(ctx, n_keep, n_discard);
         }
         if (ll_decode(ctx, &t, 1, err, sizeof err) != 0) {
-            fprintf(stderr, "\nllamalite: %s\n", err);
+            fprintf(stderr, "%sllamalite: %s\n", nl(), err);
             rc = 1;
             break;
         }
@@ -234,7 +239,7 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
         out_ok = emit(piece, n);
     }
     st->gen_ms = (cli_now() - t1) * 1e3;
-    if (g_interrupted) cli_log(p, 1, "\nllamalite: interrupted\n");
+    if (g_interrupted) cli_log(p, 1, "%sllamalite: interrupted\n", nl());
     // A closed stdout (e.g. '| head') is the reader's choice, not an error.
     if (!out_ok && g_write_errno != EPIPE) {
         fprintf(stderr, "llamalite: cannot write the output: %s\n", strerror(g_write_errno));
@@ -332,9 +337,8 @@ int cmd_run(int argc, char **argv) {
     int rc = generate(&p, ctx, ll_model_get_vocab(model), &st);
 
     if (p.verbosity >= 1 && (st.n_prompt || st.n_gen)) {
-        if (isatty(STDOUT_FILENO)) fputc('\n', stderr);
-        fprintf(stderr, "llamalite: load %.0f ms | prompt %d tokens, %.1f tokens/s | "
-                "generation %d tokens, %.1f tokens/s\n", st.load_ms, st.n_prompt,
+        fprintf(stderr, "%sllamalite: load %.0f ms | prompt %d tokens, %.1f tokens/s | "
+                "generation %d tokens, %.1f tokens/s\n", nl(), st.load_ms, st.n_prompt,
                 st.prompt_ms > 0 ? st.n_prompt * 1e3 / st.prompt_ms : 0.0, st.n_gen,
                 st.gen_ms > 0 ? st.n_gen * 1e3 / st.gen_ms : 0.0);
     }
