@@ -364,7 +364,9 @@ static const char *ftype_name(uint32_t ft) {
 static void make_desc(ll_model *m) {
     char size[32];
     double n = (double)m->n_params;
-    if (n < 1e6) snprintf(size, sizeof size, "%.0fK", n / 1e3);
+    const char *label = gguf_get_str(m->file, "general.size_label", NULL);
+    if (label && label[0] && strlen(label) < 16 && !strchr(label, ' ')) snprintf(size, sizeof size, "%s", label);
+    else if (n < 1e6) snprintf(size, sizeof size, "%.0fK", n / 1e3);
     else if (n < 1e9) snprintf(size, sizeof size, "%.0fM", n / 1e6);
     else snprintf(size, sizeof size, "%.1fB", n / 1e9);
 
