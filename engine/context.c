@@ -89,11 +89,12 @@ ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, s
     c->hb2 = alloc3(NB, hp->n_ff, sizeof(float));
     c->att = alloc3(c->n_threads, c->n_ctx, sizeof(float));
     c->rope_cs = alloc3(NB, hp->n_rot, sizeof(float));
+    c->att_scratch = alloc3(c->n_threads, 33 * (size_t)hp->head_dim, sizeof(float));
     c->logits_cap = (size_t)hp->n_vocab;
     c->logits = alloc3(c->logits_cap, 1, sizeof(float));
     c->tp = gl_threadpool_create(c->n_threads);
     if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v ||
-        !c->hb || !c->hb2 || !c->att || !c->rope_cs || !c->logits || !c->tp) {
+        !c->hb || !c->hb2 || !c->att || !c->att_scratch || !c->rope_cs || !c->logits || !c->tp) {
         set_err(err, errlen, "out of memory for a context of %d tokens", c->n_ctx);
         ll_context_free(c);
         return NULL;
@@ -124,6 +125,7 @@ void ll_context_free(ll_context *c) {
     free(c->hb2);
     free(c->att);
     free(c->rope_cs);
+    free(c->att_scratch);
     free(c->logits);
     free(c);
 }

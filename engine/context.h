@@ -30,6 +30,7 @@ struct ll_context {
     float *k, *v; // [n_batch][kv_dim]
     float *hb, *hb2;   // [n_batch][n_ff]
     float *att;   // [n_threads][n_ctx] attention scores, one row per thread
+    float *att_scratch; // [n_threads][33 * head_dim] rounded query and value partial sums
     float *rope_cs;    // [n_batch][n_rot] cos, sin pairs for the chunk's positions
     gl_rope_params rope;
     gl_act act;

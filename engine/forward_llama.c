@@ -44,6 +44,90 @@ static void swiglu_task(void *arg, int ith, int nth) {
         gl_swiglu(t->dst + (size_t)r * t->n, t->src + (size_t)r * t->n, t->src2 + (size_t)r * t->n, t->n);
 }
 
+// ---- attention ------------------------------------------------------------------------
+// Precision follows the reference engine over an F16 cache: the query is rounded to F16 for
+// the q·k dots and the softmax weights are rounded to F16 before they weight the values.
+// Sums are also grouped the way the reference groups them (8 lanes, plus 4 accumulators over
+// steps of 32 for a single token; 1 accumulator for a batch). On models whose activations are
+// re-quantized to 8 bits between layers, a last-bit difference can flip a rounding and grow
+// through the layers, so matching the reference's arithmetic keeps the golden logits close.
+// The AVX2 paths compute exactly what the scalar code does.
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define ATT_AVX2 1
+#endif
+
+// 8 lanes summed as halves, then (0+2)+(1+3) / (0+1)+(2+3).
+static float hsum8_pairs(const float *l) {
+    float t0 = l[0] + l[4], t1 = l[1] + l[5], t2 = l[2] + l[6], t3 = l[3] + l[7];
+    return (t0 + t2) + (t1 + t3);
+}
+static float hsum8_hadd(const float *l) {
+    float t0 = l[0] + l[4], t1 = l[1] + l[5], t2 = l[2] + l[6], t3 = l[3] + l[7];
+    return (t0 + t1) + (t2 + t3);
+}
+
+static inline float kv_at(const void *p, bool f16, size_t i) {
+    return f16 ? gl_fp16_to_fp32(((const gl_fp16 *)p)[i]) : ((const float *)p)[i];
+}
+
+// dot(k, q) over n elements. batch: one 8-lane accumulator; else four over steps of 32 and
+// the rest added in double.
+static float att_dot(const void *k, bool f16, const float *q, int n, bool batch) {
+    float a[4][8] = {{0}};
+    int i = 0;
+    if (batch && n % 8 == 0) {
+#ifdef ATT_AVX2
+        __m256 acc = _mm256_setzero_ps();
+        for (; i < n; i += 8) {
+            __m256 kv = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const gl_fp16 *)k + i)))
+                            : _mm256_loadu_ps((const float *)k + i);
+            acc = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q + i), acc);
+        }
+        _mm256_storeu_ps(a[0], acc);
+#else
+        for (; i < n; i++) a[0][i % 8] = fmaf(kv_at(k, f16, i), q[i], a[0][i % 8]);
+#endif
+        return hsum8_pairs(a[0]);
+    }
+    const int np = n & ~31;
+#ifdef ATT_AVX2
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (; i < np; i += 32)
+        for (int m = 0; m < 4; m++) {
+            __m256 kv = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const gl_fp16 *)k + i + 8 * m)))
+                            : _mm256_loadu_ps((const float *)k + i + 8 * m);
+            acc[m] = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q + i + 8 * m), acc[m]);
+        }
+    for (int m = 0; m < 4; m++) _mm256_storeu_ps(a[m], acc[m]);
+#else
+    for (; i < np; i++) a[(i / 8) % 4][i % 8] = fmaf(kv_at(k, f16, i), q[i], a[(i / 8) % 4][i % 8]);
+#endif
+    double sum = 0;
+    if (np) {
+        float r[8];
+        for (int l = 0; l < 8; l++) r[l] = (a[0][l] + a[2][l]) + (a[1][l] + a[3][l]);
+        sum = hsum8_hadd(r);
+    }
+    for (i = np; i < n; i++) sum += (double)(kv_at(k, f16, i) * q[i]);
+    return (float)sum;
+}
+
+// acc[slot][0..n) += w * v[0..n)
+static void att_mad(float *acc, const void *v, bool f16, float w, int n) {
+    int i = 0;
+#ifdef ATT_AVX2
+    const __m256 wv = _mm256_set1_ps(w);
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const gl_fp16 *)v + i)))
+                       : _mm256_loadu_ps((const float *)v + i);
+        _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(wv, x, _mm256_loadu_ps(acc + i)));
+    }
+#endif
+    for (; i < n; i++) acc[i] = fmaf(w, kv_at(v, f16, i), acc[i]);
+}
+
 // Causal self-attention of the chunk's queries over the cache, one (token, head) pair per
 // unit; units are dealt round-robin because later tokens see more keys.
 static void attention_task(void *arg, int ith, int nth) {
@@ -55,30 +139,63 @@ static void attention_task(void *arg, int ith, int nth) {
     const int q_dim = n_head * hd, kv_dim = hp->n_head_kv * hd;
     const float scale = 1.0f / sqrtf((float)hd);
     const size_t layer_off = (size_t)tk->layer * c->n_ctx * kv_dim;
+    const bool fk = c->kv_f16_k, fv = c->kv_f16_v, batch = tk->n_rows > 1;
+    const size_t ek = fk ? 2 : 4, ev = fv ? 2 : 4;
+    // value sums: 8 lanes (batch) or 4 x 8 (single token), each a row of hd partial sums
+    const int n_slots = batch ? 8 : 32;
     float *s = c->att + (size_t)ith * c->n_ctx;
+    float *qr = c->att_scratch + (size_t)ith * (33 * (size_t)hd);
+    float *acc = qr + hd;
 
     for (int u = ith; u < tk->n_rows * n_head; u += nth) {
         const int t = u / n_head, h = u % n_head;
         const int n_keys = tk->pos0 + t + 1;
         const float *q = c->q + (size_t)t * q_dim + (size_t)h * hd;
         const size_t col = layer_off + (size_t)(h / group) * hd;
+        const char *k = (const char *)c->k_cache + col * ek;
+        const char *v = (const char *)c->v_cache + col * ev;
         float *out = c->xb + (size_t)t * q_dim + (size_t)h * hd;
 
-        if (c->kv_f16_k) {
-            const gl_fp16 *k = (const gl_fp16 *)c->k_cache + col;
-            for (int j = 0; j < n_keys; j++) s[j] = gl_vec_dot_f16_f32(k + (size_t)j * kv_dim, q, hd) * scale;
+        if (fk) {
+            gl_fp16 tmp[256];
+            for (int i = 0; i < hd; i += 256) {
+                int m = hd - i < 256 ? hd - i : 256;
+                gl_fp32_to_fp16_row(q + i, tmp, m);
+                gl_fp16_to_fp32_row(tmp, qr + i, m);
+            }
         } else {
-            const float *k = (const float *)c->k_cache + col;
-            for (int j = 0; j < n_keys; j++) s[j] = gl_vec_dot_f32(k + (size_t)j * kv_dim, q, hd) * scale;
+            memcpy(qr, q, (size_t)hd * sizeof(float));
         }
-        gl_softmax(s, n_keys);
-        memset(out, 0, (size_t)hd * sizeof(float));
-        if (c->kv_f16_v) {
-            const gl_fp16 *v = (const gl_fp16 *)c->v_cache + col;
-            for (int j = 0; j < n_keys; j++) gl_vec_mad_f16(out, v + (size_t)j * kv_dim, s[j], hd);
-        } else {
-            const float *v = (const float *)c->v_cache + col;
-            for (int j = 0; j < n_keys; j++) gl_vec_mad(out, v + (size_t)j * kv_dim, s[j], hd);
+        float mx = -INFINITY;
+        for (int j = 0; j < n_keys; j++) {
+            s[j] = att_dot(k + (size_t)j * kv_dim * ek, fk, qr, hd, batch) * scale;
+            if (s[j] > mx) mx = s[j];
+        }
+        double sum = 0;
+        for (int j = 0; j < n_keys; j++) {
+            s[j] = expf(s[j] - mx);
+            sum += s[j];
+        }
+        const float inv = (float)(1.0 / sum);
+        for (int j = 0; j < n_keys; j++) {
+            s[j] *= inv;
+            if (fv) s[j] = gl_fp16_to_fp32(gl_fp32_to_fp16(s[j]));
+        }
+
+        memset(acc, 0, (size_t)n_slots * hd * sizeof(float));
+        for (int j = 0; j < n_keys; j++)
+            att_mad(acc + (size_t)(j % n_slots) * hd, v + (size_t)j * kv_dim * ev, fv, s[j], hd);
+        for (int d = 0; d < hd; d++) {
+            float r[8];
+            if (batch) {
+                for (int l = 0; l < 8; l++) r[l] = acc[(size_t)l * hd + d];
+                out[d] = hsum8_pairs(r);
+            } else {
+                for (int l = 0; l < 8; l++)
+                    r[l] = (acc[(size_t)l * hd + d] + acc[(size_t)(16 + l) * hd + d]) +
+                           (acc[(size_t)(8 + l) * hd + d] + acc[(size_t)(24 + l) * hd + d]);
+                out[d] = hsum8_hadd(r);
+            }
         }
     }
 }

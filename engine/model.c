@@ -388,7 +388,7 @@ static void make_desc(ll_model *m) {
             if (count[t] > count[best]) best = t;
         ft = gl_type_name((enum gl_type)best);
     }
-    snprintf(m->desc, sizeof m->desc, "%s %s %s", m->arch, size, ft);
+    snprintf(m->desc, sizeof m->desc, "%.31s %.15s %.15s", m->arch, size, ft);
 }
 
 // Reads one byte per page of every weight so the first decode does not pay for page faults,
