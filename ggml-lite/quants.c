@@ -3,6 +3,11 @@
 //
 // In a 32-block the nibble at byte j holds element j (low) and element j+16 (high); for the
 // 5-bit formats the fifth bit of element k is bit k of the little-endian word qh.
+#ifdef __clang__
+// No fused multiply-adds: the same roundings as ggml's reference build, hence the same bytes.
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <math.h>
 #include <string.h>
 

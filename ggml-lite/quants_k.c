@@ -9,6 +9,11 @@
 //        high nibble; Q5_K's fifth bits are bits 2c and 2c+1 of qh[l].
 //  Q6_K: per half h: elements l, l+32, l+64, l+96 take low nibbles from ql[64h + l],
 //        ql[64h + l + 32] and their high nibbles; the top 2 bits come from qh[32h + l].
+#ifdef __clang__
+// No fused multiply-adds: the same roundings as ggml's reference build, hence the same bytes.
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <math.h>
 #include <string.h>
 

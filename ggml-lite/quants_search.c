@@ -2,6 +2,11 @@
 // choose a scale (and min) and the integer levels that minimise the weighted error. These
 // follow the same strategies as ggml's reference quantizer so that files we write have the
 // same quality (and, for the same input, the same bytes).
+#ifdef __clang__
+// No fused multiply-adds: the same roundings as ggml's reference build, hence the same bytes.
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #include <math.h>
 #include <string.h>
 
