@@ -148,6 +148,37 @@ void ll_sampler_reset(ll_sampler *s);              // clears history; keeps the 
 void ll_sampler_probs(ll_sampler *s, const float *logits, float *probs);
 uint32_t ll_sampler_seed(const ll_sampler *s);
 
+// ---- grammars (GBNF) and JSON Schema ------------------------------------------------------
+typedef struct ll_grammar ll_grammar;
+
+// Parses a GBNF grammar (llama.cpp's dialect, start rule "root"). On error returns NULL and
+// writes "LINE:COL: reason" to err (syntax, undefined rule, missing root, left recursion).
+ll_grammar *ll_grammar_parse(const char *gbnf, char *err, size_t errlen);
+void ll_grammar_free(ll_grammar *g);
+// Whether the whole of s[0..n) is a sentence of the grammar.
+bool ll_grammar_match(const ll_grammar *g, const char *s, size_t n);
+
+// Translates a JSON Schema to GBNF. Returns a malloc'd NUL-terminated grammar (free()), or
+// NULL with err set.
+char *ll_json_schema_to_gbnf(const char *schema, char *err, size_t errlen);
+
+// Constrains the sampler to the grammar (copied): only tokens whose bytes keep it matchable,
+// end-of-generation tokens only where it can end. Attach after feeding the prompt to
+// ll_sampler_accept; attaching again restarts the grammar; g == NULL removes it.
+// Returns 0, or -1 with err set (out of memory).
+int ll_sampler_set_grammar(ll_sampler *s, const ll_vocab *v, const ll_grammar *g,
+                           char *err, size_t errlen);
+typedef enum {
+    LL_GRAMMAR_NONE = 0,  // no grammar attached
+    LL_GRAMMAR_MORE,      // the output so far is incomplete: it needs more
+    LL_GRAMMAR_CAN_END,   // complete, and may continue
+    LL_GRAMMAR_DONE,      // complete and cannot continue: stop generating
+    LL_GRAMMAR_FAILED,    // a token the grammar rejects was accepted
+} ll_grammar_status;
+ll_grammar_status ll_sampler_grammar_status(const ll_sampler *s);
+// Shorthand: the grammar is complete and nothing more can follow (or an end token came).
+bool ll_sampler_grammar_done(const ll_sampler *s);
+
 // ---- diagnostics ----------------------------------------------------------------------------
 // Runs ggml-lite's kernel micro-benchmark (dot products and matmuls per type) with n_threads
 // (0: physical cores), printing a table to out. Returns 0, or -1 if this build has none.
