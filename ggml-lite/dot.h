@@ -1,0 +1,67 @@
+// Internal: dot-product kernels per ISA and the activation quantizers they read.
+//
+// Every weight type T has
+//   vec_dot:     one weight row x one activation row (of T's vec_dot_type), n elements;
+//   vec_dot_nr:  one weight row x nr (1..GL_DOT_NR) activation rows at stride `by` bytes,
+//                writing s[j * bs] for row j. The matmul's batched path uses it so each
+//                weight block is decoded once for several tokens.
+// The scalar kernels are the reference; SIMD kernels agree with them within float rounding
+// (they compute the same integer block sums and differ only in the order of float adds).
+#ifndef GGML_LITE_DOT_H
+#define GGML_LITE_DOT_H
+
+#include <stddef.h>
+
+#include "ggml-lite.h"
+
+#define GL_DOT_NR 4 // activation rows per batched kernel call
+
+typedef void (*gl_vec_dot_nr_fn)(int n, float *s, size_t bs, const void *x, const void *y,
+                                 size_t by, int nr);
+
+// One ISA's kernels, indexed by weight type (NULL where the ISA has none).
+typedef struct {
+    gl_vec_dot_fn vec_dot[GL_TYPE_COUNT];
+    gl_vec_dot_nr_fn vec_dot_nr[GL_TYPE_COUNT];
+    gl_from_float_fn from_float[GL_TYPE_COUNT]; // activation quantizers (Q8_0, Q8_1, Q8_K, F16, BF16)
+} gl_kernel_set;
+
+extern const gl_kernel_set gl_kernels_scalar;
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define GL_HAVE_AVX2_KERNELS 1
+extern const gl_kernel_set gl_kernels_avx2;
+#endif
+#if defined(__ARM_NEON) && defined(__aarch64__)
+#define GL_HAVE_NEON_KERNELS 1
+extern const gl_kernel_set gl_kernels_neon;
+#endif
+
+// The batched kernel chosen for this CPU (falls back to vec_dot per row). Never NULL for a
+// type whose traits have vec_dot.
+gl_vec_dot_nr_fn gl_get_vec_dot_nr(enum gl_type type);
+
+// Helpers shared by the kernel files: the 6-bit scale/min pairs of Q4_K/Q5_K and the signed
+// 6-bit scales of Q3_K, unpacked from their 12-byte encodings.
+static inline void gl_unpack_scales_k4(const uint8_t *s, uint8_t sc[8], uint8_t m[8]) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = s[j] & 63;
+        m[j] = s[j + 4] & 63;
+        sc[j + 4] = (uint8_t)((s[j + 8] & 0xf) | (s[j] >> 6) << 4);
+        m[j + 4] = (uint8_t)((s[j + 8] >> 4) | (s[j + 4] >> 6) << 4);
+    }
+}
+
+static inline void gl_unpack_scales_q3(const uint8_t *s, int8_t sc[16]) {
+    for (int j = 0; j < 16; j++) {
+        const int lo = j < 8 ? s[j] & 0xf : s[j - 8] >> 4;
+        const int hi = s[8 + j % 4] >> (2 * (j / 4)) & 3;
+        sc[j] = (int8_t)((lo | hi << 4) - 32);
+    }
+}
+
+// IQ4_XS block scale ib (0..7), already minus 32.
+static inline int gl_iq4_xs_scale(const block_iq4_xs *b, int ib) {
+    return ((b->scales_l[ib / 2] >> (4 * (ib % 2)) & 0xf) | (b->scales_h >> (2 * ib) & 3) << 4) - 32;
+}
+
+#endif

@@ -1,0 +1,181 @@
+// Weight matrix x activation rows, split across the threadpool.
+//
+// One token (generation): memory bound. Output rows are cut into chunks handed out through an
+// atomic counter, so every core streams weights until the matrix is done, even when one core
+// is slowed down by something else.
+//
+// Several tokens (prompt): compute bound. Work items are (token block, row chunk) pairs. Inside
+// one, a tile of GL_DOT_NR activation rows stays in L1 while the chunk's weight rows stream past
+// it, and the batched kernel decodes each weight block once for the whole tile.
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dot.h"
+#include "matmul.h"
+
+enum {
+    TOK_BLOCK = 64,        // activation rows per work item (their Q8 rows fit in L2)
+    ROWS_PER_CHUNK_B = 16, // weight rows per work item in the batched path
+    MIN_ROWS_1 = 8,        // smallest chunk in the single-token path
+    INLINE_BYTES = 1 << 16 // below this many weight bytes x tokens, don't wake the pool
+};
+
+// ---- activations ---------------------------------------------------------------------------
+
+void gl_act_free(gl_act *a) {
+    if (!a) return;
+    free(a->data);
+    memset(a, 0, sizeof *a);
+}
+
+typedef struct {
+    gl_from_float_fn from_float;
+    const float *x;
+    int64_t n_in, n_tok;
+    size_t row_bytes;
+    char *dst;
+} act_task;
+
+static void act_run(void *p, int ith, int nth) {
+    const act_task *t = (const act_task *)p;
+    for (int64_t r = ith; r < t->n_tok; r += nth)
+        t->from_float(t->x + r * t->n_in, t->dst + (size_t)r * t->row_bytes, t->n_in);
+}
+
+bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok, int64_t n_in,
+                    enum gl_type type) {
+    const gl_type_traits *tr = gl_get_type_traits(type);
+    if (!a || !tr || !tr->from_float || n_tok < 0 || n_in <= 0) return false;
+    const size_t row_bytes = gl_row_size(type, n_in);
+    if (!row_bytes) return false;
+    const size_t need = row_bytes * (size_t)n_tok;
+    if (need > a->cap) {
+        free(a->data);
+        a->data = NULL;
+        a->cap = 0;
+        // 64-byte aligned, padded to whole cache lines.
+        const size_t cap = (need + 63) & ~(size_t)63;
+        if (posix_memalign(&a->data, 64, cap ? cap : 64) != 0) {
+            a->data = NULL;
+            memset(a, 0, sizeof *a);
+            return false;
+        }
+        a->cap = cap;
+    }
+    a->type = type;
+    a->n_in = n_in;
+    a->n_tok = n_tok;
+    a->row_bytes = row_bytes;
+    act_task t = {tr->from_float, x, n_in, n_tok, row_bytes, (char *)a->data};
+    if (n_tok > 1 && tp && gl_threadpool_n_threads(tp) > 1) gl_threadpool_run(tp, act_run, &t);
+    else act_run(&t, 0, 1);
+    return true;
+}
+
+// ---- matmul ----------------------------------------------------------------------------------
+
+typedef struct {
+    const char *w;
+    size_t w_row;          // bytes per weight row
+    int64_t n_out;
+    const gl_act *act;
+    float *out;
+    gl_vec_dot_fn vec_dot;
+    gl_vec_dot_nr_fn vec_dot_nr; // may be NULL: then vec_dot per token
+    int64_t rows_per_chunk;
+    int64_t n_row_chunks;
+    int64_t n_items;
+    atomic_llong next;     // next work item to hand out (items < nth start statically)
+} mm_task;
+
+static void mm_rows_1(const mm_task *t, int64_t r0, int64_t r1) {
+    const int n = (int)t->act->n_in;
+    const void *y = t->act->data;
+    for (int64_t r = r0; r < r1; r++) t->vec_dot(n, t->out + r, t->w + (size_t)r * t->w_row, y);
+}
+
+// Rows [r0, r1) of the weight x activation rows [t0, t1).
+static void mm_rows_batched(const mm_task *t, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
+    const int n = (int)t->act->n_in;
+    const size_t by = t->act->row_bytes;
+    const char *ya = (const char *)t->act->data;
+    const size_t bs = (size_t)t->n_out;
+    for (int64_t tk = t0; tk < t1; tk += GL_DOT_NR) {
+        const int nr = (int)(t1 - tk < GL_DOT_NR ? t1 - tk : GL_DOT_NR);
+        const char *y = ya + (size_t)tk * by;
+        float *o = t->out + (size_t)tk * bs;
+        for (int64_t r = r0; r < r1; r++) {
+            const void *w = t->w + (size_t)r * t->w_row;
+            if (t->vec_dot_nr) t->vec_dot_nr(n, o + r, bs, w, y, by, nr);
+            else
+                for (int j = 0; j < nr; j++) t->vec_dot(n, o + r + j * bs, w, y + j * by);
+        }
+    }
+}
+
+static void mm_item(const mm_task *t, int64_t item) {
+    const int64_t rc = item % t->n_row_chunks, tb = item / t->n_row_chunks;
+    const int64_t r0 = rc * t->rows_per_chunk;
+    const int64_t r1 = r0 + t->rows_per_chunk < t->n_out ? r0 + t->rows_per_chunk : t->n_out;
+    if (t->act->n_tok == 1) {
+        mm_rows_1(t, r0, r1);
+    } else {
+        const int64_t t0 = tb * TOK_BLOCK;
+        const int64_t t1 = t0 + TOK_BLOCK < t->act->n_tok ? t0 + TOK_BLOCK : t->act->n_tok;
+        mm_rows_batched(t, r0, r1, t0, t1);
+    }
+}
+
+static void mm_run(void *p, int ith, int nth) {
+    mm_task *t = (mm_task *)p;
+    // The first nth items go one per thread without touching the counter.
+    for (int64_t item = ith; item < t->n_items;
+         item = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed))
+        mm_item(t, item);
+}
+
+void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
+               const gl_act *act, float *out) {
+    const gl_type_traits *tr = gl_get_type_traits(wtype);
+    if (!tr || !tr->vec_dot || !act || act->type != tr->vec_dot_type || n_out <= 0 ||
+        act->n_tok <= 0)
+        return;
+    const size_t w_row = gl_row_size(wtype, act->n_in);
+    if (!w_row) return;
+    int nth = gl_threadpool_n_threads(tp);
+    if ((double)w_row * (double)n_out * (double)act->n_tok < INLINE_BYTES) nth = 1;
+
+    mm_task t = {
+        .w = (const char *)w, .w_row = w_row, .n_out = n_out, .act = act, .out = out,
+        .vec_dot = tr->vec_dot, .vec_dot_nr = gl_get_vec_dot_nr(wtype),
+    };
+    int64_t n_tok_blocks = 1;
+    if (act->n_tok == 1) {
+        // About 8 chunks per thread: enough to even out uneven cores, few enough that each
+        // chunk streams a long contiguous run of weights.
+        int64_t rows = n_out / ((int64_t)nth * 8);
+        if (rows < MIN_ROWS_1) rows = MIN_ROWS_1;
+        t.rows_per_chunk = rows;
+    } else {
+        t.rows_per_chunk = ROWS_PER_CHUNK_B;
+        n_tok_blocks = (act->n_tok + TOK_BLOCK - 1) / TOK_BLOCK;
+    }
+    t.n_row_chunks = (n_out + t.rows_per_chunk - 1) / t.rows_per_chunk;
+    t.n_items = t.n_row_chunks * n_tok_blocks;
+    if (t.n_items < nth) nth = (int)t.n_items;
+    atomic_init(&t.next, nth);
+    if (nth > 1) gl_threadpool_run(tp, mm_run, &t);
+    else mm_run(&t, 0, 1);
+}
+
+bool gl_matmul_f32(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_in,
+                   int64_t n_out, const float *x, int64_t n_tok, float *out) {
+    const gl_type_traits *tr = gl_get_type_traits(wtype);
+    if (!tr || !tr->vec_dot) return false;
+    gl_act a = {0};
+    if (!gl_act_prepare(&a, tp, x, n_tok, n_in, tr->vec_dot_type)) return false;
+    gl_matmul(tp, w, wtype, n_out, &a, out);
+    gl_act_free(&a);
+    return true;
+}
