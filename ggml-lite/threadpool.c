@@ -23,7 +23,10 @@ static inline void cpu_relax(void) { __asm__ __volatile__("yield"); }
 static inline void cpu_relax(void) {}
 #endif
 
-enum { SPIN_ITERS = 20000 }; // ~0.1-1 ms of pause instructions before sleeping
+// Pause instructions before sleeping (a few hundred microseconds): forward-pass ops come back
+// to back, and a futex wake costs tens of microseconds. With more threads than CPUs spinning
+// only steals time from the thread being waited for, so such pools sleep at once.
+enum { SPIN_ITERS = 20000, YIELD_EVERY = 1024 };
 
 typedef struct {
     gl_threadpool *tp;
@@ -44,6 +47,7 @@ struct gl_threadpool {
     atomic_uint gen;      // bumped once per run
     atomic_int pending;   // workers still running the current generation
     atomic_bool stop;
+    int spin;             // SPIN_ITERS, or 0 when oversubscribed
     int caller_sleeping;  // under mu
 };
 
@@ -53,8 +57,9 @@ static void *worker_main(void *p) {
     unsigned seen = 0;
     for (;;) {
         unsigned g = atomic_load_explicit(&tp->gen, memory_order_acquire);
-        for (int i = 0; g == seen && i < SPIN_ITERS; i++) {
-            cpu_relax();
+        for (int i = 0; g == seen && i < tp->spin; i++) {
+            if (i % YIELD_EVERY == YIELD_EVERY - 1) sched_yield();
+            else cpu_relax();
             g = atomic_load_explicit(&tp->gen, memory_order_acquire);
         }
         if (g == seen) {
@@ -76,11 +81,19 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
+static int cpus_available(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 1) return CPU_COUNT(&set);
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
 gl_threadpool *gl_threadpool_create(int n_threads) {
     if (n_threads < 1) return NULL;
     gl_threadpool *tp = calloc(1, sizeof *tp);
     if (!tp) return NULL;
     tp->n_threads = n_threads;
+    tp->spin = n_threads <= cpus_available() ? SPIN_ITERS : 0;
     atomic_init(&tp->gen, 0);
     atomic_init(&tp->pending, 0);
     atomic_init(&tp->stop, false);
@@ -139,9 +152,10 @@ void gl_threadpool_run(gl_threadpool *tp, gl_task_fn fn, void *arg) {
 
     fn(arg, 0, tp->n_threads);
 
-    for (int i = 0; i < SPIN_ITERS; i++) {
+    for (int i = 0; i < tp->spin; i++) {
         if (atomic_load_explicit(&tp->pending, memory_order_acquire) == 0) return;
-        cpu_relax();
+        if (i % YIELD_EVERY == YIELD_EVERY - 1) sched_yield();
+        else cpu_relax();
     }
     pthread_mutex_lock(&tp->mu);
     tp->caller_sleeping = 1;
