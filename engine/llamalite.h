@@ -179,6 +179,36 @@ ll_grammar_status ll_sampler_grammar_status(const ll_sampler *s);
 // Shorthand: the grammar is complete and nothing more can follow (or an end token came).
 bool ll_sampler_grammar_done(const ll_sampler *s);
 
+// ---- chat templates -------------------------------------------------------------------------
+// Built-in renderers for the common chat template families (no Jinja interpreter): "chatml",
+// "qwen2", "llama2", "llama3", "llama3.1", "mistral" (v3-tekken/Nemo), "mistral-v3",
+// "mistral-v1", "mistral-v0", "mistral-v7", "zephyr", "gemma", "phi3", "phi4", "deepseek",
+// "deepseek-r1", "command-r".
+typedef struct {
+    const char *role;     // "system", "user", "assistant"
+    const char *content;
+} ll_chat_msg;
+
+// A byte range of a rendered prompt.
+typedef struct {
+    size_t off, len;
+} ll_chat_span;
+
+// The family of a template: tmpl is a built-in name (returned as is) or the Jinja text of
+// tokenizer.chat_template, recognised by its content. NULL when unknown.
+const char *ll_chat_detect(const char *tmpl);
+// The built-in names, NULL-terminated.
+const char *const *ll_chat_template_names(void);
+// Renders msgs with tmpl (a name or Jinja text, as for ll_chat_detect). add_ass appends the
+// start of an assistant turn. bos/eos: what the template's bos_token/eos_token are (the
+// model's token texts; NULL: the family's usual ones). On success returns 0 and sets *out
+// (malloc'd, NUL-terminated); if spans is not NULL, *spans (malloc'd) / *n_spans are the byte
+// ranges of *out that came from message contents, which callers tokenize without parsing
+// special tokens. Returns -1 when the template is unknown, -2 when out of memory.
+int ll_chat_render(const char *tmpl, const ll_chat_msg *msgs, size_t n, bool add_ass,
+                   const char *bos, const char *eos, char **out, ll_chat_span **spans,
+                   size_t *n_spans);
+
 // ---- diagnostics ----------------------------------------------------------------------------
 // Runs ggml-lite's kernel micro-benchmark (dot products and matmuls per type) with n_threads
 // (0: physical cores), printing a table to out. Returns 0, or -1 if this build has none.
