@@ -301,9 +301,233 @@ static void test_shipped(void) {
     ll_grammar_free(g);
 }
 
+
+// ---- JSON Schema ------------------------------------------------------------------------------
+
+static ll_grammar *schema(const char *json, int line) {
+    char err[256];
+    char *gbnf = ll_json_schema_to_gbnf(json, err, sizeof err);
+    CHECK(gbnf != NULL, "line %d: schema should convert: %s", line, err);
+    if (!gbnf) return NULL;
+    ll_grammar *g = ll_grammar_parse(gbnf, err, sizeof err);
+    CHECK(g != NULL, "line %d: converted grammar should parse: %s\n%s", line, err, gbnf);
+    free(gbnf);
+    return g;
+}
+
+static void schema_err(const char *json, const char *what, int line) {
+    char err[256] = "";
+    char *gbnf = ll_json_schema_to_gbnf(json, err, sizeof err);
+    CHECK(gbnf == NULL, "line %d: schema should fail: %s", line, json);
+    free(gbnf);
+    CHECK(strstr(err, what) != NULL, "line %d: error '%s' should mention '%s'", line, err, what);
+}
+
+#define SCHEMA(s) schema(s, __LINE__)
+#define SCHEMA_ERR(s, what) schema_err(s, what, __LINE__)
+
+static void test_schema(void) {
+    ll_grammar *g;
+
+    // Objects: properties in schema order, required, additionalProperties default false.
+    g = SCHEMA("{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"string\"},\"a\":{\"type\":\"integer\"},"
+               "\"c\":{\"type\":\"boolean\"}},\"required\":[\"a\"]}");
+    ACCEPT(g, "{\"a\":1}");
+    ACCEPT(g, "{\"b\":\"x\",\"a\":1}");
+    ACCEPT(g, "{ \"b\" : \"x\" , \"a\" : -5 , \"c\" : true }");
+    ACCEPT(g, "{\"a\":1,\"c\":false}");
+    REJECT(g, "{\"a\":1,\"b\":\"x\"}");   // order as in the schema
+    REJECT(g, "{\"b\":\"x\"}");           // a is required
+    REJECT(g, "{\"a\":1,\"d\":2}");       // no additional properties by default
+    REJECT(g, "{\"a\":1,}");
+    REJECT(g, "{\"a\":1} ");              // nothing after the value
+    ll_grammar_free(g);
+
+    // additionalProperties: a schema; extra keys never repeat a declared name.
+    g = SCHEMA("{\"properties\":{\"ab\":{\"type\":\"null\"}},\"additionalProperties\":{\"type\":\"number\"}}");
+    ACCEPT(g, "{}");
+    ACCEPT(g, "{\"ab\":null,\"x\":1.5,\"a\":2,\"abc\":3}");
+    ACCEPT(g, "{\"\":0}");
+    REJECT(g, "{\"ab\":null,\"ab\":1}");
+    REJECT(g, "{\"ab\":1}");
+    REJECT(g, "{\"x\":\"s\"}");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"object\",\"additionalProperties\":true}");
+    ACCEPT(g, "{\"k\":[1,{\"z\":null}],\"é\":\"\\u00e9\"}");
+    REJECT(g, "{\"k\"}");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"object\",\"additionalProperties\":false}");
+    ACCEPT(g, "{}"); ACCEPT(g, "{ }"); REJECT(g, "{\"a\":1}");
+    ll_grammar_free(g);
+    // A required name without a declared schema takes any value.
+    g = SCHEMA("{\"type\":\"object\",\"properties\":{\"a\":{\"const\":1}},\"required\":[\"z\"]}");
+    ACCEPT(g, "{\"z\":[true]}"); ACCEPT(g, "{\"a\":1,\"z\":{}}"); REJECT(g, "{\"a\":1}");
+    ll_grammar_free(g);
+    // Keys with characters JSON escapes.
+    g = SCHEMA("{\"properties\":{\"q\\\"k\\\\\":{\"type\":\"integer\"}},\"required\":[\"q\\\"k\\\\\"]}");
+    ACCEPT(g, "{\"q\\\"k\\\\\":7}"); REJECT(g, "{\"qk\":7}");
+    ll_grammar_free(g);
+
+    // Arrays: items, minItems, maxItems, prefixItems (closed tuple unless items allows more).
+    g = SCHEMA("{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":2,\"maxItems\":3}");
+    ACCEPT(g, "[1,2]"); ACCEPT(g, "[ 1 , 2 , 3 ]"); REJECT(g, "[1]"); REJECT(g, "[1,2,3,4]");
+    REJECT(g, "[1,\"2\"]"); REJECT(g, "[]");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"array\"}");
+    ACCEPT(g, "[]"); ACCEPT(g, "[1,\"a\",[null]]"); REJECT(g, "[1,]");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"array\",\"maxItems\":0}");
+    ACCEPT(g, "[]"); ACCEPT(g, "[ ]"); REJECT(g, "[1]");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"minItems\":1}");
+    ACCEPT(g, "[\"\"]"); ACCEPT(g, "[\"a\",\"b\",\"c\",\"d\"]"); REJECT(g, "[]");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"prefixItems\":[{\"type\":\"integer\"},{\"type\":\"string\"}]}");
+    ACCEPT(g, "[1,\"a\"]"); REJECT(g, "[1]"); REJECT(g, "[1,\"a\",2]"); REJECT(g, "[\"a\",1]");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"prefixItems\":[{\"type\":\"integer\"},{\"type\":\"string\"}],\"items\":{\"type\":\"null\"},"
+               "\"minItems\":1,\"maxItems\":4}");
+    ACCEPT(g, "[1]"); ACCEPT(g, "[1,\"a\"]"); ACCEPT(g, "[1,\"a\",null,null]");
+    REJECT(g, "[1,\"a\",null,null,null]"); REJECT(g, "[1,null]"); REJECT(g, "[]");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"items\":[{\"const\":\"x\"}],\"additionalItems\":false}"); // draft-07 tuple
+    ACCEPT(g, "[\"x\"]"); REJECT(g, "[\"x\",\"x\"]");
+    ll_grammar_free(g);
+
+    // Strings: lengths (in characters, an escape is one), formats, patterns.
+    g = SCHEMA("{\"type\":\"string\",\"minLength\":2,\"maxLength\":3}");
+    ACCEPT(g, "\"ab\""); ACCEPT(g, "\"日本語\""); ACCEPT(g, "\"\\n\\u0041\""); REJECT(g, "\"a\"");
+    REJECT(g, "\"abcd\""); REJECT(g, "\"a\nb\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"maxLength\":0}");
+    ACCEPT(g, "\"\""); REJECT(g, "\"a\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"format\":\"date\"}");
+    ACCEPT(g, "\"2024-02-29\""); REJECT(g, "\"2024-2-29\""); REJECT(g, "\"2024-13-01\""); REJECT(g, "\"2024-01-32\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"format\":\"time\"}");
+    ACCEPT(g, "\"23:59:59Z\""); ACCEPT(g, "\"08:00:00.123+05:30\""); REJECT(g, "\"24:00:00Z\""); REJECT(g, "\"08:00Z\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"format\":\"date-time\"}");
+    ACCEPT(g, "\"1999-12-31T23:59:59-01:00\""); REJECT(g, "\"1999-12-31 23:59:59Z\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"format\":\"uuid\"}");
+    ACCEPT(g, "\"123e4567-e89b-12d3-a456-426614174000\""); REJECT(g, "\"123e4567e89b12d3a456426614174000\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"pattern\":\"^[A-Z]{2}-\\\\d{3}(?:x|yz)?$\"}");
+    ACCEPT(g, "\"AB-123\""); ACCEPT(g, "\"QQ-000yz\""); REJECT(g, "\"AB-123y\""); REJECT(g, "\"Ab-123\"");
+    REJECT(g, "\"AB-123 \"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"pattern\":\"b+c\"}"); // unanchored: search semantics
+    ACCEPT(g, "\"xxbbcyy\""); ACCEPT(g, "\"bc\""); REJECT(g, "\"xxcyy\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"pattern\":\"^[^a-c]*\\\\.[\\\"\\\\\\\\]\\\\w+$\"}"); // ^[^a-c]*\.["\\]\w+$
+    ACCEPT(g, "\"xyz.\\\"A_1\""); ACCEPT(g, "\".\\\\b\""); REJECT(g, "\"a.\\\"b\""); REJECT(g, "\"x.\\\"\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"pattern\":\"^(ab)*$\"}"); // empty repetition
+    ACCEPT(g, "\"\""); ACCEPT(g, "\"abab\""); REJECT(g, "\"aba\"");
+    ll_grammar_free(g);
+    SCHEMA_ERR("{\"type\":\"string\",\"pattern\":\"^(?=a)b$\"}", "unsupported group");
+    SCHEMA_ERR("{\"type\":\"string\",\"pattern\":\"(a)\\\\1\"}", "unsupported escape");
+
+    // Integers: exact digit ranges.
+    g = SCHEMA("{\"type\":\"integer\",\"minimum\":456}");
+    ACCEPT(g, "456"); ACCEPT(g, "457"); ACCEPT(g, "460"); ACCEPT(g, "500"); ACCEPT(g, "999"); ACCEPT(g, "1000");
+    ACCEPT(g, "123456789");
+    REJECT(g, "455"); REJECT(g, "450"); REJECT(g, "99"); REJECT(g, "0"); REJECT(g, "-456"); REJECT(g, "0456");
+    REJECT(g, "456.0");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"integer\",\"minimum\":-13,\"maximum\":207}");
+    for (int v = -30; v <= 300; v++) {
+        char b[16];
+        snprintf(b, sizeof b, "%d", v);
+        expect(g, b, v >= -13 && v <= 207, __LINE__);
+    }
+    REJECT(g, "-0"); REJECT(g, "007");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"integer\",\"exclusiveMinimum\":0,\"exclusiveMaximum\":100}");
+    ACCEPT(g, "1"); ACCEPT(g, "99"); REJECT(g, "0"); REJECT(g, "100");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"integer\",\"maximum\":-10}");
+    ACCEPT(g, "-10"); ACCEPT(g, "-1000"); REJECT(g, "-9"); REJECT(g, "5");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"integer\",\"minimum\":5,\"exclusiveMinimum\":true}"); // draft-04 style
+    ACCEPT(g, "6"); REJECT(g, "5");
+    ll_grammar_free(g);
+    SCHEMA_ERR("{\"type\":\"integer\",\"minimum\":5,\"maximum\":4}", "no integer");
+
+    // Numbers: bounds exact for integer bounds, fractions allowed, no exponent when bounded.
+    g = SCHEMA("{\"type\":\"number\",\"minimum\":-2,\"exclusiveMaximum\":3}");
+    ACCEPT(g, "-2"); ACCEPT(g, "-2.000"); ACCEPT(g, "-1.5"); ACCEPT(g, "0"); ACCEPT(g, "2.999");
+    REJECT(g, "-2.001"); REJECT(g, "3"); REJECT(g, "3.0"); REJECT(g, "-3");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"number\",\"exclusiveMinimum\":0}");
+    ACCEPT(g, "0.001"); ACCEPT(g, "12"); REJECT(g, "0"); REJECT(g, "0.000"); REJECT(g, "-1");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"number\"}");
+    ACCEPT(g, "-0.5e-3"); ACCEPT(g, "10E+2"); REJECT(g, "1."); REJECT(g, "+1"); REJECT(g, "01");
+    ll_grammar_free(g);
+
+    // boolean, null, const, enum.
+    g = SCHEMA("{\"type\":\"boolean\"}");
+    ACCEPT(g, "true"); ACCEPT(g, "false"); REJECT(g, "null");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"null\"}");
+    ACCEPT(g, "null"); REJECT(g, "0");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"const\":{\"a\":[1,\"x\\\"y\"]}}");
+    ACCEPT(g, "{\"a\":[1,\"x\\\"y\"]}"); REJECT(g, "{\"a\":[1,\"xy\"]}");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"enum\":[\"red\",null,3.5,[true]]}");
+    ACCEPT(g, "\"red\""); ACCEPT(g, "null"); ACCEPT(g, "3.5"); ACCEPT(g, "[true]"); REJECT(g, "\"blue\"");
+    ll_grammar_free(g);
+
+    // anyOf, oneOf, allOf, type arrays.
+    g = SCHEMA("{\"anyOf\":[{\"type\":\"integer\",\"maximum\":3},{\"type\":\"string\",\"maxLength\":1}]}");
+    ACCEPT(g, "3"); ACCEPT(g, "\"a\""); REJECT(g, "4"); REJECT(g, "\"ab\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"oneOf\":[{\"type\":\"null\"},{\"type\":\"array\",\"maxItems\":1}]}");
+    ACCEPT(g, "null"); ACCEPT(g, "[1]"); REJECT(g, "[1,2]");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"allOf\":[{\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]},"
+               "{\"$ref\":\"#/definitions/B\"}],\"definitions\":{\"B\":{\"properties\":{\"b\":{\"type\":\"null\"}},"
+               "\"required\":[\"b\"]}}}");
+    ACCEPT(g, "{\"a\":1,\"b\":null}"); REJECT(g, "{\"a\":1}"); REJECT(g, "{\"b\":null}");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":[\"string\",\"null\",\"integer\"],\"maxLength\":2,\"minimum\":10}");
+    ACCEPT(g, "\"ab\""); ACCEPT(g, "null"); ACCEPT(g, "10"); REJECT(g, "\"abc\""); REJECT(g, "9"); REJECT(g, "true");
+    ll_grammar_free(g);
+
+    // $ref: $defs, definitions, nested refs, recursion, refs to refs.
+    g = SCHEMA("{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{\"v\":{\"$ref\":\"#/$defs/val\"},"
+               "\"kids\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/node\"}}},\"required\":[\"v\"]},"
+               "\"val\":{\"$ref\":\"#/$defs/small\"},\"small\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":9}},"
+               "\"$ref\":\"#/$defs/node\"}");
+    ACCEPT(g, "{\"v\":1}"); ACCEPT(g, "{\"v\":1,\"kids\":[{\"v\":2,\"kids\":[{\"v\":3,\"kids\":[]}]},{\"v\":0}]}");
+    REJECT(g, "{\"v\":10}"); REJECT(g, "{\"v\":1,\"kids\":[{\"kids\":[]}]}");
+    ll_grammar_free(g);
+
+    // Unconstrained schemas accept any JSON value.
+    g = SCHEMA("{}");
+    ACCEPT(g, "1"); ACCEPT(g, "\"s\""); ACCEPT(g, "{\"a\":[null,{}]}"); REJECT(g, "nul");
+    ll_grammar_free(g);
+    g = SCHEMA("true");
+    ACCEPT(g, "[]");
+    ll_grammar_free(g);
+
+    SCHEMA_ERR("{\"type\":\"object\"", "not valid JSON");
+    SCHEMA_ERR("{\"type\":\"strin\"}", "unknown type 'strin'");
+    SCHEMA_ERR("{\"$ref\":\"#/$defs/missing\"}", "does not resolve");
+    SCHEMA_ERR("{\"$ref\":\"http://example.com/s.json\"}", "only local $ref");
+    SCHEMA_ERR("false", "matches nothing");
+    SCHEMA_ERR("{\"type\":\"array\",\"minItems\":3,\"maxItems\":2}", "minItems");
+    SCHEMA_ERR("{\"enum\":[]}", "enum");
+}
+
 int main(void) {
     test_constructs();
     test_errors();
     test_shipped();
+    test_schema();
     return test_result("test_grammar");
 }
