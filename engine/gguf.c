@@ -1,4 +1,6 @@
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 // GGUF reader and writer. The reader maps the file and validates all of it up front: every
 // count, length, type, dimension and offset is checked against the bytes that remain before
 // it is used, so a hostile file yields one error line instead of a crash or a huge allocation.

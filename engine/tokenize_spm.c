@@ -1,0 +1,114 @@
+// SentencePiece (BPE-by-score) tokenization as llama.cpp does it: split into UTF-8
+// characters, repeatedly merge the adjacent pair whose concatenation is the highest-scoring
+// vocab token, then map each symbol to its token or, failing that, to byte tokens.
+#include <stdlib.h>
+#include <string.h>
+
+#include "vocab.h"
+
+typedef struct { const char *text; int32_t n, prev, next; } symbol;
+typedef struct { int32_t left, right, size; float score; } bigram;
+
+typedef struct { bigram *a; int32_t n, cap; } heap;
+
+// Higher score first; on ties the leftmost pair first.
+static bool before(const bigram *x, const bigram *y) {
+    return x->score > y->score || (x->score == y->score && x->left < y->left);
+}
+
+static bool heap_push(heap *h, bigram b) {
+    if (h->n == h->cap) {
+        int32_t cap = h->cap ? 2 * h->cap : 64;
+        bigram *a = realloc(h->a, (size_t)cap * sizeof(bigram));
+        if (!a) return false;
+        h->a = a;
+        h->cap = cap;
+    }
+    int32_t i = h->n++;
+    while (i > 0) {
+        int32_t p = (i - 1) / 2;
+        if (!before(&b, &h->a[p])) break;
+        h->a[i] = h->a[p];
+        i = p;
+    }
+    h->a[i] = b;
+    return true;
+}
+
+static bigram heap_pop(heap *h) {
+    bigram top = h->a[0], last = h->a[--h->n];
+    int32_t i = 0;
+    for (;;) {
+        int32_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && before(&h->a[c + 1], &h->a[c])) c++;
+        if (!before(&h->a[c], &last)) break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (h->n) h->a[i] = last;
+    return top;
+}
+
+static bool try_bigram(const ll_vocab *v, const symbol *s, int32_t l, int32_t r, heap *h) {
+    if (l < 0 || r < 0) return true;
+    int32_t size = s[l].n + s[r].n;
+    ll_token t = ll_vocab_find(v, s[l].text, (size_t)size); // the two are contiguous
+    if (t < 0) return true;
+    return heap_push(h, (bigram){l, r, size, v->score[t]});
+}
+
+static int utf8_len(uint8_t c) {
+    static const int lens[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return lens[c >> 4];
+}
+
+bool ll_tokenize_spm(const ll_vocab *v, const char *raw, size_t raw_len, ll_token_buf *out) {
+    if (raw_len == 0) return true;
+    // Escape spaces as U+2581 (3 bytes each).
+    size_t n_sp = 0;
+    for (size_t i = 0; i < raw_len; i++) n_sp += raw[i] == ' ';
+    size_t len = raw_len + 2 * n_sp;
+    char *text = malloc(len);
+    symbol *sym = malloc(len * sizeof(symbol));
+    heap h = {0};
+    bool ok = text && sym;
+    if (ok) {
+        size_t o = 0;
+        for (size_t i = 0; i < raw_len; i++) {
+            if (raw[i] == ' ') { memcpy(text + o, "\xe2\x96\x81", 3); o += 3; }
+            else text[o++] = raw[i];
+        }
+    }
+    int32_t ns = 0;
+    for (size_t off = 0; ok && off < len; ns++) {
+        size_t n = (size_t)utf8_len((uint8_t)text[off]);
+        if (n > len - off) n = len - off;
+        sym[ns] = (symbol){text + off, (int32_t)n, ns - 1, off + n == len ? -1 : ns + 1};
+        off += n;
+    }
+    for (int32_t i = 1; ok && i < ns; i++) ok = try_bigram(v, sym, i - 1, i, &h);
+    while (ok && h.n) {
+        bigram b = heap_pop(&h);
+        symbol *l = &sym[b.left], *r = &sym[b.right];
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; // stale pair
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0) sym[r->next].prev = b.left;
+        ok = try_bigram(v, sym, l->prev, b.left, &h) && try_bigram(v, sym, b.left, l->next, &h);
+    }
+    for (int32_t i = 0; ok && ns > 0 && i != -1; i = sym[i].next) {
+        ll_token t = ll_vocab_find(v, sym[i].text, (size_t)sym[i].n);
+        if (t >= 0) { ok = ll_token_buf_push(out, t); continue; }
+        for (int32_t j = 0; ok && j < sym[i].n; j++) {
+            ll_token bt = v->byte_tokens[(uint8_t)sym[i].text[j]];
+            if (bt < 0) bt = v->unk;
+            if (bt >= 0) ok = ll_token_buf_push(out, bt);
+        }
+    }
+    free(h.a);
+    free(sym);
+    free(text);
+    return ok;
+}
