@@ -91,6 +91,11 @@ void args_unescape(char *s);
 // declares it weak and calls it when there is no -p/-f and stdin is a terminal, or with -i/-cnv.
 // p is already parsed (model, context, sampling...); argv is there for the REPL's own needs.
 int repl_main(int argc, char **argv, cli_params *p);
+// The interactive mode's own flags (--chat-template, -sys, --color, --no-history...): run.c
+// offers each flag it does not know to repl_parse_arg (same results as args_parse_common),
+// and --help shows repl_print_help's lines. Both weak, like repl_main.
+int repl_parse_arg(int argc, char **argv, int *i);
+void repl_print_help(FILE *out);
 
 // Tokenizes a NUL-terminated text with BOS/EOS as the vocab says. Returns a malloc'd array
 // (count in *n_out), or NULL when out of memory.

@@ -15,6 +15,8 @@
 #include "progress.h"
 
 #pragma weak repl_main
+#pragma weak repl_parse_arg
+#pragma weak repl_print_help
 
 static volatile sig_atomic_t g_interrupted = 0;
 
@@ -30,6 +32,7 @@ static void usage(FILE *out) {
           "Without -p/-f the prompt is read from stdin (or, on a terminal, a chat starts).\n\n"
           "options:\n", out);
     args_print_common_help(out, ARGS_MODEL | ARGS_PROMPT | ARGS_GEN | ARGS_CONTEXT | ARGS_SAMPLING | ARGS_LOG);
+    if (repl_print_help) repl_print_help(out);
 }
 
 static int g_write_errno = 0;
@@ -262,6 +265,7 @@ int cmd_run(int argc, char **argv) {
             return 0;
         }
         int r = args_parse_common(argc, argv, &i, &p, groups);
+        if (r == ARG_UNKNOWN && repl_parse_arg) r = repl_parse_arg(argc, argv, &i); // chat flags
         if (r == ARG_ERROR) return 1;
         if (r == ARG_UNKNOWN) {
             args_unknown(NULL, argv[i]);
