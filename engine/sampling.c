@@ -153,6 +153,7 @@ fail:
 
 void ll_sampler_free(ll_sampler *s) {
     if (!s) return;
+    ll_sampler_set_constraint(s, NULL);
     free(s->hist);
     free(s->count);
     free(s->distinct);
@@ -166,9 +167,15 @@ uint32_t ll_sampler_seed(const ll_sampler *s) { return s ? s->seed : 0; }
 
 void ll_sampler_set_constraint(ll_sampler *s, const ll_sampler_constraint *c) {
     if (!s) return;
+    if (s->has_constraint && s->constraint.free && !(c && c->ud == s->constraint.ud))
+        s->constraint.free(s->constraint.ud);
     s->has_constraint = c && c->apply;
     if (s->has_constraint) s->constraint = *c;
     else memset(&s->constraint, 0, sizeof s->constraint);
+}
+
+const ll_sampler_constraint *ll_sampler_get_constraint(const ll_sampler *s) {
+    return s && s->has_constraint ? &s->constraint : NULL;
 }
 
 // ---- penalty history ----------------------------------------------------------------------
@@ -394,7 +401,7 @@ static int32_t filter_min_p(cand *c, int32_t n, float p) {
 
 // Runs the whole chain on logits; leaves the final candidates with normalised p in s->cands
 // and returns how many there are (0 when every token is forbidden).
-static int32_t run_chain(ll_sampler *s, const float *logits) {
+static int32_t run_chain(ll_sampler *s, const float *logits, bool constrain) {
     const ll_sampler_params *P = &s->par;
     const int32_t nv = s->n_vocab;
     float *w = s->work;
@@ -407,7 +414,7 @@ static int32_t run_chain(ll_sampler *s, const float *logits) {
         x = x >= -FLT_MAX ? x : -INFINITY;
         w[i] = x <= FLT_MAX ? x : FLT_MAX;
     }
-    if (s->has_constraint) s->constraint.apply(s->constraint.ud, w, nv);
+    if (s->has_constraint && constrain) s->constraint.apply(s->constraint.ud, w, nv);
     if (s->count) apply_penalties(s, w);
 
     const bool greedy = !(P->temp > 0.0f);
@@ -469,9 +476,8 @@ static int32_t run_chain(ll_sampler *s, const float *logits) {
 
 // ---- public entry points ------------------------------------------------------------------
 
-ll_token ll_sampler_sample(ll_sampler *s, const float *logits) {
-    if (!s || !logits) return -1;
-    int32_t n = run_chain(s, logits);
+// A draw from the n final candidates.
+static ll_token draw_cands(ll_sampler *s, int32_t n) {
     if (n == 0) return -1;
     if (n == 1) return s->cands[0].id;
     // Inverse CDF over the candidates; the last one absorbs any rounding shortfall.
@@ -483,10 +489,20 @@ ll_token ll_sampler_sample(ll_sampler *s, const float *logits) {
     return s->cands[n - 1].id;
 }
 
+ll_token ll_sampler_sample(ll_sampler *s, const float *logits) {
+    if (!s || !logits) return -1;
+    if (s->has_constraint && s->constraint.check) {
+        // Optimistic: the unconstrained pick is usually allowed (see sampling.h).
+        ll_token t = draw_cands(s, run_chain(s, logits, false));
+        if (t >= 0 && s->constraint.check(s->constraint.ud, t)) return t;
+    }
+    return draw_cands(s, run_chain(s, logits, true));
+}
+
 void ll_sampler_probs(ll_sampler *s, const float *logits, float *probs) {
     if (!s || !logits || !probs) return;
     memset(probs, 0, (size_t)s->n_vocab * sizeof *probs);
-    int32_t n = run_chain(s, logits);
+    int32_t n = run_chain(s, logits, true);
     for (int32_t i = 0; i < n; i++) probs[s->cands[i].id] = s->cands[i].p;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/llamalite.h"
+#include "engine/sampling.h"
 #include "tests/test_util.h"
 
 static char *read_text(const char *path) {
@@ -524,10 +525,152 @@ static void test_schema(void) {
     SCHEMA_ERR("{\"enum\":[]}", "enum");
 }
 
+// ---- the sampler constraint on a real vocabulary -----------------------------------------------
+
+static uint64_t rng_state = 88172645463325252ull;
+static float frand(void) { // xorshift64*, uniform in [0, 1)
+    rng_state ^= rng_state >> 12; rng_state ^= rng_state << 25; rng_state ^= rng_state >> 27;
+    return (float)((rng_state * 2685821657736338717ull) >> 40) / (float)(1 << 24);
+}
+
+// Generates with random logits under grammar text gbnf; checks at every step that the full
+// mask (ll_sampler_probs) and the per-token check agree on every token, that end tokens are
+// allowed exactly where the grammar can end, and that the output, once complete, matches.
+static void constrained_run(const ll_vocab *v, const char *gbnf, int steps, int full_checks,
+                            bool boost_end, int line) {
+    char err[256];
+    ll_grammar *g = ll_grammar_parse(gbnf, err, sizeof err);
+    CHECK(g != NULL, "line %d: %s", line, err);
+    if (!g) return;
+    int32_t nv = ll_vocab_n_tokens(v);
+    ll_sampler_params sp = ll_sampler_default_params();
+    sp.temp = 1.0f; sp.top_k = 0; sp.top_p = 1.0f; sp.min_p = 0.0f; sp.seed = 1234;
+    ll_sampler *s = ll_sampler_new(&sp, nv);
+    CHECK(ll_sampler_set_grammar(s, v, g, err, sizeof err) == 0, "line %d: %s", line, err);
+    float *logits = malloc((size_t)nv * sizeof *logits), *probs = malloc((size_t)nv * sizeof *probs);
+    char *text = calloc(1, 1 << 16);
+    size_t len = 0;
+    const ll_sampler_constraint *c = ll_sampler_get_constraint(s);
+    CHECK(c && c->check, "line %d: grammar constraint with a check hook", line);
+    int step = 0;
+    for (; step < steps && c; step++) {
+        ll_grammar_status st = ll_sampler_grammar_status(s);
+        CHECK(st == LL_GRAMMAR_MORE || st == LL_GRAMMAR_CAN_END || st == LL_GRAMMAR_DONE,
+              "line %d: status %d", line, (int)st);
+        if (st == LL_GRAMMAR_DONE) break;
+        for (int32_t i = 0; i < nv; i++) logits[i] = 4.0f * frand();
+        if (boost_end) {
+            // Favour closing characters so that runs finish.
+            for (int32_t i = 0; i < nv; i++) {
+                char b[64];
+                int k = ll_token_to_piece(v, i, b, sizeof b, false);
+                if (k > 0 && memchr("\"]}", b[k - 1], 3)) logits[i] += 3.0f;
+            }
+        }
+        if (step < full_checks) {
+            ll_sampler_probs(s, logits, probs);
+            int n_allowed = 0, mismatch = 0;
+            for (int32_t t = 0; t < nv; t++) {
+                bool masked = probs[t] > 0.0f, checked = c->check(c->ud, t);
+                n_allowed += masked;
+                if (masked != checked && mismatch++ < 3)
+                    CHECK(false, "line %d step %d: token %d '%s' mask %d check %d", line, step, t,
+                          ll_token_get_text(v, t), masked, checked);
+                if (ll_vocab_is_eog(v, t))
+                    CHECK(masked == (st == LL_GRAMMAR_CAN_END), "line %d: end token %d allowed=%d status %d",
+                          line, t, masked, (int)st);
+            }
+            CHECK(n_allowed > 0, "line %d step %d: some token must be allowed", line, step);
+        }
+        ll_token t = ll_sampler_sample(s, logits);
+        CHECK(t >= 0 && c->check(c->ud, t), "line %d step %d: sampled token %d must be allowed", line, step, t);
+        if (t < 0) break;
+        ll_sampler_accept(s, t);
+        if (ll_vocab_is_eog(v, t)) break;
+        char b[256];
+        int k = ll_token_to_piece(v, t, b, sizeof b, false);
+        if (k > 0 && len + (size_t)k < (1 << 16) - 1) { memcpy(text + len, b, (size_t)k); len += (size_t)k; }
+    }
+    ll_grammar_status st = ll_sampler_grammar_status(s);
+    CHECK(st != LL_GRAMMAR_FAILED, "line %d: grammar failed", line);
+    if (getenv("GRAMMAR_TEST_VERBOSE"))
+        fprintf(stderr, "line %d: %d steps, status %d: %.*s\n", line, step, (int)st, (int)len, text);
+    if (st == LL_GRAMMAR_DONE || st == LL_GRAMMAR_CAN_END)
+        CHECK(ll_grammar_match(g, text, len), "line %d: generated text must match: %s", line, text);
+    // Removing the grammar lifts every restriction.
+    ll_sampler_set_grammar(s, v, NULL, NULL, 0);
+    CHECK(ll_sampler_grammar_status(s) == LL_GRAMMAR_NONE, "line %d: grammar removed", line);
+    free(text);
+    free(logits);
+    free(probs);
+    ll_sampler_free(s);
+    ll_grammar_free(g);
+}
+
+static void test_sampler(void) {
+    const char *dir = test_shared_dir();
+    if (!dir) { fprintf(stderr, "test_grammar: no shared data, sampler tests skipped\n"); return; }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizer/ggml-vocab-llama-spm.gguf", dir);
+    ll_model_params mp = ll_model_default_params();
+    mp.vocab_only = true;
+    char err[256];
+    ll_model *m = ll_model_load(path, &mp, err, sizeof err);
+    CHECK(m != NULL, "%s: %s", path, err);
+    if (!m) return;
+    const ll_vocab *v = ll_model_get_vocab(m);
+    char *json = read_text("grammars/json.gbnf");
+    if (json) constrained_run(v, json, 120, 6, true, __LINE__);
+    free(json);
+    // Multi-byte characters split across tokens (byte tokens) and a grammar that must stop.
+    constrained_run(v, "root ::= [ぁ-ゖ]{3} \"。\"", 40, 8, false, __LINE__);
+    constrained_run(v, "root ::= \"{\\\"a\\\": \" [0-9]{1,3} \"}\"", 40, 8, false, __LINE__);
+    // Completion: a grammar that is complete and cannot continue reports DONE.
+    ll_grammar *g = ll_grammar_parse("root ::= \"ab\"", err, sizeof err);
+    ll_sampler *s = ll_sampler_new(NULL, ll_vocab_n_tokens(v));
+    CHECK(ll_sampler_set_grammar(s, v, g, err, sizeof err) == 0, "%s", err);
+    CHECK(ll_sampler_grammar_status(s) == LL_GRAMMAR_MORE, "fresh grammar needs more");
+    ll_token toks[8];
+    int n = ll_tokenize(v, "ab", 2, toks, 8, false, false);
+    for (int i = 0; i < n; i++) {
+        char b[32];
+        int k = ll_token_to_piece(v, toks[i], b, sizeof b, false);
+        if (k == 3 && b[0] == ' ') toks[i] = -1; // a leading space token: not what we want
+    }
+    // Feed "a" then "b" as single-character tokens when the vocab has them.
+    ll_token ta = -1, tb = -1;
+    for (int32_t t = 0; t < ll_vocab_n_tokens(v); t++) {
+        char b[8];
+        int k = ll_token_to_piece(v, t, b, sizeof b, false);
+        if (k == 1 && b[0] == 'a' && ta < 0 && !ll_vocab_is_control(v, t)) ta = t;
+        if (k == 1 && b[0] == 'b' && tb < 0 && !ll_vocab_is_control(v, t)) tb = t;
+    }
+    CHECK(ta >= 0 && tb >= 0, "vocab has single-letter tokens");
+    if (ta >= 0 && tb >= 0) {
+        ll_sampler_accept(s, ta);
+        CHECK(ll_sampler_grammar_status(s) == LL_GRAMMAR_MORE, "after 'a'");
+        ll_sampler_accept(s, tb);
+        CHECK(ll_sampler_grammar_done(s), "after 'ab' the grammar is done");
+        // Only end tokens remain.
+        float *lg = calloc((size_t)ll_vocab_n_tokens(v), sizeof *lg);
+        ll_token t = ll_sampler_sample(s, lg);
+        CHECK(t >= 0 && ll_vocab_is_eog(v, t), "only an end token may follow, got %d", t);
+        free(lg);
+        // Re-attaching restarts; a rejected token marks the grammar failed.
+        CHECK(ll_sampler_set_grammar(s, v, g, err, sizeof err) == 0, "%s", err);
+        ll_sampler_accept(s, tb);
+        CHECK(ll_sampler_grammar_status(s) == LL_GRAMMAR_FAILED, "'b' first is rejected");
+    }
+    ll_sampler_free(s);
+    ll_grammar_free(g);
+    ll_model_free(m);
+}
+
 int main(void) {
     test_constructs();
     test_errors();
     test_shipped();
     test_schema();
+    test_sampler();
     return test_result("test_grammar");
 }

@@ -544,7 +544,7 @@ static void test_constraint_and_bad_input(void) {
     const ll_sampler_params cases[2] = { plain(), ll_sampler_default_params() };
     for (int j = 0; j < 2; j++) {
         ll_sampler *s = ll_sampler_new(&cases[j], N);
-        ll_sampler_set_constraint(s, &(ll_sampler_constraint){ forbid_even, count_accept, &accepted });
+        ll_sampler_set_constraint(s, &(ll_sampler_constraint){ .apply = forbid_even, .accept = count_accept, .ud = &accepted });
         int bad = 0;
         for (int i = 0; i < 500; i++) {
             ll_token t = ll_sampler_sample(s, logits);
@@ -556,7 +556,7 @@ static void test_constraint_and_bad_input(void) {
         double odd = 0;
         for (int i = 0; i < N; i++) { if (i % 2 == 0) CHECK(probs[i] == 0, "even prob"); else odd += probs[i]; }
         CHECK(fabs(odd - 1) < 1e-5, "constrained probs sum %g", odd);
-        ll_sampler_set_constraint(s, &(ll_sampler_constraint){ forbid_all, NULL, NULL });
+        ll_sampler_set_constraint(s, &(ll_sampler_constraint){ .apply = forbid_all });
         CHECK(ll_sampler_sample(s, logits) == -1, "everything forbidden -> -1");
         ll_sampler_set_constraint(s, NULL);
         CHECK(ll_sampler_sample(s, logits) >= 0, "constraint removed");
