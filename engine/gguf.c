@@ -67,6 +67,9 @@ static void fail(cursor *c, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(c->err + n, c->errlen - n, fmt, ap);
     va_end(ap);
+    // Names come from the file: keep the message on one line whatever they contain.
+    for (char *q = c->err; *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f) *q = '?';
 }
 
 static size_t remaining(const cursor *c) { return c->size - c->pos; }
@@ -183,6 +186,25 @@ static bool skip_value(cursor *c, enum gguf_vtype t, int depth, const char *key)
     return take(c, NULL, sz, key);
 }
 
+#define MIN_KV_BYTES 14          // u64 key length, 1-byte key, u32 type, u8 value
+#define MIN_TENSOR_INFO_BYTES 33 // u64 name length, 1-byte name, u32 n_dims, one u64 dim,
+                                 // u32 type, u64 offset
+
+// Returns the table with room for element i (new elements zero-filled), NULL if out of memory
+// (the old table stays valid).
+static void *grow(cursor *c, void *tab, size_t *cap, uint64_t i, size_t elem) {
+    if (i < *cap) return tab;
+    size_t n = *cap ? *cap * 2 : 64;
+    char *p = realloc(tab, n * elem);
+    if (!p) {
+        fail(c, "out of memory");
+        return NULL;
+    }
+    memset(p + *cap * elem, 0, (n - *cap) * elem);
+    *cap = n;
+    return p;
+}
+
 static bool parse_kv(cursor *c, gguf_kv *kv) {
     gguf_str key;
     if (!take_str(c, &key, "metadata key")) return false;
@@ -251,8 +273,13 @@ static bool parse_tensor_info(cursor *c, gguf_tensor *t, int64_t idx) {
         if ((uint32_t)d >= t->n_dims) continue;
         uint64_t v;
         if (!take_u64(c, &v, t->name)) return false;
-        if (v == 0 || v > (uint64_t)INT64_MAX || (int64_t)v > INT64_MAX / nelem) {
-            fail(c, "tensor '%s': invalid dimension %d = %llu", t->name, d, (unsigned long long)v);
+        if (v == 0) {
+            fail(c, "tensor '%s': dimension %d is 0", t->name, d);
+            return false;
+        }
+        if (v > (uint64_t)INT64_MAX || (int64_t)v > INT64_MAX / nelem) {
+            fail(c, "tensor '%s': element count overflows (dimension %d = %llu)", t->name, d,
+                 (unsigned long long)v);
             return false;
         }
         t->ne[d] = (int64_t)v;
@@ -364,30 +391,40 @@ static bool parse(gguf_file *f, cursor *c) {
         return false;
     }
     if (f->version != 2 && f->version != 3) {
-        fail(c, "unknown GGUF version %u (only 2 and 3)", f->version);
+        uint32_t v = f->version;
+        uint32_t swapped = v >> 24 | (v >> 8 & 0xff00) | (v << 8 & 0xff0000) | v << 24;
+        if (swapped == 2 || swapped == 3)
+            fail(c, "big-endian GGUF files are not supported");
+        else
+            fail(c, "unknown GGUF version %u (only 2 and 3)", v);
         return false;
     }
     uint64_t n_tensors, n_kv;
     if (!take_u64(c, &n_tensors, "tensor count") || !take_u64(c, &n_kv, "metadata count"))
         return false;
-    // Bound counts by the smallest encoding of an entry before allocating anything.
-    if (n_kv > remaining(c) / 13) {
+    // Bound counts by the smallest encoding of an entry (a one-byte key with a u8 value; a
+    // one-byte name with one dimension) before anything is allocated.
+    if (n_kv > remaining(c) / MIN_KV_BYTES) {
         fail(c, "metadata count %llu is larger than the file can hold", (unsigned long long)n_kv);
         return false;
     }
-    if (n_tensors > remaining(c) / 32) {
+    if (n_tensors > remaining(c) / MIN_TENSOR_INFO_BYTES) {
         fail(c, "tensor count %llu is larger than the file can hold", (unsigned long long)n_tensors);
         return false;
     }
-    f->kv = calloc((size_t)n_kv + 1, sizeof(gguf_kv));
-    f->tensors = calloc((size_t)n_tensors + 1, sizeof(gguf_tensor));
-    if (!f->kv || !f->tensors) {
-        fail(c, "out of memory");
-        return false;
-    }
+    // The tables grow as entries parse, so memory follows what the file really contains.
+    size_t cap_kv = 0;
     for (uint64_t i = 0; i < n_kv; i++) {
+        gguf_kv *kv = grow(c, f->kv, &cap_kv, i, sizeof *kv);
+        if (!kv) return false;
+        f->kv = kv;
         f->n_kv = (int64_t)i + 1;
         if (!parse_kv(c, &f->kv[i])) return false;
+    }
+    if (n_tensors > remaining(c) / MIN_TENSOR_INFO_BYTES) {
+        fail(c, "tensor count %llu is larger than the rest of the file can hold",
+             (unsigned long long)n_tensors);
+        return false;
     }
     f->alignment = GGUF_DEFAULT_ALIGNMENT;
     for (int64_t i = 0; i < f->n_kv; i++) {
@@ -399,7 +436,11 @@ static bool parse(gguf_file *f, cursor *c) {
         }
         f->alignment = (size_t)f->kv[i].num.u;
     }
+    size_t cap_t = 0;
     for (uint64_t i = 0; i < n_tensors; i++) {
+        gguf_tensor *t = grow(c, f->tensors, &cap_t, i, sizeof *t);
+        if (!t) return false;
+        f->tensors = t;
         f->n_tensors = (int64_t)i + 1;
         if (!parse_tensor_info(c, &f->tensors[i], (int64_t)i)) return false;
     }
@@ -562,6 +603,11 @@ bool gguf_kv_number(const gguf_file *f, int64_t i, double *out) {
     return true;
 }
 
+const void *gguf_kv_data(const gguf_file *f, int64_t i) {
+    if (i < 0 || i >= f->n_kv || !scalar_size(f->kv[i].type)) return NULL;
+    return f->map + f->kv[i].val_off;
+}
+
 gguf_str gguf_kv_string(const gguf_file *f, int64_t i) {
     gguf_str none = {"", 0};
     if (i < 0 || i >= f->n_kv || f->kv[i].type != GGUF_TYPE_STRING) return none;
@@ -650,7 +696,7 @@ struct gguf_writer {
     size_t n_kv, cap_kv;
     wtensor *t;
     size_t n_t, cap_t;
-    bool oom;
+    char err[256]; // the first problem met while building; reported by gguf_writer_write
 };
 
 gguf_writer *gguf_writer_new(void) { return calloc(1, sizeof(gguf_writer)); }
@@ -664,9 +710,18 @@ void gguf_writer_free(gguf_writer *w) {
     free(w);
 }
 
+static void writer_error(gguf_writer *w, const char *fmt, ...) {
+    if (w->err[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->err, sizeof w->err, fmt, ap);
+    va_end(ap);
+}
+
 // Stores an encoded value under key, replacing an existing one. Takes ownership of val.
 static void put_kv(gguf_writer *w, const char *key, uint32_t type, uint8_t *val, size_t len) {
-    if (!val && len) { w->oom = true; return; }
+    if (!val) { writer_error(w, "out of memory"); return; }
+    if (!key || !*key) { free(val); writer_error(w, "empty metadata key"); return; }
     for (size_t i = 0; i < w->n_kv; i++) {
         if (strcmp(w->kv[i].key, key) == 0) {
             free(w->kv[i].val);
@@ -677,28 +732,29 @@ static void put_kv(gguf_writer *w, const char *key, uint32_t type, uint8_t *val,
     if (w->n_kv == w->cap_kv) {
         size_t cap = w->cap_kv ? 2 * w->cap_kv : 32;
         wkv *n = realloc(w->kv, cap * sizeof(wkv));
-        if (!n) { free(val); w->oom = true; return; }
+        if (!n) { free(val); writer_error(w, "out of memory"); return; }
         w->kv = n; w->cap_kv = cap;
     }
     char *k = strdup(key);
-    if (!k) { free(val); w->oom = true; return; }
+    if (!k) { free(val); writer_error(w, "out of memory"); return; }
     w->kv[w->n_kv++] = (wkv){k, type, val, len};
 }
 
-static void put_scalar(gguf_writer *w, const char *key, enum gguf_vtype t, const void *v) {
-    size_t n = scalar_size(t);
+void gguf_writer_set_scalar(gguf_writer *w, const char *key, enum gguf_vtype type, const void *v) {
+    size_t n = scalar_size(type);
+    if (!n) { writer_error(w, "key '%s': %d is not a scalar type", key, (int)type); return; }
     uint8_t *b = malloc(n);
     if (b) memcpy(b, v, n);
-    put_kv(w, key, t, b, n);
+    put_kv(w, key, type, b, n);
 }
 
-void gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v) { put_scalar(w, key, GGUF_TYPE_UINT32, &v); }
-void gguf_writer_set_i32(gguf_writer *w, const char *key, int32_t v) { put_scalar(w, key, GGUF_TYPE_INT32, &v); }
-void gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v) { put_scalar(w, key, GGUF_TYPE_UINT64, &v); }
-void gguf_writer_set_f32(gguf_writer *w, const char *key, float v) { put_scalar(w, key, GGUF_TYPE_FLOAT32, &v); }
+void gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v) { gguf_writer_set_scalar(w, key, GGUF_TYPE_UINT32, &v); }
+void gguf_writer_set_i32(gguf_writer *w, const char *key, int32_t v) { gguf_writer_set_scalar(w, key, GGUF_TYPE_INT32, &v); }
+void gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v) { gguf_writer_set_scalar(w, key, GGUF_TYPE_UINT64, &v); }
+void gguf_writer_set_f32(gguf_writer *w, const char *key, float v) { gguf_writer_set_scalar(w, key, GGUF_TYPE_FLOAT32, &v); }
 void gguf_writer_set_bool(gguf_writer *w, const char *key, bool v) {
     uint8_t b = v ? 1 : 0;
-    put_scalar(w, key, GGUF_TYPE_BOOL, &b);
+    gguf_writer_set_scalar(w, key, GGUF_TYPE_BOOL, &b);
 }
 
 static void encode_str(uint8_t *dst, const char *s, uint64_t len) {
@@ -716,7 +772,8 @@ void gguf_writer_set_str(gguf_writer *w, const char *key, const char *v) {
 void gguf_writer_set_arr_data(gguf_writer *w, const char *key, enum gguf_vtype type,
                               const void *data, uint64_t n) {
     size_t es = scalar_size(type);
-    if (!es) { w->oom = true; return; }
+    if (!es) { writer_error(w, "key '%s': arrays of type %d need their own setter", key, (int)type); return; }
+    if (n > (SIZE_MAX - 12) / es) { writer_error(w, "key '%s': array too large", key); return; }
     size_t len = 12 + es * n;
     uint8_t *b = malloc(len);
     if (b) {
@@ -747,8 +804,9 @@ void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const 
 }
 
 void gguf_writer_copy_kv(gguf_writer *w, const gguf_file *src, int64_t i) {
-    if (i < 0 || i >= src->n_kv) return;
+    if (i < 0 || i >= src->n_kv) { writer_error(w, "copy of metadata key %lld: no such key", (long long)i); return; }
     const gguf_kv *kv = &src->kv[i];
+    // The value's bytes were validated when the file was opened: copy them as they are.
     size_t len = kv->val_end - kv->val_off;
     uint8_t *b = malloc(len ? len : 1);
     if (b) memcpy(b, src->map + kv->val_off, len);
@@ -757,16 +815,35 @@ void gguf_writer_copy_kv(gguf_writer *w, const gguf_file *src, int64_t i) {
 
 void gguf_writer_add_tensor(gguf_writer *w, const char *name, enum gl_type type,
                             uint32_t n_dims, const int64_t *ne, const void *data, size_t size) {
-    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS) { w->oom = true; return; }
+    if (!name || !*name) { writer_error(w, "tensor with an empty name"); return; }
+    if (n_dims < 1 || n_dims > GGUF_MAX_DIMS) {
+        writer_error(w, "tensor '%s': %u dimensions (1 to %d allowed)", name, n_dims, GGUF_MAX_DIMS);
+        return;
+    }
+    // The size must be what a reader derives from type and dims, or the file is unreadable.
+    const gl_type_traits *tr = gl_get_type_traits(type);
+    uint64_t nrows = 1;
+    for (uint32_t d = 1; d < n_dims; d++) {
+        if (ne[d] <= 0 || nrows > UINT64_MAX / (uint64_t)ne[d]) nrows = 0;
+        else nrows *= (uint64_t)ne[d];
+    }
+    size_t row = tr && ne[0] > 0 ? gl_row_size(type, ne[0]) : 0;
+    if (!tr || !row || !nrows || row > SIZE_MAX / nrows || row * nrows != size) {
+        writer_error(w, "tensor '%s': %zu bytes do not match its type %s and dimensions", name,
+                     size, gl_type_name(type));
+        return;
+    }
+    for (size_t i = 0; i < w->n_t; i++)
+        if (!strcmp(w->t[i].name, name)) { writer_error(w, "duplicate tensor name '%s'", name); return; }
     if (w->n_t == w->cap_t) {
         size_t cap = w->cap_t ? 2 * w->cap_t : 64;
         wtensor *n = realloc(w->t, cap * sizeof(wtensor));
-        if (!n) { w->oom = true; return; }
+        if (!n) { writer_error(w, "out of memory"); return; }
         w->t = n; w->cap_t = cap;
     }
     wtensor *t = &w->t[w->n_t];
     t->name = strdup(name);
-    if (!t->name) { w->oom = true; return; }
+    if (!t->name) { writer_error(w, "out of memory"); return; }
     t->type = type;
     t->n_dims = n_dims;
     for (int d = 0; d < GGUF_MAX_DIMS; d++) t->ne[d] = (uint32_t)d < n_dims ? ne[d] : 1;
@@ -789,23 +866,36 @@ static bool pad_to(FILE *fp, uint64_t *pos, size_t align) {
     return true;
 }
 
+// The alignment the file will declare: general.alignment when set (it must be valid, since
+// readers reject a file whose alignment is not a power of two), else the default.
+static bool writer_alignment(gguf_writer *w, size_t *align) {
+    *align = GGUF_DEFAULT_ALIGNMENT;
+    for (size_t i = 0; i < w->n_kv; i++) {
+        if (strcmp(w->kv[i].key, "general.alignment") != 0) continue;
+        uint32_t a = 0;
+        if (w->kv[i].type == GGUF_TYPE_UINT32) memcpy(&a, w->kv[i].val, 4);
+        if (!a || (a & (a - 1))) {
+            writer_error(w, "general.alignment must be a power of two stored as uint32");
+            return false;
+        }
+        *align = a;
+    }
+    return true;
+}
+
 bool gguf_writer_write(gguf_writer *w, const char *path, char *err, size_t errlen) {
-    if (w->oom) {
-        snprintf(err, errlen, "%s: out of memory or invalid value while building the file", path);
+    size_t align;
+    if (w->err[0] || !writer_alignment(w, &align)) {
+        snprintf(err, errlen, "%s: %s", path, w->err);
         return false;
     }
-    size_t align = GGUF_DEFAULT_ALIGNMENT;
-    for (size_t i = 0; i < w->n_kv; i++)
-        if (!strcmp(w->kv[i].key, "general.alignment") && w->kv[i].type == GGUF_TYPE_UINT32) {
-            uint32_t a;
-            memcpy(&a, w->kv[i].val, 4);
-            if (a && !(a & (a - 1))) align = a;
-        }
     FILE *fp = fopen(path, "wb");
     if (!fp) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return false;
     }
+    // Layout: header, metadata, tensor infos, padding to the alignment, then each tensor's
+    // data padded to the alignment (offsets are relative to the start of the data section).
     bool ok = true;
     uint64_t pos = 0;
     uint32_t version = 3;
@@ -834,7 +924,11 @@ bool gguf_writer_write(gguf_writer *w, const char *path, char *err, size_t errle
         pos += w->t[i].size;
         ok = ok && pad_to(fp, &pos, align);
     }
-    if (fclose(fp) != 0) ok = false;
-    if (!ok) snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
+    int saved = errno;
+    if (fclose(fp) != 0 && ok) { ok = false; saved = errno; }
+    if (!ok) {
+        snprintf(err, errlen, "%s: write failed: %s", path, strerror(saved));
+        remove(path); // no half-written model left behind
+    }
     return ok;
 }

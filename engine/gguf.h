@@ -66,6 +66,8 @@ const char *gguf_get_str(const gguf_file *f, const char *key, const char *def);
 // Scalar value of kv i as a double / string (for printing); false if the type does not match.
 bool gguf_kv_number(const gguf_file *f, int64_t i, double *out);
 gguf_str gguf_kv_string(const gguf_file *f, int64_t i);
+// Raw little-endian bytes of scalar kv i (not a string or array), into the map; else NULL.
+const void *gguf_kv_data(const gguf_file *f, int64_t i);
 
 // Arrays: element type and count; 0 / GGUF_TYPE_COUNT when key i is not an array.
 enum gguf_vtype gguf_arr_type(const gguf_file *f, int64_t i);
@@ -89,6 +91,8 @@ typedef struct gguf_writer gguf_writer;
 
 gguf_writer *gguf_writer_new(void);
 void gguf_writer_free(gguf_writer *w);
+// Any scalar type (u8 .. f64, bool); v points to its value in the type's C representation.
+void gguf_writer_set_scalar(gguf_writer *w, const char *key, enum gguf_vtype type, const void *v);
 void gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v);
 void gguf_writer_set_i32(gguf_writer *w, const char *key, int32_t v);
 void gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v);
@@ -102,6 +106,8 @@ void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const 
 void gguf_writer_copy_kv(gguf_writer *w, const gguf_file *src, int64_t i);
 void gguf_writer_add_tensor(gguf_writer *w, const char *name, enum gl_type type,
                             uint32_t n_dims, const int64_t *ne, const void *data, size_t size);
+// A tensor's size must match its type and dims. Problems met while building (bad tensor,
+// out of memory, invalid general.alignment) are reported here.
 // Returns false and fills err on failure.
 bool gguf_writer_write(gguf_writer *w, const char *path, char *err, size_t errlen);
 

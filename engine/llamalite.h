@@ -209,6 +209,35 @@ int ll_chat_render(const char *tmpl, const ll_chat_msg *msgs, size_t n, bool add
                    const char *bos, const char *eos, char **out, ll_chat_span **spans,
                    size_t *n_spans);
 
+// ---- GGUF inspection (llamalite info) -----------------------------------------------------
+typedef struct ll_gguf ll_gguf;
+
+// Opens and fully validates any GGUF file (model, vocab, adapter). On failure returns NULL
+// and writes "PATH: problem" (one line) to err.
+ll_gguf *ll_gguf_open(const char *path, char *err, size_t errlen);
+void ll_gguf_close(ll_gguf *g);
+uint32_t ll_gguf_version(const ll_gguf *g);
+size_t ll_gguf_alignment(const ll_gguf *g);
+uint64_t ll_gguf_file_size(const ll_gguf *g);
+int64_t ll_gguf_n_kv(const ll_gguf *g);
+const char *ll_gguf_key(const ll_gguf *g, int64_t i); // raw bytes of the key, NUL-terminated
+// Value of key i for people, malloc'd (free()): numbers exactly, bool true/false, strings
+// quoted with C escapes and cut after max_str bytes with "..." (0: whole), arrays as
+// "[a, b, c, ... N items]" with at most max_items elements shown (0: all).
+char *ll_gguf_kv_format(const ll_gguf *g, int64_t i, size_t max_items, size_t max_str);
+
+typedef struct {
+    const char *name;     // raw bytes, NUL-terminated
+    const char *type;     // "Q4_K", "F32", ...
+    uint32_t n_dims;
+    int64_t ne[4];        // ggml order: ne[0] is the row length; unused dims are 1
+    uint64_t n_elements;
+    uint64_t offset;      // of the data, relative to the data section
+    uint64_t size;        // bytes
+} ll_gguf_tensor_info;
+int64_t ll_gguf_n_tensors(const ll_gguf *g);
+bool ll_gguf_tensor(const ll_gguf *g, int64_t i, ll_gguf_tensor_info *out);
+
 // ---- diagnostics ----------------------------------------------------------------------------
 // Runs ggml-lite's kernel micro-benchmark (dot products and matmuls per type) with n_threads
 // (0: physical cores), printing a table to out. Returns 0, or -1 if this build has none.
