@@ -152,7 +152,7 @@ static bool jstring(jparser *P, char **out, size_t *out_len) {
     return true;
 }
 
-static bool jnumber(jparser *P, json_value *v) {
+static bool jnumber(jparser *P, jv_value *v) {
     size_t start = P->pos;
     const char *s = P->s;
     size_t i = P->pos;
@@ -171,7 +171,7 @@ static bool jnumber(jparser *P, json_value *v) {
         if (!(i < P->len && s[i] >= '0' && s[i] <= '9')) { P->pos = i; return jfail(P, "invalid number"); }
         while (i < P->len && s[i] >= '0' && s[i] <= '9') i++;
     }
-    v->type = JSON_NUMBER;
+    v->type = JV_NUMBER;
     v->len = i - start;
     v->text = malloc(v->len + 1);
     if (!v->text) return jfail(P, "out of memory");
@@ -182,13 +182,13 @@ static bool jnumber(jparser *P, json_value *v) {
     return true;
 }
 
-static bool push_item(json_value *v, size_t *cap, json_value *item, char *key, size_t key_len) {
+static bool push_item(jv_value *v, size_t *cap, jv_value *item, char *key, size_t key_len) {
     if (v->n == *cap) {
         size_t c = *cap ? *cap * 2 : 4;
-        json_value **it = realloc(v->items, c * sizeof *it);
+        jv_value **it = realloc(v->items, c * sizeof *it);
         if (!it) return false;
         v->items = it;
-        if (v->type == JSON_OBJECT) {
+        if (v->type == JV_OBJECT) {
             char **k = realloc(v->keys, c * sizeof *k);
             if (!k) return false;
             v->keys = k;
@@ -199,7 +199,7 @@ static bool push_item(json_value *v, size_t *cap, json_value *item, char *key, s
         *cap = c;
     }
     v->items[v->n] = item;
-    if (v->type == JSON_OBJECT) {
+    if (v->type == JV_OBJECT) {
         v->keys[v->n] = key;
         v->key_lens[v->n] = key_len;
     }
@@ -207,7 +207,7 @@ static bool push_item(json_value *v, size_t *cap, json_value *item, char *key, s
     return true;
 }
 
-static json_value *jvalue(jparser *P, int depth);
+static jv_value *jvalue(jparser *P, int depth);
 
 static bool jword(jparser *P, const char *w) {
     size_t n = strlen(w);
@@ -216,17 +216,17 @@ static bool jword(jparser *P, const char *w) {
     return true;
 }
 
-static json_value *jvalue(jparser *P, int depth) {
-    if (depth > JSON_MAX_DEPTH) { jfail(P, "nested too deeply"); return NULL; }
+static jv_value *jvalue(jparser *P, int depth) {
+    if (depth > JV_MAX_DEPTH) { jfail(P, "nested too deeply"); return NULL; }
     jspace(P);
     if (P->pos >= P->len) { jfail(P, "unexpected end of input"); return NULL; }
-    json_value *v = calloc(1, sizeof *v);
+    jv_value *v = calloc(1, sizeof *v);
     if (!v) { jfail(P, "out of memory"); return NULL; }
     char c = P->s[P->pos];
     bool ok = true;
     if (c == '{' || c == '[') {
         bool obj = c == '{';
-        v->type = obj ? JSON_OBJECT : JSON_ARRAY;
+        v->type = obj ? JV_OBJECT : JV_ARRAY;
         size_t cap = 0;
         P->pos++;
         jspace(P);
@@ -245,10 +245,10 @@ static json_value *jvalue(jparser *P, int depth) {
                 if (P->pos >= P->len || P->s[P->pos] != ':') { free(key); ok = jfail(P, "expected ':'"); break; }
                 P->pos++;
             }
-            json_value *item = jvalue(P, depth + 1);
+            jv_value *item = jvalue(P, depth + 1);
             if (!item) { free(key); ok = false; break; }
             if (!push_item(v, &cap, item, key, key_len)) {
-                json_free(item);
+                jv_free(item);
                 free(key);
                 ok = jfail(P, "out of memory");
                 break;
@@ -260,17 +260,17 @@ static json_value *jvalue(jparser *P, int depth) {
             break;
         }
     } else if (c == '"') {
-        v->type = JSON_STRING;
+        v->type = JV_STRING;
         ok = jstring(P, &v->text, &v->len);
     } else if (c == 't') {
-        v->type = JSON_BOOL;
+        v->type = JV_BOOL;
         v->boolean = true;
         ok = jword(P, "true");
     } else if (c == 'f') {
-        v->type = JSON_BOOL;
+        v->type = JV_BOOL;
         ok = jword(P, "false");
     } else if (c == 'n') {
-        v->type = JSON_NULL;
+        v->type = JV_NULL;
         ok = jword(P, "null");
     } else if (c == '-' || (c >= '0' && c <= '9')) {
         ok = jnumber(P, v);
@@ -278,30 +278,30 @@ static json_value *jvalue(jparser *P, int depth) {
         ok = jfail(P, "unexpected character");
     }
     if (!ok) {
-        json_free(v);
+        jv_free(v);
         return NULL;
     }
     return v;
 }
 
-json_value *json_parse(const char *text, size_t len, char *err, size_t errlen) {
+jv_value *jv_parse(const char *text, size_t len, char *err, size_t errlen) {
     if (err && errlen) err[0] = 0;
     jparser P = { .s = text ? text : "", .len = text ? len : 0, .err = err, .errlen = errlen };
-    json_value *v = jvalue(&P, 0);
+    jv_value *v = jvalue(&P, 0);
     if (!v) return NULL;
     jspace(&P);
     if (P.pos < P.len) {
         jfail(&P, "unexpected text after the value");
-        json_free(v);
+        jv_free(v);
         return NULL;
     }
     return v;
 }
 
-void json_free(json_value *v) {
+void jv_free(jv_value *v) {
     if (!v) return;
     for (size_t i = 0; i < v->n; i++) {
-        json_free(v->items[i]);
+        jv_free(v->items[i]);
         if (v->keys) free(v->keys[i]);
     }
     free(v->items);
@@ -311,41 +311,41 @@ void json_free(json_value *v) {
     free(v);
 }
 
-const json_value *json_get(const json_value *v, const char *key) {
-    if (!v || v->type != JSON_OBJECT) return NULL;
+const jv_value *jv_get(const jv_value *v, const char *key) {
+    if (!v || v->type != JV_OBJECT) return NULL;
     size_t n = strlen(key);
     for (size_t i = 0; i < v->n; i++)
         if (v->key_lens[i] == n && !memcmp(v->keys[i], key, n)) return v->items[i];
     return NULL;
 }
 
-bool json_is_integer(const json_value *v) {
-    return v && v->type == JSON_NUMBER && isfinite(v->number) && floor(v->number) == v->number &&
+bool jv_is_integer(const jv_value *v) {
+    return v && v->type == JV_NUMBER && isfinite(v->number) && floor(v->number) == v->number &&
            fabs(v->number) <= 9007199254740992.0;
 }
 
-bool json_equal(const json_value *a, const json_value *b) {
+bool jv_equal(const jv_value *a, const jv_value *b) {
     if (!a || !b || a->type != b->type) return false;
     switch (a->type) {
-    case JSON_NULL: return true;
-    case JSON_BOOL: return a->boolean == b->boolean;
-    case JSON_NUMBER: return a->number == b->number;
-    case JSON_STRING: return a->len == b->len && !memcmp(a->text, b->text, a->len);
-    case JSON_ARRAY:
-    case JSON_OBJECT:
+    case JV_NULL: return true;
+    case JV_BOOL: return a->boolean == b->boolean;
+    case JV_NUMBER: return a->number == b->number;
+    case JV_STRING: return a->len == b->len && !memcmp(a->text, b->text, a->len);
+    case JV_ARRAY:
+    case JV_OBJECT:
         if (a->n != b->n) return false;
         for (size_t i = 0; i < a->n; i++) {
-            if (a->type == JSON_OBJECT &&
+            if (a->type == JV_OBJECT &&
                 (a->key_lens[i] != b->key_lens[i] || memcmp(a->keys[i], b->keys[i], a->key_lens[i])))
                 return false;
-            if (!json_equal(a->items[i], b->items[i])) return false;
+            if (!jv_equal(a->items[i], b->items[i])) return false;
         }
         return true;
     }
     return false;
 }
 
-bool json_write_string(const char *s, size_t n, char **buf, size_t *len, size_t *cap) {
+bool jv_write_string(const char *s, size_t n, char **buf, size_t *len, size_t *cap) {
     if (!buf_put(buf, len, cap, "\"", 1)) return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -376,22 +376,22 @@ bool json_write_string(const char *s, size_t n, char **buf, size_t *len, size_t 
     return buf_put(buf, len, cap, "\"", 1);
 }
 
-bool json_write(const json_value *v, char **buf, size_t *len, size_t *cap) {
+bool jv_write(const jv_value *v, char **buf, size_t *len, size_t *cap) {
     switch (v->type) {
-    case JSON_NULL: return buf_put(buf, len, cap, "null", 4);
-    case JSON_BOOL: return v->boolean ? buf_put(buf, len, cap, "true", 4) : buf_put(buf, len, cap, "false", 5);
-    case JSON_NUMBER: return buf_put(buf, len, cap, v->text, v->len);
-    case JSON_STRING: return json_write_string(v->text, v->len, buf, len, cap);
-    case JSON_ARRAY:
-    case JSON_OBJECT: {
-        bool obj = v->type == JSON_OBJECT;
+    case JV_NULL: return buf_put(buf, len, cap, "null", 4);
+    case JV_BOOL: return v->boolean ? buf_put(buf, len, cap, "true", 4) : buf_put(buf, len, cap, "false", 5);
+    case JV_NUMBER: return buf_put(buf, len, cap, v->text, v->len);
+    case JV_STRING: return jv_write_string(v->text, v->len, buf, len, cap);
+    case JV_ARRAY:
+    case JV_OBJECT: {
+        bool obj = v->type == JV_OBJECT;
         if (!buf_put(buf, len, cap, obj ? "{" : "[", 1)) return false;
         for (size_t i = 0; i < v->n; i++) {
             if (i && !buf_put(buf, len, cap, ",", 1)) return false;
-            if (obj && (!json_write_string(v->keys[i], v->key_lens[i], buf, len, cap) ||
+            if (obj && (!jv_write_string(v->keys[i], v->key_lens[i], buf, len, cap) ||
                         !buf_put(buf, len, cap, ":", 1)))
                 return false;
-            if (!json_write(v->items[i], buf, len, cap)) return false;
+            if (!jv_write(v->items[i], buf, len, cap)) return false;
         }
         return buf_put(buf, len, cap, obj ? "}" : "]", 1);
     }

@@ -107,12 +107,12 @@ typedef struct {
 } sref;
 
 typedef struct {
-    const json_value *doc;
+    const jv_value *doc;
     srule *rules;
     size_t n_rules, cap_rules;
     sref *refs;
     size_t n_refs, cap_refs;
-    json_value **temps; // merged schemas made by allOf, freed at the end
+    jv_value **temps; // merged schemas made by allOf, freed at the end
     size_t n_temps, cap_temps;
     int depth;
     char *err;
@@ -236,9 +236,9 @@ static const char *prim(conv *C, const char *name) {
 
 // ---- helpers over schemas ---------------------------------------------------------------------
 
-static bool num_of(const json_value *s, const char *key, double *out) {
-    const json_value *v = json_get(s, key);
-    if (!v || v->type != JSON_NUMBER) return false;
+static bool num_of(const jv_value *s, const char *key, double *out) {
+    const jv_value *v = jv_get(s, key);
+    if (!v || v->type != JV_NUMBER) return false;
     *out = v->number;
     return true;
 }
@@ -257,11 +257,11 @@ static char *dupstr(const char *s) {
     return d;
 }
 
-static char *body_of(conv *C, const json_value *s, const char *hint);
+static char *body_of(conv *C, const jv_value *s, const char *hint);
 
 // A rule (name) for schema s: its body when that is a single identifier already, else a new
 // rule named after hint. Returns a malloc'd name.
-static char *rule_of(conv *C, const json_value *s, const char *hint) {
+static char *rule_of(conv *C, const jv_value *s, const char *hint) {
     char *b = body_of(C, s, hint);
     if (!b) return NULL;
     bool ident = b[0] != 0;
@@ -737,21 +737,21 @@ static char *pattern_body(conv *C, const char *pat, size_t len, const char *wher
 
 // ---- schema kinds -----------------------------------------------------------------------------
 
-static char *literal_of(conv *C, const json_value *v) {
+static char *literal_of(conv *C, const jv_value *v) {
     char *buf = NULL;
     size_t len = 0, cap = 0;
-    if (!json_write(v, &buf, &len, &cap)) { free(buf); cfail(C, NULL, "out of memory"); return NULL; }
+    if (!jv_write(v, &buf, &len, &cap)) { free(buf); cfail(C, NULL, "out of memory"); return NULL; }
     sb o = { 0 };
     sb_lit(&o, buf, len);
     free(buf);
     return sb_take(&o);
 }
 
-static char *string_body(conv *C, const json_value *s, const char *hint) {
-    const json_value *pat = json_get(s, "pattern");
-    if (pat && pat->type == JSON_STRING) return pattern_body(C, pat->text, pat->len, hint);
-    const json_value *fmt = json_get(s, "format");
-    if (fmt && fmt->type == JSON_STRING) {
+static char *string_body(conv *C, const jv_value *s, const char *hint) {
+    const jv_value *pat = jv_get(s, "pattern");
+    if (pat && pat->type == JV_STRING) return pattern_body(C, pat->text, pat->len, hint);
+    const jv_value *fmt = jv_get(s, "format");
+    if (fmt && fmt->type == JV_STRING) {
         const char *f = fmt->text;
         if (!strcmp(f, "date") || !strcmp(f, "time") || !strcmp(f, "date-time") || !strcmp(f, "uuid")) {
             if (!prim(C, f)) return NULL;
@@ -777,23 +777,23 @@ static char *string_body(conv *C, const json_value *s, const char *hint) {
 
 // Bounds of a number schema: each side may be missing; exclusive bounds come either as
 // exclusiveMinimum: N (draft 6+) or as exclusiveMinimum: true next to minimum (draft 4).
-static void get_bounds(const json_value *s, bool *has_lo, double *lo, bool *lo_ex, bool *has_hi,
+static void get_bounds(const jv_value *s, bool *has_lo, double *lo, bool *lo_ex, bool *has_hi,
                        double *hi, bool *hi_ex) {
     *has_lo = num_of(s, "minimum", lo);
     *has_hi = num_of(s, "maximum", hi);
     *lo_ex = *hi_ex = false;
-    const json_value *e = json_get(s, "exclusiveMinimum");
-    if (e && e->type == JSON_NUMBER && (!*has_lo || e->number >= *lo)) { *has_lo = true; *lo = e->number; *lo_ex = true; }
-    else if (e && e->type == JSON_BOOL && e->boolean && *has_lo) *lo_ex = true;
-    e = json_get(s, "exclusiveMaximum");
-    if (e && e->type == JSON_NUMBER && (!*has_hi || e->number <= *hi)) { *has_hi = true; *hi = e->number; *hi_ex = true; }
-    else if (e && e->type == JSON_BOOL && e->boolean && *has_hi) *hi_ex = true;
+    const jv_value *e = jv_get(s, "exclusiveMinimum");
+    if (e && e->type == JV_NUMBER && (!*has_lo || e->number >= *lo)) { *has_lo = true; *lo = e->number; *lo_ex = true; }
+    else if (e && e->type == JV_BOOL && e->boolean && *has_lo) *lo_ex = true;
+    e = jv_get(s, "exclusiveMaximum");
+    if (e && e->type == JV_NUMBER && (!*has_hi || e->number <= *hi)) { *has_hi = true; *hi = e->number; *hi_ex = true; }
+    else if (e && e->type == JV_BOOL && e->boolean && *has_hi) *hi_ex = true;
     // Bounds beyond what the digit rules cover are no bounds.
     if (*has_lo && fabs(*lo) >= 1e15) *has_lo = false;
     if (*has_hi && fabs(*hi) >= 1e15) *has_hi = false;
 }
 
-static char *integer_body(conv *C, const json_value *s, const char *hint) {
+static char *integer_body(conv *C, const jv_value *s, const char *hint) {
     bool has_lo, has_hi, lo_ex, hi_ex;
     double lo, hi;
     get_bounds(s, &has_lo, &lo, &lo_ex, &has_hi, &hi, &hi_ex);
@@ -807,7 +807,7 @@ static char *integer_body(conv *C, const json_value *s, const char *hint) {
     return sb_take(&o);
 }
 
-static char *number_body(conv *C, const json_value *s, const char *hint) {
+static char *number_body(conv *C, const jv_value *s, const char *hint) {
     bool has_lo, has_hi, lo_ex, hi_ex;
     double lo, hi;
     get_bounds(s, &has_lo, &lo, &lo_ex, &has_hi, &hi, &hi_ex);
@@ -860,7 +860,7 @@ static char *number_body(conv *C, const json_value *s, const char *hint) {
 typedef struct {
     const char *key;
     size_t key_len;
-    const json_value *schema;
+    const jv_value *schema;
     bool required;
 } prop;
 
@@ -918,16 +918,16 @@ static void knode_emit(sb *o, const knode *k) {
     sb_add(o, ")");
 }
 
-static char *object_body(conv *C, const json_value *s, const char *hint) {
-    const json_value *props = json_get(s, "properties");
-    const json_value *req = json_get(s, "required");
-    const json_value *addl = json_get(s, "additionalProperties");
-    if (props && props->type != JSON_OBJECT) { cfail(C, hint, "properties must be an object"); return NULL; }
-    if (req && req->type != JSON_ARRAY) { cfail(C, hint, "required must be an array"); return NULL; }
-    bool addl_false = addl && addl->type == JSON_BOOL && !addl->boolean;
+static char *object_body(conv *C, const jv_value *s, const char *hint) {
+    const jv_value *props = jv_get(s, "properties");
+    const jv_value *req = jv_get(s, "required");
+    const jv_value *addl = jv_get(s, "additionalProperties");
+    if (props && props->type != JV_OBJECT) { cfail(C, hint, "properties must be an object"); return NULL; }
+    if (req && req->type != JV_ARRAY) { cfail(C, hint, "required must be an array"); return NULL; }
+    bool addl_false = addl && addl->type == JV_BOOL && !addl->boolean;
     if (!props && !req) {
         if (addl_false) return prim(C, "space") ? dupstr("\"{\" space \"}\"") : NULL;
-        if (!addl || (addl->type == JSON_BOOL) || (addl->type == JSON_OBJECT && addl->n == 0))
+        if (!addl || (addl->type == JV_BOOL) || (addl->type == JV_OBJECT && addl->n == 0))
             return prim(C, "object") ? dupstr("object") : NULL;
     }
     // The declared properties in schema order, then required names not among them.
@@ -938,8 +938,8 @@ static char *object_body(conv *C, const json_value *s, const char *hint) {
     for (size_t i = 0; props && i < props->n; i++)
         P[np++] = (prop){ props->keys[i], props->key_lens[i], props->items[i], false };
     for (size_t i = 0; req && i < req->n; i++) {
-        const json_value *r = req->items[i];
-        if (r->type != JSON_STRING) continue;
+        const jv_value *r = req->items[i];
+        if (r->type != JV_STRING) continue;
         size_t j = 0;
         while (j < np && !(P[j].key_len == r->len && !memcmp(P[j].key, r->text, r->len))) j++;
         if (j == np) P[np++] = (prop){ r->text, r->len, NULL, true };
@@ -962,7 +962,7 @@ static char *object_body(conv *C, const json_value *s, const char *hint) {
         if (ok) {
             char *buf = NULL;
             size_t bl = 0, bc = 0;
-            ok = json_write_string(P[i].key, P[i].key_len, &buf, &bl, &bc);
+            ok = jv_write_string(P[i].key, P[i].key_len, &buf, &bl, &bc);
             sb body = { 0 };
             if (ok) sb_lit(&body, buf, bl);
             sb_addf(&body, " space \":\" space %s", v);
@@ -985,7 +985,7 @@ static char *object_body(conv *C, const json_value *s, const char *hint) {
         char *h = joinhint(hint, "additional");
         char *v = NULL;
         if (h) {
-            if (addl && addl->type == JSON_OBJECT && addl->n > 0) v = rule_of(C, addl, h);
+            if (addl && addl->type == JV_OBJECT && addl->n > 0) v = rule_of(C, addl, h);
             else v = prim(C, "value") ? dupstr("value") : NULL;
         }
         knode root = { 0 };
@@ -1058,18 +1058,18 @@ static char *object_body(conv *C, const json_value *s, const char *hint) {
 
 // ---- arrays ----
 
-static char *array_body(conv *C, const json_value *s, const char *hint) {
-    const json_value *items = json_get(s, "items");
-    const json_value *prefix = json_get(s, "prefixItems");
-    const json_value *rest = items;
-    if (!prefix && items && items->type == JSON_ARRAY) { // draft 2019 and older tuples
+static char *array_body(conv *C, const jv_value *s, const char *hint) {
+    const jv_value *items = jv_get(s, "items");
+    const jv_value *prefix = jv_get(s, "prefixItems");
+    const jv_value *rest = items;
+    if (!prefix && items && items->type == JV_ARRAY) { // draft 2019 and older tuples
         prefix = items;
-        rest = json_get(s, "additionalItems");
+        rest = jv_get(s, "additionalItems");
     }
-    if (prefix && prefix->type != JSON_ARRAY) { cfail(C, hint, "prefixItems must be an array"); return NULL; }
+    if (prefix && prefix->type != JV_ARRAY) { cfail(C, hint, "prefixItems must be an array"); return NULL; }
     size_t k = prefix ? prefix->n : 0;
-    bool rest_ok = prefix ? (rest && !(rest->type == JSON_BOOL && !rest->boolean)) :
-                            !(rest && rest->type == JSON_BOOL && !rest->boolean);
+    bool rest_ok = prefix ? (rest && !(rest->type == JV_BOOL && !rest->boolean)) :
+                            !(rest && rest->type == JV_BOOL && !rest->boolean);
     double dmin = 0, dmax = -1;
     bool has_min = num_of(s, "minItems", &dmin), has_max = num_of(s, "maxItems", &dmax);
     if (dmin < 0 || dmin > 100000 || dmax > 100000) { cfail(C, hint, "item counts out of range"); return NULL; }
@@ -1091,7 +1091,7 @@ static char *array_body(conv *C, const json_value *s, const char *hint) {
     }
     if (ok && rest_ok && (hi < 0 || hi > (long)k)) {
         char *h = joinhint(hint, "item");
-        if (rest && !(rest->type == JSON_BOOL)) el[k] = h ? rule_of(C, rest, h) : NULL;
+        if (rest && !(rest->type == JV_BOOL)) el[k] = h ? rule_of(C, rest, h) : NULL;
         else el[k] = prim(C, "value") ? dupstr("value") : NULL;
         free(h);
         ok = el[k] != NULL;
@@ -1137,9 +1137,9 @@ static char *array_body(conv *C, const json_value *s, const char *hint) {
 
 // ---- dispatch ---------------------------------------------------------------------------------
 
-static const json_value *resolve_ref(conv *C, const char *ref, const char *hint) {
+static const jv_value *resolve_ref(conv *C, const char *ref, const char *hint) {
     if (ref[0] != '#') { cfail(C, hint, "only local $ref (#/...) are supported: '%s'", ref); return NULL; }
-    const json_value *v = C->doc;
+    const jv_value *v = C->doc;
     const char *p = ref + 1;
     while (*p == '/') {
         p++;
@@ -1151,9 +1151,9 @@ static const json_value *resolve_ref(conv *C, const char *ref, const char *hint)
         }
         char *name = sb_take(&seg);
         if (!name) { cfail(C, hint, "out of memory"); return NULL; }
-        const json_value *next = NULL;
-        if (v->type == JSON_OBJECT) next = json_get(v, name);
-        else if (v->type == JSON_ARRAY) {
+        const jv_value *next = NULL;
+        if (v->type == JV_OBJECT) next = jv_get(v, name);
+        else if (v->type == JV_ARRAY) {
             char *end;
             unsigned long idx = strtoul(name, &end, 10);
             if (*end == 0 && idx < v->n) next = v->items[idx];
@@ -1166,7 +1166,7 @@ static const json_value *resolve_ref(conv *C, const char *ref, const char *hint)
     return v;
 }
 
-static char *typed_body(conv *C, const json_value *s, const char *t, const char *hint) {
+static char *typed_body(conv *C, const jv_value *s, const char *t, const char *hint) {
     if (!strcmp(t, "string")) return string_body(C, s, hint);
     if (!strcmp(t, "integer")) return integer_body(C, s, hint);
     if (!strcmp(t, "number")) return number_body(C, s, hint);
@@ -1178,7 +1178,7 @@ static char *typed_body(conv *C, const json_value *s, const char *t, const char 
     return NULL;
 }
 
-static const char *infer_type(const json_value *s) {
+static const char *infer_type(const jv_value *s) {
     static const struct { const char *key, *type; } K[] = {
         { "properties", "object" }, { "additionalProperties", "object" }, { "required", "object" },
         { "items", "array" }, { "prefixItems", "array" }, { "minItems", "array" }, { "maxItems", "array" },
@@ -1187,14 +1187,14 @@ static const char *infer_type(const json_value *s) {
         { "exclusiveMaximum", "number" },
     };
     for (size_t i = 0; i < sizeof K / sizeof K[0]; i++)
-        if (json_get(s, K[i].key)) return K[i].type;
+        if (jv_get(s, K[i].key)) return K[i].type;
     return NULL;
 }
 
-static bool keep_temp(conv *C, json_value *v) {
+static bool keep_temp(conv *C, jv_value *v) {
     if (C->n_temps == C->cap_temps) {
         size_t c = C->cap_temps ? C->cap_temps * 2 : 8;
-        json_value **t = realloc(C->temps, c * sizeof *t);
+        jv_value **t = realloc(C->temps, c * sizeof *t);
         if (!t) return false;
         C->temps = t;
         C->cap_temps = c;
@@ -1204,7 +1204,7 @@ static bool keep_temp(conv *C, json_value *v) {
 }
 
 // Frees a merged schema made by allOf: it borrows its members' values.
-static void temp_free(json_value *v) {
+static void temp_free(jv_value *v) {
     if (!v) return;
     free(v->items);
     free(v->keys);
@@ -1212,10 +1212,10 @@ static void temp_free(json_value *v) {
     free(v);
 }
 
-static bool obj_put(json_value *o, const char *key, size_t klen, json_value *val) {
+static bool obj_put(jv_value *o, const char *key, size_t klen, jv_value *val) {
     for (size_t i = 0; i < o->n; i++)
         if (o->key_lens[i] == klen && !memcmp(o->keys[i], key, klen)) { o->items[i] = val; return true; }
-    json_value **it = realloc(o->items, (o->n + 1) * sizeof *it);
+    jv_value **it = realloc(o->items, (o->n + 1) * sizeof *it);
     if (!it) return false;
     o->items = it;
     char **k = realloc(o->keys, (o->n + 1) * sizeof *k);
@@ -1233,40 +1233,40 @@ static bool obj_put(json_value *o, const char *key, size_t klen, json_value *val
 
 // allOf: one schema with every member's keywords; properties and required are unions
 // (properties in order of appearance), other keywords: the last one wins.
-static const json_value *merge_all_of(conv *C, const json_value *s, const char *hint) {
-    json_value *m = calloc(1, sizeof *m), *props = calloc(1, sizeof *props), *req = calloc(1, sizeof *req);
+static const jv_value *merge_all_of(conv *C, const jv_value *s, const char *hint) {
+    jv_value *m = calloc(1, sizeof *m), *props = calloc(1, sizeof *props), *req = calloc(1, sizeof *req);
     if (!m || !props || !req || !keep_temp(C, m)) {
         free(m); free(props); free(req);
         cfail(C, hint, "out of memory");
         return NULL;
     }
-    m->type = props->type = JSON_OBJECT;
-    req->type = JSON_ARRAY;
+    m->type = props->type = JV_OBJECT;
+    req->type = JV_ARRAY;
     if (!keep_temp(C, props) || !keep_temp(C, req)) { temp_free(props); temp_free(req); cfail(C, hint, "out of memory"); return NULL; }
     // the schema itself (minus allOf) and each member, $refs followed
-    const json_value *all = json_get(s, "allOf");
-    size_t n_parts = 1 + (all && all->type == JSON_ARRAY ? all->n : 0);
+    const jv_value *all = jv_get(s, "allOf");
+    size_t n_parts = 1 + (all && all->type == JV_ARRAY ? all->n : 0);
     for (size_t pi = 0; pi < n_parts; pi++) {
-        const json_value *part = pi == 0 ? s : all->items[pi - 1];
-        for (int guard = 0; part && part->type == JSON_OBJECT && guard < 32; guard++) {
-            const json_value *ref = json_get(part, "$ref");
-            if (!ref || ref->type != JSON_STRING) break;
+        const jv_value *part = pi == 0 ? s : all->items[pi - 1];
+        for (int guard = 0; part && part->type == JV_OBJECT && guard < 32; guard++) {
+            const jv_value *ref = jv_get(part, "$ref");
+            if (!ref || ref->type != JV_STRING) break;
             part = resolve_ref(C, ref->text, hint);
         }
         if (!part) return NULL;
-        if (part->type != JSON_OBJECT) continue;
-        if (pi > 0 && json_get(part, "allOf")) part = merge_all_of(C, part, hint);
+        if (part->type != JV_OBJECT) continue;
+        if (pi > 0 && jv_get(part, "allOf")) part = merge_all_of(C, part, hint);
         if (!part) return NULL;
         bool ok = true;
         for (size_t i = 0; ok && i < part->n; i++) {
             const char *k = part->keys[i];
-            json_value *v = part->items[i];
+            jv_value *v = part->items[i];
             if (!strcmp(k, "allOf") || !strcmp(k, "$ref")) continue;
-            if (!strcmp(k, "properties") && v->type == JSON_OBJECT) {
+            if (!strcmp(k, "properties") && v->type == JV_OBJECT) {
                 for (size_t j = 0; ok && j < v->n; j++) ok = obj_put(props, v->keys[j], v->key_lens[j], v->items[j]);
-            } else if (!strcmp(k, "required") && v->type == JSON_ARRAY) {
+            } else if (!strcmp(k, "required") && v->type == JV_ARRAY) {
                 for (size_t j = 0; ok && j < v->n; j++) {
-                    json_value **it = realloc(req->items, (req->n + 1) * sizeof *it);
+                    jv_value **it = realloc(req->items, (req->n + 1) * sizeof *it);
                     if (!it) { ok = false; break; }
                     req->items = it;
                     req->items[req->n++] = v->items[j];
@@ -1284,8 +1284,8 @@ static const json_value *merge_all_of(conv *C, const json_value *s, const char *
     return m;
 }
 
-static char *alternatives(conv *C, const json_value *list, const char *hint, const char *kw) {
-    if (list->type != JSON_ARRAY || list->n == 0) { cfail(C, hint, "%s must be a non-empty array", kw); return NULL; }
+static char *alternatives(conv *C, const jv_value *list, const char *hint, const char *kw) {
+    if (list->type != JV_ARRAY || list->n == 0) { cfail(C, hint, "%s must be a non-empty array", kw); return NULL; }
     sb o = { 0 };
     sb_add(&o, "( ");
     for (size_t i = 0; i < list->n; i++) {
@@ -1303,23 +1303,23 @@ static char *alternatives(conv *C, const json_value *list, const char *hint, con
     return sb_take(&o);
 }
 
-static char *body_of(conv *C, const json_value *s, const char *hint) {
+static char *body_of(conv *C, const jv_value *s, const char *hint) {
     if (C->failed) return NULL;
     if (C->depth >= MAX_VISIT_DEPTH) { cfail(C, hint, "schema nested too deeply"); return NULL; }
     C->depth++;
     char *r = NULL;
-    if (s->type == JSON_BOOL) {
+    if (s->type == JV_BOOL) {
         if (s->boolean) r = prim(C, "value") ? dupstr("value") : NULL;
         else cfail(C, hint, "schema 'false' matches nothing");
         goto done;
     }
-    if (s->type != JSON_OBJECT) { cfail(C, hint, "a schema must be an object or a boolean"); goto done; }
-    const json_value *v;
-    if ((v = json_get(s, "$ref"))) {
-        if (v->type != JSON_STRING) { cfail(C, hint, "$ref must be a string"); goto done; }
+    if (s->type != JV_OBJECT) { cfail(C, hint, "a schema must be an object or a boolean"); goto done; }
+    const jv_value *v;
+    if ((v = jv_get(s, "$ref"))) {
+        if (v->type != JV_STRING) { cfail(C, hint, "$ref must be a string"); goto done; }
         for (size_t i = 0; i < C->n_refs; i++)
             if (!strcmp(C->refs[i].ref, v->text)) { r = dupstr(C->refs[i].name); goto done; }
-        const json_value *target = resolve_ref(C, v->text, hint);
+        const jv_value *target = resolve_ref(C, v->text, hint);
         if (!target) goto done;
         const char *last = strrchr(v->text, '/');
         last = last && last[1] ? last + 1 : "ref";
@@ -1339,9 +1339,9 @@ static char *body_of(conv *C, const json_value *s, const char *hint) {
         r = dupstr(nm);
         goto done;
     }
-    if ((v = json_get(s, "const"))) { r = literal_of(C, v); goto done; }
-    if ((v = json_get(s, "enum"))) {
-        if (v->type != JSON_ARRAY || v->n == 0) { cfail(C, hint, "enum must be a non-empty array"); goto done; }
+    if ((v = jv_get(s, "const"))) { r = literal_of(C, v); goto done; }
+    if ((v = jv_get(s, "enum"))) {
+        if (v->type != JV_ARRAY || v->n == 0) { cfail(C, hint, "enum must be a non-empty array"); goto done; }
         sb o = { 0 };
         sb_add(&o, "( ");
         for (size_t i = 0; i < v->n; i++) {
@@ -1355,23 +1355,23 @@ static char *body_of(conv *C, const json_value *s, const char *hint) {
         r = sb_take(&o);
         goto done;
     }
-    if ((v = json_get(s, "anyOf")) || (v = json_get(s, "oneOf"))) {
-        r = alternatives(C, v, hint, json_get(s, "anyOf") ? "anyOf" : "oneOf");
+    if ((v = jv_get(s, "anyOf")) || (v = jv_get(s, "oneOf"))) {
+        r = alternatives(C, v, hint, jv_get(s, "anyOf") ? "anyOf" : "oneOf");
         goto done;
     }
-    if ((v = json_get(s, "allOf"))) {
-        if (v->type != JSON_ARRAY) { cfail(C, hint, "allOf must be an array"); goto done; }
-        const json_value *m = merge_all_of(C, s, hint);
+    if ((v = jv_get(s, "allOf"))) {
+        if (v->type != JV_ARRAY) { cfail(C, hint, "allOf must be an array"); goto done; }
+        const jv_value *m = merge_all_of(C, s, hint);
         if (m) r = body_of(C, m, hint);
         goto done;
     }
-    v = json_get(s, "type");
-    if (v && v->type == JSON_ARRAY) {
+    v = jv_get(s, "type");
+    if (v && v->type == JV_ARRAY) {
         if (v->n == 0) { cfail(C, hint, "type must not be an empty array"); goto done; }
         sb o = { 0 };
         sb_add(&o, "( ");
         for (size_t i = 0; i < v->n; i++) {
-            if (v->items[i]->type != JSON_STRING) { free(o.s); cfail(C, hint, "type must name types"); goto done; }
+            if (v->items[i]->type != JV_STRING) { free(o.s); cfail(C, hint, "type must name types"); goto done; }
             char *h = joinhint(hint, v->items[i]->text);
             char *b = h ? typed_body(C, s, v->items[i]->text, h) : NULL;
             free(h);
@@ -1384,7 +1384,7 @@ static char *body_of(conv *C, const json_value *s, const char *hint) {
         r = sb_take(&o);
         goto done;
     }
-    if (v && v->type != JSON_STRING) { cfail(C, hint, "type must be a string or an array"); goto done; }
+    if (v && v->type != JV_STRING) { cfail(C, hint, "type must be a string or an array"); goto done; }
     const char *t = v ? v->text : infer_type(s);
     if (t) r = typed_body(C, s, t, hint);
     else r = prim(C, "value") ? dupstr("value") : NULL;
@@ -1397,7 +1397,7 @@ done:
 char *ll_json_schema_to_gbnf(const char *schema, char *err, size_t errlen) {
     if (err && errlen) err[0] = 0;
     char jerr[200];
-    json_value *doc = json_parse(schema ? schema : "", schema ? strlen(schema) : 0, jerr, sizeof jerr);
+    jv_value *doc = jv_parse(schema ? schema : "", schema ? strlen(schema) : 0, jerr, sizeof jerr);
     if (!doc) {
         if (err && errlen) snprintf(err, errlen, "schema is not valid JSON: %s", jerr);
         return NULL;
@@ -1422,6 +1422,6 @@ char *ll_json_schema_to_gbnf(const char *schema, char *err, size_t errlen) {
     free(C.refs);
     for (size_t i = 0; i < C.n_temps; i++) temp_free(C.temps[i]);
     free(C.temps);
-    json_free(doc);
+    jv_free(doc);
     return out;
 }
