@@ -10,10 +10,7 @@
 #include <unistd.h>
 
 #include "model.h"
-
-// From vocab.c (engine/vocab.h).
-ll_vocab *ll_vocab_load(const gguf_file *f, char *err, size_t errlen);
-void ll_vocab_free(ll_vocab *v);
+#include "vocab.h"
 
 static double now_ms(void) {
     struct timespec ts;
