@@ -1,0 +1,526 @@
+// A conversation with a model, evaluated incrementally (see chat.h).
+#include "chat.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "progress.h"
+
+// ---- small helpers --------------------------------------------------------------------------
+
+typedef struct {
+    ll_token *t;
+    int n, cap;
+} tokvec;
+
+static bool tv_reserve(tokvec *v, int extra) {
+    if (v->n + extra <= v->cap) return true;
+    int cap = v->cap ? v->cap : 256;
+    while (cap < v->n + extra) cap *= 2;
+    ll_token *nt = realloc(v->t, sizeof *nt * (size_t)cap);
+    if (!nt) return false;
+    v->t = nt;
+    v->cap = cap;
+    return true;
+}
+
+// Appends the tokens of s[0..n) (no BOS/EOS); special: parse special-token text.
+static bool tokenize_into(const ll_vocab *v, const char *s, size_t n, bool special, tokvec *out) {
+    if (n == 0) return true;
+    if (n > INT32_MAX / 2) return false;
+    int guess = (int)n + 8;
+    for (;;) {
+        if (!tv_reserve(out, guess)) return false;
+        int32_t got = ll_tokenize(v, s, (int32_t)n, out->t + out->n, out->cap - out->n, false, special);
+        if (got < 0) return false;
+        if (got <= out->cap - out->n) {
+            out->n += got;
+            return true;
+        }
+        guess = got;
+    }
+}
+
+
+// ---- messages -------------------------------------------------------------------------------
+
+static bool push_msg(chat *c, const char *role, const char *content) {
+    if (c->n_msgs == c->cap_msgs) {
+        size_t cap = c->cap_msgs ? c->cap_msgs * 2 : 16;
+        chat_msg *nm = realloc(c->msgs, sizeof *nm * cap);
+        if (!nm) return false;
+        c->msgs = nm;
+        c->cap_msgs = cap;
+    }
+    chat_msg m = {strdup(role), strdup(content)};
+    if (!m.role || !m.content) {
+        free(m.role);
+        free(m.content);
+        return false;
+    }
+    c->msgs[c->n_msgs++] = m;
+    return true;
+}
+
+static void remove_msg(chat *c, size_t i) {
+    free(c->msgs[i].role);
+    free(c->msgs[i].content);
+    memmove(c->msgs + i, c->msgs + i + 1, sizeof *c->msgs * (c->n_msgs - i - 1));
+    c->n_msgs--;
+}
+
+static void forget_cache_text(chat *c) {
+    free(c->cache_text);
+    c->cache_text = NULL;
+}
+
+const char *chat_system(const chat *c) {
+    return c->n_msgs && !strcmp(c->msgs[0].role, "system") ? c->msgs[0].content : NULL;
+}
+
+bool chat_set_system(chat *c, const char *text) {
+    bool has = chat_system(c) != NULL;
+    forget_cache_text(c);
+    if (!text || !*text) {
+        if (has) remove_msg(c, 0);
+        return true;
+    }
+    if (has) {
+        char *t = strdup(text);
+        if (!t) return false;
+        free(c->msgs[0].content);
+        c->msgs[0].content = t;
+        return true;
+    }
+    if (!push_msg(c, "system", text)) return false;
+    chat_msg m = c->msgs[c->n_msgs - 1]; // move it to the front
+    memmove(c->msgs + 1, c->msgs, sizeof *c->msgs * (c->n_msgs - 1));
+    c->msgs[0] = m;
+    return true;
+}
+
+void chat_clear(chat *c) {
+    size_t keep = chat_system(c) ? 1 : 0;
+    while (c->n_msgs > keep) remove_msg(c, c->n_msgs - 1);
+    forget_cache_text(c);
+    c->n_cache = 0;
+    ll_kv_clear(c->ctx);
+}
+
+// ---- init -----------------------------------------------------------------------------------
+
+bool chat_set_sampling(chat *c, const ll_sampler_params *sp) {
+    ll_sampler *s = ll_sampler_new(sp, ll_vocab_n_tokens(c->vocab));
+    if (!s) return false;
+    ll_sampler_free(c->smp);
+    c->smp = s;
+    c->sp = *sp;
+    return true;
+}
+
+static char *token_text(const ll_vocab *v, ll_token t) {
+    const char *s = t >= 0 ? ll_token_get_text(v, t) : NULL;
+    return strdup(s ? s : "");
+}
+
+bool chat_init(chat *c, ll_model *m, ll_context *ctx, const char *tmpl, const ll_sampler_params *sp,
+               int n_predict, char *err, size_t errlen) {
+    memset(c, 0, sizeof *c);
+    c->model = m;
+    c->ctx = ctx;
+    c->vocab = ll_model_get_vocab(m);
+    c->tmpl = tmpl;
+    c->n_predict = n_predict;
+    c->bos = token_text(c->vocab, ll_vocab_bos(c->vocab));
+    c->eos = token_text(c->vocab, ll_vocab_eos(c->vocab));
+    if (!c->bos || !c->eos || !chat_set_sampling(c, sp)) goto oom;
+    // Control-token texts, to keep user text that spells one from becoming that token.
+    int nv = ll_vocab_n_tokens(c->vocab);
+    for (ll_token t = 0; t < nv; t++) {
+        if (!ll_vocab_is_control(c->vocab, t)) continue;
+        const char *s = ll_token_get_text(c->vocab, t);
+        if (!s || strlen(s) < 2) continue;
+        char **ns = realloc(c->specials, sizeof *ns * (size_t)(c->n_specials + 1));
+        if (!ns) goto oom;
+        c->specials = ns;
+        if (!(c->specials[c->n_specials] = strdup(s))) goto oom;
+        c->n_specials++;
+    }
+    return true;
+oom:
+    snprintf(err, errlen, "out of memory");
+    chat_free(c);
+    return false;
+}
+
+void chat_free(chat *c) {
+    if (c->smp) ll_sampler_free(c->smp);
+    for (size_t i = 0; i < c->n_msgs; i++) {
+        free(c->msgs[i].role);
+        free(c->msgs[i].content);
+    }
+    free(c->msgs);
+    free(c->cache);
+    free(c->cache_text);
+    for (int i = 0; i < c->n_specials; i++) free(c->specials[i]);
+    free(c->specials);
+    free(c->bos);
+    free(c->eos);
+    memset(c, 0, sizeof *c);
+}
+
+// ---- rendering and tokenizing ---------------------------------------------------------------
+
+typedef struct {
+    char *text;
+    size_t len;
+    ll_chat_span *spans;
+    size_t n_spans;
+} rendered;
+
+static void rendered_free(rendered *r) {
+    free(r->text);
+    free(r->spans);
+    memset(r, 0, sizeof *r);
+}
+
+// Without a template, the conversation is one running text; a user message starts on a new
+// line after a reply.
+static bool render_plain(const chat *c, rendered *r) {
+    size_t cap = 1;
+    for (size_t i = 0; i < c->n_msgs; i++) cap += strlen(c->msgs[i].content) + 1;
+    r->text = malloc(cap);
+    r->spans = malloc(sizeof *r->spans * (c->n_msgs ? c->n_msgs : 1));
+    if (!r->text || !r->spans) return false;
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_msgs; i++) {
+        if (!strcmp(c->msgs[i].role, "user") && n && r->text[n - 1] != '\n') r->text[n++] = '\n';
+        size_t l = strlen(c->msgs[i].content);
+        r->spans[r->n_spans++] = (ll_chat_span){n, l};
+        memcpy(r->text + n, c->msgs[i].content, l);
+        n += l;
+    }
+    r->text[n] = 0;
+    r->len = n;
+    return true;
+}
+
+static bool render(const chat *c, rendered *r) {
+    memset(r, 0, sizeof *r);
+    if (!c->tmpl) return render_plain(c, r);
+    ll_chat_msg *m = malloc(sizeof *m * (c->n_msgs ? c->n_msgs : 1));
+    if (!m) return false;
+    for (size_t i = 0; i < c->n_msgs; i++) m[i] = (ll_chat_msg){c->msgs[i].role, c->msgs[i].content};
+    int rc = ll_chat_render(c->tmpl, m, c->n_msgs, true, c->bos, c->eos, &r->text, &r->spans, &r->n_spans);
+    free(m);
+    if (rc != 0) return false;
+    r->len = strlen(r->text);
+    return true;
+}
+
+static bool has_special(const chat *c, const char *s, size_t n) {
+    for (int i = 0; i < c->n_specials; i++)
+        if (memmem(s, n, c->specials[i], strlen(c->specials[i]))) return true;
+    return false;
+}
+
+// Tokens of r->text[from..): template text may hold special tokens, message contents never do.
+// A content span is tokenized on its own only when it spells a special token (so ordinary
+// text tokenizes exactly as the whole string would).
+static bool tokenize_rendered(const chat *c, const rendered *r, size_t from, tokvec *out) {
+    bool special = c->tmpl != NULL;
+    size_t run = from;
+    for (size_t i = 0; special && i < r->n_spans; i++) {
+        size_t s0 = r->spans[i].off, s1 = s0 + r->spans[i].len;
+        if (s1 <= from) continue;
+        if (s0 < from) s0 = from;
+        if (!has_special(c, r->text + s0, s1 - s0)) continue;
+        if (!tokenize_into(c->vocab, r->text + run, s0 - run, true, out)) return false;
+        if (!tokenize_into(c->vocab, r->text + s0, s1 - s0, false, out)) return false;
+        run = s1;
+    }
+    return tokenize_into(c->vocab, r->text + run, r->len - run, special, out);
+}
+
+// The full token sequence, with BOS in front when the vocab wants one and the text had none.
+static bool tokenize_full(const chat *c, const rendered *r, tokvec *out) {
+    ll_token bos = ll_vocab_bos(c->vocab);
+    if (ll_vocab_add_bos(c->vocab) && bos >= 0) {
+        if (!tv_reserve(out, 1)) return false;
+        out->t[out->n++] = bos;
+    }
+    int first = out->n;
+    if (!tokenize_rendered(c, r, 0, out)) return false;
+    if (first == 1 && out->n > 1 && out->t[1] == bos) { // the template wrote BOS itself
+        memmove(out->t, out->t + 1, sizeof *out->t * (size_t)(out->n - 1));
+        out->n--;
+    }
+    return true;
+}
+
+// Drops the oldest exchange after the system message (never the last message). False when
+// there is nothing left to drop.
+static bool drop_oldest(chat *c) {
+    size_t f = chat_system(c) ? 1 : 0;
+    if (f + 1 >= c->n_msgs) return false;
+    remove_msg(c, f);
+    while (f + 1 < c->n_msgs && strcmp(c->msgs[f].role, "user") != 0) remove_msg(c, f);
+    forget_cache_text(c);
+    return true;
+}
+
+static bool cache_push(chat *c, const ll_token *t, int n) {
+    if (c->n_cache + n > c->cap_cache) {
+        int cap = c->cap_cache ? c->cap_cache : 512;
+        while (cap < c->n_cache + n) cap *= 2;
+        ll_token *nc = realloc(c->cache, sizeof *nc * (size_t)cap);
+        if (!nc) return false;
+        c->cache = nc;
+        c->cap_cache = cap;
+    }
+    memcpy(c->cache + c->n_cache, t, sizeof *t * (size_t)n);
+    c->n_cache += n;
+    return true;
+}
+
+// Brings the KV cache to the rendered conversation: evaluates only what is new.
+// Returns 0, -1 on errors, 1 when the tokens and `reserve` more do not fit in the context.
+static int evaluate(chat *c, const rendered *r, int reserve, char *err, size_t errlen) {
+    const int n_ctx = ll_n_ctx(c->ctx);
+    tokvec tv = {0};
+    bool delta = c->cache_text && c->n_cache > 0 && r->len > strlen(c->cache_text) &&
+                 !strncmp(r->text, c->cache_text, strlen(c->cache_text));
+    bool ok = delta ? tokenize_rendered(c, r, strlen(c->cache_text), &tv) : tokenize_full(c, r, &tv);
+    if (!ok) {
+        free(tv.t);
+        snprintf(err, errlen, "cannot tokenize the conversation (out of memory)");
+        return -1;
+    }
+    int total = delta ? c->n_cache + tv.n : tv.n;
+    if (total + reserve > n_ctx) {
+        free(tv.t);
+        snprintf(err, errlen, "the message needs %d tokens, the context has %d (use a larger -c)", total, n_ctx);
+        return 1; // the caller drops a turn and tries again
+    }
+    double t0 = cli_now();
+    int rc = 0;
+    ll_token *todo = tv.t;
+    int n_todo = tv.n;
+    if (!delta) {
+        int k = 0;
+        while (k < c->n_cache && k < tv.n && c->cache[k] == tv.t[k]) k++;
+        if (k == tv.n) k--; // re-evaluate the last token for its logits
+        if (k < 0) k = 0;
+        ll_kv_truncate(c->ctx, k);
+        c->n_cache = k;
+        todo = tv.t + k;
+        n_todo = tv.n - k;
+    }
+    if (n_todo > 0 && ll_decode(c->ctx, todo, n_todo, err, errlen) != 0) rc = -1;
+    else if (!cache_push(c, todo, n_todo)) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    if (rc != 0) { // the cache is in an unknown state: start over next time
+        ll_kv_clear(c->ctx);
+        c->n_cache = 0;
+        forget_cache_text(c);
+    }
+    c->turn_prompt_tokens = n_todo;
+    c->turn_prompt_ms = (cli_now() - t0) * 1e3;
+    free(tv.t);
+    return rc;
+}
+
+// ---- a turn ---------------------------------------------------------------------------------
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+} strbuf;
+
+static bool sb_add(strbuf *b, const char *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *ns = realloc(b->s, cap);
+        if (!ns) return false;
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = 0;
+    return true;
+}
+
+int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_fn emit, void *ud,
+              char *err, size_t errlen) {
+    c->turn_prompt_tokens = c->turn_gen_tokens = c->turn_dropped = 0;
+    c->turn_prompt_ms = c->turn_gen_ms = 0;
+    c->turn_ctx_full = false;
+    if (!push_msg(c, "user", user)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const int n_ctx0 = ll_n_ctx(c->ctx);
+    // Room kept for the reply; only given up when no older turn is left to drop.
+    int reserve = c->n_predict > 0 ? (c->n_predict < n_ctx0 / 2 ? c->n_predict : n_ctx0 / 2) : n_ctx0 / 4;
+    rendered r;
+    for (;;) {
+        if (!render(c, &r)) {
+            rendered_free(&r);
+            snprintf(err, errlen, "cannot render the conversation");
+            remove_msg(c, c->n_msgs - 1);
+            return -1;
+        }
+        int e = evaluate(c, &r, reserve, err, errlen);
+        if (e == 0) break;
+        rendered_free(&r);
+        if (e > 0 && drop_oldest(c)) {
+            c->turn_dropped++;
+            continue;
+        }
+        if (e > 0 && reserve > 4) {
+            reserve = 4;
+            continue;
+        }
+        remove_msg(c, c->n_msgs - 1);
+        forget_cache_text(c);
+        return -1;
+    }
+
+    // Penalties look at the conversation so far.
+    ll_sampler_reset(c->smp);
+    for (int i = 0; i < c->n_cache; i++) ll_sampler_accept(c->smp, c->cache[i]);
+
+    strbuf reply = {0};
+    ll_detok dt = {0};
+    char piece[256];
+    const int n_ctx = ll_n_ctx(c->ctx);
+    int rc = 0;
+    bool out_ok = true;
+    double t0 = cli_now();
+    sb_add(&reply, "", 0);
+    while (out_ok && !*stop) {
+        if (c->n_predict >= 0 && c->turn_gen_tokens >= c->n_predict) break;
+        if (ll_n_past(c->ctx) >= n_ctx) {
+            c->turn_ctx_full = true;
+            break;
+        }
+        ll_token t = ll_sampler_sample(c->smp, ll_get_logits(c->ctx));
+        ll_sampler_accept(c->smp, t);
+        if (ll_vocab_is_eog(c->vocab, t)) break;
+        size_t n = ll_detok_push(&dt, c->vocab, t, false, piece, sizeof piece);
+        if (!sb_add(&reply, piece, n)) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
+        out_ok = emit(ud, piece, n);
+        if (ll_decode(c->ctx, &t, 1, err, errlen) != 0) {
+            rc = -1;
+            break;
+        }
+        cache_push(c, &t, 1);
+        c->turn_gen_tokens++;
+    }
+    size_t n = ll_detok_flush(&dt, piece, sizeof piece);
+    if (n) {
+        sb_add(&reply, piece, n);
+        if (out_ok) emit(ud, piece, n);
+    }
+    c->turn_gen_ms = (cli_now() - t0) * 1e3;
+
+    // The cache now stands for the rendered prompt plus the reply as generated.
+    forget_cache_text(c);
+    if (rc == 0 && reply.s && c->n_cache == ll_n_past(c->ctx)) {
+        c->cache_text = malloc(r.len + reply.n + 1);
+        if (c->cache_text) {
+            memcpy(c->cache_text, r.text, r.len);
+            memcpy(c->cache_text + r.len, reply.s, reply.n + 1);
+        }
+    }
+    if (!push_msg(c, "assistant", reply.s ? reply.s : "")) forget_cache_text(c);
+    free(reply.s);
+    rendered_free(&r);
+    return rc;
+}
+
+// ---- save / load ----------------------------------------------------------------------------
+
+bool chat_save(const chat *c, const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return false;
+    }
+    fputs("{\n  \"template\": ", f);
+    if (c->tmpl) json_write_string(f, c->tmpl);
+    else fputs("null", f);
+    fputs(",\n  \"messages\": [", f);
+    for (size_t i = 0; i < c->n_msgs; i++) {
+        fputs(i ? ",\n    {\"role\": " : "\n    {\"role\": ", f);
+        json_write_string(f, c->msgs[i].role);
+        fputs(", \"content\": ", f);
+        json_write_string(f, c->msgs[i].content);
+        fputs("}", f);
+    }
+    fputs(c->n_msgs ? "\n  ]\n}\n" : "]\n}\n", f);
+    bool ok = fflush(f) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok) snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    return ok;
+}
+
+bool chat_load(chat *c, const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return false;
+    }
+    strbuf b = {0};
+    char chunk[65536];
+    size_t got;
+    bool ok = sb_add(&b, "", 0);
+    while (ok && (got = fread(chunk, 1, sizeof chunk, f)) > 0) ok = sb_add(&b, chunk, got);
+    fclose(f);
+    if (!ok) {
+        free(b.s);
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    char jerr[200];
+    json *j = json_parse(b.s, b.n, jerr, sizeof jerr);
+    free(b.s);
+    if (!j) {
+        snprintf(err, errlen, "%s: %s", path, jerr);
+        return false;
+    }
+    const json *arr = j->type == JSON_OBJECT ? json_get(j, "messages") : j;
+    if (!arr || arr->type != JSON_ARRAY) {
+        snprintf(err, errlen, "%s: expected a \"messages\" array", path);
+        json_free(j);
+        return false;
+    }
+    for (size_t i = 0; i < arr->n; i++) {
+        const char *role = json_str(json_get(&arr->items[i], "role"));
+        const char *content = json_str(json_get(&arr->items[i], "content"));
+        if (!role || !content) {
+            snprintf(err, errlen, "%s: message %zu needs string \"role\" and \"content\"", path, i);
+            json_free(j);
+            return false;
+        }
+    }
+    // Valid: replace the conversation.
+    while (c->n_msgs) remove_msg(c, c->n_msgs - 1);
+    forget_cache_text(c);
+    for (size_t i = 0; i < arr->n && ok; i++)
+        ok = push_msg(c, json_str(json_get(&arr->items[i], "role")), json_str(json_get(&arr->items[i], "content")));
+    json_free(j);
+    if (!ok) snprintf(err, errlen, "out of memory");
+    return ok;
+}

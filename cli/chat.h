@@ -1,0 +1,75 @@
+// A conversation with a model: messages, the chat template, and the KV cache kept in step so
+// that each turn evaluates only its new tokens.
+//
+// The cache holds the tokens of `cache_text`, the conversation rendered so far plus the reply
+// as generated. A new turn renders the whole conversation again; when that text starts with
+// cache_text, only the rest is tokenized and evaluated. Otherwise (a template that rewrites
+// earlier turns, dropped turns, /system, /load) the whole text is tokenized and only the tokens
+// after the longest common prefix with the cache are evaluated.
+#ifndef LLAMALITE_CLI_CHAT_H
+#define LLAMALITE_CLI_CHAT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "llamalite.h"
+
+typedef struct {
+    char *role, *content;
+} chat_msg;
+
+typedef struct {
+    ll_model *model;
+    ll_context *ctx;
+    const ll_vocab *vocab;
+    ll_sampler *smp;
+    ll_sampler_params sp;
+    int n_predict;           // reply length limit, -1: until end of generation
+
+    const char *tmpl;        // template family; NULL: plain continuation (no template)
+    char *bos, *eos;         // the model's BOS/EOS token texts ("" when it has none)
+
+    chat_msg *msgs;
+    size_t n_msgs, cap_msgs;
+
+    ll_token *cache;         // tokens in the KV cache, in order
+    int n_cache, cap_cache;
+    char *cache_text;        // what they stand for; NULL when unknown
+
+    char **specials;         // texts of control tokens (user text containing one is tokenized apart)
+    int n_specials;
+
+    // The last turn, for /stats.
+    int turn_prompt_tokens, turn_gen_tokens, turn_dropped;
+    double turn_prompt_ms, turn_gen_ms;
+    bool turn_ctx_full;      // the reply stopped because the context was full
+} chat;
+
+// tmpl: a family name, NULL for plain continuation. Returns false with err set.
+bool chat_init(chat *c, ll_model *m, ll_context *ctx, const char *tmpl, const ll_sampler_params *sp,
+               int n_predict, char *err, size_t errlen);
+void chat_free(chat *c);
+// Replaces the sampler settings (a new sampler). False when out of memory.
+bool chat_set_sampling(chat *c, const ll_sampler_params *sp);
+// Sets (or with NULL/"" removes) the system message.
+bool chat_set_system(chat *c, const char *text);
+const char *chat_system(const chat *c);
+// Forgets every message but the system one, and the cache.
+void chat_clear(chat *c);
+
+// Receives the reply as it is generated; returns false to stop (e.g. stdout is gone).
+typedef bool (*chat_emit_fn)(void *ud, const char *s, size_t n);
+// One exchange: adds the user message, evaluates what is new (dropping the oldest turns when
+// the context would overflow), and generates the reply, streamed through emit, until an end of
+// generation token, n_predict, a full context or *stop. The reply (also a partial one) joins
+// the conversation. Returns 0, or -1 with err set (the user message is then taken back).
+int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_fn emit, void *ud,
+              char *err, size_t errlen);
+
+// The conversation as JSON: {"template": ..., "messages": [{"role", "content"}, ...]}.
+bool chat_save(const chat *c, const char *path, char *err, size_t errlen);
+// Replaces the conversation with a saved one (an object as above, or a bare message array).
+bool chat_load(chat *c, const char *path, char *err, size_t errlen);
+
+#endif

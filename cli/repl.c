@@ -1,0 +1,414 @@
+// The interactive chat: `llamalite -m MODEL` on a terminal (or with -i / -cnv).
+//
+// A line editor reads each message (lineedit.h); slash commands are handled here; everything
+// else is a turn of the conversation (chat.h), whose reply streams to stdout. Ctrl-C while a
+// reply is generated stops it; Ctrl-C twice on an empty line, Ctrl-D or /exit leaves. When
+// stdin is not a terminal, lines are read as they come and only the replies are printed.
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "chat.h"
+#include "commands.h"
+#include "lineedit.h"
+#include "progress.h"
+
+// ---- flags ----------------------------------------------------------------------------------
+
+static struct {
+    const char *tmpl;    // --chat-template NAME
+    const char *system;  // -sys TEXT
+    int color;           // -1 auto, 0 --no-color, 1 --color
+    bool no_history;
+} g_opt = {NULL, NULL, -1, false};
+
+int repl_parse_arg(int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    if (!strcmp(a, "--chat-template")) {
+        if (!args_value(argc, argv, i, &g_opt.tmpl)) return ARG_ERROR;
+        if (!ll_chat_detect(g_opt.tmpl)) {
+            fprintf(stderr, "llamalite: unknown chat template '%s' (see 'llamalite template --list')\n", g_opt.tmpl);
+            return ARG_ERROR;
+        }
+        return ARG_DONE;
+    }
+    if (!strcmp(a, "-sys") || !strcmp(a, "--system-prompt"))
+        return args_value(argc, argv, i, &g_opt.system) ? ARG_DONE : ARG_ERROR;
+    if (!strcmp(a, "--color")) { g_opt.color = 1; return ARG_DONE; }
+    if (!strcmp(a, "--no-color")) { g_opt.color = 0; return ARG_DONE; }
+    if (!strcmp(a, "--no-history")) { g_opt.no_history = true; return ARG_DONE; }
+    return ARG_UNKNOWN;
+}
+
+void repl_print_help(FILE *out) {
+    fputs("\nchat (with no -p on a terminal, or with -i / -cnv):\n"
+          "  --chat-template NAME      use a built-in chat template instead of the model's\n"
+          "                            ('llamalite template --list'; none: plain continuation)\n"
+          "  -sys, --system-prompt T   the system message\n"
+          "  --color, --no-color       colour the prompt and input (default: on a terminal,\n"
+          "                            unless NO_COLOR is set)\n"
+          "  --no-history              do not read or write the input history\n"
+          "                            ($XDG_STATE_HOME/llamalite/history or ~/.llamalite_history)\n", out);
+}
+
+// ---- signals --------------------------------------------------------------------------------
+
+static volatile sig_atomic_t g_generating = 0;
+static volatile sig_atomic_t g_stop = 0;
+
+// During a reply Ctrl-C stops it; otherwise (or a second time) it leaves at once.
+static void on_sigint(int sig) {
+    (void)sig;
+    if (g_generating && !g_stop) {
+        g_stop = 1;
+        return;
+    }
+    le_term_restore();
+    _exit(130);
+}
+
+// ---- output ---------------------------------------------------------------------------------
+
+typedef struct {
+    bool color;
+    bool tty;
+    bool wrote;          // the reply printed something
+    char last;           // its last byte
+    bool ok;
+} out_state;
+
+static bool emit(void *ud, const char *s, size_t n) {
+    out_state *o = ud;
+    if (!n) return o->ok;
+    if (fwrite(s, 1, n, stdout) != n || fflush(stdout) != 0) o->ok = false;
+    o->wrote = true;
+    o->last = s[n - 1];
+    return o->ok;
+}
+
+// A note for the user (dim on a colour terminal).
+static void note(const out_state *o, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+static void note(const out_state *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    FILE *f = o->tty ? stdout : stderr;
+    if (o->color) fputs("\x1b[2m", f);
+    vfprintf(f, fmt, ap);
+    if (o->color) fputs("\x1b[0m", f);
+    fflush(f);
+    va_end(ap);
+}
+
+// ---- slash commands -------------------------------------------------------------------------
+
+static const char *const completions[] = {
+    "/help", "/clear", "/system ", "/show", "/stats", "/save ", "/load ", "/exit",
+    "/set temp ", "/set top_k ", "/set top_p ", "/set min_p ", "/set typical_p ", "/set repeat_last_n ",
+    "/set repeat_penalty ", "/set frequency_penalty ", "/set presence_penalty ", "/set seed ",
+    "/set n_predict ",
+};
+
+static void print_help(void) {
+    puts("  /help               this list\n"
+         "  /clear              forget the conversation (keeps the system message)\n"
+         "  /system [TEXT]      show or set the system message\n"
+         "  /set NAME VALUE     temp, top_k, top_p, min_p, typical_p, repeat_last_n, repeat_penalty,\n"
+         "                      frequency_penalty, presence_penalty, seed, n_predict\n"
+         "  /show               model and settings\n"
+         "  /stats              context use and the speed of the last turn\n"
+         "  /save FILE          write the conversation as JSON\n"
+         "  /load FILE          read a conversation saved with /save\n"
+         "  /exit               leave (also Ctrl-D, or Ctrl-C twice on an empty line)\n"
+         "Keys: arrows, Ctrl-A/E, Ctrl-Left/Right, Ctrl-K/U/W/Y, Up/Down history, Ctrl-R search,\n"
+         "Tab completes commands, Ctrl-L clears. A line ending in \\ continues; \"\"\" opens and\n"
+         "closes a multi-line block. Ctrl-C stops a reply.");
+}
+
+static void print_settings(const chat *c) {
+    const ll_sampler_params *s = &c->sp;
+    printf("  temp %.2f  top_k %d  top_p %.2f  min_p %.2f  typical_p %.2f\n"
+           "  repeat_last_n %d  repeat_penalty %.2f  frequency_penalty %.2f  presence_penalty %.2f\n"
+           "  seed %u  n_predict %d\n",
+           s->temp, s->top_k, s->top_p, s->min_p, s->typical_p, s->repeat_last_n, s->repeat_penalty,
+           s->freq_penalty, s->presence_penalty, ll_sampler_seed(c->smp), c->n_predict);
+}
+
+static void cmd_set(chat *c, char *args) {
+    char *name = strtok(args, " \t"), *val = strtok(NULL, " \t");
+    if (!name) {
+        print_settings(c);
+        return;
+    }
+    if (!val) {
+        printf("usage: /set NAME VALUE\n");
+        return;
+    }
+    ll_sampler_params sp = c->sp;
+    char *end;
+    errno = 0;
+    double d = strtod(val, &end);
+    if (*end || errno || end == val) {
+        printf("not a number: '%s'\n", val);
+        return;
+    }
+    bool ok = true;
+    long lv = (long)d;
+    if (!strcmp(name, "temp") || !strcmp(name, "temperature")) sp.temp = (float)d;
+    else if (!strcmp(name, "top_k") || !strcmp(name, "top-k")) sp.top_k = (int32_t)lv;
+    else if (!strcmp(name, "top_p") || !strcmp(name, "top-p")) ok = d >= 0 && d <= 1, sp.top_p = (float)d;
+    else if (!strcmp(name, "min_p") || !strcmp(name, "min-p")) ok = d >= 0 && d <= 1, sp.min_p = (float)d;
+    else if (!strcmp(name, "typical_p") || !strcmp(name, "typical")) ok = d >= 0 && d <= 1, sp.typical_p = (float)d;
+    else if (!strcmp(name, "repeat_last_n")) ok = lv >= -1, sp.repeat_last_n = (int32_t)lv;
+    else if (!strcmp(name, "repeat_penalty")) ok = d > 0, sp.repeat_penalty = (float)d;
+    else if (!strcmp(name, "frequency_penalty") || !strcmp(name, "freq_penalty")) sp.freq_penalty = (float)d;
+    else if (!strcmp(name, "presence_penalty")) sp.presence_penalty = (float)d;
+    else if (!strcmp(name, "seed")) ok = d >= 0 && d <= 4294967295.0, sp.seed = (uint32_t)d;
+    else if (!strcmp(name, "n_predict") || !strcmp(name, "n-predict")) {
+        ok = lv >= -1 && lv <= 1 << 30;
+        if (ok) c->n_predict = (int)lv;
+        if (ok) printf("n_predict = %d\n", c->n_predict);
+        else printf("invalid value '%s' for %s\n", val, name);
+        return;
+    } else {
+        printf("unknown setting '%s' (/set shows them)\n", name);
+        return;
+    }
+    if (!ok) {
+        printf("invalid value '%s' for %s\n", val, name);
+        return;
+    }
+    if (!chat_set_sampling(c, &sp)) printf("out of memory\n");
+    else printf("%s = %s\n", name, val);
+}
+
+static void cmd_show(const chat *c, const cli_params *p) {
+    const ll_model *m = c->model;
+    printf("  model     %s (%s)\n", p->model, ll_model_desc(m));
+    printf("  params    %.2f M, %d layers, embedding %d, trained context %d\n", ll_model_n_params(m) / 1e6,
+           ll_model_n_layer(m), ll_model_n_embd(m), ll_model_n_ctx_train(m));
+    printf("  context   %d tokens, %d threads\n", ll_n_ctx(c->ctx), ll_n_threads(c->ctx));
+    printf("  template  %s\n", c->tmpl ? c->tmpl : "none (plain continuation)");
+    const char *sys = chat_system(c);
+    printf("  system    %s\n", sys ? sys : "(none)");
+    print_settings(c);
+}
+
+static void cmd_stats(const chat *c) {
+    int n_ctx = ll_n_ctx(c->ctx), used = ll_n_past(c->ctx);
+    printf("  context      %d / %d tokens (%.0f%%), %zu messages\n", used, n_ctx, 100.0 * used / n_ctx, c->n_msgs);
+    printf("  last prompt  %d new tokens in %.1f ms (%.1f tokens/s)\n", c->turn_prompt_tokens, c->turn_prompt_ms,
+           c->turn_prompt_ms > 0 ? c->turn_prompt_tokens * 1e3 / c->turn_prompt_ms : 0.0);
+    printf("  last reply   %d tokens in %.1f ms (%.1f tokens/s)\n", c->turn_gen_tokens, c->turn_gen_ms,
+           c->turn_gen_ms > 0 ? c->turn_gen_tokens * 1e3 / c->turn_gen_ms : 0.0);
+    ll_timings t = ll_get_timings(c->ctx);
+    printf("  total        prompt %d tokens in %.0f ms, generation %d tokens in %.0f ms\n", t.n_prompt,
+           t.t_prompt_ms, t.n_gen, t.t_gen_ms);
+}
+
+// Returns false when the REPL should end.
+static bool slash_command(chat *c, const cli_params *p, char *line) {
+    char *cmd = line, *args = line + strcspn(line, " \t");
+    if (*args) *args++ = 0;
+    args += strspn(args, " \t");
+    size_t al = strlen(args);
+    while (al && (args[al - 1] == ' ' || args[al - 1] == '\t' || args[al - 1] == '\n')) args[--al] = 0;
+    char err[512];
+    if (!strcmp(cmd, "/exit") || !strcmp(cmd, "/quit") || !strcmp(cmd, "/bye")) return false;
+    if (!strcmp(cmd, "/help") || !strcmp(cmd, "/?")) print_help();
+    else if (!strcmp(cmd, "/clear")) {
+        chat_clear(c);
+        puts("(conversation cleared)");
+    } else if (!strcmp(cmd, "/system")) {
+        if (!*args) {
+            const char *s = chat_system(c);
+            puts(s ? s : "(no system message)");
+        } else if (!chat_set_system(c, args)) {
+            puts("out of memory");
+        } else {
+            puts("(system message set)");
+        }
+    } else if (!strcmp(cmd, "/set")) cmd_set(c, args);
+    else if (!strcmp(cmd, "/show")) cmd_show(c, p);
+    else if (!strcmp(cmd, "/stats")) cmd_stats(c);
+    else if (!strcmp(cmd, "/save")) {
+        if (!*args) puts("usage: /save FILE");
+        else if (!chat_save(c, args, err, sizeof err)) printf("%s\n", err);
+        else printf("(saved %zu messages to %s)\n", c->n_msgs, args);
+    } else if (!strcmp(cmd, "/load")) {
+        if (!*args) puts("usage: /load FILE");
+        else if (!chat_load(c, args, err, sizeof err)) printf("%s\n", err);
+        else printf("(loaded %zu messages from %s)\n", c->n_msgs, args);
+    } else {
+        printf("unknown command '%s' (/help lists them)\n", cmd);
+    }
+    fflush(stdout);
+    return true;
+}
+
+// ---- the loop -------------------------------------------------------------------------------
+
+static bool use_color(void) {
+    if (g_opt.color >= 0) return g_opt.color == 1;
+    const char *nc = getenv("NO_COLOR");
+    if (nc && *nc) return false;
+    return isatty(STDOUT_FILENO) != 0;
+}
+
+static int run_turn(chat *c, const cli_params *p, le_term *term, out_state *o, const char *text) {
+    char err[512] = "";
+    o->wrote = false;
+    o->last = 0;
+    g_stop = 0;
+    le_term_quiet(term, true);
+    g_generating = 1;
+    int rc = chat_turn(c, text, &g_stop, emit, o, err, sizeof err);
+    g_generating = 0;
+    le_term_quiet(term, false);
+    if (o->wrote && o->last != '\n') emit(o, "\n", 1);
+    else if (!o->wrote && o->tty) emit(o, "\n", 1);
+    if (rc != 0) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        return rc;
+    }
+    if (g_stop) note(o, "(stopped)\n");
+    if (c->turn_ctx_full) note(o, "(the context is full: older turns are dropped next time)\n");
+    if (c->turn_dropped) cli_log(p, 1, "[dropped %d old message(s) to make room]\n", c->turn_dropped);
+    cli_log(p, 2, "[prompt: %d new tokens, %.1f ms | reply: %d tokens, %.1f tokens/s | context %d/%d]\n",
+            c->turn_prompt_tokens, c->turn_prompt_ms, c->turn_gen_tokens,
+            c->turn_gen_ms > 0 ? c->turn_gen_tokens * 1e3 / c->turn_gen_ms : 0.0, ll_n_past(c->ctx), ll_n_ctx(c->ctx));
+    return 0;
+}
+
+int repl_main(int argc, char **argv, cli_params *p) {
+    (void)argc;
+    (void)argv;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512];
+    ll_model_params mp = ll_model_default_params();
+    mp.progress = p->verbosity >= 1;
+    ll_model *model = ll_model_load(p->model, &mp, err, sizeof err);
+    if (!model) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        return 1;
+    }
+    ll_context_params cp = ll_context_default_params();
+    if (p->n_ctx > 0) cp.n_ctx = p->n_ctx;
+    cp.n_batch = p->n_batch;
+    cp.n_threads = p->n_threads;
+    cp.type_k = p->type_k;
+    cp.type_v = p->type_v;
+    ll_context *ctx = ll_context_new(model, &cp, err, sizeof err);
+    if (!ctx) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        ll_model_free(model);
+        return 1;
+    }
+
+    // The template: --chat-template, else the model's (when llamalite knows its family).
+    const char *tmpl = g_opt.tmpl ? ll_chat_detect(g_opt.tmpl) : NULL;
+    if (!tmpl) {
+        const char *jinja = ll_model_meta_str(model, "tokenizer.chat_template");
+        tmpl = ll_chat_detect(jinja);
+        if (jinja && !tmpl)
+            cli_log(p, 1, "llamalite: the model's chat template is not one llamalite knows; using plain "
+                    "continuation (--chat-template NAME picks one)\n");
+    }
+    chat c;
+    if (!chat_init(&c, model, ctx, tmpl, &p->sampling, p->n_predict, err, sizeof err)) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        ll_context_free(ctx);
+        ll_model_free(model);
+        return 1;
+    }
+    // -p with a template is the system message (as llama-cli -cnv does); without, a first input.
+    const char *first_input = NULL;
+    const char *sys = g_opt.system;
+    if (p->prompt && *p->prompt) {
+        if (tmpl && !sys) sys = p->prompt;
+        else first_input = p->prompt;
+    }
+    if (sys && !chat_set_system(&c, sys)) {
+        fputs("llamalite: out of memory\n", stderr);
+        chat_free(&c);
+        ll_context_free(ctx);
+        ll_model_free(model);
+        return 1;
+    }
+
+    le_term term;
+    le_term_init(&term, STDIN_FILENO, STDOUT_FILENO, use_color());
+    out_state o = {.color = term.color, .tty = term.tty, .ok = true};
+    le_history hist;
+    le_history_init(&hist, 1000);
+    char *hist_path = NULL;
+    if (term.tty && !g_opt.no_history) {
+        hist_path = le_history_default_path();
+        if (hist_path) le_history_load(&hist, hist_path);
+    }
+    le_state ed;
+    le_init(&ed, &hist);
+    le_set_completions(&ed, completions, (int)(sizeof completions / sizeof completions[0]));
+
+    if (term.tty)
+        note(&o, "llamalite chat: %s, %s. /help for commands, Ctrl-D to leave.\n", ll_model_desc(model),
+             tmpl ? tmpl : "no chat template (plain continuation)");
+
+    int rc = 0, empty_interrupts = 0;
+    if (first_input && run_turn(&c, p, &term, &o, first_input) != 0) rc = 1;
+    while (rc == 0 && o.ok) {
+        char *line = NULL;
+        le_result r = le_readline(&term, &ed, "> ", &line);
+        if (r == LE_EOF) break;
+        if (r == LE_INTERRUPT) {
+            if (ed.len == 0 && ++empty_interrupts >= 2) break;
+            if (ed.len == 0) note(&o, "(Ctrl-C again or Ctrl-D to leave)\n");
+            else empty_interrupts = 0;
+            continue;
+        }
+        empty_interrupts = 0;
+        if (term.tty && ed.len) {
+            le_history_add(&hist, ed.buf);
+            if (hist_path) le_history_save(&hist, hist_path);
+        }
+        size_t skip = strspn(line, " \t\n");
+        if (line[skip] == 0) {
+            free(line);
+            continue;
+        }
+        if (line[0] == '/' && line[1] != '/' && line[1] != ' ' && line[1]) {
+            bool go_on = slash_command(&c, p, line);
+            free(line);
+            if (!go_on) break;
+            continue;
+        }
+        // "//text" sends "/text".
+        const char *text = line[0] == '/' && line[1] == '/' ? line + 1 : line;
+        if (run_turn(&c, p, &term, &o, text) != 0 && !term.tty) rc = 1;
+        free(line);
+    }
+
+    le_free(&ed);
+    le_history_free(&hist);
+    free(hist_path);
+    chat_free(&c);
+    ll_context_free(ctx);
+    ll_model_free(model);
+    le_term_restore();
+    return rc;
+}
