@@ -3,6 +3,8 @@
 // tokenize_bpe.c.
 #include "vocab.h"
 
+#include "pretokenize.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +239,10 @@ ll_vocab *ll_vocab_load(const gguf_file *f, char *err, size_t errlen) {
     }
     qsort_r(v->special, (size_t)v->n_special, sizeof(ll_token), cmp_special_len, v);
     if (!load_merges(v, f, err, errlen)) goto bad;
+    if (v->type == LL_VOCAB_BPE && pt_find(v->pre) < 0) {
+        set_err(err, errlen, "unknown pre-tokenizer '%s' (tokenizer.ggml.pre)", v->pre);
+        goto bad;
+    }
     if (v->type == LL_VOCAB_BPE && v->n_merges == 0) {
         set_err(err, errlen, "BPE tokenizer without tokenizer.ggml.merges");
         goto bad;
@@ -304,9 +310,10 @@ static bool frag_push(fragment **f, int32_t *n, int32_t *cap, fragment x) {
 // parse_special only user-defined tokens are split out, as the reference does.
 static fragment *partition(const ll_vocab *v, const char *text, int32_t len, bool parse_special,
                            int32_t *n_out) {
-    int32_t n = 0, cap = 0;
-    fragment *fr = NULL;
-    if (!frag_push(&fr, &n, &cap, (fragment){0, len, -1})) return NULL;
+    int32_t n = 0;
+    fragment *fr = malloc(sizeof(fragment));
+    if (!fr) return NULL;
+    if (len > 0) fr[n++] = (fragment){0, len, -1}; // empty text has no fragments at all
     for (int32_t s = 0; s < v->n_special; s++) {
         ll_token tok = v->special[s];
         if (!parse_special && v->toktype[tok] != LL_TOKTYPE_USER_DEFINED) continue;
@@ -344,8 +351,6 @@ static fragment *partition(const ll_vocab *v, const char *text, int32_t len, boo
     return fr;
 }
 
-#pragma weak ll_tokenize_bpe
-
 int32_t ll_tokenize(const ll_vocab *v, const char *text, int32_t len, ll_token *out,
                     int32_t n_max, bool add_special, bool parse_special) {
     if (len < 0) return -1;
@@ -378,7 +383,7 @@ int32_t ll_tokenize(const ll_vocab *v, const char *text, int32_t len, ll_token *
             ok = ll_tokenize_spm(v, t, tl, &buf);
             free(tmp);
         } else {
-            ok = ll_tokenize_bpe ? ll_tokenize_bpe(v, t, (size_t)fr[i].len, &buf) : false;
+            ok = ll_tokenize_bpe(v, t, (size_t)fr[i].len, &buf);
         }
         prev_special = false;
     }

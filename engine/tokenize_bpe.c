@@ -1,0 +1,199 @@
+// Byte-level BPE (GPT-2 style): pre-tokenize into words, map every byte of a word to its
+// printable code point, then merge adjacent symbols by merge rank (lowest first).
+#include <stdlib.h>
+#include <string.h>
+
+#include "pretokenize.h"
+#include "vocab.h"
+
+// Decodes UTF-8 as the reference does: an invalid sequence costs one byte and gives U+FFFD.
+static size_t decode_utf8(const uint8_t *s, size_t n, uint32_t *out) {
+    size_t i = 0, k = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t j = 1; ok && j < len; j++) ok = (s[i + j] & 0xC0) == 0x80;
+        if (!ok) { out[k++] = 0xFFFD; i++; continue; }
+        uint32_t v = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+        for (size_t j = 1; j < len; j++) v = (v << 6) | (s[i + j] & 0x3F);
+        out[k++] = v;
+        i += len;
+    }
+    return k;
+}
+
+static int encode_utf8(uint32_t cp, char *o) {
+    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F)); return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F)); return 4;
+}
+
+// GPT-2's byte -> printable code point.
+static uint32_t byte_cp(uint8_t b) {
+    static uint32_t map[256];
+    static bool ready;
+    if (!ready) { // idempotent, so a race only repeats the same writes
+        uint32_t n = 0;
+        for (int x = 0; x < 256; x++) {
+            bool printable = (x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF);
+            map[x] = printable ? (uint32_t)x : 256 + n++;
+        }
+        ready = true;
+    }
+    return map[b];
+}
+
+typedef struct { const char *text; int32_t n, prev, next; } symbol;
+typedef struct { int32_t left, right, rank, size; } bigram;
+typedef struct { bigram *a; int32_t n, cap; } heap;
+
+static bool before(const bigram *x, const bigram *y) {
+    return x->rank < y->rank || (x->rank == y->rank && x->left < y->left);
+}
+
+static bool heap_push(heap *h, bigram b) {
+    if (h->n == h->cap) {
+        int32_t cap = h->cap ? 2 * h->cap : 64;
+        bigram *a = realloc(h->a, (size_t)cap * sizeof(bigram));
+        if (!a) return false;
+        h->a = a;
+        h->cap = cap;
+    }
+    int32_t i = h->n++;
+    while (i > 0 && before(&b, &h->a[(i - 1) / 2])) { h->a[i] = h->a[(i - 1) / 2]; i = (i - 1) / 2; }
+    h->a[i] = b;
+    return true;
+}
+
+static bigram heap_pop(heap *h) {
+    bigram top = h->a[0], last = h->a[--h->n];
+    int32_t i = 0;
+    for (;;) {
+        int32_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && before(&h->a[c + 1], &h->a[c])) c++;
+        if (!before(&h->a[c], &last)) break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (h->n) h->a[i] = last;
+    return top;
+}
+
+typedef struct { char *buf; size_t cap; } scratch;
+
+static char *scratch_get(scratch *s, size_t n) {
+    if (n > s->cap) {
+        char *b = realloc(s->buf, n);
+        if (!b) return NULL;
+        s->buf = b;
+        s->cap = n;
+    }
+    return s->buf;
+}
+
+static bool add_bigram(const ll_vocab *v, const symbol *sym, int32_t l, int32_t r, heap *h, scratch *key) {
+    if (l < 0 || r < 0) return true;
+    size_t n = (size_t)sym[l].n + 1 + (size_t)sym[r].n;
+    char *k = scratch_get(key, n);
+    if (!k) return false;
+    memcpy(k, sym[l].text, (size_t)sym[l].n);
+    k[sym[l].n] = ' ';
+    memcpy(k + sym[l].n + 1, sym[r].text, (size_t)sym[r].n);
+    int32_t rank = ll_strmap_get(&v->merges, k, n);
+    if (rank < 0) return true;
+    return heap_push(h, (bigram){l, r, rank, sym[l].n + sym[r].n});
+}
+
+static bool push_symbol(const ll_vocab *v, const char *s, size_t n, ll_token_buf *out) {
+    ll_token t = ll_vocab_find(v, s, n);
+    if (t >= 0) return ll_token_buf_push(out, t);
+    for (size_t j = 0; j < n; j++) { // the reference falls back to single bytes
+        t = ll_vocab_find(v, s + j, 1);
+        if (t >= 0 && !ll_token_buf_push(out, t)) return false;
+    }
+    return true;
+}
+
+static bool bpe_word(const ll_vocab *v, const char *w, size_t n, bool ignore_merges, ll_token_buf *out,
+                     symbol **sym, size_t *sym_cap, heap *h, scratch *key) {
+    if (ignore_merges) {
+        ll_token t = ll_vocab_find(v, w, n);
+        if (t >= 0) return ll_token_buf_push(out, t);
+    }
+    if (n > *sym_cap) {
+        symbol *s = realloc(*sym, n * sizeof(symbol));
+        if (!s) return false;
+        *sym = s;
+        *sym_cap = n;
+    }
+    symbol *s = *sym;
+    int32_t ns = 0;
+    for (size_t off = 0; off < n; ns++) {
+        uint8_t c = (uint8_t)w[off];
+        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : 4;
+        if (len > n - off) len = n - off;
+        s[ns] = (symbol){w + off, (int32_t)len, ns - 1, off + len == n ? -1 : ns + 1};
+        off += len;
+    }
+    h->n = 0;
+    for (int32_t i = 1; i < ns; i++)
+        if (!add_bigram(v, s, i - 1, i, h, key)) return false;
+    while (h->n) {
+        bigram b = heap_pop(h);
+        symbol *l = &s[b.left], *r = &s[b.right];
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; // outdated
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0) s[r->next].prev = b.left;
+        if (!add_bigram(v, s, l->prev, b.left, h, key) || !add_bigram(v, s, b.left, l->next, h, key))
+            return false;
+    }
+    for (int32_t i = 0; ns > 0 && i != -1; i = s[i].next)
+        if (!push_symbol(v, s[i].text, (size_t)s[i].n, out)) return false;
+    return true;
+}
+
+bool ll_tokenize_bpe(const ll_vocab *v, const char *text, size_t len, ll_token_buf *out) {
+    if (len == 0) return true;
+    int recipe = pt_find(v->pre);
+    if (recipe < 0) return false; // rejected when the vocab was loaded
+    uint32_t *cp = malloc(len * sizeof(uint32_t));
+    if (!cp) return false;
+    size_t ncp = decode_utf8((const uint8_t *)text, len, cp);
+    pt_words words = {0};
+    bool ok = pt_split(recipe, cp, ncp, &words);
+    bool ignore = pt_ignore_merges(recipe);
+    symbol *sym = NULL;
+    size_t sym_cap = 0;
+    heap h = {0};
+    scratch key = {0}, word = {0};
+    size_t off = 0;
+    for (size_t i = 0; ok && i < words.n; i++) {
+        // Each code point -> UTF-8 bytes -> one printable code point per byte (<= 2 bytes each).
+        char *w = scratch_get(&word, words.len[i] * 8);
+        ok = w != NULL;
+        size_t wn = 0;
+        for (size_t j = 0; ok && j < words.len[i]; j++) {
+            char u[4];
+            int ul = encode_utf8(cp[off + j], u);
+            for (int b = 0; b < ul; b++) wn += (size_t)encode_utf8(byte_cp((uint8_t)u[b]), w + wn);
+        }
+        off += words.len[i];
+        if (ok) ok = bpe_word(v, w, wn, ignore, out, &sym, &sym_cap, &h, &key);
+    }
+    free(words.len);
+    free(sym);
+    free(h.a);
+    free(key.buf);
+    free(word.buf);
+    free(cp);
+    return ok;
+}
