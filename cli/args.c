@@ -228,6 +228,9 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
             CHECKED(args_float(a, v, -1e9, 1e9, &s->presence_penalty));
         }
         if (is(a, "--ignore-eos", NULL, NULL)) { p->ignore_eos = true; return ARG_DONE; }
+        // Grammar flags: --grammar, --grammar-file, -j/--json-schema, --json-schema-file, --json.
+        int gr = cli_grammar_parse_arg(argc, argv, i, &p->grammar, false);
+        if (gr != 0) return gr > 0 ? ARG_DONE : ARG_ERROR;
         if (is(a, "-s", "--seed", NULL)) {
             VALUE();
             CHECKED(args_u32(a, v, &s->seed));
@@ -274,7 +277,8 @@ void args_print_common_help(FILE *out, unsigned g) {
               "  --frequency-penalty N     frequency penalty (default: 0 = off)\n"
               "  --presence-penalty N      presence penalty (default: 0 = off)\n"
               "  -s, --seed N              RNG seed (default: -1 = random)\n"
-              "  --ignore-eos              never stop on end-of-generation tokens\n", out);
+              "  --ignore-eos              never stop on end-of-generation tokens\n"
+              CLI_GRAMMAR_HELP, out);
     if (g & ARGS_LOG)
         fputs("  -v, --verbose             more messages on stderr\n"
               "  --log-disable             no messages on stderr except errors\n", out);

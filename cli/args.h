@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "grammar.h"
 #include "llamalite.h"
 
 #define ARGS_MAX_REVERSE 16
@@ -49,6 +50,7 @@ typedef struct {
 
     ll_sampler_params sampling;
     bool ignore_eos;            // --ignore-eos: never sample end-of-generation tokens
+    cli_grammar_opts grammar;   // --grammar, --grammar-file, -j, --json-schema-file, --json
 
     int verbosity;              // 0 with --log-disable, 1 by default, 2 with -v
 } cli_params;

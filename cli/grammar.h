@@ -20,12 +20,12 @@ bool cli_grammar_wanted(const cli_grammar_opts *o);
 // The GBNF text the options ask for (malloc'd), or NULL after printing why (including a
 // schema's translation errors). More than one source is an error.
 char *cli_grammar_text(const cli_grammar_opts *o);
-// Help lines of the generation flags.
+// Help lines of the generation flags (aligned with args_print_common_help).
 #define CLI_GRAMMAR_HELP                                                                       \
-    "  --grammar GBNF          constrain the output to a GBNF grammar\n"                       \
-    "  --grammar-file FILE     ... read from FILE (see grammars/)\n"                            \
-    "  -j, --json-schema S     constrain the output to JSON matching the JSON Schema S\n"      \
-    "  --json-schema-file F    ... read from F\n"                                               \
-    "  --json                  constrain the output to a JSON object\n"
+    "  --grammar GBNF            constrain the output to a GBNF grammar\n"                    \
+    "  --grammar-file FILE       ... read from FILE (see grammars/)\n"                         \
+    "  -j, --json-schema SCHEMA  constrain the output to JSON matching a JSON Schema\n"       \
+    "  --json-schema-file FILE   ... read from FILE\n"                                         \
+    "  --json                    constrain the output to a JSON object\n"
 
 #endif

@@ -173,6 +173,25 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
     for (int i = 0; i < n_prompt; i++) ll_sampler_accept(smp, prompt[i]);
 
     int rc = 0;
+    // Grammar / JSON constraint (cli/grammar.c), attached after the prompt so that only the
+    // generated tokens reach it; the sampler keeps its own copy.
+    const bool constrained = cli_grammar_wanted(&p->grammar);
+    if (constrained) {
+        char *gtext = cli_grammar_text(&p->grammar);
+        ll_grammar *gr = gtext ? ll_grammar_parse(gtext, err, sizeof err) : NULL;
+        if (gtext && !gr) {
+            fprintf(stderr, "llamalite: grammar %s:%s\n",
+                    p->grammar.gbnf_file ? p->grammar.gbnf_file : p->grammar.gbnf ? "--grammar" : "(from the schema)", err);
+        }
+        int set = gr ? ll_sampler_set_grammar(smp, v, gr, err, sizeof err) : -1;
+        if (gr && set != 0) fprintf(stderr, "llamalite: %s\n", err);
+        ll_grammar_free(gr);
+        free(gtext);
+        if (set != 0) {
+            rc = 1;
+            goto done;
+        }
+    }
     bool out_ok = true;
     if (p->echo) out_ok = emit(p->prompt, strlen(p->prompt));
 
@@ -194,6 +213,11 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
         float *logits = ll_get_logits(ctx);
         for (int i = 0; i < n_eog; i++) logits[eog[i]] = -INFINITY;
         ll_token t = ll_sampler_sample(smp, logits);
+        if (t < 0) { // only a constraint can forbid every token
+            fprintf(stderr, "%sllamalite: the grammar allows no token here\n", nl());
+            rc = 1;
+            break;
+        }
         ll_sampler_accept(smp, t);
         if (ll_vocab_is_eog(v, t)) {
             cli_log(p, 2, "%s[end of text]\n", nl());
@@ -206,6 +230,7 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
             tail_push(&tail, piece, n);
             if (tail_hit(&tail, n, p)) break;
         }
+        if (constrained && ll_sampler_grammar_done(smp)) break; // complete, nothing can follow
         if (p->n_predict >= 0 && st->n_gen >= p->n_predict) break;
 
         if (ll_n_past(ctx) >= n_ctx) {
@@ -242,6 +267,12 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
         out_ok = emit(piece, n);
     }
     st->gen_ms = (cli_now() - t1) * 1e3;
+    // Constrained output cut short (-n, a full context...) must not pass as complete.
+    if (constrained && rc == 0 && !g_interrupted && ll_sampler_grammar_status(smp) == LL_GRAMMAR_MORE) {
+        fprintf(stderr, "%sllamalite: the output was cut off before the grammar completed "
+                "(raise -n or -c)\n", nl());
+        rc = 2;
+    }
     if (g_interrupted) cli_log(p, 1, "%sllamalite: interrupted\n", nl());
     // A closed stdout (e.g. '| head') is the reader's choice, not an error.
     if (!out_ok && g_write_errno != EPIPE) {
