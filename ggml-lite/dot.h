@@ -36,9 +36,18 @@ extern const gl_kernel_set gl_kernels_avx2;
 extern const gl_kernel_set gl_kernels_neon;
 #endif
 
-// The batched kernel chosen for this CPU (falls back to vec_dot per row). Never NULL for a
-// type whose traits have vec_dot.
+// The batched kernel chosen for this CPU, or NULL (then the matmul calls vec_dot per row).
 gl_vec_dot_nr_fn gl_get_vec_dot_nr(enum gl_type type);
+
+#if defined(GL_HAVE_AVX2_KERNELS)
+// Interleaved 8-row tiles (tile_avx2.c) for Q4_0, Q5_0, Q8_0 and IQ4_NL against Q8_0 rows:
+// out[t * bs + r] for r < n_rows, t < n_tok. dy, sy: per token (stride n / 32) each block's
+// scale and scale * sum(q). False when out of memory (nothing written).
+bool gl_tile8_supported(enum gl_type type);
+bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
+                     const void *y, size_t by, const float *dy, const float *sy, int n_tok,
+                     float *out, size_t bs);
+#endif
 
 // Helpers shared by the kernel files: the 6-bit scale/min pairs of Q4_K/Q5_K and the signed
 // 6-bit scales of Q3_K, unpacked from their 12-byte encodings.

@@ -18,7 +18,8 @@ enum {
     TOK_BLOCK = 64,        // activation rows per work item (their Q8 rows fit in L2)
     ROWS_PER_CHUNK_B = 16, // weight rows per work item in the batched path
     MIN_ROWS_1 = 8,        // smallest chunk in the single-token path
-    INLINE_BYTES = 1 << 16 // below this many weight bytes x tokens, don't wake the pool
+    INLINE_BYTES = 1 << 16, // below this many weight bytes x tokens, don't wake the pool
+    TILE8_MIN_TOK = 4      // fewer tokens don't pay for decoding the 8-row tiles
 };
 
 // ---- activations ---------------------------------------------------------------------------
@@ -35,12 +36,33 @@ typedef struct {
     int64_t n_in, n_tok;
     size_t row_bytes;
     char *dst;
+    float *dy, *sy; // Q8_0 extras, or NULL
 } act_task;
+
+// Q8_0 activations carry, after their rows, each block's scale as a float and d * sum(q):
+// the tiled kernels read these instead of recomputing them for every weight row.
+static size_t extras_offset(const gl_act *a) { return (a->row_bytes * (size_t)a->n_tok + 63) & ~(size_t)63; }
+
+static void q8_0_extras(const void *row, int64_t nb, float *dy, float *sy) {
+    const block_q8_0 *b = (const block_q8_0 *)row;
+    for (int64_t i = 0; i < nb; i++) {
+        int sum = 0;
+        for (int k = 0; k < QK8_0; k++) sum += b[i].qs[k];
+        dy[i] = gl_fp16_to_fp32(b[i].d);
+        sy[i] = dy[i] * (float)sum;
+    }
+}
 
 static void act_run(void *p, int ith, int nth) {
     const act_task *t = (const act_task *)p;
-    for (int64_t r = ith; r < t->n_tok; r += nth)
-        t->from_float(t->x + r * t->n_in, t->dst + (size_t)r * t->row_bytes, t->n_in);
+    for (int64_t r = ith; r < t->n_tok; r += nth) {
+        char *row = t->dst + (size_t)r * t->row_bytes;
+        t->from_float(t->x + r * t->n_in, row, t->n_in);
+        if (t->dy) {
+            const int64_t nb = t->n_in / QK8_0;
+            q8_0_extras(row, nb, t->dy + r * nb, t->sy + r * nb);
+        }
+    }
 }
 
 bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok, int64_t n_in,
@@ -49,7 +71,9 @@ bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok,
     if (!a || !tr || !tr->from_float || n_tok < 0 || n_in <= 0) return false;
     const size_t row_bytes = gl_row_size(type, n_in);
     if (!row_bytes) return false;
-    const size_t need = row_bytes * (size_t)n_tok;
+    const bool extras = type == GL_TYPE_Q8_0;
+    const size_t rows_end = (row_bytes * (size_t)n_tok + 63) & ~(size_t)63;
+    const size_t need = rows_end + (extras ? 2 * sizeof(float) * (size_t)(n_in / QK8_0) * (size_t)n_tok : 0);
     if (need > a->cap) {
         free(a->data);
         a->data = NULL;
@@ -57,7 +81,6 @@ bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok,
         // 64-byte aligned, padded to whole cache lines.
         const size_t cap = (need + 63) & ~(size_t)63;
         if (posix_memalign(&a->data, 64, cap ? cap : 64) != 0) {
-            a->data = NULL;
             memset(a, 0, sizeof *a);
             return false;
         }
@@ -67,7 +90,11 @@ bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok,
     a->n_in = n_in;
     a->n_tok = n_tok;
     a->row_bytes = row_bytes;
-    act_task t = {tr->from_float, x, n_in, n_tok, row_bytes, (char *)a->data};
+    act_task t = {tr->from_float, x, n_in, n_tok, row_bytes, (char *)a->data, NULL, NULL};
+    if (extras) {
+        t.dy = (float *)((char *)a->data + rows_end);
+        t.sy = t.dy + (size_t)(n_in / QK8_0) * (size_t)n_tok;
+    }
     if (n_tok > 1 && tp && gl_threadpool_n_threads(tp) > 1) gl_threadpool_run(tp, act_run, &t);
     else act_run(&t, 0, 1);
     return true;
@@ -81,8 +108,10 @@ typedef struct {
     int64_t n_out;
     const gl_act *act;
     float *out;
+    enum gl_type wtype;
     gl_vec_dot_fn vec_dot;
     gl_vec_dot_nr_fn vec_dot_nr; // may be NULL: then vec_dot per token
+    bool tile8;            // interleaved 8-row tiles (when the CPU and type have them)
     int64_t rows_per_chunk;
     int64_t n_row_chunks;
     int64_t n_items;
@@ -101,6 +130,17 @@ static void mm_rows_batched(const mm_task *t, int64_t r0, int64_t r1, int64_t t0
     const size_t by = t->act->row_bytes;
     const char *ya = (const char *)t->act->data;
     const size_t bs = (size_t)t->n_out;
+#if defined(GL_HAVE_AVX2_KERNELS)
+    if (t->tile8 && t1 - t0 >= TILE8_MIN_TOK) {
+        const int64_t nb = n / QK8_0;
+        const float *dy = (const float *)(ya + extras_offset(t->act));
+        const float *sy = dy + nb * t->act->n_tok;
+        if (gl_tile8_matmul(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
+                            ya + (size_t)t0 * by, by, dy + t0 * nb, sy + t0 * nb, (int)(t1 - t0),
+                            t->out + (size_t)t0 * bs + r0, bs))
+            return;
+    }
+#endif
     for (int64_t tk = t0; tk < t1; tk += GL_DOT_NR) {
         const int nr = (int)(t1 - tk < GL_DOT_NR ? t1 - tk : GL_DOT_NR);
         const char *y = ya + (size_t)tk * by;
@@ -143,12 +183,16 @@ void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_o
         return;
     const size_t w_row = gl_row_size(wtype, act->n_in);
     if (!w_row) return;
+    bool tile8 = false;
+#if defined(GL_HAVE_AVX2_KERNELS)
+    tile8 = strcmp(gl_simd_name(), "avx2") == 0 && gl_tile8_supported(wtype);
+#endif
     int nth = gl_threadpool_n_threads(tp);
     if ((double)w_row * (double)n_out * (double)act->n_tok < INLINE_BYTES) nth = 1;
 
     mm_task t = {
         .w = (const char *)w, .w_row = w_row, .n_out = n_out, .act = act, .out = out,
-        .vec_dot = tr->vec_dot, .vec_dot_nr = gl_get_vec_dot_nr(wtype),
+        .vec_dot = tr->vec_dot, .vec_dot_nr = gl_get_vec_dot_nr(wtype), .tile8 = tile8, .wtype = wtype,
     };
     int64_t n_tok_blocks = 1;
     if (act->n_tok == 1) {
