@@ -13,8 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pretokenize.h"
 #include "unicode.h"
-#include "vocab.h"
+
+// The splitter families (several tokenizer.ggml.pre names share one).
+typedef enum {
+    LL_PRE_DEFAULT, LL_PRE_LLAMA3, LL_PRE_QWEN2, LL_PRE_GPT2, LL_PRE_STARCODER, LL_PRE_FALCON,
+    LL_PRE_DEEPSEEK_LLM, LL_PRE_DEEPSEEK_CODER, LL_PRE_DEEPSEEK3, LL_PRE_PORO, LL_PRE_VIKING,
+} ll_pre_type;
 
 typedef struct {
     const uint32_t *cpt;
@@ -341,7 +347,8 @@ static bool split_trailing_ws(const pt_text *t, size_t start, size_t end, pt_pie
     return q < end ? push(o, end - q) : true;
 }
 
-#define TRAILING_WS ((pt_matcher)0)
+// Marks the \s+$ stage in a pipeline (handled by split_trailing_ws, never called).
+static size_t TRAILING_WS(const pt_text *t, size_t pos, size_t end) { return 0; }
 
 static const pt_matcher *stages_for(ll_pre_type type) {
     static const pt_matcher s_default[] = {m_punct_default, m_gpt2, m_numbers, m_three_digits, NULL};
@@ -370,28 +377,19 @@ static const pt_matcher *stages_for(ll_pre_type type) {
     }
 }
 
-static size_t n_stages(const pt_matcher *s) {
-    size_t n = 0;
-    while (s[n] || (s[n] == TRAILING_WS && s[n + 1])) n++; // TRAILING_WS is a NULL in the middle
-    return n;
-}
-
-bool ll_pretokenize(ll_pre_type type, const uint32_t *cpts, const uint16_t *flags, size_t n,
-                    size_t **lens, size_t *n_lens) {
+static bool split(ll_pre_type type, const uint32_t *cpts, const uint16_t *flags, size_t n,
+                  pt_words *out) {
     pt_text t = {cpts, flags};
     pt_pieces cur = {0}, next = {0};
-    *lens = NULL;
-    *n_lens = 0;
     if (n && !push(&cur, n)) return false;
     const pt_matcher *st = stages_for(type);
-    const size_t ns = n_stages(st);
-    for (size_t s = 0; s < ns; s++) {
+    for (size_t s = 0; st[s]; s++) {
         next.n = 0;
         size_t start = 0;
         for (size_t i = 0; i < cur.n; i++) {
             size_t end = start + cur.len[i];
-            bool ok = st[s] ? split_search(&t, start, end, st[s], &next)
-                            : split_trailing_ws(&t, start, end, &next);
+            bool ok = st[s] == TRAILING_WS ? split_trailing_ws(&t, start, end, &next)
+                                           : split_search(&t, start, end, st[s], &next);
             if (!ok) {
                 free(cur.len);
                 free(next.len);
@@ -404,46 +402,59 @@ bool ll_pretokenize(ll_pre_type type, const uint32_t *cpts, const uint16_t *flag
         next = tmp;
     }
     free(next.len);
-    *lens = cur.len;
-    *n_lens = cur.n;
+    out->len = cur.len;
+    out->n = cur.n;
+    out->cap = cur.cap;
     return true;
 }
 
 static const struct {
     const char *name;
     ll_pre_type type;
+    bool ignore_merges; // whole words that are tokens skip the merges
 } pre_names[] = {
-    {"default", LL_PRE_DEFAULT},
-    {"llama3", LL_PRE_LLAMA3}, {"llama-v3", LL_PRE_LLAMA3}, {"llama-bpe", LL_PRE_LLAMA3},
-    {"falcon3", LL_PRE_LLAMA3}, {"dbrx", LL_PRE_LLAMA3}, {"smaug-bpe", LL_PRE_LLAMA3},
-    {"chatglm-bpe", LL_PRE_LLAMA3},
-    {"deepseek-llm", LL_PRE_DEEPSEEK_LLM},
-    {"deepseek-coder", LL_PRE_DEEPSEEK_CODER},
-    {"deepseek-v3", LL_PRE_DEEPSEEK3},
-    {"falcon", LL_PRE_FALCON},
-    {"gpt-2", LL_PRE_GPT2}, {"phi-2", LL_PRE_GPT2}, {"jina-es", LL_PRE_GPT2}, {"jina-de", LL_PRE_GPT2},
-    {"gigachat", LL_PRE_GPT2}, {"jina-v1-en", LL_PRE_GPT2}, {"jina-v2-es", LL_PRE_GPT2},
-    {"jina-v2-de", LL_PRE_GPT2}, {"jina-v2-code", LL_PRE_GPT2}, {"roberta-bpe", LL_PRE_GPT2},
-    {"mpt", LL_PRE_GPT2}, {"olmo", LL_PRE_GPT2}, {"jais", LL_PRE_GPT2},
-    {"starcoder", LL_PRE_STARCODER}, {"refact", LL_PRE_STARCODER}, {"command-r", LL_PRE_STARCODER},
-    {"smollm", LL_PRE_STARCODER}, {"codeshell", LL_PRE_STARCODER}, {"exaone", LL_PRE_STARCODER},
-    {"minerva-7b", LL_PRE_STARCODER},
-    {"qwen2", LL_PRE_QWEN2}, {"deepseek-r1-qwen", LL_PRE_QWEN2}, {"stablelm2", LL_PRE_QWEN2},
-    {"megrez", LL_PRE_QWEN2},
-    {"poro-chat", LL_PRE_PORO}, {"bloom", LL_PRE_PORO}, {"gpt3-finnish", LL_PRE_PORO},
-    {"viking", LL_PRE_VIKING},
+    {"default", LL_PRE_DEFAULT, false},
+    {"llama3", LL_PRE_LLAMA3, true}, {"llama-v3", LL_PRE_LLAMA3, true}, {"llama-bpe", LL_PRE_LLAMA3, true},
+    {"falcon3", LL_PRE_LLAMA3, true}, {"dbrx", LL_PRE_LLAMA3, false}, {"smaug-bpe", LL_PRE_LLAMA3, false},
+    {"chatglm-bpe", LL_PRE_LLAMA3, false},
+    {"deepseek-llm", LL_PRE_DEEPSEEK_LLM, false},
+    {"deepseek-coder", LL_PRE_DEEPSEEK_CODER, false},
+    {"deepseek-v3", LL_PRE_DEEPSEEK3, false},
+    {"falcon", LL_PRE_FALCON, false},
+    {"gpt-2", LL_PRE_GPT2, false}, {"phi-2", LL_PRE_GPT2, false}, {"jina-es", LL_PRE_GPT2, false},
+    {"jina-de", LL_PRE_GPT2, false}, {"gigachat", LL_PRE_GPT2, false}, {"jina-v1-en", LL_PRE_GPT2, false},
+    {"jina-v2-es", LL_PRE_GPT2, false}, {"jina-v2-de", LL_PRE_GPT2, false},
+    {"jina-v2-code", LL_PRE_GPT2, false}, {"roberta-bpe", LL_PRE_GPT2, false},
+    {"mpt", LL_PRE_GPT2, false}, {"olmo", LL_PRE_GPT2, false}, {"jais", LL_PRE_GPT2, false},
+    {"starcoder", LL_PRE_STARCODER, false}, {"refact", LL_PRE_STARCODER, false},
+    {"command-r", LL_PRE_STARCODER, false}, {"smollm", LL_PRE_STARCODER, false},
+    {"codeshell", LL_PRE_STARCODER, false}, {"exaone", LL_PRE_STARCODER, false},
+    {"minerva-7b", LL_PRE_STARCODER, false},
+    {"qwen2", LL_PRE_QWEN2, false}, {"deepseek-r1-qwen", LL_PRE_QWEN2, false},
+    {"stablelm2", LL_PRE_QWEN2, false}, {"megrez", LL_PRE_QWEN2, false},
+    {"poro-chat", LL_PRE_PORO, false}, {"bloom", LL_PRE_PORO, false}, {"gpt3-finnish", LL_PRE_PORO, false},
+    {"viking", LL_PRE_VIKING, false},
 };
 
-bool ll_pre_type_from_name(const char *name, ll_pre_type *out) {
-    if (!name || !*name) {
-        *out = LL_PRE_DEFAULT;
-        return true;
-    }
-    for (size_t i = 0; i < N_OF(pre_names); i++) {
-        if (strcmp(pre_names[i].name, name) == 0) {
-            *out = pre_names[i].type;
-            return true;
-        }
-    }
-    return false;
+int pt_find(const char *name) {
+    if (!name || !*name) return 0; // no tokenizer.ggml.pre: the default splitter
+    for (size_t i = 0; i < N_OF(pre_names); i++)
+        if (strcmp(pre_names[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
+bool pt_ignore_merges(int id) {
+    return id >= 0 && (size_t)id < N_OF(pre_names) && pre_names[id].ignore_merges;
+}
+
+bool pt_split(int id, const uint32_t *cpts, size_t n, pt_words *out) {
+    out->len = NULL;
+    out->n = out->cap = 0;
+    ll_pre_type type = (id >= 0 && (size_t)id < N_OF(pre_names)) ? pre_names[id].type : LL_PRE_DEFAULT;
+    uint16_t *flags = malloc((n ? n : 1) * sizeof *flags);
+    if (!flags) return false;
+    for (size_t i = 0; i < n; i++) flags[i] = ll_cpt_flags(cpts[i]);
+    bool ok = split(type, cpts, flags, n, out);
+    free(flags);
+    return ok;
 }
