@@ -150,40 +150,46 @@ static bool load_number(enum gguf_vtype t, const uint8_t *p, int64_t *i, uint64_
     return true;
 }
 
+// "key 'name'" / "tensor 'name'" for messages, with long names cut.
+static void describe(char *buf, size_t n, const char *kind, const char *name) {
+    size_t len = strlen(name);
+    snprintf(buf, n, "%s '%.*s%s'", kind, len > 48 ? 45 : (int)len, name, len > 48 ? "..." : "");
+}
+
 // Skips one value of type t, walking nested arrays (depth-limited) and checking every length.
-static bool skip_value(cursor *c, enum gguf_vtype t, int depth, const char *key) {
+static bool skip_value(cursor *c, enum gguf_vtype t, int depth, const char *what) {
     if (t == GGUF_TYPE_STRING) {
         gguf_str s;
-        return take_str(c, &s, key);
+        return take_str(c, &s, what);
     }
     if (t == GGUF_TYPE_ARRAY) {
         if (depth >= GGUF_MAX_NESTING) {
-            fail(c, "key '%s': arrays nested deeper than %d", key, GGUF_MAX_NESTING);
+            fail(c, "%s: arrays nested deeper than %d", what, GGUF_MAX_NESTING);
             return false;
         }
         uint32_t et;
         uint64_t n;
-        if (!take_u32(c, &et, key) || !take_u64(c, &n, key)) return false;
+        if (!take_u32(c, &et, what) || !take_u64(c, &n, what)) return false;
         if (et >= GGUF_TYPE_COUNT) {
-            fail(c, "key '%s': invalid array element type %u", key, et);
+            fail(c, "%s: invalid array element type %u", what, et);
             return false;
         }
         if (n > remaining(c) / min_elem_size((enum gguf_vtype)et)) {
-            fail(c, "key '%s': array of %llu elements exceeds the file", key, (unsigned long long)n);
+            fail(c, "%s: array of %llu elements exceeds the file", what, (unsigned long long)n);
             return false;
         }
         if (et != GGUF_TYPE_STRING && et != GGUF_TYPE_ARRAY)
-            return take(c, NULL, n * scalar_size((enum gguf_vtype)et), key);
+            return take(c, NULL, n * scalar_size((enum gguf_vtype)et), what);
         for (uint64_t j = 0; j < n; j++)
-            if (!skip_value(c, (enum gguf_vtype)et, depth + 1, key)) return false;
+            if (!skip_value(c, (enum gguf_vtype)et, depth + 1, what)) return false;
         return true;
     }
     size_t sz = scalar_size(t);
     if (!sz) {
-        fail(c, "key '%s': invalid value type %u", key, (unsigned)t);
+        fail(c, "%s: invalid value type %u", what, (unsigned)t);
         return false;
     }
-    return take(c, NULL, sz, key);
+    return take(c, NULL, sz, what);
 }
 
 #define MIN_KV_BYTES 14          // u64 key length, 1-byte key, u32 type, u8 value
@@ -205,28 +211,30 @@ static void *grow(cursor *c, void *tab, size_t *cap, uint64_t i, size_t elem) {
     return p;
 }
 
-static bool parse_kv(cursor *c, gguf_kv *kv) {
+static bool parse_kv(cursor *c, gguf_kv *kv, uint64_t idx) {
     gguf_str key;
     if (!take_str(c, &key, "metadata key")) return false;
     if (key.len == 0 || memchr(key.ptr, 0, key.len)) {
-        fail(c, "metadata key at offset %zu is empty or contains a NUL byte", c->pos);
+        fail(c, "metadata key %llu is empty or contains a NUL byte", (unsigned long long)idx);
         return false;
     }
     kv->key = dup_str(key);
     if (!kv->key) { fail(c, "out of memory"); return false; }
+    char what[80];
+    describe(what, sizeof what, "key", kv->key);
     uint32_t t;
-    if (!take_u32(c, &t, kv->key)) return false;
+    if (!take_u32(c, &t, what)) return false;
     if (t >= GGUF_TYPE_COUNT) {
-        fail(c, "key '%s': invalid value type %u", kv->key, t);
+        fail(c, "%s: invalid value type %u", what, t);
         return false;
     }
     kv->type = (enum gguf_vtype)t;
     kv->val_off = c->pos;
     if (kv->type == GGUF_TYPE_STRING) {
-        if (!take_str(c, &kv->str, kv->key)) return false;
+        if (!take_str(c, &kv->str, what)) return false;
     } else if (kv->type == GGUF_TYPE_ARRAY) {
         size_t start = c->pos;
-        if (!skip_value(c, GGUF_TYPE_ARRAY, 0, kv->key)) return false;
+        if (!skip_value(c, GGUF_TYPE_ARRAY, 0, what)) return false;
         uint32_t et;
         memcpy(&et, c->p + start, 4);
         memcpy(&kv->arr_n, c->p + start + 4, 8);
@@ -235,7 +243,7 @@ static bool parse_kv(cursor *c, gguf_kv *kv) {
         if (kv->arr_type == GGUF_TYPE_STRING && kv->arr_n > 0) {
             // Index the strings for O(1) access; the count was bounded by the file size.
             kv->arr_str_off = malloc(kv->arr_n * sizeof(uint64_t));
-            if (!kv->arr_str_off) { fail(c, "key '%s': out of memory", kv->key); return false; }
+            if (!kv->arr_str_off) { fail(c, "%s: out of memory", what); return false; }
             size_t pos = kv->arr_off;
             for (uint64_t j = 0; j < kv->arr_n; j++) {
                 uint64_t len;
@@ -246,7 +254,7 @@ static bool parse_kv(cursor *c, gguf_kv *kv) {
         }
     } else {
         size_t sz = scalar_size(kv->type);
-        if (!take(c, NULL, sz, kv->key)) return false;
+        if (!take(c, NULL, sz, what)) return false;
         load_number(kv->type, c->p + kv->val_off, &kv->num.i, &kv->num.u, &kv->num.f);
     }
     kv->val_end = c->pos;
@@ -262,9 +270,11 @@ static bool parse_tensor_info(cursor *c, gguf_tensor *t, int64_t idx) {
     }
     t->name = dup_str(name);
     if (!t->name) { fail(c, "out of memory"); return false; }
-    if (!take_u32(c, &t->n_dims, t->name)) return false;
+    char what[80];
+    describe(what, sizeof what, "tensor", t->name);
+    if (!take_u32(c, &t->n_dims, what)) return false;
     if (t->n_dims < 1 || t->n_dims > GGUF_MAX_DIMS) {
-        fail(c, "tensor '%s': %u dimensions (1 to %d allowed)", t->name, t->n_dims, GGUF_MAX_DIMS);
+        fail(c, "%s: %u dimensions (1 to %d allowed)", what, t->n_dims, GGUF_MAX_DIMS);
         return false;
     }
     int64_t nelem = 1;
@@ -272,13 +282,13 @@ static bool parse_tensor_info(cursor *c, gguf_tensor *t, int64_t idx) {
         t->ne[d] = 1;
         if ((uint32_t)d >= t->n_dims) continue;
         uint64_t v;
-        if (!take_u64(c, &v, t->name)) return false;
+        if (!take_u64(c, &v, what)) return false;
         if (v == 0) {
-            fail(c, "tensor '%s': dimension %d is 0", t->name, d);
+            fail(c, "%s: dimension %d is 0", what, d);
             return false;
         }
         if (v > (uint64_t)INT64_MAX || (int64_t)v > INT64_MAX / nelem) {
-            fail(c, "tensor '%s': element count overflows (dimension %d = %llu)", t->name, d,
+            fail(c, "%s: element count overflows (dimension %d = %llu)", what, d,
                  (unsigned long long)v);
             return false;
         }
@@ -286,26 +296,27 @@ static bool parse_tensor_info(cursor *c, gguf_tensor *t, int64_t idx) {
         nelem *= t->ne[d];
     }
     uint32_t type;
-    if (!take_u32(c, &type, t->name)) return false;
+    if (!take_u32(c, &type, what)) return false;
     const gl_type_traits *tr = type < GL_TYPE_COUNT ? gl_get_type_traits((enum gl_type)type) : NULL;
     if (!tr) {
-        fail(c, "tensor '%s': unknown or unsupported tensor type %u", t->name, type);
+        fail(c, "%s: unknown or unsupported tensor type %u", what, type);
         return false;
     }
     t->type = (enum gl_type)type;
     if (t->ne[0] % tr->blck_size != 0) {
-        fail(c, "tensor '%s': row length %lld is not a multiple of the %s block size %d",
-             t->name, (long long)t->ne[0], tr->name, tr->blck_size);
+        fail(c, "%s: row length %lld is not a multiple of the %s block size %d",
+             what, (long long)t->ne[0], tr->name, tr->blck_size);
         return false;
     }
     uint64_t nrows = (uint64_t)(nelem / t->ne[0]);
-    uint64_t row = (uint64_t)(t->ne[0] / tr->blck_size) * tr->type_size;
-    if (nrows && row > SIZE_MAX / nrows) {
-        fail(c, "tensor '%s': size overflows", t->name);
+    uint64_t blocks = (uint64_t)(t->ne[0] / tr->blck_size);
+    if (blocks > SIZE_MAX / tr->type_size || blocks * tr->type_size > SIZE_MAX / nrows) {
+        fail(c, "%s: size in bytes overflows", what);
         return false;
     }
+    uint64_t row = blocks * tr->type_size;
     t->size = (size_t)(row * nrows);
-    if (!take_u64(c, &t->offset, t->name)) return false;
+    if (!take_u64(c, &t->offset, what)) return false;
     return true;
 }
 
@@ -344,31 +355,39 @@ static bool validate_layout(gguf_file *f, cursor *c) {
         return false;
     }
     bool ok = true;
+    char what[80];
     for (int64_t i = 1; ok && i < f->n_kv; i++)
         if (!strcmp(f->kv[f->kv_sorted[i]].key, f->kv[f->kv_sorted[i - 1]].key)) {
-            fail(c, "duplicate metadata key '%s'", f->kv[f->kv_sorted[i]].key);
+            describe(what, sizeof what, "metadata key", f->kv[f->kv_sorted[i]].key);
+            fail(c, "duplicate %s", what);
             ok = false;
         }
     for (int64_t i = 1; ok && i < f->n_tensors; i++)
         if (!strcmp(f->tensors[f->tensor_sorted[i]].name, f->tensors[f->tensor_sorted[i - 1]].name)) {
-            fail(c, "duplicate tensor name '%s'", f->tensors[f->tensor_sorted[i]].name);
+            describe(what, sizeof what, "tensor name", f->tensors[f->tensor_sorted[i]].name);
+            fail(c, "duplicate %s", what);
             ok = false;
         }
     size_t data_size = f->size - f->data_off;
     for (int64_t k = 0; ok && k < f->n_tensors; k++) {
         gguf_tensor *t = &f->tensors[by_off[k]];
         if (t->offset % f->alignment != 0) {
-            fail(c, "tensor '%s': offset %llu is not a multiple of the alignment %zu", t->name,
+            describe(what, sizeof what, "tensor", t->name);
+            fail(c, "%s: offset %llu is not a multiple of the alignment %zu", what,
                  (unsigned long long)t->offset, f->alignment);
             ok = false;
         } else if (t->offset > data_size || t->size > data_size - t->offset) {
-            fail(c, "tensor '%s': data (offset %llu, %zu bytes) lies outside the file", t->name,
+            describe(what, sizeof what, "tensor", t->name);
+            fail(c, "%s: data (offset %llu, %zu bytes) lies outside the file", what,
                  (unsigned long long)t->offset, t->size);
             ok = false;
         } else if (k > 0) {
             const gguf_tensor *prev = &f->tensors[by_off[k - 1]];
             if (prev->offset + prev->size > t->offset) {
-                fail(c, "tensors '%s' and '%s' overlap", prev->name, t->name);
+                char what2[80];
+                describe(what, sizeof what, "tensor", prev->name);
+                describe(what2, sizeof what2, "tensor", t->name);
+                fail(c, "%s and %s overlap", what, what2);
                 ok = false;
             }
         }
@@ -419,7 +438,7 @@ static bool parse(gguf_file *f, cursor *c) {
         if (!kv) return false;
         f->kv = kv;
         f->n_kv = (int64_t)i + 1;
-        if (!parse_kv(c, &f->kv[i])) return false;
+        if (!parse_kv(c, &f->kv[i], i)) return false;
     }
     if (n_tensors > remaining(c) / MIN_TENSOR_INFO_BYTES) {
         fail(c, "tensor count %llu is larger than the rest of the file can hold",
