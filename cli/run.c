@@ -4,6 +4,7 @@
 // and always valid UTF-8; everything else goes to stderr. Without -p/-f the prompt is read from
 // stdin when stdin is not a terminal, otherwise the interactive mode takes over (if built in).
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -212,6 +213,14 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
         if (p->n_predict >= 0 && st->n_gen >= p->n_predict) break;
         float *logits = ll_get_logits(ctx);
         for (int i = 0; i < n_eog; i++) logits[eog[i]] = -INFINITY;
+        if (constrained) { // tokens left (this one included): the grammar plans to finish in them
+            int left = p->n_predict >= 0 ? p->n_predict - st->n_gen : INT_MAX;
+            if (p->n_predict < 0 || !p->context_shift) {
+                int ctx_left = n_ctx - ll_n_past(ctx) + 1;
+                if (ctx_left < left) left = ctx_left;
+            }
+            ll_sampler_grammar_set_budget(smp, left == INT_MAX ? -1 : left);
+        }
         ll_token t = ll_sampler_sample(smp, logits);
         if (t < 0) { // only a constraint can forbid every token
             fprintf(stderr, "%sllamalite: the grammar allows no token here\n", nl());

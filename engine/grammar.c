@@ -659,6 +659,58 @@ static void parser_free(parser *P) {
     free(P->set_first.v);
 }
 
+static uint32_t sat_add(uint32_t a, uint32_t b) { return a + b >= GR_FAR ? GR_FAR : a + b; }
+
+// Fewest bytes each rule can match (a fixed point from "unreachable" downward: every value
+// along the way is the length of a real derivation, so a cut-off still leaves upper bounds),
+// then per position the fewest bytes to the end of its alternative.
+static bool compute_rest_min(ll_grammar *g) {
+    uint32_t *rule_min = malloc(((size_t)g->n_rules + 1) * sizeof *rule_min);
+    g->rest_min = malloc((size_t)g->n_elems * sizeof *g->rest_min);
+    if (!rule_min || !g->rest_min) { free(rule_min); return false; }
+    for (uint32_t r = 0; r < g->n_rules; r++) rule_min[r] = GR_FAR;
+    for (int pass = 0; pass < 200; pass++) {
+        bool changed = false;
+        for (uint32_t r = g->n_rules; r-- > 0;) {
+            for (uint32_t a = g->rule_alts[r]; a < g->rule_alts[r + 1]; a++) {
+                uint32_t sum = 0;
+                for (uint32_t p = g->alts[a]; g->elems[p] != GE_END; p++) {
+                    uint32_t e = g->elems[p];
+                    if (GE_TYPE(e) == GE_REF) sum = sat_add(sum, rule_min[GE_VAL(e)]);
+                    else {
+                        const gr_charset *cs = &g->sets[GE_VAL(e)];
+                        uint32_t lo = cs->n ? g->ranges[cs->first].lo : GR_FAR;
+                        sum = sat_add(sum, lo < 0x80 ? 1 : lo < 0x800 ? 2 : lo < 0x10000 ? 3 : lo == GR_FAR ? GR_FAR : 4);
+                    }
+                }
+                if (sum < rule_min[r]) { rule_min[r] = sum; changed = true; }
+            }
+        }
+        if (!changed) break;
+    }
+    // Suffix sums, walking each alternative backward from its END.
+    for (uint32_t p = 0; p < g->n_elems; p++) g->rest_min[p] = 0;
+    for (uint32_t a = 0; a < g->rule_alts[g->n_rules]; a++) {
+        uint32_t end = g->alts[a];
+        while (g->elems[end] != GE_END) end++;
+        uint32_t acc = 0;
+        for (uint32_t p = end; p-- > g->alts[a];) {
+            uint32_t e = g->elems[p];
+            uint32_t c;
+            if (GE_TYPE(e) == GE_REF) c = rule_min[GE_VAL(e)];
+            else {
+                const gr_charset *cs = &g->sets[GE_VAL(e)];
+                uint32_t lo = cs->n ? g->ranges[cs->first].lo : GR_FAR;
+                c = lo < 0x80 ? 1 : lo < 0x800 ? 2 : lo < 0x10000 ? 3 : lo == GR_FAR ? GR_FAR : 4;
+            }
+            acc = sat_add(acc, c);
+            g->rest_min[p] = acc;
+        }
+    }
+    free(rule_min);
+    return true;
+}
+
 // Lays the parsed rules out flat (see grammar.h).
 static ll_grammar *build(parser *P, uint32_t root) {
     ll_grammar *g = calloc(1, sizeof *g);
@@ -706,6 +758,11 @@ static ll_grammar *build(parser *P, uint32_t root) {
         }
     }
     g->root = root;
+    if (!compute_rest_min(g)) {
+        ll_grammar_free(g);
+        oom(P);
+        return NULL;
+    }
     return g;
 }
 
@@ -746,6 +803,7 @@ void ll_grammar_free(ll_grammar *g) {
     free(g->rule_alts);
     free(g->sets);
     free(g->ranges);
+    free(g->rest_min);
     free(g);
 }
 
@@ -765,7 +823,8 @@ ll_grammar *gr_copy(const ll_grammar *g) {
     c->rule_alts = dup_mem(g->rule_alts, (size_t)(g->n_rules + 1) * sizeof *g->rule_alts);
     c->sets = dup_mem(g->sets, (size_t)g->n_sets * sizeof *g->sets);
     c->ranges = dup_mem(g->ranges, (size_t)g->n_ranges * sizeof *g->ranges);
-    if (!c->elems || !c->alts || !c->rule_alts || !c->sets || !c->ranges) {
+    c->rest_min = dup_mem(g->rest_min, (size_t)g->n_elems * sizeof *g->rest_min);
+    if (!c->elems || !c->alts || !c->rule_alts || !c->sets || !c->ranges || !c->rest_min) {
         ll_grammar_free(c);
         return NULL;
     }
@@ -799,6 +858,7 @@ struct gr_matcher {
     const ll_grammar *g;
     uint32_t *pos, *parent; // node i: (element position, parent node); node 0: the empty stack
     uint32_t *mark;         // mark[i] == gen: node i is already in the set being built
+    uint32_t *minrest;      // fewest bytes that complete stack i (UINT32_MAX: not known yet)
     uint32_t n_nodes, cap_nodes;
     uint32_t *table;        // open addressing: node ids, 0 empty
     uint32_t table_mask;
@@ -838,6 +898,9 @@ static bool nodes_grow(gr_matcher *m) {
     if (!p) return false;
     memset(p + m->cap_nodes, 0, (size_t)(cap - m->cap_nodes) * sizeof *p);
     m->mark = p;
+    p = realloc(m->minrest, (size_t)cap * sizeof *p);
+    if (!p) return false;
+    m->minrest = p;
     m->cap_nodes = cap;
     return true;
 }
@@ -853,6 +916,7 @@ static uint32_t intern(gr_matcher *m, uint32_t pos, uint32_t parent) {
     m->pos[id] = pos;
     m->parent[id] = parent;
     m->mark[id] = 0;
+    m->minrest[id] = UINT32_MAX;
     m->table[h] = id;
     if ((uint64_t)m->n_nodes * 2 > m->table_mask) {
         if (!table_rebuild(m, (m->table_mask + 1) * 2)) { m->oom = true; m->n_nodes--; return 0; }
@@ -870,6 +934,7 @@ gr_matcher *gr_matcher_new(const ll_grammar *g) {
     }
     m->n_nodes = 1;
     m->pos[0] = m->parent[0] = 0;
+    m->minrest[0] = 0;
     m->gen = 1;
     return m;
 }
@@ -879,6 +944,7 @@ void gr_matcher_free(gr_matcher *m) {
     free(m->pos);
     free(m->parent);
     free(m->mark);
+    free(m->minrest);
     free(m->table);
     free(m);
 }
@@ -1033,17 +1099,18 @@ static uint32_t reintern(gr_matcher *m, const uint32_t *opos, const uint32_t *op
 
 bool gr_matcher_compact(gr_matcher *m, gr_set *cur) {
     uint32_t old_n = m->n_nodes;
-    uint32_t *opos = m->pos, *opar = m->parent, *omark = m->mark, *otable = m->table;
+    uint32_t *opos = m->pos, *opar = m->parent, *omark = m->mark, *otable = m->table, *omin = m->minrest;
     uint32_t ocap = m->cap_nodes, omask = m->table_mask;
     uint32_t *map = calloc(old_n, sizeof *map);
     if (!map) return false;
-    m->pos = m->parent = m->mark = m->table = NULL;
+    m->pos = m->parent = m->mark = m->table = m->minrest = NULL;
     m->cap_nodes = 0;
     m->n_nodes = 0;
     m->oom = false;
     if (!nodes_grow(m) || !table_rebuild(m, 2048)) goto fail;
     m->n_nodes = 1;
     m->pos[0] = m->parent[0] = 0;
+    m->minrest[0] = 0;
     uint32_t *newv = malloc((size_t)(cur->n ? cur->n : 1) * sizeof *newv);
     if (!newv) goto fail;
     for (uint32_t i = 0; i < cur->n; i++) {
@@ -1053,16 +1120,43 @@ bool gr_matcher_compact(gr_matcher *m, gr_set *cur) {
     memcpy(cur->v, newv, (size_t)cur->n * sizeof *newv);
     free(newv);
     free(map);
-    free(opos); free(opar); free(omark); free(otable);
+    free(opos); free(opar); free(omark); free(otable); free(omin);
     m->gen = 1;
     return true;
 fail:
-    free(m->pos); free(m->parent); free(m->mark); free(m->table);
-    m->pos = opos; m->parent = opar; m->mark = omark; m->table = otable;
+    free(m->pos); free(m->parent); free(m->mark); free(m->table); free(m->minrest);
+    m->pos = opos; m->parent = opar; m->mark = omark; m->table = otable; m->minrest = omin;
     m->cap_nodes = ocap; m->table_mask = omask; m->n_nodes = old_n;
     m->oom = false;
     free(map);
     return false;
+}
+
+static uint32_t stack_minrest(gr_matcher *m, uint32_t s) {
+    if (m->minrest[s] != UINT32_MAX) return m->minrest[s];
+    // Down to a known node, then back up (stacks can be deep: no recursion).
+    uint32_t n = 0;
+    for (uint32_t t = s; m->minrest[t] == UINT32_MAX; t = m->parent[t]) n++;
+    for (uint32_t left = n; left > 0; left--) {
+        uint32_t t = s;
+        for (uint32_t k = 1; k < left; k++) t = m->parent[t]; // the deepest unknown one
+        m->minrest[t] = sat_add(m->g->rest_min[m->pos[t]], m->minrest[m->parent[t]]);
+    }
+    return m->minrest[s];
+}
+
+uint32_t gr_min_completion(gr_matcher *m, const uint32_t *in, uint32_t n, const gr_partial *p) {
+    uint32_t best = GR_FAR;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t s = in[i], c;
+        if (s == 0) c = p->n_remain ? GR_FAR : 0;
+        else if (p->n_remain == 0) c = stack_minrest(m, s);
+        else // the pending bytes finish the top character; then the rest after it
+            c = sat_add((uint32_t)p->n_remain,
+                        sat_add(m->g->rest_min[m->pos[s] + 1], stack_minrest(m, m->parent[s])));
+        if (c < best) best = c;
+    }
+    return best;
 }
 
 // ---- whole-string match -----------------------------------------------------------------------

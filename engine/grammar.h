@@ -49,7 +49,12 @@ struct ll_grammar {
     gr_range *ranges;
     uint32_t n_ranges;
     uint32_t root;
+    // rest_min[p]: fewest bytes that match the elements from p to the end of its alternative
+    // (GR_FAR when nothing can); for steering toward completion when tokens run short.
+    uint32_t *rest_min;
 };
+
+#define GR_FAR (1u << 28)
 
 bool gr_charset_has(const ll_grammar *g, uint32_t set, uint32_t cp);
 // Whether the set holds any code point in [lo, hi].
@@ -88,6 +93,9 @@ bool gr_can_end(const uint32_t *in, uint32_t n, const gr_partial *p);
 // Some stack can still take more input.
 bool gr_can_continue(const uint32_t *in, uint32_t n);
 uint32_t gr_matcher_n_nodes(const gr_matcher *m);
+// Fewest bytes that complete the grammar from the stacks in[0..n) with pending sequence *p
+// (GR_FAR if none can).
+uint32_t gr_min_completion(gr_matcher *m, const uint32_t *in, uint32_t n, const gr_partial *p);
 // Drops every node not used by the stacks in cur (renumbering them in place). Call between
 // steps when gr_matcher_n_nodes grows large. False when out of memory (nothing changed).
 bool gr_matcher_compact(gr_matcher *m, gr_set *cur);

@@ -29,6 +29,7 @@ typedef struct {
     uint32_t *lcp;    // lcp[i]: common prefix length of order[i] and order[i - 1]
     int32_t n_order;
     uint32_t max_len;
+    bool has_eog;
 } token_table;
 
 typedef struct {
@@ -39,6 +40,8 @@ typedef struct {
     gr_partial part;  // an incomplete UTF-8 sequence at the end of them
     bool failed;      // a rejected token was accepted
     bool ended;       // an end-of-generation token was accepted
+    int32_t budget;   // tokens that may still be sampled, this one included (-1: no limit)
+    uint8_t *verdict; // apply(): per token, 0 allowed, 1 rejected, 2 too long for the budget
     // scratch of the walks: states per depth live in work[first[d] .. first[d] + n[d])
     gr_set work;
     uint32_t *first, *n;
@@ -85,7 +88,7 @@ static token_table *table_new(const ll_vocab *v) {
     if (!t->off || !t->kind || !t->bytes) goto fail;
     for (int32_t i = 0; i < nv; i++) {
         t->off[i] = (uint32_t)len;
-        if (ll_vocab_is_eog(v, i)) { t->kind[i] = TOK_EOG; continue; }
+        if (ll_vocab_is_eog(v, i)) { t->kind[i] = TOK_EOG; t->has_eog = true; continue; }
         int32_t k;
         for (;;) {
             k = ll_token_to_piece(v, i, t->bytes + len, (int32_t)(cap - len > INT32_MAX ? INT32_MAX : cap - len), false);
@@ -144,6 +147,7 @@ static void gs_free(void *ud) {
     free(G->first);
     free(G->n);
     free(G->parts);
+    free(G->verdict);
     free(G);
 }
 
@@ -171,6 +175,20 @@ static bool walk(gsampler *G, const char *s, uint32_t len) {
 
 static bool can_end(const gsampler *G) { return gr_can_end(G->cur.v, G->cur.n, &G->part); }
 
+// The budget guard: with k tokens left (this one included), a token is kept only if the
+// grammar can still complete in the k-1 after it. Completing needs at most one token per
+// byte (byte tokens), so "fewest bytes to complete <= k-1" is the test. Active only while
+// completing in time is still possible at all.
+static bool guard_active(gsampler *G) {
+    if (G->budget < 0) return false;
+    return gr_min_completion(G->m, G->cur.v, G->cur.n, &G->part) <= (uint32_t)G->budget;
+}
+
+static bool fits(gsampler *G, uint32_t depth) {
+    uint32_t need = gr_min_completion(G->m, G->work.v + G->first[depth], G->n[depth], &G->parts[depth]);
+    return need + 1 <= (uint32_t)G->budget;
+}
+
 static bool gs_check(void *ud, ll_token t) {
     gsampler *G = ud;
     const token_table *T = G->tt;
@@ -179,7 +197,8 @@ static bool gs_check(void *ud, ll_token t) {
     if (T->kind[t] == TOK_EOG) return can_end(G);
     if (T->kind[t] == TOK_NEVER) return false;
     uint32_t len = T->off[t + 1] - T->off[t];
-    return walk(G, T->bytes + T->off[t], len);
+    if (!walk(G, T->bytes + T->off[t], len)) return false;
+    return !guard_active(G) || fits(G, len);
 }
 
 static void gs_apply(void *ud, float *logits, int32_t n_vocab) {
@@ -203,6 +222,8 @@ static void gs_apply(void *ud, float *logits, int32_t n_vocab) {
     G->first[0] = 0;
     G->n[0] = G->cur.n;
     G->parts[0] = G->part;
+    const bool guard = guard_active(G);
+    bool any_fits = false;
     uint32_t valid = 0;        // states 0..valid follow the last walked token's bytes
     uint32_t dead = UINT32_MAX; // depth where that walk found no stack left (<= valid)
     uint32_t run = 0;          // common prefix of the current token and the last walked one
@@ -229,6 +250,17 @@ static void gs_apply(void *ud, float *logits, int32_t n_vocab) {
         valid = dead != UINT32_MAX ? dead : len;
         run = UINT32_MAX;
         if (dead != UINT32_MAX) logits[t] = -INFINITY;
+        else if (guard) {
+            G->verdict[t] = fits(G, len) ? 0 : 2;
+            any_fits |= G->verdict[t] == 0;
+        }
+    }
+    // Apply the guard only if it leaves a choice (an end token or a token that fits).
+    if (guard && (any_fits || (end_ok && T->has_eog))) {
+        for (int32_t i = 0; i < T->n_order; i++) {
+            int32_t t = T->order[i];
+            if (t < nv && logits[t] != -INFINITY && G->verdict[t] == 2) logits[t] = -INFINITY;
+        }
     }
 }
 
@@ -289,7 +321,9 @@ int ll_sampler_set_grammar(ll_sampler *s, const ll_vocab *v, const ll_grammar *g
     G->first = malloc(depth * sizeof *G->first);
     G->n = malloc(depth * sizeof *G->n);
     G->parts = malloc(depth * sizeof *G->parts);
-    if (!G->first || !G->n || !G->parts || !gr_start(G->m, &G->cur)) goto oom;
+    G->verdict = calloc((size_t)G->tt->n_vocab, 1);
+    G->budget = -1;
+    if (!G->first || !G->n || !G->parts || !G->verdict || !gr_start(G->m, &G->cur)) goto oom;
     ll_sampler_constraint c = {
         .apply = gs_apply, .accept = gs_accept, .ud = G, .check = gs_check, .free = gs_free,
     };
@@ -313,4 +347,9 @@ ll_grammar_status ll_sampler_grammar_status(const ll_sampler *s) {
 
 bool ll_sampler_grammar_done(const ll_sampler *s) {
     return ll_sampler_grammar_status(s) == LL_GRAMMAR_DONE;
+}
+
+void ll_sampler_grammar_set_budget(ll_sampler *s, int32_t n_tokens) {
+    gsampler *G = ours(s);
+    if (G) G->budget = n_tokens < 0 ? -1 : n_tokens;
 }

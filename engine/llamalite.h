@@ -178,6 +178,11 @@ typedef enum {
 ll_grammar_status ll_sampler_grammar_status(const ll_sampler *s);
 // Shorthand: the grammar is complete and nothing more can follow (or an end token came).
 bool ll_sampler_grammar_done(const ll_sampler *s);
+// Tells the grammar how many tokens may still be sampled (this one included; -1: no limit,
+// the default). While completing in time is possible, only tokens after which the grammar can
+// still complete within the rest are allowed, so output limited by -n or the context ends
+// complete instead of cut off. Call before each ll_sampler_sample.
+void ll_sampler_grammar_set_budget(ll_sampler *s, int32_t n_tokens);
 
 // ---- chat templates -------------------------------------------------------------------------
 // Built-in renderers for the common chat template families (no Jinja interpreter): "chatml",
