@@ -607,6 +607,60 @@ static void constrained_run(const ll_vocab *v, const char *gbnf, int steps, int 
     ll_grammar_free(g);
 }
 
+// With a budget of n tokens, generation under the guard always completes within n tokens
+// (whenever the grammar's shortest completion fits at all), even for unbounded strings.
+static void test_budget(const ll_vocab *v) {
+    char *json = read_text("grammars/json.gbnf");
+    char err[256];
+    ll_grammar *g = json ? ll_grammar_parse(json, err, sizeof err) : NULL;
+    free(json);
+    CHECK(g != NULL, "json.gbnf");
+    if (!g) return;
+    int32_t nv = ll_vocab_n_tokens(v);
+    float *logits = malloc((size_t)nv * sizeof *logits);
+    for (int run = 0; run < 6; run++) {
+        const int budget = 12 + 7 * run;
+        ll_sampler_params sp = ll_sampler_default_params();
+        sp.seed = 100 + (uint32_t)run;
+        ll_sampler *s = ll_sampler_new(&sp, nv);
+        CHECK(ll_sampler_set_grammar(s, v, g, err, sizeof err) == 0, "%s", err);
+        char *text = calloc(1, 4096);
+        size_t len = 0;
+        int used = 0;
+        while (used < budget && !ll_sampler_grammar_done(s)) {
+            for (int32_t i = 0; i < nv; i++) logits[i] = 4.0f * frand();
+            ll_sampler_grammar_set_budget(s, budget - used);
+            ll_token t = ll_sampler_sample(s, logits);
+            CHECK(t >= 0, "budget %d step %d: a token must be allowed", budget, used);
+            if (t < 0) break;
+            ll_sampler_accept(s, t);
+            used++;
+            if (ll_vocab_is_eog(v, t)) break;
+            char b[256];
+            int k = ll_token_to_piece(v, t, b, sizeof b, false);
+            if (k > 0 && len + (size_t)k < 4095) { memcpy(text + len, b, (size_t)k); len += (size_t)k; }
+        }
+        ll_grammar_status st = ll_sampler_grammar_status(s);
+        CHECK(st == LL_GRAMMAR_DONE || st == LL_GRAMMAR_CAN_END, "budget %d: incomplete after %d tokens: %s",
+              budget, used, text);
+        CHECK(ll_grammar_match(g, text, len), "budget %d: output must match: %s", budget, text);
+        if (getenv("GRAMMAR_TEST_VERBOSE")) fprintf(stderr, "budget %d: %d tokens: %s\n", budget, used, text);
+        free(text);
+        ll_sampler_free(s);
+    }
+    // A budget too small to complete at all does not block sampling (the output will be cut).
+    ll_grammar *g2 = ll_grammar_parse("root ::= \"abcdefgh\"", err, sizeof err);
+    ll_sampler *s = ll_sampler_new(NULL, nv);
+    CHECK(ll_sampler_set_grammar(s, v, g2, err, sizeof err) == 0, "%s", err);
+    ll_sampler_grammar_set_budget(s, 2);
+    for (int32_t i = 0; i < nv; i++) logits[i] = frand();
+    CHECK(ll_sampler_sample(s, logits) >= 0, "an impossible budget still allows the grammar's tokens");
+    ll_sampler_free(s);
+    ll_grammar_free(g2);
+    free(logits);
+    ll_grammar_free(g);
+}
+
 static void test_sampler(void) {
     const char *dir = test_shared_dir();
     if (!dir) { fprintf(stderr, "test_grammar: no shared data, sampler tests skipped\n"); return; }
@@ -663,6 +717,7 @@ static void test_sampler(void) {
     }
     ll_sampler_free(s);
     ll_grammar_free(g);
+    test_budget(v);
     ll_model_free(m);
 }
 
