@@ -47,6 +47,11 @@ bool gl_tile8_supported(enum gl_type type);
 bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
                      const void *y, size_t by, const float *dy, const float *sy, int n_tok,
                      float *out, size_t bs);
+// One token against rows of the same types (generation), with the activation's float scales dy
+// and d * sum(q) sy: out[r] for r < n_rows.
+bool gl_gen_supported(enum gl_type type);
+void gl_gen_rows(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                 const float *dy, const float *sy, float *out);
 #endif
 
 // Helpers shared by the kernel files: the 6-bit scale/min pairs of Q4_K/Q5_K and the signed

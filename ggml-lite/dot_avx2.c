@@ -22,6 +22,8 @@
 #define INL static inline __attribute__((always_inline))
 // Loops over the tile's rows are unrolled so the accumulators live in registers.
 #define FOR_J _Pragma("GCC unroll 4") for (int j = 0; j < nr; j++)
+// Loops inside a super-block are unrolled too: shuffle controls and shift counts become constants.
+#define UNROLL _Pragma("GCC unroll 8")
 
 INL float h2f(gl_fp16 h) { return _cvtsh_ss(h); }
 
@@ -131,56 +133,63 @@ INL void bf16_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
     FOR_J s[(size_t)j * bs] = hsum_ps(_mm256_add_ps(acc[j], acc2[j])) + tail[j];
 }
 
-// ---- 32-blocks against Q8_0: signed weights ----------------------------------------------------
+// ---- 32-blocks ------------------------------------------------------------------------------------
+// One function per format handles block i for the tile's rows; the loop runs two blocks at a time
+// into separate accumulators when nr = 1, so the FMA latency does not bound generation.
 
-// Body shared by Q4_0, Q5_0, Q8_0 and IQ4_NL: `w` is the block's 32 signed weights.
-#define Q8_0_PAIR_BODY(w, dw)                                                            \
-    const __m256i aw = _mm256_sign_epi8(w, w);                                           \
-    FOR_J {                                                                              \
-        const __m256i yq = _mm256_loadu_si256((const __m256i *)y[j][i].qs);              \
-        const __m256 p = _mm256_cvtepi32_ps(dot_i8_i8(aw, w, yq));                       \
-        acc[j] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * h2f(y[j][i].d)), acc[j]);        \
-    }
+#define LOOP32(blk, YT)                                                                  \
+    ROWS(YT, y, vy, by)                                                                  \
+    __m256 acc[GL_DOT_NR], acc2[GL_DOT_NR];                                              \
+    float summ[GL_DOT_NR];                                                               \
+    FOR_J { acc[j] = acc2[j] = _mm256_setzero_ps(); summ[j] = 0; }                       \
+    const int nb = n / 32;                                                               \
+    int i = 0;                                                                           \
+    if (nr == 1)                                                                         \
+        for (; i + 1 < nb; i += 2) {                                                     \
+            blk(x, y, i, acc, summ, nr);                                                 \
+            blk(x, y, i + 1, acc2, summ, nr);                                            \
+        }                                                                                \
+    for (; i < nb; i++) blk(x, y, i, acc, summ, nr);                                     \
+    FOR_J s[(size_t)j * bs] = hsum_ps(_mm256_add_ps(acc[j], acc2[j])) + summ[j];
 
-INL void q4_0_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
-    const block_q4_0 *x = (const block_q4_0 *)vx;
-    ROWS(block_q8_0, y, vy, by)
-    __m256 acc[GL_DOT_NR];
-    FOR_J acc[j] = _mm256_setzero_ps();
-    for (int i = 0; i < n / QK4_0; i++) {
-        const __m256i w = _mm256_sub_epi8(unpack_nibbles(x[i].qs), _mm256_set1_epi8(8));
-        const float dw = h2f(x[i].d);
-        Q8_0_PAIR_BODY(w, dw)
+// Signed weights w against Q8_0 rows: |w| x (y with w's sign).
+INL void q8_0_pairs(__m256i w, float dw, const block_q8_0 *const *y, int i, __m256 *acc, const int nr) {
+    const __m256i aw = _mm256_sign_epi8(w, w);
+    FOR_J {
+        const __m256i yq = _mm256_loadu_si256((const __m256i *)y[j][i].qs);
+        const __m256 p = _mm256_cvtepi32_ps(dot_i8_i8(aw, w, yq));
+        acc[j] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * h2f(y[j][i].d)), acc[j]);
     }
-    STORE(acc, 0)
 }
 
-INL void q5_0_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
-    const block_q5_0 *x = (const block_q5_0 *)vx;
-    ROWS(block_q8_0, y, vy, by)
-    __m256 acc[GL_DOT_NR];
-    FOR_J acc[j] = _mm256_setzero_ps();
-    for (int i = 0; i < n / QK5_0; i++) {
-        // q - 16: the nibble where the fifth bit is set, the nibble - 16 (0xf0 | nibble) where not.
-        const __m256i hi = _mm256_andnot_si256(bits_to_bytes(x[i].qh), _mm256_set1_epi8((char)0xf0));
-        const __m256i w = _mm256_or_si256(unpack_nibbles(x[i].qs), hi);
-        const float dw = h2f(x[i].d);
-        Q8_0_PAIR_BODY(w, dw)
+// Unsigned levels u against Q8_1 rows, plus the min times Q8_1's d * sum(q).
+INL void q8_1_pairs(__m256i u, float dw, float mw, const block_q8_1 *const *y, int i, __m256 *acc,
+                    float *summ, const int nr) {
+    FOR_J {
+        const __m256i yq = _mm256_loadu_si256((const __m256i *)y[j][i].qs);
+        const __m256 p = _mm256_cvtepi32_ps(dot_u8_i8(u, yq));
+        acc[j] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * h2f(y[j][i].d)), acc[j]);
+        summ[j] += mw * h2f(y[j][i].s);
     }
-    STORE(acc, 0)
 }
 
-INL void q8_0_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
-    const block_q8_0 *x = (const block_q8_0 *)vx;
-    ROWS(block_q8_0, y, vy, by)
-    __m256 acc[GL_DOT_NR];
-    FOR_J acc[j] = _mm256_setzero_ps();
-    for (int i = 0; i < n / QK8_0; i++) {
-        const __m256i w = _mm256_loadu_si256((const __m256i *)x[i].qs);
-        const float dw = h2f(x[i].d);
-        Q8_0_PAIR_BODY(w, dw)
-    }
-    STORE(acc, 0)
+INL void blk_q4_0(const block_q4_0 *x, const block_q8_0 *const *y, int i, __m256 *acc, float *summ, const int nr) {
+    (void)summ;
+    const __m256i w = _mm256_sub_epi8(unpack_nibbles(x[i].qs), _mm256_set1_epi8(8));
+    q8_0_pairs(w, h2f(x[i].d), y, i, acc, nr);
+}
+
+INL void blk_q5_0(const block_q5_0 *x, const block_q8_0 *const *y, int i, __m256 *acc, float *summ, const int nr) {
+    (void)summ;
+    // q - 16: the nibble where the fifth bit is set, the nibble - 16 (0xf0 | nibble) where not.
+    const __m256i hi = _mm256_andnot_si256(bits_to_bytes(x[i].qh), _mm256_set1_epi8((char)0xf0));
+    const __m256i w = _mm256_or_si256(unpack_nibbles(x[i].qs), hi);
+    q8_0_pairs(w, h2f(x[i].d), y, i, acc, nr);
+}
+
+INL void blk_q8_0(const block_q8_0 *x, const block_q8_0 *const *y, int i, __m256 *acc, float *summ, const int nr) {
+    (void)summ;
+    q8_0_pairs(_mm256_loadu_si256((const __m256i *)x[i].qs), h2f(x[i].d), y, i, acc, nr);
 }
 
 INL __m256i iq4_lut(void) {
@@ -188,58 +197,32 @@ INL __m256i iq4_lut(void) {
     return _mm256_set_m128i(t, t);
 }
 
-INL void iq4_nl_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
-    const block_iq4_nl *x = (const block_iq4_nl *)vx;
-    ROWS(block_q8_0, y, vy, by)
-    const __m256i lut = iq4_lut();
-    __m256 acc[GL_DOT_NR];
-    FOR_J acc[j] = _mm256_setzero_ps();
-    for (int i = 0; i < n / QK4_NL; i++) {
-        const __m256i w = _mm256_shuffle_epi8(lut, unpack_nibbles(x[i].qs));
-        const float dw = h2f(x[i].d);
-        Q8_0_PAIR_BODY(w, dw)
-    }
-    STORE(acc, 0)
+INL void blk_iq4_nl(const block_iq4_nl *x, const block_q8_0 *const *y, int i, __m256 *acc, float *summ, const int nr) {
+    (void)summ;
+    q8_0_pairs(_mm256_shuffle_epi8(iq4_lut(), unpack_nibbles(x[i].qs)), h2f(x[i].d), y, i, acc, nr);
 }
 
-// ---- 32-blocks with a min against Q8_1: unsigned levels, min x s ---------------------------------
-
-#define Q8_1_PAIR_BODY(u, dw, mw)                                                        \
-    FOR_J {                                                                              \
-        const __m256i yq = _mm256_loadu_si256((const __m256i *)y[j][i].qs);              \
-        const __m256 p = _mm256_cvtepi32_ps(dot_u8_i8(u, yq));                           \
-        acc[j] = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * h2f(y[j][i].d)), acc[j]);        \
-        summ[j] += mw * h2f(y[j][i].s);                                                  \
-    }
-
-INL void q4_1_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
-    const block_q4_1 *x = (const block_q4_1 *)vx;
-    ROWS(block_q8_1, y, vy, by)
-    __m256 acc[GL_DOT_NR];
-    float summ[GL_DOT_NR];
-    FOR_J { acc[j] = _mm256_setzero_ps(); summ[j] = 0; }
-    for (int i = 0; i < n / QK4_1; i++) {
-        const __m256i u = unpack_nibbles(x[i].qs);
-        const float dw = h2f(x[i].d), mw = h2f(x[i].m);
-        Q8_1_PAIR_BODY(u, dw, mw)
-    }
-    STORE(acc, summ[j])
+INL void blk_q4_1(const block_q4_1 *x, const block_q8_1 *const *y, int i, __m256 *acc, float *summ, const int nr) {
+    q8_1_pairs(unpack_nibbles(x[i].qs), h2f(x[i].d), h2f(x[i].m), y, i, acc, summ, nr);
 }
 
-INL void q5_1_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
-    const block_q5_1 *x = (const block_q5_1 *)vx;
-    ROWS(block_q8_1, y, vy, by)
-    __m256 acc[GL_DOT_NR];
-    float summ[GL_DOT_NR];
-    FOR_J { acc[j] = _mm256_setzero_ps(); summ[j] = 0; }
-    for (int i = 0; i < n / QK5_1; i++) {
-        const __m256i hi = _mm256_and_si256(bits_to_bytes(x[i].qh), _mm256_set1_epi8(0x10));
-        const __m256i u = _mm256_or_si256(unpack_nibbles(x[i].qs), hi);
-        const float dw = h2f(x[i].d), mw = h2f(x[i].m);
-        Q8_1_PAIR_BODY(u, dw, mw)
-    }
-    STORE(acc, summ[j])
+INL void blk_q5_1(const block_q5_1 *x, const block_q8_1 *const *y, int i, __m256 *acc, float *summ, const int nr) {
+    const __m256i hi = _mm256_and_si256(bits_to_bytes(x[i].qh), _mm256_set1_epi8(0x10));
+    q8_1_pairs(_mm256_or_si256(unpack_nibbles(x[i].qs), hi), h2f(x[i].d), h2f(x[i].m), y, i, acc, summ, nr);
 }
+
+#define KERNEL32(T, YT)                                                                  \
+    INL void T##_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) { \
+        const block_##T *x = (const block_##T *)vx;                                      \
+        LOOP32(blk_##T, YT)                                                              \
+    }
+
+KERNEL32(q4_0, block_q8_0)
+KERNEL32(q5_0, block_q8_0)
+KERNEL32(q8_0, block_q8_0)
+KERNEL32(iq4_nl, block_q8_0)
+KERNEL32(q4_1, block_q8_1)
+KERNEL32(q5_1, block_q8_1)
 
 // ---- K-quants against Q8_K -----------------------------------------------------------------------
 // Per super-block and activation row, an int32x8 accumulator collects
@@ -249,8 +232,38 @@ INL void q5_1_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
 INL __m256i load_y(const block_q8_K *b, int off) { return _mm256_loadu_si256((const __m256i *)(b->qs + off)); }
 INL __m256i load_bsums(const block_q8_K *b) { return _mm256_loadu_si256((const __m256i *)b->bsums); }
 
-// int16 scale vector: low 128 bits = a, high 128 bits = b (for 32 elements spanning two 16-sub-blocks).
-INL __m256i scale_pair(int a, int b) { return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a)); }
+// Broadcast int16 element e (0..7) of each 128-bit lane to the whole lane.
+INL __m256i bcast16(__m256i v, int e) {
+    const __m256i ctl = _mm256_set1_epi16((short)(0x0100 * (2 * e + 1) + 2 * e));
+    return _mm256_shuffle_epi8(v, ctl);
+}
+
+// int16 element a of the low lane and b of the high lane (both lanes of v hold the same 8).
+INL __m256i bcast16_pair(__m256i v, int a, int b) {
+    const __m256i ctl = _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 * (2 * b + 1) + 2 * b)),
+                                         _mm_set1_epi16((short)(0x0100 * (2 * a + 1) + 2 * a)));
+    return _mm256_shuffle_epi8(v, ctl);
+}
+
+// Lane h (0 or 1) of v in both lanes.
+INL __m256i lane_bcast(__m256i v, int h) {
+    return _mm256_broadcastsi128_si256(h ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v));
+}
+
+// Q3_K's 16 signed 6-bit scales (minus 32) from their 12-byte encoding, 4 at a time.
+INL __m128i q3_scales(const uint8_t *s) {
+    uint32_t a, b, c;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + 4, 4);
+    memcpy(&c, s + 8, 4);
+    const uint32_t m4 = 0x0f0f0f0f, m30 = 0x30303030;
+    const uint32_t s0 = (a & m4) | ((c << 4) & m30);        // scales 0..3
+    const uint32_t s1 = (b & m4) | ((c << 2) & m30);        // 4..7
+    const uint32_t s2 = ((a >> 4) & m4) | (c & m30);        // 8..11
+    const uint32_t s3 = ((b >> 4) & m4) | ((c >> 2) & m30); // 12..15
+    return _mm_sub_epi8(_mm_setr_epi32((int)s0, (int)s1, (int)s2, (int)s3), _mm_set1_epi8(32));
+}
+
 
 INL void q2_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
     const block_q2_K *x = (const block_q2_K *)vx;
@@ -259,15 +272,17 @@ INL void q2_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
     __m256 acc[GL_DOT_NR];
     FOR_J acc[j] = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
-        const uint8_t *sc = x[i].scales;
-        const __m256i mins = _mm256_cvtepu8_epi16(_mm_srli_epi16(_mm_and_si128(_mm_loadu_si128((const __m128i *)sc), _mm_set1_epi8((char)0xf0)), 4));
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0f)));
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, _mm_set1_epi8(0x0f)));
         __m256i isum[GL_DOT_NR];
         FOR_J isum[j] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
+        UNROLL for (int h = 0; h < 2; h++) {
             const __m256i b = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
-            for (int k = 0; k < 4; k++) {
+            const __m256i sch = lane_bcast(sc16, h);
+            UNROLL for (int k = 0; k < 4; k++) {
                 const __m256i u = _mm256_and_si256(_mm256_srli_epi16(b, 2 * k), m3);
-                const __m256i scv = scale_pair(sc[8 * h + 2 * k] & 0xf, sc[8 * h + 2 * k + 1] & 0xf);
+                const __m256i scv = bcast16_pair(sch, 2 * k, 2 * k + 1);
                 FOR_J {
                     const __m256i p = _mm256_maddubs_epi16(u, load_y(y[j] + i, 128 * h + 32 * k));
                     isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(p, scv));
@@ -292,20 +307,19 @@ INL void q3_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
     __m256 acc[GL_DOT_NR];
     FOR_J acc[j] = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
-        int8_t sc[16];
-        gl_unpack_scales_q3(x[i].scales, sc);
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(q3_scales(x[i].scales));
         const __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
         __m256i isum[GL_DOT_NR];
         FOR_J isum[j] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
+        UNROLL for (int h = 0; h < 2; h++) {
             const __m256i b = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
-            for (int k = 0; k < 4; k++) {
+            const __m256i sch = lane_bcast(sc16, h);
+            UNROLL for (int k = 0; k < 4; k++) {
                 // u = low2 + 4 * hbit in 0..7; the value is u - 4.
                 const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), m1);
                 const __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 2 * k), m3),
                                                   _mm256_slli_epi16(hb, 2));
-                const __m256i scv = scale_pair(sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1]);
+                const __m256i scv = bcast16_pair(sch, 2 * k, 2 * k + 1);
                 FOR_J {
                     const __m256i p = _mm256_maddubs_epi16(u, load_y(y[j] + i, 128 * h + 32 * k));
                     isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(p, scv));
@@ -323,12 +337,21 @@ INL void q3_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
     STORE(acc, 0)
 }
 
-// Q4_K / Q5_K scale and min vectors: sc as int16 per 32-sub-block, mins duplicated per 16.
-INL void k4_scales(const uint8_t *scales, uint8_t sc[8], __m256i *mins16) {
-    uint8_t m[8];
-    gl_unpack_scales_k4(scales, sc, m);
-    const __m128i mv = _mm_loadl_epi64((const __m128i *)m);
-    *mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mv, mv));
+// Q4_K / Q5_K: the 12-byte scale/min encoding unpacked 4 bytes at a time. Returns the 8 scales
+// as int16 in both 128-bit lanes (for byte shuffles) and the 8 mins duplicated per 16-element
+// half (to multiply Q8_K's bsums).
+INL __m256i k4_scales(const uint8_t *scales, __m256i *mins16) {
+    uint32_t a, b, c;
+    memcpy(&a, scales, 4);
+    memcpy(&b, scales + 4, 4);
+    memcpy(&c, scales + 8, 4);
+    const uint32_t sc_lo = a & 0x3f3f3f3f, m_lo = b & 0x3f3f3f3f;
+    const uint32_t sc_hi = (c & 0x0f0f0f0f) | ((a >> 2) & 0x30303030);
+    const uint32_t m_hi = ((c >> 4) & 0x0f0f0f0f) | ((b >> 2) & 0x30303030);
+    const __m128i sc8 = _mm_cvtsi64_si128((long long)((uint64_t)sc_hi << 32 | sc_lo));
+    const __m128i m8 = _mm_cvtsi64_si128((long long)((uint64_t)m_hi << 32 | m_lo));
+    *mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+    return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sc8));
 }
 
 INL void q4_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
@@ -338,16 +361,15 @@ INL void q4_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
     __m256 acc[GL_DOT_NR];
     FOR_J acc[j] = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8];
         __m256i mins16;
-        k4_scales(x[i].scales, sc, &mins16);
+        const __m256i sc16 = k4_scales(x[i].scales, &mins16);
         __m256i isum[GL_DOT_NR];
         FOR_J isum[j] = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
+        UNROLL for (int c = 0; c < 4; c++) {
             const __m256i b = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
             const __m256i lo = _mm256_and_si256(b, m4);
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), m4);
-            const __m256i s_lo = _mm256_set1_epi16(sc[2 * c]), s_hi = _mm256_set1_epi16(sc[2 * c + 1]);
+            const __m256i s_lo = bcast16(sc16, 2 * c), s_hi = bcast16(sc16, 2 * c + 1);
             FOR_J {
                 const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load_y(y[j] + i, 64 * c)), s_lo);
                 const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load_y(y[j] + i, 64 * c + 32)), s_hi);
@@ -372,19 +394,18 @@ INL void q5_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
     __m256 acc[GL_DOT_NR];
     FOR_J acc[j] = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8];
         __m256i mins16;
-        k4_scales(x[i].scales, sc, &mins16);
+        const __m256i sc16 = k4_scales(x[i].scales, &mins16);
         const __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
         __m256i isum[GL_DOT_NR];
         FOR_J isum[j] = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
+        UNROLL for (int c = 0; c < 4; c++) {
             const __m256i b = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
             const __m256i h_lo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), m1), 4);
             const __m256i h_hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), m1), 4);
             const __m256i lo = _mm256_or_si256(_mm256_and_si256(b, m4), h_lo);
             const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4), h_hi);
-            const __m256i s_lo = _mm256_set1_epi16(sc[2 * c]), s_hi = _mm256_set1_epi16(sc[2 * c + 1]);
+            const __m256i s_lo = bcast16(sc16, 2 * c), s_hi = bcast16(sc16, 2 * c + 1);
             FOR_J {
                 const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load_y(y[j] + i, 64 * c)), s_lo);
                 const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load_y(y[j] + i, 64 * c + 32)), s_hi);
@@ -409,11 +430,10 @@ INL void q6_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
     __m256 acc[GL_DOT_NR];
     FOR_J acc[j] = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
-        const int8_t *sc = x[i].scales;
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
         __m256i isum[GL_DOT_NR];
         FOR_J isum[j] = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
+        UNROLL for (int h = 0; h < 2; h++) {
             const __m256i q1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h));
             const __m256i q2 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h + 32));
             const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
@@ -423,8 +443,9 @@ INL void q6_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
             u[1] = _mm256_or_si256(_mm256_and_si256(q2, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
             u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q1, 4), m4), _mm256_and_si256(qh, m30));
             u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q2, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
-            for (int k = 0; k < 4; k++) {
-                const __m256i scv = scale_pair(sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1]);
+            const __m256i sch = lane_bcast(sc16, h);
+            UNROLL for (int k = 0; k < 4; k++) {
+                const __m256i scv = bcast16_pair(sch, 2 * k, 2 * k + 1);
                 FOR_J {
                     const __m256i p = _mm256_maddubs_epi16(u[k], load_y(y[j] + i, 128 * h + 32 * k));
                     isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(p, scv));
@@ -451,7 +472,7 @@ INL void iq4_xs_k(int n, float *s, size_t bs, const void *vx, const void *vy, si
     for (int i = 0; i < n / QK_K; i++) {
         __m256i isum[GL_DOT_NR];
         FOR_J isum[j] = _mm256_setzero_si256();
-        for (int ib = 0; ib < 8; ib++) {
+        UNROLL for (int ib = 0; ib < 8; ib++) {
             const __m256i w = _mm256_shuffle_epi8(lut, unpack_nibbles(x[i].qs + 16 * ib));
             const __m256i aw = _mm256_sign_epi8(w, w);
             const __m256i scv = _mm256_set1_epi16((short)gl_iq4_xs_scale(&x[i], ib));

@@ -121,6 +121,14 @@ typedef struct {
 static void mm_rows_1(const mm_task *t, int64_t r0, int64_t r1) {
     const int n = (int)t->act->n_in;
     const void *y = t->act->data;
+#if defined(GL_HAVE_AVX2_KERNELS)
+    if (t->tile8) { // the types with tiles have a generation kernel on the same extras
+        const float *dy = (const float *)((const char *)y + extras_offset(t->act));
+        gl_gen_rows(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0), y, dy,
+                    dy + n / QK8_0, t->out + r0);
+        return;
+    }
+#endif
     for (int64_t r = r0; r < r1; r++) t->vec_dot(n, t->out + r, t->w + (size_t)r * t->w_row, y);
 }
 

@@ -21,6 +21,7 @@
 
 #define INL static inline __attribute__((always_inline))
 #define FOR_J _Pragma("GCC unroll 4") for (int j = 0; j < nt; j++)
+#define UNROLL _Pragma("GCC unroll 8")
 
 typedef struct {
     float d[8];
@@ -90,6 +91,13 @@ static void pack_group(enum gl_type t, const char *w, size_t w_row, int nrows, i
     }
 }
 
+INL float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
 INL __m256i bcast4(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -108,7 +116,7 @@ INL void tile_kernel(int nb, const pk_block *pk, const block_q8_0 *const *y, con
         __m256i s32[4];
         FOR_J s32[j] = _mm256_setzero_si256();
         if (kind == PK_S8) {
-            for (int s = 0; s < 8; s++) {
+            UNROLL for (int s = 0; s < 8; s++) {
                 const __m256i w = _mm256_load_si256((const __m256i *)(pk[b].q + 32 * s));
                 const __m256i aw = _mm256_sign_epi8(w, w);
                 FOR_J {
@@ -119,10 +127,10 @@ INL void tile_kernel(int nb, const pk_block *pk, const block_q8_0 *const *y, con
         } else {
             // int16 sums stay below 2^15: 8 steps of 4-bit levels, 4 of 5-bit ones.
             const int flush = kind == PK_U4 ? 8 : 4;
-            for (int s0 = 0; s0 < 8; s0 += flush) {
+            UNROLL for (int s0 = 0; s0 < 8; s0 += flush) {
                 __m256i s16[4];
                 FOR_J s16[j] = _mm256_setzero_si256();
-                for (int s = s0; s < s0 + flush; s++) {
+                UNROLL for (int s = s0; s < s0 + flush; s++) {
                     const __m256i w = _mm256_load_si256((const __m256i *)(pk[b].q + 32 * s));
                     FOR_J s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(w, bcast4(y[j][b].qs + 4 * s)));
                 }
@@ -185,6 +193,110 @@ bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int 
     }
     free(pk);
     return true;
+}
+
+// ---- one token: the generation kernel with precomputed activation scales -------------------------
+// Scales are handled eight blocks at a time: the weights' eight fp16 scales go through one
+// conversion, get multiplied by eight activation scales loaded at once, and each block takes its
+// lane with a permute. The unsigned kinds add -offset * dw * sy for eight blocks in one FMA.
+
+INL __m256 load_dw8(const char *x, size_t stride) {
+    uint64_t lo = 0, hi = 0;
+    for (int b = 0; b < 4; b++) {
+        uint16_t d0, d1;
+        memcpy(&d0, x + stride * (size_t)b, 2);
+        memcpy(&d1, x + stride * (size_t)(b + 4), 2);
+        lo |= (uint64_t)d0 << (16 * b);
+        hi |= (uint64_t)d1 << (16 * b);
+    }
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
+}
+
+// Block levels: unsigned for Q4_0/Q5_0, signed for Q8_0/IQ4_NL.
+INL __m256i gen_levels(enum gl_type t, const char *blk) {
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    if (t == GL_TYPE_Q8_0) return _mm256_loadu_si256((const __m256i *)(blk + 2));
+    const uint8_t *qs = (const uint8_t *)blk + (t == GL_TYPE_Q5_0 ? 6 : 2);
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+    (void)m4;
+    if (t == GL_TYPE_Q4_0) return u;
+    if (t == GL_TYPE_IQ4_NL) {
+        const __m128i l = _mm_loadu_si128((const __m128i *)gl_iq4nl_values);
+        return _mm256_shuffle_epi8(_mm256_set_m128i(l, l), u);
+    }
+    // Q5_0: fifth bits from qh (bytes 2..5)
+    uint32_t h;
+    memcpy(&h, blk + 2, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll,
+                                           0x0101010101010101ll, 0x0000000000000000ll);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i hb = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)h), shuf), bit), bit);
+    return _mm256_or_si256(u, _mm256_and_si256(hb, _mm256_set1_epi8(0x10)));
+}
+
+INL __m256i gen_dot(enum gl_type t, __m256i w, const int8_t *yq) {
+    const __m256i y = _mm256_loadu_si256((const __m256i *)yq);
+    const __m256i ones = _mm256_set1_epi16(1);
+    if (t == GL_TYPE_Q4_0 || t == GL_TYPE_Q5_0) return _mm256_madd_epi16(_mm256_maddubs_epi16(w, y), ones);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w)), ones);
+}
+
+INL float gen_kernel(enum gl_type t, size_t bsz, int n, const void *vx, const block_q8_0 *y,
+                     const float *dy, const float *sy) {
+    const char *x = (const char *)vx;
+    const int nb = n / QK8_0;
+    const bool offs = t == GL_TYPE_Q4_0 || t == GL_TYPE_Q5_0;
+    const float off = t == GL_TYPE_Q4_0 ? -8.0f : -16.0f;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, corr = acc0;
+    int i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        const char *xb = x + (size_t)i * bsz;
+        const __m256 dw = load_dw8(xb, bsz);
+        const __m256 sc = _mm256_mul_ps(dw, _mm256_loadu_ps(dy + i));
+        if (offs) corr = _mm256_fmadd_ps(dw, _mm256_loadu_ps(sy + i), corr);
+        UNROLL for (int b = 0; b < 8; b += 2) {
+            const __m256 p0 = _mm256_cvtepi32_ps(gen_dot(t, gen_levels(t, xb + (size_t)b * bsz), y[i + b].qs));
+            const __m256 p1 = _mm256_cvtepi32_ps(gen_dot(t, gen_levels(t, xb + (size_t)(b + 1) * bsz), y[i + b + 1].qs));
+            acc0 = _mm256_fmadd_ps(p0, _mm256_permutevar8x32_ps(sc, _mm256_set1_epi32(b)), acc0);
+            acc1 = _mm256_fmadd_ps(p1, _mm256_permutevar8x32_ps(sc, _mm256_set1_epi32(b + 1)), acc1);
+        }
+    }
+    float tail = 0;
+    for (; i < nb; i++) {
+        const char *xb = x + (size_t)i * bsz;
+        uint16_t dh;
+        memcpy(&dh, xb, 2);
+        const float dw = _cvtsh_ss(dh);
+        const __m256 p = _mm256_cvtepi32_ps(gen_dot(t, gen_levels(t, xb), y[i].qs));
+        acc0 = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * dy[i]), acc0);
+        if (offs) tail += off * dw * sy[i];
+    }
+    float r = hsum8(_mm256_add_ps(acc0, acc1)) + tail;
+    if (offs) r += off * hsum8(corr);
+    return r;
+}
+
+bool gl_gen_supported(enum gl_type t) { return gl_tile8_supported(t); }
+
+void gl_gen_rows(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                 const float *dy, const float *sy, float *out) {
+    const block_q8_0 *yb = (const block_q8_0 *)y;
+    const char *wr = (const char *)w;
+    switch (type) {
+    case GL_TYPE_Q4_0:
+        for (int r = 0; r < n_rows; r++) out[r] = gen_kernel(GL_TYPE_Q4_0, sizeof(block_q4_0), n, wr + (size_t)r * w_row, yb, dy, sy);
+        break;
+    case GL_TYPE_Q5_0:
+        for (int r = 0; r < n_rows; r++) out[r] = gen_kernel(GL_TYPE_Q5_0, sizeof(block_q5_0), n, wr + (size_t)r * w_row, yb, dy, sy);
+        break;
+    case GL_TYPE_Q8_0:
+        for (int r = 0; r < n_rows; r++) out[r] = gen_kernel(GL_TYPE_Q8_0, sizeof(block_q8_0), n, wr + (size_t)r * w_row, yb, dy, sy);
+        break;
+    default:
+        for (int r = 0; r < n_rows; r++) out[r] = gen_kernel(GL_TYPE_IQ4_NL, sizeof(block_iq4_nl), n, wr + (size_t)r * w_row, yb, dy, sy);
+        break;
+    }
 }
 
 #endif
