@@ -721,11 +721,73 @@ static void test_sampler(void) {
     ll_model_free(m);
 }
 
+// Hostile input: mutated grammars and schemas must give a grammar or an error, never a crash;
+// whatever parses must survive matching random text.
+static void test_mutations(void) {
+    const char *files[] = { "json.gbnf", "c.gbnf", "chess.gbnf", "japanese.gbnf" };
+    const char *schemas[] = {
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\",\"minimum\":-5,\"maximum\":1234},"
+        "\"b\":{\"type\":\"string\",\"pattern\":\"^[a-z]+(x|y){2,3}\\\\d$\"},\"c\":{\"$ref\":\"#/$defs/c\"}},"
+        "\"$defs\":{\"c\":{\"type\":\"array\",\"prefixItems\":[{\"enum\":[1,\"x\"]}],\"items\":{\"type\":\"number\","
+        "\"exclusiveMinimum\":0.5}}},\"required\":[\"a\"],\"additionalProperties\":{\"format\":\"date\"}}",
+    };
+    char err[256];
+    for (int f = 0; f < 5; f++) {
+        char *base;
+        if (f < 4) {
+            char path[256];
+            snprintf(path, sizeof path, "grammars/%s", files[f]);
+            base = read_text(path);
+        } else {
+            base = malloc(strlen(schemas[0]) + 1);
+            if (base) strcpy(base, schemas[0]);
+        }
+        if (!base) continue;
+        size_t n = strlen(base);
+        char *buf = malloc(n + 1);
+        for (int it = 0; it < 300 && buf; it++) {
+            memcpy(buf, base, n + 1);
+            int edits = 1 + (int)(frand() * 4);
+            for (int e = 0; e < edits; e++) {
+                size_t at = (size_t)(frand() * (float)n);
+                const char pool[] = "()[]{}|*+?.\"\\:=#\n -^x09,$\xC3\xA9\xFF";
+                buf[at] = pool[(size_t)(frand() * (sizeof pool - 1))];
+            }
+            if (frand() < 0.2f) buf[(size_t)(frand() * (float)n)] = 0; // truncation
+            ll_grammar *g = NULL;
+            if (f < 4) {
+                g = ll_grammar_parse(buf, err, sizeof err);
+                CHECK(g || (err[0] >= '1' && err[0] <= '9' && strchr(err, ':')), "error has a position: %s", err);
+            } else {
+                char *gb = ll_json_schema_to_gbnf(buf, err, sizeof err);
+                CHECK(gb || err[0], "schema error has a message");
+                if (gb) {
+                    g = ll_grammar_parse(gb, err, sizeof err);
+                    CHECK(g != NULL, "a converted schema must parse: %s\n%s", err, gb);
+                    free(gb);
+                }
+            }
+            if (g) {
+                char text[64];
+                for (int k = 0; k < 8; k++) {
+                    size_t len = (size_t)(frand() * 63);
+                    for (size_t i = 0; i < len; i++) text[i] = (char)(frand() * 256);
+                    ll_grammar_match(g, text, len);
+                }
+                ll_grammar_free(g);
+            }
+        }
+        free(buf);
+        free(base);
+    }
+}
+
 int main(void) {
     test_constructs();
     test_errors();
     test_shipped();
     test_schema();
+    test_mutations();
     test_sampler();
     return test_result("test_grammar");
 }
