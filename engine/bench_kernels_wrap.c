@@ -1,14 +1,7 @@
-// ll_bench_kernels: the public face of ggml-lite's kernel micro-benchmark (the cli may only
-// use llamalite.h). The benchmark is optional: without it this reports its absence.
+// ll_bench_kernels: the public face of ggml-lite's kernel micro-benchmark
+// (ggml-lite/bench_kernels.c), since the cli may only use llamalite.h.
 #include "llamalite.h"
 
-int gl_bench_kernels(int n_threads, FILE *out);
-#pragma weak gl_bench_kernels
+int gl_bench_kernels(int n_threads, FILE *out); // ggml-lite/bench_kernels.c
 
-int ll_bench_kernels(int n_threads, FILE *out) {
-    if (!gl_bench_kernels) {
-        fputs("llamalite: the kernel benchmark is not available in this build\n", stderr);
-        return -1;
-    }
-    return gl_bench_kernels(n_threads, out);
-}
+int ll_bench_kernels(int n_threads, FILE *out) { return gl_bench_kernels(n_threads, out); }

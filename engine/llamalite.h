@@ -245,7 +245,7 @@ bool ll_gguf_tensor(const ll_gguf *g, int64_t i, ll_gguf_tensor_info *out);
 
 // ---- diagnostics ----------------------------------------------------------------------------
 // Runs ggml-lite's kernel micro-benchmark (dot products and matmuls per type) with n_threads
-// (0: physical cores), printing a table to out. Returns 0, or -1 if this build has none.
+// (0: physical cores), printing a table to out. Returns 0, or -1 on failure.
 int ll_bench_kernels(int n_threads, FILE *out);
 
 #ifdef __cplusplus
