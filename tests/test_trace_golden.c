@@ -195,10 +195,13 @@ static char *run_capture(char *const argv[], int *status) {
     return buf;
 }
 
-// The random-weight models (mixed-*) are chaotic: llama.cpp built on this machine differs
-// from its own golden by up to 3.2% there and flips near-tie tokens (see test_golden.c). For
-// them a logit may differ by 5%, and a different greedy pick ends the comparison of that case
-// only when it is a near tie in the reference too. stories260K must match exactly as stated.
+// Two tolerances. The acceptance (LLAMALITE_TRACE_STRICT=1, and always for
+// stories260K): same token at every step, top-8 within 2% or 0.05. The default for the random
+// 14-layer models (mixed-*) is looser, as in test_golden.c: a logit may differ by 5%, and a
+// different greedy pick ends the comparison of that case when it is a near tie in the reference
+// too. Note: llama-cli built on this machine reproduces 7 of the 8 mixed-* golden greedy
+// sequences exactly (checked by hand), so the loose mode hides a real precision gap; run
+// with LLAMALITE_TRACE_STRICT=1 to see it.
 static double rel_tol = 0.02;
 static bool chaotic_model = false;
 
@@ -234,7 +237,8 @@ static int compare(const char *what, const jval *ref, const jval *got) {
         return 1;
     }
     double worst = 0;
-    for (int s = 0; s < rs->n; s++) {
+    int n_compared = 0;
+    for (int s = 0; s < rs->n; s++, n_compared++) {
         const jval *r = &rs->items[s], *g = &gs->items[s];
         const jval *rtok = jget(r, "token"), *gtok = jget(g, "token");
         const jval *rtop = jget(r, "top"), *gtop = jget(g, "top");
@@ -274,7 +278,7 @@ static int compare(const char *what, const jval *ref, const jval *got) {
         }
         if (bad > 10) break;
     }
-    fprintf(stderr, "%s: %d steps, largest logit difference %.4f%s\n", what, rs->n, worst,
+    fprintf(stderr, "%s: %d/%d steps, largest logit difference %.4f%s\n", what, n_compared, rs->n, worst,
             bad ? " (FAILED)" : "");
     return bad;
 }
@@ -307,7 +311,8 @@ int main(int argc, char **argv) {
     int n_models = argc > 1 ? argc - 1 : (int)(sizeof all / sizeof all[0]);
 
     for (int m = 0; m < n_models; m++) {
-        chaotic_model = strncmp(models[m], "mixed", 5) == 0;
+        const char *strict = getenv("LLAMALITE_TRACE_STRICT");
+        chaotic_model = strncmp(models[m], "mixed", 5) == 0 && !(strict && *strict == '1');
         rel_tol = chaotic_model ? 0.05 : 0.02;
         char golden[4096], model[4096];
         snprintf(golden, sizeof golden, "%s/golden/%s.jsonl", shared, models[m]);
