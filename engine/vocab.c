@@ -108,6 +108,61 @@ static ll_token special_id(const gguf_file *f, const char *key, ll_token def, in
     return (ll_token)d;
 }
 
+// Makes t a control token, as the reference does for tokens it recognises by their text
+// (an end-of-turn token typed "normal" by a converter would otherwise print as text).
+static void make_control(ll_vocab *v, ll_token t) {
+    if (t >= 0 && t < v->n_tokens) v->toktype[t] = LL_TOKTYPE_CONTROL;
+}
+
+static void add_eog(ll_vocab *v, ll_token t) {
+    if (t < 0 || t >= v->n_tokens) return;
+    for (int32_t i = 0; i < v->n_eog; i++)
+        if (v->eog[i] == t) return;
+    if (v->n_eog < (int32_t)(sizeof v->eog / sizeof v->eog[0])) v->eog[v->n_eog++] = t;
+}
+
+static ll_token find_text(const ll_vocab *v, const char *s) { return ll_vocab_find(v, s, strlen(s)); }
+
+// End-of-turn / end-of-message tokens and the set of tokens that end generation: the ids the
+// GGUF names, then the usual texts (the reference's list), which become control tokens.
+static void find_eog(ll_vocab *v, const gguf_file *f) {
+    static const char *eot_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+                                      "<|endoftext|>", "<EOT>", // DeepSeek's <｜end▁of▁sentence｜>:
+                                      "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"};
+    static const char *eog_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+                                      "<|endoftext|>", "<|eom_id|>", "<EOT>"};
+    // fill-in-the-middle pad / repo / file separator also end generation
+    static const char *fim_texts[][4] = {{"<|fim_pad|>", "<fim-pad>", "<PAD>", NULL},
+                                         {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"},
+                                         {"<|file_sep|>", NULL, NULL, NULL}};
+    static const char *fim_keys[] = {"tokenizer.ggml.fim_pad_token_id", "tokenizer.ggml.fim_rep_token_id",
+                                     "tokenizer.ggml.fim_sep_token_id"};
+    for (size_t k = 0; v->eot < 0 && k < sizeof eot_texts / sizeof *eot_texts; k++) {
+        v->eot = find_text(v, eot_texts[k]);
+        make_control(v, v->eot);
+    }
+    if (v->eom < 0) {
+        v->eom = find_text(v, "<|eom_id|>");
+        make_control(v, v->eom);
+    }
+    for (size_t k = 0; k < 3; k++) {
+        ll_token t = special_id(f, fim_keys[k], -1, v->n_tokens);
+        for (size_t j = 0; t < 0 && j < 4 && fim_texts[k][j]; j++) {
+            t = find_text(v, fim_texts[k][j]);
+            make_control(v, t);
+        }
+        add_eog(v, t);
+    }
+    for (size_t k = 0; k < sizeof eog_texts / sizeof *eog_texts; k++) {
+        ll_token t = find_text(v, eog_texts[k]);
+        make_control(v, t);
+        add_eog(v, t);
+    }
+    add_eog(v, v->eos);
+    add_eog(v, v->eot);
+    add_eog(v, v->eom);
+}
+
 static int cmp_special_len(const void *a, const void *b, void *ctx) {
     const ll_vocab *v = ctx;
     uint32_t la = v->text_len[*(const ll_token *)a], lb = v->text_len[*(const ll_token *)b];
@@ -206,12 +261,11 @@ ll_vocab *ll_vocab_load(const gguf_file *f, char *err, size_t errlen) {
     if (v->bos >= n) v->bos = -1;
     if (v->eos >= n) v->eos = -1;
     if (v->unk >= n) v->unk = -1;
-    static const char *eot_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                                      "<|endoftext|>", "<EOT>"};
-    for (size_t k = 0; v->eot < 0 && k < sizeof eot_names / sizeof *eot_names; k++)
-        v->eot = ll_vocab_find(v, eot_names[k], strlen(eot_names[k]));
-    if (v->eom < 0) v->eom = ll_vocab_find(v, "<|eom_id|>", 10);
-    v->add_bos = gguf_get_bool(f, "tokenizer.ggml.add_bos_token", spm);
+    if (!strcmp(v->pre, "chatglm-bpe") && gguf_find_key(f, "tokenizer.ggml.bos_token_id") < 0) v->bos = -1;
+    find_eog(v, f);
+    // The reference adds BOS by default for SPM and the Llama 3 family of BPE pre-tokenizers.
+    bool bos_default = spm || (!spm && pt_ignore_merges(pt_find(v->pre)));
+    v->add_bos = gguf_get_bool(f, "tokenizer.ggml.add_bos_token", bos_default);
     v->add_eos = gguf_get_bool(f, "tokenizer.ggml.add_eos_token", false);
     v->add_space_prefix = gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", spm);
 
@@ -279,7 +333,9 @@ bool ll_vocab_add_eos(const ll_vocab *v) { return v->add_eos && v->eos >= 0; }
 const char *ll_vocab_type_name(const ll_vocab *v) { return v->type == LL_VOCAB_SPM ? "spm" : "bpe"; }
 
 bool ll_vocab_is_eog(const ll_vocab *v, ll_token t) {
-    return t >= 0 && (t == v->eos || t == v->eot || t == v->eom);
+    for (int32_t i = 0; t >= 0 && i < v->n_eog; i++)
+        if (v->eog[i] == t) return true;
+    return false;
 }
 
 bool ll_vocab_is_control(const ll_vocab *v, ll_token t) {
@@ -314,11 +370,29 @@ static fragment *partition(const ll_vocab *v, const char *text, int32_t len, boo
     fragment *fr = malloc(sizeof(fragment));
     if (!fr) return NULL;
     if (len > 0) fr[n++] = (fragment){0, len, -1}; // empty text has no fragments at all
+    // Which bytes and byte pairs occur in the text: most special tokens can be skipped without
+    // a search (vocabularies can have thousands of user-defined tokens).
+    uint64_t pairs[65536 / 64] = {0}, bytes[4] = {0};
+    for (int32_t i = 0; i < len; i++) {
+        uint8_t a = (uint8_t)text[i];
+        bytes[a >> 6] |= 1ull << (a & 63);
+        if (i + 1 < len) {
+            unsigned pr = (unsigned)a << 8 | (uint8_t)text[i + 1];
+            pairs[pr >> 6] |= 1ull << (pr & 63);
+        }
+    }
     for (int32_t s = 0; s < v->n_special; s++) {
         ll_token tok = v->special[s];
         if (!parse_special && v->toktype[tok] != LL_TOKTYPE_USER_DEFINED) continue;
         const char *st = v->text[tok];
         int32_t sl = (int32_t)v->text_len[tok];
+        bool may_occur = sl <= len;
+        if (may_occur && sl == 1) may_occur = bytes[(uint8_t)st[0] >> 6] >> ((uint8_t)st[0] & 63) & 1;
+        for (int32_t i = 0; may_occur && i + 1 < sl; i++) {
+            unsigned pr = (unsigned)(uint8_t)st[i] << 8 | (uint8_t)st[i + 1];
+            may_occur = pairs[pr >> 6] >> (pr & 63) & 1;
+        }
+        if (!may_occur) continue;
         fragment *next = NULL;
         int32_t nn = 0, ncap = 0;
         for (int32_t i = 0; i < n; i++) {

@@ -31,6 +31,8 @@ struct ll_vocab {
     ll_strmap by_text;
     ll_token byte_tokens[256]; // SPM <0xNN>, BPE the byte's unicode char; -1 if absent
     ll_token bos, eos, eot, eom, unk, pad, nl;
+    ll_token eog[16];        // end-of-generation tokens (eos, eot, eom, <|im_end|>, ...)
+    int32_t n_eog;
     bool add_bos, add_eos, add_space_prefix;
     ll_token *special;       // control / user-defined / unknown tokens, longest text first
     int32_t n_special;
