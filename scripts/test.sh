@@ -4,6 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc)" 2>&1 | grep -E 'error|warning: unused' || true
-cmake --build build -j"$(nproc)" >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null 2>build/build-errors.log || { cat build/build-errors.log; exit 1; }
 cd build && ctest --output-on-failure -j"$(nproc)"
