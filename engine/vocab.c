@@ -268,6 +268,14 @@ ll_vocab *ll_vocab_load(const gguf_file *f, char *err, size_t errlen) {
     v->add_bos = gguf_get_bool(f, "tokenizer.ggml.add_bos_token", bos_default);
     v->add_eos = gguf_get_bool(f, "tokenizer.ggml.add_eos_token", false);
     v->add_space_prefix = gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", spm);
+    v->spm_words_independent = spm;
+    for (int32_t i = 0; spm && i < n && v->spm_words_independent; i++) {
+        const char *t = v->text[i];
+        size_t tl = v->text_len[i], lead = 0;
+        while (lead + 3 <= tl && !memcmp(t + lead, "\xe2\x96\x81", 3)) lead += 3;
+        if (tl > lead + 2 && memmem(t + lead, tl - lead, "\xe2\x96\x81", 3))
+            v->spm_words_independent = false;
+    }
 
     for (int b = 0; b < 256; b++) {
         char buf[8];

@@ -34,6 +34,9 @@ struct ll_vocab {
     ll_token eog[16];        // end-of-generation tokens (eos, eot, eom, <|im_end|>, ...)
     int32_t n_eog;
     bool add_bos, add_eos, add_space_prefix;
+    // SPM: no token has U+2581 after anything but a leading run of U+2581, so no merge can
+    // cross the start of a word and each word can be merged on its own (same result, faster).
+    bool spm_words_independent;
     ll_token *special;       // control / user-defined / unknown tokens, longest text first
     int32_t n_special;
     // BPE merges: "left right" -> rank
