@@ -3,6 +3,8 @@
 // the CPU runs them, otherwise scalar (or NEON on aarch64).
 #include <ctype.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "dot.h"
 #include "quants.h"
@@ -47,15 +49,21 @@ static const char *simd_name = "scalar";
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void init_traits(void) {
+    // LLAMALITE_KERNELS=scalar runs the reference kernels (for tracking down numeric differences).
+    const char *env = getenv("LLAMALITE_KERNELS");
+    const bool force_scalar = env && strcmp(env, "scalar") == 0;
 #if defined(GL_HAVE_AVX2_KERNELS)
-    if (gl_cpu_has_avx2()) {
+    if (gl_cpu_has_avx2() && !force_scalar) {
         best = &gl_kernels_avx2;
         simd_name = "avx2";
     }
 #elif defined(GL_HAVE_NEON_KERNELS)
-    best = &gl_kernels_neon;
-    simd_name = "neon";
+    if (!force_scalar) {
+        best = &gl_kernels_neon;
+        simd_name = "neon";
+    }
 #endif
+    (void)force_scalar;
     for (int t = 0; t < GL_TYPE_COUNT; t++) {
         gl_type_traits *tr = &traits[t];
         if (!tr->name) continue;
