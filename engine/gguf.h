@@ -66,13 +66,15 @@ const char *gguf_get_str(const gguf_file *f, const char *key, const char *def);
 // Scalar value of kv i as a double / string (for printing); false if the type does not match.
 bool gguf_kv_number(const gguf_file *f, int64_t i, double *out);
 gguf_str gguf_kv_string(const gguf_file *f, int64_t i);
-// Raw little-endian bytes of scalar kv i (not a string or array), into the map; else NULL.
+// Raw little-endian bytes of scalar kv i (not a string or array), into the map (unaligned);
+// else NULL.
 const void *gguf_kv_data(const gguf_file *f, int64_t i);
 
 // Arrays: element type and count; 0 / GGUF_TYPE_COUNT when key i is not an array.
 enum gguf_vtype gguf_arr_type(const gguf_file *f, int64_t i);
 uint64_t gguf_arr_n(const gguf_file *f, int64_t i);
 // Raw little-endian elements of a fixed-size array (not strings, not nested), into the map.
+// Not aligned in general: read elements with memcpy (or use gguf_arr_number).
 const void *gguf_arr_data(const gguf_file *f, int64_t i);
 // Element j of a string array, O(1).
 gguf_str gguf_arr_str(const gguf_file *f, int64_t i, uint64_t j);
