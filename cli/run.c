@@ -52,6 +52,29 @@ static bool emit(const char *s, size_t n) {
     return true;
 }
 
+// Writes s with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD, so
+// --echo keeps stdout valid UTF-8 whatever the prompt holds.
+static bool emit_utf8(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    size_t start = 0, i = 0;
+    while (i < n) {
+        unsigned c = u[i];
+        int len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+        bool ok = len > 0 && i + (size_t)len <= n;
+        for (int k = 1; ok && k < len; k++) ok = (u[i + k] & 0xC0) == 0x80;
+        // No overlongs, no surrogates, nothing above U+10FFFF.
+        if (ok && len == 3) ok = !(c == 0xE0 && u[i + 1] < 0xA0) && !(c == 0xED && u[i + 1] >= 0xA0);
+        if (ok && len == 4) ok = !(c == 0xF0 && u[i + 1] < 0x90) && !(c == 0xF4 && u[i + 1] >= 0x90);
+        if (ok) {
+            i += (size_t)len;
+            continue;
+        }
+        if (!emit(s + start, i - start) || !emit("\xEF\xBF\xBD", 3)) return false;
+        start = ++i;
+    }
+    return emit(s + start, n - start);
+}
+
 // The tail of the generated text, to find reverse prompts that span several tokens.
 typedef struct {
     char buf[1024];
@@ -194,7 +217,7 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
         }
     }
     bool out_ok = true;
-    if (p->echo) out_ok = emit(p->prompt, strlen(p->prompt));
+    if (p->echo) out_ok = emit_utf8(p->prompt, strlen(p->prompt));
 
     double t0 = cli_now();
     if (ll_decode(ctx, prompt, n_prompt, err, sizeof err) != 0) {

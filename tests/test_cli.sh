@@ -78,6 +78,15 @@ else echo "FAIL: same seed gave different text"; fail=1; fi
 # -n 0 generates nothing.
 out=$("$BIN" -m "$TINY" -p hi -n 0 --log-disable)
 if [ $? -eq 0 ] && [ -z "$out" ]; then echo "ok: -n 0"; else echo "FAIL: -n 0 printed '$out'"; fail=1; fi
+# --echo of a prompt with invalid UTF-8: stdout stays valid UTF-8 (bad bytes become U+FFFD).
+if command -v iconv >/dev/null; then
+    "$BIN" -m "$TINY" -p "$(printf 'a\xff\xc3b \xed\xa0\x80 end')" -n 10 -s 1 --echo --log-disable >"$TMP/out"
+    if iconv -f UTF-8 -t UTF-8 "$TMP/out" >/dev/null 2>&1 && grep -q "end" "$TMP/out"; then
+        echo "ok: --echo keeps stdout valid UTF-8"
+    else
+        echo "FAIL: --echo wrote invalid UTF-8"; od -c "$TMP/out" | head -3; fail=1
+    fi
+fi
 # bench -o json has the fields llama-bench's consumers read.
 if "$BIN" bench -m "$TINY" -p 16 -n 4 -r 2 -t 1 -o json >"$TMP/bench.json" 2>"$TMP/err"; then
     for k in n_prompt n_gen n_threads avg_ts stddev_ts; do
