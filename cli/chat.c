@@ -75,6 +75,7 @@ static void remove_msg(chat *c, size_t i) {
 static void forget_cache_text(chat *c) {
     free(c->cache_text);
     c->cache_text = NULL;
+    c->reply_in_cache = false;
 }
 
 const char *chat_system(const chat *c) {
@@ -208,17 +209,25 @@ static bool render_plain(const chat *c, rendered *r) {
     return true;
 }
 
-static bool render(const chat *c, rendered *r) {
+// The first n messages through the template.
+static bool render_n(const chat *c, size_t n, bool add_ass, rendered *r) {
     memset(r, 0, sizeof *r);
-    if (!c->tmpl) return render_plain(c, r);
-    ll_chat_msg *m = malloc(sizeof *m * (c->n_msgs ? c->n_msgs : 1));
+    ll_chat_msg *m = malloc(sizeof *m * (n ? n : 1));
     if (!m) return false;
-    for (size_t i = 0; i < c->n_msgs; i++) m[i] = (ll_chat_msg){c->msgs[i].role, c->msgs[i].content};
-    int rc = ll_chat_render(c->tmpl, m, c->n_msgs, true, c->bos, c->eos, &r->text, &r->spans, &r->n_spans);
+    for (size_t i = 0; i < n; i++) m[i] = (ll_chat_msg){c->msgs[i].role, c->msgs[i].content};
+    int rc = ll_chat_render(c->tmpl, m, n, add_ass, c->bos, c->eos, &r->text, &r->spans, &r->n_spans);
     free(m);
     if (rc != 0) return false;
     r->len = strlen(r->text);
     return true;
+}
+
+static bool render(const chat *c, rendered *r) {
+    if (!c->tmpl) {
+        memset(r, 0, sizeof *r);
+        return render_plain(c, r);
+    }
+    return render_n(c, c->n_msgs, true, r);
 }
 
 static bool has_special(const chat *c, const char *s, size_t n) {
@@ -286,14 +295,43 @@ static bool cache_push(chat *c, const ll_token *t, int n) {
     return true;
 }
 
+// When the template rewrites the reply it just generated (e.g. trims it), the cache still holds
+// the reply as generated (as llama-cli does): what is new is the end of that assistant turn
+// in the template (e.g. "<|eot_id|>") and everything after it. Sets *ok and returns true when
+// this applies (the template renders the conversation before the new message as a prefix).
+static bool tail_delta(const chat *c, const rendered *r, tokvec *tv, bool *ok) {
+    *ok = true;
+    if (!c->tmpl || !c->reply_in_cache || c->n_cache == 0 || c->n_msgs < 2) return false;
+    const chat_msg *reply = &c->msgs[c->n_msgs - 2];
+    if (strcmp(reply->role, "assistant") != 0) return false;
+    rendered a;
+    if (!render_n(c, c->n_msgs - 1, false, &a)) return false;
+    bool applies = a.n_spans > 0 && a.len < r->len && !memcmp(a.text, r->text, a.len);
+    size_t end = 0;
+    if (applies) { // the last content span must be (part of) the reply
+        const ll_chat_span *sp = &a.spans[a.n_spans - 1];
+        end = sp->off + sp->len;
+        applies = sp->len > 0 && memmem(reply->content, strlen(reply->content), a.text + sp->off, sp->len);
+    }
+    if (applies) *ok = tokenize_into(c->vocab, a.text + end, a.len - end, true, tv) && tokenize_rendered(c, r, a.len, tv);
+    rendered_free(&a);
+    return applies;
+}
+
 // Brings the KV cache to the rendered conversation: evaluates only what is new.
 // Returns 0, -1 on errors, 1 when the tokens and `reserve` more do not fit in the context.
 static int evaluate(chat *c, const rendered *r, int reserve, char *err, size_t errlen) {
     const int n_ctx = ll_n_ctx(c->ctx);
     tokvec tv = {0};
-    bool delta = c->cache_text && c->n_cache > 0 && r->len > strlen(c->cache_text) &&
-                 !strncmp(r->text, c->cache_text, strlen(c->cache_text));
-    bool ok = delta ? tokenize_rendered(c, r, strlen(c->cache_text), &tv) : tokenize_full(c, r, &tv);
+    bool ok, delta = c->cache_text && c->n_cache > 0 && r->len > strlen(c->cache_text) &&
+                     !strncmp(r->text, c->cache_text, strlen(c->cache_text));
+    if (delta) {
+        ok = tokenize_rendered(c, r, strlen(c->cache_text), &tv);
+    } else if ((delta = tail_delta(c, r, &tv, &ok))) {
+        // ok was set by tail_delta
+    } else {
+        ok = tokenize_full(c, r, &tv);
+    }
     if (!ok) {
         free(tv.t);
         snprintf(err, errlen, "cannot tokenize the conversation (out of memory)");
@@ -445,6 +483,7 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
         }
     }
     if (!push_msg(c, "assistant", reply.s ? reply.s : "")) forget_cache_text(c);
+    else c->reply_in_cache = rc == 0 && c->n_cache == ll_n_past(c->ctx);
     free(reply.s);
     rendered_free(&r);
     return rc;

@@ -3,9 +3,11 @@
 //
 // The cache holds the tokens of `cache_text`, the conversation rendered so far plus the reply
 // as generated. A new turn renders the whole conversation again; when that text starts with
-// cache_text, only the rest is tokenized and evaluated. Otherwise (a template that rewrites
-// earlier turns, dropped turns, /system, /load) the whole text is tokenized and only the tokens
-// after the longest common prefix with the cache are evaluated.
+// cache_text, only the rest is tokenized and evaluated. When the template only rewrote the last
+// reply (e.g. trimmed it), the reply stays as generated and the rest of the turn is added (as
+// llama-cli does). Otherwise (a template that rewrites earlier turns, dropped turns, /system,
+// /load) the whole text is tokenized and only the tokens after the longest common prefix with
+// the cache are evaluated.
 #ifndef LLAMALITE_CLI_CHAT_H
 #define LLAMALITE_CLI_CHAT_H
 
@@ -36,6 +38,7 @@ typedef struct {
     ll_token *cache;         // tokens in the KV cache, in order
     int n_cache, cap_cache;
     char *cache_text;        // what they stand for; NULL when unknown
+    bool reply_in_cache;     // the cache ends with the last reply, as generated
 
     char **specials;         // texts of control tokens (user text containing one is tokenized apart)
     int n_specials;
