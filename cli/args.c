@@ -167,6 +167,9 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
         if (is(a, "--echo", NULL, NULL)) { p->echo = true; return ARG_DONE; }
         if (is(a, "-i", "--interactive", NULL)) { p->interactive = true; return ARG_DONE; }
         if (is(a, "-cnv", "--conversation", NULL)) { p->conversation = true; return ARG_DONE; }
+        // Accepted for llama-cli habits: one-shot and a hidden prompt are already the default.
+        if (is(a, "-no-cnv", "--no-conversation", NULL)) { p->conversation = false; return ARG_DONE; }
+        if (is(a, "--no-display-prompt", NULL, NULL)) { p->echo = false; return ARG_DONE; }
     }
     if (g & ARGS_CONTEXT) {
         if (is(a, "-c", "--ctx-size", NULL)) {
@@ -258,7 +261,7 @@ void args_print_common_help(FILE *out, unsigned g) {
               "  --no-context-shift        stop when the context is full instead of shifting\n"
               "  -r, --reverse-prompt TEXT stop when TEXT is generated (repeatable)\n"
               "  --echo                    print the prompt before the generated text\n"
-              "  -i, -cnv                  interactive / conversation mode\n", out);
+              "  -i, -cnv                  interactive / conversation mode (-no-cnv: one-shot)\n", out);
     if (g & ARGS_CONTEXT)
         fputs("  -c, --ctx-size N          context size (default: 0 = the model's, at most 4096)\n"
               "  -b, --batch-size N        prompt tokens per forward chunk (default: 512)\n"
