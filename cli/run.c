@@ -230,7 +230,7 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
 
     ll_detok dt = {0};
     text_tail tail = {.len = 0};
-    char piece[256];
+    char piece[1024]; // longer than any token of a real vocab
     double t1 = cli_now();
     while (out_ok && !g_interrupted) {
         if (p->n_predict >= 0 && st->n_gen >= p->n_predict) break;
