@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "engine/gguf.h"
+#include "engine/llamalite.h"
 #include "tests/gguf_badfiles.h"
 #include "tests/test_util.h"
 
@@ -327,6 +328,72 @@ static void writer_errors(void) {
     expect_write_error(gguf_writer_new(), bad, "No such file", "unwritable path");
 }
 
+// ---- ll_gguf_kv_format (llamalite info) ----------------------------------------------------
+
+static void check_format(const ll_gguf *g, const char *key, size_t max_items, size_t max_str, const char *want) {
+    int64_t i = -1;
+    for (int64_t k = 0; k < ll_gguf_n_kv(g); k++)
+        if (!strcmp(ll_gguf_key(g, k), key)) i = k;
+    char *got = i >= 0 ? ll_gguf_kv_format(g, i, max_items, max_str) : NULL;
+    CHECK(got && !strcmp(got, want), "format %s (%zu, %zu): got '%s', want '%s'", key, max_items, max_str,
+          got ? got : "(null)", want);
+    free(got);
+}
+
+static void formatting(void) {
+    char path[1100], err[512] = "";
+    tmp_path(path, sizeof path, "good-v3.gguf");
+    ll_gguf *g = ll_gguf_open(path, err, sizeof err);
+    CHECK(g != NULL, "ll_gguf_open: %s", err);
+    if (!g) return;
+    CHECK(ll_gguf_version(g) == 3 && ll_gguf_alignment(g) == 32 && ll_gguf_n_tensors(g) == 2, "ll_gguf header");
+    check_format(g, "t.u8", 3, 100, "200");
+    check_format(g, "t.i8", 3, 100, "-100");
+    check_format(g, "t.i16", 3, 100, "-30000");
+    check_format(g, "t.u32", 3, 100, "4000000000");
+    check_format(g, "t.u64", 3, 100, "18446744073709551600");
+    check_format(g, "t.i64", 3, 100, "-5000000000");
+    check_format(g, "t.f32", 3, 100, "0.25");
+    check_format(g, "t.f64", 3, 100, "-1.5e+300");
+    check_format(g, "t.bool", 3, 100, "true");
+    check_format(g, "t.bool0", 3, 100, "false");
+    check_format(g, "t.str", 3, 100, "\"h\xc3\xa9llo \\\"world\\\"\\n\"");
+    check_format(g, "t.str", 3, 2, "\"h...\""); // not inside the 2-byte character
+    check_format(g, "t.str", 3, 3, "\"h\xc3\xa9...\"");
+    check_format(g, "t.arr_u32", 2, 100, "[1, 2, ... 3 items]");
+    check_format(g, "t.arr_u32", 3, 100, "[1, 2, 3]");
+    check_format(g, "t.arr_u32", 0, 0, "[1, 2, 3]");
+    check_format(g, "t.arr_str", 0, 0, "[\"zero\", \"\", \"two\"]");
+    check_format(g, "t.arr_str", 1, 2, "[\"ze...\", ... 3 items]");
+    check_format(g, "t.arr_empty", 3, 100, "[]");
+    check_format(g, "t.arr_i16", 3, 100, "[-7, 7]");
+    check_format(g, "t.nested", 3, 100, "[3 arrays]");
+    ll_gguf_tensor_info t;
+    CHECK(ll_gguf_tensor(g, 1, &t) && !strcmp(t.name, "b") && !strcmp(t.type, "Q8_0") && t.n_dims == 1 &&
+          t.ne[0] == 32 && t.n_elements == 32 && t.size == 34 && t.offset == 32, "ll_gguf_tensor");
+    CHECK(!ll_gguf_tensor(g, 2, &t), "ll_gguf_tensor out of range");
+    ll_gguf_close(g);
+
+    // Terminal control sequences in strings from a file are escaped.
+    gguf_writer *w = gguf_writer_new();
+    gguf_writer_set_str(w, "esc", "\x1b[31m\xc2\x9bX\x7f\t");
+    float f1 = 1e-5f, f2 = 0.1f;
+    gguf_writer_set_f32(w, "eps", f1);
+    gguf_writer_set_f32(w, "tenth", f2);
+    tmp_path(path, sizeof path, "format.gguf");
+    CHECK(gguf_writer_write(w, path, err, sizeof err), "write: %s", err);
+    gguf_writer_free(w);
+    g = ll_gguf_open(path, err, sizeof err);
+    CHECK(g != NULL, "ll_gguf_open: %s", err);
+    if (!g) return;
+    check_format(g, "esc", 3, 100, "\"\\x1b[31m\\u009bX\\x7f\\t\"");
+    check_format(g, "eps", 3, 100, "1e-05");
+    check_format(g, "tenth", 3, 100, "0.1");
+    ll_gguf_close(g);
+    g = ll_gguf_open("/nonexistent.gguf", err, sizeof err);
+    CHECK(!g && !strcmp(err, "/nonexistent.gguf: No such file or directory"), "ll_gguf_open error '%s'", err);
+}
+
 // ---- shared models --------------------------------------------------------------------------
 
 static gguf_file *open_shared(const char *shared, const char *name) {
@@ -485,6 +552,7 @@ int main(void) {
     writer_setters();
     writer_minimal();
     writer_errors();
+    formatting();
     const char *shared = test_shared_dir();
     if (!shared) {
         fprintf(stderr, "test_gguf: shared data not found, model checks skipped\n");
