@@ -20,6 +20,7 @@
 typedef enum {
     LL_PRE_DEFAULT, LL_PRE_LLAMA3, LL_PRE_QWEN2, LL_PRE_GPT2, LL_PRE_STARCODER, LL_PRE_FALCON,
     LL_PRE_DEEPSEEK_LLM, LL_PRE_DEEPSEEK_CODER, LL_PRE_DEEPSEEK3, LL_PRE_PORO, LL_PRE_VIKING,
+    LL_PRE_TEKKEN,
 } ll_pre_type;
 
 typedef struct {
@@ -285,6 +286,52 @@ static size_t m_deepseek3(const pt_text *t, size_t pos, size_t end) {
     return n;
 }
 
+// tekken (Mistral Nemo), in the reference's lookahead form:
+// [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|
+// [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}|
+//  ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// A letter is "upper" unless it is a-z and "lower" unless it is A-Z: non-ASCII letters are both.
+static int tk_up(const pt_text *t, size_t i) { return coll_L(t, i) && !(t->cpt[i] >= 'a' && t->cpt[i] <= 'z'); }
+static int tk_lo(const pt_text *t, size_t i) { return coll_L(t, i) && !(t->cpt[i] >= 'A' && t->cpt[i] <= 'Z'); }
+static size_t tk_lower_run(const pt_text *t, size_t p, size_t end) {
+    while (p < end && tk_lo(t, p)) p++;
+    return p;
+}
+// The letter alternatives from q: upper* lower+ (backtracking into the uppers for a letter that
+// is also lower), else upper+ lower*. Returns the end of the match, or 0.
+static size_t tk_letters(const pt_text *t, size_t q, size_t end) {
+    size_t k = q;
+    while (k < end && tk_up(t, k)) k++;
+    if (k < end && tk_lo(t, k)) return tk_lower_run(t, k, end);
+    for (size_t j = k; j > q; j--)
+        if (tk_lo(t, j - 1)) return tk_lower_run(t, j - 1, end);
+    return k > q ? tk_lower_run(t, k, end) : 0;
+}
+static size_t m_tekken(const pt_text *t, size_t pos, size_t end) {
+    const uint32_t c = t->cpt[pos];
+    const int opt = c != '\r' && c != '\n' && !coll_L(t, pos) && !coll_N(t, pos);
+    const size_t q = pos + (size_t)opt;
+    size_t e = q < end ? tk_letters(t, q, end) : 0;
+    if (e) return e - pos;
+    if (coll_N(t, pos)) return 1;
+#define TK_OTHER(i) (!is_ws(t, i) && !coll_L(t, i) && !coll_N(t, i))
+    size_t p = pos + (c == ' ' && pos + 1 < end && TK_OTHER(pos + 1));
+    if (TK_OTHER(p)) {
+        while (p < end && TK_OTHER(p)) p++;
+        while (p < end && (t->cpt[p] == '\r' || t->cpt[p] == '\n' || t->cpt[p] == '/')) p++;
+        return p - pos;
+    }
+#undef TK_OTHER
+    size_t n = 0, last_nl = 0;
+    while (pos + n < end && is_ws(t, pos + n)) {
+        if (t->cpt[pos + n] == '\r' || t->cpt[pos + n] == '\n') last_nl = n + 1;
+        n++;
+    }
+    if (last_nl) return last_nl;
+    if (n > 1 && pos + n < end) return n - 1;
+    return n;
+}
+
 //  ?[^(\s|.,!?…。，、।۔،)]+
 static int poro_class(const pt_text *t, size_t i) {
     uint32_t c = wcp(t, i);
@@ -362,6 +409,7 @@ static const pt_matcher *stages_for(ll_pre_type type) {
     static const pt_matcher s_ds3[] = {m_numbers3, m_ds3_cjk, m_deepseek3, NULL};
     static const pt_matcher s_poro[] = {m_poro, NULL};
     static const pt_matcher s_viking[] = {m_poro, m_number, NULL};
+    static const pt_matcher s_tekken[] = {m_tekken, NULL};
     switch (type) {
     case LL_PRE_LLAMA3: return s_llama3;
     case LL_PRE_QWEN2: return s_qwen2;
@@ -373,6 +421,7 @@ static const pt_matcher *stages_for(ll_pre_type type) {
     case LL_PRE_DEEPSEEK3: return s_ds3;
     case LL_PRE_PORO: return s_poro;
     case LL_PRE_VIKING: return s_viking;
+    case LL_PRE_TEKKEN: return s_tekken;
     case LL_PRE_DEFAULT: default: return s_default;
     }
 }
@@ -434,6 +483,7 @@ static const struct {
     {"stablelm2", LL_PRE_QWEN2, false}, {"megrez", LL_PRE_QWEN2, false},
     {"poro-chat", LL_PRE_PORO, false}, {"bloom", LL_PRE_PORO, false}, {"gpt3-finnish", LL_PRE_PORO, false},
     {"viking", LL_PRE_VIKING, false},
+    {"tekken", LL_PRE_TEKKEN, true},
 };
 
 int pt_find(const char *name) {

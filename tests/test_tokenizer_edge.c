@@ -69,6 +69,8 @@ static void check_splitters(void) {
     SPLIT("deepseek-coder", "x 12.5", "x", " ", "1", "2", ".", "5");
     // poro/bloom: ` ?[^(\s|.,!?…。，、।۔،)]+`
     SPLIT("bloom", "ab cd. ef", "ab", " cd", ".", " ef");
+    // tekken: words split before an upper-case letter that follows lower case ("HelloWorld").
+    SPLIT("tekken", "HelloWorld ABCdef x/\n", "Hello", "World", " ABCdef", " x", "/\n");
     // non-ASCII whitespace is \s, non-ASCII letters are \p{L}
     SPLIT("gpt-2", "\xc3\xa9t\xc3\xa9\xc2\xa0x", "\xc3\xa9t\xc3\xa9", "\xc2\xa0", "x");
     CHECK(pt_find("no-such-pre") < 0, "unknown pre-tokenizer accepted");
