@@ -41,7 +41,7 @@ typedef struct {
 
 // Q8_0 activations carry, after their rows, each block's scale as a float and d * sum(q):
 // the tiled kernels read these instead of recomputing them for every weight row.
-static size_t extras_offset(const gl_act *a) { return (a->row_bytes * (size_t)a->n_tok + 63) & ~(size_t)63; }
+static inline size_t extras_offset(const gl_act *a) { return (a->row_bytes * (size_t)a->n_tok + 63) & ~(size_t)63; }
 
 static void q8_0_extras(const void *row, int64_t nb, float *dy, float *sy) {
     const block_q8_0 *b = (const block_q8_0 *)row;
