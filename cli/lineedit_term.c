@@ -22,7 +22,7 @@ static bool g_handlers = false;
 
 void le_term_restore(void) {
     if (g_tty_fd >= 0 && g_modified) {
-        tcsetattr(g_tty_fd, TCSAFLUSH, &g_orig);
+        tcsetattr(g_tty_fd, TCSADRAIN, &g_orig); // keep type-ahead
         // Leave bracketed paste mode (harmless if it was never on).
         ssize_t r = write(g_tty_fd, "\x1b[?2004l", 8);
         (void)r;

@@ -174,6 +174,19 @@ fi
 start -m "'$MODEL'" --temp 0 -n 6 -c 256
 keys Up
 wait_for '^> /save ' && ok "history persists across sessions" || bad "persisted history"
+keys C-u
+# A resize redraws: 60 characters at 40 columns end on the second row, column 22.
+text "$(printf '%060d' 0)"
+wait_cursor_x 62 || bad "60 characters"
+$T resize-window -t s -x 40
+# (The terminal re-wraps the rows above too, so find the prompt row again.)
+wait_cursor_x 22 && [ "$(screen | grep -c '^> 0')" -eq 1 ] &&
+    [ "$($T display -p -t s '#{cursor_y}')" -eq "$(screen | grep -n '^> 0' | cut -d: -f1)" ] &&
+    ok "resize to 40 columns redraws the line" || bad "resize: $(cursor)"
+keys C-l
+for _ in $(seq 1 50); do [ "$($T display -p -t s '#{cursor_y}')" = 1 ] && break; sleep 0.05; done
+[ "$(screen | head -1 | cut -c1-4)" = "> 00" ] && [ "$(cursor)" = "22,1" ] && ok "Ctrl-L clears and redraws at the top" ||
+    bad "Ctrl-L: $(cursor)"
 keys C-u C-d
 wait_for '^EXIT=0$' || bad "exit 2"
 start -m "'$MODEL'" --temp 0 -n 6 -c 256 --no-history
