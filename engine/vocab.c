@@ -30,37 +30,27 @@ static bool strmap_init(ll_strmap *m, uint32_t n_keys) {
     uint32_t cap = 16;
     while (cap < 2u * n_keys + 1) cap <<= 1;
     m->cap = cap;
-    m->slots = calloc(cap, sizeof(uint32_t));
-    m->keys = calloc(cap, sizeof(char *));
-    m->key_lens = calloc(cap, sizeof(uint32_t));
-    return m->slots && m->keys && m->key_lens;
+    m->slots = malloc((size_t)cap * sizeof *m->slots);
+    if (!m->slots) return false;
+    for (uint32_t i = 0; i < cap; i++) m->slots[i].value = -1;
+    return true;
 }
 
-static void strmap_free(ll_strmap *m) {
-    free(m->slots);
-    free(m->keys);
-    free(m->key_lens);
-}
+static void strmap_free(ll_strmap *m) { free(m->slots); }
 
 // Inserts key (not copied) -> value unless the key is already present (first one wins).
 static void strmap_put(ll_strmap *m, const char *s, uint32_t n, int32_t value) {
-    uint32_t i = hash_bytes(s, n) & (m->cap - 1);
-    while (m->slots[i]) {
-        if (m->key_lens[i] == n && memcmp(m->keys[i], s, n) == 0) return;
-        i = (i + 1) & (m->cap - 1);
-    }
-    m->slots[i] = (uint32_t)value + 1;
-    m->keys[i] = s;
-    m->key_lens[i] = n;
+    uint32_t h = hash_bytes(s, n), i = h & (m->cap - 1);
+    for (ll_strmap_slot *e; (e = &m->slots[i])->value >= 0; i = (i + 1) & (m->cap - 1))
+        if (e->hash == h && e->len == n && memcmp(e->key, s, n) == 0) return;
+    m->slots[i] = (ll_strmap_slot){s, n, h, value};
 }
 
 int32_t ll_strmap_get(const ll_strmap *m, const char *s, size_t n) {
     if (!m->cap) return -1;
-    uint32_t i = hash_bytes(s, n) & (m->cap - 1);
-    while (m->slots[i]) {
-        if (m->key_lens[i] == n && memcmp(m->keys[i], s, n) == 0) return (int32_t)m->slots[i] - 1;
-        i = (i + 1) & (m->cap - 1);
-    }
+    uint32_t h = hash_bytes(s, n), i = h & (m->cap - 1);
+    for (const ll_strmap_slot *e; (e = &m->slots[i])->value >= 0; i = (i + 1) & (m->cap - 1))
+        if (e->hash == h && e->len == n && memcmp(e->key, s, n) == 0) return e->value;
     return -1;
 }
 
@@ -176,22 +166,23 @@ static bool load_merges(ll_vocab *v, const gguf_file *f, char *err, size_t errle
         set_err(err, errlen, "tokenizer.ggml.merges is not a string array");
         return false;
     }
-    uint64_t n = gguf_arr_n(f, ki);
+    uint64_t n = gguf_arr_n(f, ki), total = 0;
     if (n > INT32_MAX / 4) { set_err(err, errlen, "tokenizer.ggml.merges is too large"); return false; }
-    v->merge_text = calloc(n ? n : 1, sizeof(char *));
-    if (!v->merge_text || !strmap_init(&v->merges, (uint32_t)n)) {
+    for (uint64_t j = 0; j < n; j++) total += gguf_arr_str(f, ki, j).len + 1;
+    if (total > UINT32_MAX) { set_err(err, errlen, "tokenizer.ggml.merges is too large"); return false; }
+    v->merge_arena = malloc(total ? total : 1);
+    if (!v->merge_arena || !strmap_init(&v->merges, (uint32_t)n)) {
         set_err(err, errlen, "out of memory loading merges");
         return false;
     }
     v->n_merges = (int32_t)n;
+    char *t = v->merge_arena;
     for (uint64_t j = 0; j < n; j++) {
         gguf_str s = gguf_arr_str(f, ki, j);
-        char *t = malloc(s.len + 1);
-        if (!t) { set_err(err, errlen, "out of memory loading merges"); return false; }
         memcpy(t, s.ptr, s.len);
         t[s.len] = 0;
-        v->merge_text[j] = t;
         strmap_put(&v->merges, t, (uint32_t)s.len, (int32_t)j);
+        t += s.len + 1;
     }
     return true;
 }
@@ -236,19 +227,26 @@ ll_vocab *ll_vocab_load(const gguf_file *f, char *err, size_t errlen) {
         set_err(err, errlen, "tokenizer.ggml.token_type does not match the %d tokens", n);
         goto bad;
     }
+    uint64_t total = 0;
+    for (int32_t i = 0; i < n; i++) {
+        uint64_t len = gguf_arr_str(f, ti, (uint64_t)i).len;
+        if (len > (1u << 20)) { set_err(err, errlen, "token %d is too long", i); goto bad; }
+        total += len + 1;
+    }
+    v->text_arena = malloc(total);
+    if (!v->text_arena) { set_err(err, errlen, "out of memory loading the vocabulary"); goto bad; }
+    char *t = v->text_arena;
     for (int32_t i = 0; i < n; i++) {
         gguf_str s = gguf_arr_str(f, ti, (uint64_t)i);
-        if (s.len > (1u << 20)) { set_err(err, errlen, "token %d is too long", i); goto bad; }
-        char *t = malloc(s.len + 1);
-        if (!t) { set_err(err, errlen, "out of memory loading the vocabulary"); goto bad; }
         memcpy(t, s.ptr, s.len);
         t[s.len] = 0;
         v->text[i] = t;
+        t += s.len + 1;
         v->text_len[i] = (uint32_t)s.len;
         v->score[i] = si >= 0 ? (float)gguf_arr_number(f, si, (uint64_t)i) : 0.0f;
         double ty = yi >= 0 ? gguf_arr_number(f, yi, (uint64_t)i) : LL_TOKTYPE_NORMAL;
         v->toktype[i] = (ty >= 1 && ty <= 6) ? (uint8_t)ty : LL_TOKTYPE_NORMAL;
-        strmap_put(&v->by_text, t, (uint32_t)s.len, i);
+        strmap_put(&v->by_text, v->text[i], (uint32_t)s.len, i);
     }
 
     bool spm = v->type == LL_VOCAB_SPM;
@@ -317,14 +315,13 @@ bad:
 
 void ll_vocab_free(ll_vocab *v) {
     if (!v) return;
-    for (int32_t i = 0; v->text && i < v->n_tokens; i++) free(v->text[i]);
-    for (int32_t i = 0; v->merge_text && i < v->n_merges; i++) free(v->merge_text[i]);
+    free(v->text_arena);
+    free(v->merge_arena);
     free(v->text);
     free(v->text_len);
     free(v->score);
     free(v->toktype);
     free(v->special);
-    free(v->merge_text);
     strmap_free(&v->by_text);
     strmap_free(&v->merges);
     free(v);

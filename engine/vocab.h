@@ -12,11 +12,15 @@ enum { LL_TOKTYPE_NORMAL = 1, LL_TOKTYPE_UNKNOWN = 2, LL_TOKTYPE_CONTROL = 3,
 
 typedef enum { LL_VOCAB_SPM, LL_VOCAB_BPE } ll_vocab_type;
 
-// Open-addressing map from byte strings to int32 values.
+// Open-addressing map from byte strings to int32 values (keys are not copied). One slot holds
+// everything a probe needs, so a lookup touches one cache line until the key compare.
 typedef struct {
-    uint32_t *slots;   // value + 1, 0 = empty
-    const char **keys;
-    uint32_t *key_lens;
+    const char *key;
+    uint32_t len, hash;
+    int32_t value;     // -1: empty slot
+} ll_strmap_slot;
+typedef struct {
+    ll_strmap_slot *slots;
     uint32_t cap;      // power of two
 } ll_strmap;
 
@@ -24,7 +28,8 @@ struct ll_vocab {
     ll_vocab_type type;
     char pre[64];            // tokenizer.ggml.pre
     int32_t n_tokens;
-    char **text;             // NUL-terminated copies
+    char **text;             // NUL-terminated copies (in text_arena)
+    char *text_arena;
     uint32_t *text_len;
     float *score;
     uint8_t *toktype;
@@ -41,7 +46,7 @@ struct ll_vocab {
     int32_t n_special;
     // BPE merges: "left right" -> rank
     ll_strmap merges;
-    char **merge_text;
+    char *merge_arena;       // the merge strings, NUL-separated
     int32_t n_merges;
 };
 
