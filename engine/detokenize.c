@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unicode.h"
 #include "vocab.h"
 
 static int hexval(char c) {
@@ -31,18 +32,6 @@ static int utf8_decode(const uint8_t *s, size_t n, uint32_t *cp) {
         return 0;
     *cp = v;
     return len;
-}
-
-// GPT-2 byte map inverse: code point -> byte, -1 if the code point is not a mapped byte.
-static int bpe_cp_to_byte(uint32_t cp) {
-    if ((cp >= 0x21 && cp <= 0x7e) || (cp >= 0xa1 && cp <= 0xac) || (cp >= 0xae && cp <= 0xff)) return (int)cp;
-    if (cp < 256 || cp >= 256 + 68) return -1;
-    int k = (int)(cp - 256);
-    for (int b = 0; b < 256; b++) {
-        if ((b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff)) continue;
-        if (k-- == 0) return b;
-    }
-    return -1;
 }
 
 static int32_t copy_out(const char *src, int32_t n, char *buf, int32_t size) {
@@ -79,7 +68,7 @@ int32_t ll_token_to_piece(const ll_vocab *v, ll_token t, char *buf, int32_t size
         for (int32_t i = 0; i < tl;) {
             uint32_t cp;
             int l = utf8_decode((const uint8_t *)text + i, (size_t)(tl - i), &cp);
-            int b = l ? bpe_cp_to_byte(cp) : -1;
+            int b = l ? ll_cpt_to_byte(cp) : -1;
             if (b < 0) { // not a mapped byte: keep the text as it is
                 int k = l ? l : 1;
                 for (int j = 0; j < k; j++, n++) if (n < size) buf[n] = text[i + j];

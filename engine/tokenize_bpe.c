@@ -4,50 +4,8 @@
 #include <string.h>
 
 #include "pretokenize.h"
+#include "unicode.h"
 #include "vocab.h"
-
-// Decodes UTF-8 as the reference does: an invalid sequence costs one byte and gives U+FFFD.
-static size_t decode_utf8(const uint8_t *s, size_t n, uint32_t *out) {
-    size_t i = 0, k = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-        bool ok = len > 0 && i + len <= n;
-        for (size_t j = 1; ok && j < len; j++) ok = (s[i + j] & 0xC0) == 0x80;
-        if (!ok) { out[k++] = 0xFFFD; i++; continue; }
-        uint32_t v = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
-        for (size_t j = 1; j < len; j++) v = (v << 6) | (s[i + j] & 0x3F);
-        out[k++] = v;
-        i += len;
-    }
-    return k;
-}
-
-static int encode_utf8(uint32_t cp, char *o) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F)); return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F)); return 4;
-}
-
-// GPT-2's byte -> printable code point.
-static uint32_t byte_cp(uint8_t b) {
-    static uint32_t map[256];
-    static bool ready;
-    if (!ready) { // idempotent, so a race only repeats the same writes
-        uint32_t n = 0;
-        for (int x = 0; x < 256; x++) {
-            bool printable = (x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF);
-            map[x] = printable ? (uint32_t)x : 256 + n++;
-        }
-        ready = true;
-    }
-    return map[b];
-}
 
 typedef struct { const char *text; int32_t n, prev, next; } symbol;
 typedef struct { int32_t left, right, rank, size; } bigram;
@@ -165,9 +123,10 @@ bool ll_tokenize_bpe(const ll_vocab *v, const char *text, size_t len, ll_token_b
     if (len == 0) return true;
     int recipe = pt_find(v->pre);
     if (recipe < 0) return false; // rejected when the vocab was loaded
-    uint32_t *cp = malloc(len * sizeof(uint32_t));
+    // Invalid UTF-8 becomes U+FFFD, one per bad byte, as in the reference.
+    size_t ncp;
+    uint32_t *cp = ll_utf8_to_cpts(text, len, &ncp);
     if (!cp) return false;
-    size_t ncp = decode_utf8((const uint8_t *)text, len, cp);
     pt_words words = {0};
     bool ok = pt_split(recipe, cp, ncp, &words);
     bool ignore = pt_ignore_merges(recipe);
@@ -183,8 +142,8 @@ bool ll_tokenize_bpe(const ll_vocab *v, const char *text, size_t len, ll_token_b
         size_t wn = 0;
         for (size_t j = 0; ok && j < words.len[i]; j++) {
             char u[4];
-            int ul = encode_utf8(cp[off + j], u);
-            for (int b = 0; b < ul; b++) wn += (size_t)encode_utf8(byte_cp((uint8_t)u[b]), w + wn);
+            int ul = ll_utf8_encode(cp[off + j], u);
+            for (int b = 0; b < ul; b++) wn += (size_t)ll_utf8_encode(ll_byte_to_cpt((uint8_t)u[b]), w + wn);
         }
         off += words.len[i];
         if (ok) ok = bpe_word(v, w, wn, ignore, out, &sym, &sym_cap, &h, &key);

@@ -4,6 +4,7 @@
 #include "vocab.h"
 
 #include "pretokenize.h"
+#include "unicode.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -71,24 +72,6 @@ bool ll_token_buf_push(ll_token_buf *b, ll_token t) {
 }
 
 // ---- loading ----------------------------------------------------------------------------------
-
-// GPT-2's byte -> code point map: printable bytes map to themselves, the rest to 256 + n.
-static uint32_t bpe_byte_to_cp(int b) {
-    if ((b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff)) return (uint32_t)b;
-    int n = 0;
-    for (int x = 0; x < b; x++)
-        if (!((x >= 0x21 && x <= 0x7e) || (x >= 0xa1 && x <= 0xac) || (x >= 0xae && x <= 0xff))) n++;
-    return 256u + (uint32_t)n;
-}
-
-static int utf8_encode(uint32_t cp, char *out) {
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
-    if (cp < 0x800) { out[0] = (char)(0xc0 | (cp >> 6)); out[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
-    out[0] = (char)(0xe0 | (cp >> 12));
-    out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[2] = (char)(0x80 | (cp & 0x3f));
-    return 3;
-}
 
 static ll_token special_id(const gguf_file *f, const char *key, ll_token def, int32_t n) {
     int64_t i = gguf_find_key(f, key);
@@ -279,7 +262,7 @@ ll_vocab *ll_vocab_load(const gguf_file *f, char *err, size_t errlen) {
         char buf[8];
         int len;
         if (spm) len = snprintf(buf, sizeof buf, "<0x%02X>", b);
-        else len = utf8_encode(bpe_byte_to_cp(b), buf);
+        else len = ll_utf8_encode(ll_byte_to_cpt((unsigned char)b), buf);
         v->byte_tokens[b] = ll_vocab_find(v, buf, (size_t)len);
         if (spm && v->byte_tokens[b] < 0) { // fall back to the byte itself as text
             buf[0] = (char)b;
