@@ -83,20 +83,27 @@ int32_t ll_token_to_piece(const ll_vocab *v, ll_token t, char *buf, int32_t size
     return n <= size ? n : -n;
 }
 
-static size_t put(char *out, size_t cap, size_t o, const char *s, size_t n) {
-    if (o + n <= cap) memcpy(out + o, s, n);
-    return o + n;
+// Appends s[0..n) at out + *o if it fits. Once something did not fit, nothing more is
+// appended: the output stays a prefix of whole characters (the rest is lost).
+static void put(char *out, size_t cap, size_t *o, bool *full, const char *s, size_t n) {
+    if (*full || *o + n > cap) {
+        *full = true;
+        return;
+    }
+    memcpy(out + *o, s, n);
+    *o += n;
 }
 
 // Releases the complete, valid sequences of s; keeps a trailing incomplete one in d.
 static size_t emit(ll_detok *d, const uint8_t *s, size_t n, char *out, size_t cap, bool final) {
     size_t o = 0, i = 0;
+    bool full = false;
     d->n_pending = 0;
     while (i < n) {
         uint32_t cp;
         int l = utf8_decode(s + i, n - i, &cp);
         if (l) {
-            o = put(out, cap, o, (const char *)s + i, (size_t)l);
+            put(out, cap, &o, &full, (const char *)s + i, (size_t)l);
             i += (size_t)l;
             continue;
         }
@@ -110,10 +117,10 @@ static size_t emit(ll_detok *d, const uint8_t *s, size_t n, char *out, size_t ca
             d->n_pending = (int)(n - i);
             break;
         }
-        o = put(out, cap, o, "\xef\xbf\xbd", 3); // U+FFFD for one bad byte
+        put(out, cap, &o, &full, "\xef\xbf\xbd", 3); // U+FFFD for one bad byte
         i++;
     }
-    return o < cap ? o : cap;
+    return o;
 }
 
 size_t ll_detok_push(ll_detok *d, const ll_vocab *v, ll_token t, bool special, char *out, size_t cap) {

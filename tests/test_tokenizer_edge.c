@@ -185,6 +185,14 @@ static void check_detok(const char *dir) {
     CHECK(n == 0, "dangling lead printed");
     n = ll_detok_flush(&d, out, sizeof out);
     CHECK(n == 3 && !memcmp(out, "\xef\xbf\xbd", 3), "flush gave %zu bytes", n);
+    // A buffer too small for the piece gets whole characters only, and says how many bytes.
+    ll_detok d3 = {0};
+    char tiny[4] = {'x', 'x', 'x', 'x'};
+    ll_token tok[4];
+    int32_t nt3 = ll_tokenize(v, "\xc3\xa9\xe2\x82\xac", 5, tok, 4, false, false); // "é€"
+    size_t got = 0;
+    for (int32_t i = 0; i < nt3; i++) got += ll_detok_push(&d3, v, tok[i], false, tiny + got, 4 - got);
+    CHECK(got == 3 && !memcmp(tiny, " \xc3\xa9", 3), "short buffer: %zu bytes", got); // SPM adds a space
     // Control tokens print only when asked; SPM pieces turn U+2581 into spaces.
     char piece[32];
     CHECK(ll_token_to_piece(v, 2, piece, sizeof piece, false) == 0, "</s> printed without special");
