@@ -395,7 +395,7 @@ static bool split_trailing_ws(const pt_text *t, size_t start, size_t end, pt_pie
 }
 
 // Marks the \s+$ stage in a pipeline (handled by split_trailing_ws, never called).
-static size_t TRAILING_WS(const pt_text *t, size_t pos, size_t end) { return 0; }
+static size_t m_trailing_ws(const pt_text *t, size_t pos, size_t end) { return 0; }
 
 static const pt_matcher *stages_for(ll_pre_type type) {
     static const pt_matcher s_default[] = {m_punct_default, m_gpt2, m_numbers, m_three_digits, NULL};
@@ -404,7 +404,7 @@ static const pt_matcher *stages_for(ll_pre_type type) {
     static const pt_matcher s_gpt2[] = {m_gpt2, NULL};
     static const pt_matcher s_starcoder[] = {m_number, m_gpt2, NULL};
     static const pt_matcher s_falcon[] = {m_punct_falcon, m_gpt2, m_three_digits, NULL};
-    static const pt_matcher s_ds_llm[] = {m_crlf, m_ds_letters, m_ds_punct, TRAILING_WS, m_cjk, m_numbers, NULL};
+    static const pt_matcher s_ds_llm[] = {m_crlf, m_ds_letters, m_ds_punct, m_trailing_ws, m_cjk, m_numbers, NULL};
     static const pt_matcher s_ds_coder[] = {m_crlf, m_ws_letters, m_ws_punct, m_cjk, m_number, NULL};
     static const pt_matcher s_ds3[] = {m_numbers3, m_ds3_cjk, m_deepseek3, NULL};
     static const pt_matcher s_poro[] = {m_poro, NULL};
@@ -437,7 +437,7 @@ static bool split(ll_pre_type type, const uint32_t *cpts, const uint16_t *flags,
         size_t start = 0;
         for (size_t i = 0; i < cur.n; i++) {
             size_t end = start + cur.len[i];
-            bool ok = st[s] == TRAILING_WS ? split_trailing_ws(&t, start, end, &next)
+            bool ok = st[s] == m_trailing_ws ? split_trailing_ws(&t, start, end, &next)
                                            : split_search(&t, start, end, st[s], &next);
             if (!ok) {
                 free(cur.len);
