@@ -311,6 +311,7 @@ static void search_from(le_state *e, int from) {
 }
 
 static void search_start(le_state *e) {
+    e->u8_need = e->u8_len = 0;
     e->searching = true;
     e->search_failed = false;
     e->qlen = 0;
@@ -322,6 +323,7 @@ static void search_start(le_state *e) {
 }
 
 static void search_end(le_state *e, bool restore) {
+    e->u8_need = e->u8_len = 0;
     e->searching = false;
     if (restore && e->search_saved) {
         le_set_text(e, e->search_saved, strlen(e->search_saved));
@@ -357,15 +359,31 @@ static bool search_key(le_state *e, unsigned char c) {
         search_end(e, false); // accept the match; the key then acts on it
         return false;
     }
-    if (e->qlen + 1 >= sizeof e->query) return true;
-    e->query[e->qlen++] = (char)c;
+    // The query grows by whole, valid UTF-8 characters (collected in e->u8).
+    unsigned char ch[4];
+    int n = 0;
+    if (e->u8_need && (c & 0xC0) == 0x80) {
+        e->u8[e->u8_len++] = c;
+        if (e->u8_len < e->u8_need) return true;
+        utf8proc_int32_t cp;
+        n = decode((const char *)e->u8, (size_t)e->u8_len, 0, &cp) == e->u8_len ? e->u8_len : 0;
+        memcpy(ch, e->u8, 4);
+        e->u8_need = e->u8_len = 0;
+    } else {
+        e->u8_need = e->u8_len = 0; // a truncated character is dropped
+        if (c < 0x80) {
+            ch[0] = c;
+            n = 1;
+        } else if (c >= 0xC2 && c <= 0xF4) {
+            e->u8[0] = c;
+            e->u8_len = 1;
+            e->u8_need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        }
+    }
+    if (n == 0 || e->qlen + (size_t)n >= sizeof e->query) return true;
+    memcpy(e->query + e->qlen, ch, (size_t)n);
+    e->qlen += (size_t)n;
     e->query[e->qlen] = 0;
-    // Search only once the last UTF-8 character is complete.
-    size_t start = e->qlen - 1;
-    while (start > 0 && ((unsigned char)e->query[start] & 0xC0) == 0x80) start--;
-    unsigned char lead = (unsigned char)e->query[start];
-    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    if (e->qlen - start < need) return true;
     search_from(e, e->search_idx >= 0 && e->search_idx < n_hist ? e->search_idx : n_hist - 1);
     return true;
 }
@@ -607,6 +625,10 @@ le_result le_feed(le_state *e, unsigned char c) {
     }
 
     if (e->searching && search_key(e, c)) return LE_MORE;
+    if (e->u8_need && (c & 0xC0) != 0x80 && c < 0x20) { // a key cuts a character short
+        e->u8_need = e->u8_len = 0;
+        insert(e, "\xEF\xBF\xBD", 3);
+    }
 
     bool tab = c == '\t';
     if (!tab) e->last_tab = false;

@@ -194,7 +194,7 @@ static void cmd_set(chat *c, char *args) {
 static void cmd_show(const chat *c, const cli_params *p) {
     const ll_model *m = c->model;
     printf("  model     %s (%s)\n", p->model, ll_model_desc(m));
-    printf("  params    %.2f M, %d layers, embedding %d, trained context %d\n", ll_model_n_params(m) / 1e6,
+    printf("  params    %.2f M, %d layers, embedding %d, trained context %d\n", (double)ll_model_n_params(m) / 1e6,
            ll_model_n_layer(m), ll_model_n_embd(m), ll_model_n_ctx_train(m));
     printf("  context   %d tokens, %d threads\n", ll_n_ctx(c->ctx), ll_n_threads(c->ctx));
     printf("  template  %s\n", c->tmpl ? c->tmpl : "none (plain continuation)");

@@ -303,6 +303,15 @@ static void test_search(void) {
     le_feed_str(&e, END); // a movement key accepts the match and moves
     CHECK(!e.searching, "accepted");
     CHECK_TEXT(&e, "make test", 9);
+    // The query takes whole UTF-8 characters only: a stray byte of 日 matches nothing.
+    le_history_add(&h, "x\xe6\x97\xa5y");
+    fresh(&e, "\x12\x97");
+    CHECK(e.qlen == 0 && !e.search_failed, "stray continuation byte ignored: qlen %zu", e.qlen);
+    le_feed_str(&e, "\xe6\x97");
+    CHECK(e.qlen == 0, "incomplete character waits: qlen %zu", e.qlen);
+    le_feed_str(&e, "\xa5");
+    CHECK_TEXT(&e, "x\xe6\x97\xa5y", 1);
+    le_feed_str(&e, "\x07");
     le_free(&e);
     le_history_free(&h);
 }
