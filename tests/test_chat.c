@@ -5,12 +5,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/chat.c"
 #include "cli/json.c"
-#include "cli/progress.c"
 #include "tests/test_util.h"
+
+// chat.c times its turns with the CLI's clock.
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static bool sink(void *ud, const char *s, size_t n) {
     (void)s;
