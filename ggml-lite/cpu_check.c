@@ -14,6 +14,16 @@ bool gl_cpu_has_avx2(void) {
 #endif
 }
 
+// AVX512-VNNI with 256-bit (VL) forms: optional faster tiles on CPUs that have it.
+bool gl_cpu_has_avx512vnni(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+#else
+    return false;
+#endif
+}
+
 #if defined(LLAMALITE_BUILT_AVX2) && (defined(__x86_64__) || defined(__i386__))
 __attribute__((constructor)) static void gl_refuse_without_avx2(void) {
     if (!gl_cpu_has_avx2()) {

@@ -44,6 +44,10 @@ gl_vec_dot_nr_fn gl_get_vec_dot_nr(enum gl_type type);
 // out[t * bs + r] for r < n_rows, t < n_tok. dy, sy: per token (stride n / 32) each block's
 // scale and scale * sum(q). False when out of memory (nothing written).
 bool gl_tile8_supported(enum gl_type type);
+// -1: use AVX512-VNNI (256-bit vpdpbusd) in the tiles when the CPU has it; 0: never; 1: always
+// (tests set it to cover both paths).
+extern int gl_tile8_vnni;
+bool gl_cpu_has_avx512vnni(void); // cpu_check.c
 bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
                      const void *y, size_t by, const float *dy, const float *sy, int n_tok,
                      float *out, size_t bs);

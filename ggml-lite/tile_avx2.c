@@ -98,6 +98,14 @@ INL float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// acc + per-lane sums of 4 (unsigned u) x (signed v) bytes: AVX512-VNNI's vpdpbusd on 256-bit
+// registers, as inline assembly so the file still builds with plain -mavx2 (it only runs after
+// the CPU check).
+INL __m256i dpbusd(__m256i acc, __m256i u, __m256i v) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(v));
+    return acc;
+}
+
 INL __m256i bcast4(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -108,14 +116,24 @@ INL __m256i bcast4(const int8_t *p) {
 // dy * sum(y), which the unsigned kinds subtract offset times.
 INL void tile_kernel(int nb, const pk_block *pk, const block_q8_0 *const *y, const float *const *dy,
                      const float *const *sy, float *out, size_t bs, int nrows, const int nt,
-                     const pk_kind kind) {
+                     const pk_kind kind, const bool vnni) {
     __m256 acc[4];
     FOR_J acc[j] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
     for (int b = 0; b < nb; b++) {
         __m256i s32[4];
         FOR_J s32[j] = _mm256_setzero_si256();
-        if (kind == PK_S8) {
+        if (vnni) {
+            UNROLL for (int s = 0; s < 8; s++) {
+                const __m256i w = _mm256_load_si256((const __m256i *)(pk[b].q + 32 * s));
+                if (kind == PK_S8) {
+                    const __m256i aw = _mm256_sign_epi8(w, w);
+                    FOR_J s32[j] = dpbusd(s32[j], aw, _mm256_sign_epi8(bcast4(y[j][b].qs + 4 * s), w));
+                } else {
+                    FOR_J s32[j] = dpbusd(s32[j], w, bcast4(y[j][b].qs + 4 * s));
+                }
+            }
+        } else if (kind == PK_S8) {
             UNROLL for (int s = 0; s < 8; s++) {
                 const __m256i w = _mm256_load_si256((const __m256i *)(pk[b].q + 32 * s));
                 const __m256i aw = _mm256_sign_epi8(w, w);
@@ -155,13 +173,22 @@ INL void tile_kernel(int nb, const pk_block *pk, const block_q8_0 *const *y, con
     }
 }
 
-#define DISPATCH(kind)                                                                       \
+#define DISPATCH_NT(kind, vnni)                                                              \
     switch (nt) {                                                                            \
-    case 4: tile_kernel(nb, pk, yy, dd, cc, o, bs, nrows, 4, kind); break;                   \
-    case 3: tile_kernel(nb, pk, yy, dd, cc, o, bs, nrows, 3, kind); break;                   \
-    case 2: tile_kernel(nb, pk, yy, dd, cc, o, bs, nrows, 2, kind); break;                   \
-    default: tile_kernel(nb, pk, yy, dd, cc, o, bs, nrows, 1, kind); break;                  \
+    case 4: tile_kernel(nb, pk, yy, dd, cc, o, bs, nrows, 4, kind, vnni); break;             \
+    case 3: tile_kernel(nb, pk, yy, dd, cc, o, bs, nrows, 3, kind, vnni); break;             \
+    case 2: tile_kernel(nb, pk, yy, dd, cc, o, bs, nrows, 2, kind, vnni); break;             \
+    default: tile_kernel(nb, pk, yy, dd, cc, o, bs, nrows, 1, kind, vnni); break;            \
     }
+#define DISPATCH(kind)                                                                       \
+    if (vnni) DISPATCH_NT(kind, true) else DISPATCH_NT(kind, false)
+
+int gl_tile8_vnni = -1;
+
+static bool use_vnni(void) {
+    if (gl_tile8_vnni < 0) gl_tile8_vnni = gl_cpu_has_avx512vnni() ? 1 : 0; // benign race: same value
+    return gl_tile8_vnni == 1;
+}
 
 // Rows [0, n_rows) of w (row stride w_row) x tokens [0, n_tok) of y (row stride by); out[t * bs + r].
 // Returns false (nothing done) when scratch memory is unavailable.
@@ -170,6 +197,7 @@ bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int 
                      float *out, size_t bs) {
     const int nb = n / QK8_0;
     const pk_kind kind = kind_of(type);
+    const bool vnni = use_vnni();
     pk_block *pk = NULL;
     if (posix_memalign((void **)&pk, 32, sizeof(pk_block) * (size_t)nb) != 0) return false;
     for (int r0 = 0; r0 < n_rows; r0 += 8) {

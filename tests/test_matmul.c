@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ggml-lite/dot.h"
 #include "ggml-lite/matmul.h"
 #include "tests/test_util.h"
 
@@ -70,7 +71,7 @@ static void check_matmul(gl_threadpool *tp, enum gl_type type, int n_in, int n_o
     free(wf); free(x); free(wd); free(xd); free(out); free(out2); free(w);
 }
 
-int main(void) {
+static void run_all(void) {
     const int threads[] = {1, 2, 3, 5};
     gl_act act = {0};
     for (size_t ti = 0; ti < sizeof threads / sizeof threads[0]; ti++) {
@@ -103,6 +104,21 @@ int main(void) {
     check_matmul(NULL, GL_TYPE_Q4_K, 256, 9, 3, &act);
     gl_act_free(&act);
     gl_act_free(&act);
+}
+
+int main(void) {
+    gl_act act = {0};
+#if defined(GL_HAVE_AVX2_KERNELS)
+    // The tiles' AVX2 path, then their VNNI path where the CPU has one.
+    gl_tile8_vnni = 0;
+    run_all();
+    if (gl_cpu_has_avx512vnni()) {
+        gl_tile8_vnni = 1;
+        run_all();
+    }
+#else
+    run_all();
+#endif
     // Bad arguments are refused, not crashed on.
     CHECK(!gl_act_prepare(&act, NULL, NULL, 1, 100, GL_TYPE_Q8_0), "n_in not a multiple of 32");
     CHECK(!gl_act_prepare(&act, NULL, NULL, 1, 64, (enum gl_type)4), "bad type");
