@@ -193,7 +193,7 @@ void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_o
     if (!w_row) return;
     bool tile8 = false;
 #if defined(GL_HAVE_AVX2_KERNELS)
-    tile8 = strcmp(gl_simd_name(), "avx2") == 0 && gl_tile8_supported(wtype);
+    tile8 = gl_tile8_supported(wtype) && gl_get_vec_dot_nr(wtype) != NULL; // NULL: scalar kernels chosen
 #endif
     int nth = gl_threadpool_n_threads(tp);
     if ((double)w_row * (double)n_out * (double)act->n_tok < INLINE_BYTES) nth = 1;
