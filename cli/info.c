@@ -1,4 +1,4 @@
-// llamalite info: a GGUF file's metadata (key = value), tensor table and totals.
+// llamalite info: a GGUF file's metadata (type, key = value), tensor table and totals.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +13,10 @@
 static void usage(FILE *out) {
     fputs("usage: llamalite info [--full] MODEL.gguf\n"
           "\n"
-          "Prints a GGUF file's metadata, one 'key = value' per line, then its tensors (name,\n"
-          "type, dimensions with the row length first, size) and totals: tensors, bytes,\n"
-          "parameters, bits per weight. The whole file is validated first.\n"
+          "Prints a GGUF file's metadata, one 'TYPE  key = value' per line (long arrays and\n"
+          "strings abbreviated), then its tensors (name, type, dimensions with the row length\n"
+          "first, size) and totals: tensors, bytes, parameters, bits per weight. The whole\n"
+          "file is validated first.\n"
           "\n"
           "  --full      print arrays and strings whole instead of abbreviated\n"
           "  -h, --help  this help\n", out);
@@ -44,9 +45,11 @@ static void human_count(double x, char *buf, size_t n) {
     else snprintf(buf, n, "%.0f", x);
 }
 
+// One line per key: its type in a column ("arr[bool]" is the widest), then "key = value".
 static void print_metadata(const ll_gguf *g, bool full) {
     for (int64_t i = 0; i < ll_gguf_n_kv(g); i++) {
         char *v = ll_gguf_kv_format(g, i, full ? 0 : MAX_ITEMS, full ? 0 : MAX_STR);
+        printf("%-9s  ", ll_gguf_kv_type(g, i));
         put_escaped(ll_gguf_key(g, i), stdout);
         printf(" = %s\n", v ? v : "(out of memory)");
         free(v);

@@ -39,6 +39,19 @@ int64_t ll_gguf_n_kv(const ll_gguf *g) { return gguf_n_kv(g->f); }
 const char *ll_gguf_key(const ll_gguf *g, int64_t i) { return gguf_key(g->f, i); }
 int64_t ll_gguf_n_tensors(const ll_gguf *g) { return gguf_n_tensors(g->f); }
 
+const char *ll_gguf_kv_type(const ll_gguf *g, int64_t i) {
+    static const char *const scalar[GGUF_TYPE_COUNT] = {
+        "u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "str", "arr", "u64", "i64", "f64"};
+    static const char *const array[GGUF_TYPE_COUNT] = {
+        "arr[u8]", "arr[i8]", "arr[u16]", "arr[i16]", "arr[u32]", "arr[i32]", "arr[f32]",
+        "arr[bool]", "arr[str]", "arr[arr]", "arr[u64]", "arr[i64]", "arr[f64]"};
+    enum gguf_vtype t = gguf_kv_type(g->f, i);
+    if (t >= GGUF_TYPE_COUNT) return "?";
+    if (t != GGUF_TYPE_ARRAY) return scalar[t];
+    enum gguf_vtype et = gguf_arr_type(g->f, i);
+    return et < GGUF_TYPE_COUNT ? array[et] : "arr";
+}
+
 bool ll_gguf_tensor(const ll_gguf *g, int64_t i, ll_gguf_tensor_info *out) {
     const gguf_tensor *t = gguf_get_tensor(g->f, i);
     if (!t) return false;

@@ -230,6 +230,9 @@ const char *ll_gguf_key(const ll_gguf *g, int64_t i); // raw bytes of the key, N
 // quoted with C escapes and cut after max_str bytes with "..." (0: whole), arrays as
 // "[a, b, c, ... N items]" with at most max_items elements shown (0: all).
 char *ll_gguf_kv_format(const ll_gguf *g, int64_t i, size_t max_items, size_t max_str);
+// Type of key i for people: "u8", "i32", "f64", "bool", "str", ..., arrays as "arr[str]",
+// "arr[f32]", "arr[arr]" (nested). Static string; "?" when i is out of range.
+const char *ll_gguf_kv_type(const ll_gguf *g, int64_t i);
 
 typedef struct {
     const char *name;     // raw bytes, NUL-terminated

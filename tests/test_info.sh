@@ -52,10 +52,17 @@ done < <(grep -o '"[A-Za-z0-9_.]*": {"type": "[A-Z0-9_]*", "ne": \[[0-9]*, [0-9]
              "$SHARED/golden/dequant-mixed-types.json" | tr -d '"{}[],:' | sed 's/ type / /; s/ ne / /')
 check "mixed-types: $count tensors match the golden types and dims" $(( bad != 0 || count != 15 ))
 
-grep -q '^general.architecture = "llama"$' "$TMP/mixed"
+grep -Eq '^str +general\.architecture = "llama"$' "$TMP/mixed"
 check "mixed-types: general.architecture line" $?
-grep -Eq '^tokenizer\.ggml\.tokens = \[".*", ".*", ".*", \.\.\. 32000 items\]$' "$TMP/mixed"
+grep -Eq '^arr\[str\] +tokenizer\.ggml\.tokens = \[".*", ".*", ".*", \.\.\. 32000 items\]$' "$TMP/mixed"
 check "mixed-types: long token array abbreviated" $?
+# Every value's type is shown.
+grep -Eq '^arr\[f32\] +tokenizer\.ggml\.scores = \[' "$TMP/mixed" &&
+    grep -Eq '^arr\[i32\] +tokenizer\.ggml\.token_type = \[' "$TMP/mixed" &&
+    grep -Eq '^bool +tokenizer\.ggml\.add_bos_token = true$' "$TMP/mixed" &&
+    grep -Eq '^f32 +llama\.attention\.layer_norm_rms_epsilon = 1e-05$' "$TMP/mixed" &&
+    grep -Eq '^u32 +llama\.block_count = 14$' "$TMP/mixed"
+check "mixed-types: value types shown" $?
 keys=$(sed -n '1s/.*, \([0-9]*\) metadata keys.*/\1/p' "$TMP/mixed")
 lines=$(awk 'NR > 2 && /^$/ {exit} NR > 2' "$TMP/mixed" | grep -c ' = ')
 check "mixed-types: one line per metadata key ($lines of $keys)" $(( keys != lines || keys == 0 ))
@@ -64,8 +71,9 @@ check "mixed-types: one line per metadata key ($lines of $keys)" $(( keys != lin
 S=$SHARED/models/stories260K.gguf
 "$BIN" info "$S" >"$TMP/s" 2>/dev/null
 check "info stories260K exits 0" $?
-grep -qx 'llama.embedding_length = 64' "$TMP/s" && grep -qx 'llama.block_count = 5' "$TMP/s" &&
-    grep -qx 'llama.attention.head_count_kv = 4' "$TMP/s" && grep -q '^tokenizer.ggml.tokens = \["<unk>", "<s>", "</s>", ... 512 items\]$' "$TMP/s"
+grep -Eqx 'u32 +llama\.embedding_length = 64' "$TMP/s" && grep -Eqx 'u32 +llama\.block_count = 5' "$TMP/s" &&
+    grep -Eqx 'u32 +llama\.attention\.head_count_kv = 4' "$TMP/s" &&
+    grep -Eqx 'arr\[str\] +tokenizer\.ggml\.tokens = \["<unk>", "<s>", "</s>", \.\.\. 512 items\]' "$TMP/s"
 check "stories260K: metadata values" $?
 params=$(table "$TMP/s" | awk '{s = $0; sub(/^[^[]*\[/, "", s); sub(/\].*/, "", s); gsub(/,/, " ", s); n = split(s, d, " "); p = 1; for (i = 1; i <= n; i++) p *= d[i]; t += p} END {print t}')
 grep -q "^48 tensors, .* $params parameters .* 32.00 bits per weight$" "$TMP/s"
@@ -74,11 +82,11 @@ check "stories260K: 48 tensors, $params parameters (the product of the dims), 32
 bpw=$(sed -n 's/.*, \([0-9.]*\) bits per weight$/\1/p' "$TMP/s16")
 check "stories260K-f16: $bpw bits per weight (F16 weights, F32 norms)" $(awk -v b="$bpw" 'BEGIN {print !(b > 16 && b < 16.2)}')
 "$BIN" info --full "$S" >"$TMP/full" 2>/dev/null
-grep -q '^tokenizer.ggml.tokens = \["<unk>", "<s>", "</s>", "<0x00>",' "$TMP/full" && ! grep -q 'items\]$' "$TMP/full"
+grep -Eq '^arr\[str\] +tokenizer\.ggml\.tokens = \["<unk>", "<s>", "</s>", "<0x00>",' "$TMP/full" && ! grep -q 'items\]$' "$TMP/full"
 check "--full prints arrays whole" $?
 
 "$BIN" info "$SHARED/tokenizer/ggml-vocab-llama-bpe.gguf" >"$TMP/v" 2>/dev/null
-grep -q '^0 tensors, ' "$TMP/v" && grep -qx 'tokenizer.ggml.pre = "llama-bpe"' "$TMP/v"
+grep -q '^0 tensors, ' "$TMP/v" && grep -Eqx 'str +tokenizer\.ggml\.pre = "llama-bpe"' "$TMP/v"
 check "vocab-only file: metadata, 0 tensors" $?
 
 "$BIN" info --help >"$TMP/help" 2>&1

@@ -82,6 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int64_t i = 0; i < ll_gguf_n_kv(g); i++) {
         free(ll_gguf_kv_format(g, i, 3, 100));
         free(ll_gguf_kv_format(g, i, 0, 0));
+        if (!ll_gguf_kv_type(g, i)[0]) abort();
     }
     for (int64_t i = 0; i < ll_gguf_n_tensors(g); i++) {
         ll_gguf_tensor_info t;
