@@ -1,15 +1,16 @@
 // GGUF reader and writer: every value type, nested arrays and tensors of a crafted file read
 // back exactly; the writer round-trips through the reader (copied metadata, every setter,
 // alignment, padding, its own errors); the shared models read with their known facts.
+#define _DEFAULT_SOURCE // mkdtemp
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "engine/gguf.h"
 #include "engine/llamalite.h"
 #include "tests/gguf_badfiles.h"
+#include "tests/scratch_dir.h"
 #include "tests/test_util.h"
 
 static char dir[1024];
@@ -368,6 +369,21 @@ static void formatting(void) {
     check_format(g, "t.arr_empty", 3, 100, "[]");
     check_format(g, "t.arr_i16", 3, 100, "[-7, 7]");
     check_format(g, "t.nested", 3, 100, "[3 arrays]");
+    // Type names for every key of the crafted file.
+    static const char *const types[][2] = {
+        {"t.u8", "u8"}, {"t.i8", "i8"}, {"t.u16", "u16"}, {"t.i16", "i16"}, {"t.u32", "u32"},
+        {"t.i32", "i32"}, {"t.f32", "f32"}, {"t.bool", "bool"}, {"t.str", "str"}, {"t.u64", "u64"},
+        {"t.i64", "i64"}, {"t.f64", "f64"}, {"t.arr_u32", "arr[u32]"}, {"t.arr_str", "arr[str]"},
+        {"t.arr_empty", "arr[f32]"}, {"t.arr_i16", "arr[i16]"}, {"t.nested", "arr[arr]"}};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        int64_t ki = -1;
+        for (int64_t j = 0; j < ll_gguf_n_kv(g); j++)
+            if (!strcmp(ll_gguf_key(g, j), types[k][0])) ki = j;
+        const char *got = ki >= 0 ? ll_gguf_kv_type(g, ki) : "(absent)";
+        CHECK(!strcmp(got, types[k][1]), "type of %s: '%s', want '%s'", types[k][0], got, types[k][1]);
+    }
+    CHECK(!strcmp(ll_gguf_kv_type(g, -1), "?") && !strcmp(ll_gguf_kv_type(g, ll_gguf_n_kv(g)), "?"),
+          "type out of range");
     ll_gguf_tensor_info t;
     CHECK(ll_gguf_tensor(g, 1, &t) && !strcmp(t.name, "b") && !strcmp(t.type, "Q8_0") && t.n_dims == 1 &&
           t.ne[0] == 32 && t.n_elements == 32 && t.size == 34 && t.offset == 32, "ll_gguf_tensor");
@@ -543,10 +559,15 @@ static void copy_model(const char *shared) {
     gguf_close(f);
 }
 
+// Test result; the scratch files are kept only when something failed.
+static int finish(void) {
+    if (test_failures) fprintf(stderr, "the files are in %s\n", dir);
+    else scratch_dir_remove(dir);
+    return test_result("test_gguf");
+}
+
 int main(void) {
-    const char *build = getenv("LLAMALITE_BUILD");
-    snprintf(dir, sizeof dir, "%s/gguf_test", build && *build ? build : "/tmp");
-    mkdir(dir, 0755);
+    if (!scratch_dir_make(dir, sizeof dir, "gguf_test")) return 1;
     crafted_file();
     writer_copy();
     writer_setters();
@@ -556,7 +577,7 @@ int main(void) {
     const char *shared = test_shared_dir();
     if (!shared) {
         fprintf(stderr, "test_gguf: shared data not found, model checks skipped\n");
-        return test_failures ? 1 : TEST_SKIP;
+        return finish() ? 1 : TEST_SKIP;
     }
     stories(shared, "models/stories260K.gguf", GL_TYPE_F32);
     stories(shared, "models/stories260K-f16.gguf", GL_TYPE_F16);
@@ -564,5 +585,5 @@ int main(void) {
     lora(shared);
     vocabs(shared);
     copy_model(shared);
-    return test_result("test_gguf");
+    return finish();
 }

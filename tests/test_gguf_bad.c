@@ -2,17 +2,18 @@
 // valid file and byte mutations of it must be refused by gguf_open with one line naming the
 // file and the problem, never a crash; `llamalite info` must exit 1 with exactly one line
 // "llamalite: FILE: problem" on stderr and nothing on stdout.
+#define _DEFAULT_SOURCE // mkdtemp
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "engine/gguf.h"
 #include "tests/gguf_badfiles.h"
+#include "tests/scratch_dir.h"
 #include "tests/test_util.h"
 
 static char dir[1024];
@@ -231,12 +232,7 @@ static void not_files(void) {
 }
 
 int main(void) {
-    const char *build = getenv("LLAMALITE_BUILD");
-    snprintf(dir, sizeof dir, "%s/gguf_bad", build && *build ? build : "/tmp");
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "cannot create %s: %s\n", dir, strerror(errno));
-        return 1;
-    }
+    if (!scratch_dir_make(dir, sizeof dir, "gguf_bad")) return 1;
     bin = getenv("LLAMALITE_BIN");
     if (bin && access(bin, X_OK) != 0) bin = NULL;
     if (!bin) fprintf(stderr, "LLAMALITE_BIN not set: llamalite info is not checked\n");
@@ -246,5 +242,7 @@ int main(void) {
     mutations();
     not_files();
     printf("%zu crafted files, %d llamalite info runs\n", GB_N_BAD_CASES, n_info_runs);
+    if (test_failures) fprintf(stderr, "the files are in %s\n", dir);
+    else scratch_dir_remove(dir);
     return test_result("test_gguf_bad");
 }
