@@ -67,9 +67,12 @@ static void fail(cursor *c, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(c->err + n, c->errlen - n, fmt, ap);
     va_end(ap);
-    // Names come from the file: keep the message on one line whatever they contain.
-    for (char *q = c->err; *q; q++)
-        if ((unsigned char)*q < 0x20 || *q == 0x7f) *q = '?';
+    // Names come from the file: keep the message on one line, and free of terminal controls
+    // (C0, DEL, and C1 as UTF-8 such as U+009B CSI), whatever they contain.
+    for (unsigned char *q = (unsigned char *)c->err; *q; q++) {
+        if (*q < 0x20 || *q == 0x7f) *q = '?';
+        else if (*q == 0xC2 && q[1] >= 0x80 && q[1] < 0xA0) q[0] = q[1] = '?';
+    }
 }
 
 static size_t remaining(const cursor *c) { return c->size - c->pos; }
@@ -150,10 +153,15 @@ static bool load_number(enum gguf_vtype t, const uint8_t *p, int64_t *i, uint64_
     return true;
 }
 
-// "key 'name'" / "tensor 'name'" for messages, with long names cut.
+// "key 'name'" / "tensor 'name'" for messages, with long names cut (not inside a UTF-8
+// character).
 static void describe(char *buf, size_t n, const char *kind, const char *name) {
-    size_t len = strlen(name);
-    snprintf(buf, n, "%s '%.*s%s'", kind, len > 48 ? 45 : (int)len, name, len > 48 ? "..." : "");
+    size_t len = strlen(name), keep = len;
+    if (len > 48) {
+        keep = 45;
+        while (keep > 0 && ((unsigned char)name[keep] & 0xC0) == 0x80) keep--;
+    }
+    snprintf(buf, n, "%s '%.*s%s'", kind, (int)keep, name, keep < len ? "..." : "");
 }
 
 // Skips one value of type t, walking nested arrays (depth-limited) and checking every length.
