@@ -199,6 +199,11 @@ static void bad_nested_inner_str(gbuf *b) { // a string inside a nested array ru
     gb_u32(b, GB_STR); gb_u64(b, 1); gb_u64(b, 64); gb_bytes(b, "abc", 3);
 }
 static void bad_dup_key(gbuf *b) { gb_header(b, 3, 0, 3); gb_kv_u32(b, "a.b", 1); gb_kv_u32(b, "c", 2); gb_kv_u32(b, "a.b", 3); }
+static void bad_dup_key_controls(gbuf *b) { // a long key with terminal controls and UTF-8, twice
+    char key[128] = "\x1b[2J\n\xc2\x9b" "31m";
+    for (int i = 0; i < 30; i++) strcat(key, "\xc3\xa9");
+    gb_header(b, 3, 0, 2); gb_kv_u32(b, key, 1); gb_kv_u32(b, key, 2);
+}
 static void bad_align_0(gbuf *b) { gb_header(b, 3, 0, 1); gb_kv_u32(b, "general.alignment", 0); }
 static void bad_align_3(gbuf *b) { gb_header(b, 3, 0, 1); gb_kv_u32(b, "general.alignment", 3); }
 static void bad_align_u64(gbuf *b) { gb_header(b, 3, 0, 1); gb_key(b, "general.alignment", GB_U64); gb_u64(b, 32); }
@@ -287,6 +292,7 @@ static const gb_case gb_bad_cases[] = {
     {"nested-inner-type", "array element type", bad_nested_inner_type},
     {"nested-inner-str", "string length", bad_nested_inner_str},
     {"dup-key", "duplicate metadata key", bad_dup_key},
+    {"dup-key-controls", "duplicate metadata key", bad_dup_key_controls},
     {"alignment-0", "alignment", bad_align_0},
     {"alignment-3", "alignment", bad_align_3},
     {"alignment-u64", "alignment", bad_align_u64},

@@ -81,6 +81,10 @@ static void check_refused(const char *path, const char *expect, const char *what
     CHECK(strlen(err) > plen + 2, "%s: empty message '%s'", what, err);
     CHECK(strncmp(err, path, plen) == 0 && err[plen] == ':', "%s: message does not name the file: '%s'", what, err);
     CHECK(strchr(err, '\n') == NULL, "%s: message has several lines: '%s'", what, err);
+    bool controls = false;
+    for (const unsigned char *q = (const unsigned char *)err; *q; q++)
+        controls |= *q < 0x20 || *q == 0x7f || (q[0] == 0xC2 && q[1] >= 0x80 && q[1] < 0xA0);
+    CHECK(!controls, "%s: message has terminal control characters: '%s'", what, err);
     if (expect) CHECK(strstr(err, expect) != NULL, "%s: message '%s' lacks '%s'", what, err, expect);
 }
 
