@@ -15,7 +15,7 @@
 #include "matmul.h"
 
 enum {
-    TOK_BLOCK = 64,        // activation rows per work item (their Q8 rows fit in L2)
+    ACT_BLOCK_BYTES = 512 << 10, // activation rows per work item: as many as fit in this (L2)
     ROWS_PER_CHUNK_B = 16, // weight rows per work item in the batched path
     MIN_ROWS_1 = 8,        // smallest chunk in the single-token path
     INLINE_BYTES = 1 << 16, // below this many weight bytes x tokens, don't wake the pool
@@ -113,6 +113,7 @@ typedef struct {
     gl_vec_dot_nr_fn vec_dot_nr; // may be NULL: then vec_dot per token
     bool tile8;            // interleaved 8-row tiles (when the CPU and type have them)
     int64_t rows_per_chunk;
+    int64_t tok_block;     // activation rows per work item (batched path)
     int64_t n_row_chunks;
     int64_t n_items;
     atomic_llong next;     // next work item to hand out (items < nth start statically)
@@ -169,8 +170,8 @@ static void mm_item(const mm_task *t, int64_t item) {
     if (t->act->n_tok == 1) {
         mm_rows_1(t, r0, r1);
     } else {
-        const int64_t t0 = tb * TOK_BLOCK;
-        const int64_t t1 = t0 + TOK_BLOCK < t->act->n_tok ? t0 + TOK_BLOCK : t->act->n_tok;
+        const int64_t t0 = tb * t->tok_block;
+        const int64_t t1 = t0 + t->tok_block < t->act->n_tok ? t0 + t->tok_block : t->act->n_tok;
         mm_rows_batched(t, r0, r1, t0, t1);
     }
 }
@@ -211,7 +212,10 @@ void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_o
         t.rows_per_chunk = rows;
     } else {
         t.rows_per_chunk = ROWS_PER_CHUNK_B;
-        n_tok_blocks = (act->n_tok + TOK_BLOCK - 1) / TOK_BLOCK;
+        // Long token blocks amortize decoding the weight tiles; they must still fit in L2.
+        int64_t tb = (int64_t)(ACT_BLOCK_BYTES / act->row_bytes) / GL_DOT_NR * GL_DOT_NR;
+        t.tok_block = tb < 16 ? 16 : tb > 256 ? 256 : tb;
+        n_tok_blocks = (act->n_tok + t.tok_block - 1) / t.tok_block;
     }
     t.n_row_chunks = (n_out + t.rows_per_chunk - 1) / t.rows_per_chunk;
     t.n_items = t.n_row_chunks * n_tok_blocks;
