@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what llamalite needs to build (Debian/Ubuntu), as root or through sudo.
 set -euo pipefail
-pkgs="cmake gcc make libutf8proc-dev python3 python3-numpy tmux"
+pkgs="cmake gcc make libutf8proc-dev python3 python3-numpy tmux gcc-aarch64-linux-gnu qemu-user"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
