@@ -112,6 +112,7 @@ typedef struct {
     gl_vec_dot_fn vec_dot;
     gl_vec_dot_nr_fn vec_dot_nr; // may be NULL: then vec_dot per token
     bool tile8;            // interleaved 8-row tiles (when the CPU and type have them)
+    bool tile8k;           // the same for Q4_K / Q5_K
     int64_t rows_per_chunk;
     int64_t tok_block;     // activation rows per work item (batched path)
     int64_t n_row_chunks;
@@ -149,6 +150,10 @@ static void mm_rows_batched(const mm_task *t, int64_t r0, int64_t r1, int64_t t0
                             t->out + (size_t)t0 * bs + r0, bs))
             return;
     }
+    if (t->tile8k && t1 - t0 >= TILE8_MIN_TOK &&
+        gl_tile8k_matmul(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
+                         ya + (size_t)t0 * by, by, (int)(t1 - t0), t->out + (size_t)t0 * bs + r0, bs))
+        return;
 #endif
     for (int64_t tk = t0; tk < t1; tk += GL_DOT_NR) {
         const int nr = (int)(t1 - tk < GL_DOT_NR ? t1 - tk : GL_DOT_NR);
@@ -192,16 +197,17 @@ void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_o
         return;
     const size_t w_row = gl_row_size(wtype, act->n_in);
     if (!w_row) return;
-    bool tile8 = false;
+    bool tile8 = false, tile8k = false;
 #if defined(GL_HAVE_AVX2_KERNELS)
     tile8 = gl_tile8_supported(wtype) && gl_get_vec_dot_nr(wtype) != NULL; // NULL: scalar kernels chosen
+    tile8k = gl_tile8k_supported(wtype) && gl_get_vec_dot_nr(wtype) != NULL;
 #endif
     int nth = gl_threadpool_n_threads(tp);
     if ((double)w_row * (double)n_out * (double)act->n_tok < INLINE_BYTES) nth = 1;
 
     mm_task t = {
         .w = (const char *)w, .w_row = w_row, .n_out = n_out, .act = act, .out = out,
-        .vec_dot = tr->vec_dot, .vec_dot_nr = gl_get_vec_dot_nr(wtype), .tile8 = tile8, .wtype = wtype,
+        .vec_dot = tr->vec_dot, .vec_dot_nr = gl_get_vec_dot_nr(wtype), .tile8 = tile8, .tile8k = tile8k, .wtype = wtype,
     };
     int64_t n_tok_blocks = 1;
     if (act->n_tok == 1) {

@@ -223,6 +223,162 @@ bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int 
     return true;
 }
 
+// ---- Q4_K / Q5_K tiles against Q8_K ------------------------------------------------------------------
+// Same interleave per super-block of 256: 64 steps of 8 rows x 4 levels (0..15 or 0..31), the
+// rows' 32-element sub-block scales (int16 pairs for madd, int32 for the VNNI path), their mins
+// (int16 pairs, two sub-blocks per pair, against Q8_K's sub-block sums) and d / dmin as floats.
+
+typedef struct {
+    float d[8], dmin[8];
+    int16_t sc16[8][16]; // sub-block s: row r's scale in lanes 2r and 2r+1
+    int32_t sc32[8][8];  // sub-block s: row r's scale
+    int16_t mn[4][16];   // pair p: row r's (min[2p], min[2p+1]) in lanes 2r, 2r+1
+    uint8_t q[64][32];   // step s: elements 4s..4s+3 of row r at bytes 4r..4r+3
+} pk_k4;
+
+bool gl_tile8k_supported(enum gl_type t) { return t == GL_TYPE_Q4_K || t == GL_TYPE_Q5_K; }
+
+static void pack_k4(enum gl_type t, const char *w, size_t w_row, int nrows, int nsb, pk_k4 *pk) {
+    uint8_t lv[QK_K], sc[8], m[8];
+    for (int r = 0; r < 8; r++) {
+        for (int i = 0; i < nsb; i++) {
+            pk_k4 *p = &pk[i];
+            float d = 0, dmin = 0;
+            if (r < nrows) {
+                const char *row = w + (size_t)r * w_row;
+                const uint8_t *qs, *scales;
+                if (t == GL_TYPE_Q4_K) {
+                    const block_q4_K *b = (const block_q4_K *)row + i;
+                    d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin), qs = b->qs, scales = b->scales;
+                    for (int c = 0; c < 4; c++)
+                        for (int l = 0; l < 32; l++) {
+                            lv[64 * c + l] = qs[32 * c + l] & 0xf;
+                            lv[64 * c + 32 + l] = qs[32 * c + l] >> 4;
+                        }
+                } else {
+                    const block_q5_K *b = (const block_q5_K *)row + i;
+                    d = _cvtsh_ss(b->d), dmin = _cvtsh_ss(b->dmin), qs = b->qs, scales = b->scales;
+                    for (int c = 0; c < 4; c++)
+                        for (int l = 0; l < 32; l++) {
+                            lv[64 * c + l] = (uint8_t)((qs[32 * c + l] & 0xf) | (b->qh[l] >> (2 * c) & 1) << 4);
+                            lv[64 * c + 32 + l] = (uint8_t)((qs[32 * c + l] >> 4) | (b->qh[l] >> (2 * c + 1) & 1) << 4);
+                        }
+                }
+                gl_unpack_scales_k4(scales, sc, m);
+            } else {
+                memset(lv, 0, sizeof lv);
+                memset(sc, 0, sizeof sc);
+                memset(m, 0, sizeof m);
+            }
+            p->d[r] = d;
+            p->dmin[r] = dmin;
+            for (int k = 0; k < 8; k++) {
+                p->sc16[k][2 * r] = p->sc16[k][2 * r + 1] = sc[k];
+                p->sc32[k][r] = sc[k];
+            }
+            for (int k = 0; k < 4; k++) {
+                p->mn[k][2 * r] = m[2 * k];
+                p->mn[k][2 * r + 1] = m[2 * k + 1];
+            }
+            const uint32_t *src = (const uint32_t *)lv;
+            for (int st = 0; st < 64; st++) memcpy(&p->q[st][4 * r], &src[st], 4);
+        }
+    }
+}
+
+INL void tile_k4_kernel(int nsb, const pk_k4 *pk, const block_q8_K *const *y, float *out, size_t bs,
+                        int nrows, const int nt, const bool five, const bool vnni) {
+    __m256 acc[4];
+    FOR_J acc[j] = _mm256_setzero_ps();
+    for (int i = 0; i < nsb; i++) {
+        const pk_k4 *p = &pk[i];
+        __m256i isum[4];
+        FOR_J isum[j] = _mm256_setzero_si256();
+        UNROLL for (int k = 0; k < 8; k++) { // 32-element sub-blocks
+            if (vnni) {
+                __m256i s32[4];
+                FOR_J s32[j] = _mm256_setzero_si256();
+                UNROLL for (int st = 8 * k; st < 8 * k + 8; st++) {
+                    const __m256i w = _mm256_load_si256((const __m256i *)p->q[st]);
+                    FOR_J s32[j] = dpbusd(s32[j], w, bcast4(y[j][i].qs + 4 * st));
+                }
+                const __m256i scv = _mm256_load_si256((const __m256i *)p->sc32[k]);
+                FOR_J isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(s32[j], scv));
+            } else {
+                // int16 sums stay below 2^15: 8 steps of 4-bit levels, 4 of 5-bit ones.
+                const int flush = five ? 4 : 8;
+                const __m256i scv = _mm256_load_si256((const __m256i *)p->sc16[k]);
+                UNROLL for (int s0 = 8 * k; s0 < 8 * k + 8; s0 += flush) {
+                    __m256i s16[4];
+                    FOR_J s16[j] = _mm256_setzero_si256();
+                    UNROLL for (int st = s0; st < s0 + flush; st++) {
+                        const __m256i w = _mm256_load_si256((const __m256i *)p->q[st]);
+                        FOR_J s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(w, bcast4(y[j][i].qs + 4 * st)));
+                    }
+                    FOR_J isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(s16[j], scv));
+                }
+            }
+        }
+        const __m256 d = _mm256_load_ps(p->d), dmin = _mm256_load_ps(p->dmin);
+        FOR_J {
+            // mins x the token's 32-element sums, two sub-blocks per madd
+            const int16_t *bsum = y[j][i].bsums;
+            __m256i msum = _mm256_setzero_si256();
+            UNROLL for (int k = 0; k < 4; k++) {
+                const int a = bsum[4 * k] + bsum[4 * k + 1], b = bsum[4 * k + 2] + bsum[4 * k + 3];
+                const __m256i pair = _mm256_set1_epi32((int)((uint32_t)(uint16_t)a | (uint32_t)(uint16_t)b << 16));
+                msum = _mm256_add_epi32(msum, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)p->mn[k]), pair));
+            }
+            const __m256 dy = _mm256_set1_ps(y[j][i].d);
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_mul_ps(d, dy), acc[j]);
+            acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, dy), acc[j]);
+        }
+    }
+    FOR_J {
+        if (nrows == 8) {
+            _mm256_storeu_ps(out + (size_t)j * bs, acc[j]);
+        } else {
+            float tmp[8];
+            _mm256_storeu_ps(tmp, acc[j]);
+            memcpy(out + (size_t)j * bs, tmp, sizeof(float) * nrows);
+        }
+    }
+}
+
+#define DISPATCH_K4_NT(five, vnni)                                                           \
+    switch (nt) {                                                                            \
+    case 4: tile_k4_kernel(nsb, pk, yy, o, bs, nrows, 4, five, vnni); break;                 \
+    case 3: tile_k4_kernel(nsb, pk, yy, o, bs, nrows, 3, five, vnni); break;                 \
+    case 2: tile_k4_kernel(nsb, pk, yy, o, bs, nrows, 2, five, vnni); break;                 \
+    default: tile_k4_kernel(nsb, pk, yy, o, bs, nrows, 1, five, vnni); break;                \
+    }
+
+bool gl_tile8k_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
+                      const void *y, size_t by, int n_tok, float *out, size_t bs) {
+    const int nsb = n / QK_K;
+    const bool five = type == GL_TYPE_Q5_K, vnni = use_vnni();
+    pk_k4 *pk = NULL;
+    if (posix_memalign((void **)&pk, 32, sizeof(pk_k4) * (size_t)nsb) != 0) return false;
+    for (int r0 = 0; r0 < n_rows; r0 += 8) {
+        const int nrows = n_rows - r0 < 8 ? n_rows - r0 : 8;
+        pack_k4(type, (const char *)w + (size_t)r0 * w_row, w_row, nrows, nsb, pk);
+        for (int t0 = 0; t0 < n_tok; t0 += 4) {
+            const int nt = n_tok - t0 < 4 ? n_tok - t0 : 4;
+            const block_q8_K *yy[4];
+            for (int j = 0; j < 4; j++)
+                yy[j] = (const block_q8_K *)((const char *)y + (size_t)(t0 + (j < nt ? j : 0)) * by);
+            float *o = out + (size_t)t0 * bs + r0;
+            if (five) {
+                if (vnni) DISPATCH_K4_NT(true, true) else DISPATCH_K4_NT(true, false)
+            } else {
+                if (vnni) DISPATCH_K4_NT(false, true) else DISPATCH_K4_NT(false, false)
+            }
+        }
+    }
+    free(pk);
+    return true;
+}
+
 // ---- one token: the generation kernel with precomputed activation scales -------------------------
 // Scales are handled eight blocks at a time: the weights' eight fp16 scales go through one
 // conversion, get multiplied by eight activation scales loaded at once, and each block takes its
