@@ -159,6 +159,7 @@ oom:
 
 void chat_free(chat *c) {
     if (c->smp) ll_sampler_free(c->smp);
+    ll_grammar_free(c->grammar);
     for (size_t i = 0; i < c->n_msgs; i++) {
         free(c->msgs[i].role);
         free(c->msgs[i].content);
@@ -434,6 +435,12 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
     // Penalties look at the conversation so far.
     ll_sampler_reset(c->smp);
     for (int i = 0; i < c->n_cache; i++) ll_sampler_accept(c->smp, c->cache[i]);
+    // Each reply starts the grammar afresh; it sees only the reply's tokens.
+    if (c->grammar && ll_sampler_set_grammar(c->smp, c->vocab, c->grammar, err, errlen) != 0) {
+        remove_msg(c, c->n_msgs - 1);
+        rendered_free(&r);
+        return -1;
+    }
 
     strbuf reply = {0};
     ll_detok dt = {0};
@@ -449,7 +456,13 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
             c->turn_ctx_full = true;
             break;
         }
+        if (c->grammar) { // tokens left for the reply: the grammar plans to finish in them
+            int left = n_ctx - ll_n_past(c->ctx);
+            if (c->n_predict >= 0 && c->n_predict - c->turn_gen_tokens < left) left = c->n_predict - c->turn_gen_tokens;
+            ll_sampler_grammar_set_budget(c->smp, left);
+        }
         ll_token t = ll_sampler_sample(c->smp, ll_get_logits(c->ctx));
+        if (t < 0) break; // the grammar allows nothing here
         ll_sampler_accept(c->smp, t);
         if (ll_vocab_is_eog(c->vocab, t)) break;
         size_t n = ll_detok_push(&dt, c->vocab, t, false, piece, sizeof piece);
@@ -465,6 +478,7 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
         }
         cache_push(c, &t, 1);
         c->turn_gen_tokens++;
+        if (c->grammar && ll_sampler_grammar_done(c->smp)) break; // complete, nothing can follow
     }
     size_t n = ll_detok_flush(&dt, piece, sizeof piece);
     if (n) {

@@ -28,6 +28,7 @@ typedef struct {
     ll_sampler *smp;
     ll_sampler_params sp;
     int n_predict;           // reply length limit, -1: until end of generation
+    ll_grammar *grammar;     // constrains every reply when set (owned; --grammar, --json, ...)
 
     const char *tmpl;        // template family; NULL: plain continuation (no template)
     char *bos, *eos;         // the model's BOS/EOS token texts ("" when it has none)

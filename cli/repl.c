@@ -336,6 +336,19 @@ int repl_main(int argc, char **argv, cli_params *p) {
         ll_model_free(model);
         return 1;
     }
+    if (cli_grammar_wanted(&p->grammar)) { // every reply follows the grammar / schema
+        char *gtext = cli_grammar_text(&p->grammar);
+        const bool have_text = gtext != NULL; // cli_grammar_text reports its own errors
+        c.grammar = have_text ? ll_grammar_parse(gtext, err, sizeof err) : NULL;
+        free(gtext);
+        if (!c.grammar) {
+            if (have_text) fprintf(stderr, "llamalite: grammar: %s\n", err);
+            chat_free(&c);
+            ll_context_free(ctx);
+            ll_model_free(model);
+            return 1;
+        }
+    }
     // -p with a template is the system message (as llama-cli -cnv does); without, a first input.
     const char *first_input = NULL;
     const char *sys = g_opt.system;
