@@ -51,7 +51,7 @@ bool gl_cpu_has_avx512vnni(void); // cpu_check.c
 bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
                      const void *y, size_t by, const float *dy, const float *sy, int n_tok,
                      float *out, size_t bs);
-// The same for Q4_K and Q5_K against Q8_K rows.
+// The same for Q4_K, Q5_K and Q6_K against Q8_K rows.
 bool gl_tile8k_supported(enum gl_type type);
 bool gl_tile8k_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
                       const void *y, size_t by, int n_tok, float *out, size_t bs);
