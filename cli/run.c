@@ -14,6 +14,7 @@
 #include "args.h"
 #include "commands.h"
 #include "progress.h"
+#include "speculative.h"
 
 #pragma weak repl_main
 #pragma weak repl_parse_arg
@@ -33,6 +34,7 @@ static void usage(FILE *out) {
           "Without -p/-f the prompt is read from stdin (or, on a terminal, a chat starts).\n\n"
           "options:\n", out);
     args_print_common_help(out, ARGS_MODEL | ARGS_PROMPT | ARGS_GEN | ARGS_CONTEXT | ARGS_SAMPLING | ARGS_LOG);
+    spec_print_help(out);
     if (repl_print_help) repl_print_help(out);
 }
 
@@ -133,9 +135,36 @@ typedef struct {
     int n_prompt, n_gen;
 } run_stats;
 
+// The context is full: how many tokens after the kept ones to discard (llama-cli's rule: half),
+// or 0 to stop (after a message; *rc set on an error).
+static int context_full(const cli_params *p, int n_past, int n_keep, int n_ctx, int *rc) {
+    if (p->n_predict < 0) {
+        cli_log(p, 1, "%sllamalite: the context is full (%d tokens); stopping "
+                "(use -n N to generate past it with context shifts)\n", nl(), n_ctx);
+        return 0;
+    }
+    if (!p->context_shift) {
+        cli_log(p, 1, "%sllamalite: the context is full (%d tokens) and context shift "
+                "is disabled (--no-context-shift); stopping\n", nl(), n_ctx);
+        return 0;
+    }
+    // Drop half of what follows the kept tokens; the cache re-rotates the rest.
+    int n_discard = (n_past - n_keep) / 2;
+    if (n_discard <= 0) {
+        fprintf(stderr, "%sllamalite: the context is full and --keep %d leaves nothing "
+                "to discard\n", nl(), p->n_keep);
+        *rc = 1;
+        return 0;
+    }
+    cli_log(p, 2, "%s[context shift: keep %d, discard %d of %d]\n", nl(), n_keep, n_discard, n_past);
+    return n_discard;
+}
+
 // Prompt in, tokens out until -n, an end-of-generation token, a reverse prompt or a full
-// context. Returns the exit code.
-static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run_stats *st) {
+// context. With cs, the tokens come from speculative decoding (cli/speculative.c). Returns
+// the exit code.
+static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli_spec *cs,
+                    run_stats *st) {
     char err[512];
     int n_prompt = 0;
     ll_token *prompt = cli_tokenize(v, p->prompt, true, &n_prompt);
@@ -195,6 +224,9 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
             p->sampling.typical_p, p->sampling.repeat_last_n, p->sampling.repeat_penalty,
             p->sampling.freq_penalty, p->sampling.presence_penalty, ll_sampler_seed(smp));
     for (int i = 0; i < n_prompt; i++) ll_sampler_accept(smp, prompt[i]);
+    // The draft's sampler mirrors the target's: same prompt, same grammar.
+    ll_sampler *dsmp = cs ? spec_draft_sampler(cs) : NULL;
+    for (int i = 0; dsmp && i < n_prompt; i++) ll_sampler_accept(dsmp, prompt[i]);
 
     int rc = 0;
     // Grammar / JSON constraint (cli/grammar.c), attached after the prompt so that only the
@@ -208,6 +240,7 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
                     p->grammar.gbnf_file ? p->grammar.gbnf_file : p->grammar.gbnf ? "--grammar" : "(from the schema)", err);
         }
         int set = gr ? ll_sampler_set_grammar(smp, v, gr, err, sizeof err) : -1;
+        if (set == 0 && dsmp) set = ll_sampler_set_grammar(dsmp, v, gr, err, sizeof err);
         if (gr && set != 0) fprintf(stderr, "llamalite: %s\n", err);
         ll_grammar_free(gr);
         free(gtext);
@@ -220,7 +253,8 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
     if (p->echo) out_ok = emit_utf8(p->prompt, strlen(p->prompt));
 
     double t0 = cli_now();
-    if (ll_decode(ctx, prompt, n_prompt, err, sizeof err) != 0) {
+    if (cs ? spec_feed(cs, prompt, n_prompt, err, sizeof err) != 0
+           : ll_decode(ctx, prompt, n_prompt, err, sizeof err) != 0) {
         fprintf(stderr, "llamalite: %s\n", err);
         rc = 1;
         goto done;
@@ -234,23 +268,40 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
     double t1 = cli_now();
     while (out_ok && !g_interrupted) {
         if (p->n_predict >= 0 && st->n_gen >= p->n_predict) break;
-        float *logits = ll_get_logits(ctx);
-        for (int i = 0; i < n_eog; i++) logits[eog[i]] = -INFINITY;
-        if (constrained) { // tokens left (this one included): the grammar plans to finish in them
-            int left = p->n_predict >= 0 ? p->n_predict - st->n_gen : INT_MAX;
-            if (p->n_predict < 0 || !p->context_shift) {
-                int ctx_left = n_ctx - ll_n_past(ctx) + 1;
-                if (ctx_left < left) left = ctx_left;
+        // Tokens left (this one included): the grammar plans to finish in them, and a
+        // speculative step makes no more than these.
+        const int n_past = cs ? spec_n_past(cs) - 1 : ll_n_past(ctx);
+        int left = p->n_predict >= 0 ? p->n_predict - st->n_gen : INT_MAX;
+        if (p->n_predict < 0 || !p->context_shift) {
+            int ctx_left = n_ctx - n_past + 1;
+            if (ctx_left < left) left = ctx_left;
+        }
+        ll_token t;
+        if (cs) {
+            int r = spec_next(cs, smp, left == INT_MAX ? -1 : left, &t, err, sizeof err);
+            if (r == SPEC_FULL) {
+                int n_discard = context_full(p, n_past, n_keep, n_ctx, &rc);
+                if (n_discard <= 0) break;
+                spec_shift(cs, n_keep, n_discard);
+                continue;
             }
-            ll_sampler_grammar_set_budget(smp, left == INT_MAX ? -1 : left);
+            if (r != SPEC_OK) {
+                fprintf(stderr, "%sllamalite: %s\n", nl(), err);
+                rc = 1;
+                break;
+            }
+        } else {
+            float *logits = ll_get_logits(ctx);
+            for (int i = 0; i < n_eog; i++) logits[eog[i]] = -INFINITY;
+            if (constrained) ll_sampler_grammar_set_budget(smp, left == INT_MAX ? -1 : left);
+            t = ll_sampler_sample(smp, logits);
+            if (t < 0) { // only a constraint can forbid every token
+                fprintf(stderr, "%sllamalite: the grammar allows no token here\n", nl());
+                rc = 1;
+                break;
+            }
+            ll_sampler_accept(smp, t);
         }
-        ll_token t = ll_sampler_sample(smp, logits);
-        if (t < 0) { // only a constraint can forbid every token
-            fprintf(stderr, "%sllamalite: the grammar allows no token here\n", nl());
-            rc = 1;
-            break;
-        }
-        ll_sampler_accept(smp, t);
         if (ll_vocab_is_eog(v, t)) {
             cli_log(p, 2, "%s[end of text]\n", nl());
             break;
@@ -264,28 +315,11 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, run
         }
         if (constrained && ll_sampler_grammar_done(smp)) break; // complete, nothing can follow
         if (p->n_predict >= 0 && st->n_gen >= p->n_predict) break;
+        if (cs) continue; // the next step evaluates t
 
         if (ll_n_past(ctx) >= n_ctx) {
-            if (p->n_predict < 0) {
-                cli_log(p, 1, "%sllamalite: the context is full (%d tokens); stopping "
-                        "(use -n N to generate past it with context shifts)\n", nl(), n_ctx);
-                break;
-            }
-            if (!p->context_shift) {
-                cli_log(p, 1, "%sllamalite: the context is full (%d tokens) and context shift "
-                        "is disabled (--no-context-shift); stopping\n", nl(), n_ctx);
-                break;
-            }
-            // Drop half of what follows the kept tokens; the cache re-rotates the rest.
-            int n_discard = (ll_n_past(ctx) - n_keep) / 2;
-            if (n_discard <= 0) {
-                fprintf(stderr, "%sllamalite: the context is full and --keep %d leaves nothing "
-                        "to discard\n", nl(), p->n_keep);
-                rc = 1;
-                break;
-            }
-            cli_log(p, 2, "%s[context shift: keep %d, discard %d of %d]\n", nl(), n_keep, n_discard,
-                    ll_n_past(ctx));
+            int n_discard = context_full(p, ll_n_past(ctx), n_keep, n_ctx, &rc);
+            if (n_discard <= 0) break;
             ll_kv_shift(ctx, n_keep, n_discard);
         }
         if (ll_decode(ctx, &t, 1, err, sizeof err) != 0) {
@@ -328,6 +362,7 @@ int cmd_run(int argc, char **argv) {
             return 0;
         }
         int r = args_parse_common(argc, argv, &i, &p, groups);
+        if (r == ARG_UNKNOWN) r = spec_parse_arg(argc, argv, &i); // -md, --draft-max, ...
         if (r == ARG_UNKNOWN && repl_parse_arg) r = repl_parse_arg(argc, argv, &i); // chat flags
         if (r == ARG_ERROR) return 1;
         if (r == ARG_UNKNOWN) {
@@ -401,7 +436,17 @@ int cmd_run(int argc, char **argv) {
             p.model, ll_model_desc(model), ll_model_n_params(model) / 1e6, ll_model_n_layer(model),
             ll_n_ctx(ctx), ll_n_threads(ctx));
 
-    int rc = generate(&p, ctx, ll_model_get_vocab(model), &st);
+    cli_spec *cs = NULL;
+    if (spec_wanted()) {
+        cs = spec_open(&p, ctx);
+        if (!cs) {
+            ll_context_free(ctx);
+            ll_model_free(model);
+            args_free(&p);
+            return 1;
+        }
+    }
+    int rc = generate(&p, ctx, ll_model_get_vocab(model), cs, &st);
 
     if (p.verbosity >= 1 && (st.n_prompt || st.n_gen)) {
         fprintf(stderr, "%sllamalite: load %.0f ms | prompt %d tokens, %.1f tokens/s | "
@@ -409,6 +454,8 @@ int cmd_run(int argc, char **argv) {
                 st.prompt_ms > 0 ? st.n_prompt * 1e3 / st.prompt_ms : 0.0, st.n_gen,
                 st.gen_ms > 0 ? st.n_gen * 1e3 / st.gen_ms : 0.0);
     }
+    if (cs && p.verbosity >= 1) spec_print_stats(cs, stderr);
+    spec_close(cs);
     ll_context_free(ctx);
     ll_model_free(model);
     args_free(&p);

@@ -203,6 +203,8 @@ float *ll_get_logits_ith(ll_context *c, int i) {
     return i == c->n_last - 1 ? c->logits : NULL;
 }
 
+void ll_set_logits_all(ll_context *c, bool on) { c->params.logits_all = on; }
+
 void ll_kv_clear(ll_context *c) { c->n_past = 0; }
 
 void ll_kv_truncate(ll_context *c, int n_keep) {

@@ -41,6 +41,7 @@ typedef struct {
     bool failed;      // a rejected token was accepted
     bool ended;       // an end-of-generation token was accepted
     int32_t budget;   // tokens that may still be sampled, this one included (-1: no limit)
+    int pinned;       // saved states alive (speculative drafts): no compaction meanwhile
     uint8_t *verdict; // apply(): per token, 0 allowed, 1 rejected, 2 too long for the budget
     // scratch of the walks: states per depth live in work[first[d] .. first[d] + n[d])
     gr_set work;
@@ -284,7 +285,52 @@ static void gs_accept(void *ud, ll_token t) {
     G->cur.n = k;
     G->part = G->parts[len];
     // The node arena only grows while walking; keep it to what the current stacks use.
-    if (gr_matcher_n_nodes(G->m) > (1u << 20)) gr_matcher_compact(G->m, &G->cur);
+    if (!G->pinned && gr_matcher_n_nodes(G->m) > (1u << 20)) gr_matcher_compact(G->m, &G->cur);
+}
+
+// Saved states (sampling.h): the stacks and flags. Node ids stay valid because nothing is
+// compacted while a copy is alive.
+typedef struct {
+    gr_set cur;
+    gr_partial part;
+    bool failed, ended;
+} gstate;
+
+static void *gs_save(void *ud) {
+    gsampler *G = ud;
+    gstate *st = calloc(1, sizeof *st);
+    if (!st || !gr_set_reserve(&st->cur, G->cur.n ? G->cur.n : 1)) {
+        free(st);
+        return NULL;
+    }
+    memcpy(st->cur.v, G->cur.v, (size_t)G->cur.n * sizeof *G->cur.v);
+    st->cur.n = G->cur.n;
+    st->part = G->part;
+    st->failed = G->failed;
+    st->ended = G->ended;
+    G->pinned++;
+    return st;
+}
+
+static void gs_restore(void *ud, const void *state) {
+    gsampler *G = ud;
+    const gstate *st = state;
+    G->cur.n = 0;
+    if (!gr_set_reserve(&G->cur, st->cur.n ? st->cur.n : 1)) { G->failed = true; return; }
+    memcpy(G->cur.v, st->cur.v, (size_t)st->cur.n * sizeof *G->cur.v);
+    G->cur.n = st->cur.n;
+    G->part = st->part;
+    G->failed = st->failed;
+    G->ended = st->ended;
+}
+
+static void gs_drop(void *ud, void *state) {
+    gsampler *G = ud;
+    gstate *st = state;
+    if (!st) return;
+    gr_set_free(&st->cur);
+    free(st);
+    if (G->pinned > 0) G->pinned--;
 }
 
 static gsampler *ours(const ll_sampler *s) {
@@ -326,6 +372,7 @@ int ll_sampler_set_grammar(ll_sampler *s, const ll_vocab *v, const ll_grammar *g
     if (!G->first || !G->n || !G->parts || !G->verdict || !gr_start(G->m, &G->cur)) goto oom;
     ll_sampler_constraint c = {
         .apply = gs_apply, .accept = gs_accept, .ud = G, .check = gs_check, .free = gs_free,
+        .save = gs_save, .restore = gs_restore, .drop = gs_drop,
     };
     ll_sampler_set_constraint(s, &c);
     return 0;

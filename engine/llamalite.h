@@ -101,6 +101,10 @@ float *ll_get_logits(ll_context *c);
 // Logits of token i of the last decode; needs logits_all (else NULL unless i is the last).
 float *ll_get_logits_ith(ll_context *c, int i);
 
+// Turns logits_all on or off for the next decodes (e.g. off for a prompt, on to verify a
+// speculative draft).
+void ll_set_logits_all(ll_context *c, bool on);
+
 void ll_kv_clear(ll_context *c);
 // Forgets every cached position >= n_keep (rollback).
 void ll_kv_truncate(ll_context *c, int n_keep);
@@ -183,6 +187,70 @@ bool ll_sampler_grammar_done(const ll_sampler *s);
 // still complete within the rest are allowed, so output limited by -n or the context ends
 // complete instead of cut off. Call before each ll_sampler_sample.
 void ll_sampler_grammar_set_budget(ll_sampler *s, int32_t n_tokens);
+
+// ---- speculative decoding -------------------------------------------------------------------
+// A cheap drafter proposes the next tokens; the target evaluates them all in one decode and
+// keeps the longest prefix its own sampler agrees with (greedy), or accepts each with
+// probability min(1, p_target / p_draft) and resamples a rejection from max(0, p_target -
+// p_draft) (temperature > 0): either way the output has exactly the target's distribution.
+// The drafter is a small model with the same vocabulary, or (prompt lookup) the continuation
+// of the most recent earlier occurrence of the last n tokens.
+typedef struct ll_spec ll_spec;
+
+typedef struct {
+    int n_max;    // most tokens drafted per step (default 16)
+    int n_min;    // a shorter draft is dropped: the step makes one token the plain way (0)
+    float p_min;  // draft model: stop drafting after a token whose probability (softmax of the
+                  // draft's logits) is below this (0.75)
+    int ngram;    // prompt lookup (no draft model): length of the matched suffix (3)
+    bool no_eog;  // never choose an end-of-generation token (--ignore-eos)
+} ll_spec_params;
+
+ll_spec_params ll_spec_default_params(void);
+
+// Whether draft can draft for target: same tokenizer type, same BOS/EOS/EOT and add-BOS/EOS
+// rules, vocabulary sizes within 128 and the same token texts on the shared ids. Returns 0,
+// or -1 with err naming the first difference.
+int ll_spec_check_vocab(const ll_model *target, const ll_model *draft, char *err, size_t errlen);
+
+// target: the target's context; draft: the draft model's context (same n_ctx or larger), or
+// NULL for prompt lookup. Both caches must be empty; the ll_spec drives them from now on.
+ll_spec *ll_spec_new(ll_context *target, ll_context *draft, const ll_spec_params *p,
+                     char *err, size_t errlen);
+void ll_spec_free(ll_spec *s);
+
+// Appends tokens (the prompt, a new turn) to the committed sequence and evaluates all but the
+// last one in both contexts (the last is evaluated with the next draft). Returns 0 or -1.
+int ll_spec_feed(ll_spec *s, const ll_token *toks, int n, char *err, size_t errlen);
+
+// One step: draft, verify in one target decode, commit. smp is the target's sampler; dsmp
+// (NULL with prompt lookup) the draft's: made with the same parameters, fed the same prompt,
+// with the same grammar; all random draws come from smp. budget: tokens that may still be
+// generated, for the grammar's completion guard (-1: no limit). Writes 1..n_out committed
+// tokens to out (both samplers have accepted them) and returns how many; stops early after
+// an end-of-generation token or when the grammar is done. -1 with err set on failure (e.g.
+// the grammar allows no token, or the context is full: call ll_spec_shift first).
+int ll_spec_step(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int budget, ll_token *out,
+                 int n_out, char *err, size_t errlen);
+
+// Committed tokens (prompt included). The target's cache holds all but the last one, so a
+// step needs ll_spec_n_past(s) <= n_ctx.
+int ll_spec_n_past(const ll_spec *s);
+const ll_token *ll_spec_tokens(const ll_spec *s);
+// Context shift of both caches and the committed tokens (as ll_kv_shift).
+void ll_spec_shift(ll_spec *s, int n_keep, int n_discard);
+// Forgets committed tokens from n_keep on (e.g. a reply cut by a stop string). The samplers
+// are not rolled back.
+void ll_spec_rewind(ll_spec *s, int n_keep);
+
+typedef struct {
+    int64_t n_steps;     // target decodes made by ll_spec_step
+    int64_t n_drafted;   // drafted tokens sent to the target
+    int64_t n_accepted;  // drafted tokens it accepted
+    int64_t n_tokens;    // committed tokens
+    double t_draft_ms, t_verify_ms;
+} ll_spec_stats;
+ll_spec_stats ll_spec_get_stats(const ll_spec *s);
 
 // ---- chat templates -------------------------------------------------------------------------
 // Built-in renderers for the common chat template families (no Jinja interpreter): "chatml",

@@ -525,3 +525,77 @@ ll_token ll_sampler_draw(ll_sampler *s, const float *w, int32_t n) {
     }
     return last;
 }
+
+// ---- state copies (speculative drafts) -----------------------------------------------------
+
+struct ll_sampler_state {
+    ll_token *hist;        // the ring as it was (hist_cap entries)
+    int32_t hist_len, hist_head;
+    ll_token *distinct;    // the distinct tokens and their counts
+    int32_t *count;
+    int32_t n_distinct;
+    void *cstate;          // the constraint's copy, or NULL
+};
+
+bool ll_sampler_has_state(const ll_sampler *s) {
+    return s && (s->count != NULL || s->has_constraint);
+}
+
+ll_sampler_state *ll_sampler_save(ll_sampler *s) {
+    if (!s) return NULL;
+    if (s->has_constraint && s->constraint.accept && !s->constraint.save) return NULL;
+    ll_sampler_state *st = calloc(1, sizeof *st);
+    if (!st) return NULL;
+    if (s->count) {
+        size_t nd = (size_t)s->n_distinct ? (size_t)s->n_distinct : 1;
+        st->distinct = malloc(nd * sizeof *st->distinct);
+        st->count = malloc(nd * sizeof *st->count);
+        st->hist = malloc((s->hist_cap ? (size_t)s->hist_cap : 1) * sizeof *st->hist);
+        if (!st->distinct || !st->count || !st->hist) goto fail;
+        for (int32_t i = 0; i < s->n_distinct; i++) {
+            st->distinct[i] = s->distinct[i];
+            st->count[i] = s->count[s->distinct[i]];
+        }
+        st->n_distinct = s->n_distinct;
+        if (s->hist_cap) memcpy(st->hist, s->hist, (size_t)s->hist_cap * sizeof *st->hist);
+        st->hist_len = s->hist_len;
+        st->hist_head = s->hist_head;
+    }
+    if (s->has_constraint && s->constraint.save) {
+        st->cstate = s->constraint.save(s->constraint.ud);
+        if (!st->cstate) goto fail;
+    }
+    return st;
+fail:
+    ll_sampler_state_free(s, st);
+    return NULL;
+}
+
+void ll_sampler_restore(ll_sampler *s, const ll_sampler_state *st) {
+    if (!s || !st) return;
+    if (s->count) {
+        for (int32_t i = 0; i < s->n_distinct; i++) s->count[s->distinct[i]] = 0;
+        s->n_distinct = st->n_distinct;
+        for (int32_t i = 0; i < st->n_distinct; i++) {
+            ll_token t = st->distinct[i];
+            s->distinct[i] = t;
+            s->where[t] = i;
+            s->count[t] = st->count[i];
+        }
+        if (s->hist_cap) memcpy(s->hist, st->hist, (size_t)s->hist_cap * sizeof *s->hist);
+        s->hist_len = st->hist_len;
+        s->hist_head = st->hist_head;
+    }
+    if (st->cstate && s->has_constraint && s->constraint.restore)
+        s->constraint.restore(s->constraint.ud, st->cstate);
+}
+
+void ll_sampler_state_free(ll_sampler *s, ll_sampler_state *st) {
+    if (!st) return;
+    if (st->cstate && s && s->has_constraint && s->constraint.drop)
+        s->constraint.drop(s->constraint.ud, st->cstate);
+    free(st->hist);
+    free(st->distinct);
+    free(st->count);
+    free(st);
+}

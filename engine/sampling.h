@@ -23,6 +23,12 @@ typedef struct {
     // replaced or removed, or the sampler is freed (the sampler then owns ud).
     bool (*check)(void *ud, ll_token t);
     void (*free)(void *ud);
+    // Optional (speculative decoding): save returns a copy of the state accepted tokens
+    // changed (NULL when out of memory), restore goes back to such a copy (which stays valid
+    // until drop frees it). While a copy exists the constraint must keep it restorable.
+    void *(*save)(void *ud);
+    void (*restore)(void *ud, const void *state);
+    void (*drop)(void *ud, void *state);
 } ll_sampler_constraint;
 
 // Attaches a constraint (copied), or removes it with c == NULL. Tokens accepted before the
@@ -35,6 +41,16 @@ const ll_sampler_constraint *ll_sampler_get_constraint(const ll_sampler *s);
 // a uniform number in [0, 1), and a token drawn from an arbitrary non-negative weight vector
 // w[0..n) (need not sum to 1; -1 if it is all zeros).
 double ll_sampler_uniform(ll_sampler *s);
+// Whether accepting a token changes the sampler (penalties on, or a constraint attached).
+bool ll_sampler_has_state(const ll_sampler *s);
+// A copy of what accepted tokens changed (penalty history, constraint state), to roll the
+// sampler back after trying tokens ahead (a speculative draft). The RNG is not part of it, and
+// the constraint must not be replaced before the restore. NULL when out of memory or when
+// the constraint cannot save its state.
+typedef struct ll_sampler_state ll_sampler_state;
+ll_sampler_state *ll_sampler_save(ll_sampler *s);
+void ll_sampler_restore(ll_sampler *s, const ll_sampler_state *st);
+void ll_sampler_state_free(ll_sampler *s, ll_sampler_state *st);
 ll_token ll_sampler_draw(ll_sampler *s, const float *w, int32_t n);
 
 #endif

@@ -1,0 +1,181 @@
+// Speculative decoding flags and the token source used by one-shot generation (cli/run.c).
+// Flag names and defaults follow llama.cpp (--draft-max 16, --draft-min 0, --draft-p-min
+// 0.75); --lookup-ngram N drafts by prompt lookup instead of a model.
+#include "speculative.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "progress.h"
+
+static struct {
+    const char *model; // -md
+    ll_spec_params par;
+    bool lookup;       // --lookup-ngram given
+    bool init;
+} g_opt;
+
+static void opt_init(void) {
+    if (g_opt.init) return;
+    g_opt.par = ll_spec_default_params();
+    g_opt.init = true;
+}
+
+int spec_parse_arg(int argc, char **argv, int *i) {
+    opt_init();
+    const char *a = argv[*i], *v;
+    if (!strcmp(a, "-md") || !strcmp(a, "--model-draft")) {
+        if (!args_value(argc, argv, i, &v)) return ARG_ERROR;
+        g_opt.model = v;
+        return ARG_DONE;
+    }
+    if (!strcmp(a, "--draft-max") || !strcmp(a, "--draft") || !strcmp(a, "--draft-n")) {
+        if (!args_value(argc, argv, i, &v) || !args_int(a, v, 0, 1024, &g_opt.par.n_max)) return ARG_ERROR;
+        return ARG_DONE;
+    }
+    if (!strcmp(a, "--draft-min") || !strcmp(a, "--draft-n-min")) {
+        if (!args_value(argc, argv, i, &v) || !args_int(a, v, 0, 1024, &g_opt.par.n_min)) return ARG_ERROR;
+        return ARG_DONE;
+    }
+    if (!strcmp(a, "--draft-p-min")) {
+        if (!args_value(argc, argv, i, &v) || !args_float(a, v, 0.0, 1.0, &g_opt.par.p_min)) return ARG_ERROR;
+        return ARG_DONE;
+    }
+    if (!strcmp(a, "--lookup-ngram")) {
+        if (!args_value(argc, argv, i, &v) || !args_int(a, v, 1, 64, &g_opt.par.ngram)) return ARG_ERROR;
+        g_opt.lookup = true;
+        return ARG_DONE;
+    }
+    return ARG_UNKNOWN;
+}
+
+void spec_print_help(FILE *out) {
+    fputs("\nspeculative decoding (same output, faster):\n"
+          "  -md, --model-draft FILE  draft model with the target's vocabulary\n"
+          "  --draft-max N            tokens drafted per step (default 16)\n"
+          "  --draft-min N            drafts shorter than N are not used (default 0)\n"
+          "  --draft-p-min P          stop drafting after a token the draft gives less than P\n"
+          "                           (default 0.75)\n"
+          "  --lookup-ngram N         no draft model: draft what followed the last N tokens\n"
+          "                           earlier in the context (prompt lookup)\n", out);
+}
+
+bool spec_wanted(void) { return g_opt.model || g_opt.lookup; }
+
+struct cli_spec {
+    ll_context *target;
+    ll_model *model;   // the draft model, or NULL (lookup)
+    ll_context *ctx;
+    ll_sampler *smp;
+    ll_spec *spec;
+    ll_token *buf;     // tokens of the current step not returned yet: buf[i_buf .. n_buf)
+    int n_buf, i_buf;
+};
+
+cli_spec *spec_open(const cli_params *p, ll_context *target) {
+    opt_init();
+    char err[512];
+    cli_spec *cs = calloc(1, sizeof *cs);
+    if (!cs) goto oom;
+    cs->target = target;
+    cs->buf = malloc(((size_t)g_opt.par.n_max + 1) * sizeof *cs->buf);
+    if (!cs->buf) goto oom;
+    ll_spec_params sp = g_opt.par;
+    sp.no_eog = p->ignore_eos;
+    if (g_opt.model) {
+        if (g_opt.lookup) cli_log(p, 1, "llamalite: --lookup-ngram is ignored with a draft model\n");
+        ll_model_params mp = ll_model_default_params();
+        mp.progress = p->verbosity >= 1;
+        cs->model = ll_model_load(g_opt.model, &mp, err, sizeof err);
+        if (!cs->model) {
+            fprintf(stderr, "llamalite: draft model: %s\n", err);
+            goto fail;
+        }
+        if (ll_spec_check_vocab(ll_context_model(target), cs->model, err, sizeof err) != 0) {
+            fprintf(stderr, "llamalite: %s cannot draft for %s: %s\n", g_opt.model,
+                    p->model ? p->model : "the model", err);
+            goto fail;
+        }
+        ll_context_params cp = ll_context_default_params();
+        cp.n_ctx = ll_n_ctx(target);
+        cp.n_batch = p->n_batch;
+        cp.n_threads = ll_n_threads(target);
+        cp.type_k = p->type_k;
+        cp.type_v = p->type_v;
+        cs->ctx = ll_context_new(cs->model, &cp, err, sizeof err);
+        if (!cs->ctx) {
+            fprintf(stderr, "llamalite: draft model: %s\n", err);
+            goto fail;
+        }
+        cs->smp = ll_sampler_new(&p->sampling, ll_vocab_n_tokens(ll_model_get_vocab(cs->model)));
+        if (!cs->smp) goto oom;
+        cli_log(p, 2, "draft: %s (%s), %d layers; draft-max %d, draft-min %d, p-min %.2f\n",
+                g_opt.model, ll_model_desc(cs->model), ll_model_n_layer(cs->model), sp.n_max,
+                sp.n_min, sp.p_min);
+    } else {
+        cli_log(p, 2, "prompt lookup: n-gram %d, draft-max %d, draft-min %d\n", sp.ngram,
+                sp.n_max, sp.n_min);
+    }
+    cs->spec = ll_spec_new(target, cs->ctx, &sp, err, sizeof err);
+    if (!cs->spec) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        goto fail;
+    }
+    return cs;
+oom:
+    fputs("llamalite: out of memory (speculative decoding)\n", stderr);
+fail:
+    spec_close(cs);
+    return NULL;
+}
+
+void spec_close(cli_spec *cs) {
+    if (!cs) return;
+    ll_spec_free(cs->spec);
+    ll_sampler_free(cs->smp);
+    ll_context_free(cs->ctx);
+    ll_model_free(cs->model);
+    free(cs->buf);
+    free(cs);
+}
+
+ll_sampler *spec_draft_sampler(cli_spec *cs) { return cs->smp; }
+
+int spec_feed(cli_spec *cs, const ll_token *toks, int n, char *err, size_t errlen) {
+    return ll_spec_feed(cs->spec, toks, n, err, errlen);
+}
+
+int spec_next(cli_spec *cs, ll_sampler *smp, int budget, ll_token *t, char *err, size_t errlen) {
+    if (cs->i_buf == cs->n_buf) {
+        int n_out = g_opt.par.n_max + 1;
+        if (budget >= 0 && budget < n_out) n_out = budget;
+        if (n_out < 1) n_out = 1;
+        // The step decodes the last committed token at position n_past - 1.
+        if (ll_spec_n_past(cs->spec) - 1 >= ll_n_ctx(cs->target)) return SPEC_FULL;
+        int n = ll_spec_step(cs->spec, smp, cs->smp, budget, cs->buf, n_out, err, errlen);
+        if (n <= 0) {
+            if (n == 0 && err && errlen) snprintf(err, errlen, "speculative step made no token");
+            return SPEC_ERROR;
+        }
+        cs->n_buf = n;
+        cs->i_buf = 0;
+    }
+    *t = cs->buf[cs->i_buf++];
+    return SPEC_OK;
+}
+
+int spec_n_past(const cli_spec *cs) { return ll_spec_n_past(cs->spec); }
+
+void spec_shift(cli_spec *cs, int n_keep, int n_discard) {
+    ll_spec_shift(cs->spec, n_keep, n_discard);
+}
+
+void spec_print_stats(const cli_spec *cs, FILE *out) {
+    ll_spec_stats st = ll_spec_get_stats(cs->spec);
+    fprintf(out, "llamalite: speculative (%s): drafted %lld, accepted %lld (%.1f%%), %lld steps, "
+            "%.2f tokens/step | draft %.0f ms, verify %.0f ms\n",
+            cs->model ? "draft model" : "prompt lookup", (long long)st.n_drafted,
+            (long long)st.n_accepted, st.n_drafted ? 100.0 * st.n_accepted / st.n_drafted : 0.0,
+            (long long)st.n_steps, st.n_steps ? (double)st.n_tokens / st.n_steps : 0.0,
+            st.t_draft_ms, st.t_verify_ms);
+}
