@@ -4,9 +4,14 @@
 // atomic counter, so every core streams weights until the matrix is done, even when one core
 // is slowed down by something else.
 //
-// Several tokens (prompt): compute bound. Work items are (token block, row chunk) pairs. Inside
-// one, a tile of GL_DOT_NR activation rows stays in L1 while the chunk's weight rows stream past
-// it, and the batched kernel decodes each weight block once for the whole tile.
+// Several tokens (prompt): compute bound. Work items are (token block, row chunk) pairs; the
+// token block's activation rows stay in L2. Inside one, the chunk's weight rows are decoded once
+// into interleaved 8-row tiles (tile_avx2.c: Q4_0, Q5_0, Q8_0, IQ4_NL, Q4_K, Q5_K, Q6_K) that
+// every token of the block reuses, or, for the other types, the batched kernel decodes each
+// weight block once per GL_DOT_NR tokens.
+//
+// Q8_0 activations carry extras after their rows (block scales as floats, d * sum(q)) that the
+// Q8_0-family tile and generation kernels read instead of recomputing them per weight row.
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>

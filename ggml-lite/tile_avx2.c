@@ -1,4 +1,7 @@
-// Batched matmul tiles for the weight types read against Q8_0 (Q4_0, Q5_0, Q8_0, IQ4_NL).
+// Matmul kernels that work on several weight rows at once (AVX2, optional AVX512-VNNI):
+//  - tiles for prompt batches: Q4_0, Q5_0, Q8_0, IQ4_NL (against Q8_0), Q4_K, Q5_K, Q6_K
+//    (against Q8_K);
+//  - the one-token kernel for the Q8_0 family with eight-block scale vectors.
 //
 // Eight weight rows are decoded once per work item into an interleaved buffer: for each block,
 // the 8 rows' scales as floats, then 8 steps of 32 bytes where step s holds elements 4s..4s+3 of
