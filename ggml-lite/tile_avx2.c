@@ -189,8 +189,12 @@ INL void tile_kernel(int nb, const pk_block *pk, const block_q8_0 *const *y, con
 int gl_tile8_vnni = -1;
 
 static bool use_vnni(void) {
-    if (gl_tile8_vnni < 0) gl_tile8_vnni = gl_cpu_has_avx512vnni() ? 1 : 0; // benign race: same value
-    return gl_tile8_vnni == 1;
+    int v = __atomic_load_n(&gl_tile8_vnni, __ATOMIC_RELAXED);
+    if (v < 0) { // first use; every thread computes the same answer
+        v = gl_cpu_has_avx512vnni() ? 1 : 0;
+        __atomic_store_n(&gl_tile8_vnni, v, __ATOMIC_RELAXED);
+    }
+    return v == 1;
 }
 
 // Rows [0, n_rows) of w (row stride w_row) x tokens [0, n_tok) of y (row stride by); out[t * bs + r].
