@@ -204,6 +204,7 @@ float *ll_get_logits_ith(ll_context *c, int i) {
 }
 
 void ll_set_logits_all(ll_context *c, bool on) { c->params.logits_all = on; }
+void ll_set_exact_batches(ll_context *c, bool on) { c->exact_batches = on; }
 
 void ll_kv_clear(ll_context *c) { c->n_past = 0; }
 

@@ -20,6 +20,7 @@ struct ll_context {
     // KV cache: per layer, n_ctx rows of kv_dim elements (row = position), F16 or F32.
     // Layer l's keys start at k_cache + l * n_ctx * kv_dim * elt_size.
     bool kv_f16_k, kv_f16_v;
+    bool exact_batches; // ll_set_exact_batches: one-token arithmetic for every row
     void *k_cache, *v_cache;
 
     // Scratch, sized once for n_batch tokens.

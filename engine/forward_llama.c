@@ -139,7 +139,8 @@ static void attention_task(void *arg, int ith, int nth) {
     const int q_dim = n_head * hd, kv_dim = hp->n_head_kv * hd;
     const float scale = 1.0f / sqrtf((float)hd);
     const size_t layer_off = (size_t)tk->layer * c->n_ctx * kv_dim;
-    const bool fk = c->kv_f16_k, fv = c->kv_f16_v, batch = tk->n_rows > 1;
+    // Exact batches (speculative verification) sum every row as a single token does.
+    const bool fk = c->kv_f16_k, fv = c->kv_f16_v, batch = tk->n_rows > 1 && !c->exact_batches;
     const size_t ek = fk ? 2 : 4, ev = fv ? 2 : 4;
     // value sums: 8 lanes (batch) or 4 x 8 (single token), each a row of hd partial sums
     const int n_slots = batch ? 8 : 32;
@@ -220,7 +221,8 @@ static bool matmul(ll_context *c, const ll_weight *w, const float *x, int n_tok,
         }
         c->act_src = x;
     }
-    gl_matmul(c->tp, w->data, w->type, w->n_out, &c->act, out);
+    if (c->exact_batches && n_tok > 1) gl_matmul_rowwise(c->tp, w->data, w->type, w->n_out, &c->act, out);
+    else gl_matmul(c->tp, w->data, w->type, w->n_out, &c->act, out);
     return true;
 }
 

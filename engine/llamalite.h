@@ -104,6 +104,11 @@ float *ll_get_logits_ith(ll_context *c, int i);
 // Turns logits_all on or off for the next decodes (e.g. off for a prompt, on to verify a
 // speculative draft).
 void ll_set_logits_all(ll_context *c, bool on);
+// Batch-invariant decodes: every token of a multi-token decode gets bitwise the logits a
+// one-token decode would give (one-token kernels and attention sums; the weights are still
+// read once per decode). Speculative verification uses it so that greedy output equals
+// decoding without a draft. Slower than the batched kernels for long prompts.
+void ll_set_exact_batches(ll_context *c, bool on);
 
 void ll_kv_clear(ll_context *c);
 // Forgets every cached position >= n_keep (rollback).

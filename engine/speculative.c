@@ -13,8 +13,14 @@
 // deterministic (q one-hot at the drafted token).
 //
 // Invariant between steps: hist[0..n_hist) are the committed tokens; the target's cache holds
-// all but the last one, the draft's cache a prefix hist[0..n_dft) with n_dft < n_hist. Both
-// caches are cut back (ll_kv_truncate) to what was accepted.
+// all but the last one (or, right after ll_spec_feed, all of them and their last logits are
+// kept in `ready`), the draft's cache a prefix hist[0..n_dft) with n_dft < n_hist. Both caches
+// are cut back (ll_kv_truncate) to what was accepted.
+//
+// Exactness: the prompt is decoded as plain generation decodes it (one batch), and the target
+// verifies drafts with batch-invariant decodes (ll_set_exact_batches), so every logit the
+// target's sampler sees is bitwise the one plain token-by-token decoding computes: greedy
+// output is byte-identical to decoding without a draft.
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +49,8 @@ struct ll_spec {
     ll_token *draft;        // n_max + 1: the last committed token, then the drafted ones
     float *q;               // n_max rows of n_vocab_dft: the draft's distributions
     float *p;               // n_vocab (+ room for the draft's vocab): the target's distribution
+    float *ready;           // n_vocab: the target's logits after the last fed token
+    bool has_ready;         // the cache holds every committed token and `ready` is valid
     ll_token *eog;          // end-of-generation tokens of the target vocab (masked with no_eog)
     int n_eog;
 
@@ -171,7 +179,8 @@ ll_spec *ll_spec_new(ll_context *target, ll_context *draft, const ll_spec_params
     const size_t np = (size_t)(s->n_vocab > s->n_vocab_dft ? s->n_vocab : s->n_vocab_dft);
     s->p = malloc(np * sizeof *s->p);
     s->eog = malloc((size_t)s->n_vocab * sizeof *s->eog);
-    if (!s->hist || !s->draft || !s->p || !s->eog) goto oom;
+    s->ready = malloc((size_t)s->n_vocab * sizeof *s->ready);
+    if (!s->hist || !s->draft || !s->p || !s->eog || !s->ready) goto oom;
     if (draft && p->n_max > 0) {
         s->q = malloc((size_t)p->n_max * (size_t)s->n_vocab_dft * sizeof *s->q);
         if (!s->q) goto oom;
@@ -192,6 +201,7 @@ void ll_spec_free(ll_spec *s) {
     free(s->q);
     free(s->p);
     free(s->eog);
+    free(s->ready);
     free(s);
 }
 
@@ -203,22 +213,25 @@ ll_spec_stats ll_spec_get_stats(const ll_spec *s) { return s->st; }
 
 int ll_spec_feed(ll_spec *s, const ll_token *toks, int n, char *err, size_t errlen) {
     if (n <= 0) return 0;
-    if (n > s->n_ctx + 1 - s->n_hist) {
+    if (n > s->n_ctx - s->n_hist) {
         set_err(err, errlen, "context full: %d committed + %d new tokens exceed n_ctx %d",
                 s->n_hist, n, s->n_ctx);
         return -1;
     }
     memcpy(s->hist + s->n_hist, toks, (size_t)n * sizeof *toks);
     s->n_hist += n;
-    // Everything but the new last token; no logits are needed from these.
+    // Everything, in one batch as plain generation does; the last logits are kept for the
+    // first step.
     const int have = ll_n_past(s->tgt);
-    if (s->n_hist - 1 > have) {
-        ll_set_logits_all(s->tgt, false);
-        if (ll_decode(s->tgt, s->hist + have, s->n_hist - 1 - have, err, errlen) != 0) {
-            s->n_hist -= n;
-            return -1;
-        }
+    ll_set_logits_all(s->tgt, false);
+    ll_set_exact_batches(s->tgt, false);
+    if (ll_decode(s->tgt, s->hist + have, s->n_hist - have, err, errlen) != 0) {
+        s->n_hist -= n;
+        s->has_ready = false;
+        return -1;
     }
+    memcpy(s->ready, ll_get_logits(s->tgt), (size_t)s->n_vocab * sizeof *s->ready);
+    s->has_ready = true;
     if (s->dft && s->n_hist - 1 > s->n_dft) {
         ll_set_logits_all(s->dft, false);
         if (ll_decode(s->dft, s->hist + s->n_dft, s->n_hist - 1 - s->n_dft, err, errlen) != 0) {
@@ -235,6 +248,10 @@ void ll_spec_shift(ll_spec *s, int n_keep, int n_discard) {
     if (n_keep >= s->n_hist || n_discard <= 0) return;
     if (n_discard > s->n_hist - n_keep) n_discard = s->n_hist - n_keep;
     ll_kv_shift(s->tgt, n_keep, n_discard);
+    if (s->has_ready) { // the ready logits belong to the old positions: evaluate again
+        s->has_ready = false;
+        ll_kv_truncate(s->tgt, s->n_hist - n_discard - 1);
+    }
     memmove(s->hist + n_keep, s->hist + n_keep + n_discard,
             (size_t)(s->n_hist - n_keep - n_discard) * sizeof *s->hist);
     s->n_hist -= n_discard;
@@ -254,6 +271,7 @@ void ll_spec_rewind(ll_spec *s, int n_keep) {
     s->n_hist = n_keep;
     const int keep = n_keep > 0 ? n_keep - 1 : 0;
     ll_kv_truncate(s->tgt, keep);
+    s->has_ready = false;
     if (s->dft && s->n_dft > keep) {
         s->n_dft = keep;
         ll_kv_truncate(s->dft, keep);
@@ -369,14 +387,23 @@ int ll_spec_step(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int budget, ll_t
     double t1 = now_ms();
     s->st.t_draft_ms += t1 - t0;
 
-    // Verify: the last committed token and the draft in one decode.
+    // Verify: the last committed token (unless its logits are ready) and the draft in one
+    // batch-invariant decode. Row j of it gives the distribution at position n + j - off.
+    const int off = s->has_ready ? 0 : 1;
     s->draft[0] = s->hist[n - 1];
-    ll_set_logits_all(s->tgt, k > 0);
-    if (ll_decode(s->tgt, s->draft, k + 1, err, errlen) != 0) return -1;
+    if (k + off > 0) {
+        ll_set_logits_all(s->tgt, k + off > 1);
+        ll_set_exact_batches(s->tgt, true);
+        int rc = ll_decode(s->tgt, s->draft + 1 - off, k + off, err, errlen);
+        ll_set_exact_batches(s->tgt, false); // the context is left as it came (logits_all off)
+        ll_set_logits_all(s->tgt, false);
+        if (rc != 0) return -1;
+    }
 
     int n_new = 0, n_acc = 0, rc = 0;
     for (int i = 0; i <= k; i++) {
-        float *l = k > 0 ? ll_get_logits_ith(s->tgt, i) : ll_get_logits(s->tgt);
+        const int row = i - 1 + off;
+        float *l = row < 0 ? s->ready : k + off > 1 ? ll_get_logits_ith(s->tgt, row) : ll_get_logits(s->tgt);
         mask_logits(s, l, s->n_vocab);
         if (budget >= 0) ll_sampler_grammar_set_budget(smp, budget - n_new > 0 ? budget - n_new : 0);
         ll_token t;
@@ -425,8 +452,9 @@ int ll_spec_step(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int budget, ll_t
     if (dsmp)
         for (int i = 0; i < n_new; i++) ll_sampler_accept(dsmp, out[i]);
 
-    // The target holds hist[0..n-1) + draft[0..k]; keep what was committed but the last.
+    // The target holds hist[0..n) + draft[1..k]; keep what was committed but the last.
     ll_kv_truncate(s->tgt, s->n_hist - 1);
+    s->has_ready = false;
     if (s->dft) {
         // The draft decoded hist[0..n) + its first drafts; the accepted ones stay valid.
         int keep = n + n_acc;

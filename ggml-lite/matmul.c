@@ -24,7 +24,8 @@ enum {
     ROWS_PER_CHUNK_B = 16, // weight rows per work item in the batched path
     MIN_ROWS_1 = 8,        // smallest chunk in the single-token path
     INLINE_BYTES = 1 << 16, // below this many weight bytes x tokens, don't wake the pool
-    TILE8_MIN_TOK = 4      // fewer tokens don't pay for decoding the 8-row tiles
+    TILE8_MIN_TOK = 4,     // fewer tokens don't pay for decoding the 8-row tiles
+    ROWWISE_CHUNK_BYTES = 64 << 10 // weight bytes per work item of gl_matmul_rowwise (in L2)
 };
 
 // ---- activations ---------------------------------------------------------------------------
@@ -118,6 +119,7 @@ typedef struct {
     gl_vec_dot_nr_fn vec_dot_nr; // may be NULL: then vec_dot per token
     bool tile8;            // interleaved 8-row tiles (when the CPU and type have them)
     bool tile8k;           // the same for Q4_K / Q5_K
+    bool rowwise;          // several tokens, each with the one-token kernel (gl_matmul_rowwise)
     int64_t rows_per_chunk;
     int64_t tok_block;     // activation rows per work item (batched path)
     int64_t n_row_chunks;
@@ -125,18 +127,21 @@ typedef struct {
     atomic_llong next;     // next work item to hand out (items < nth start statically)
 } mm_task;
 
-static void mm_rows_1(const mm_task *t, int64_t r0, int64_t r1) {
+// Rows [r0, r1) of the weight x activation row tok, with the one-token kernels.
+static void mm_rows_1(const mm_task *t, int64_t r0, int64_t r1, int64_t tok) {
     const int n = (int)t->act->n_in;
-    const void *y = t->act->data;
+    const void *y = (const char *)t->act->data + (size_t)tok * t->act->row_bytes;
+    float *out = t->out + (size_t)tok * (size_t)t->n_out;
 #if defined(GL_HAVE_AVX2_KERNELS)
     if (t->tile8) { // the types with tiles have a generation kernel on the same extras
-        const float *dy = (const float *)((const char *)y + extras_offset(t->act));
-        gl_gen_rows(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0), y, dy,
-                    dy + n / QK8_0, t->out + r0);
+        const int64_t nb = n / QK8_0;
+        const float *dy = (const float *)((const char *)t->act->data + extras_offset(t->act));
+        gl_gen_rows(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0), y,
+                    dy + tok * nb, dy + nb * t->act->n_tok + tok * nb, out + r0);
         return;
     }
 #endif
-    for (int64_t r = r0; r < r1; r++) t->vec_dot(n, t->out + r, t->w + (size_t)r * t->w_row, y);
+    for (int64_t r = r0; r < r1; r++) t->vec_dot(n, out + r, t->w + (size_t)r * t->w_row, y);
 }
 
 // Rows [r0, r1) of the weight x activation rows [t0, t1).
@@ -178,7 +183,9 @@ static void mm_item(const mm_task *t, int64_t item) {
     const int64_t r0 = rc * t->rows_per_chunk;
     const int64_t r1 = r0 + t->rows_per_chunk < t->n_out ? r0 + t->rows_per_chunk : t->n_out;
     if (t->act->n_tok == 1) {
-        mm_rows_1(t, r0, r1);
+        mm_rows_1(t, r0, r1, 0);
+    } else if (t->rowwise) {
+        for (int64_t tok = 0; tok < t->act->n_tok; tok++) mm_rows_1(t, r0, r1, tok);
     } else {
         const int64_t t0 = tb * t->tok_block;
         const int64_t t1 = t0 + t->tok_block < t->act->n_tok ? t0 + t->tok_block : t->act->n_tok;
@@ -194,8 +201,8 @@ static void mm_run(void *p, int ith, int nth) {
         mm_item(t, item);
 }
 
-void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
-               const gl_act *act, float *out) {
+static void matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
+                   const gl_act *act, float *out, bool rowwise) {
     const gl_type_traits *tr = gl_get_type_traits(wtype);
     if (!tr || !tr->vec_dot || !act || act->type != tr->vec_dot_type || n_out <= 0 ||
         act->n_tok <= 0)
@@ -213,9 +220,14 @@ void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_o
     mm_task t = {
         .w = (const char *)w, .w_row = w_row, .n_out = n_out, .act = act, .out = out,
         .vec_dot = tr->vec_dot, .vec_dot_nr = gl_get_vec_dot_nr(wtype), .tile8 = tile8, .tile8k = tile8k, .wtype = wtype,
+        .rowwise = rowwise && act->n_tok > 1,
     };
     int64_t n_tok_blocks = 1;
-    if (act->n_tok == 1) {
+    if (t.rowwise) {
+        // Every token passes over a chunk while it is in cache.
+        int64_t rows = (int64_t)(ROWWISE_CHUNK_BYTES / w_row);
+        t.rows_per_chunk = rows < MIN_ROWS_1 ? MIN_ROWS_1 : rows;
+    } else if (act->n_tok == 1) {
         // About 8 chunks per thread: enough to even out uneven cores, few enough that each
         // chunk streams a long contiguous run of weights.
         int64_t rows = n_out / ((int64_t)nth * 8);
@@ -234,6 +246,16 @@ void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_o
     atomic_init(&t.next, nth);
     if (nth > 1) gl_threadpool_run(tp, mm_run, &t);
     else mm_run(&t, 0, 1);
+}
+
+void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
+               const gl_act *act, float *out) {
+    matmul(tp, w, wtype, n_out, act, out, false);
+}
+
+void gl_matmul_rowwise(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
+                       const gl_act *act, float *out) {
+    matmul(tp, w, wtype, n_out, act, out, true);
 }
 
 bool gl_matmul_f32(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_in,

@@ -32,6 +32,14 @@ bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok,
 void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
                const gl_act *act, float *out);
 
+// As gl_matmul, but every activation row goes through the one-token kernel, so each output
+// row is bitwise what gl_matmul gives for that row alone (batch-invariant: speculative
+// decoding verifies a draft without changing the output). Weight rows are streamed once, in
+// chunks that stay in cache while every token passes over them, so a few tokens cost little
+// more than one; for long batches gl_matmul's tiles are faster.
+void gl_matmul_rowwise(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
+                       const gl_act *act, float *out);
+
 // Convenience: prepares a temporary activation and multiplies.
 bool gl_matmul_f32(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_in,
                    int64_t n_out, const float *x, int64_t n_tok, float *out);
