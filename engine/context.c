@@ -7,20 +7,7 @@
 #include <time.h>
 
 #include "context.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#include "util.h"
 
 ll_context_params ll_context_default_params(void) {
     ll_context_params p = {
@@ -46,19 +33,19 @@ ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, s
     ll_context_params def = ll_context_default_params();
     if (!p) p = &def;
     if (!m || m->vocab_only) {
-        set_err(err, errlen, "cannot make a context: the model has no weights (vocab only)");
+        ll_set_err(err, errlen, "cannot make a context: the model has no weights (vocab only)");
         return NULL;
     }
     if (p->n_ctx < 0 || p->n_batch < 0 || p->n_threads < 0 ||
         (p->type_k != LL_CACHE_F16 && p->type_k != LL_CACHE_F32) ||
         (p->type_v != LL_CACHE_F16 && p->type_v != LL_CACHE_F32)) {
-        set_err(err, errlen, "invalid context parameters");
+        ll_set_err(err, errlen, "invalid context parameters");
         return NULL;
     }
     const ll_hparams *hp = &m->hp;
     ll_context *c = calloc(1, sizeof *c);
     if (!c) {
-        set_err(err, errlen, "out of memory");
+        ll_set_err(err, errlen, "out of memory");
         return NULL;
     }
     c->model = m;
@@ -95,7 +82,7 @@ ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, s
     c->tp = gl_threadpool_create(c->n_threads);
     if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v ||
         !c->hb || !c->hb2 || !c->att || !c->att_scratch || !c->rope_cs || !c->logits || !c->tp) {
-        set_err(err, errlen, "out of memory for a context of %d tokens", c->n_ctx);
+        ll_set_err(err, errlen, "out of memory for a context of %d tokens", c->n_ctx);
         ll_context_free(c);
         return NULL;
     }
@@ -138,17 +125,17 @@ const ll_model *ll_context_model(const ll_context *c) { return c->model; }
 int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t errlen) {
     const int n_vocab = c->model->hp.n_vocab;
     if (n <= 0 || !tokens) {
-        set_err(err, errlen, "decode: no tokens");
+        ll_set_err(err, errlen, "decode: no tokens");
         return -1;
     }
     if (n > c->n_ctx - c->n_past) {
-        set_err(err, errlen, "context full: %d cached + %d new tokens exceed n_ctx %d",
+        ll_set_err(err, errlen, "context full: %d cached + %d new tokens exceed n_ctx %d",
                 c->n_past, n, c->n_ctx);
         return -1;
     }
     for (int i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= n_vocab) {
-            set_err(err, errlen, "decode: token %d out of range [0, %d)", (int)tokens[i], n_vocab);
+            ll_set_err(err, errlen, "decode: token %d out of range [0, %d)", (int)tokens[i], n_vocab);
             return -1;
         }
     }
@@ -158,14 +145,14 @@ int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t er
         // Grows only when a longer logits_all decode than any before comes in.
         float *nl = realloc(c->logits, need * sizeof(float));
         if (!nl) {
-            set_err(err, errlen, "out of memory for the logits of %d tokens", n);
+            ll_set_err(err, errlen, "out of memory for the logits of %d tokens", n);
             return -1;
         }
         c->logits = nl;
         c->logits_cap = need;
     }
 
-    double t0 = now_ms();
+    double t0 = ll_now_ms();
     int n_past0 = c->n_past;
     c->n_last = 0;
     c->n_logits = 0;
@@ -181,7 +168,7 @@ int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t er
     }
     c->n_last = n;
     c->n_logits = all ? n : 1;
-    double dt = now_ms() - t0;
+    double dt = ll_now_ms() - t0;
     if (n > 1) {
         c->t_prompt_ms += dt;
         c->n_prompt += n;

@@ -10,21 +10,8 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "util.h"
 #include "vocab.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 ll_model_params ll_model_default_params(void) {
     ll_model_params p = {.vocab_only = false, .progress = false};
@@ -43,18 +30,18 @@ static bool get_count(const gguf_file *f, const char *key, int64_t def, int64_t 
         uint64_t n = gguf_arr_n(f, i);
         enum gguf_vtype et = gguf_arr_type(f, i);
         if (n == 0 || et == GGUF_TYPE_STRING || et == GGUF_TYPE_ARRAY) {
-            set_err(err, errlen, "metadata '%s' is not a count", key);
+            ll_set_err(err, errlen, "metadata '%s' is not a count", key);
             return false;
         }
         double v0 = gguf_arr_number(f, i, 0);
         for (uint64_t j = 1; j < n; j++) {
             if (gguf_arr_number(f, i, j) != v0) {
-                set_err(err, errlen, "metadata '%s': per-layer values are not supported", key);
+                ll_set_err(err, errlen, "metadata '%s': per-layer values are not supported", key);
                 return false;
             }
         }
         if (!(v0 >= 0 && v0 <= 1e9)) {
-            set_err(err, errlen, "metadata '%s' out of range", key);
+            ll_set_err(err, errlen, "metadata '%s' out of range", key);
             return false;
         }
         *out = (int64_t)v0;
@@ -62,7 +49,7 @@ static bool get_count(const gguf_file *f, const char *key, int64_t def, int64_t 
     }
     double v;
     if (!gguf_kv_number(f, i, &v) || !(v >= 0 && v <= 1e9) || v != floor(v)) {
-        set_err(err, errlen, "metadata '%s' is not a valid count", key);
+        ll_set_err(err, errlen, "metadata '%s' is not a valid count", key);
         return false;
     }
     *out = (int64_t)v;
@@ -80,26 +67,26 @@ static bool load_hparams(ll_model *m, char *err, size_t errlen) {
         !get_count(f, "llama.feed_forward_length", 0, &n_ff, err, errlen))
         return false;
     if (n_embd <= 0 || n_embd > (1 << 17)) {
-        set_err(err, errlen, "invalid or missing llama.embedding_length (%lld)", (long long)n_embd);
+        ll_set_err(err, errlen, "invalid or missing llama.embedding_length (%lld)", (long long)n_embd);
         return false;
     }
     if (n_layer <= 0 || n_layer > 4096) {
-        set_err(err, errlen, "invalid or missing llama.block_count (%lld)", (long long)n_layer);
+        ll_set_err(err, errlen, "invalid or missing llama.block_count (%lld)", (long long)n_layer);
         return false;
     }
     if (n_head <= 0 || n_head > 4096) {
-        set_err(err, errlen, "invalid or missing llama.attention.head_count (%lld)", (long long)n_head);
+        ll_set_err(err, errlen, "invalid or missing llama.attention.head_count (%lld)", (long long)n_head);
         return false;
     }
     if (!get_count(f, "llama.attention.head_count_kv", n_head, &n_head_kv, err, errlen))
         return false;
     if (n_head_kv <= 0 || n_head_kv > n_head || n_head % n_head_kv != 0) {
-        set_err(err, errlen, "invalid llama.attention.head_count_kv %lld for %lld heads",
+        ll_set_err(err, errlen, "invalid llama.attention.head_count_kv %lld for %lld heads",
                 (long long)n_head_kv, (long long)n_head);
         return false;
     }
     if (n_ff <= 0 || n_ff > (1 << 20)) {
-        set_err(err, errlen, "invalid or missing llama.feed_forward_length (%lld)", (long long)n_ff);
+        ll_set_err(err, errlen, "invalid or missing llama.feed_forward_length (%lld)", (long long)n_ff);
         return false;
     }
     if (!get_count(f, "llama.attention.key_length", n_embd / n_head, &head_dim, err, errlen))
@@ -107,13 +94,13 @@ static bool load_hparams(ll_model *m, char *err, size_t errlen) {
     int64_t v_len;
     if (!get_count(f, "llama.attention.value_length", head_dim, &v_len, err, errlen)) return false;
     if (head_dim <= 0 || head_dim > 4096 || v_len != head_dim) {
-        set_err(err, errlen, "unsupported head size (key %lld, value %lld)", (long long)head_dim,
+        ll_set_err(err, errlen, "unsupported head size (key %lld, value %lld)", (long long)head_dim,
                 (long long)v_len);
         return false;
     }
     if (!get_count(f, "llama.rope.dimension_count", head_dim, &n_rot, err, errlen)) return false;
     if (n_rot <= 0 || n_rot > head_dim || n_rot % 2) {
-        set_err(err, errlen, "invalid llama.rope.dimension_count %lld (head size %lld)",
+        ll_set_err(err, errlen, "invalid llama.rope.dimension_count %lld (head size %lld)",
                 (long long)n_rot, (long long)head_dim);
         return false;
     }
@@ -133,19 +120,19 @@ static bool load_hparams(ll_model *m, char *err, size_t errlen) {
     if (!(hp->rms_eps > 0 && hp->rms_eps < 1)) hp->rms_eps = 1e-5f;
     hp->rope_freq_base = gguf_get_f32(f, "llama.rope.freq_base", 10000.0f);
     if (!(hp->rope_freq_base > 0 && isfinite(hp->rope_freq_base))) {
-        set_err(err, errlen, "invalid llama.rope.freq_base");
+        ll_set_err(err, errlen, "invalid llama.rope.freq_base");
         return false;
     }
     const char *scaling = gguf_get_str(f, "llama.rope.scaling.type", "linear");
     if (strcmp(scaling, "linear") != 0 && strcmp(scaling, "none") != 0) {
-        set_err(err, errlen, "unsupported rope scaling type '%s' (supported: linear)", scaling);
+        ll_set_err(err, errlen, "unsupported rope scaling type '%s' (supported: linear)", scaling);
         return false;
     }
     float factor = gguf_get_f32(f, "llama.rope.scaling.factor", 0.0f);
     if (factor == 0.0f) factor = gguf_get_f32(f, "llama.rope.scale_linear", 0.0f);
     if (strcmp(scaling, "none") == 0) factor = 0.0f;
     if (!(factor >= 0 && isfinite(factor))) {
-        set_err(err, errlen, "invalid rope scaling factor");
+        ll_set_err(err, errlen, "invalid rope scaling factor");
         return false;
     }
     hp->rope_freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
@@ -169,7 +156,7 @@ static const gguf_tensor *find_checked(const gguf_file *f, const char *name, int
     const gguf_tensor *t = gguf_find_tensor(f, name);
     if (!t) {
         if (required) {
-            set_err(err, errlen, "missing tensor '%s'", name);
+            ll_set_err(err, errlen, "missing tensor '%s'", name);
             *ok = false;
         }
         return NULL;
@@ -179,22 +166,22 @@ static const gguf_tensor *find_checked(const gguf_file *f, const char *name, int
         char got[96];
         shape_str(t, got, sizeof got);
         if (n_out == 1)
-            set_err(err, errlen, "tensor '%s' has shape %s, expected [%lld]", name, got, (long long)n_in);
+            ll_set_err(err, errlen, "tensor '%s' has shape %s, expected [%lld]", name, got, (long long)n_in);
         else
-            set_err(err, errlen, "tensor '%s' has shape %s, expected [%lld, %lld]", name, got,
+            ll_set_err(err, errlen, "tensor '%s' has shape %s, expected [%lld, %lld]", name, got,
                     (long long)n_in, (long long)n_out);
         *ok = false;
         return NULL;
     }
     const gl_type_traits *tr = gl_get_type_traits(t->type);
     if (!tr || !tr->to_float) {
-        set_err(err, errlen, "tensor '%s' has unsupported type %s", name, gl_type_name(t->type));
+        ll_set_err(err, errlen, "tensor '%s' has unsupported type %s", name, gl_type_name(t->type));
         *ok = false;
         return NULL;
     }
     size_t row = gl_row_size(t->type, n_in);
     if (row == 0 || t->size < row * (size_t)n_out || !t->data) {
-        set_err(err, errlen, "tensor '%s': %lld elements per row do not fit type %s", name,
+        ll_set_err(err, errlen, "tensor '%s': %lld elements per row do not fit type %s", name,
                 (long long)n_in, gl_type_name(t->type));
         *ok = false;
         return NULL;
@@ -212,7 +199,7 @@ static bool get_weight(ll_model *m, const char *name, int64_t n_in, int64_t n_ou
     const gl_type_traits *tr = gl_get_type_traits(t->type);
     const gl_type_traits *vt = gl_get_type_traits(tr->vec_dot_type);
     if (!tr->vec_dot || !vt || !vt->from_float || gl_row_size(tr->vec_dot_type, n_in) == 0) {
-        set_err(err, errlen, "tensor '%s': type %s cannot be used for a matmul of %lld-element rows",
+        ll_set_err(err, errlen, "tensor '%s': type %s cannot be used for a matmul of %lld-element rows",
                 name, gl_type_name(t->type), (long long)n_in);
         return false;
     }
@@ -235,7 +222,7 @@ static bool get_vector(ll_model *m, const char *name, int64_t n, bool required,
     gl_get_type_traits(t->type)->to_float(t->data, *cursor, n);
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite((*cursor)[i])) {
-            set_err(err, errlen, "tensor '%s' holds a non-finite value", name);
+            ll_set_err(err, errlen, "tensor '%s' holds a non-finite value", name);
             return false;
         }
     }
@@ -255,16 +242,16 @@ static bool load_tensors(ll_model *m, char *err, size_t errlen) {
     // The vocabulary size comes from the embedding; the tokenizer must agree with it.
     const gguf_tensor *te = gguf_find_tensor(f, "token_embd.weight");
     if (!te) {
-        set_err(err, errlen, "missing tensor 'token_embd.weight'");
+        ll_set_err(err, errlen, "missing tensor 'token_embd.weight'");
         return false;
     }
     if (te->ne[1] <= 0 || te->ne[1] > (1 << 24)) {
-        set_err(err, errlen, "tensor 'token_embd.weight' has an invalid vocabulary size");
+        ll_set_err(err, errlen, "tensor 'token_embd.weight' has an invalid vocabulary size");
         return false;
     }
     m->hp.n_vocab = (int)te->ne[1];
     if (m->vocab && ll_vocab_n_tokens(m->vocab) != m->hp.n_vocab) {
-        set_err(err, errlen, "tensor 'token_embd.weight' has %d rows but the vocabulary has %d tokens",
+        ll_set_err(err, errlen, "tensor 'token_embd.weight' has %d rows but the vocabulary has %d tokens",
                 m->hp.n_vocab, (int)ll_vocab_n_tokens(m->vocab));
         return false;
     }
@@ -275,7 +262,7 @@ static bool load_tensors(ll_model *m, char *err, size_t errlen) {
     m->owned = malloc(n_floats * sizeof(float));
     m->layers = calloc((size_t)hp->n_layer, sizeof(ll_layer));
     if (!m->owned || !m->layers) {
-        set_err(err, errlen, "out of memory");
+        ll_set_err(err, errlen, "out of memory");
         return false;
     }
     float *cur = m->owned;
@@ -301,7 +288,7 @@ static bool load_tensors(ll_model *m, char *err, size_t errlen) {
     if (m->rope_freqs) {
         for (int i = 0; i < hp->n_rot / 2; i++) {
             if (!(m->rope_freqs[i] > 0)) {
-                set_err(err, errlen, "tensor 'rope_freqs.weight' holds a non-positive factor");
+                ll_set_err(err, errlen, "tensor 'rope_freqs.weight' holds a non-positive factor");
                 return false;
             }
         }
@@ -409,14 +396,14 @@ static void prefault(const ll_model *m) {
 }
 
 ll_model *ll_model_load(const char *path, const ll_model_params *p, char *err, size_t errlen) {
-    double t0 = now_ms();
+    double t0 = ll_now_ms();
     ll_model_params def = ll_model_default_params();
     if (!p) p = &def;
     if (err && errlen) err[0] = 0;
 
     ll_model *m = calloc(1, sizeof *m);
     if (!m) {
-        set_err(err, errlen, "out of memory");
+        ll_set_err(err, errlen, "out of memory");
         return NULL;
     }
     m->file = gguf_open(path, err, errlen);
@@ -427,26 +414,26 @@ ll_model *ll_model_load(const char *path, const ll_model_params *p, char *err, s
     char verr[256] = "";
     m->vocab = ll_vocab_load(m->file, verr, sizeof verr);
     if (!m->vocab) {
-        set_err(err, errlen, "%s: %s", path, verr[0] ? verr : "cannot load the vocabulary");
+        ll_set_err(err, errlen, "%s: %s", path, verr[0] ? verr : "cannot load the vocabulary");
         goto fail;
     }
     if (p->vocab_only) {
         snprintf(m->desc, sizeof m->desc, "%s vocab", m->arch[0] ? m->arch : "?");
-        m->t_load_ms = now_ms() - t0;
+        m->t_load_ms = ll_now_ms() - t0;
         return m;
     }
     if (strcmp(m->arch, "llama") != 0) {
-        set_err(err, errlen, "unsupported architecture '%s' (supported: llama)", m->arch);
+        ll_set_err(err, errlen, "unsupported architecture '%s' (supported: llama)", m->arch);
         goto fail;
     }
     char lerr[256] = "";
     if (!load_hparams(m, lerr, sizeof lerr) || !load_tensors(m, lerr, sizeof lerr)) {
-        set_err(err, errlen, "%s: %s", path, lerr);
+        ll_set_err(err, errlen, "%s: %s", path, lerr);
         goto fail;
     }
     make_desc(m);
     if (p->progress && isatty(2)) prefault(m);
-    m->t_load_ms = now_ms() - t0;
+    m->t_load_ms = ll_now_ms() - t0;
     return m;
 fail:
     ll_model_free(m);

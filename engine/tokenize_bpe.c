@@ -5,44 +5,10 @@
 
 #include "pretokenize.h"
 #include "unicode.h"
+#include "bigram_queue.h"
 #include "vocab.h"
 
 typedef struct { const char *text; int32_t n, prev, next; } symbol;
-typedef struct { int32_t left, right, rank, size; } bigram;
-typedef struct { bigram *a; int32_t n, cap; } heap;
-
-static bool before(const bigram *x, const bigram *y) {
-    return x->rank < y->rank || (x->rank == y->rank && x->left < y->left);
-}
-
-static bool heap_push(heap *h, bigram b) {
-    if (h->n == h->cap) {
-        int32_t cap = h->cap ? 2 * h->cap : 64;
-        bigram *a = realloc(h->a, (size_t)cap * sizeof(bigram));
-        if (!a) return false;
-        h->a = a;
-        h->cap = cap;
-    }
-    int32_t i = h->n++;
-    while (i > 0 && before(&b, &h->a[(i - 1) / 2])) { h->a[i] = h->a[(i - 1) / 2]; i = (i - 1) / 2; }
-    h->a[i] = b;
-    return true;
-}
-
-static bigram heap_pop(heap *h) {
-    bigram top = h->a[0], last = h->a[--h->n];
-    int32_t i = 0;
-    for (;;) {
-        int32_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && before(&h->a[c + 1], &h->a[c])) c++;
-        if (!before(&h->a[c], &last)) break;
-        h->a[i] = h->a[c];
-        i = c;
-    }
-    if (h->n) h->a[i] = last;
-    return top;
-}
 
 typedef struct { char *buf; size_t cap; } scratch;
 
@@ -56,7 +22,7 @@ static char *scratch_get(scratch *s, size_t n) {
     return s->buf;
 }
 
-static bool add_bigram(const ll_vocab *v, const symbol *sym, int32_t l, int32_t r, heap *h, scratch *key) {
+static bool add_bigram(const ll_vocab *v, const symbol *sym, int32_t l, int32_t r, ll_bigram_queue *h, scratch *key) {
     if (l < 0 || r < 0) return true;
     size_t n = (size_t)sym[l].n + 1 + (size_t)sym[r].n;
     char *k = scratch_get(key, n);
@@ -66,7 +32,7 @@ static bool add_bigram(const ll_vocab *v, const symbol *sym, int32_t l, int32_t 
     memcpy(k + sym[l].n + 1, sym[r].text, (size_t)sym[r].n);
     int32_t rank = ll_strmap_get(&v->merges, k, n);
     if (rank < 0) return true;
-    return heap_push(h, (bigram){l, r, rank, sym[l].n + sym[r].n});
+    return ll_bigram_push(h, (ll_bigram){l, r, sym[l].n + sym[r].n, -(float)rank}); // lowest rank first
 }
 
 static bool push_symbol(const ll_vocab *v, const char *s, size_t n, ll_token_buf *out) {
@@ -80,7 +46,7 @@ static bool push_symbol(const ll_vocab *v, const char *s, size_t n, ll_token_buf
 }
 
 static bool bpe_word(const ll_vocab *v, const char *w, size_t n, bool ignore_merges, ll_token_buf *out,
-                     symbol **sym, size_t *sym_cap, heap *h, scratch *key) {
+                     symbol **sym, size_t *sym_cap, ll_bigram_queue *h, scratch *key) {
     if (ignore_merges) {
         ll_token t = ll_vocab_find(v, w, n);
         if (t >= 0) return ll_token_buf_push(out, t);
@@ -104,7 +70,7 @@ static bool bpe_word(const ll_vocab *v, const char *w, size_t n, bool ignore_mer
     for (int32_t i = 1; i < ns; i++)
         if (!add_bigram(v, s, i - 1, i, h, key)) return false;
     while (h->n) {
-        bigram b = heap_pop(h);
+        ll_bigram b = ll_bigram_pop(h);
         symbol *l = &s[b.left], *r = &s[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; // outdated
         l->n += r->n;
@@ -132,7 +98,7 @@ bool ll_tokenize_bpe(const ll_vocab *v, const char *text, size_t len, ll_token_b
     bool ignore = pt_ignore_merges(recipe);
     symbol *sym = NULL;
     size_t sym_cap = 0;
-    heap h = {0};
+    ll_bigram_queue h = {0};
     scratch key = {0}, word = {0};
     size_t off = 0;
     for (size_t i = 0; ok && i < words.n; i++) {
@@ -150,7 +116,7 @@ bool ll_tokenize_bpe(const ll_vocab *v, const char *text, size_t len, ll_token_b
     }
     free(words.len);
     free(sym);
-    free(h.a);
+    ll_bigram_queue_free(&h);
     free(key.buf);
     free(word.buf);
     free(cp);

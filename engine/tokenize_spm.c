@@ -4,58 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigram_queue.h"
 #include "vocab.h"
 
 typedef struct { const char *text; int32_t n, prev, next; } symbol;
-typedef struct { int32_t left, right, size; float score; } bigram;
 
-typedef struct { bigram *a; int32_t n, cap; } heap;
-
-// Higher score first; on ties the leftmost pair first.
-static bool before(const bigram *x, const bigram *y) {
-    return x->score > y->score || (x->score == y->score && x->left < y->left);
-}
-
-static bool heap_push(heap *h, bigram b) {
-    if (h->n == h->cap) {
-        int32_t cap = h->cap ? 2 * h->cap : 64;
-        bigram *a = realloc(h->a, (size_t)cap * sizeof(bigram));
-        if (!a) return false;
-        h->a = a;
-        h->cap = cap;
-    }
-    int32_t i = h->n++;
-    while (i > 0) {
-        int32_t p = (i - 1) / 2;
-        if (!before(&b, &h->a[p])) break;
-        h->a[i] = h->a[p];
-        i = p;
-    }
-    h->a[i] = b;
-    return true;
-}
-
-static bigram heap_pop(heap *h) {
-    bigram top = h->a[0], last = h->a[--h->n];
-    int32_t i = 0;
-    for (;;) {
-        int32_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && before(&h->a[c + 1], &h->a[c])) c++;
-        if (!before(&h->a[c], &last)) break;
-        h->a[i] = h->a[c];
-        i = c;
-    }
-    if (h->n) h->a[i] = last;
-    return top;
-}
-
-static bool try_bigram(const ll_vocab *v, const symbol *s, int32_t l, int32_t r, heap *h) {
+static bool try_bigram(const ll_vocab *v, const symbol *s, int32_t l, int32_t r, ll_bigram_queue *h) {
     if (l < 0 || r < 0) return true;
     int32_t size = s[l].n + s[r].n;
     ll_token t = ll_vocab_find(v, s[l].text, (size_t)size); // the two are contiguous
     if (t < 0) return true;
-    return heap_push(h, (bigram){l, r, size, v->score[t]});
+    return ll_bigram_push(h, (ll_bigram){l, r, size, v->score[t]});
 }
 
 static int utf8_len(uint8_t c) {
@@ -73,7 +32,7 @@ bool ll_tokenize_spm(const ll_vocab *v, const char *raw, size_t raw_len, ll_toke
     size_t len = raw_len + 2 * n_sp;
     char *text = malloc(len);
     symbol *sym = malloc(len * sizeof(symbol));
-    heap h = {0};
+    ll_bigram_queue h = {0};
     bool ok = text && sym;
     if (ok) {
         size_t o = 0;
@@ -100,7 +59,7 @@ bool ll_tokenize_spm(const ll_vocab *v, const char *raw, size_t raw_len, ll_toke
         h.n = 0;
         for (int32_t i = w0 + 1; ok && i < w1; i++) ok = try_bigram(v, sym, i - 1, i, &h);
         while (ok && h.n) {
-            bigram b = heap_pop(&h);
+            ll_bigram b = ll_bigram_pop(&h);
             symbol *l = &sym[b.left], *r = &sym[b.right];
             if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; // stale pair
             l->n += r->n;
@@ -119,7 +78,7 @@ bool ll_tokenize_spm(const ll_vocab *v, const char *raw, size_t raw_len, ll_toke
             }
         }
     }
-    free(h.a);
+    ll_bigram_queue_free(&h);
     free(sym);
     free(text);
     return ok;

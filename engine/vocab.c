@@ -2,6 +2,7 @@
 // public ll_tokenize entry point. The per-type algorithms live in tokenize_spm.c and
 // tokenize_bpe.c.
 #include "vocab.h"
+#include "util.h"
 
 #include "pretokenize.h"
 #include "unicode.h"
@@ -10,14 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 // ---- string map -------------------------------------------------------------------------------
 
@@ -146,16 +139,16 @@ static bool load_merges(ll_vocab *v, const gguf_file *f, char *err, size_t errle
     int64_t ki = gguf_find_key(f, "tokenizer.ggml.merges");
     if (ki < 0) return true;
     if (gguf_arr_type(f, ki) != GGUF_TYPE_STRING) {
-        set_err(err, errlen, "tokenizer.ggml.merges is not a string array");
+        ll_set_err(err, errlen, "tokenizer.ggml.merges is not a string array");
         return false;
     }
     uint64_t n = gguf_arr_n(f, ki), total = 0;
-    if (n > INT32_MAX / 4) { set_err(err, errlen, "tokenizer.ggml.merges is too large"); return false; }
+    if (n > (1u << 24)) { ll_set_err(err, errlen, "tokenizer.ggml.merges is too large"); return false; } // ranks stay exact as float priorities
     for (uint64_t j = 0; j < n; j++) total += gguf_arr_str(f, ki, j).len + 1;
-    if (total > UINT32_MAX) { set_err(err, errlen, "tokenizer.ggml.merges is too large"); return false; }
+    if (total > UINT32_MAX) { ll_set_err(err, errlen, "tokenizer.ggml.merges is too large"); return false; }
     v->merge_arena = malloc(total ? total : 1);
     if (!v->merge_arena || !strmap_init(&v->merges, (uint32_t)n)) {
-        set_err(err, errlen, "out of memory loading merges");
+        ll_set_err(err, errlen, "out of memory loading merges");
         return false;
     }
     v->n_merges = (int32_t)n;
@@ -172,13 +165,13 @@ static bool load_merges(ll_vocab *v, const gguf_file *f, char *err, size_t errle
 
 ll_vocab *ll_vocab_load(const gguf_file *f, char *err, size_t errlen) {
     const char *model = gguf_get_str(f, "tokenizer.ggml.model", NULL);
-    if (!model) { set_err(err, errlen, "no tokenizer (tokenizer.ggml.model missing)"); return NULL; }
+    if (!model) { ll_set_err(err, errlen, "no tokenizer (tokenizer.ggml.model missing)"); return NULL; }
     ll_vocab *v = calloc(1, sizeof *v);
-    if (!v) { set_err(err, errlen, "out of memory"); return NULL; }
+    if (!v) { ll_set_err(err, errlen, "out of memory"); return NULL; }
     if (!strcmp(model, "llama")) v->type = LL_VOCAB_SPM;
     else if (!strcmp(model, "gpt2")) v->type = LL_VOCAB_BPE;
     else {
-        set_err(err, errlen, "unsupported tokenizer model '%s' (supported: llama, gpt2)", model);
+        ll_set_err(err, errlen, "unsupported tokenizer model '%s' (supported: llama, gpt2)", model);
         free(v);
         return NULL;
     }
@@ -187,7 +180,7 @@ ll_vocab *ll_vocab_load(const gguf_file *f, char *err, size_t errlen) {
     int64_t ti = gguf_find_key(f, "tokenizer.ggml.tokens");
     if (ti < 0 || gguf_arr_type(f, ti) != GGUF_TYPE_STRING || gguf_arr_n(f, ti) == 0 ||
         gguf_arr_n(f, ti) > INT32_MAX / 4) {
-        set_err(err, errlen, "tokenizer.ggml.tokens is missing or not a string array");
+        ll_set_err(err, errlen, "tokenizer.ggml.tokens is missing or not a string array");
         goto bad;
     }
     int32_t n = (int32_t)gguf_arr_n(f, ti);
@@ -197,27 +190,27 @@ ll_vocab *ll_vocab_load(const gguf_file *f, char *err, size_t errlen) {
     v->score = calloc((size_t)n, sizeof(float));
     v->toktype = calloc((size_t)n, 1);
     if (!v->text || !v->text_len || !v->score || !v->toktype || !strmap_init(&v->by_text, (uint32_t)n)) {
-        set_err(err, errlen, "out of memory loading the vocabulary");
+        ll_set_err(err, errlen, "out of memory loading the vocabulary");
         goto bad;
     }
     int64_t si = gguf_find_key(f, "tokenizer.ggml.scores");
     int64_t yi = gguf_find_key(f, "tokenizer.ggml.token_type");
     if (si >= 0 && (gguf_arr_n(f, si) != (uint64_t)n || gguf_arr_type(f, si) == GGUF_TYPE_STRING)) {
-        set_err(err, errlen, "tokenizer.ggml.scores does not match the %d tokens", n);
+        ll_set_err(err, errlen, "tokenizer.ggml.scores does not match the %d tokens", n);
         goto bad;
     }
     if (yi >= 0 && (gguf_arr_n(f, yi) != (uint64_t)n || gguf_arr_type(f, yi) == GGUF_TYPE_STRING)) {
-        set_err(err, errlen, "tokenizer.ggml.token_type does not match the %d tokens", n);
+        ll_set_err(err, errlen, "tokenizer.ggml.token_type does not match the %d tokens", n);
         goto bad;
     }
     uint64_t total = 0;
     for (int32_t i = 0; i < n; i++) {
         uint64_t len = gguf_arr_str(f, ti, (uint64_t)i).len;
-        if (len > (1u << 20)) { set_err(err, errlen, "token %d is too long", i); goto bad; }
+        if (len > (1u << 20)) { ll_set_err(err, errlen, "token %d is too long", i); goto bad; }
         total += len + 1;
     }
     v->text_arena = malloc(total);
-    if (!v->text_arena) { set_err(err, errlen, "out of memory loading the vocabulary"); goto bad; }
+    if (!v->text_arena) { ll_set_err(err, errlen, "out of memory loading the vocabulary"); goto bad; }
     char *t = v->text_arena;
     for (int32_t i = 0; i < n; i++) {
         gguf_str s = gguf_arr_str(f, ti, (uint64_t)i);
@@ -273,7 +266,7 @@ ll_vocab *ll_vocab_load(const gguf_file *f, char *err, size_t errlen) {
 
     // Tokens matched in text before the tokenizer runs, longest first.
     v->special = malloc((size_t)n * sizeof(ll_token));
-    if (!v->special) { set_err(err, errlen, "out of memory"); goto bad; }
+    if (!v->special) { ll_set_err(err, errlen, "out of memory"); goto bad; }
     for (int32_t i = 0; i < n; i++) {
         uint8_t ty = v->toktype[i];
         if ((ty == LL_TOKTYPE_CONTROL || ty == LL_TOKTYPE_USER_DEFINED || ty == LL_TOKTYPE_UNKNOWN) &&
@@ -283,11 +276,11 @@ ll_vocab *ll_vocab_load(const gguf_file *f, char *err, size_t errlen) {
     qsort_r(v->special, (size_t)v->n_special, sizeof(ll_token), cmp_special_len, v);
     if (!load_merges(v, f, err, errlen)) goto bad;
     if (v->type == LL_VOCAB_BPE && pt_find(v->pre) < 0) {
-        set_err(err, errlen, "unknown pre-tokenizer '%s' (tokenizer.ggml.pre)", v->pre);
+        ll_set_err(err, errlen, "unknown pre-tokenizer '%s' (tokenizer.ggml.pre)", v->pre);
         goto bad;
     }
     if (v->type == LL_VOCAB_BPE && v->n_merges == 0) {
-        set_err(err, errlen, "BPE tokenizer without tokenizer.ggml.merges");
+        ll_set_err(err, errlen, "BPE tokenizer without tokenizer.ggml.merges");
         goto bad;
     }
     return v;
