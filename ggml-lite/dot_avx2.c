@@ -35,10 +35,11 @@ INL float hsum_ps(__m256 v) {
 }
 
 // 32 nibbles of a 32-block: elements 0..15 from the low nibbles, 16..31 from the high ones.
+// (Both halves load the 16 bytes; the high half shifts its 64-bit lanes right by 4 and the mask
+// drops the bits that crossed into the byte below.)
 INL __m256i unpack_nibbles(const uint8_t *qs) {
-    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-    return _mm256_and_si256(b, _mm256_set1_epi8(0x0f));
+    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    return _mm256_and_si256(_mm256_srlv_epi64(b, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(0x0f));
 }
 
 // The 32 bits of qh as 32 bytes: 0xff where the bit is set.

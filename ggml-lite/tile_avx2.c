@@ -543,8 +543,10 @@ INL __m256i gen_levels(enum gl_type t, const char *blk) {
     const __m128i m4 = _mm_set1_epi8(0x0f);
     if (t == GL_TYPE_Q8_0) return _mm256_loadu_si256((const __m256i *)(blk + 2));
     const uint8_t *qs = (const uint8_t *)blk + (t == GL_TYPE_Q5_0 ? 6 : 2);
-    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+    // Both halves get the 16 bytes; the high half shifts them right by 4 (64-bit lanes: the
+    // mask removes what crosses byte boundaries).
+    const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    const __m256i u = _mm256_and_si256(_mm256_srlv_epi64(q, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(0x0f));
     (void)m4;
     if (t == GL_TYPE_Q4_0) return u;
     if (t == GL_TYPE_IQ4_NL) {
@@ -561,15 +563,17 @@ INL __m256i gen_levels(enum gl_type t, const char *blk) {
     return _mm256_or_si256(u, _mm256_and_si256(hb, _mm256_set1_epi8(0x10)));
 }
 
-INL __m256i gen_dot(enum gl_type t, __m256i w, const int8_t *yq) {
+INL __m256i gen_dot(enum gl_type t, __m256i w, const int8_t *yq, const bool vnni) {
     const __m256i y = _mm256_loadu_si256((const __m256i *)yq);
     const __m256i ones = _mm256_set1_epi16(1);
-    if (t == GL_TYPE_Q4_0 || t == GL_TYPE_Q5_0) return _mm256_madd_epi16(_mm256_maddubs_epi16(w, y), ones);
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w)), ones);
+    const bool u = t == GL_TYPE_Q4_0 || t == GL_TYPE_Q5_0;
+    const __m256i a = u ? w : _mm256_sign_epi8(w, w), b = u ? y : _mm256_sign_epi8(y, w);
+    if (vnni) return dpbusd(_mm256_setzero_si256(), a, b);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones);
 }
 
 INL float gen_kernel(enum gl_type t, size_t bsz, int n, const void *vx, const block_q8_0 *y,
-                     const float *dy, const float *sy) {
+                     const float *dy, const float *sy, const bool vnni) {
     const char *x = (const char *)vx;
     const int nb = n / QK8_0;
     const bool offs = t == GL_TYPE_Q4_0 || t == GL_TYPE_Q5_0;
@@ -582,8 +586,8 @@ INL float gen_kernel(enum gl_type t, size_t bsz, int n, const void *vx, const bl
         const __m256 sc = _mm256_mul_ps(dw, _mm256_loadu_ps(dy + i));
         if (offs) corr = _mm256_fmadd_ps(dw, _mm256_loadu_ps(sy + i), corr);
         UNROLL for (int b = 0; b < 8; b += 2) {
-            const __m256 p0 = _mm256_cvtepi32_ps(gen_dot(t, gen_levels(t, xb + (size_t)b * bsz), y[i + b].qs));
-            const __m256 p1 = _mm256_cvtepi32_ps(gen_dot(t, gen_levels(t, xb + (size_t)(b + 1) * bsz), y[i + b + 1].qs));
+            const __m256 p0 = _mm256_cvtepi32_ps(gen_dot(t, gen_levels(t, xb + (size_t)b * bsz), y[i + b].qs, vnni));
+            const __m256 p1 = _mm256_cvtepi32_ps(gen_dot(t, gen_levels(t, xb + (size_t)(b + 1) * bsz), y[i + b + 1].qs, vnni));
             acc0 = _mm256_fmadd_ps(p0, _mm256_permutevar8x32_ps(sc, _mm256_set1_epi32(b)), acc0);
             acc1 = _mm256_fmadd_ps(p1, _mm256_permutevar8x32_ps(sc, _mm256_set1_epi32(b + 1)), acc1);
         }
@@ -594,7 +598,7 @@ INL float gen_kernel(enum gl_type t, size_t bsz, int n, const void *vx, const bl
         uint16_t dh;
         memcpy(&dh, xb, 2);
         const float dw = _cvtsh_ss(dh);
-        const __m256 p = _mm256_cvtepi32_ps(gen_dot(t, gen_levels(t, xb), y[i].qs));
+        const __m256 p = _mm256_cvtepi32_ps(gen_dot(t, gen_levels(t, xb), y[i].qs, vnni));
         acc0 = _mm256_fmadd_ps(p, _mm256_set1_ps(dw * dy[i]), acc0);
         if (offs) tail += off * dw * sy[i];
     }
@@ -605,22 +609,27 @@ INL float gen_kernel(enum gl_type t, size_t bsz, int n, const void *vx, const bl
 
 bool gl_gen_supported(enum gl_type t) { return gl_tile8_supported(t); }
 
+#define GEN_ROWS(T, BLOCK, vnni)                                                             \
+    for (int r = 0; r < n_rows; r++)                                                         \
+        out[r] = gen_kernel(T, sizeof(BLOCK), n, wr + (size_t)r * w_row, yb, dy, sy, vnni);
+
 void gl_gen_rows(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
                  const float *dy, const float *sy, float *out) {
     const block_q8_0 *yb = (const block_q8_0 *)y;
     const char *wr = (const char *)w;
+    const bool vnni = use_vnni();
     switch (type) {
     case GL_TYPE_Q4_0:
-        for (int r = 0; r < n_rows; r++) out[r] = gen_kernel(GL_TYPE_Q4_0, sizeof(block_q4_0), n, wr + (size_t)r * w_row, yb, dy, sy);
+        if (vnni) GEN_ROWS(GL_TYPE_Q4_0, block_q4_0, true) else GEN_ROWS(GL_TYPE_Q4_0, block_q4_0, false)
         break;
     case GL_TYPE_Q5_0:
-        for (int r = 0; r < n_rows; r++) out[r] = gen_kernel(GL_TYPE_Q5_0, sizeof(block_q5_0), n, wr + (size_t)r * w_row, yb, dy, sy);
+        if (vnni) GEN_ROWS(GL_TYPE_Q5_0, block_q5_0, true) else GEN_ROWS(GL_TYPE_Q5_0, block_q5_0, false)
         break;
     case GL_TYPE_Q8_0:
-        for (int r = 0; r < n_rows; r++) out[r] = gen_kernel(GL_TYPE_Q8_0, sizeof(block_q8_0), n, wr + (size_t)r * w_row, yb, dy, sy);
+        if (vnni) GEN_ROWS(GL_TYPE_Q8_0, block_q8_0, true) else GEN_ROWS(GL_TYPE_Q8_0, block_q8_0, false)
         break;
     default:
-        for (int r = 0; r < n_rows; r++) out[r] = gen_kernel(GL_TYPE_IQ4_NL, sizeof(block_iq4_nl), n, wr + (size_t)r * w_row, yb, dy, sy);
+        if (vnni) GEN_ROWS(GL_TYPE_IQ4_NL, block_iq4_nl, true) else GEN_ROWS(GL_TYPE_IQ4_NL, block_iq4_nl, false)
         break;
     }
 }
