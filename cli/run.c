@@ -313,7 +313,9 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
             tail_push(&tail, piece, n);
             if (tail_hit(&tail, n, p)) break;
         }
-        if (constrained && ll_sampler_grammar_done(smp)) break; // complete, nothing can follow
+        // Complete, nothing can follow. (A speculative step has already fed its tokens to the
+        // sampler; it ends right after a completing token, so look at its last one.)
+        if (constrained && !(cs && spec_pending(cs)) && ll_sampler_grammar_done(smp)) break;
         if (p->n_predict >= 0 && st->n_gen >= p->n_predict) break;
         if (cs) continue; // the next step evaluates t
 

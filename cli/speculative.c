@@ -165,6 +165,7 @@ int spec_next(cli_spec *cs, ll_sampler *smp, int budget, ll_token *t, char *err,
 }
 
 int spec_n_past(const cli_spec *cs) { return ll_spec_n_past(cs->spec); }
+bool spec_pending(const cli_spec *cs) { return cs->i_buf < cs->n_buf; }
 
 void spec_shift(cli_spec *cs, int n_keep, int n_discard) {
     ll_spec_shift(cs->spec, n_keep, n_discard);

@@ -40,6 +40,8 @@ int spec_next(cli_spec *cs, ll_sampler *smp, int budget, ll_token *t, char *err,
 // Committed tokens (the prompt and what spec_next returned, plus tokens of the current step
 // not returned yet).
 int spec_n_past(const cli_spec *cs);
+// Tokens of the current step not returned yet (the samplers have already accepted them).
+bool spec_pending(const cli_spec *cs);
 void spec_shift(cli_spec *cs, int n_keep, int n_discard);
 
 // "speculative: drafted N, accepted M (R%), S steps, T tokens/step" on out.

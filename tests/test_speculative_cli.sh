@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Speculative decoding through the CLI: greedy output byte-identical to plain decoding with a
+# draft model (mixed-base-q8_0 for mixed-types; stories260K-f16 for stories260K), with prompt
+# lookup, with a grammar, with penalties, across context shifts and with --ignore-eos; the
+# statistics line; vocabulary mismatch and bad flag values give one-line errors.
+set -u
+BIN=${LLAMALITE_BIN:-build/llamalite}
+SHARED=${LLAMALITE_SHARED:-../shared}
+M=$SHARED/models
+[ -x "$BIN" ] || { echo "no llamalite binary at $BIN"; exit 77; }
+[ -f "$M/mixed-types.gguf" ] || { echo "no shared models"; exit 77; }
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail=0
+ok() { echo "ok: $*"; }
+bad() { echo "FAIL: $*"; fail=1; }
+
+# same NAME PLAIN-ARGS... -- SPECULATIVE-ARGS...: both runs succeed and print the same bytes.
+same() {
+    local name=$1
+    shift
+    local -a plain=() spec=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do plain+=("$1"); shift; done
+    shift
+    spec=("$@")
+    "$BIN" "${plain[@]}" >"$TMP/a" 2>"$TMP/a.err" || { bad "$name: plain run failed"; tail -2 "$TMP/a.err"; return; }
+    "$BIN" "${plain[@]}" "${spec[@]}" >"$TMP/b" 2>"$TMP/b.err" || { bad "$name: speculative run failed"; tail -2 "$TMP/b.err"; return; }
+    if ! cmp -s "$TMP/a" "$TMP/b"; then
+        bad "$name: output differs from plain decoding"; return
+    fi
+    local st
+    st=$(grep -o "drafted [0-9]*, accepted [0-9]* ([0-9.]*%)" "$TMP/b.err")
+    [ -n "$st" ] || { bad "$name: no statistics line"; return; }
+    ok "$name: $(wc -c <"$TMP/a") identical bytes; $st"
+}
+
+P="Once upon a time, in a land far away"
+REP="Once upon a time, there was a little girl named Lily. She loved to play with her ball. One day, Lily went to the park with her ball. Once upon a time, there was a little girl named Lily. She loved to"
+same "mixed-types, draft mixed-base-q8_0" -m "$M/mixed-types.gguf" -p "$P" -n 80 --temp 0 -t 1 \
+    -- -md "$M/mixed-base-q8_0.gguf"
+same "mixed-types, draft, 2 threads, --draft-max 4 --draft-p-min 0" -m "$M/mixed-types.gguf" -p The -n 60 --temp 0 -t 2 \
+    -- -md "$M/mixed-base-q8_0.gguf" --draft-max 4 --draft-p-min 0
+same "mixed-types, --lookup-ngram 3" -m "$M/mixed-types.gguf" -p "$P" -n 80 --temp 0 -t 1 -- --lookup-ngram 3
+same "stories260K, --lookup-ngram 3, repetitive prompt" -m "$M/stories260K.gguf" -p "$REP" -n 100 --temp 0 -- --lookup-ngram 3
+same "stories260K, draft stories260K-f16" -m "$M/stories260K.gguf" -p "$P" -n 200 --temp 0 -- -md "$M/stories260K-f16.gguf"
+same "stories260K, draft, penalties" -m "$M/stories260K.gguf" -p "$P" -n 150 --temp 0 --repeat-penalty 1.3 \
+    --repeat-last-n 32 -- -md "$M/stories260K-f16.gguf" --draft-p-min 0
+same "stories260K, draft, context shifts (-c 64 -n 300 --ignore-eos)" -m "$M/stories260K.gguf" -p "$P" -n 300 -c 64 \
+    --temp 0 --ignore-eos -- -md "$M/stories260K-f16.gguf" --draft-max 8
+same "stories260K, lookup, context shifts" -m "$M/stories260K.gguf" -p "$REP" -n 300 -c 96 --temp 0 --ignore-eos \
+    -- --lookup-ngram 2
+same "stories260K, draft, grammar" -m "$M/stories260K.gguf" -p "$P" -n 60 --temp 0 --grammar-file grammars/list.gbnf \
+    -- -md "$M/stories260K-f16.gguf" --draft-p-min 0
+same "stories260K, draft, JSON" -m "$M/stories260K.gguf" -p "$P" -n 80 --temp 0 --json \
+    -- -md "$M/stories260K-f16.gguf" --draft-p-min 0
+
+# Sampling runs (the distribution is checked in test_speculative.c): they work and end.
+if "$BIN" -m "$M/stories260K.gguf" -p "$P" -n 100 --temp 0.8 -s 7 -md "$M/stories260K-f16.gguf" \
+        >"$TMP/s" 2>"$TMP/s.err" && [ -s "$TMP/s" ]; then
+    ok "sampling with a draft: $(grep -o 'accepted [0-9]* ([0-9.]*%)' "$TMP/s.err")"
+else
+    bad "sampling with a draft"; tail -2 "$TMP/s.err"
+fi
+
+# Vocabulary mismatch: one clear line naming the difference.
+"$BIN" -m "$M/mixed-types.gguf" -md "$M/stories260K.gguf" -p hi -n 4 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "cannot draft for" "$TMP/e" && grep -q "512 tokens, the target has 32000" "$TMP/e"; then
+    ok "vocab mismatch: $(grep 'cannot draft' "$TMP/e")"
+else
+    bad "vocab mismatch: exit $rc"; cat "$TMP/e"
+fi
+
+# Bad values and a missing draft file.
+for args in "--draft-max -1" "--draft-max x" "--draft-p-min 1.5" "--lookup-ngram 0" "-md"; do
+    # shellcheck disable=SC2086
+    "$BIN" -m "$M/stories260K.gguf" -p hi $args >"$TMP/o" 2>"$TMP/e"
+    rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l <"$TMP/e")" -eq 1 ]; then ok "'$args': $(cat "$TMP/e")"; else bad "'$args': exit $rc"; cat "$TMP/e"; fi
+done
+"$BIN" -m "$M/stories260K.gguf" -p hi -md "$TMP/nonexistent.gguf" >"$TMP/o" 2>"$TMP/e"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "draft model" "$TMP/e"; then ok "missing draft: $(tail -1 "$TMP/e")"; else bad "missing draft: exit $rc"; cat "$TMP/e"; fi
+
+exit $fail
