@@ -41,6 +41,10 @@ int spec_parse_arg(int argc, char **argv, int *i) {
         if (!args_value(argc, argv, i, &v) || !args_float(a, v, 0.0, 1.0, &g_opt.par.p_min)) return ARG_ERROR;
         return ARG_DONE;
     }
+    if (!strcmp(a, "--verify-batched")) {
+        g_opt.par.exact = false;
+        return ARG_DONE;
+    }
     if (!strcmp(a, "--lookup-ngram")) {
         if (!args_value(argc, argv, i, &v) || !args_int(a, v, 1, 64, &g_opt.par.ngram)) return ARG_ERROR;
         g_opt.lookup = true;
@@ -57,7 +61,10 @@ void spec_print_help(FILE *out) {
           "  --draft-p-min P          stop drafting after a token the draft gives less than P\n"
           "                           (default 0.75)\n"
           "  --lookup-ngram N         no draft model: draft what followed the last N tokens\n"
-          "                           earlier in the context (prompt lookup)\n", out);
+          "                           earlier in the context (prompt lookup)\n"
+          "  --verify-batched         verify drafts with the batched kernels: faster for long\n"
+          "                           drafts, but greedy output may differ from plain decoding\n"
+          "                           where rounding flips a near tie (default: exact)\n", out);
 }
 
 bool spec_wanted(void) { return g_opt.model || g_opt.lookup; }

@@ -209,6 +209,10 @@ typedef struct {
                   // draft's logits) is below this (0.75)
     int ngram;    // prompt lookup (no draft model): length of the matched suffix (3)
     bool no_eog;  // never choose an end-of-generation token (--ignore-eos)
+    bool exact;   // verify with one-token arithmetic (ll_set_exact_batches), so greedy output is
+                  // byte-identical to plain decoding (default). Off: the batched kernels, faster
+                  // for long drafts; the output keeps the target's distribution, but greedy
+                  // text can differ from plain decoding where rounding flips a near tie.
 } ll_spec_params;
 
 ll_spec_params ll_spec_default_params(void);

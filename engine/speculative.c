@@ -72,7 +72,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...) {
 }
 
 ll_spec_params ll_spec_default_params(void) {
-    ll_spec_params p = {.n_max = 16, .n_min = 0, .p_min = 0.75f, .ngram = 3, .no_eog = false};
+    ll_spec_params p = {.n_max = 16, .n_min = 0, .p_min = 0.75f, .ngram = 3, .no_eog = false, .exact = true};
     return p;
 }
 
@@ -393,7 +393,7 @@ int ll_spec_step(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int budget, ll_t
     s->draft[0] = s->hist[n - 1];
     if (k + off > 0) {
         ll_set_logits_all(s->tgt, k + off > 1);
-        ll_set_exact_batches(s->tgt, true);
+        ll_set_exact_batches(s->tgt, s->par.exact);
         int rc = ll_decode(s->tgt, s->draft + 1 - off, k + off, err, errlen);
         ll_set_exact_batches(s->tgt, false); // the context is left as it came (logits_all off)
         ll_set_logits_all(s->tgt, false);

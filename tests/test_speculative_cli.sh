@@ -62,6 +62,14 @@ else
     bad "sampling with a draft"; tail -2 "$TMP/s.err"
 fi
 
+# --verify-batched: the batched kernels verify (no byte-identity promised); it runs and drafts.
+if "$BIN" -m "$M/stories260K.gguf" -p "$P" -n 100 --temp 0 -md "$M/stories260K-f16.gguf" --verify-batched \
+        >"$TMP/v" 2>"$TMP/v.err" && [ -s "$TMP/v" ] && grep -q "accepted [1-9]" "$TMP/v.err"; then
+    ok "--verify-batched: $(grep -o 'accepted [0-9]* ([0-9.]*%)' "$TMP/v.err")"
+else
+    bad "--verify-batched"; tail -2 "$TMP/v.err"
+fi
+
 # Vocabulary mismatch: one clear line naming the difference.
 "$BIN" -m "$M/mixed-types.gguf" -md "$M/stories260K.gguf" -p hi -n 4 >"$TMP/o" 2>"$TMP/e"
 rc=$?
