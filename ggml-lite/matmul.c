@@ -1,8 +1,8 @@
 // Weight matrix x activation rows, split across the threadpool.
 //
-// One token (generation): memory bound. Output rows are cut into chunks handed out through an
-// atomic counter, so every core streams weights until the matrix is done, even when one core
-// is slowed down by something else.
+// One token (generation): memory bound. Output rows are handed out through an atomic counter in
+// shrinking chunks, so every core streams weights until the matrix is done, even when one core
+// is slowed down by something else, and all finish at about the same time.
 //
 // Several tokens (prompt): compute bound. Work items are (token block, row chunk) pairs; the
 // token block's activation rows stay in L2. Inside one, the chunk's weight rows are decoded once
@@ -120,6 +120,7 @@ typedef struct {
     bool tile8;            // interleaved 8-row tiles (when the CPU and type have them)
     bool tile8k;           // the same for Q4_K / Q5_K
     bool rowwise;          // several tokens, each with the one-token kernel (gl_matmul_rowwise)
+    bool guided;           // one token: `next` is the next row, chunks shrink as rows run out
     int64_t rows_per_chunk;
     int64_t tok_block;     // activation rows per work item (batched path)
     int64_t n_row_chunks;
@@ -193,8 +194,30 @@ static void mm_item(const mm_task *t, int64_t item) {
     }
 }
 
+// One token: each grab takes a share of the rows still left (half of an even split), so chunks
+// start long (contiguous streams) and shrink towards the end, where threads finish together.
+static void mm_run_guided(mm_task *t, int nth) {
+    int64_t r0 = atomic_load_explicit(&t->next, memory_order_relaxed);
+    for (;;) {
+        const int64_t left = t->n_out - r0;
+        if (left <= 0) return;
+        int64_t take = left / (2 * (int64_t)nth);
+        if (take < MIN_ROWS_1) take = MIN_ROWS_1;
+        const int64_t r1 = take < left ? r0 + take : t->n_out;
+        if (atomic_compare_exchange_weak_explicit(&t->next, &r0, r1, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            mm_rows_1(t, r0, r1, 0);
+            r0 = atomic_load_explicit(&t->next, memory_order_relaxed);
+        }
+    }
+}
+
 static void mm_run(void *p, int ith, int nth) {
     mm_task *t = (mm_task *)p;
+    if (t->guided) {
+        mm_run_guided(t, nth);
+        return;
+    }
     // The first nth items go one per thread without touching the counter.
     for (int64_t item = ith; item < t->n_items;
          item = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed))
@@ -228,8 +251,8 @@ static void matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t
         int64_t rows = (int64_t)(ROWWISE_CHUNK_BYTES / w_row);
         t.rows_per_chunk = rows < MIN_ROWS_1 ? MIN_ROWS_1 : rows;
     } else if (act->n_tok == 1) {
-        // About 8 chunks per thread: enough to even out uneven cores, few enough that each
-        // chunk streams a long contiguous run of weights.
+        // (With several threads the rows are handed out guided, below; this only decides how
+        // many threads are worth waking.)
         int64_t rows = n_out / ((int64_t)nth * 8);
         if (rows < MIN_ROWS_1) rows = MIN_ROWS_1;
         t.rows_per_chunk = rows;
@@ -244,6 +267,10 @@ static void matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t
     t.n_items = t.n_row_chunks * n_tok_blocks;
     if (t.n_items < nth) nth = (int)t.n_items;
     atomic_init(&t.next, nth);
+    if (act->n_tok == 1 && nth > 1) {
+        t.guided = true;
+        atomic_init(&t.next, 0);
+    }
     if (nth > 1) gl_threadpool_run(tp, mm_run, &t);
     else mm_run(&t, 0, 1);
 }
