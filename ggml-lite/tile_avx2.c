@@ -290,8 +290,7 @@ static void pack_k4(enum gl_type t, const char *w, size_t w_row, int nrows, int 
                 p->mn[k][2 * r] = m[2 * k];
                 p->mn[k][2 * r + 1] = m[2 * k + 1];
             }
-            const uint32_t *src = (const uint32_t *)lv;
-            for (int st = 0; st < 64; st++) memcpy(&p->q[st][4 * r], &src[st], 4);
+            for (int st = 0; st < 64; st++) memcpy(&p->q[st][4 * r], lv + 4 * st, 4);
         }
     }
 }
@@ -429,8 +428,7 @@ static void pack_q6(const char *w, size_t w_row, int nrows, int nsb, pk_q6 *pk) 
                 p->sc32[k][r] = sc;
                 p->scp[k / 2][2 * r + (k & 1)] = (int16_t)sc;
             }
-            const uint32_t *src = (const uint32_t *)lv;
-            for (int st = 0; st < 64; st++) memcpy(&p->q[st][4 * r], &src[st], 4);
+            for (int st = 0; st < 64; st++) memcpy(&p->q[st][4 * r], lv + 4 * st, 4);
         }
     }
 }
