@@ -118,7 +118,7 @@ typedef struct {
     gl_vec_dot_fn vec_dot;
     gl_vec_dot_nr_fn vec_dot_nr; // may be NULL: then vec_dot per token
     bool tile8;            // interleaved 8-row tiles (when the CPU and type have them)
-    bool tile8k;           // the same for Q4_K / Q5_K
+    bool tile8k;           // the same for Q4_K / Q5_K / Q6_K
     bool rowwise;          // several tokens, each with the one-token kernel (gl_matmul_rowwise)
     bool guided;           // one token: `next` is the next row, chunks shrink as rows run out
     int64_t rows_per_chunk;
