@@ -100,6 +100,12 @@ void ll_context_free(ll_context *c) {
     if (!c) return;
     if (c->tp) gl_threadpool_free(c->tp);
     gl_act_free(&c->act);
+    gl_act_free(&c->lora_act);
+    gl_act_free(&c->lora_act2);
+    free(c->loras);
+    free(c->lora_tmp);
+    free(c->lora_out);
+    free(c->lora_out2);
     free(c->k_cache);
     free(c->v_cache);
     free(c->x);

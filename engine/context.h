@@ -6,6 +6,7 @@
 #include "../ggml-lite/matmul.h"
 #include "../ggml-lite/ops.h"
 #include "../ggml-lite/threadpool.h"
+#include "lora.h"
 #include "model.h"
 
 struct ll_context {
@@ -45,6 +46,17 @@ struct ll_context {
 
     double t_prompt_ms, t_gen_ms;
     int n_prompt, n_gen;
+
+    // LoRA adapters attached with ll_context_set_adapter (lora.c), applied by the forward pass.
+    ll_lora_use *loras;
+    int n_loras, cap_loras;
+    gl_act lora_act;            // the adapted matmul's input in A's activation type
+    const float *lora_act_src;  // what lora_act was made from (NULL: stale, reset with act)
+    gl_act lora_act2;           // A·x in B's activation type
+    float *lora_tmp;            // [n_tok][rank]: A·x
+    float *lora_out;            // [n_tok][n_out]: B·(A·x), summed over the adapters
+    float *lora_out2;           // [n_tok][n_out]: the next adapter's B·(A·x)
+    size_t lora_tmp_cap, lora_out_cap, lora_out2_cap; // floats
 };
 
 // Evaluates n_tok (<= n_batch) tokens at positions pos0.. (their K/V land in the cache

@@ -2,9 +2,11 @@
 //   x += Wo · attention(rope(Wq · norm(x)), rope(Wk · norm(x)), Wv · norm(x))
 //   x += Wdown · (silu(Wgate · norm(x)) * (Wup · norm(x)))
 // then the final norm and the output head. A chunk of n_tok tokens goes through together
-// (the matmuls are batched); a single generated token is simply a chunk of one.
+// (the matmuls are batched); a single generated token is simply a chunk of one. Attached LoRA
+// adapters add s·B·(A·x) to the matmuls they adapt (and to the embedding rows).
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "context.h"
@@ -207,14 +209,134 @@ static void run(ll_context *c, gl_task_fn fn, task *t, size_t work) {
     else gl_threadpool_run(c->tp, fn, t);
 }
 
+// ---- LoRA ---------------------------------------------------------------------------------
+// Each adapter attached to the context adds s * B·(A·x) to an adapted weight's output: two thin
+// matmuls (rank rows, then rows of rank elements) over all tokens of the chunk at once, on the
+// pool like every other matmul. The base weights are only read.
+
+static bool grow(float **buf, size_t *cap, size_t n) {
+    if (n <= *cap) return true;
+    float *nb = realloc(*buf, n * sizeof(float));
+    if (!nb) return false;
+    *buf = nb;
+    *cap = n;
+    return true;
+}
+
+static void thin_matmul(ll_context *c, const ll_weight *w, const gl_act *act, float *out) {
+    if (c->exact_batches && act->n_tok > 1) gl_matmul_rowwise(c->tp, w->data, w->type, w->n_out, act, out);
+    else gl_matmul(c->tp, w->data, w->type, w->n_out, act, out);
+}
+
+// The adapters of one weight are summed before they touch its output: the first product lands
+// in lora_out with its scale kept aside (one adapter: a single out += s * d), further ones are
+// added into lora_out. So the same adapter twice at 0.5 gives bitwise what it gives once at 1.
+typedef struct {
+    int n;        // products summed so far
+    float s0;     // the first one's scale, not yet applied
+    size_t len;   // floats in lora_out
+} lora_sum;
+
+// Adds s * W · lora_tmp (n_tok rows of w->n_in) to the sum.
+static bool lora_accum(ll_context *c, const ll_weight *w, int n_tok, float s, lora_sum *sum) {
+    const enum gl_type vt = gl_get_type_traits(w->type)->vec_dot_type;
+    const size_t n = (size_t)n_tok * (size_t)w->n_out;
+    if (!gl_act_prepare(&c->lora_act2, c->tp, c->lora_tmp, n_tok, w->n_in, vt) ||
+        !grow(&c->lora_out, &c->lora_out_cap, n))
+        return false;
+    if (sum->n == 0) {
+        thin_matmul(c, w, &c->lora_act2, c->lora_out);
+        sum->s0 = s;
+    } else {
+        if (!grow(&c->lora_out2, &c->lora_out2_cap, n)) return false;
+        if (sum->n == 1) gl_vec_scale(c->lora_out, sum->s0, (int)n);
+        thin_matmul(c, w, &c->lora_act2, c->lora_out2);
+        gl_vec_mad(c->lora_out, c->lora_out2, s, (int)n);
+    }
+    sum->n++;
+    sum->len = n;
+    return true;
+}
+
+static void lora_flush(ll_context *c, const lora_sum *sum, float *out) {
+    if (sum->n == 1) gl_vec_mad(out, c->lora_out, sum->s0, (int)sum->len);
+    else if (sum->n > 1) gl_vec_add(out, out, c->lora_out, (int)sum->len);
+}
+
+// lora_tmp = W · x (n_tok rows), x converted once for every adapter reading the same input.
+static bool lora_first(ll_context *c, const ll_weight *w, const float *x, int n_tok) {
+    const enum gl_type vt = gl_get_type_traits(w->type)->vec_dot_type;
+    if (c->lora_act_src != x || c->lora_act.type != vt || c->lora_act.n_tok != n_tok ||
+        c->lora_act.n_in != w->n_in) {
+        c->lora_act_src = NULL;
+        if (!gl_act_prepare(&c->lora_act, c->tp, x, n_tok, w->n_in, vt)) return false;
+        c->lora_act_src = x;
+    }
+    if (!grow(&c->lora_tmp, &c->lora_tmp_cap, (size_t)n_tok * (size_t)w->n_out)) return false;
+    thin_matmul(c, w, &c->lora_act, c->lora_tmp);
+    return true;
+}
+
+// The adapters of weight `slot`: out += sum of s * B·(A·x).
+static bool lora_apply(ll_context *c, int slot, const float *x, int n_tok, float *out) {
+    lora_sum sum = {0};
+    for (int i = 0; i < c->n_loras; i++) {
+        const ll_lora_use *u = &c->loras[i];
+        const ll_lora_pair *p = &u->adapter->pairs[slot];
+        if (!p->a.data || u->scale == 0) continue;
+        if (!lora_first(c, &p->a, x, n_tok) || !lora_accum(c, &p->b, n_tok, u->scale * p->scale, &sum))
+            return false;
+    }
+    lora_flush(c, &sum, out);
+    return true;
+}
+
+// A tied output head reads token_embd, so its adapters apply transposed:
+// logits += s * A · (Bᵀ · x), A having one row of rank elements per token.
+static bool lora_apply_tied_output(ll_context *c, const float *x, int n_tok, float *out) {
+    const int slot = ll_lora_slot_embd(c->model);
+    lora_sum sum = {0};
+    for (int i = 0; i < c->n_loras; i++) {
+        const ll_lora_use *u = &c->loras[i];
+        const ll_lora_pair *p = &u->adapter->pairs[slot];
+        if (!p->a.data || u->scale == 0) continue;
+        const ll_weight bt = {p->bt, GL_TYPE_F32, p->b.n_out, p->rank};
+        if (!lora_first(c, &bt, x, n_tok) || !lora_accum(c, &p->a, n_tok, u->scale * p->scale, &sum))
+            return false;
+    }
+    lora_flush(c, &sum, out);
+    return true;
+}
+
+// Embedding rows: x[t] += s * B · A[token t].
+static bool lora_apply_embd(ll_context *c, const ll_token *tokens, int n_tok) {
+    const int slot = ll_lora_slot_embd(c->model);
+    lora_sum sum = {0};
+    for (int i = 0; i < c->n_loras; i++) {
+        const ll_lora_use *u = &c->loras[i];
+        const ll_lora_pair *p = &u->adapter->pairs[slot];
+        if (!p->a.data || u->scale == 0) continue;
+        if (!grow(&c->lora_tmp, &c->lora_tmp_cap, (size_t)n_tok * (size_t)p->rank)) return false;
+        const gl_type_traits *tr = gl_get_type_traits(p->a.type);
+        const size_t row = gl_row_size(p->a.type, p->rank);
+        for (int t = 0; t < n_tok; t++)
+            tr->to_float((const char *)p->a.data + (size_t)tokens[t] * row, c->lora_tmp + (size_t)t * p->rank,
+                         p->rank);
+        if (!lora_accum(c, &p->b, n_tok, u->scale * p->scale, &sum)) return false;
+    }
+    lora_flush(c, &sum, c->x);
+    return true;
+}
+
 // ---- matmul with a shared activation ------------------------------------------------------
 
-// out = W · x for n_tok rows of x. The activation converted for the previous call is reused
-// when it came from the same buffer in the same type (q/k/v, gate/up); callers reset
-// c->act_src whenever that buffer changes.
-static bool matmul(ll_context *c, const ll_weight *w, const float *x, int n_tok, float *out) {
+// out = W · x for n_tok rows of x, plus the LoRA adapters of `slot` (-1: none). The activation
+// converted for the previous call is reused when it came from the same buffer in the same type
+// (q/k/v, gate/up); callers reset c->act_src whenever that buffer changes.
+static bool matmul(ll_context *c, const ll_weight *w, int slot, const float *x, int n_tok, float *out) {
     const enum gl_type vt = gl_get_type_traits(w->type)->vec_dot_type;
     if (c->act_src != x || c->act.type != vt || c->act.n_tok != n_tok || c->act.n_in != w->n_in) {
+        c->lora_act_src = NULL; // x's buffer may hold new values: the LoRA copy is stale too
         if (!gl_act_prepare(&c->act, c->tp, x, n_tok, w->n_in, vt)) {
             c->act_src = NULL;
             return false;
@@ -223,7 +345,10 @@ static bool matmul(ll_context *c, const ll_weight *w, const float *x, int n_tok,
     }
     if (c->exact_batches && n_tok > 1) gl_matmul_rowwise(c->tp, w->data, w->type, w->n_out, &c->act, out);
     else gl_matmul(c->tp, w->data, w->type, w->n_out, &c->act, out);
-    return true;
+    if (c->n_loras == 0 || slot < 0) return true;
+    if (slot == ll_lora_slot_output(c->model) && w->data == c->model->tok_embd.data)
+        return lora_apply_tied_output(c, x, n_tok, out);
+    return lora_apply(c, slot, x, n_tok, out);
 }
 
 static void add_bias(float *x, const float *b, int n_tok, int n) {
@@ -250,6 +375,10 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
     const size_t erow = gl_row_size(m->tok_embd.type, E);
     for (int t = 0; t < B; t++)
         et->to_float((const char *)m->tok_embd.data + (size_t)tokens[t] * erow, c->x + (size_t)t * E, E);
+    if (c->n_loras && !lora_apply_embd(c, tokens, B)) {
+        if (err && errlen) snprintf(err, errlen, "out of memory (LoRA buffer)");
+        return false;
+    }
 
     // Rotation angles of the chunk's positions, shared by q and k of every layer.
     for (int t = 0; t < B; t++) gl_rope_cache(&c->rope, hd, pos0 + t, c->rope_cs + (size_t)t * hp->n_rot);
@@ -262,8 +391,9 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
         tk = (task){.c = c, .src = c->x, .dst = c->xb, .w = L->attn_norm, .n_rows = B, .n = E};
         run(c, rmsnorm_task, &tk, (size_t)B * E);
         c->act_src = NULL;
-        if (!matmul(c, &L->wq, c->xb, B, c->q) || !matmul(c, &L->wk, c->xb, B, c->k) ||
-            !matmul(c, &L->wv, c->xb, B, c->v))
+        if (!matmul(c, &L->wq, ll_lora_slot(l, LL_LORA_Q), c->xb, B, c->q) ||
+            !matmul(c, &L->wk, ll_lora_slot(l, LL_LORA_K), c->xb, B, c->k) ||
+            !matmul(c, &L->wv, ll_lora_slot(l, LL_LORA_V), c->xb, B, c->v))
             goto oom;
         add_bias(c->q, L->bq, B, q_dim);
         add_bias(c->k, L->bk, B, kv_dim);
@@ -282,7 +412,7 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
         tk = (task){.c = c, .n_rows = B, .layer = l, .pos0 = pos0};
         run(c, attention_task, &tk, (size_t)B * hp->n_head * (pos0 + B) * hd);
         c->act_src = NULL;
-        if (!matmul(c, &L->wo, c->xb, B, c->xb2)) goto oom;
+        if (!matmul(c, &L->wo, ll_lora_slot(l, LL_LORA_O), c->xb, B, c->xb2)) goto oom;
         add_bias(c->xb2, L->bo, B, E);
         gl_vec_add(c->x, c->x, c->xb2, B * E);
 
@@ -290,12 +420,13 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
         tk = (task){.c = c, .src = c->x, .dst = c->xb, .w = L->ffn_norm, .n_rows = B, .n = E};
         run(c, rmsnorm_task, &tk, (size_t)B * E);
         c->act_src = NULL;
-        if (!matmul(c, &L->w_gate, c->xb, B, c->hb) || !matmul(c, &L->w_up, c->xb, B, c->hb2))
+        if (!matmul(c, &L->w_gate, ll_lora_slot(l, LL_LORA_GATE), c->xb, B, c->hb) ||
+            !matmul(c, &L->w_up, ll_lora_slot(l, LL_LORA_UP), c->xb, B, c->hb2))
             goto oom;
         tk = (task){.c = c, .src = c->hb, .src2 = c->hb2, .dst = c->hb, .n_rows = B, .n = n_ff};
         run(c, swiglu_task, &tk, (size_t)B * n_ff * 4); // exp is dearer than a multiply
         c->act_src = NULL;
-        if (!matmul(c, &L->w_down, c->hb, B, c->xb2)) goto oom;
+        if (!matmul(c, &L->w_down, ll_lora_slot(l, LL_LORA_DOWN), c->hb, B, c->xb2)) goto oom;
         gl_vec_add(c->x, c->x, c->xb2, B * E);
     }
 
@@ -306,11 +437,11 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
                     .n_rows = n_out, .n = E};
         run(c, rmsnorm_task, &tk, (size_t)n_out * E);
         c->act_src = NULL;
-        if (!matmul(c, &m->output, c->xb, n_out, out)) goto oom;
+        if (!matmul(c, &m->output, ll_lora_slot_output(m), c->xb, n_out, out)) goto oom;
     }
     c->act_src = NULL;
     return true;
 oom:
-    if (err && errlen) snprintf(err, errlen, "out of memory (activation buffer)");
+    if (err && errlen) snprintf(err, errlen, "out of memory (activation or LoRA buffer)");
     return false;
 }

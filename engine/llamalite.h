@@ -126,6 +126,48 @@ typedef struct {
 ll_timings ll_get_timings(const ll_context *c);
 void ll_reset_timings(ll_context *c);
 
+// ---- LoRA adapters ------------------------------------------------------------------------
+// A GGUF LoRA adapter (general.type "adapter", adapter.type "lora", adapter.lora.alpha, tensor
+// pairs "<base>.lora_a" / ".lora_b" in F32, F16, BF16 or Q8_0) for the attention, feed-forward,
+// output and token embedding matrices of a model. At run time each adapted matmul becomes
+//   y = W·x + sum over attached adapters of scale * (alpha / rank) * B·(A·x);
+// the model's weights are never modified. Tensors ending in "_norm.weight" are ignored (as
+// llama.cpp does).
+typedef struct ll_adapter ll_adapter;
+
+// Loads and validates an adapter for m. On failure returns NULL and writes one line to err:
+// not an adapter, wrong architecture, a tensor the model lacks, a shape mismatch (naming the
+// tensor and both shapes), lora_a without lora_b (or the reverse), an unsupported type.
+// The adapter refers to m: free it (after the contexts using it) before the model.
+ll_adapter *ll_adapter_load(const ll_model *m, const char *path, char *err, size_t errlen);
+void ll_adapter_free(ll_adapter *a);
+const char *ll_adapter_path(const ll_adapter *a);
+float ll_adapter_alpha(const ll_adapter *a);   // 0: none (the scale is then used as is)
+int ll_adapter_n_weights(const ll_adapter *a); // adapted weights (A/B pairs)
+int ll_adapter_rank(const ll_adapter *a);      // largest rank of its pairs
+
+// Attaches a to c with a scale (0 leaves the output exactly the base model's), or changes its
+// scale when a is already attached. Adapters stack, each with its own scale; the same file
+// loaded twice counts twice. The KV cache keeps what earlier adapters computed: clear it and
+// re-evaluate for results consistent with the new set. Returns 0, or -1 with err set (an
+// adapter of another model, a non-finite scale, out of memory).
+int ll_context_set_adapter(ll_context *c, ll_adapter *a, float scale, char *err, size_t errlen);
+// Detaches a; returns false when it was not attached.
+bool ll_context_remove_adapter(ll_context *c, const ll_adapter *a);
+void ll_context_clear_adapters(ll_context *c);
+// Attached adapters in the order they were attached: adapter i (NULL when out of range) and
+// its scale.
+int ll_context_n_adapters(const ll_context *c);
+ll_adapter *ll_context_adapter(const ll_context *c, int i, float *scale);
+
+// Writes a copy of m's GGUF to out_path with the adapters merged into the weights:
+// W' = W + sum scales[i] * (alpha / rank) * B·A, each merged tensor re-quantized to its own type,
+// or to type (a name such as "Q8_0", "F16"; NULL: keep). Metadata and every other tensor are
+// copied unchanged. n_threads 0: physical cores. Returns the number of merged tensors, or -1
+// with err set.
+int ll_lora_export(const ll_model *m, ll_adapter *const *adapters, const float *scales, int n,
+                   const char *type, const char *out_path, int n_threads, char *err, size_t errlen);
+
 // ---- sampling -----------------------------------------------------------------------------
 #define LL_DEFAULT_SEED 0xFFFFFFFFu // means: pick a random seed
 

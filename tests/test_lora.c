@@ -1,0 +1,481 @@
+// LoRA adapters (engine/lora.c, forward_llama.c, lora_export.c):
+// - mixed-base-q8_0 + lora-rank8 against the reference's golden run (teacher-forced; the
+//   chaotic-model tolerance of test_golden.c: 5% per logit, 1% mean, near-tie argmax);
+// - scale 0 gives bitwise the base model's logits and matches the base golden;
+// - the same adapter loaded twice at 0.5 equals it once at 1.0 (1e-3 relative);
+// - F16, BF16 and Q8_0 copies of the adapter agree with the F32 one;
+// - a token_embd adapter (A and B flipped, also applied to the tied output head) and the
+//   whole adapter merged with ll_lora_export agree with the run-time adapters;
+// - every validation error, on adapters crafted with the GGUF writer.
+#define _DEFAULT_SOURCE
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/gguf.h"
+#include "engine/llamalite.h"
+#include "tests/scratch_dir.h"
+#include "tests/test_util.h"
+
+#define MAX_TOK 512
+#define MAX_STEPS 64
+#define TOP 8
+#define MAX_CASES 8
+
+typedef struct {
+    int n_prompt;
+    ll_token prompt[MAX_TOK];
+    int n_steps;
+    ll_token token[MAX_STEPS];
+    ll_token top_id[MAX_STEPS][TOP];
+    float top_logit[MAX_STEPS][TOP];
+} golden_case;
+
+static const char *skip_ws(const char *s) {
+    while (*s && isspace((unsigned char)*s)) s++;
+    return s;
+}
+
+// One line of a golden file (format: ../shared/README.md). The prompt text is skipped.
+static bool parse_case(const char *line, golden_case *g) {
+    memset(g, 0, sizeof *g);
+    const char *s = strstr(line, "\"prompt\"");
+    if (!s || !(s = strchr(s + 8, '"'))) return false;
+    for (s++; *s && *s != '"'; s++)
+        if (*s == '\\' && s[1]) s++;
+    if (!(s = strstr(s, "\"prompt_tokens\"")) || !(s = strchr(s, '['))) return false;
+    s++;
+    while (*(s = skip_ws(s)) && *s != ']') {
+        char *e;
+        long v = strtol(s, &e, 10);
+        if (e == s || g->n_prompt >= MAX_TOK) return false;
+        g->prompt[g->n_prompt++] = (ll_token)v;
+        s = skip_ws(e);
+        if (*s == ',') s++;
+    }
+    if (!(s = strstr(s, "\"steps\""))) return false;
+    while ((s = strstr(s, "\"token\"")) != NULL) {
+        if (g->n_steps >= MAX_STEPS) return false;
+        int k = g->n_steps;
+        if (!(s = strchr(s, ':'))) return false;
+        g->token[k] = (ll_token)strtol(s + 1, NULL, 10);
+        if (!(s = strstr(s, "\"top\"")) || !(s = strchr(s, '['))) return false;
+        s++;
+        for (int j = 0; j < TOP; j++) {
+            char *e;
+            if (!(s = strchr(s, '['))) return false;
+            g->top_id[k][j] = (ll_token)strtol(s + 1, &e, 10);
+            if (!(s = strchr(e, ','))) return false;
+            g->top_logit[k][j] = strtof(s + 1, &e);
+            s = e;
+        }
+        g->n_steps++;
+    }
+    return g->n_prompt > 0 && g->n_steps > 0;
+}
+
+static int load_golden(const char *path, golden_case *cases) {
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL, "cannot open %s", path);
+    if (!f) return 0;
+    static char line[1 << 20];
+    int n = 0;
+    while (n < MAX_CASES && fgets(line, sizeof line, f)) {
+        if (!strchr(line, '{')) continue;
+        bool ok = parse_case(line, &cases[n]);
+        CHECK(ok, "%s: line %d does not parse", path, n + 1);
+        if (ok) n++;
+    }
+    fclose(f);
+    return n;
+}
+
+// Teacher-forced logits: after the prompt and after each reference token, all n_vocab logits
+// into out[step][n_vocab].
+static bool run_logits(ll_context *c, int n_vocab, const golden_case *g, float *out) {
+    char err[256];
+    ll_kv_clear(c);
+    if (ll_decode(c, g->prompt, g->n_prompt, err, sizeof err) != 0) {
+        CHECK(0, "decode: %s", err);
+        return false;
+    }
+    for (int k = 0; k < g->n_steps; k++) {
+        memcpy(out + (size_t)k * n_vocab, ll_get_logits(c), (size_t)n_vocab * sizeof(float));
+        if (k + 1 < g->n_steps && ll_decode(c, &g->token[k], 1, err, sizeof err) != 0) {
+            CHECK(0, "decode: %s", err);
+            return false;
+        }
+    }
+    return true;
+}
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+// The chaotic-model policy of test_golden.c: each of the reference's top-8 logits within 5%
+// (or 0.05), mean relative error <= 1%, our argmax the reference's unless within 5% of its top.
+typedef struct { double max_rel, sum_rel; int n; int misses; } cmp_stats;
+
+static void cmp_step(const float *lg, int n_vocab, const ll_token *ids, const float *ref, ll_token ref_tok,
+                     cmp_stats *st, const char *tag, int step) {
+    int am = argmax(lg, n_vocab);
+    double top1 = ref[0], pick = -1e30;
+    for (int j = 0; j < TOP; j++)
+        if (ids[j] == am) pick = ref[j];
+    if (am != ref_tok && !(top1 - pick <= 0.05 * fabs(top1))) {
+        st->misses++;
+        CHECK(0, "%s step %d: argmax %d, reference %d", tag, step, am, ref_tok);
+    }
+    for (int j = 0; j < TOP; j++) {
+        double d = fabs(lg[ids[j]] - ref[j]), rel = d / (fabs(ref[j]) > 1e-6 ? fabs(ref[j]) : 1e-6);
+        if (rel > st->max_rel) st->max_rel = rel;
+        st->sum_rel += rel;
+        st->n++;
+        if (!(d <= 0.05 || rel <= 0.05)) {
+            st->misses++;
+            CHECK(0, "%s step %d: logit of %d is %.5f, reference %.5f", tag, step, ids[j], lg[ids[j]], ref[j]);
+        }
+    }
+}
+
+static void cmp_finish(const cmp_stats *st, const char *tag) {
+    double mean = st->n ? st->sum_rel / st->n : 0;
+    CHECK(mean <= 0.01, "%s: mean relative error %.4f above 0.01", tag, mean);
+    printf("%-40s max rel err %.2e, mean rel err %.2e, misses %d\n", tag, st->max_rel, mean, st->misses);
+}
+
+// Teacher-forced run of every case against the golden top-8 logits.
+static void check_golden(ll_context *c, int n_vocab, const golden_case *cases, int n_cases, const char *tag) {
+    cmp_stats st = {0};
+    float *lg = malloc((size_t)MAX_STEPS * n_vocab * sizeof(float));
+    for (int i = 0; lg && i < n_cases; i++) {
+        const golden_case *g = &cases[i];
+        if (!run_logits(c, n_vocab, g, lg)) break;
+        for (int k = 0; k < g->n_steps; k++)
+            cmp_step(lg + (size_t)k * n_vocab, n_vocab, g->top_id[k], g->top_logit[k], g->token[k], &st, tag, k);
+    }
+    free(lg);
+    cmp_finish(&st, tag);
+}
+
+// Two configurations on the same teacher-forced tokens: b's logits against a's top-8 as the
+// reference (the chaotic policy), or, with tight > 0, every logit within tight * max|a|.
+static void check_same(ll_context *ca, ll_context *cb, int n_vocab, const golden_case *cases,
+                       int n_cases, double tight, const char *tag) {
+    cmp_stats st = {0};
+    double worst = 0;
+    size_t n = (size_t)MAX_STEPS * n_vocab;
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    for (int i = 0; a && b && i < n_cases; i++) {
+        const golden_case *g = &cases[i];
+        if (!run_logits(ca, n_vocab, g, a) || !run_logits(cb, n_vocab, g, b)) break;
+        for (int k = 0; k < g->n_steps; k++) {
+            const float *la = a + (size_t)k * n_vocab, *lb = b + (size_t)k * n_vocab;
+            if (tight > 0) {
+                double mx = 0, md = 0;
+                for (int v = 0; v < n_vocab; v++) {
+                    if (fabs(la[v]) > mx) mx = fabs(la[v]);
+                    if (fabs(la[v] - lb[v]) > md) md = fabs(la[v] - lb[v]);
+                }
+                if (md / mx > worst) worst = md / mx;
+                continue;
+            }
+            // a's top-8 as the reference
+            ll_token ids[TOP];
+            float ref[TOP];
+            for (int j = 0; j < TOP; j++) {
+                int best = -1;
+                for (int v = 0; v < n_vocab; v++) {
+                    bool used = false;
+                    for (int q = 0; q < j; q++) used |= ids[q] == v;
+                    if (!used && (best < 0 || la[v] > la[best])) best = v;
+                }
+                ids[j] = best;
+                ref[j] = la[best];
+            }
+            cmp_step(lb, n_vocab, ids, ref, ids[0], &st, tag, k);
+        }
+    }
+    free(a);
+    free(b);
+    if (tight > 0) {
+        CHECK(worst <= tight, "%s: largest logit difference %.2e of the largest logit (limit %.0e)", tag, worst, tight);
+        printf("%-40s largest difference %.2e of the largest logit\n", tag, worst);
+    } else {
+        cmp_finish(&st, tag);
+    }
+}
+
+static ll_context *new_ctx(ll_model *m, int n_threads) {
+    char err[256];
+    ll_context_params cp = ll_context_default_params();
+    cp.n_ctx = 512;
+    cp.n_threads = n_threads;
+    ll_context *c = ll_context_new(m, &cp, err, sizeof err);
+    CHECK(c != NULL, "context: %s", err);
+    return c;
+}
+
+static ll_adapter *load_adapter(ll_model *m, const char *path) {
+    char err[512];
+    ll_adapter *a = ll_adapter_load(m, path, err, sizeof err);
+    CHECK(a != NULL, "adapter %s: %s", path, err);
+    return a;
+}
+
+// ---- crafted adapters -----------------------------------------------------------------------
+
+static char g_dir[4096];
+
+// A tensor to write: F32 values, stored as type.
+typedef struct {
+    const char *name;
+    int64_t ne0, ne1;
+    enum gl_type type;
+    float std;
+} spec;
+
+static float frand(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return ((float)((*s >> 8) & 0xFFFF) / 65536.0f - 0.5f) * 3.4641f; // unit variance
+}
+
+// Writes an adapter with the given metadata (NULL: key left out) and tensors; returns its path.
+static const char *write_adapter(const char *file, const char *gtype, const char *atype, const char *arch,
+                                 const spec *t, int n) {
+    static char path[4200];
+    snprintf(path, sizeof path, "%s/%s", g_dir, file);
+    gguf_writer *w = gguf_writer_new();
+    if (arch) gguf_writer_set_str(w, "general.architecture", arch);
+    if (gtype) gguf_writer_set_str(w, "general.type", gtype);
+    if (atype) gguf_writer_set_str(w, "adapter.type", atype);
+    gguf_writer_set_f32(w, "adapter.lora.alpha", 16.0f);
+    void *bufs[16] = {0};
+    unsigned seed = 7;
+    for (int i = 0; i < n && i < 16; i++) {
+        size_t ne = (size_t)t[i].ne0 * t[i].ne1;
+        float *f = malloc(ne * sizeof(float));
+        for (size_t k = 0; k < ne; k++) f[k] = frand(&seed) * t[i].std;
+        size_t row = gl_row_size(t[i].type, t[i].ne0);
+        size_t size = row ? row * t[i].ne1 : ne * 4;
+        bufs[i] = malloc(size);
+        if (row) gl_quantize_rows(t[i].type, f, bufs[i], t[i].ne1, t[i].ne0, NULL);
+        else memcpy(bufs[i], f, size); // (rows not whole blocks: stored as if F32-sized)
+        free(f);
+        int64_t dims[2] = {t[i].ne0, t[i].ne1};
+        gguf_writer_add_tensor(w, t[i].name, row ? t[i].type : GL_TYPE_F32, 2, dims, bufs[i], size);
+    }
+    char err[256];
+    bool ok = gguf_writer_write(w, path, err, sizeof err);
+    CHECK(ok, "write %s: %s", path, err);
+    gguf_writer_free(w);
+    for (int i = 0; i < 16; i++) free(bufs[i]);
+    return path;
+}
+
+// Copies an adapter with every tensor converted to type (those whose rows allow it).
+static const char *convert_adapter(const char *src, const char *file, enum gl_type type, bool a_only) {
+    static char path[4200];
+    snprintf(path, sizeof path, "%s/%s", g_dir, file);
+    char err[512];
+    gguf_file *f = gguf_open(src, err, sizeof err);
+    CHECK(f != NULL, "%s", err);
+    if (!f) return path;
+    gguf_writer *w = gguf_writer_new();
+    for (int64_t i = 0; i < gguf_n_kv(f); i++) gguf_writer_copy_kv(w, f, i);
+    int64_t n = gguf_n_tensors(f);
+    void **bufs = calloc((size_t)n, sizeof *bufs);
+    for (int64_t i = 0; i < n; i++) {
+        const gguf_tensor *t = gguf_get_tensor(f, i);
+        bool conv = t->type == GL_TYPE_F32 && (!a_only || strstr(t->name, ".lora_a"));
+        if (!conv) {
+            gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->size);
+            continue;
+        }
+        size_t row = gl_row_size(type, t->ne[0]);
+        bufs[i] = malloc(row * t->ne[1]);
+        gl_quantize_rows(type, t->data, bufs[i], t->ne[1], t->ne[0], NULL);
+        gguf_writer_add_tensor(w, t->name, type, t->n_dims, t->ne, bufs[i], row * t->ne[1]);
+    }
+    bool ok = gguf_writer_write(w, path, err, sizeof err);
+    CHECK(ok, "write %s: %s", path, err);
+    gguf_writer_free(w);
+    for (int64_t i = 0; i < n; i++) free(bufs[i]);
+    free(bufs);
+    gguf_close(f);
+    return path;
+}
+
+// Loading path must fail with a message containing every one of the NULL-terminated needles.
+static void expect_error(ll_model *m, const char *path, const char *what, ...) {
+    char err[512] = "";
+    ll_adapter *a = ll_adapter_load(m, path, err, sizeof err);
+    CHECK(a == NULL, "%s: loaded", what);
+    ll_adapter_free(a);
+    CHECK(strchr(err, '\n') == NULL && err[0], "%s: not one line: '%s'", what, err);
+    va_list ap;
+    va_start(ap, what);
+    for (const char *needle; (needle = va_arg(ap, const char *)) != NULL;)
+        CHECK(strstr(err, needle) != NULL, "%s: '%s' not in '%s'", what, needle, err);
+    va_end(ap);
+    printf("%-28s -> %s\n", what, err);
+}
+
+static void test_validation(ll_model *m, const char *base_path) {
+    const spec good[] = {
+        {"blk.0.attn_q.weight.lora_a", 256, 8, GL_TYPE_F32, 0.05f},
+        {"blk.0.attn_q.weight.lora_b", 8, 256, GL_TYPE_F32, 0.05f},
+    };
+    char err[512];
+    ll_adapter *a = ll_adapter_load(m, write_adapter("good.gguf", "adapter", "lora", "llama", good, 2), err, sizeof err);
+    CHECK(a != NULL, "a valid crafted adapter: %s", err);
+    CHECK(a && ll_adapter_n_weights(a) == 1 && ll_adapter_rank(a) == 8 && ll_adapter_alpha(a) == 16.0f,
+          "adapter info");
+    ll_adapter_free(a);
+
+    expect_error(m, base_path, "a model file", "not a LoRA adapter", NULL);
+    expect_error(m, write_adapter("type.gguf", "model", "lora", "llama", good, 2), "general.type model",
+                 "not a LoRA adapter", "'model'", NULL);
+    expect_error(m, write_adapter("ia3.gguf", "adapter", "ia3", "llama", good, 2), "adapter.type ia3",
+                 "'ia3'", "expected 'lora'", NULL);
+    expect_error(m, write_adapter("arch.gguf", "adapter", "lora", "qwen2", good, 2), "wrong architecture",
+                 "'qwen2'", "'llama'", NULL);
+    expect_error(m, write_adapter("noarch.gguf", "adapter", "lora", NULL, good, 2), "no architecture",
+                 "architecture", NULL);
+
+    const spec missing[] = {
+        {"blk.99.attn_q.weight.lora_a", 256, 8, GL_TYPE_F32, 0.05f},
+        {"blk.99.attn_q.weight.lora_b", 8, 256, GL_TYPE_F32, 0.05f},
+    };
+    expect_error(m, write_adapter("missing.gguf", "adapter", "lora", "llama", missing, 2), "tensor the base lacks",
+                 "'blk.99.attn_q.weight'", "not in the model", NULL);
+    const spec tied[] = {
+        {"output.weight.lora_a", 256, 8, GL_TYPE_F32, 0.05f},
+        {"output.weight.lora_b", 8, 32000, GL_TYPE_F32, 0.05f},
+    };
+    expect_error(m, write_adapter("tied.gguf", "adapter", "lora", "llama", tied, 2), "output of a tied model",
+                 "'output.weight'", "not in the model", NULL);
+    const spec norm[] = {
+        {"blk.0.attn_norm.weight.lora_a", 256, 8, GL_TYPE_F32, 0.05f},
+        {"blk.0.attn_norm.weight.lora_b", 8, 1, GL_TYPE_F32, 0.05f},
+    };
+    expect_error(m, write_adapter("norm.gguf", "adapter", "lora", "llama", norm, 2), "not a matrix",
+                 "'blk.0.attn_norm.weight'", "not supported", NULL);
+
+    const spec bad_a[] = {
+        {"blk.0.attn_q.weight.lora_a", 128, 8, GL_TYPE_F32, 0.05f},
+        {"blk.0.attn_q.weight.lora_b", 8, 256, GL_TYPE_F32, 0.05f},
+    };
+    expect_error(m, write_adapter("shape_a.gguf", "adapter", "lora", "llama", bad_a, 2), "shape of A",
+                 "'blk.0.attn_q.weight.lora_a'", "[128, 8]", "[256, rank]", "[256, 256]", NULL);
+    const spec bad_b[] = {
+        {"blk.1.ffn_up.weight.lora_a", 256, 8, GL_TYPE_F32, 0.05f},
+        {"blk.1.ffn_up.weight.lora_b", 8, 256, GL_TYPE_F32, 0.05f},
+    };
+    expect_error(m, write_adapter("shape_b.gguf", "adapter", "lora", "llama", bad_b, 2), "shape of B",
+                 "'blk.1.ffn_up.weight.lora_b'", "[8, 256]", "[8, 768]", "[256, 768]", NULL);
+    const spec bad_rank[] = {
+        {"blk.0.attn_k.weight.lora_a", 256, 8, GL_TYPE_F32, 0.05f},
+        {"blk.0.attn_k.weight.lora_b", 4, 64, GL_TYPE_F32, 0.05f},
+    };
+    expect_error(m, write_adapter("rank.gguf", "adapter", "lora", "llama", bad_rank, 2), "ranks of A and B differ",
+                 "'blk.0.attn_k.weight.lora_b'", "[4, 64]", "[8, 64]", NULL);
+    const spec embd_unflipped[] = {
+        {"token_embd.weight.lora_a", 256, 8, GL_TYPE_F32, 0.05f},
+        {"token_embd.weight.lora_b", 8, 32000, GL_TYPE_F32, 0.05f},
+    };
+    expect_error(m, write_adapter("embd.gguf", "adapter", "lora", "llama", embd_unflipped, 2),
+                 "token_embd not flipped", "'token_embd.weight.lora_a'", "[256, 8]", "[rank, 32000]", NULL);
+
+    const spec a_only[] = {{"blk.0.attn_q.weight.lora_a", 256, 8, GL_TYPE_F32, 0.05f}};
+    expect_error(m, write_adapter("a_only.gguf", "adapter", "lora", "llama", a_only, 1), "A without B",
+                 "'blk.0.attn_q.weight.lora_a'", ".lora_b", NULL);
+    const spec b_only[] = {{"blk.0.attn_q.weight.lora_b", 8, 256, GL_TYPE_F32, 0.05f}};
+    expect_error(m, write_adapter("b_only.gguf", "adapter", "lora", "llama", b_only, 1), "B without A",
+                 "'blk.0.attn_q.weight.lora_b'", ".lora_a", NULL);
+    const spec stray[] = {
+        {"blk.0.attn_q.weight.lora_a", 256, 8, GL_TYPE_F32, 0.05f},
+        {"blk.0.attn_q.weight.lora_b", 8, 256, GL_TYPE_F32, 0.05f},
+        {"blk.0.attn_q.weight.delta", 256, 256, GL_TYPE_F32, 0.05f},
+    };
+    expect_error(m, write_adapter("stray.gguf", "adapter", "lora", "llama", stray, 3), "stray tensor",
+                 "'blk.0.attn_q.weight.delta'", NULL);
+    const spec q4[] = {
+        {"blk.0.attn_q.weight.lora_a", 256, 8, GL_TYPE_Q4_0, 0.05f},
+        {"blk.0.attn_q.weight.lora_b", 8, 256, GL_TYPE_F32, 0.05f},
+    };
+    expect_error(m, write_adapter("q4.gguf", "adapter", "lora", "llama", q4, 2), "type Q4_0",
+                 "'blk.0.attn_q.weight.lora_a'", "Q4_0", NULL);
+}
+
+// ---- main -----------------------------------------------------------------------------------
+
+int main(void) {
+    const char *shared = test_shared_dir();
+    if (!shared) return TEST_SKIP;
+    if (!scratch_dir_make(g_dir, sizeof g_dir, "test_lora")) return 1;
+    char base[1024], lora[1024], gpath[1024], err[512];
+    snprintf(base, sizeof base, "%s/models/mixed-base-q8_0.gguf", shared);
+    snprintf(lora, sizeof lora, "%s/models/lora-rank8.gguf", shared);
+
+    static golden_case g_lora[MAX_CASES], g_base[MAX_CASES];
+    snprintf(gpath, sizeof gpath, "%s/golden/mixed-base-q8_0+lora.jsonl", shared);
+    int n_lora = load_golden(gpath, g_lora);
+    snprintf(gpath, sizeof gpath, "%s/golden/mixed-base-q8_0.jsonl", shared);
+    int n_base = load_golden(gpath, g_base);
+
+    ll_model_params mp = ll_model_default_params();
+    ll_model *m = ll_model_load(base, &mp, err, sizeof err);
+    CHECK(m != NULL, "load %s: %s", base, err);
+    if (!m) return test_result("test_lora");
+    const int n_vocab = ll_vocab_n_tokens(ll_model_get_vocab(m));
+
+    ll_adapter *ad = load_adapter(m, lora), *ad2 = load_adapter(m, lora);
+    ll_context *c1 = new_ctx(m, 1), *c2 = new_ctx(m, 2);
+    if (ad && ad2 && c1 && c2) {
+        CHECK(ll_adapter_n_weights(ad) == 3 * 14 && ll_adapter_rank(ad) == 8, "adapter info: %d weights, rank %d",
+              ll_adapter_n_weights(ad), ll_adapter_rank(ad));
+
+        // the golden run with the adapter, 1 and 2 threads
+        CHECK(ll_context_set_adapter(c1, ad, 1.0f, err, sizeof err) == 0, "%s", err);
+        CHECK(ll_context_set_adapter(c2, ad, 1.0f, err, sizeof err) == 0, "%s", err);
+        check_golden(c1, n_vocab, g_lora, n_lora, "lora golden, 1 thread");
+        check_golden(c2, n_vocab, g_lora, n_lora, "lora golden, 2 threads");
+
+        // scale 0: the base golden, and bitwise the base's logits
+        CHECK(ll_context_set_adapter(c2, ad, 0.0f, err, sizeof err) == 0, "%s", err);
+        CHECK(ll_context_n_adapters(c2) == 1, "set_adapter again changes the scale");
+        check_golden(c2, n_vocab, g_base, n_base, "scale 0 vs base golden");
+        ll_context_clear_adapters(c1);
+        check_same(c1, c2, n_vocab, g_base, 1, 1e-30, "scale 0 vs no adapter (bitwise)");
+
+        // twice at 0.5 == once at 1.0
+        CHECK(ll_context_set_adapter(c1, ad, 1.0f, err, sizeof err) == 0, "%s", err);
+        CHECK(ll_context_set_adapter(c2, ad, 0.5f, err, sizeof err) == 0, "%s", err);
+        CHECK(ll_context_set_adapter(c2, ad2, 0.5f, err, sizeof err) == 0, "%s", err);
+        check_same(c1, c2, n_vocab, g_lora, n_lora, 1e-3, "twice at 0.5 vs once at 1.0");
+        CHECK(ll_context_remove_adapter(c2, ad2) && !ll_context_remove_adapter(c2, ad2), "remove");
+        CHECK(ll_context_n_adapters(c2) == 1, "one adapter left");
+        float s = 0;
+        CHECK(ll_context_adapter(c2, 0, &s) == ad && s == 0.5f && !ll_context_adapter(c2, 1, NULL), "list");
+        CHECK(ll_context_set_adapter(c2, ad, NAN, err, sizeof err) != 0, "NaN scale accepted");
+        ll_context_clear_adapters(c2);
+    }
+    ll_context_free(c1);
+    ll_context_free(c2);
+    ll_adapter_free(ad);
+    ll_adapter_free(ad2);
+
+    test_validation(m, base);
+    ll_model_free(m);
+    int rc = test_result("test_lora");
+    if (rc == 0) scratch_dir_remove(g_dir);
+    return rc;
+}
