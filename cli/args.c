@@ -239,6 +239,23 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
             CHECKED(args_u32(a, v, &s->seed));
         }
     }
+    if ((g & ARGS_LORA) && is(a, "--lora", "--lora-scaled", NULL)) {
+        // LoRA adapters (cli/lora.c loads them): --lora FILE, --lora-scaled FILE SCALE.
+        VALUE();
+        const char *path = v;
+        float scale = 1.0f;
+        if (!strcmp(a, "--lora-scaled")) {
+            VALUE();
+            if (!args_float(a, v, -1e6, 1e6, &scale)) return ARG_ERROR;
+        }
+        if (p->n_lora >= ARGS_MAX_LORA) {
+            fprintf(stderr, "llamalite: too many LoRA adapters (at most %d)\n", ARGS_MAX_LORA);
+            return ARG_ERROR;
+        }
+        p->lora[p->n_lora].path = path;
+        p->lora[p->n_lora++].scale = scale;
+        return ARG_DONE;
+    }
     if (g & ARGS_LOG) {
         if (is(a, "-v", "--verbose", "--log-verbose")) { p->verbosity = 2; return ARG_DONE; }
         if (is(a, "--log-disable", NULL, NULL)) { p->verbosity = 0; return ARG_DONE; }
@@ -282,6 +299,9 @@ void args_print_common_help(FILE *out, unsigned g) {
               "  -s, --seed N              RNG seed (default: -1 = random)\n"
               "  --ignore-eos              never stop on end-of-generation tokens\n"
               CLI_GRAMMAR_HELP, out);
+    if (g & ARGS_LORA)
+        fputs("  --lora FNAME              apply a LoRA adapter (repeatable)\n"
+              "  --lora-scaled FNAME S     apply a LoRA adapter with scale S (repeatable)\n", out);
     if (g & ARGS_LOG)
         fputs("  -v, --verbose             more messages on stderr\n"
               "  --log-disable             no messages on stderr except errors\n", out);

@@ -17,6 +17,7 @@
 #include "llamalite.h"
 
 #define ARGS_MAX_REVERSE 16
+#define ARGS_MAX_LORA 16
 
 // Which shared flags a command accepts.
 enum {
@@ -27,6 +28,7 @@ enum {
     ARGS_SAMPLING = 1 << 4,  // --temp ... --seed
     ARGS_LOG = 1 << 5,       // -v, --log-disable
     ARGS_THREADS = 1 << 6,   // -t alone (for commands without a context of their own)
+    ARGS_LORA = 1 << 7,      // --lora, --lora-scaled (repeatable; loaded by cli/lora.h)
 };
 
 typedef struct {
@@ -53,6 +55,12 @@ typedef struct {
     cli_grammar_opts grammar;   // --grammar, --grammar-file, -j, --json-schema-file, --json
 
     int verbosity;              // 0 with --log-disable, 1 by default, 2 with -v
+
+    struct {
+        const char *path;
+        float scale;
+    } lora[ARGS_MAX_LORA];      // --lora FILE (scale 1), --lora-scaled FILE S, in order
+    int n_lora;
 } cli_params;
 
 enum { ARG_DONE = 0, ARG_UNKNOWN = 1, ARG_ERROR = -1 };

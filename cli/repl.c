@@ -5,6 +5,7 @@
 // reply is generated stops it; Ctrl-C twice on an empty line, Ctrl-D or /exit leaves. When
 // stdin is not a terminal, lines are read as they come and only the replies are printed.
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "chat.h"
 #include "commands.h"
 #include "lineedit.h"
+#include "lora.h"
 #include "progress.h"
 
 // ---- flags ----------------------------------------------------------------------------------
@@ -115,7 +117,7 @@ static const char *const completions[] = {
     "/help", "/clear", "/system ", "/show", "/stats", "/save ", "/load ", "/exit",
     "/set temp ", "/set top_k ", "/set top_p ", "/set min_p ", "/set typical_p ", "/set repeat_last_n ",
     "/set repeat_penalty ", "/set frequency_penalty ", "/set presence_penalty ", "/set seed ",
-    "/set n_predict ",
+    "/set n_predict ", "/lora", "/lora scale ",
 };
 
 static void print_help(void) {
@@ -125,6 +127,8 @@ static void print_help(void) {
          "  /set NAME VALUE     temp, top_k, top_p, min_p, typical_p, repeat_last_n, repeat_penalty,\n"
          "                      frequency_penalty, presence_penalty, seed, n_predict\n"
          "  /show               model and settings\n"
+         "  /lora [scale N S]   list the LoRA adapters, or set adapter N's scale (the conversation\n"
+         "                      is then evaluated again)\n"
          "  /stats              context use and the speed of the last turn\n"
          "  /save FILE          write the conversation as JSON\n"
          "  /load FILE          read a conversation saved with /save\n"
@@ -215,6 +219,52 @@ static void cmd_stats(const chat *c) {
            t.t_prompt_ms, t.n_gen, t.t_gen_ms);
 }
 
+// /lora: lists the adapters; /lora scale N S sets adapter N's scale. The KV cache was computed
+// with the old scale, so it is dropped: the next turn evaluates the whole conversation again.
+static void cmd_lora(chat *c, char *args) {
+    const int n = ll_context_n_adapters(c->ctx);
+    if (!*args) {
+        if (n == 0) puts("(no LoRA adapters: start with --lora FILE or --lora-scaled FILE S)");
+        for (int i = 0; i < n; i++) {
+            float s;
+            const ll_adapter *a = ll_context_adapter(c->ctx, i, &s);
+            printf("  %d: %s  scale %g  (%d weights, rank %d, alpha %g)\n", i + 1, ll_adapter_path(a), s,
+                   ll_adapter_n_weights(a), ll_adapter_rank(a), ll_adapter_alpha(a));
+        }
+        return;
+    }
+    char *end;
+    long idx = 0;
+    double scale = 0;
+    bool ok = !strncmp(args, "scale", 5) && (args[5] == ' ' || args[5] == '\t');
+    if (ok) {
+        idx = strtol(args + 6, &end, 10);
+        ok = end != args + 6 && (*end == ' ' || *end == '\t');
+    }
+    if (ok) {
+        const char *sv = end + strspn(end, " \t");
+        scale = strtod(sv, &end);
+        ok = end != sv && *end == 0 && isfinite(scale) && fabs(scale) <= 1e6;
+    }
+    if (!ok) {
+        puts("usage: /lora (list) or /lora scale N S (N as listed, S a number)");
+        return;
+    }
+    if (idx < 1 || idx > n) {
+        printf("no LoRA adapter %ld (%d loaded; /lora lists them)\n", idx, n);
+        return;
+    }
+    char err[256];
+    ll_adapter *a = ll_context_adapter(c->ctx, (int)idx - 1, NULL);
+    if (ll_context_set_adapter(c->ctx, a, (float)scale, err, sizeof err) != 0) {
+        printf("%s\n", err);
+        return;
+    }
+    ll_kv_clear(c->ctx);
+    c->n_cache = 0; // chat.c then tokenizes and evaluates the whole conversation
+    printf("(adapter %ld scale %g; the conversation is evaluated again on the next turn)\n", idx, scale);
+}
+
 // Returns false when the REPL should end.
 static bool slash_command(chat *c, const cli_params *p, char *line) {
     char *cmd = line, *args = line + strcspn(line, " \t");
@@ -239,6 +289,7 @@ static bool slash_command(chat *c, const cli_params *p, char *line) {
         }
     } else if (!strcmp(cmd, "/set")) cmd_set(c, args);
     else if (!strcmp(cmd, "/show")) cmd_show(c, p);
+    else if (!strcmp(cmd, "/lora")) cmd_lora(c, args);
     else if (!strcmp(cmd, "/stats")) cmd_stats(c);
     else if (!strcmp(cmd, "/save")) {
         if (!*args) puts("usage: /save FILE");
@@ -313,9 +364,16 @@ int repl_main(int argc, char **argv, cli_params *p) {
     cp.n_threads = p->n_threads;
     cp.type_k = p->type_k;
     cp.type_v = p->type_v;
+    cli_loras loras; // --lora, --lora-scaled: /lora lists them and changes their scales
+    if (!cli_lora_load(p, model, &loras)) {
+        ll_model_free(model);
+        return 1;
+    }
     ll_context *ctx = ll_context_new(model, &cp, err, sizeof err);
-    if (!ctx) {
-        fprintf(stderr, "llamalite: %s\n", err);
+    if (!ctx || !cli_lora_attach(p, &loras, ctx)) {
+        if (!ctx) fprintf(stderr, "llamalite: %s\n", err);
+        ll_context_free(ctx);
+        cli_lora_free(&loras);
         ll_model_free(model);
         return 1;
     }
@@ -333,6 +391,7 @@ int repl_main(int argc, char **argv, cli_params *p) {
     if (!chat_init(&c, model, ctx, tmpl, &p->sampling, p->n_predict, err, sizeof err)) {
         fprintf(stderr, "llamalite: %s\n", err);
         ll_context_free(ctx);
+        cli_lora_free(&loras);
         ll_model_free(model);
         return 1;
     }
@@ -345,7 +404,8 @@ int repl_main(int argc, char **argv, cli_params *p) {
             if (have_text) fprintf(stderr, "llamalite: grammar: %s\n", err);
             chat_free(&c);
             ll_context_free(ctx);
-            ll_model_free(model);
+            cli_lora_free(&loras);
+        ll_model_free(model);
             return 1;
         }
     }
@@ -360,6 +420,7 @@ int repl_main(int argc, char **argv, cli_params *p) {
         fputs("llamalite: out of memory\n", stderr);
         chat_free(&c);
         ll_context_free(ctx);
+        cli_lora_free(&loras);
         ll_model_free(model);
         return 1;
     }
@@ -421,6 +482,7 @@ int repl_main(int argc, char **argv, cli_params *p) {
     free(hist_path);
     chat_free(&c);
     ll_context_free(ctx);
+    cli_lora_free(&loras);
     ll_model_free(model);
     le_term_restore();
     return rc;

@@ -13,6 +13,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "lora.h"
 #include "progress.h"
 #include "speculative.h"
 
@@ -355,7 +356,7 @@ done:
 }
 
 int cmd_run(int argc, char **argv) {
-    const unsigned groups = ARGS_MODEL | ARGS_PROMPT | ARGS_GEN | ARGS_CONTEXT | ARGS_SAMPLING | ARGS_LOG;
+    const unsigned groups = ARGS_MODEL | ARGS_PROMPT | ARGS_GEN | ARGS_CONTEXT | ARGS_SAMPLING | ARGS_LOG | ARGS_LORA;
     cli_params p;
     args_defaults(&p);
     for (int i = 1; i < argc; i++) {
@@ -429,9 +430,17 @@ int cmd_run(int argc, char **argv) {
     cp.n_threads = p.n_threads;
     cp.type_k = p.type_k;
     cp.type_v = p.type_v;
+    cli_loras loras; // --lora, --lora-scaled
+    if (!cli_lora_load(&p, model, &loras)) {
+        ll_model_free(model);
+        args_free(&p);
+        return 1;
+    }
     ll_context *ctx = ll_context_new(model, &cp, err, sizeof err);
-    if (!ctx) {
-        fprintf(stderr, "llamalite: %s\n", err);
+    if (!ctx || !cli_lora_attach(&p, &loras, ctx)) {
+        if (!ctx) fprintf(stderr, "llamalite: %s\n", err);
+        ll_context_free(ctx);
+        cli_lora_free(&loras);
         ll_model_free(model);
         args_free(&p);
         return 1;
@@ -446,6 +455,7 @@ int cmd_run(int argc, char **argv) {
         cs = spec_open(&p, ctx);
         if (!cs) {
             ll_context_free(ctx);
+            cli_lora_free(&loras);
             ll_model_free(model);
             args_free(&p);
             return 1;
@@ -462,6 +472,7 @@ int cmd_run(int argc, char **argv) {
     if (cs && p.verbosity >= 1) spec_print_stats(cs, stderr);
     spec_close(cs);
     ll_context_free(ctx);
+    cli_lora_free(&loras);
     ll_model_free(model);
     args_free(&p);
     return rc;

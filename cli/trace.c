@@ -10,15 +10,15 @@
 
 #include "args.h"
 #include "commands.h"
+#include "lora.h"
 
 static void usage(FILE *out) {
     fputs("usage: llamalite trace -m MODEL.gguf -p PROMPT -n N [--top K] [options]\n"
           "Greedy-decodes N tokens and prints one JSON line: the prompt tokens, then per step\n"
           "the chosen token and the K largest logits (default 8).\n\noptions:\n"
           "  -n, --n-predict N         greedy steps (default: 16)\n"
-          "  --top K                   logits per step (default: 8)\n"
-          "  --lora FNAME              apply a LoRA adapter (not supported yet)\n", out);
-    args_print_common_help(out, ARGS_MODEL | ARGS_PROMPT | ARGS_CONTEXT | ARGS_LOG);
+          "  --top K                   logits per step (default: 8)\n", out);
+    args_print_common_help(out, ARGS_MODEL | ARGS_PROMPT | ARGS_CONTEXT | ARGS_LOG | ARGS_LORA);
 }
 
 static void json_string(FILE *out, const char *s) {
@@ -54,7 +54,7 @@ static void top_k(const float *logits, int n_vocab, int k, int *ids) {
 }
 
 int cmd_trace(int argc, char **argv) {
-    const unsigned groups = ARGS_MODEL | ARGS_PROMPT | ARGS_CONTEXT | ARGS_LOG;
+    const unsigned groups = ARGS_MODEL | ARGS_PROMPT | ARGS_CONTEXT | ARGS_LOG | ARGS_LORA;
     cli_params p;
     args_defaults(&p);
     p.escape = false; // the prompt is taken literally, as the golden files hold it
@@ -72,11 +72,6 @@ int cmd_trace(int argc, char **argv) {
         if (!strcmp(a, "--top")) {
             if (!args_value(argc, argv, &i, &v) || !args_int(a, v, 1, 1000000, &n_top)) return 1;
             continue;
-        }
-        if (!strcmp(a, "--lora")) {
-            if (!args_value(argc, argv, &i, &v)) return 1;
-            fputs("llamalite: --lora is not supported yet\n", stderr);
-            return 1;
         }
         int r = args_parse_common(argc, argv, &i, &p, groups);
         if (r == ARG_ERROR) return 1;
@@ -101,6 +96,7 @@ int cmd_trace(int argc, char **argv) {
     ll_context *ctx = NULL;
     ll_token *toks = NULL;
     int *ids = NULL;
+    cli_loras loras = {0};
 
     ll_model_params mp = ll_model_default_params();
     mp.progress = false;
@@ -109,6 +105,7 @@ int cmd_trace(int argc, char **argv) {
         fprintf(stderr, "llamalite: %s\n", err);
         goto done;
     }
+    if (!cli_lora_load(&p, model, &loras)) goto done;
     const ll_vocab *v = ll_model_get_vocab(model);
     const int n_vocab = ll_vocab_n_tokens(v);
     if (n_top > n_vocab) n_top = n_vocab;
@@ -142,6 +139,7 @@ int cmd_trace(int argc, char **argv) {
         fprintf(stderr, "llamalite: %s\n", err);
         goto done;
     }
+    if (!cli_lora_attach(&p, &loras, ctx)) goto done;
     if (ll_decode(ctx, toks, n_prompt, err, sizeof err) != 0) {
         fprintf(stderr, "llamalite: %s\n", err);
         goto done;
@@ -190,6 +188,7 @@ done:
     free(ids);
     free(toks);
     if (ctx) ll_context_free(ctx);
+    cli_lora_free(&loras);
     if (model) ll_model_free(model);
     args_free(&p);
     return rc;
