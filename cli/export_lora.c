@@ -80,7 +80,7 @@ int cmd_export_lora(int argc, char **argv) {
     if (cli_lora_load(&p, model, &loras)) {
         float scales[ARGS_MAX_LORA];
         for (int i = 0; i < p.n_lora; i++) scales[i] = p.lora[i].scale;
-        cli_log(&p, 1, "llamalite: merging %d adapter(s) into %s (%s)...\n", loras.n, p.model, ll_model_desc(model));
+        cli_log(&p, 2, "llamalite: merging %d adapter(s) into %s (%s)...\n", loras.n, p.model, ll_model_desc(model));
         int n = ll_lora_export(model, loras.adapter, scales, loras.n, type, out, p.n_threads, err, sizeof err);
         if (n < 0) {
             fprintf(stderr, "llamalite: %s\n", err);

@@ -223,9 +223,16 @@ static bool grow(float **buf, size_t *cap, size_t n) {
     return true;
 }
 
+// A LoRA product is small (rank rows, or rows of rank elements): below this many weight bytes
+// times tokens it runs on the calling thread, as waking the pool for it (about a hundred times
+// per generated token) costs more than it saves.
+enum { LORA_INLINE_BYTES = 512 << 10 };
+
 static void thin_matmul(ll_context *c, const ll_weight *w, const gl_act *act, float *out) {
-    if (c->exact_batches && act->n_tok > 1) gl_matmul_rowwise(c->tp, w->data, w->type, w->n_out, act, out);
-    else gl_matmul(c->tp, w->data, w->type, w->n_out, act, out);
+    const double bytes = (double)gl_row_size(w->type, w->n_in) * (double)w->n_out * (double)act->n_tok;
+    gl_threadpool *tp = bytes < LORA_INLINE_BYTES ? NULL : c->tp;
+    if (c->exact_batches && act->n_tok > 1) gl_matmul_rowwise(tp, w->data, w->type, w->n_out, act, out);
+    else gl_matmul(tp, w->data, w->type, w->n_out, act, out);
 }
 
 // The adapters of one weight are summed before they touch its output: the first product lands
