@@ -244,20 +244,37 @@ typedef struct {
     size_t len;   // floats in lora_out
 } lora_sum;
 
-// Adds s * W · lora_tmp (n_tok rows of w->n_in) to the sum.
-static bool lora_accum(ll_context *c, const ll_weight *w, int n_tok, float s, lora_sum *sum) {
+// out = W · lora_tmp for n_tok rows. W has rows of rank elements (n_in = rank): for one token
+// its transpose wt turns the n_out short dot products into rank long vector adds. Exact batches
+// take the same path for every token, so each row is what a one-token decode gives.
+static bool second_product(ll_context *c, const ll_weight *w, const float *wt, int n_tok, float *out) {
+    const size_t n_out = (size_t)w->n_out;
+    if (n_tok == 1 || c->exact_batches) {
+        for (int t = 0; t < n_tok; t++) {
+            float *o = out + (size_t)t * n_out;
+            const float *x = c->lora_tmp + (size_t)t * w->n_in;
+            memset(o, 0, n_out * sizeof(float));
+            for (int64_t k = 0; k < w->n_in; k++) gl_vec_mad(o, wt + (size_t)k * n_out, x[k], (int)n_out);
+        }
+        return true;
+    }
     const enum gl_type vt = gl_get_type_traits(w->type)->vec_dot_type;
+    if (!gl_act_prepare(&c->lora_act2, c->tp, c->lora_tmp, n_tok, w->n_in, vt)) return false;
+    thin_matmul(c, w, &c->lora_act2, out);
+    return true;
+}
+
+// Adds s * W · lora_tmp (n_tok rows of w->n_in) to the sum; wt is W transposed.
+static bool lora_accum(ll_context *c, const ll_weight *w, const float *wt, int n_tok, float s, lora_sum *sum) {
     const size_t n = (size_t)n_tok * (size_t)w->n_out;
-    if (!gl_act_prepare(&c->lora_act2, c->tp, c->lora_tmp, n_tok, w->n_in, vt) ||
-        !grow(&c->lora_out, &c->lora_out_cap, n))
-        return false;
+    if (!grow(&c->lora_out, &c->lora_out_cap, n)) return false;
     if (sum->n == 0) {
-        thin_matmul(c, w, &c->lora_act2, c->lora_out);
+        if (!second_product(c, w, wt, n_tok, c->lora_out)) return false;
         sum->s0 = s;
     } else {
         if (!grow(&c->lora_out2, &c->lora_out2_cap, n)) return false;
         if (sum->n == 1) gl_vec_scale(c->lora_out, sum->s0, (int)n);
-        thin_matmul(c, w, &c->lora_act2, c->lora_out2);
+        if (!second_product(c, w, wt, n_tok, c->lora_out2)) return false;
         gl_vec_mad(c->lora_out, c->lora_out2, s, (int)n);
     }
     sum->n++;
@@ -291,7 +308,7 @@ static bool lora_apply(ll_context *c, int slot, const float *x, int n_tok, float
         const ll_lora_use *u = &c->loras[i];
         const ll_lora_pair *p = &u->adapter->pairs[slot];
         if (!p->a.data || u->scale == 0) continue;
-        if (!lora_first(c, &p->a, x, n_tok) || !lora_accum(c, &p->b, n_tok, u->scale * p->scale, &sum))
+        if (!lora_first(c, &p->a, x, n_tok) || !lora_accum(c, &p->b, p->bt, n_tok, u->scale * p->scale, &sum))
             return false;
     }
     lora_flush(c, &sum, out);
@@ -308,7 +325,7 @@ static bool lora_apply_tied_output(ll_context *c, const float *x, int n_tok, flo
         const ll_lora_pair *p = &u->adapter->pairs[slot];
         if (!p->a.data || u->scale == 0) continue;
         const ll_weight bt = {p->bt, GL_TYPE_F32, p->b.n_out, p->rank};
-        if (!lora_first(c, &bt, x, n_tok) || !lora_accum(c, &p->a, n_tok, u->scale * p->scale, &sum))
+        if (!lora_first(c, &bt, x, n_tok) || !lora_accum(c, &p->a, p->at, n_tok, u->scale * p->scale, &sum))
             return false;
     }
     lora_flush(c, &sum, out);
@@ -329,7 +346,7 @@ static bool lora_apply_embd(ll_context *c, const ll_token *tokens, int n_tok) {
         for (int t = 0; t < n_tok; t++)
             tr->to_float((const char *)p->a.data + (size_t)tokens[t] * row, c->lora_tmp + (size_t)t * p->rank,
                          p->rank);
-        if (!lora_accum(c, &p->b, n_tok, u->scale * p->scale, &sum)) return false;
+        if (!lora_accum(c, &p->b, p->bt, n_tok, u->scale * p->scale, &sum)) return false;
     }
     lora_flush(c, &sum, c->x);
     return true;

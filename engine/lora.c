@@ -168,6 +168,25 @@ static bool check_part(const gguf_file *f, const gguf_tensor *t, int64_t e0, int
     return true;
 }
 
+// A LoRA part (n_out rows of rank elements) transposed to floats: rank rows of n_out.
+static float *transpose(const ll_weight *w) {
+    const int64_t n = w->n_out, r = w->n_in;
+    float *row = malloc((size_t)r * sizeof(float)), *t = malloc((size_t)n * (size_t)r * sizeof(float));
+    if (!row || !t) {
+        free(row);
+        free(t);
+        return NULL;
+    }
+    const gl_type_traits *tr = gl_get_type_traits(w->type);
+    const size_t rb = gl_row_size(w->type, r);
+    for (int64_t i = 0; i < n; i++) {
+        tr->to_float((const char *)w->data + (size_t)i * rb, row, r);
+        for (int64_t k = 0; k < r; k++) t[(size_t)k * n + i] = row[k];
+    }
+    free(row);
+    return t;
+}
+
 // Validates the pair for base tensor `base` (A and B found) and stores it.
 static bool add_pair(ll_adapter *ad, const char *base, const gguf_tensor *ta, const gguf_tensor *tb,
                      char *err, size_t errlen) {
@@ -214,23 +233,9 @@ static bool add_pair(ll_adapter *ad, const char *base, const gguf_tensor *ta, co
         }
     }
     p->scale = ad->alpha != 0 ? ad->alpha / (float)p->rank : 1.0f;
-    if (embd) {
-        // B transposed, for a tied output head: logits += A · (Bᵀ · x).
-        const int64_t E = p->b.n_out, r = p->rank;
-        float *row = malloc((size_t)r * sizeof(float));
-        p->bt = malloc((size_t)E * (size_t)r * sizeof(float));
-        if (!row || !p->bt) {
-            free(row);
-            ll_set_err(err, errlen, "out of memory");
-            return false;
-        }
-        const gl_type_traits *tr = gl_get_type_traits(p->b.type);
-        const size_t rb = gl_row_size(p->b.type, r);
-        for (int64_t e = 0; e < E; e++) {
-            tr->to_float((const char *)p->b.data + (size_t)e * rb, row, r);
-            for (int64_t k = 0; k < r; k++) p->bt[(size_t)k * E + e] = row[k];
-        }
-        free(row);
+    if (!(p->bt = transpose(&p->b)) || (embd && !(p->at = transpose(&p->a)))) {
+        ll_set_err(err, errlen, "out of memory");
+        return false;
     }
     ad->n_pairs++;
     if (p->rank > ad->max_rank) ad->max_rank = p->rank;
@@ -301,7 +306,10 @@ fail:
 void ll_adapter_free(ll_adapter *a) {
     if (!a) return;
     if (a->pairs)
-        for (int i = 0; i < a->n_slots; i++) free(a->pairs[i].bt);
+        for (int i = 0; i < a->n_slots; i++) {
+            free(a->pairs[i].bt);
+            free(a->pairs[i].at);
+        }
     free(a->pairs);
     if (a->file) gguf_close(a->file);
     free(a->path);

@@ -32,7 +32,9 @@ const ll_weight *ll_lora_base(const ll_model *m, int slot);
 typedef struct {
     ll_weight a;   // rank rows of n_in elements; token_embd: n_vocab rows of rank
     ll_weight b;   // n_out rows of rank elements; token_embd: n_embd rows of rank
-    float *bt;     // token_embd only: B transposed (rank rows of n_embd floats), for a tied output
+    float *bt;     // B transposed: rank rows of B's n_out floats. One token's B·t is then rank
+                   // vector adds instead of n_out dot products of rank elements.
+    float *at;     // token_embd only: A transposed (rank rows of n_vocab floats), for a tied head
     int rank;
     float scale;   // alpha / rank, or 1 when the adapter has no alpha (as llama.cpp)
 } ll_lora_pair;

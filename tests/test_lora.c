@@ -724,6 +724,24 @@ int main(void) {
         float s = 0;
         CHECK(ll_context_adapter(c2, 0, &s) == ad && s == 0.5f && !ll_context_adapter(c2, 1, NULL), "list");
         CHECK(ll_context_set_adapter(c2, ad, NAN, err, sizeof err) != 0, "NaN scale accepted");
+
+        // exact batches (speculative verification): a prompt decoded at once gives bitwise the
+        // logits of one-token decodes, adapters included
+        CHECK(ll_context_set_adapter(c1, ad, 1.0f, err, sizeof err) == 0, "%s", err);
+        CHECK(ll_context_set_adapter(c2, ad, 1.0f, err, sizeof err) == 0, "%s", err);
+        ll_set_exact_batches(c2, true);
+        ll_set_logits_all(c2, true);
+        const golden_case *g = &g_base[n_base - 1]; // the longest prompt
+        ll_kv_clear(c1);
+        ll_kv_clear(c2);
+        bool same = ll_decode(c2, g->prompt, g->n_prompt, err, sizeof err) == 0;
+        for (int t = 0; same && t < g->n_prompt; t++) {
+            same = ll_decode(c1, &g->prompt[t], 1, err, sizeof err) == 0 &&
+                   !memcmp(ll_get_logits(c1), ll_get_logits_ith(c2, t), (size_t)n_vocab * sizeof(float));
+        }
+        CHECK(same, "exact batches with an adapter differ from one-token decodes");
+        ll_set_exact_batches(c2, false);
+        ll_set_logits_all(c2, false);
         ll_context_clear_adapters(c2);
     }
     ll_context_free(c1);
