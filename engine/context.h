@@ -57,6 +57,12 @@ struct ll_context {
     float *lora_out;            // [n_tok][n_out]: B·(A·x), summed over the adapters
     float *lora_out2;           // [n_tok][n_out]: the next adapter's B·(A·x)
     size_t lora_tmp_cap, lora_out_cap, lora_out2_cap; // floats
+
+    // Activation observer (importance-matrix collection, imatrix.c): when set, the forward
+    // pass calls it before every weight matmul with the matmul's input (n_tok rows of n_in
+    // floats) and the weight's slot as lora.h numbers them. NULL (the default) costs one test.
+    void (*act_hook)(void *ud, int slot, const float *x, int n_tok, int n_in);
+    void *act_hook_ud;
 };
 
 // Evaluates n_tok (<= n_batch) tokens at positions pos0.. (their K/V land in the cache

@@ -358,6 +358,7 @@ static bool lora_apply_embd(ll_context *c, const ll_token *tokens, int n_tok) {
 // converted for the previous call is reused when it came from the same buffer in the same type
 // (q/k/v, gate/up); callers reset c->act_src whenever that buffer changes.
 static bool matmul(ll_context *c, const ll_weight *w, int slot, const float *x, int n_tok, float *out) {
+    if (c->act_hook) c->act_hook(c->act_hook_ud, slot, x, n_tok, (int)w->n_in);
     const enum gl_type vt = gl_get_type_traits(w->type)->vec_dot_type;
     if (c->act_src != x || c->act.type != vt || c->act.n_tok != n_tok || c->act.n_in != w->n_in) {
         c->lora_act_src = NULL; // x's buffer may hold new values: the LoRA copy is stale too

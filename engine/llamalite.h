@@ -365,6 +365,78 @@ typedef struct {
 int64_t ll_gguf_n_tensors(const ll_gguf *g);
 bool ll_gguf_tensor(const ll_gguf *g, int64_t i, ll_gguf_tensor_info *out);
 
+// ---- quantization and importance matrices -------------------------------------------------
+// An importance matrix: for every weight matrix, the mean over tokens of each input column's
+// squared activation. Files use llama.cpp's imatrix.dat format (so they move between tools).
+typedef struct ll_imatrix ll_imatrix;
+
+ll_imatrix *ll_imatrix_new(void);
+// Loads an imatrix.dat (validated: sizes, finite non-negative values). NULL with err set.
+ll_imatrix *ll_imatrix_load(const char *path, char *err, size_t errlen);
+// Writes every entry that has data. Returns 0, or -1 with err set.
+int ll_imatrix_save(const ll_imatrix *im, const char *path, char *err, size_t errlen);
+void ll_imatrix_free(ll_imatrix *im); // detaches it from its context first
+int ll_imatrix_n_entries(const ll_imatrix *im);
+// Name of entry i (NULL when out of range), with its matmul call count and column count.
+const char *ll_imatrix_entry(const ll_imatrix *im, int i, int *ncall, int *nval);
+// The mean squared activations of a weight ("blk.0.attn_q.weight"), nval floats owned by im
+// (valid until it changes); NULL when absent.
+const float *ll_imatrix_get(const ll_imatrix *im, const char *name, int *nval);
+int ll_imatrix_n_chunks(const ll_imatrix *im);
+const char *ll_imatrix_dataset(const ll_imatrix *im); // "" when unknown
+void ll_imatrix_set_info(ll_imatrix *im, int n_chunks, const char *dataset);
+// Collects from every later decode of c of at least 16 tokens: the input of each layer matmul
+// (and of a separate output head when process_output), as llama.cpp's imatrix tool does.
+// c == NULL detaches. Returns 0, or -1 when c already has a collector.
+int ll_imatrix_attach(ll_imatrix *im, ll_context *c, bool process_output);
+
+typedef struct {
+    const char *type;           // "Q4_K_M", "Q8_0", "F16", ... (ll_quantize_type_names); with a
+                                // target: NULL, or the types' family is still free (ignored)
+    int n_threads;              // 0: physical cores
+    const ll_imatrix *imatrix;  // NULL: no importance weighting
+    const char *imatrix_file;   // recorded in the metadata (quantize.imatrix.file); may be NULL
+    bool pure;                  // every tensor the base type (no mixture)
+    bool leave_output;          // copy output.weight as it is
+    bool allow_requantize;      // accept already-quantized input (dequantized first)
+    const char *output_type;    // type of output.weight (a tensor type name); NULL: the mixture's
+    const char *token_embd_type;// type of token_embd.weight; NULL: the mixture's
+    double target_bpw;          // > 0: choose the types to fit this many bits per weight
+    uint64_t target_bytes;      // > 0: ... to fit this many bytes of tensor data
+    // Called on the calling thread after each tensor: elements done of total.
+    void (*progress)(void *ud, uint64_t done, uint64_t total);
+    void *progress_ud;
+} ll_quantize_params;
+
+typedef struct {
+    const char *name;
+    const char *type_in, *type_out;
+    uint32_t n_dims;
+    int64_t ne[4];
+    uint64_t n_elements, size_in, size_out; // bytes
+    bool fallback;              // the rows did not fit the mixture's type: a substitute was used
+} ll_quantize_tensor;
+
+typedef struct {
+    int ftype;                  // general.file_type written (llama.cpp's LLAMA_FTYPE numbers)
+    int n_tensors;
+    ll_quantize_tensor *tensors;// in file order
+    uint64_t n_elements, size_in, size_out; // tensor data, bytes
+    int n_fallback;
+    double t_ms;
+} ll_quantize_stats;
+
+ll_quantize_params ll_quantize_default_params(void);
+// The TYPE names `quantize` accepts, NULL-terminated.
+const char *const *ll_quantize_type_names(void);
+// Converts the GGUF at in_path to out_path: metadata copied (general.file_type and
+// general.quantization_version set), each weight matrix converted to the type the mixture
+// rules (or the target planner) choose, everything else copied. stats (may be NULL) is filled
+// on success; free it with ll_quantize_stats_free. Returns 0, or -1 with err set.
+int ll_model_quantize(const char *in_path, const char *out_path, const ll_quantize_params *p,
+                      ll_quantize_stats *stats, char *err, size_t errlen);
+void ll_quantize_stats_free(ll_quantize_stats *s);
+
 // ---- diagnostics ----------------------------------------------------------------------------
 // Runs ggml-lite's kernel micro-benchmark (dot products and matmuls per type) with n_threads
 // (0: physical cores), printing a table to out. Returns 0, or -1 on failure.
