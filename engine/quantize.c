@@ -301,6 +301,8 @@ int ll_model_quantize(const char *in_path, const char *out_path, const ll_quanti
     for (int64_t i = 0; i < gguf_n_kv(f); i++) {
         const char *key = gguf_key(f, i);
         if (!strcmp(key, "split.no") || !strcmp(key, "split.count") || !strcmp(key, "split.tensors.count")) continue;
+        // set below, at the end, where llama.cpp puts them (same files byte for byte)
+        if (!strcmp(key, "general.quantization_version") || !strcmp(key, "general.file_type")) continue;
         gguf_writer_copy_kv(w, f, i);
     }
     gguf_writer_set_u32(w, "general.quantization_version", QUANT_VERSION);
