@@ -6,6 +6,8 @@
 //   are scored (the model always has at least n_ctx/2 tokens of context);
 // - PPL = exp(mean NLL); the +/- is the standard error of the mean NLL times PPL.
 // stdout gets "Final estimate: PPL = X +/- Y" only; a progress bar goes to stderr on a terminal.
+// --kl-divergence-base FILE also stores the base model's log-probabilities of every scored
+// position; --kl-divergence then compares another model against them (kld.c).
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -13,13 +15,18 @@
 
 #include "args.h"
 #include "commands.h"
+#include "kld.h"
 #include "progress.h"
 
 static void usage(FILE *out) {
     fputs("usage: llamalite perplexity -m MODEL.gguf -f TEXT [-c 512] [options]\n"
           "Perplexity of the model on TEXT, in chunks of -c tokens (llama.cpp's method).\n\n"
           "options:\n"
-          "  --chunks N                score at most N chunks (default: all)\n", out);
+          "  --chunks N                score at most N chunks (default: all)\n"
+          "  --kl-divergence-base FILE store the log-probabilities of every scored token in FILE\n"
+          "                            (llama.cpp's format), or read them with --kl-divergence\n"
+          "  --kl-divergence           compare the model against FILE: mean KL divergence, top-1\n"
+          "                            agreement, PPL difference (no -f needed)\n", out);
     args_print_common_help(out, ARGS_MODEL | ARGS_PROMPT | ARGS_CONTEXT | ARGS_LOG);
 }
 
@@ -41,6 +48,8 @@ int cmd_perplexity(int argc, char **argv) {
     p.n_ctx = 512;
     p.n_batch = 2048;
     int max_chunks = -1;
+    const char *kld_base = NULL;
+    bool kld_mode = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -49,6 +58,14 @@ int cmd_perplexity(int argc, char **argv) {
         }
         if (!strcmp(a, "--chunks")) {
             if (!args_value(argc, argv, &i, &v) || !args_int(a, v, -1, INT_MAX, &max_chunks)) return 1;
+            continue;
+        }
+        if (!strcmp(a, "--kl-divergence-base")) {
+            if (!args_value(argc, argv, &i, &kld_base)) return 1;
+            continue;
+        }
+        if (!strcmp(a, "--kl-divergence")) {
+            kld_mode = true;
             continue;
         }
         int r = args_parse_common(argc, argv, &i, &p, groups);
@@ -61,6 +78,25 @@ int cmd_perplexity(int argc, char **argv) {
     if (!p.model) {
         fputs("llamalite: perplexity needs a model (-m MODEL.gguf)\n", stderr);
         return 1;
+    }
+    if (kld_mode && !kld_base) {
+        fputs("llamalite: --kl-divergence needs --kl-divergence-base FILE\n", stderr);
+        return 1;
+    }
+    if (kld_mode) {
+        ll_model_params kmp = ll_model_default_params();
+        kmp.progress = p.verbosity >= 1;
+        char kerr[512];
+        ll_model *km = ll_model_load(p.model, &kmp, kerr, sizeof kerr);
+        if (!km) {
+            fprintf(stderr, "llamalite: %s\n", kerr);
+            args_free(&p);
+            return 1;
+        }
+        int krc = kld_compare(&p, km, kld_base, max_chunks);
+        ll_model_free(km);
+        args_free(&p);
+        return krc;
     }
     if (!p.prompt && !p.prompt_file) {
         fputs("llamalite: perplexity needs a text (-f FILE)\n", stderr);
@@ -77,6 +113,7 @@ int cmd_perplexity(int argc, char **argv) {
     ll_model *model = NULL;
     ll_context *ctx = NULL;
     ll_token *toks = NULL, *chunk = NULL;
+    kld_writer *kw = NULL;
     const int n_ctx = p.n_ctx;
 
     ll_model_params mp = ll_model_default_params();
@@ -118,6 +155,7 @@ int cmd_perplexity(int argc, char **argv) {
         fprintf(stderr, "llamalite: %s\n", err);
         goto done;
     }
+    if (kld_base && !(kw = kld_writer_open(kld_base, n_ctx, n_vocab, n_chunks, toks))) goto done;
     cli_log(&p, 1, "perplexity: %d tokens, %d chunks of %d, batch %d, %d threads\n", n_tokens,
             n_chunks, n_ctx, cp.n_batch, ll_n_threads(ctx));
 
@@ -147,6 +185,11 @@ int cmd_perplexity(int argc, char **argv) {
             double x = nll_of(logits, n_vocab, toks[(size_t)c * n_ctx + j + 1]);
             nll += x;
             nll2 += x * x;
+            if (kw && !kld_writer_row(kw, logits)) {
+                progress_end(&bar);
+                fprintf(stderr, "llamalite: writing %s failed\n", kld_base);
+                goto done;
+            }
         }
         count += n_ctx - 1 - first;
         char extra[64];
@@ -160,10 +203,19 @@ int cmd_perplexity(int argc, char **argv) {
     double ppl = exp(mean);
     double err_ppl = var > 0 && count > 1 ? sqrt(var / (double)(count - 1)) * ppl : 0.0;
     cli_log(&p, 1, "perplexity: %ld tokens scored in %.2f s\n", count, cli_now() - t0);
+    if (kw) {
+        bool ok = kld_writer_close(kw);
+        kw = NULL;
+        if (!ok) goto done;
+    }
     printf("Final estimate: PPL = %.4f +/- %.5f\n", ppl, err_ppl);
     rc = fflush(stdout) == 0 ? 0 : 1;
 
 done:
+    if (kw) {
+        kld_writer_close(kw);
+        remove(kld_base); // an incomplete base file would only mislead
+    }
     free(chunk);
     free(toks);
     if (ctx) ll_context_free(ctx);

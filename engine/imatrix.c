@@ -22,6 +22,7 @@ typedef struct {
     int nval;
     double *sum;     // sum over rows of x^2 per column
     double count;    // rows summed (a loaded entry counts as ncall rows of its means)
+    bool loaded;     // from a file: sum holds floats, divided in float as llama.cpp does
     float *mean;     // cache for ll_imatrix_get (NULL: stale)
 } im_entry;
 
@@ -95,7 +96,10 @@ static const float *means(im_entry *e) {
     if (!e->mean) {
         e->mean = malloc((size_t)e->nval * sizeof *e->mean);
         if (!e->mean) return NULL;
-        for (int j = 0; j < e->nval; j++) e->mean[j] = e->count > 0 ? (float)(e->sum[j] / e->count) : 0.0f;
+        for (int j = 0; j < e->nval; j++)
+            e->mean[j] = e->count <= 0 ? 0.0f
+                         : e->loaded ? (float)e->sum[j] / (float)e->count
+                                     : (float)(e->sum[j] / e->count);
     }
     return e->mean;
 }
@@ -153,6 +157,7 @@ static void observe(void *ud, int slot, const float *x, int n_tok, int n_in) {
     }
     e->count += n_tok;
     e->ncall++;
+    e->loaded = false;
     free(e->mean);
     e->mean = NULL;
 }
@@ -273,6 +278,7 @@ ll_imatrix *ll_imatrix_load(const char *path, char *err, size_t errlen) {
         for (int j = 0; j < nval; j++) e->sum[j] = tmp[j];
         e->count = c;
         e->ncall = ncall;
+        e->loaded = true;
         free(name);
         name = NULL;
     }
