@@ -391,8 +391,8 @@ void ll_imatrix_set_info(ll_imatrix *im, int n_chunks, const char *dataset);
 int ll_imatrix_attach(ll_imatrix *im, ll_context *c, bool process_output);
 
 typedef struct {
-    const char *type;           // "Q4_K_M", "Q8_0", "F16", ... (ll_quantize_type_names); with a
-                                // target: NULL, or the types' family is still free (ignored)
+    const char *type;           // "Q4_K_M", "Q8_0", "F16", ... (ll_quantize_type_names);
+                                // ignored with a target (the planner chooses every type)
     int n_threads;              // 0: physical cores
     const ll_imatrix *imatrix;  // NULL: no importance weighting
     const char *imatrix_file;   // recorded in the metadata (quantize.imatrix.file); may be NULL

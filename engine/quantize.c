@@ -124,10 +124,6 @@ static uint64_t n_elements(const gguf_tensor *t) {
     return n;
 }
 
-static uint64_t tensor_bytes(const gguf_tensor *t, enum gl_type type) {
-    return (uint64_t)gl_row_size(type, t->ne[0]) * (n_elements(t) / (uint64_t)t->ne[0]);
-}
-
 // Reads the architecture numbers the rules need.
 static void read_hparams(const gguf_file *f, ll_mix_state *s) {
     const char *arch = gguf_get_str(f, "general.architecture", "llama");
@@ -167,7 +163,7 @@ int ll_model_quantize(const char *in_path, const char *out_path, const ll_quanti
     ll_quantize_params p = pp ? *pp : ll_quantize_default_params();
     const bool target = p.target_bpw > 0 || p.target_bytes > 0;
     const ll_ftype_info *ft = NULL;
-    if (!target || p.type) {
+    if (!target) {
         ft = ll_ftype_find(p.type);
         if (!ft) {
             ll_set_err(err, errlen, "unknown quantization type '%s'", p.type ? p.type : "(none)");
@@ -217,7 +213,7 @@ int ll_model_quantize(const char *in_path, const char *out_path, const ll_quanti
     }
 
     // 1. types
-    uint64_t total = 0, fixed_bytes = 0;
+    uint64_t total = 0;
     for (int i = 0; i < n; i++) {
         plan_entry *e = &plan[i];
         const gguf_tensor *t = e->t;
@@ -233,7 +229,6 @@ int ll_model_quantize(const char *in_path, const char *out_path, const ll_quanti
                 pt[i].fixed = true;
                 pt[i].type = e->type = (enum gl_type)(!strcmp(t->name, "output.weight") ? out_type : embd_type);
             }
-            if (pt[i].fixed) fixed_bytes += tensor_bytes(t, pt[i].type);
             continue;
         }
         if (!e->convert) continue;
@@ -245,7 +240,6 @@ int ll_model_quantize(const char *in_path, const char *out_path, const ll_quanti
         uint64_t budget = p.target_bytes ? p.target_bytes : (uint64_t)(p.target_bpw * (double)total / 8.0);
         if (!ll_plan_budget(pt, n, budget, tp, err, errlen)) goto done;
         for (int i = 0; i < n; i++) plan[i].type = pt[i].type;
-        (void)fixed_bytes;
     }
     for (int i = 0; i < n; i++) {
         plan_entry *e = &plan[i];
