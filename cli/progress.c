@@ -1,8 +1,10 @@
-// Progress bar: "label [=====>     ]  42% 12/30  ETA 3s  extra", redrawn in place with \r.
+// Progress bar: "label [=====>     ]  42% 12/30  ETA 3s  extra", redrawn in place with \r,
+// fitted to the terminal's width.
 #include "progress.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -10,6 +12,13 @@ double cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+// Columns of the terminal on stderr; 80 when it cannot be asked.
+static int terminal_columns(void) {
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    return 80;
 }
 
 void progress_start(progress *p, const char *label, int64_t total, bool quiet) {
@@ -29,12 +38,6 @@ void progress_update(progress *p, int64_t done, const char *extra) {
 
     if (done > p->total) done = p->total;
     if (done < 0) done = 0;
-    enum { WIDTH = 30 };
-    char bar[WIDTH + 1];
-    int fill = (int)(WIDTH * done / p->total);
-    for (int i = 0; i < WIDTH; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
-    bar[WIDTH] = 0;
-
     char eta[32] = "";
     double elapsed = now - p->t_start;
     if (done > 0 && done < p->total) {
@@ -42,9 +45,29 @@ void progress_update(progress *p, int64_t done, const char *extra) {
         if (left >= 60) snprintf(eta, sizeof eta, " ETA %dm%02ds", (int)left / 60, (int)left % 60);
         else snprintf(eta, sizeof eta, " ETA %.0fs", left);
     }
-    fprintf(stderr, "\r%s [%s] %3d%% %lld/%lld%s%s%s\x1b[K", p->label, bar,
-            (int)(100 * done / p->total), (long long)done, (long long)p->total, eta,
-            extra ? "  " : "", extra ? extra : "");
+    char tail[160];
+    snprintf(tail, sizeof tail, " %3d%% %lld/%lld%s%s%s", (int)(100 * done / p->total),
+             (long long)done, (long long)p->total, eta, extra ? "  " : "", extra ? extra : "");
+
+    // A line that wraps would scroll instead of redrawing: fit the bar, then the whole line, into
+    // the terminal's width (the texts are ASCII, one column per byte).
+    const int cols = terminal_columns();
+    enum { MAX_BAR = 30, MIN_BAR = 5 };
+    int bar_w = cols - 1 - (int)strlen(p->label) - (int)strlen(tail) - 3;
+    if (bar_w > MAX_BAR) bar_w = MAX_BAR;
+    char bar[MAX_BAR + 4] = "";
+    if (bar_w >= MIN_BAR) {
+        int fill = (int)(bar_w * done / p->total);
+        bar[0] = ' ';
+        bar[1] = '[';
+        for (int i = 0; i < bar_w; i++) bar[2 + i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+        bar[2 + bar_w] = ']';
+        bar[3 + bar_w] = 0;
+    }
+    char line[512];
+    snprintf(line, sizeof line, "%s%s%s", p->label, bar, tail);
+    if (cols > 1 && strlen(line) > (size_t)(cols - 1)) line[cols - 1] = 0;
+    fprintf(stderr, "\r%s\x1b[K", line);
     fflush(stderr);
 }
 
