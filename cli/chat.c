@@ -8,6 +8,7 @@
 
 #include "json.h"
 #include "progress.h"
+#include "speculative.h"
 
 // ---- small helpers --------------------------------------------------------------------------
 
@@ -116,6 +117,10 @@ void chat_clear(chat *c) {
 bool chat_set_sampling(chat *c, const ll_sampler_params *sp) {
     ll_sampler *s = ll_sampler_new(sp, ll_vocab_n_tokens(c->vocab));
     if (!s) return false;
+    if (c->spec && !spec_set_sampling(c->spec, sp)) {
+        ll_sampler_free(s);
+        return false;
+    }
     ll_sampler_free(c->smp);
     c->smp = s;
     c->sp = *sp;
@@ -432,11 +437,20 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
         return -1;
     }
 
-    // Penalties look at the conversation so far.
+    // Penalties look at the conversation so far. With speculative decoding the draft's sampler
+    // mirrors the target's, and the drafter takes over from the tokens now in the cache.
+    cli_spec *cs = c->spec;
+    ll_sampler *dsmp = cs ? spec_draft_sampler(cs) : NULL;
     ll_sampler_reset(c->smp);
     for (int i = 0; i < c->n_cache; i++) ll_sampler_accept(c->smp, c->cache[i]);
+    if (dsmp) {
+        ll_sampler_reset(dsmp);
+        for (int i = 0; i < c->n_cache; i++) ll_sampler_accept(dsmp, c->cache[i]);
+    }
     // Each reply starts the grammar afresh; it sees only the reply's tokens.
-    if (c->grammar && ll_sampler_set_grammar(c->smp, c->vocab, c->grammar, err, errlen) != 0) {
+    if ((c->grammar && (ll_sampler_set_grammar(c->smp, c->vocab, c->grammar, err, errlen) != 0 ||
+                        (dsmp && ll_sampler_set_grammar(dsmp, c->vocab, c->grammar, err, errlen) != 0))) ||
+        (cs && spec_sync(cs, c->cache, c->n_cache, err, errlen) != 0)) {
         remove_msg(c, c->n_msgs - 1);
         rendered_free(&r);
         return -1;
@@ -452,18 +466,28 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
     sb_add(&reply, "", 0);
     while (out_ok && !*stop) {
         if (c->n_predict >= 0 && c->turn_gen_tokens >= c->n_predict) break;
-        if (ll_n_past(c->ctx) >= n_ctx) {
+        if (c->n_cache >= n_ctx) { // the cache holds every token so far (speculative: but one)
             c->turn_ctx_full = true;
             break;
         }
-        if (c->grammar) { // tokens left for the reply: the grammar plans to finish in them
-            int left = n_ctx - ll_n_past(c->ctx);
-            if (c->n_predict >= 0 && c->n_predict - c->turn_gen_tokens < left) left = c->n_predict - c->turn_gen_tokens;
-            ll_sampler_grammar_set_budget(c->smp, left);
+        // Tokens left for the reply: the grammar plans to finish in them, a speculative step
+        // makes no more than these.
+        int left = n_ctx - c->n_cache;
+        if (c->n_predict >= 0 && c->n_predict - c->turn_gen_tokens < left) left = c->n_predict - c->turn_gen_tokens;
+        ll_token t;
+        if (cs) { // the samplers have accepted t
+            int sr = spec_next(cs, c->smp, left, &t, err, errlen);
+            if (sr != SPEC_OK) {
+                if (c->grammar && strstr(err, "grammar")) break; // allows nothing here, as below
+                rc = -1;
+                break;
+            }
+        } else {
+            if (c->grammar) ll_sampler_grammar_set_budget(c->smp, left);
+            t = ll_sampler_sample(c->smp, ll_get_logits(c->ctx));
+            if (t < 0) break; // the grammar allows nothing here
+            ll_sampler_accept(c->smp, t);
         }
-        ll_token t = ll_sampler_sample(c->smp, ll_get_logits(c->ctx));
-        if (t < 0) break; // the grammar allows nothing here
-        ll_sampler_accept(c->smp, t);
         if (ll_vocab_is_eog(c->vocab, t)) break;
         size_t n = ll_detok_push(&dt, c->vocab, t, false, piece, sizeof piece);
         if (!sb_add(&reply, piece, n)) {
@@ -472,13 +496,25 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
             break;
         }
         out_ok = emit(ud, piece, n);
-        if (ll_decode(c->ctx, &t, 1, err, errlen) != 0) {
+        if (!cs && ll_decode(c->ctx, &t, 1, err, errlen) != 0) {
             rc = -1;
             break;
         }
         cache_push(c, &t, 1);
         c->turn_gen_tokens++;
-        if (c->grammar && ll_sampler_grammar_done(c->smp)) break; // complete, nothing can follow
+        // Complete, nothing can follow (a speculative step ends right after a completing token).
+        if (c->grammar && !(cs && spec_pending(cs)) && ll_sampler_grammar_done(c->smp)) break;
+    }
+    if (cs && rc == 0) {
+        // Leave the cache as plain generation does: every reply token in it, none after (an
+        // end of generation, tokens of a step not shown). The step left the last one out.
+        spec_rewind(cs, c->n_cache);
+        if (ll_n_past(c->ctx) == c->n_cache - 1 && ll_decode(c->ctx, &c->cache[c->n_cache - 1], 1, err, errlen) != 0)
+            rc = -1;
+    }
+    if (cs && rc != 0) { // the cache is in an unknown state: start over next time
+        ll_kv_clear(c->ctx);
+        c->n_cache = 0;
     }
     size_t n = ll_detok_flush(&dt, piece, sizeof piece);
     if (n) {

@@ -29,6 +29,7 @@ typedef struct {
     ll_sampler_params sp;
     int n_predict;           // reply length limit, -1: until end of generation
     ll_grammar *grammar;     // constrains every reply when set (owned; --grammar, --json, ...)
+    struct cli_spec *spec;   // speculative decoding of the replies when set (not owned; -md, ...)
 
     const char *tmpl;        // template family; NULL: plain continuation (no template)
     char *bos, *eos;         // the model's BOS/EOS token texts ("" when it has none)

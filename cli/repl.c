@@ -19,6 +19,7 @@
 #include "lineedit.h"
 #include "lora.h"
 #include "progress.h"
+#include "speculative.h"
 
 // ---- flags ----------------------------------------------------------------------------------
 
@@ -322,6 +323,8 @@ static int run_turn(chat *c, const cli_params *p, le_term *term, out_state *o, c
     g_stop = 0;
     le_term_quiet(term, true);
     g_generating = 1;
+    ll_spec_stats before = {0};
+    if (c->spec) before = spec_stats(c->spec);
     int rc = chat_turn(c, text, &g_stop, emit, o, err, sizeof err);
     g_generating = 0;
     le_term_quiet(term, false);
@@ -337,6 +340,7 @@ static int run_turn(chat *c, const cli_params *p, le_term *term, out_state *o, c
     cli_log(p, 2, "[prompt: %d new tokens, %.1f ms | reply: %d tokens, %.1f tokens/s | context %d/%d]\n",
             c->turn_prompt_tokens, c->turn_prompt_ms, c->turn_gen_tokens,
             c->turn_gen_ms > 0 ? c->turn_gen_tokens * 1e3 / c->turn_gen_ms : 0.0, ll_n_past(c->ctx), ll_n_ctx(c->ctx));
+    if (c->spec && p->verbosity >= 1) spec_print_turn(c->spec, &before, c->turn_gen_tokens, c->turn_gen_ms, stderr);
     return 0;
 }
 
@@ -377,6 +381,14 @@ int repl_main(int argc, char **argv, cli_params *p) {
         ll_model_free(model);
         return 1;
     }
+    // -md / --lookup-ngram: replies come from speculative decoding (same text, faster).
+    cli_spec *cs = NULL;
+    if (spec_wanted() && !(cs = spec_open(p, ctx))) {
+        ll_context_free(ctx);
+        cli_lora_free(&loras);
+        ll_model_free(model);
+        return 1;
+    }
 
     // The template: --chat-template, else the model's (when llamalite knows its family).
     const char *tmpl = g_opt.tmpl ? ll_chat_detect(g_opt.tmpl) : NULL;
@@ -390,11 +402,13 @@ int repl_main(int argc, char **argv, cli_params *p) {
     chat c;
     if (!chat_init(&c, model, ctx, tmpl, &p->sampling, p->n_predict, err, sizeof err)) {
         fprintf(stderr, "llamalite: %s\n", err);
+        spec_close(cs);
         ll_context_free(ctx);
         cli_lora_free(&loras);
         ll_model_free(model);
         return 1;
     }
+    c.spec = cs;
     if (cli_grammar_wanted(&p->grammar)) { // every reply follows the grammar / schema
         char *gtext = cli_grammar_text(&p->grammar);
         const bool have_text = gtext != NULL; // cli_grammar_text reports its own errors
@@ -403,9 +417,10 @@ int repl_main(int argc, char **argv, cli_params *p) {
         if (!c.grammar) {
             if (have_text) fprintf(stderr, "llamalite: grammar: %s\n", err);
             chat_free(&c);
+            spec_close(cs);
             ll_context_free(ctx);
             cli_lora_free(&loras);
-        ll_model_free(model);
+            ll_model_free(model);
             return 1;
         }
     }
@@ -419,6 +434,7 @@ int repl_main(int argc, char **argv, cli_params *p) {
     if (sys && !chat_set_system(&c, sys)) {
         fputs("llamalite: out of memory\n", stderr);
         chat_free(&c);
+        spec_close(cs);
         ll_context_free(ctx);
         cli_lora_free(&loras);
         ll_model_free(model);
@@ -481,6 +497,7 @@ int repl_main(int argc, char **argv, cli_params *p) {
     le_history_free(&hist);
     free(hist_path);
     chat_free(&c);
+    spec_close(cs);
     ll_context_free(ctx);
     cli_lora_free(&loras);
     ll_model_free(model);

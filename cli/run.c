@@ -384,9 +384,6 @@ int cmd_run(int argc, char **argv) {
 
     if (p.interactive || p.conversation || (!p.prompt && isatty(STDIN_FILENO))) {
         if (repl_main) {
-            if (spec_wanted())
-                cli_log(&p, 1, "llamalite: speculative decoding (-md, --lookup-ngram) is not available "
-                        "in interactive mode; ignored\n");
             int rc = repl_main(argc, argv, &p);
             args_free(&p);
             return rc;

@@ -1,4 +1,5 @@
-// Speculative decoding flags and the token source used by one-shot generation (cli/run.c).
+// Speculative decoding flags and the token source used by one-shot generation (cli/run.c)
+// and the chat REPL (cli/chat.c).
 // Flag names and defaults follow llama.cpp (--draft-max 16, --draft-min 0, --draft-p-min
 // 0.75); --lookup-ngram N drafts by prompt lookup instead of a model.
 #include "speculative.h"
@@ -186,4 +187,33 @@ void spec_print_stats(const cli_spec *cs, FILE *out) {
             (long long)st.n_accepted, st.n_drafted ? 100.0 * st.n_accepted / st.n_drafted : 0.0,
             (long long)st.n_steps, st.n_steps ? (double)st.n_tokens / st.n_steps : 0.0,
             st.t_draft_ms, st.t_verify_ms);
+}
+
+int spec_sync(cli_spec *cs, const ll_token *toks, int n, char *err, size_t errlen) {
+    cs->i_buf = cs->n_buf = 0;
+    return ll_spec_sync(cs->spec, toks, n, err, errlen);
+}
+
+void spec_rewind(cli_spec *cs, int n_keep) {
+    cs->i_buf = cs->n_buf = 0;
+    ll_spec_rewind(cs->spec, n_keep);
+}
+
+bool spec_set_sampling(cli_spec *cs, const ll_sampler_params *sp) {
+    if (!cs->model) return true; // prompt lookup has no draft sampler
+    ll_sampler *smp = ll_sampler_new(sp, ll_vocab_n_tokens(ll_model_get_vocab(cs->model)));
+    if (!smp) return false;
+    ll_sampler_free(cs->smp);
+    cs->smp = smp;
+    return true;
+}
+
+ll_spec_stats spec_stats(const cli_spec *cs) { return ll_spec_get_stats(cs->spec); }
+
+void spec_print_turn(const cli_spec *cs, const ll_spec_stats *before, int n_tokens, double ms, FILE *out) {
+    ll_spec_stats st = ll_spec_get_stats(cs->spec);
+    long long drafted = st.n_drafted - before->n_drafted, accepted = st.n_accepted - before->n_accepted;
+    fprintf(out, "[speculative (%s): drafted %lld, accepted %lld (%.1f%%), %d tokens, %.1f tokens/s]\n",
+            cs->model ? "draft model" : "prompt lookup", drafted, accepted,
+            drafted ? 100.0 * accepted / drafted : 0.0, n_tokens, ms > 0 ? n_tokens * 1e3 / ms : 0.0);
 }

@@ -44,6 +44,17 @@ int spec_n_past(const cli_spec *cs);
 bool spec_pending(const cli_spec *cs);
 void spec_shift(cli_spec *cs, int n_keep, int n_discard);
 
+// The chat REPL (cli/chat.c) decodes each turn's new tokens itself, then hands over:
+// toks[0..n) are what the target's cache now holds (ll_spec_sync). 0, or -1 with err set.
+int spec_sync(cli_spec *cs, const ll_token *toks, int n, char *err, size_t errlen);
+// Forgets committed tokens from n_keep on, and any not returned yet.
+void spec_rewind(cli_spec *cs, int n_keep);
+// New sampler settings for the draft (the REPL's /set). False when out of memory.
+bool spec_set_sampling(cli_spec *cs, const ll_sampler_params *sp);
+ll_spec_stats spec_stats(const cli_spec *cs);
+// One reply's statistics since `before`: drafted, accepted, rate, tokens/s.
+void spec_print_turn(const cli_spec *cs, const ll_spec_stats *before, int n_tokens, double ms, FILE *out);
+
 // "speculative: drafted N, accepted M (R%), S steps, T tokens/step" on out.
 void spec_print_stats(const cli_spec *cs, FILE *out);
 

@@ -293,6 +293,11 @@ void ll_spec_shift(ll_spec *s, int n_keep, int n_discard);
 // Forgets committed tokens from n_keep on (e.g. a reply cut by a stop string). The samplers
 // are not rolled back.
 void ll_spec_rewind(ll_spec *s, int n_keep);
+// The caller brought the target's cache to toks[0..n) itself with ll_decode (e.g. a chat
+// turn's new tokens, decoded as plain generation decodes them; the last logits current): they
+// become the committed tokens. The draft's cache keeps its common prefix with them and catches
+// up on the next step. Returns 0, or -1 with err set (the target's cache does not hold n).
+int ll_spec_sync(ll_spec *s, const ll_token *toks, int n, char *err, size_t errlen);
 
 typedef struct {
     int64_t n_steps;     // target decodes made by ll_spec_step

@@ -278,6 +278,25 @@ void ll_spec_rewind(ll_spec *s, int n_keep) {
     }
 }
 
+int ll_spec_sync(ll_spec *s, const ll_token *toks, int n, char *err, size_t errlen) {
+    if (n < 1 || n > s->n_ctx || ll_n_past(s->tgt) != n) {
+        set_err(err, errlen, "speculative: the target's cache holds %d tokens, not %d",
+                ll_n_past(s->tgt), n);
+        return -1;
+    }
+    int same = 0;
+    while (same < s->n_dft && same < n - 1 && s->hist[same] == toks[same]) same++;
+    memcpy(s->hist, toks, (size_t)n * sizeof *toks);
+    s->n_hist = n;
+    memcpy(s->ready, ll_get_logits(s->tgt), (size_t)s->n_vocab * sizeof *s->ready);
+    s->has_ready = true;
+    if (s->dft) {
+        s->n_dft = same < ll_n_past(s->dft) ? same : ll_n_past(s->dft);
+        ll_kv_truncate(s->dft, s->n_dft);
+    }
+    return 0;
+}
+
 // ---- drafting -------------------------------------------------------------------------------
 
 // Probability of the most likely token under the plain softmax of logits[0..n).

@@ -12,6 +12,14 @@
 #include "cli/json.c"
 #include "tests/test_util.h"
 
+// Speculative decoding (cli/speculative.c) is not used here: chat.spec stays NULL.
+ll_sampler *spec_draft_sampler(cli_spec *cs) { (void)cs; return NULL; }
+int spec_sync(cli_spec *cs, const ll_token *t, int n, char *e, size_t el) { (void)cs, (void)t, (void)n, (void)e, (void)el; return -1; }
+int spec_next(cli_spec *cs, ll_sampler *s, int b, ll_token *t, char *e, size_t el) { (void)cs, (void)s, (void)b, (void)t, (void)e, (void)el; return SPEC_ERROR; }
+bool spec_pending(const cli_spec *cs) { (void)cs; return false; }
+void spec_rewind(cli_spec *cs, int n) { (void)cs, (void)n; }
+bool spec_set_sampling(cli_spec *cs, const ll_sampler_params *sp) { (void)cs, (void)sp; return true; }
+
 // chat.c times its turns with the CLI's clock.
 double cli_now(void) {
     struct timespec ts;
