@@ -1,13 +1,25 @@
 // The size-budget planner (`quantize --target-bpw 4.5` / `--target-size 700M`): a type per
 // tensor so that the file fits the budget with the least expected damage.
 //
-// Damage is estimated per tensor and candidate type as the importance-weighted squared error of
-// its weights, sum over rows and columns of imp[col] * (w - dequant(quant(w)))^2: with an
+// Damage is estimated per tensor and candidate type from the importance-weighted squared error
+// of its weights, sum over rows and columns of imp[col] * (w - dequant(quant(w)))^2: with an
 // imatrix this is the expected squared error of the matmul's output (E |dW x|^2 for inputs of
 // those mean squares). It is measured by quantizing an evenly spaced sample of rows with every
-// candidate, scaled to the whole tensor. Each tensor's candidates are reduced to their lower
-// convex hull in (bytes, error); then, starting from every tensor's cheapest type, the upgrade
-// that saves the most error per extra byte and still fits is taken until none fits.
+// candidate, scaled to the whole tensor.
+//
+// Matmul outputs are not equally harmful, so every error is carried to where it lands: the
+// residual stream. attn_output and ffn_down write into it directly. An error in attn_v, ffn_up
+// or ffn_gate is an error of the same relative size in what attn_output / ffn_down then add, so
+// it counts as its relative error times that tensor's output power. attn_q / attn_k only move
+// the attention scores, which matter in proportion to the scores' size (their mean square, at
+// most 1 here). The head (output, or a tied token_embd) turns the final residual into logits:
+// its relative error counts against the residual's power, estimated as the embedding's plus
+// every block's output power; its columns weigh as output_norm's squares (the normalized
+// input). An input-only token_embd adds its row error to the residual of the token it encodes.
+//
+// Each tensor's candidates are reduced to their lower convex hull in (bytes, damage); then,
+// starting from every tensor's cheapest type, the upgrade that saves the most damage per extra
+// byte and still fits is taken until none fits.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +39,7 @@ typedef struct {
     int n;
     enum gl_type type[MAX_CAND];
     double bytes[MAX_CAND], err[MAX_CAND];
+    double sig, plain;              // importance-weighted and plain sum of squared weights
     int hull[MAX_CAND], n_hull, at; // hull indices by increasing size; current position
 } cands;
 
@@ -36,11 +49,32 @@ static uint64_t rows_of(const gguf_tensor *t) {
     return r;
 }
 
+// What a tensor is for the damage estimate.
+enum role { R_OTHER, R_Q, R_K, R_V, R_O, R_GATE, R_UP, R_DOWN, R_HEAD, R_EMBD };
+
+static enum role role_of(const char *name, bool has_output) {
+    if (!strcmp(name, "output.weight")) return R_HEAD;
+    if (!strcmp(name, "token_embd.weight")) return has_output ? R_EMBD : R_HEAD;
+    static const struct { const char *part; enum role r; } PARTS[] = {
+        {".attn_q.", R_Q}, {".attn_k.", R_K}, {".attn_v.", R_V}, {".attn_output.", R_O},
+        {".ffn_gate", R_GATE}, {".ffn_up", R_UP}, {".ffn_down", R_DOWN},
+    };
+    for (size_t i = 0; i < sizeof PARTS / sizeof PARTS[0]; i++)
+        if (strstr(name, PARTS[i].part)) return PARTS[i].r;
+    return R_OTHER;
+}
+
+static int block_of(const char *name) {
+    int b;
+    return sscanf(name, "blk.%d.", &b) == 1 && b >= 0 && b < 100000 ? b : -1;
+}
+
 typedef struct {
     ll_plan_tensor *ts;
     cands *c;
     int *jobs; int n_jobs;      // job = tensor index * MAX_CAND + candidate
-    double default_imp;
+    const float *head_imp;      // the head's column weights (output_norm squared), or NULL
+    int head;                   // index of the head tensor, or -1
     float *scratch;             // [n_threads][3][max_ne0]
     int64_t max_ne0;
 } measure_task;
@@ -60,20 +94,80 @@ static void measure_run(void *arg, int ith, int nth) {
         const size_t in_row = gl_row_size(t->type, ne0);
         const uint64_t per_slice = t->n_dims >= 2 ? (uint64_t)t->ne[1] : 1;
         const gl_type_traits *tin = gl_get_type_traits(t->type), *tq = gl_get_type_traits(ty);
-        double err = 0;
+        double err = 0, sig = 0, plain = 0;
         for (uint64_t k = 0; k < ns; k++) {
             const uint64_t r = k * nrows / ns;
             tin->to_float((const char *)t->data + r * in_row, src, ne0);
             const float *imx = p->imatrix ? p->imatrix + (size_t)(r / per_slice) * ne0 : NULL;
             gl_quantize_rows(ty, src, q, 1, ne0, imx);
             tq->to_float(q, deq, ne0);
+            const float *w = ti == m->head && m->head_imp ? m->head_imp : imx;
             for (int64_t i = 0; i < ne0; i++) {
-                const double d = (double)src[i] - deq[i];
-                err += (imx ? imx[i] : m->default_imp) * d * d;
+                const double d = (double)src[i] - deq[i], s2 = (double)src[i] * src[i], wi = w ? w[i] : 1.0;
+                err += wi * d * d;
+                sig += wi * s2;
+                plain += s2;
             }
         }
-        m->c[ti].err[ci] = err * (double)nrows / (double)ns;
+        const double scale = (double)nrows / (double)ns;
+        m->c[ti].err[ci] = err * scale;
+        if (ci == 0) { // the same for every candidate: stored once
+            m->c[ti].sig = sig * scale;
+            m->c[ti].plain = plain * scale;
+        }
     }
+}
+
+// Per block: output powers of attn_output and ffn_down, mean squares of q and k outputs.
+typedef struct {
+    double o, down, q, k;
+} block_pow;
+
+// Multiplies every candidate's error of every tensor by how much of it reaches the residual
+// stream (see the top of the file). Tensors whose partner is missing keep their own error.
+static bool weigh_errors(const ll_plan_tensor *ts, cands *c, int n, bool has_output, int head) {
+    int n_blk = 0;
+    for (int i = 0; i < n; i++) {
+        const int b = block_of(ts[i].t->name);
+        if (b >= n_blk) n_blk = b + 1;
+    }
+    block_pow *bp = calloc((size_t)(n_blk ? n_blk : 1), sizeof *bp);
+    if (!bp) return false;
+    double resid = 0; // the final residual's power: embedding plus every block's output
+    for (int i = 0; i < n; i++) {
+        if (ts[i].fixed || !c[i].n) continue;
+        const int b = block_of(ts[i].t->name);
+        const double per_row = c[i].sig / (double)rows_of(ts[i].t);
+        switch (role_of(ts[i].t->name, has_output)) {
+        case R_O: if (b >= 0) bp[b].o += c[i].sig; resid += c[i].sig; break;
+        case R_DOWN: if (b >= 0) bp[b].down += c[i].sig; resid += c[i].sig; break;
+        case R_Q: if (b >= 0) bp[b].q = per_row; break;
+        case R_K: if (b >= 0) bp[b].k = per_row; break;
+        case R_HEAD: case R_EMBD:
+            if (!strcmp(ts[i].t->name, "token_embd.weight")) resid += c[i].plain / (double)rows_of(ts[i].t);
+            break;
+        default: break;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (ts[i].fixed || !c[i].n || !(c[i].sig > 0)) continue;
+        const int b = block_of(ts[i].t->name);
+        const block_pow *p = b >= 0 ? &bp[b] : NULL;
+        double f = 1;
+        switch (role_of(ts[i].t->name, has_output)) {
+        case R_V: if (p && p->o > 0) f = p->o / c[i].sig; break;
+        case R_GATE: case R_UP: if (p && p->down > 0) f = p->down / c[i].sig; break;
+        case R_Q: case R_K:
+            if (p && p->o > 0 && p->q > 0 && p->k > 0) f = fmin(1.0, p->q * p->k) * p->o / c[i].sig;
+            break;
+        case R_HEAD: if (i == head && resid > 0) f = resid / c[i].sig; break;
+        case R_EMBD: f = 1.0 / (double)rows_of(ts[i].t); break; // one row per token
+        default: break;
+        }
+        for (int k = 0; k < c[i].n; k++) c[i].err[k] *= f;
+    }
+    free(bp);
+    return true;
 }
 
 // Lower convex hull of the candidates in (bytes, error), cheapest first.
@@ -109,13 +203,19 @@ static void make_hull(cands *c) {
 bool ll_plan_budget(ll_plan_tensor *ts, int n, uint64_t budget, gl_threadpool *tp, char *err, size_t errlen) {
     cands *c = calloc((size_t)(n ? n : 1), sizeof *c);
     int *jobs = malloc((size_t)(n ? n : 1) * MAX_CAND * sizeof *jobs);
-    measure_task m = {.ts = ts, .c = c, .jobs = jobs};
+    measure_task m = {.ts = ts, .c = c, .jobs = jobs, .head = -1};
+    float *head_imp = NULL;
     bool ok = false;
     if (!c || !jobs) goto oom;
 
-    // Tensors without importances (e.g. token_embd) weigh their columns by a typical importance.
-    double sum_imp = 0;
-    int n_imp = 0;
+    bool has_output = false;
+    int head = -1, norm = -1;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(ts[i].t->name, "output.weight")) has_output = true;
+        if (!strcmp(ts[i].t->name, "output_norm.weight")) norm = i;
+    }
+    for (int i = 0; i < n; i++)
+        if (!ts[i].fixed && role_of(ts[i].t->name, has_output) == R_HEAD) head = i;
     uint64_t fixed = 0;
     for (int i = 0; i < n; i++) {
         const gguf_tensor *t = ts[i].t;
@@ -124,12 +224,6 @@ bool ll_plan_budget(ll_plan_tensor *ts, int n, uint64_t budget, gl_threadpool *t
             continue;
         }
         if (t->ne[0] > m.max_ne0) m.max_ne0 = t->ne[0];
-        if (ts[i].imatrix) {
-            double s = 0;
-            for (int64_t j = 0; j < t->ne[0]; j++) s += ts[i].imatrix[j];
-            sum_imp += s / (double)t->ne[0];
-            n_imp++;
-        }
         const enum gl_type *list = t->ne[0] % QK_K == 0 ? CAND_K : CAND_32;
         const int nl = t->ne[0] % QK_K == 0 ? (int)(sizeof CAND_K / sizeof CAND_K[0]) : (int)(sizeof CAND_32 / sizeof CAND_32[0]);
         for (int k = 0; k < nl; k++) {
@@ -145,11 +239,22 @@ bool ll_plan_budget(ll_plan_tensor *ts, int n, uint64_t budget, gl_threadpool *t
             c[i].n = 1;
         }
     }
-    m.default_imp = n_imp ? sum_imp / n_imp : 1.0;
+    // The head's input is the final norm's output: unit mean square times output_norm's weights.
+    if (head >= 0 && norm >= 0 && ts[norm].t->ne[0] == ts[head].t->ne[0] && ts[norm].t->n_dims == 1 &&
+        gl_get_type_traits(ts[norm].t->type)->to_float) {
+        const int64_t ne0 = ts[norm].t->ne[0];
+        head_imp = malloc((size_t)ne0 * sizeof *head_imp);
+        if (!head_imp) goto oom;
+        gl_get_type_traits(ts[norm].t->type)->to_float(ts[norm].t->data, head_imp, ne0);
+        for (int64_t j = 0; j < ne0; j++) head_imp[j] *= head_imp[j];
+    }
+    m.head = head;
+    m.head_imp = head_imp;
     const int nth = gl_threadpool_n_threads(tp);
     m.scratch = malloc((size_t)nth * 3 * (size_t)(m.max_ne0 ? m.max_ne0 : 1) * sizeof(float));
     if (!m.scratch) goto oom;
     gl_threadpool_run(tp, measure_run, &m);
+    if (!weigh_errors(ts, c, n, has_output, head)) goto oom;
 
     double used = (double)fixed;
     for (int i = 0; i < n; i++) {
@@ -186,6 +291,7 @@ bool ll_plan_budget(ll_plan_tensor *ts, int n, uint64_t budget, gl_threadpool *t
 oom:
     ll_set_err(err, errlen, "out of memory");
 done:
+    free(head_imp);
     free(m.scratch);
     free(jobs);
     free(c);
