@@ -60,6 +60,10 @@ bool gl_tile8k_matmul(enum gl_type type, int n, const void *w, size_t w_row, int
 bool gl_gen_supported(enum gl_type type);
 void gl_gen_rows(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
                  const float *dy, const float *sy, float *out);
+// The same for n_tok tokens (activation rows by bytes apart, scales n / 32 floats apart):
+// out[t * bs + r], each token's outputs bitwise what gl_gen_rows gives for it alone.
+void gl_gen_rows_n(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                   size_t by, const float *dy, const float *sy, int n_tok, float *out, size_t bs);
 #endif
 
 // Helpers shared by the kernel files: the 6-bit scale/min pairs of Q4_K/Q5_K and the signed

@@ -186,6 +186,16 @@ static void mm_item(const mm_task *t, int64_t item) {
     if (t->act->n_tok == 1) {
         mm_rows_1(t, r0, r1, 0);
     } else if (t->rowwise) {
+#if defined(GL_HAVE_AVX2_KERNELS)
+        if (t->tile8) { // the generation kernel takes up to 4 tokens per pass over a row
+            const int64_t nb = t->act->n_in / QK8_0;
+            const float *dy = (const float *)((const char *)t->act->data + extras_offset(t->act));
+            gl_gen_rows_n(t->wtype, (int)t->act->n_in, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
+                          t->act->data, t->act->row_bytes, dy, dy + nb * t->act->n_tok, (int)t->act->n_tok,
+                          t->out + r0, (size_t)t->n_out);
+            return;
+        }
+#endif
         for (int64_t tok = 0; tok < t->act->n_tok; tok++) mm_rows_1(t, r0, r1, tok);
     } else {
         const int64_t t0 = tb * t->tok_block;

@@ -1,7 +1,8 @@
 // gl_matmul against a naive reference (dequantized weights x dequantized activations in
 // double), for every weight type, with 1, 2, 3 and 5 threads, row counts that do not divide
 // into the chunks, and 1..17 tokens (single-row path, batched tiles with ragged ends, more
-// than one token block). Also gl_matmul_f32, gl_act reuse across sizes, and bad arguments.
+// than one token block). Also gl_matmul_f32, gl_matmul_rowwise bitwise equal to one token at a
+// time, gl_act reuse across sizes, and bad arguments.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,6 +69,20 @@ static void check_matmul(gl_threadpool *tp, enum gl_type type, int n_in, int n_o
     // The convenience wrapper gives the same numbers.
     CHECK(gl_matmul_f32(tp, w, type, n_in, n_out, x, n_tok, out2), "matmul_f32");
     CHECK(memcmp(out, out2, sizeof(float) * n_out * n_tok) == 0, "%s matmul_f32 differs", tr->name);
+    // Batch-invariant: each token of gl_matmul_rowwise is bitwise gl_matmul of that token alone.
+    if (n_tok > 1) {
+        gl_matmul_rowwise(tp, w, type, n_out, act, out2);
+        gl_act one = {0};
+        int diff = 0;
+        for (int t = 0; t < n_tok; t++) {
+            CHECK(gl_act_prepare(&one, tp, x + (size_t)t * n_in, 1, n_in, tr->vec_dot_type), "act_prepare 1");
+            gl_matmul(tp, w, type, n_out, &one, out);
+            diff += memcmp(out, out2 + (size_t)t * n_out, sizeof(float) * n_out) != 0;
+        }
+        CHECK(diff == 0, "%s n_in=%d n_out=%d n_tok=%d: rowwise differs from one token at a time in %d tokens",
+              tr->name, n_in, n_out, n_tok, diff);
+        gl_act_free(&one);
+    }
     free(wf); free(x); free(wd); free(xd); free(out); free(out2); free(w);
 }
 
