@@ -3,6 +3,7 @@
 // for `llamalite quantize --imatrix` (or llama-quantize). As llama.cpp's imatrix tool: the text
 // is tokenized once and cut into chunks of -c tokens, each starting with BOS and evaluated
 // from an empty cache; the perplexity of each chunk's second half is shown along the way.
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -11,6 +12,22 @@
 #include "args.h"
 #include "commands.h"
 #include "progress.h"
+
+// The output is checked before the run, not after it: a long calibration should not end in
+// "cannot create". An existing file is left as it is; a new one is removed again.
+static bool can_create(const char *path) {
+    FILE *f = fopen(path, "rb");
+    const bool existed = f != NULL;
+    if (f) fclose(f);
+    f = fopen(path, "ab");
+    if (!f) {
+        fprintf(stderr, "llamalite: cannot create %s: %s\n", path, strerror(errno));
+        return false;
+    }
+    fclose(f);
+    if (!existed) remove(path);
+    return true;
+}
 
 static void usage(FILE *out) {
     fputs("usage: llamalite imatrix -m MODEL.gguf -f CALIB.txt [-o imatrix.dat] [-c 512] [options]\n"
@@ -77,6 +94,10 @@ int cmd_imatrix(int argc, char **argv) {
         return 1;
     }
     if (!args_finish_prompt(&p)) return 1;
+    if (!can_create(out_path)) {
+        args_free(&p);
+        return 1;
+    }
 
     char err[512];
     int rc = 1;

@@ -5,6 +5,7 @@
 // actual next token.
 #include "kld.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,12 +27,13 @@ kld_writer *kld_writer_open(const char *path, int n_ctx, int n_vocab, int n_chun
     kld_writer *w = calloc(1, sizeof *w);
     if (!w) return NULL;
     w->f = fopen(path, "wb");
+    const int open_errno = errno;
     w->path = strdup(path);
     w->n_vocab = n_vocab;
     w->nv = slots(n_vocab);
     w->row = calloc((size_t)w->nv, sizeof *w->row);
     if (!w->f || !w->path || !w->row) {
-        fprintf(stderr, "llamalite: cannot create %s\n", path);
+        fprintf(stderr, "llamalite: cannot create %s: %s\n", path, strerror(w->f ? ENOMEM : open_errno));
         if (w->f) fclose(w->f);
         free(w->path);
         free(w->row);
@@ -153,7 +155,7 @@ int kld_compare(const cli_params *p, ll_model *model, const char *base_path, int
     const int n_vocab = ll_vocab_n_tokens(v);
     FILE *f = fopen(base_path, "rb");
     if (!f) {
-        fprintf(stderr, "llamalite: cannot open %s\n", base_path);
+        fprintf(stderr, "llamalite: %s: %s\n", base_path, strerror(errno));
         return 1;
     }
     int rc = 1;

@@ -6,6 +6,7 @@
 //   n_entries; n_entries x { name_len, name bytes, ncall, nval, nval floats (mean * ncall) };
 //   then (optional) the chunk count and { dataset_len, dataset bytes }.
 // ncall is the number of matmul calls the means were taken over; a reader divides by it.
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,7 +186,7 @@ static bool put_i32(FILE *f, int32_t v) { return fwrite(&v, 4, 1, f) == 1; }
 int ll_imatrix_save(const ll_imatrix *im, const char *path, char *err, size_t errlen) {
     FILE *f = fopen(path, "wb");
     if (!f) {
-        ll_set_err(err, errlen, "%s: cannot create the file", path);
+        ll_set_err(err, errlen, "%s: cannot create the file: %s", path, strerror(errno));
         return -1;
     }
     int n = 0;
@@ -225,7 +226,7 @@ static bool get_i32(FILE *f, int32_t *v) { return fread(v, 4, 1, f) == 1; }
 ll_imatrix *ll_imatrix_load(const char *path, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        ll_set_err(err, errlen, "%s: cannot open the file", path);
+        ll_set_err(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     ll_imatrix *im = ll_imatrix_new();

@@ -11,8 +11,10 @@
 // residual stream. attn_output and ffn_down write into it directly. An error in attn_v, ffn_up
 // or ffn_gate is an error of the same relative size in what attn_output / ffn_down then add, so
 // it counts as its relative error times that tensor's output power. attn_q / attn_k only move
-// the attention scores, which matter in proportion to the scores' size (their mean square, at
-// most 1 here). The head (output, or a tied token_embd) turns the final residual into logits:
+// the attention scores, which matter in proportion to the scores' size (their mean square, up
+// to QK_SCORE_CAP). An error that enters the residual at block b is then a relative error of
+// what every later block reads, so their outputs err by about as much: block b's damage grows
+// by (power added after b) / (residual power up to b), damped by DEPTH_DAMP. The head (output, or a tied token_embd) turns the final residual into logits:
 // its relative error counts against the residual's power, estimated as the embedding's plus
 // every block's output power; its columns weigh as output_norm's squares (the normalized
 // input). An input-only token_embd adds its row error to the residual of the token it encodes.
@@ -28,6 +30,12 @@
 #include "util.h"
 
 enum { SAMPLE_ROWS = 256, MAX_CAND = 8 };
+
+// Score mean squares above this no longer make q/k errors worse (the softmax saturates).
+static const double QK_SCORE_CAP = 4.0;
+// Share of a residual error's relative size that later blocks pass on (norms and
+// nonlinearities absorb the rest); 0.5 did best on a trained and a random model.
+static const double DEPTH_DAMP = 0.5;
 
 // Candidates for rows that split into 256-element blocks, and for those that only split into 32.
 static const enum gl_type CAND_K[] = {GL_TYPE_Q2_K, GL_TYPE_Q3_K, GL_TYPE_IQ4_XS, GL_TYPE_Q4_K,
@@ -133,22 +141,34 @@ static bool weigh_errors(const ll_plan_tensor *ts, cands *c, int n, bool has_out
     }
     block_pow *bp = calloc((size_t)(n_blk ? n_blk : 1), sizeof *bp);
     if (!bp) return false;
-    double resid = 0; // the final residual's power: embedding plus every block's output
+    double embd_pow = 0; // mean squared norm of an embedding row: the residual at the start
     for (int i = 0; i < n; i++) {
         if (ts[i].fixed || !c[i].n) continue;
         const int b = block_of(ts[i].t->name);
         const double per_row = c[i].sig / (double)rows_of(ts[i].t);
         switch (role_of(ts[i].t->name, has_output)) {
-        case R_O: if (b >= 0) bp[b].o += c[i].sig; resid += c[i].sig; break;
-        case R_DOWN: if (b >= 0) bp[b].down += c[i].sig; resid += c[i].sig; break;
+        case R_O: if (b >= 0) bp[b].o += c[i].sig; break;
+        case R_DOWN: if (b >= 0) bp[b].down += c[i].sig; break;
         case R_Q: if (b >= 0) bp[b].q = per_row; break;
         case R_K: if (b >= 0) bp[b].k = per_row; break;
-        case R_HEAD: case R_EMBD:
-            if (!strcmp(ts[i].t->name, "token_embd.weight")) resid += c[i].plain / (double)rows_of(ts[i].t);
-            break;
         default: break;
         }
+        if (!strcmp(ts[i].t->name, "token_embd.weight")) embd_pow = c[i].plain / (double)rows_of(ts[i].t);
     }
+    // Residual power after each block, and at the end; from it each block's depth gain.
+    double resid = embd_pow;
+    for (int k = 0; k < n_blk; k++) resid += bp[k].o + bp[k].down;
+    double *gain = calloc((size_t)(n_blk ? n_blk : 1), sizeof *gain);
+    if (!gain) {
+        free(bp);
+        return false;
+    }
+    double upto = embd_pow;
+    for (int k = 0; k < n_blk; k++) {
+        upto += bp[k].o + bp[k].down;
+        gain[k] = upto > 0 ? 1 + DEPTH_DAMP * (resid - upto) / upto : 1;
+    }
+    const double embd_gain = embd_pow > 0 ? 1 + DEPTH_DAMP * (resid - embd_pow) / embd_pow : 1;
     for (int i = 0; i < n; i++) {
         if (ts[i].fixed || !c[i].n || !(c[i].sig > 0)) continue;
         const int b = block_of(ts[i].t->name);
@@ -158,14 +178,16 @@ static bool weigh_errors(const ll_plan_tensor *ts, cands *c, int n, bool has_out
         case R_V: if (p && p->o > 0) f = p->o / c[i].sig; break;
         case R_GATE: case R_UP: if (p && p->down > 0) f = p->down / c[i].sig; break;
         case R_Q: case R_K:
-            if (p && p->o > 0 && p->q > 0 && p->k > 0) f = fmin(1.0, p->q * p->k) * p->o / c[i].sig;
+            if (p && p->o > 0 && p->q > 0 && p->k > 0) f = fmin(QK_SCORE_CAP, p->q * p->k) * p->o / c[i].sig;
             break;
         case R_HEAD: if (i == head && resid > 0) f = resid / c[i].sig; break;
-        case R_EMBD: f = 1.0 / (double)rows_of(ts[i].t); break; // one row per token
+        case R_EMBD: f = embd_gain / (double)rows_of(ts[i].t); break; // one row per token
         default: break;
         }
+        if (b >= 0) f *= gain[b];
         for (int k = 0; k < c[i].n; k++) c[i].err[k] *= f;
     }
+    free(gain);
     free(bp);
     return true;
 }
@@ -263,8 +285,16 @@ bool ll_plan_budget(ll_plan_tensor *ts, int n, uint64_t budget, gl_threadpool *t
         used += c[i].bytes[c[i].hull[0]];
     }
     if (used > (double)budget) {
-        ll_set_err(err, errlen, "the budget of %llu bytes is below the smallest mixture (%.0f bytes)",
-                   (unsigned long long)budget, used);
+        double n_el = 0; // for the message in bits per weight too
+        for (int i = 0; i < n; i++) {
+            double e = 1;
+            for (uint32_t d = 0; d < ts[i].t->n_dims; d++) e *= (double)ts[i].t->ne[d];
+            n_el += e;
+        }
+        n_el = n_el > 0 ? n_el : 1;
+        ll_set_err(err, errlen, "the budget (%llu bytes, %.2f bits per weight) is below the smallest mixture "
+                   "(%.0f bytes, %.2f bits per weight)", (unsigned long long)budget, 8.0 * (double)budget / n_el,
+                   used, 8.0 * used / n_el);
         goto done;
     }
     for (;;) {
