@@ -70,6 +70,13 @@ static float hsum8_hadd(const float *l) {
     return (t0 + t1) + (t2 + t3);
 }
 
+// The reference's KV window for a batch whose last position is last_pos: the used cells padded
+// to a multiple of 32, at most the context.
+static int kv_window(const ll_context *c, int last_pos) {
+    const int n = ((last_pos + 1 + 31) / 32) * 32;
+    return n < c->n_ctx ? n : c->n_ctx;
+}
+
 static inline float kv_at(const void *p, bool f16, size_t i) {
     return f16 ? gl_fp16_to_fp32(((const gl_fp16 *)p)[i]) : ((const float *)p)[i];
 }
@@ -174,11 +181,10 @@ static void attention_task(void *arg, int ith, int nth) {
             s[j] = att_dot(k + (size_t)j * kv_dim * ek, fk, qr, hd, batch) * scale;
             if (s[j] > mx) mx = s[j];
         }
-        double sum = 0;
-        for (int j = 0; j < n_keys; j++) {
-            s[j] = expf(s[j] - mx);
-            sum += s[j];
-        }
+        // The softmax row spans the reference's KV window (masked keys weigh 0): it decides
+        // which keys its 8-lane exp takes and which its scalar tail takes.
+        const int row = kv_window(c, batch ? tk->pos0 + tk->n_rows - 1 : tk->pos0 + t);
+        const double sum = gl_exp_sum8(s, s, mx, n_keys, row);
         const float inv = (float)(1.0 / sum);
         for (int j = 0; j < n_keys; j++) {
             s[j] *= inv;
@@ -386,6 +392,25 @@ static void store_rows(void *cache, bool f16, size_t off, const float *src, int 
     else memcpy((float *)cache + off, src, (size_t)n * sizeof(float));
 }
 
+
+// ---- debug dump (LL_DUMP_DIR): named intermediates as f32 files, for layer-by-layer
+// comparison with the reference engine. Off unless the variable is set.
+static void dbg_dump(const char *name, int l, const float *p, int n_tok, int n) {
+    static int dir_state = -1;
+    static const char *dir;
+    if (dir_state < 0) { dir = getenv("LL_DUMP_DIR"); dir_state = dir != NULL; }
+    if (!dir_state) return;
+    char path[512];
+    if (l >= 0) snprintf(path, sizeof path, "%s/%s-%d.bin", dir, name, l);
+    else snprintf(path, sizeof path, "%s/%s.bin", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    int64_t ne[4] = {n, n_tok, 1, 1};
+    fwrite(ne, 8, 4, f);
+    fwrite(p, 4, (size_t)n * n_tok, f);
+    fclose(f);
+}
+
 // ---- the pass -----------------------------------------------------------------------------
 
 bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, float *out,
@@ -404,6 +429,7 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
         if (err && errlen) snprintf(err, errlen, "out of memory (LoRA buffer)");
         return false;
     }
+    dbg_dump("inp_embd", -1, c->x, B, E);
 
     // Rotation angles of the chunk's positions, shared by q and k of every layer.
     for (int t = 0; t < B; t++) gl_rope_cache(&c->rope, hd, pos0 + t, c->rope_cs + (size_t)t * hp->n_rot);
@@ -415,6 +441,7 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
         // attention block
         tk = (task){.c = c, .src = c->x, .dst = c->xb, .w = L->attn_norm, .n_rows = B, .n = E};
         run(c, rmsnorm_task, &tk, (size_t)B * E);
+        dbg_dump("attn_norm", l, c->xb, B, E);
         c->act_src = NULL;
         if (!matmul(c, &L->wq, ll_lora_slot(l, LL_LORA_Q), c->xb, B, c->q) ||
             !matmul(c, &L->wk, ll_lora_slot(l, LL_LORA_K), c->xb, B, c->k) ||
@@ -423,6 +450,9 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
         add_bias(c->q, L->bq, B, q_dim);
         add_bias(c->k, L->bk, B, kv_dim);
         add_bias(c->v, L->bv, B, kv_dim);
+        dbg_dump("Qcur", l, c->q, B, q_dim);
+        dbg_dump("Kcur", l, c->k, B, kv_dim);
+        dbg_dump("Vcur", l, c->v, B, kv_dim);
 
         const size_t layer_off = (size_t)l * c->n_ctx * kv_dim;
         for (int t = 0; t < B; t++) {
@@ -435,24 +465,35 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
         }
 
         tk = (task){.c = c, .n_rows = B, .layer = l, .pos0 = pos0};
+        dbg_dump("Qcur_rope", l, c->q, B, q_dim);
+        dbg_dump("Kcur_rope", l, c->k, B, kv_dim);
         run(c, attention_task, &tk, (size_t)B * hp->n_head * (pos0 + B) * hd);
+        dbg_dump("kqv_merged_cont", l, c->xb, B, q_dim);
         c->act_src = NULL;
         if (!matmul(c, &L->wo, ll_lora_slot(l, LL_LORA_O), c->xb, B, c->xb2)) goto oom;
         add_bias(c->xb2, L->bo, B, E);
+        dbg_dump("kqv_out", l, c->xb2, B, E);
         gl_vec_add(c->x, c->x, c->xb2, B * E);
+        dbg_dump("ffn_inp", l, c->x, B, E);
 
         // feed-forward block
         tk = (task){.c = c, .src = c->x, .dst = c->xb, .w = L->ffn_norm, .n_rows = B, .n = E};
         run(c, rmsnorm_task, &tk, (size_t)B * E);
+        dbg_dump("ffn_norm", l, c->xb, B, E);
         c->act_src = NULL;
         if (!matmul(c, &L->w_gate, ll_lora_slot(l, LL_LORA_GATE), c->xb, B, c->hb) ||
             !matmul(c, &L->w_up, ll_lora_slot(l, LL_LORA_UP), c->xb, B, c->hb2))
             goto oom;
+        dbg_dump("ffn_gate", l, c->hb, B, n_ff);
+        dbg_dump("ffn_up", l, c->hb2, B, n_ff);
         tk = (task){.c = c, .src = c->hb, .src2 = c->hb2, .dst = c->hb, .n_rows = B, .n = n_ff};
         run(c, swiglu_task, &tk, (size_t)B * n_ff * 4); // exp is dearer than a multiply
+        dbg_dump("ffn_gate_par", l, c->hb, B, n_ff);
         c->act_src = NULL;
         if (!matmul(c, &L->w_down, ll_lora_slot(l, LL_LORA_DOWN), c->hb, B, c->xb2)) goto oom;
+        dbg_dump("ffn_out", l, c->xb2, B, E);
         gl_vec_add(c->x, c->x, c->xb2, B * E);
+        dbg_dump("l_out", l, c->x, B, E);
     }
 
     if (out) {
@@ -461,8 +502,10 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
         tk = (task){.c = c, .src = c->x + (size_t)first * E, .dst = c->xb, .w = m->output_norm,
                     .n_rows = n_out, .n = E};
         run(c, rmsnorm_task, &tk, (size_t)n_out * E);
+        dbg_dump("result_norm", -1, c->xb, n_out, E);
         c->act_src = NULL;
         if (!matmul(c, &m->output, ll_lora_slot_output(m), c->xb, n_out, out)) goto oom;
+        dbg_dump("result_output", -1, out, n_out, (int)m->output.n_out);
     }
     c->act_src = NULL;
     return true;

@@ -57,23 +57,107 @@ static inline __m256 exp256(__m256 x) {
 }
 #endif
 
+
+// ---- the reference engine's exp ------------------------------------------------------------
+// e^x as the reference engine's 8-lane (AVX2) softmax and SiLU compute it: n = x*log2(e) rounded
+// to an integer with the 1.5*2^23 trick, b = x - n*ln2 (ln2 in two parts), p = e^b - 1 from a
+// degree-5 polynomial, result k + k*p with k = 2^n built in the exponent bits. Where |n| > 126
+// the scale is split in two factors (results near overflow/underflow), and |n| > 192 saturates.
+// Not the most accurate exp, but mirrored so the roundings after it (F16 softmax weights,
+// 8-bit activations) fall the way the reference's do.
+static inline float bits_f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint32_t f_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+static inline float exp_ref1(float x) {
+    const float z = fmaf(x, 0x1.715476p+0f, 0x1.8p23f);
+    const float n = z - 0x1.8p23f;
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    const uint32_t e = f_bits(z) << 23;
+    const float k = bits_f(e + f_bits(1.0f));
+    const float u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+                         0x1.ffffecp-1f * b);
+    if (!(fabsf(n) > 126)) return fmaf(j, k, k);
+    const uint32_t g = n <= 0 ? 0x82000000u : 0;
+    const float s1 = bits_f(g + 0x7f000000u), s2 = bits_f(e - g);
+    if (fabsf(n) > 192) return s1 * s1;
+    return fmaf(s2, j, s2) * s1;
+}
+
+#ifdef OPS_AVX2
+static inline __m256 exp_ref8(__m256 x) {
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1))));
+    const __m256 an = _mm256_andnot_ps(_mm256_set1_ps(-0.f), n);
+    const __m256 c = _mm256_cmp_ps(an, _mm256_set1_ps(126), _CMP_GT_OQ);
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+    if (!_mm256_movemask_ps(c)) return _mm256_fmadd_ps(j, k, k);
+    const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                       _mm256_set1_epi32((int)0x82000000u));
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+    const __m256 d = _mm256_cmp_ps(an, _mm256_set1_ps(192), _CMP_GT_OQ);
+    const __m256 mid = _mm256_blendv_ps(_mm256_fmadd_ps(k, j, k), _mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1), c);
+    return _mm256_blendv_ps(mid, _mm256_mul_ps(s1, s1), d);
+}
+#endif
+
+// 8 floats summed as the reference's 8-lane reduction: halves, then (0+2)+(1+3).
+static inline float hsum8_ref(const float *l) {
+    const float t0 = l[0] + l[4], t1 = l[1] + l[5], t2 = l[2] + l[6], t3 = l[3] + l[7];
+    return (t0 + t2) + (t1 + t3);
+}
+
+double gl_exp_sum8(float *y, const float *x, float sub, int n, int n_row) {
+    double sum = 0;
+    int i = 0;
+    for (; i + 8 <= n_row && i < n; i += 8) {
+        float v[8];
+        for (int l = 0; l < 8; l++) v[l] = i + l < n ? x[i + l] - sub : -INFINITY;
+#ifdef OPS_AVX2
+        _mm256_storeu_ps(v, exp_ref8(_mm256_loadu_ps(v)));
+#else
+        for (int l = 0; l < 8; l++) v[l] = exp_ref1(v[l]);
+#endif
+        memcpy(y + i, v, (size_t)(n - i < 8 ? n - i : 8) * sizeof(float));
+        sum += hsum8_ref(v);
+    }
+    for (; i < n; i++) {
+        y[i] = expf(x[i] - sub);
+        sum += y[i];
+    }
+    return sum;
+}
+
 // ---- norms and activations ----------------------------------------------------------------
 
 void gl_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
     if (n <= 0) return;
+    // Rounded as the reference engine rounds: each square in float, summed in order in
+    // double, the mean and the scale in float. On models that re-quantize activations to
+    // 8 bits every layer, a last-bit difference here flips roundings that grow layer by layer.
     double sum = 0.0;
     int i = 0;
 #ifdef OPS_AVX2
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    for (; i + 16 <= n; i += 16) {
-        __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
-        a0 = _mm256_fmadd_ps(v0, v0, a0);
-        a1 = _mm256_fmadd_ps(v1, v1, a1);
+    for (; i + 8 <= n; i += 8) {
+        float sq[8];
+        const __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(sq, _mm256_mul_ps(v, v));
+        for (int l = 0; l < 8; l++) sum += sq[l];
     }
-    sum = hsum256(_mm256_add_ps(a0, a1));
 #endif
-    for (; i < n; i++) sum += (double)x[i] * x[i];
-    const float scale = (float)(1.0 / sqrt(sum / n + eps));
+    for (; i < n; i++) sum += x[i] * x[i];
+    const float mean = (float)(sum / n);
+    const float scale = 1.0f / sqrtf(mean + eps);
     if (w) {
         for (i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
     } else {
@@ -116,29 +200,37 @@ void gl_softmax(float *x, int n) {
     gl_vec_scale(x, (float)(1.0 / sum), n);
 }
 
+// SiLU as the reference computes it: x / (1 + e^-x) with its 8-lane exp over whole groups of
+// 8, the C library's expf for the n % 8 left over.
 void gl_silu(float *out, const float *x, int n) {
+    const int nv = n & ~7;
     int i = 0;
 #ifdef OPS_AVX2
     const __m256 one = _mm256_set1_ps(1.0f);
-    for (; i + 8 <= n; i += 8) {
+    for (; i < nv; i += 8) {
         __m256 v = _mm256_loadu_ps(x + i);
-        __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), v));
+        __m256 e = exp_ref8(_mm256_sub_ps(_mm256_setzero_ps(), v));
         _mm256_storeu_ps(out + i, _mm256_div_ps(v, _mm256_add_ps(one, e)));
     }
+#else
+    for (; i < nv; i++) out[i] = x[i] / (1.0f + exp_ref1(-x[i]));
 #endif
     for (; i < n; i++) out[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
 void gl_swiglu(float *out, const float *gate, const float *up, int n) {
+    const int nv = n & ~7;
     int i = 0;
 #ifdef OPS_AVX2
     const __m256 one = _mm256_set1_ps(1.0f);
-    for (; i + 8 <= n; i += 8) {
+    for (; i < nv; i += 8) {
         __m256 g = _mm256_loadu_ps(gate + i);
-        __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        __m256 e = exp_ref8(_mm256_sub_ps(_mm256_setzero_ps(), g));
         __m256 s = _mm256_div_ps(g, _mm256_add_ps(one, e));
         _mm256_storeu_ps(out + i, _mm256_mul_ps(s, _mm256_loadu_ps(up + i)));
     }
+#else
+    for (; i < nv; i++) out[i] = gate[i] / (1.0f + exp_ref1(-gate[i])) * up[i];
 #endif
     for (; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
@@ -291,8 +383,10 @@ static void rope_turn(const rope_setup *r, const float *cs, float *x, int n_head
             const float c = cs[2 * (j - j0)], s = cs[2 * (j - j0) + 1];
             float *a = xh + j * step, *b = a + stride;
             const float x0 = *a, x1 = *b;
-            *a = x0 * c - x1 * s;
-            *b = x0 * s + x1 * c;
+            // One rounding of the first product is folded into a fused multiply-add, as the
+            // reference engine's compiled rotation does: keeps roped q/k bitwise equal to it.
+            *a = fmaf(x0, c, -(x1 * s));
+            *b = fmaf(x0, s, x1 * c);
         }
     }
 }
@@ -339,8 +433,8 @@ void gl_rope_shift_f16(const gl_rope_params *p, gl_fp16 *x, int n_heads, int hea
                 const float c = cs[2 * (j - j0)], s = cs[2 * (j - j0) + 1];
                 gl_fp16 *a = xh + j * step, *b = a + stride;
                 const float x0 = gl_fp16_to_fp32(*a), x1 = gl_fp16_to_fp32(*b);
-                *a = gl_fp32_to_fp16(x0 * c - x1 * s);
-                *b = gl_fp32_to_fp16(x0 * s + x1 * c);
+                *a = gl_fp32_to_fp16(fmaf(x0, c, -(x1 * s)));
+                *b = gl_fp32_to_fp16(fmaf(x0, s, x1 * c));
             }
         }
     }

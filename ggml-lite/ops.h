@@ -24,6 +24,12 @@ void gl_silu(float *out, const float *x, int n);
 // out[i] = silu(gate[i]) * up[i]   (llama's FFN activation)
 void gl_swiglu(float *out, const float *gate, const float *up, int n);
 
+// The reference engine's softmax core over a row of n_row >= n entries of which [n, n_row) are
+// masked (-inf, weight 0, not written): y[i] = e^(x[i] - sub) with its exp 8 at a time, each
+// group's sum reduced in float as its 8-lane sum does and added in double; the n_row % 8 left
+// over use the C library's expf. Returns the sum. y may be x.
+double gl_exp_sum8(float *y, const float *x, float sub, int n, int n_row);
+
 void gl_vec_add(float *out, const float *a, const float *b, int n); // out = a + b
 void gl_vec_scale(float *x, float s, int n);                       // x *= s
 void gl_vec_mad(float *y, const float *x, float a, int n);         // y += a * x
