@@ -530,12 +530,6 @@ INL float hmax_ps(__m256 v) {
     return _mm_cvtss_f32(m);
 }
 
-// roundf (half away from zero) for |v| < 2^23, as the reference quantizer rounds.
-INL __m256i round_away(__m256 v) {
-    const __m256 half = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)), _mm256_set1_ps(0.49999997f));
-    return _mm256_cvttps_epi32(_mm256_add_ps(v, half));
-}
-
 // 32 ints (4 vectors of 8, values in int8 range) to 32 bytes in order.
 INL __m256i pack_i32_to_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
     const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
@@ -544,7 +538,8 @@ INL __m256i pack_i32_to_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
     return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// One 32-block to int8 with the reference's scale d = amax / 127 and roundf; returns d.
+// One 32-block to int8 as the reference's SIMD quantizer: d = amax / 127, multiplier 127 / amax,
+// round half to even (gl_quant_row_q8_0_act); returns d.
 INL float q8_block(const float *x, int8_t *qs, __m256i *sum32) {
     __m256 v[4];
     __m256 amax = _mm256_setzero_ps();
@@ -553,10 +548,11 @@ INL float q8_block(const float *x, int8_t *qs, __m256i *sum32) {
         v[k] = _mm256_loadu_ps(x + 8 * k);
         amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
     }
-    const float d = hmax_ps(amax) / 127;
-    const __m256 id = _mm256_set1_ps(d ? 1.0f / d : 0.0f);
+    const float am = hmax_ps(amax), d = am / 127;
+    const __m256 id = _mm256_set1_ps(am != 0.0f ? 127.0f / am : 0.0f);
     __m256i q[4];
-    for (int k = 0; k < 4; k++) q[k] = round_away(_mm256_mul_ps(v[k], id));
+    for (int k = 0; k < 4; k++)
+        q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     if (sum32) *sum32 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
     _mm256_storeu_si256((__m256i *)qs, pack_i32_to_i8(q[0], q[1], q[2], q[3]));
     return d;

@@ -259,7 +259,7 @@ const gl_kernel_set gl_kernels_scalar = {
     },
     .from_float = {
         [GL_TYPE_F32] = gl_quant_row_f32_ref, [GL_TYPE_F16] = gl_quant_row_f16_ref,
-        [GL_TYPE_BF16] = gl_quant_row_bf16_ref, [GL_TYPE_Q8_0] = gl_quant_row_q8_0_ref,
-        [GL_TYPE_Q8_1] = gl_quant_row_q8_1_ref, [GL_TYPE_Q8_K] = gl_quant_row_q8_K_ref,
+        [GL_TYPE_BF16] = gl_quant_row_bf16_ref, [GL_TYPE_Q8_0] = gl_quant_row_q8_0_act,
+        [GL_TYPE_Q8_1] = gl_quant_row_q8_1_act, [GL_TYPE_Q8_K] = gl_quant_row_q8_K_ref,
     },
 };

@@ -295,6 +295,37 @@ void gl_quant_row_q8_0_ref(const float *x, void *vy, int64_t n) {
         y[i].d = gl_fp32_to_fp16(quant_block_q8(x, y[i].qs));
 }
 
+// Activations (the Q8_0/Q8_1 inputs of the dot kernels) are quantized as the reference's SIMD
+// code does at run time: multiplier 127/amax, round half to even. Stored Q8_0 weights keep the
+// reference's scalar quantizer above (1/d, round half away), as llama-quantize writes them.
+static float quant_block_q8_act(const float *x, int8_t *qs) {
+    float amax = 0;
+    for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    for (int j = 0; j < 32; j++) {
+        const float v = nearbyintf(x[j] * id);
+        qs[j] = v != v ? -128 : v > 127 ? 127 : v < -128 ? -128 : (int8_t)v;
+    }
+    return amax / 127;
+}
+
+void gl_quant_row_q8_0_act(const float *x, void *vy, int64_t n) {
+    block_q8_0 *y = (block_q8_0 *)vy;
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0)
+        y[i].d = gl_fp32_to_fp16(quant_block_q8_act(x, y[i].qs));
+}
+
+void gl_quant_row_q8_1_act(const float *x, void *vy, int64_t n) {
+    block_q8_1 *y = (block_q8_1 *)vy;
+    for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
+        const float d = quant_block_q8_act(x, y[i].qs);
+        int sum = 0;
+        for (int j = 0; j < QK8_1; j++) sum += y[i].qs[j];
+        y[i].d = gl_fp32_to_fp16(d);
+        y[i].s = gl_fp32_to_fp16(sum * d);
+    }
+}
+
 void gl_dequant_row_q8_1(const void *vx, float *y, int64_t n) {
     const block_q8_1 *x = (const block_q8_1 *)vx;
     for (int64_t i = 0; i < n / QK8_1; i++, y += QK8_1) {

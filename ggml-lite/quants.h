@@ -36,6 +36,9 @@ GL_DECLARE_QUANT_FNS(q4_0)
 GL_DECLARE_QUANT_FNS(q4_1)
 GL_DECLARE_QUANT_FNS(q5_0)
 GL_DECLARE_QUANT_FNS(q5_1)
+// Activation quantizers (run time, Q8_0/Q8_1): the reference SIMD rounding, see quants.c.
+void gl_quant_row_q8_0_act(const float *x, void *vy, int64_t n);
+void gl_quant_row_q8_1_act(const float *x, void *vy, int64_t n);
 GL_DECLARE_QUANT_FNS(q8_0)
 GL_DECLARE_QUANT_FNS(q8_1)
 GL_DECLARE_QUANT_FNS(q2_K)
