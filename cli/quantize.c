@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -29,7 +30,8 @@ static void usage(FILE *out) {
           "  --allow-requantize        accept quantized input (dequantized first; loses quality)\n"
           "  --target-bpw B            choose per-tensor types to fit B bits per weight with the\n"
           "                            least expected error (best with --imatrix)\n"
-          "  --target-size S           the same for a size in bytes (suffix K, M, G: KiB, MiB, GiB)\n"
+          "  --target-size S           the same for the weights' size in bytes (suffix K, M, G:\n"
+          "                            KiB, MiB, GiB; the file adds its metadata, e.g. the vocabulary)\n"
           "  -v, --verbose             one line per tensor\n", out);
 }
 
@@ -90,6 +92,15 @@ static void on_progress(void *ud, uint64_t done, uint64_t total) {
 }
 
 static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
+
+// Size of the written file (weights plus metadata), 0 if it cannot be read.
+static uint64_t file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    fclose(f);
+    return n > 0 ? (uint64_t)n : 0;
+}
 
 // The mixture: weights per output type among the converted matrices.
 static void print_mixture(const ll_quantize_stats *st) {
@@ -235,9 +246,10 @@ int cmd_quantize(int argc, char **argv) {
                    mib(t->size_in), mib(t->size_out), t->fallback ? "  (fallback: rows do not fit)" : "");
         }
     const double n = (double)(st.n_elements ? st.n_elements : 1);
-    printf("quantize: %s -> %s: %.2f MiB -> %.2f MiB, %.2f -> %.2f bits per weight (%.2fM weights), "
-           "file type %d, %.1f s\n", pos[0], pos[1], mib(st.size_in), mib(st.size_out), 8.0 * (double)st.size_in / n,
-           8.0 * (double)st.size_out / n, n / 1e6, st.ftype, st.t_ms / 1000.0);
+    printf("quantize: %s -> %s: weights %.2f MiB -> %.2f MiB (file %.2f MiB), %.2f -> %.2f bits per weight "
+           "(%.2fM weights), file type %d, %.1f s\n", pos[0], pos[1], mib(st.size_in), mib(st.size_out),
+           mib(file_size(pos[1])), 8.0 * (double)st.size_in / n, 8.0 * (double)st.size_out / n, n / 1e6, st.ftype,
+           st.t_ms / 1000.0);
     if (target || verbose) print_mixture(&st);
     if (st.n_fallback)
         printf("quantize: %d tensor(s) used a fallback type (rows not a multiple of the block size)\n", st.n_fallback);

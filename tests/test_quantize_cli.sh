@@ -21,7 +21,7 @@ ok() { echo "ok: $*"; }
 bad() { echo "FAIL: $*"; fail=1; }
 
 out=$("$BIN" quantize "$TINY" "$DIR/t-q8.gguf" Q8_0 2 2>/dev/null)
-if [ $? -eq 0 ] && printf '%s' "$out" | grep -q "MiB -> .* MiB, .* bits per weight" && printf '%s' "$out" | grep -q "file type 7"; then
+if [ $? -eq 0 ] && printf '%s' "$out" | grep -q "weights .* MiB -> .* MiB (file .* MiB), .* -> .* bits per weight" && printf '%s' "$out" | grep -q "file type 7"; then
     ok "quantize Q8_0: $out"
 else
     bad "quantize Q8_0: $out"
