@@ -1,11 +1,13 @@
 // The size-budget planner (`quantize --target-bpw 4.5` / `--target-size 700M`): a type per
-// tensor so that the file fits the budget with the least expected damage.
+// tensor so that the weights fit the budget with the least expected damage.
 //
 // Damage is estimated per tensor and candidate type from the importance-weighted squared error
 // of its weights, sum over rows and columns of imp[col] * (w - dequant(quant(w)))^2: with an
 // imatrix this is the expected squared error of the matmul's output (E |dW x|^2 for inputs of
 // those mean squares). It is measured by quantizing an evenly spaced sample of rows with every
-// candidate, scaled to the whole tensor.
+// candidate, scaled to the whole tensor. Without an imatrix the importances are estimated from
+// the model: after a norm, inputs have unit mean square times the norm's weights; attn_output
+// reads what attn_v wrote, ffn_down what silu(gate) * up wrote.
 //
 // Matmul outputs are not equally harmful, so every error is carried to where it lands: the
 // residual stream. attn_output and ffn_down write into it directly. An error in attn_v, ffn_up
@@ -14,10 +16,11 @@
 // the attention scores, which matter in proportion to the scores' size (their mean square, up
 // to QK_SCORE_CAP). An error that enters the residual at block b is then a relative error of
 // what every later block reads, so their outputs err by about as much: block b's damage grows
-// by (power added after b) / (residual power up to b), damped by DEPTH_DAMP. The head (output, or a tied token_embd) turns the final residual into logits:
-// its relative error counts against the residual's power, estimated as the embedding's plus
-// every block's output power; its columns weigh as output_norm's squares (the normalized
-// input). An input-only token_embd adds its row error to the residual of the token it encodes.
+// by (power added after b) / (residual power up to b), damped by DEPTH_DAMP. The head (output,
+// or a tied token_embd) turns the final residual into logits: its relative error counts against
+// the residual's power, estimated as the embedding's plus every block's output power; its
+// columns weigh as output_norm's squares (the normalized input). An input-only token_embd adds
+// its row error to the residual of the token it encodes.
 //
 // Each tensor's candidates are reduced to their lower convex hull in (bytes, damage); then,
 // starting from every tensor's cheapest type, the upgrade that saves the most damage per extra
@@ -81,8 +84,7 @@ typedef struct {
     ll_plan_tensor *ts;
     cands *c;
     int *jobs; int n_jobs;      // job = tensor index * MAX_CAND + candidate
-    const float *head_imp;      // the head's column weights (output_norm squared), or NULL
-    int head;                   // index of the head tensor, or -1
+    const float **imp;          // per tensor: column weights when it has no imatrix, or NULL
     float *scratch;             // [n_threads][3][max_ne0]
     int64_t max_ne0;
 } measure_task;
@@ -109,7 +111,7 @@ static void measure_run(void *arg, int ith, int nth) {
             const float *imx = p->imatrix ? p->imatrix + (size_t)(r / per_slice) * ne0 : NULL;
             gl_quantize_rows(ty, src, q, 1, ne0, imx);
             tq->to_float(q, deq, ne0);
-            const float *w = ti == m->head && m->head_imp ? m->head_imp : imx;
+            const float *w = imx ? imx : m->imp[ti];
             for (int64_t i = 0; i < ne0; i++) {
                 const double d = (double)src[i] - deq[i], s2 = (double)src[i] * src[i], wi = w ? w[i] : 1.0;
                 err += wi * d * d;
@@ -123,6 +125,46 @@ static void measure_run(void *arg, int ith, int nth) {
             m->c[ti].sig = sig * scale;
             m->c[ti].plain = plain * scale;
         }
+    }
+}
+
+// E[silu(g)^2] for g ~ N(0, var): the mean square of the gate's output.
+static double silu_sq_mean(double var) {
+    const double sd = sqrt(var > 0 ? var : 0);
+    double sum = 0, wsum = 0;
+    for (int k = -48; k <= 48; k++) { // Gauss weights on a grid to +-6 sd
+        const double z = k / 8.0, g = z * sd, w = exp(-0.5 * z * z), s = g / (1 + exp(-g));
+        sum += w * s * s;
+        wsum += w;
+    }
+    return sum / wsum;
+}
+
+// attn_output and ffn_down without an imatrix were measured as if their inputs had unit mean
+// square. Their inputs are what attn_v and the gated ffn_up produce, whose mean squares are
+// known now (measured after the norms): rescale to them (an upper bound for attn_output, whose
+// input is v averaged over positions).
+static void scale_unread(const ll_plan_tensor *ts, cands *c, int n, bool has_output) {
+    for (int i = 0; i < n; i++) {
+        if (ts[i].fixed || ts[i].imatrix || !c[i].n) continue;
+        const enum role r = role_of(ts[i].t->name, has_output);
+        const int b = block_of(ts[i].t->name);
+        if (b < 0 || (r != R_O && r != R_DOWN)) continue;
+        double pv = 0, pg = 0, pu = 0;
+        for (int k = 0; k < n; k++) {
+            if (ts[k].fixed || !c[k].n || block_of(ts[k].t->name) != b) continue;
+            const double per_row = c[k].sig / (double)rows_of(ts[k].t);
+            switch (role_of(ts[k].t->name, has_output)) {
+            case R_V: pv = per_row; break;
+            case R_GATE: pg = per_row; break;
+            case R_UP: pu = per_row; break;
+            default: break;
+            }
+        }
+        const double s = r == R_O ? pv : silu_sq_mean(pg) * pu;
+        if (!(s > 0)) continue;
+        for (int k = 0; k < c[i].n; k++) c[i].err[k] *= s;
+        c[i].sig *= s;
     }
 }
 
@@ -225,16 +267,16 @@ static void make_hull(cands *c) {
 bool ll_plan_budget(ll_plan_tensor *ts, int n, uint64_t budget, gl_threadpool *tp, char *err, size_t errlen) {
     cands *c = calloc((size_t)(n ? n : 1), sizeof *c);
     int *jobs = malloc((size_t)(n ? n : 1) * MAX_CAND * sizeof *jobs);
-    measure_task m = {.ts = ts, .c = c, .jobs = jobs, .head = -1};
-    float *head_imp = NULL;
+    measure_task m = {.ts = ts, .c = c, .jobs = jobs};
+    float **norms = calloc((size_t)(n ? n : 1), sizeof *norms); // squared norm weights, by tensor
+    m.imp = calloc((size_t)(n ? n : 1), sizeof *m.imp);
     bool ok = false;
-    if (!c || !jobs) goto oom;
+    if (!c || !jobs || !norms || !m.imp) goto oom;
 
     bool has_output = false;
-    int head = -1, norm = -1;
+    int head = -1;
     for (int i = 0; i < n; i++) {
         if (!strcmp(ts[i].t->name, "output.weight")) has_output = true;
-        if (!strcmp(ts[i].t->name, "output_norm.weight")) norm = i;
     }
     for (int i = 0; i < n; i++)
         if (!ts[i].fixed && role_of(ts[i].t->name, has_output) == R_HEAD) head = i;
@@ -261,21 +303,37 @@ bool ll_plan_budget(ll_plan_tensor *ts, int n, uint64_t budget, gl_threadpool *t
             c[i].n = 1;
         }
     }
-    // The head's input is the final norm's output: unit mean square times output_norm's weights.
-    if (head >= 0 && norm >= 0 && ts[norm].t->ne[0] == ts[head].t->ne[0] && ts[norm].t->n_dims == 1 &&
-        gl_get_type_traits(ts[norm].t->type)->to_float) {
-        const int64_t ne0 = ts[norm].t->ne[0];
-        head_imp = malloc((size_t)ne0 * sizeof *head_imp);
-        if (!head_imp) goto oom;
-        gl_get_type_traits(ts[norm].t->type)->to_float(ts[norm].t->data, head_imp, ne0);
-        for (int64_t j = 0; j < ne0; j++) head_imp[j] *= head_imp[j];
+    // Without an imatrix, what a matmul reads after a norm has about unit mean square times the
+    // norm's weights: the head after output_norm, q/k/v after attn_norm, gate/up after ffn_norm.
+    for (int i = 0; i < n; i++) {
+        if (ts[i].fixed || ts[i].t->n_dims < 2 || ts[i].imatrix) continue;
+        char want[160];
+        const int b = block_of(ts[i].t->name);
+        const enum role r = role_of(ts[i].t->name, has_output);
+        if (i == head) snprintf(want, sizeof want, "output_norm.weight");
+        else if (b >= 0 && (r == R_Q || r == R_K || r == R_V)) snprintf(want, sizeof want, "blk.%d.attn_norm.weight", b);
+        else if (b >= 0 && (r == R_GATE || r == R_UP)) snprintf(want, sizeof want, "blk.%d.ffn_norm.weight", b);
+        else continue;
+        for (int k = 0; k < n; k++) {
+            const gguf_tensor *nt = ts[k].t;
+            if (strcmp(nt->name, want) || nt->n_dims != 1 || nt->ne[0] != ts[i].t->ne[0] ||
+                !gl_get_type_traits(nt->type)->to_float)
+                continue;
+            if (!norms[k]) {
+                norms[k] = malloc((size_t)nt->ne[0] * sizeof **norms);
+                if (!norms[k]) goto oom;
+                gl_get_type_traits(nt->type)->to_float(nt->data, norms[k], nt->ne[0]);
+                for (int64_t j = 0; j < nt->ne[0]; j++) norms[k][j] *= norms[k][j];
+            }
+            m.imp[i] = norms[k];
+            break;
+        }
     }
-    m.head = head;
-    m.head_imp = head_imp;
     const int nth = gl_threadpool_n_threads(tp);
     m.scratch = malloc((size_t)nth * 3 * (size_t)(m.max_ne0 ? m.max_ne0 : 1) * sizeof(float));
     if (!m.scratch) goto oom;
     gl_threadpool_run(tp, measure_run, &m);
+    scale_unread(ts, c, n, has_output);
     if (!weigh_errors(ts, c, n, has_output, head)) goto oom;
 
     double used = (double)fixed;
@@ -321,7 +379,10 @@ bool ll_plan_budget(ll_plan_tensor *ts, int n, uint64_t budget, gl_threadpool *t
 oom:
     ll_set_err(err, errlen, "out of memory");
 done:
-    free(head_imp);
+    if (norms)
+        for (int i = 0; i < n; i++) free(norms[i]);
+    free(norms);
+    free(m.imp);
     free(m.scratch);
     free(jobs);
     free(c);
