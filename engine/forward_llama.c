@@ -250,6 +250,106 @@ typedef struct {
     size_t len;   // floats in lora_out
 } lora_sum;
 
+// F32 adapters are multiplied in the reference's F32 order, so that a model whose activations
+// are re-quantized every layer sees the same roundings. One token (and each row of an exact
+// batch): its F32 dot, four 8-lane accumulators over steps of 32, reduced (0+2)+(1+3), lanes
+// halved and added pairwise as hadd does, the rest added to the float sum (products rounded
+// first, not fused). A batch: its GEMM,
+// one 8-lane accumulator over steps of 8 (n % 8 == 0, else as one token), halves then
+// (0+2)+(1+3).
+static float f32_dot_tok(const float *w, const float *x, int n) {
+    const int np = n & ~31;
+    float sum = 0;
+    if (np) {
+        float r[8];
+#ifdef ATT_AVX2
+        __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int i = 0; i < np; i += 32)
+            for (int m = 0; m < 4; m++)
+                a[m] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8 * m), _mm256_loadu_ps(x + i + 8 * m), a[m]);
+        _mm256_storeu_ps(r, _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3])));
+#else
+        float a[4][8] = {{0}};
+        for (int i = 0; i < np; i++) a[(i / 8) % 4][i % 8] = fmaf(w[i], x[i], a[(i / 8) % 4][i % 8]);
+        for (int l = 0; l < 8; l++) r[l] = (a[0][l] + a[2][l]) + (a[1][l] + a[3][l]);
+#endif
+        sum = hsum8_hadd(r);
+    }
+    for (int i = np; i < n; i++) sum += w[i] * x[i]; // product rounded, then added
+    return sum;
+}
+
+static float f32_dot_batch(const float *w, const float *x, int n) {
+    if (n % 8) return f32_dot_tok(w, x, n);
+    float r[8];
+#ifdef ATT_AVX2
+    __m256 a = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a);
+    _mm256_storeu_ps(r, a);
+#else
+    for (int l = 0; l < 8; l++) r[l] = 0;
+    for (int i = 0; i < n; i++) r[i % 8] = fmaf(w[i], x[i], r[i % 8]);
+#endif
+    return hsum8_pairs(r);
+}
+
+typedef struct {
+    const ll_weight *w;
+    const float *x;
+    float *out;
+    int n_tok;
+    bool batch;
+} f32_product;
+
+// out[t][r] = row r of w · x[t], tokens split over the threads.
+static void f32_product_task(void *arg, int ith, int nth) {
+    const f32_product *p = arg;
+    const int n_in = (int)p->w->n_in, n_out = (int)p->w->n_out;
+    int lo, hi;
+    split(p->n_tok, ith, nth, &lo, &hi);
+    for (int t = lo; t < hi; t++)
+        for (int r = 0; r < n_out; r++) {
+            const float *wr = (const float *)p->w->data + (size_t)r * n_in, *xt = p->x + (size_t)t * n_in;
+            p->out[(size_t)t * n_out + r] = p->batch ? f32_dot_batch(wr, xt, n_in) : f32_dot_tok(wr, xt, n_in);
+        }
+}
+
+// A batch's B·t for an F32 B of rank columns (rank % 8 == 0), through B transposed so the n_out
+// dots of rank elements run as vector steps over the outputs: lane l of output j accumulates
+// B[j][8s+l] * t[8s+l] over s, and the 8 lanes are summed as the reference's GEMM sums them.
+static void f32_second_batch(const float *wt, int rank, int n_out, const float *tk, float *o) {
+    int j = 0;
+#ifdef ATT_AVX2
+    for (; j + 8 <= n_out; j += 8) {
+        __m256 p[8];
+        for (int l = 0; l < 8; l++) p[l] = _mm256_setzero_ps();
+        for (int k0 = 0; k0 < rank; k0 += 8)
+            for (int l = 0; l < 8; l++)
+                p[l] = _mm256_fmadd_ps(_mm256_loadu_ps(wt + (size_t)(k0 + l) * n_out + j), _mm256_set1_ps(tk[k0 + l]), p[l]);
+        const __m256 t0 = _mm256_add_ps(p[0], p[4]), t1 = _mm256_add_ps(p[1], p[5]);
+        const __m256 t2 = _mm256_add_ps(p[2], p[6]), t3 = _mm256_add_ps(p[3], p[7]);
+        _mm256_storeu_ps(o + j, _mm256_add_ps(_mm256_add_ps(t0, t2), _mm256_add_ps(t1, t3)));
+    }
+#endif
+    for (; j < n_out; j++) {
+        float r[8] = {0};
+        for (int k0 = 0; k0 < rank; k0 += 8)
+            for (int l = 0; l < 8; l++) r[l] = fmaf(wt[(size_t)(k0 + l) * n_out + j], tk[k0 + l], r[l]);
+        o[j] = hsum8_pairs(r);
+    }
+}
+
+// o[i] += w[i] * s with the product rounded before the add (no fused multiply-add).
+static void add_products(float *o, const float *w, float s, int n) {
+    int i = 0;
+#ifdef ATT_AVX2
+    const __m256 sv = _mm256_set1_ps(s);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(o + i, _mm256_add_ps(_mm256_loadu_ps(o + i), _mm256_mul_ps(_mm256_loadu_ps(w + i), sv)));
+#endif
+    for (; i < n; i++) o[i] += w[i] * s;
+}
+
 // out = W · lora_tmp for n_tok rows. W has rows of rank elements (n_in = rank): for one token
 // its transpose wt turns the n_out short dot products into rank long vector adds. Exact batches
 // take the same path for every token, so each row is what a one-token decode gives.
@@ -260,8 +360,15 @@ static bool second_product(ll_context *c, const ll_weight *w, const float *wt, i
             float *o = out + (size_t)t * n_out;
             const float *x = c->lora_tmp + (size_t)t * w->n_in;
             memset(o, 0, n_out * sizeof(float));
-            for (int64_t k = 0; k < w->n_in; k++) gl_vec_mad(o, wt + (size_t)k * n_out, x[k], (int)n_out);
+            // Each output is the reference's one-token F32 dot of rank elements: with rank < 32
+            // that is its scalar tail, every product rounded and then added in order.
+            for (int64_t k = 0; k < w->n_in; k++) add_products(o, wt + (size_t)k * n_out, x[k], (int)n_out);
         }
+        return true;
+    }
+    if (w->type == GL_TYPE_F32 && w->n_in % 8 == 0) {
+        for (int t = 0; t < n_tok; t++)
+            f32_second_batch(wt, (int)w->n_in, (int)n_out, c->lora_tmp + (size_t)t * w->n_in, out + (size_t)t * n_out);
         return true;
     }
     const enum gl_type vt = gl_get_type_traits(w->type)->vec_dot_type;
@@ -295,6 +402,14 @@ static void lora_flush(ll_context *c, const lora_sum *sum, float *out) {
 
 // lora_tmp = W · x (n_tok rows), x converted once for every adapter reading the same input.
 static bool lora_first(ll_context *c, const ll_weight *w, const float *x, int n_tok) {
+    if (w->type == GL_TYPE_F32) {
+        if (!grow(&c->lora_tmp, &c->lora_tmp_cap, (size_t)n_tok * (size_t)w->n_out)) return false;
+        f32_product p = {w, x, c->lora_tmp, n_tok, n_tok > 1 && !c->exact_batches};
+        const double bytes = (double)w->n_in * (double)w->n_out * 4.0 * n_tok;
+        if (bytes < LORA_INLINE_BYTES || c->n_threads == 1) f32_product_task(&p, 0, 1);
+        else gl_threadpool_run(c->tp, f32_product_task, &p);
+        return true;
+    }
     const enum gl_type vt = gl_get_type_traits(w->type)->vec_dot_type;
     if (c->lora_act_src != x || c->lora_act.type != vt || c->lora_act.n_tok != n_tok ||
         c->lora_act.n_in != w->n_in) {
