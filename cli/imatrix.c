@@ -12,6 +12,7 @@
 #include "args.h"
 #include "commands.h"
 #include "progress.h"
+#include "text_chunks.h"
 
 // The output is checked before the run, not after it: a long calibration should not end in
 // "cannot create". An existing file is left as it is; a new one is removed again.
@@ -37,15 +38,6 @@ static void usage(FILE *out) {
           "  --chunks N                use at most N chunks of the text (default: all)\n"
           "  --process-output          collect the output head too (only a separate one)\n", out);
     args_print_common_help(out, ARGS_MODEL | ARGS_PROMPT | ARGS_CONTEXT | ARGS_LOG);
-}
-
-static double nll_of(const float *logits, int n_vocab, ll_token target) {
-    float max = logits[0];
-    for (int i = 1; i < n_vocab; i++)
-        if (logits[i] > max) max = logits[i];
-    double sum = 0.0;
-    for (int i = 0; i < n_vocab; i++) sum += exp((double)(logits[i] - max));
-    return -((double)(logits[target] - max) - log(sum));
 }
 
 int cmd_imatrix(int argc, char **argv) {
@@ -116,8 +108,6 @@ int cmd_imatrix(int argc, char **argv) {
     }
     const ll_vocab *v = ll_model_get_vocab(model);
     const int n_vocab = ll_vocab_n_tokens(v);
-    const ll_token bos = ll_vocab_bos(v);
-    const bool add_bos = ll_vocab_add_bos(v) && bos >= 0;
     int n_tokens = 0;
     toks = cli_tokenize(v, p.prompt, false, &n_tokens);
     chunk = malloc((size_t)n_ctx * sizeof *chunk);
@@ -134,16 +124,10 @@ int cmd_imatrix(int argc, char **argv) {
     int n_chunks = n_tokens / n_ctx;
     if (max_chunks >= 0 && max_chunks < n_chunks) n_chunks = max_chunks;
 
-    ll_context_params cp = ll_context_default_params();
-    cp.n_ctx = n_ctx;
-    cp.n_batch = n_ctx < 512 ? n_ctx : 512; // llama.cpp's micro-batch: one call per 512 tokens
-    cp.n_threads = p.n_threads;
-    cp.type_k = p.type_k;
-    cp.type_v = p.type_v;
-    cp.logits_all = true;
-    ctx = ll_context_new(model, &cp, err, sizeof err);
-    if (!ctx || ll_imatrix_attach(im, ctx, process_output) != 0) {
-        fprintf(stderr, "llamalite: %s\n", ctx ? "cannot attach the collector" : err);
+    // llama.cpp's micro-batch: one call per 512 tokens.
+    if (!(ctx = chunk_context_new(model, &p, n_ctx, 512))) goto done;
+    if (ll_imatrix_attach(im, ctx, process_output) != 0) {
+        fputs("llamalite: cannot attach the collector\n", stderr);
         goto done;
     }
     cli_log(&p, 1, "imatrix: %d tokens, %d chunks of %d, %d threads\n", n_tokens, n_chunks, n_ctx, ll_n_threads(ctx));
@@ -154,17 +138,13 @@ int cmd_imatrix(int argc, char **argv) {
     progress bar;
     progress_start(&bar, "imatrix", n_chunks, p.verbosity == 0);
     for (int c = 0; c < n_chunks; c++) {
-        memcpy(chunk, toks + (size_t)c * n_ctx, (size_t)n_ctx * sizeof *chunk);
-        if (add_bos) chunk[0] = bos;
-        ll_kv_clear(ctx);
-        if (ll_decode(ctx, chunk, n_ctx, err, sizeof err) != 0) {
+        if (!chunk_decode(ctx, v, toks, c, n_ctx, chunk)) {
             progress_end(&bar);
-            fprintf(stderr, "llamalite: %s\n", err);
             goto done;
         }
         for (int j = first; j < n_ctx - 1; j++) {
             const float *lg = ll_get_logits_ith(ctx, j);
-            if (lg) nll += nll_of(lg, n_vocab, toks[(size_t)c * n_ctx + j + 1]), count++;
+            if (lg) nll += chunk_nll(lg, n_vocab, toks[(size_t)c * n_ctx + j + 1]), count++;
         }
         char extra[64];
         snprintf(extra, sizeof extra, "PPL %.4f", count ? exp(nll / (double)count) : 0.0);

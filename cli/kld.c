@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "progress.h"
+#include "text_chunks.h"
 
 struct kld_writer {
     FILE *f;
@@ -205,21 +206,7 @@ int kld_compare(const cli_params *p, ll_model *model, const char *base_path, int
         goto done;
     }
 
-    char err[512];
-    ll_context_params cp = ll_context_default_params();
-    cp.n_ctx = n_ctx;
-    cp.n_batch = p->n_batch < n_ctx ? p->n_batch : n_ctx;
-    cp.n_threads = p->n_threads;
-    cp.type_k = p->type_k;
-    cp.type_v = p->type_v;
-    cp.logits_all = true;
-    ctx = ll_context_new(model, &cp, err, sizeof err);
-    if (!ctx) {
-        fprintf(stderr, "llamalite: %s\n", err);
-        goto done;
-    }
-    const ll_token bos = ll_vocab_bos(v);
-    const bool add_bos = ll_vocab_add_bos(v) && bos >= 0;
+    if (!(ctx = chunk_context_new(model, p, n_ctx, p->n_batch))) goto done;
     sums s = {0};
     progress bar;
     progress_start(&bar, "kl-divergence", n_chunk, p->verbosity == 0);
@@ -229,12 +216,8 @@ int kld_compare(const cli_params *p, ll_model *model, const char *base_path, int
             fprintf(stderr, "llamalite: %s: truncated at chunk %d\n", base_path, c + 1);
             goto done;
         }
-        memcpy(chunk, toks + (size_t)c * n_ctx, (size_t)n_ctx * sizeof *chunk);
-        if (add_bos) chunk[0] = bos;
-        ll_kv_clear(ctx);
-        if (ll_decode(ctx, chunk, n_ctx, err, sizeof err) != 0) {
+        if (!chunk_decode(ctx, v, toks, c, n_ctx, chunk)) {
             progress_end(&bar);
-            fprintf(stderr, "llamalite: %s\n", err);
             goto done;
         }
         for (int j = 0; j < n_scored; j++) {

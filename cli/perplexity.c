@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "kld.h"
 #include "progress.h"
+#include "text_chunks.h"
 
 static void usage(FILE *out) {
     fputs("usage: llamalite perplexity -m MODEL.gguf -f TEXT [-c 512] [options]\n"
@@ -28,16 +29,6 @@ static void usage(FILE *out) {
           "  --kl-divergence           compare the model against FILE: mean KL divergence, top-1\n"
           "                            agreement, PPL difference (no -f needed)\n", out);
     args_print_common_help(out, ARGS_MODEL | ARGS_PROMPT | ARGS_CONTEXT | ARGS_LOG);
-}
-
-// -log p(target) under softmax(logits).
-static double nll_of(const float *logits, int n_vocab, ll_token target) {
-    float max = logits[0];
-    for (int i = 1; i < n_vocab; i++)
-        if (logits[i] > max) max = logits[i];
-    double sum = 0.0;
-    for (int i = 0; i < n_vocab; i++) sum += exp((double)(logits[i] - max));
-    return -((double)(logits[target] - max) - log(sum));
 }
 
 int cmd_perplexity(int argc, char **argv) {
@@ -125,9 +116,6 @@ int cmd_perplexity(int argc, char **argv) {
     }
     const ll_vocab *v = ll_model_get_vocab(model);
     const int n_vocab = ll_vocab_n_tokens(v);
-    const ll_token bos = ll_vocab_bos(v);
-    const bool add_bos = ll_vocab_add_bos(v) && bos >= 0;
-
     int n_tokens = 0;
     toks = cli_tokenize(v, p.prompt, false, &n_tokens);
     chunk = malloc((size_t)n_ctx * sizeof *chunk);
@@ -143,21 +131,10 @@ int cmd_perplexity(int argc, char **argv) {
     int n_chunks = n_tokens / n_ctx;
     if (max_chunks >= 0 && max_chunks < n_chunks) n_chunks = max_chunks;
 
-    ll_context_params cp = ll_context_default_params();
-    cp.n_ctx = n_ctx;
-    cp.n_batch = p.n_batch < n_ctx ? p.n_batch : n_ctx;
-    cp.n_threads = p.n_threads;
-    cp.type_k = p.type_k;
-    cp.type_v = p.type_v;
-    cp.logits_all = true;
-    ctx = ll_context_new(model, &cp, err, sizeof err);
-    if (!ctx) {
-        fprintf(stderr, "llamalite: %s\n", err);
-        goto done;
-    }
+    if (!(ctx = chunk_context_new(model, &p, n_ctx, p.n_batch))) goto done;
     if (kld_base && !(kw = kld_writer_open(kld_base, n_ctx, n_vocab, n_chunks, toks))) goto done;
     cli_log(&p, 1, "perplexity: %d tokens, %d chunks of %d, batch %d, %d threads\n", n_tokens,
-            n_chunks, n_ctx, cp.n_batch, ll_n_threads(ctx));
+            n_chunks, n_ctx, p.n_batch < n_ctx ? p.n_batch : n_ctx, ll_n_threads(ctx));
 
     const int first = n_ctx / 2;
     double nll = 0.0, nll2 = 0.0;
@@ -166,12 +143,8 @@ int cmd_perplexity(int argc, char **argv) {
     progress_start(&bar, "perplexity", n_chunks, p.verbosity == 0);
     double t0 = cli_now();
     for (int c = 0; c < n_chunks; c++) {
-        memcpy(chunk, toks + (size_t)c * n_ctx, (size_t)n_ctx * sizeof *chunk);
-        if (add_bos) chunk[0] = bos;
-        ll_kv_clear(ctx);
-        if (ll_decode(ctx, chunk, n_ctx, err, sizeof err) != 0) {
+        if (!chunk_decode(ctx, v, toks, c, n_ctx, chunk)) {
             progress_end(&bar);
-            fprintf(stderr, "llamalite: %s\n", err);
             goto done;
         }
         // The logits at position j predict token j + 1 of the original text.
@@ -182,7 +155,7 @@ int cmd_perplexity(int argc, char **argv) {
                 fputs("llamalite: the engine returned no logits for a chunk position\n", stderr);
                 goto done;
             }
-            double x = nll_of(logits, n_vocab, toks[(size_t)c * n_ctx + j + 1]);
+            double x = chunk_nll(logits, n_vocab, toks[(size_t)c * n_ctx + j + 1]);
             nll += x;
             nll2 += x * x;
             if (kw && !kld_writer_row(kw, logits)) {
