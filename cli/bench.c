@@ -242,7 +242,7 @@ int cmd_bench(int argc, char **argv) {
 
     char err[512];
     ll_model_params mp = ll_model_default_params();
-    mp.progress = p.verbosity >= 2;
+    progress_watch_loading(&mp, p.verbosity >= 2);
     ll_model *model = ll_model_load(p.model, &mp, err, sizeof err);
     if (!model) {
         fprintf(stderr, "llamalite: %s\n", err);

@@ -100,7 +100,7 @@ int cmd_imatrix(int argc, char **argv) {
     const int n_ctx = p.n_ctx;
 
     ll_model_params mp = ll_model_default_params();
-    mp.progress = p.verbosity >= 1;
+    progress_watch_loading(&mp, p.verbosity >= 1);
     model = ll_model_load(p.model, &mp, err, sizeof err);
     if (!model) {
         fprintf(stderr, "llamalite: %s\n", err);

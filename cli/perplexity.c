@@ -76,7 +76,7 @@ int cmd_perplexity(int argc, char **argv) {
     }
     if (kld_mode) {
         ll_model_params kmp = ll_model_default_params();
-        kmp.progress = p.verbosity >= 1;
+        progress_watch_loading(&kmp, p.verbosity >= 1);
         char kerr[512];
         ll_model *km = ll_model_load(p.model, &kmp, kerr, sizeof kerr);
         if (!km) {
@@ -108,7 +108,7 @@ int cmd_perplexity(int argc, char **argv) {
     const int n_ctx = p.n_ctx;
 
     ll_model_params mp = ll_model_default_params();
-    mp.progress = p.verbosity >= 1;
+    progress_watch_loading(&mp, p.verbosity >= 1);
     model = ll_model_load(p.model, &mp, err, sizeof err);
     if (!model) {
         fprintf(stderr, "llamalite: %s\n", err);

@@ -77,3 +77,19 @@ void progress_end(progress *p) {
     fflush(stderr);
     p->drawn = false;
 }
+
+static void loading_update(void *ud, uint64_t done, uint64_t total) {
+    progress *bar = (progress *)ud;
+    const int64_t mib = 1 << 20, total_mib = (int64_t)((total + mib - 1) / mib);
+    if (bar->t_start == 0) progress_start(bar, "loading", total_mib, false);
+    progress_update(bar, done >= total ? total_mib : (int64_t)(done / mib), "MiB");
+    if (done >= total) progress_end(bar);
+}
+
+void progress_watch_loading(ll_model_params *mp, bool show) {
+    static progress bar; // one model loads at a time
+    if (!show || !isatty(STDERR_FILENO)) return;
+    memset(&bar, 0, sizeof bar);
+    mp->progress = loading_update;
+    mp->progress_ud = &bar;
+}

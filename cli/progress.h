@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "llamalite.h"
+
 typedef struct {
     const char *label;
     int64_t total;
@@ -21,6 +23,10 @@ void progress_start(progress *p, const char *label, int64_t total, bool quiet);
 void progress_update(progress *p, int64_t done, const char *extra);
 // Erases the bar so the next output starts on a clean line.
 void progress_end(progress *p);
+
+// A "loading" bar while the model's weights are paged in, when show and stderr is a terminal
+// (otherwise mp is left as it is and the weights load lazily).
+void progress_watch_loading(ll_model_params *mp, bool show);
 
 // Monotonic seconds, shared by the commands that time things.
 double cli_now(void);

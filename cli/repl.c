@@ -356,7 +356,7 @@ int repl_main(int argc, char **argv, cli_params *p) {
 
     char err[512];
     ll_model_params mp = ll_model_default_params();
-    mp.progress = p->verbosity >= 1;
+    progress_watch_loading(&mp, p->verbosity >= 1);
     ll_model *model = ll_model_load(p->model, &mp, err, sizeof err);
     if (!model) {
         fprintf(stderr, "llamalite: %s\n", err);

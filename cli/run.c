@@ -414,7 +414,7 @@ int cmd_run(int argc, char **argv) {
     run_stats st = {0};
     double t0 = cli_now();
     ll_model_params mp = ll_model_default_params();
-    mp.progress = p.verbosity >= 1;
+    progress_watch_loading(&mp, p.verbosity >= 1);
     ll_model *model = ll_model_load(p.model, &mp, err, sizeof err);
     if (!model) {
         fprintf(stderr, "llamalite: %s\n", err);

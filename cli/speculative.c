@@ -93,7 +93,7 @@ cli_spec *spec_open(const cli_params *p, ll_context *target) {
     if (g_opt.model) {
         if (g_opt.lookup) cli_log(p, 1, "llamalite: --lookup-ngram is ignored with a draft model\n");
         ll_model_params mp = ll_model_default_params();
-        mp.progress = p->verbosity >= 1;
+        progress_watch_loading(&mp, p->verbosity >= 1);
         cs->model = ll_model_load(g_opt.model, &mp, err, sizeof err);
         if (!cs->model) {
             fprintf(stderr, "llamalite: draft model: %s\n", err);

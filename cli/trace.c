@@ -99,7 +99,6 @@ int cmd_trace(int argc, char **argv) {
     cli_loras loras = {0};
 
     ll_model_params mp = ll_model_default_params();
-    mp.progress = false;
     model = ll_model_load(p.model, &mp, err, sizeof err);
     if (!model) {
         fprintf(stderr, "llamalite: %s\n", err);

@@ -22,7 +22,10 @@ typedef struct ll_sampler ll_sampler;
 // ---- model --------------------------------------------------------------------------------
 typedef struct {
     bool vocab_only;   // load the tokenizer only (vocab GGUFs have no weights)
-    bool progress;     // progress bar on stderr while loading (only if stderr is a terminal)
+    // When set, the weights are paged in at load (so the first decode does not pay for page
+    // faults) and this is called on the loading thread as they are: bytes done of total.
+    void (*progress)(void *ud, uint64_t done, uint64_t total);
+    void *progress_ud;
 } ll_model_params;
 
 ll_model_params ll_model_default_params(void);

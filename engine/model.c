@@ -14,7 +14,7 @@
 #include "vocab.h"
 
 ll_model_params ll_model_default_params(void) {
-    ll_model_params p = {.vocab_only = false, .progress = false};
+    ll_model_params p = {.vocab_only = false, .progress = NULL};
     return p;
 }
 
@@ -376,22 +376,19 @@ static void make_desc(ll_model *m) {
 }
 
 // Reads one byte per page of every weight so the first decode does not pay for page faults,
-// drawing a progress bar as it goes.
-static void prefault(const ll_model *m) {
-    int64_t nt = gguf_n_tensors(m->file);
+// reporting the bytes done as it goes.
+static void prefault(const ll_model *m, const ll_model_params *p) {
+    const int64_t nt = gguf_n_tensors(m->file);
+    uint64_t total = 0, done = 0;
+    for (int64_t i = 0; i < nt; i++) total += gguf_get_tensor(m->file, i)->size;
     volatile unsigned char sink = 0;
-    int last = -1;
     for (int64_t i = 0; i < nt; i++) {
         const gguf_tensor *t = gguf_get_tensor(m->file, i);
-        const unsigned char *p = t->data;
-        for (size_t off = 0; off < t->size; off += 4096) sink ^= p[off];
-        int pct = (int)((i + 1) * 100 / nt);
-        if (pct / 2 != last) {
-            last = pct / 2;
-            fprintf(stderr, "\rloading [%-50.*s] %3d%%", last, "##################################################", pct);
-        }
+        const unsigned char *d = t->data;
+        for (size_t off = 0; off < t->size; off += 4096) sink ^= d[off];
+        done += t->size;
+        p->progress(p->progress_ud, done, total);
     }
-    fputc('\n', stderr);
     (void)sink;
 }
 
@@ -432,7 +429,7 @@ ll_model *ll_model_load(const char *path, const ll_model_params *p, char *err, s
         goto fail;
     }
     make_desc(m);
-    if (p->progress && isatty(2)) prefault(m);
+    if (p->progress) prefault(m, p);
     m->t_load_ms = ll_now_ms() - t0;
     return m;
 fail:
