@@ -22,14 +22,13 @@
 // target's sampler sees is bitwise the one plain token-by-token decoding computes: greedy
 // output is byte-identical to decoding without a draft.
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "llamalite.h"
 #include "sampling.h"
+#include "util.h"
 
 // llama.cpp's allowance for vocabularies that differ only by a few added tokens at the end.
 enum { VOCAB_MAX_SIZE_DIFF = 128 };
@@ -57,20 +56,6 @@ struct ll_spec {
     ll_spec_stats st;
 };
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 ll_spec_params ll_spec_default_params(void) {
     ll_spec_params p = {.n_max = 16, .n_min = 0, .p_min = 0.75f, .ngram = 3, .no_eog = false, .exact = true};
     return p;
@@ -95,12 +80,12 @@ static void quote(char *out, size_t cap, const char *s) {
 int ll_spec_check_vocab(const ll_model *target, const ll_model *draft, char *err, size_t errlen) {
     const ll_vocab *vt = ll_model_get_vocab(target), *vd = ll_model_get_vocab(draft);
     if (!vt || !vd) {
-        set_err(err, errlen, "draft vocabulary: missing");
+        ll_set_err(err, errlen, "draft vocabulary: missing");
         return -1;
     }
     const char *tt = ll_vocab_type_name(vt), *td = ll_vocab_type_name(vd);
     if (strcmp(tt ? tt : "", td ? td : "") != 0) {
-        set_err(err, errlen, "draft vocabulary: tokenizer type %s, the target's is %s", td, tt);
+        ll_set_err(err, errlen, "draft vocabulary: tokenizer type %s, the target's is %s", td, tt);
         return -1;
     }
     struct { const char *what; long t, d; } same[] = {
@@ -112,14 +97,14 @@ int ll_spec_check_vocab(const ll_model *target, const ll_model *draft, char *err
     };
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         if (same[i].t != same[i].d) {
-            set_err(err, errlen, "draft vocabulary: %s is %ld, the target's is %ld", same[i].what,
+            ll_set_err(err, errlen, "draft vocabulary: %s is %ld, the target's is %ld", same[i].what,
                     same[i].d, same[i].t);
             return -1;
         }
     }
     const int32_t nt = ll_vocab_n_tokens(vt), nd = ll_vocab_n_tokens(vd);
     if (labs((long)nt - nd) > VOCAB_MAX_SIZE_DIFF) {
-        set_err(err, errlen, "draft vocabulary: %d tokens, the target has %d (at most %d apart)",
+        ll_set_err(err, errlen, "draft vocabulary: %d tokens, the target has %d (at most %d apart)",
                 nd, nt, VOCAB_MAX_SIZE_DIFF);
         return -1;
     }
@@ -130,12 +115,12 @@ int ll_spec_check_vocab(const ll_model *target, const ll_model *draft, char *err
             char qa[256], qb[256];
             quote(qa, sizeof qa, b ? b : "");
             quote(qb, sizeof qb, a ? a : "");
-            set_err(err, errlen, "draft vocabulary: token %d is %s, the target's is %s", t, qa, qb);
+            ll_set_err(err, errlen, "draft vocabulary: token %d is %s, the target's is %s", t, qa, qb);
             return -1;
         }
         if (ll_vocab_is_control(vt, t) != ll_vocab_is_control(vd, t) ||
             ll_vocab_is_eog(vt, t) != ll_vocab_is_eog(vd, t)) {
-            set_err(err, errlen, "draft vocabulary: token %d is special in one model only", t);
+            ll_set_err(err, errlen, "draft vocabulary: token %d is special in one model only", t);
             return -1;
         }
     }
@@ -149,16 +134,16 @@ ll_spec *ll_spec_new(ll_context *target, ll_context *draft, const ll_spec_params
     ll_spec_params def = ll_spec_default_params();
     if (!p) p = &def;
     if (!target) {
-        set_err(err, errlen, "speculative: no target context");
+        ll_set_err(err, errlen, "speculative: no target context");
         return NULL;
     }
     if (p->n_max < 0 || p->n_max > 1024 || p->n_min < 0 || !(p->p_min >= 0.0f && p->p_min <= 1.0f) ||
         (!draft && p->ngram <= 0)) {
-        set_err(err, errlen, "speculative: invalid parameters");
+        ll_set_err(err, errlen, "speculative: invalid parameters");
         return NULL;
     }
     if (ll_n_past(target) != 0 || (draft && ll_n_past(draft) != 0)) {
-        set_err(err, errlen, "speculative: the contexts must start empty");
+        ll_set_err(err, errlen, "speculative: the contexts must start empty");
         return NULL;
     }
     const ll_model *mt = ll_context_model(target);
@@ -190,7 +175,7 @@ ll_spec *ll_spec_new(ll_context *target, ll_context *draft, const ll_spec_params
     return s;
 oom:
     ll_spec_free(s);
-    set_err(err, errlen, "speculative: out of memory");
+    ll_set_err(err, errlen, "speculative: out of memory");
     return NULL;
 }
 
@@ -214,7 +199,7 @@ ll_spec_stats ll_spec_get_stats(const ll_spec *s) { return s->st; }
 int ll_spec_feed(ll_spec *s, const ll_token *toks, int n, char *err, size_t errlen) {
     if (n <= 0) return 0;
     if (n > s->n_ctx - s->n_hist) {
-        set_err(err, errlen, "context full: %d committed + %d new tokens exceed n_ctx %d",
+        ll_set_err(err, errlen, "context full: %d committed + %d new tokens exceed n_ctx %d",
                 s->n_hist, n, s->n_ctx);
         return -1;
     }
@@ -280,7 +265,7 @@ void ll_spec_rewind(ll_spec *s, int n_keep) {
 
 int ll_spec_sync(ll_spec *s, const ll_token *toks, int n, char *err, size_t errlen) {
     if (n < 1 || n > s->n_ctx || ll_n_past(s->tgt) != n) {
-        set_err(err, errlen, "speculative: the target's cache holds %d tokens, not %d",
+        ll_set_err(err, errlen, "speculative: the target's cache holds %d tokens, not %d",
                 ll_n_past(s->tgt), n);
         return -1;
     }
@@ -377,16 +362,16 @@ int ll_spec_step(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int budget, ll_t
                  int n_out, char *err, size_t errlen) {
     const int n = s->n_hist;
     if (n < 1) {
-        set_err(err, errlen, "speculative: nothing fed yet");
+        ll_set_err(err, errlen, "speculative: nothing fed yet");
         return -1;
     }
     if (n > s->n_ctx) {
-        set_err(err, errlen, "context full: %d tokens for n_ctx %d", n, s->n_ctx);
+        ll_set_err(err, errlen, "context full: %d tokens for n_ctx %d", n, s->n_ctx);
         return -1;
     }
     if (n_out < 1) return 0;
     if (s->dft && !dsmp) {
-        set_err(err, errlen, "speculative: the draft model needs its sampler");
+        ll_set_err(err, errlen, "speculative: the draft model needs its sampler");
         return -1;
     }
     // Room: the target decodes n-1+1+k <= n_ctx; at most n_out tokens are committed.
@@ -396,14 +381,14 @@ int ll_spec_step(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int budget, ll_t
     if (s->dft && k_max > ll_n_ctx(s->dft) - n) k_max = ll_n_ctx(s->dft) - n;
     if (budget >= 0 && k_max > budget - 1) k_max = budget - 1 > 0 ? budget - 1 : 0;
 
-    double t0 = now_ms();
+    double t0 = ll_now_ms();
     int k = 0;
     if (k_max > 0) {
         k = s->dft ? draft_model(s, smp, dsmp, k_max, budget, err, errlen) : draft_lookup(s, k_max);
         if (k < 0) return -1;
         if (k < s->par.n_min) k = 0;
     }
-    double t1 = now_ms();
+    double t1 = ll_now_ms();
     s->st.t_draft_ms += t1 - t0;
 
     // Verify: the last committed token (unless its logits are ready) and the draft in one
@@ -456,7 +441,7 @@ int ll_spec_step(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int budget, ll_t
             t = ll_sampler_sample(smp, l); // after the whole draft: the target's own token
         }
         if (t < 0) {
-            set_err(err, errlen, "the grammar allows no token here");
+            ll_set_err(err, errlen, "the grammar allows no token here");
             rc = -1;
             break;
         }
@@ -486,6 +471,6 @@ int ll_spec_step(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int budget, ll_t
     s->st.n_drafted += k;
     s->st.n_accepted += n_acc;
     s->st.n_tokens += n_new;
-    s->st.t_verify_ms += now_ms() - t1;
+    s->st.t_verify_ms += ll_now_ms() - t1;
     return rc < 0 ? -1 : n_new;
 }
