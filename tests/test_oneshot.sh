@@ -1,17 +1,9 @@
 #!/usr/bin/env bash
 # One-shot generation on stories260K: context shifts (-n past the context), --no-context-shift,
 # reverse prompts, prompts piped on stdin, and stdout closed early (| head).
-set -u
-BIN=${LLAMALITE_BIN:-build/llamalite}
-SHARED=${LLAMALITE_SHARED:-../shared}
+. "$(dirname "$0")/sh_common.sh"
 MODEL=$SHARED/models/stories260K.gguf
-[ -x "$BIN" ] || { echo "no llamalite binary at $BIN"; exit 77; }
-[ -f "$MODEL" ] || { echo "no $MODEL"; exit 77; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
+need "$MODEL"
 
 # -n 2000 in a 256-token context: shifts several times, generates all 2000 tokens.
 "$BIN" -m "$MODEL" -p "Once upon a time" -n 2000 -c 256 --ignore-eos -s 3 -v >"$TMP/out" 2>"$TMP/err"

@@ -1,18 +1,10 @@
 #!/usr/bin/env bash
 # The chat REPL with stdin from a pipe: one turn per line, only the new tokens of each turn are
 # evaluated, slash commands (/save, /load, /clear, /set, /system), and `llamalite template`.
-set -u
-BIN=${LLAMALITE_BIN:-build/llamalite}
-SHARED=${LLAMALITE_SHARED:-../shared}
+. "$(dirname "$0")/sh_common.sh"
 MODEL=$SHARED/models/stories260K.gguf
-[ -x "$BIN" ] || { echo "no llamalite binary at $BIN"; exit 77; }
-[ -f "$MODEL" ] || { echo "no $MODEL"; exit 77; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+need "$MODEL"
 export XDG_STATE_HOME=$TMP/state HOME=$TMP # never touch the real history
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
 
 # Two lines, two turns, exit 0 at the end of input.
 printf 'hi\nbye\n' | "$BIN" -m "$MODEL" -i --temp 0 -n 8 -v >"$TMP/out" 2>"$TMP/err"

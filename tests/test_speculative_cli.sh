@@ -3,17 +3,8 @@
 # draft model (mixed-base-q8_0 for mixed-types; stories260K-f16 for stories260K), with prompt
 # lookup, with a grammar, with penalties, across context shifts and with --ignore-eos; the
 # statistics line; vocabulary mismatch and bad flag values give one-line errors.
-set -u
-BIN=${LLAMALITE_BIN:-build/llamalite}
-SHARED=${LLAMALITE_SHARED:-../shared}
-M=$SHARED/models
-[ -x "$BIN" ] || { echo "no llamalite binary at $BIN"; exit 77; }
-[ -f "$M/mixed-types.gguf" ] || { echo "no shared models"; exit 77; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
+. "$(dirname "$0")/sh_common.sh"
+need "$M/mixed-types.gguf"
 
 # same NAME PLAIN-ARGS... -- SPECULATIVE-ARGS...: both runs succeed and print the same bytes.
 same() {

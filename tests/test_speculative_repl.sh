@@ -4,18 +4,9 @@
 # (plain continuation and a chat template, short replies, a context that fills up, a grammar);
 # a statistics line per reply on stderr; sampling works; Ctrl-C (SIGINT) stops a reply and the
 # next turn works.
-set -u
-BIN=${LLAMALITE_BIN:-build/llamalite}
-SHARED=${LLAMALITE_SHARED:-../shared}
-M=$SHARED/models
-[ -x "$BIN" ] || { echo "no llamalite binary at $BIN"; exit 77; }
-[ -f "$M/mixed-types.gguf" ] || { echo "no shared models"; exit 77; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+. "$(dirname "$0")/sh_common.sh"
+need "$M/mixed-types.gguf"
 export XDG_STATE_HOME=$TMP/state HOME=$TMP # never touch the real history
-fail=0
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
 
 # same NAME INPUT TURNS PLAIN-ARGS... -- SPECULATIVE-ARGS...: the piped session prints the same
 # replies with and without the speculative flags, and one statistics line per reply.

@@ -2,17 +2,9 @@
 # llamalite tokenize end to end: every test vector of ../shared/tokenizer through the binary
 # (-f, --no-bos), War and Peace through SPM, BOS handling, --parse-special, --pieces, -p/-f/stdin
 # agreement, and one-line errors. Skips (77) without the shared data.
-set -u
-BIN=${LLAMALITE_BIN:-build/llamalite}
-SHARED=${LLAMALITE_SHARED:-../shared}
+. "$(dirname "$0")/sh_common.sh"
 TOK=$SHARED/tokenizer
-[ -x "$BIN" ] || { echo "no llamalite binary at $BIN"; exit 77; }
-[ -f "$TOK/ggml-vocab-llama-spm.gguf" ] || { echo "no shared tokenizer data at $TOK"; exit 77; }
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fail=0
-
-bad() { echo "FAIL: $*"; fail=1; }
+need "$TOK/ggml-vocab-llama-spm.gguf"
 
 # Every case of VOCAB's .inp/.out pair: the ids must be exactly the listed ones.
 check_vectors() {
