@@ -241,13 +241,8 @@ int cmd_bench(int argc, char **argv) {
     }
 
     char err[512];
-    ll_model_params mp = ll_model_default_params();
-    progress_watch_loading(&mp, p.verbosity >= 2);
-    ll_model *model = ll_model_load(p.model, &mp, err, sizeof err);
-    if (!model) {
-        fprintf(stderr, "llamalite: %s\n", err);
-        return 1;
-    }
+    ll_model *model = cli_load_model(p.model, p.verbosity >= 2, NULL);
+    if (!model) return 1;
     const ll_vocab *v = ll_model_get_vocab(model);
     const char *tk = p.type_k == LL_CACHE_F32 ? "f32" : "f16";
     const char *tv = p.type_v == LL_CACHE_F32 ? "f32" : "f16";

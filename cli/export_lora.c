@@ -69,12 +69,8 @@ int cmd_export_lora(int argc, char **argv) {
 
     char err[512];
     double t0 = cli_now();
-    ll_model_params mp = ll_model_default_params();
-    ll_model *model = ll_model_load(p.model, &mp, err, sizeof err);
-    if (!model) {
-        fprintf(stderr, "llamalite: %s\n", err);
-        return 1;
-    }
+    ll_model *model = cli_load_model(p.model, false, NULL);
+    if (!model) return 1;
     int rc = 1;
     cli_loras loras;
     if (cli_lora_load(&p, model, &loras)) {

@@ -99,30 +99,17 @@ int cmd_imatrix(int argc, char **argv) {
     ll_token *toks = NULL, *chunk = NULL;
     const int n_ctx = p.n_ctx;
 
-    ll_model_params mp = ll_model_default_params();
-    progress_watch_loading(&mp, p.verbosity >= 1);
-    model = ll_model_load(p.model, &mp, err, sizeof err);
-    if (!model) {
-        fprintf(stderr, "llamalite: %s\n", err);
-        goto done;
-    }
+    if (!(model = cli_load_model(p.model, p.verbosity >= 1, NULL))) goto done;
     const ll_vocab *v = ll_model_get_vocab(model);
     const int n_vocab = ll_vocab_n_tokens(v);
-    int n_tokens = 0;
-    toks = cli_tokenize(v, p.prompt, false, &n_tokens);
+    int n_tokens = 0, n_chunks = 0;
+    if (!(toks = chunk_tokenize(v, p.prompt, n_ctx, max_chunks, "imatrix", &n_tokens, &n_chunks))) goto done;
     chunk = malloc((size_t)n_ctx * sizeof *chunk);
     im = ll_imatrix_new();
-    if (!toks || !chunk || !im) {
+    if (!chunk || !im) {
         fputs("llamalite: out of memory\n", stderr);
         goto done;
     }
-    if (n_tokens < 2 * n_ctx) {
-        fprintf(stderr, "llamalite: the text is %d tokens; imatrix with -c %d needs at least %d\n", n_tokens,
-                n_ctx, 2 * n_ctx);
-        goto done;
-    }
-    int n_chunks = n_tokens / n_ctx;
-    if (max_chunks >= 0 && max_chunks < n_chunks) n_chunks = max_chunks;
 
     // llama.cpp's micro-batch: one call per 512 tokens.
     if (!(ctx = chunk_context_new(model, &p, n_ctx, 512))) goto done;

@@ -75,12 +75,8 @@ int cmd_perplexity(int argc, char **argv) {
         return 1;
     }
     if (kld_mode) {
-        ll_model_params kmp = ll_model_default_params();
-        progress_watch_loading(&kmp, p.verbosity >= 1);
-        char kerr[512];
-        ll_model *km = ll_model_load(p.model, &kmp, kerr, sizeof kerr);
+        ll_model *km = cli_load_model(p.model, p.verbosity >= 1, NULL);
         if (!km) {
-            fprintf(stderr, "llamalite: %s\n", kerr);
             args_free(&p);
             return 1;
         }
@@ -99,7 +95,6 @@ int cmd_perplexity(int argc, char **argv) {
     }
     if (!args_finish_prompt(&p)) return 1;
 
-    char err[512];
     int rc = 1;
     ll_model *model = NULL;
     ll_context *ctx = NULL;
@@ -107,29 +102,15 @@ int cmd_perplexity(int argc, char **argv) {
     kld_writer *kw = NULL;
     const int n_ctx = p.n_ctx;
 
-    ll_model_params mp = ll_model_default_params();
-    progress_watch_loading(&mp, p.verbosity >= 1);
-    model = ll_model_load(p.model, &mp, err, sizeof err);
-    if (!model) {
-        fprintf(stderr, "llamalite: %s\n", err);
-        goto done;
-    }
+    if (!(model = cli_load_model(p.model, p.verbosity >= 1, NULL))) goto done;
     const ll_vocab *v = ll_model_get_vocab(model);
     const int n_vocab = ll_vocab_n_tokens(v);
-    int n_tokens = 0;
-    toks = cli_tokenize(v, p.prompt, false, &n_tokens);
-    chunk = malloc((size_t)n_ctx * sizeof *chunk);
-    if (!toks || !chunk) {
+    int n_tokens = 0, n_chunks = 0;
+    if (!(toks = chunk_tokenize(v, p.prompt, n_ctx, max_chunks, "perplexity", &n_tokens, &n_chunks))) goto done;
+    if (!(chunk = malloc((size_t)n_ctx * sizeof *chunk))) {
         fputs("llamalite: out of memory\n", stderr);
         goto done;
     }
-    if (n_tokens < 2 * n_ctx) {
-        fprintf(stderr, "llamalite: the text is %d tokens; perplexity with -c %d needs at least %d\n",
-                n_tokens, n_ctx, 2 * n_ctx);
-        goto done;
-    }
-    int n_chunks = n_tokens / n_ctx;
-    if (max_chunks >= 0 && max_chunks < n_chunks) n_chunks = max_chunks;
 
     if (!(ctx = chunk_context_new(model, &p, n_ctx, p.n_batch))) goto done;
     if (kld_base && !(kw = kld_writer_open(kld_base, n_ctx, n_vocab, n_chunks, toks))) goto done;

@@ -93,3 +93,12 @@ void progress_watch_loading(ll_model_params *mp, bool show) {
     mp->progress = loading_update;
     mp->progress_ud = &bar;
 }
+
+ll_model *cli_load_model(const char *path, bool show_progress, const char *role) {
+    ll_model_params mp = ll_model_default_params();
+    progress_watch_loading(&mp, show_progress);
+    char err[512];
+    ll_model *m = ll_model_load(path, &mp, err, sizeof err);
+    if (!m) fprintf(stderr, "llamalite: %s%s%s\n", role ? role : "", role ? ": " : "", err);
+    return m;
+}

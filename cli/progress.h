@@ -28,6 +28,10 @@ void progress_end(progress *p);
 // (otherwise mp is left as it is and the weights load lazily).
 void progress_watch_loading(ll_model_params *mp, bool show);
 
+// Loads the model at path, with the loading bar when show_progress; NULL after printing
+// "llamalite: [role: ]error".
+ll_model *cli_load_model(const char *path, bool show_progress, const char *role);
+
 // Monotonic seconds, shared by the commands that time things.
 double cli_now(void);
 

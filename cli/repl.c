@@ -355,13 +355,8 @@ int repl_main(int argc, char **argv, cli_params *p) {
     signal(SIGPIPE, SIG_IGN);
 
     char err[512];
-    ll_model_params mp = ll_model_default_params();
-    progress_watch_loading(&mp, p->verbosity >= 1);
-    ll_model *model = ll_model_load(p->model, &mp, err, sizeof err);
-    if (!model) {
-        fprintf(stderr, "llamalite: %s\n", err);
-        return 1;
-    }
+    ll_model *model = cli_load_model(p->model, p->verbosity >= 1, NULL);
+    if (!model) return 1;
     ll_context_params cp = ll_context_default_params();
     if (p->n_ctx > 0) cp.n_ctx = p->n_ctx;
     cp.n_batch = p->n_batch;

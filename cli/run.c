@@ -413,11 +413,8 @@ int cmd_run(int argc, char **argv) {
     char err[512];
     run_stats st = {0};
     double t0 = cli_now();
-    ll_model_params mp = ll_model_default_params();
-    progress_watch_loading(&mp, p.verbosity >= 1);
-    ll_model *model = ll_model_load(p.model, &mp, err, sizeof err);
+    ll_model *model = cli_load_model(p.model, p.verbosity >= 1, NULL);
     if (!model) {
-        fprintf(stderr, "llamalite: %s\n", err);
         args_free(&p);
         return 1;
     }

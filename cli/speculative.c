@@ -92,13 +92,7 @@ cli_spec *spec_open(const cli_params *p, ll_context *target) {
     sp.no_eog = p->ignore_eos;
     if (g_opt.model) {
         if (g_opt.lookup) cli_log(p, 1, "llamalite: --lookup-ngram is ignored with a draft model\n");
-        ll_model_params mp = ll_model_default_params();
-        progress_watch_loading(&mp, p->verbosity >= 1);
-        cs->model = ll_model_load(g_opt.model, &mp, err, sizeof err);
-        if (!cs->model) {
-            fprintf(stderr, "llamalite: draft model: %s\n", err);
-            goto fail;
-        }
+        if (!(cs->model = cli_load_model(g_opt.model, p->verbosity >= 1, "draft model"))) goto fail;
         if (ll_spec_check_vocab(ll_context_model(target), cs->model, err, sizeof err) != 0) {
             fprintf(stderr, "llamalite: %s cannot draft for %s: %s\n", g_opt.model,
                     p->model ? p->model : "the model", err);

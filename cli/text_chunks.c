@@ -1,7 +1,26 @@
 #include "text_chunks.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+ll_token *chunk_tokenize(const ll_vocab *v, const char *text, int n_ctx, int max_chunks,
+                         const char *tool, int *n_tokens, int *n_chunks) {
+    ll_token *toks = cli_tokenize(v, text, false, n_tokens);
+    if (!toks) {
+        fputs("llamalite: out of memory\n", stderr);
+        return NULL;
+    }
+    if (*n_tokens < 2 * n_ctx) {
+        fprintf(stderr, "llamalite: the text is %d tokens; %s with -c %d needs at least %d\n", *n_tokens,
+                tool, n_ctx, 2 * n_ctx);
+        free(toks);
+        return NULL;
+    }
+    *n_chunks = *n_tokens / n_ctx;
+    if (max_chunks >= 0 && max_chunks < *n_chunks) *n_chunks = max_chunks;
+    return toks;
+}
 
 ll_context *chunk_context_new(ll_model *model, const cli_params *p, int n_ctx, int n_batch) {
     ll_context_params cp = ll_context_default_params();

@@ -10,6 +10,12 @@
 
 #include "args.h"
 
+// The text's tokens (no BOS: each chunk gets its own), which must fill at least two chunks of
+// n_ctx; *n_chunks is how many whole chunks there are, at most max_chunks when >= 0. NULL after
+// printing a message that names the tool.
+ll_token *chunk_tokenize(const ll_vocab *v, const char *text, int n_ctx, int max_chunks,
+                         const char *tool, int *n_tokens, int *n_chunks);
+
 // A context for chunks of n_ctx tokens (logits for all positions), with the user's threads and
 // cache types; n_batch is capped at n_ctx. NULL after printing a message.
 ll_context *chunk_context_new(ll_model *model, const cli_params *p, int n_ctx, int n_batch);

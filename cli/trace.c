@@ -11,6 +11,7 @@
 #include "args.h"
 #include "commands.h"
 #include "lora.h"
+#include "progress.h"
 
 static void usage(FILE *out) {
     fputs("usage: llamalite trace -m MODEL.gguf -p PROMPT -n N [--top K] [options]\n"
@@ -98,12 +99,7 @@ int cmd_trace(int argc, char **argv) {
     int *ids = NULL;
     cli_loras loras = {0};
 
-    ll_model_params mp = ll_model_default_params();
-    model = ll_model_load(p.model, &mp, err, sizeof err);
-    if (!model) {
-        fprintf(stderr, "llamalite: %s\n", err);
-        goto done;
-    }
+    if (!(model = cli_load_model(p.model, false, NULL))) goto done;
     if (!cli_lora_load(&p, model, &loras)) goto done;
     const ll_vocab *v = ll_model_get_vocab(model);
     const int n_vocab = ll_vocab_n_tokens(v);
