@@ -7,11 +7,13 @@
 // helper rules (S{2,4} -> S S R2, R2 ::= S R1 |, R1 ::= S |), which keeps the matcher small.
 // Every error names the line and column (1-based, in characters) where it was found.
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grammar.h"
+#include "util.h"
 
 #define MAX_REPEAT 100000u        // largest count in {m,n}
 #define MAX_ELEMS (1u << 24)      // a grammar bigger than this is refused
@@ -107,30 +109,13 @@ typedef struct {
     bool failed;
 } parser;
 
-static void line_col(const char *src, size_t pos, int *line, int *col) {
-    int l = 1, c = 1;
-    for (size_t i = 0; i < pos && src[i]; i++) {
-        unsigned char ch = (unsigned char)src[i];
-        if (ch == '\n') { l++; c = 1; }
-        else if ((ch & 0xC0) != 0x80) c++; // count characters, not continuation bytes
-    }
-    *line = l;
-    *col = c;
-}
-
 static bool fail_at(parser *P, size_t pos, const char *fmt, ...) {
     if (P->failed) return false;
     P->failed = true;
-    if (!P->err || P->errlen == 0) return false;
-    int line, col;
-    line_col(P->src, pos, &line, &col);
-    int k = snprintf(P->err, P->errlen, "%d:%d: ", line, col);
-    if (k >= 0 && (size_t)k < P->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(P->err + k, P->errlen - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    ll_vset_err_at(P->err, P->errlen, P->src, SIZE_MAX, pos, fmt, ap);
+    va_end(ap);
     return false;
 }
 
@@ -500,7 +485,7 @@ static bool parse_rule(parser *P) {
     prule *r = &P->rules[id];
     if (r->defined) {
         int line, col;
-        line_col(P->src, r->def_pos, &line, &col);
+        ll_line_col(P->src, SIZE_MAX, r->def_pos, &line, &col);
         return fail_at(P, start, "rule '%s' already defined at %d:%d", r->name, line, col);
     }
     r->defined = true;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "util.h"
 
 typedef struct {
     const char *s;
@@ -19,20 +20,10 @@ typedef struct {
 static bool jfail(jparser *P, const char *fmt, ...) {
     if (P->failed) return false;
     P->failed = true;
-    if (!P->err || !P->errlen) return false;
-    int line = 1, col = 1;
-    for (size_t i = 0; i < P->pos && i < P->len; i++) {
-        unsigned char c = (unsigned char)P->s[i];
-        if (c == '\n') { line++; col = 1; }
-        else if ((c & 0xC0) != 0x80) col++;
-    }
-    int k = snprintf(P->err, P->errlen, "%d:%d: ", line, col);
-    if (k >= 0 && (size_t)k < P->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(P->err + k, P->errlen - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    ll_vset_err_at(P->err, P->errlen, P->s, P->len, P->pos, fmt, ap);
+    va_end(ap);
     return false;
 }
 

@@ -2,6 +2,7 @@
 #ifndef LLAMALITE_UTIL_H
 #define LLAMALITE_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 // Formats a one-line error message into err (ignored when err is NULL or errlen is 0).
@@ -10,6 +11,14 @@ void ll_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+// Line and column (from 1; columns count characters, not UTF-8 continuation bytes) of byte pos
+// of a text that ends at len bytes or at a NUL.
+void ll_line_col(const char *src, size_t len, size_t pos, int *line, int *col);
+
+// ll_set_err with a "line:col: " prefix locating byte pos of src (as ll_line_col).
+void ll_vset_err_at(char *err, size_t errlen, const char *src, size_t len, size_t pos, const char *fmt,
+                    va_list ap);
 
 double ll_now_ms(void); // monotonic clock in milliseconds
 
