@@ -10,81 +10,8 @@
 #include <string.h>
 
 #include "engine/llamalite.h"
+#include "tests/golden_file.h"
 #include "tests/test_util.h"
-
-#define MAX_TOK 1024
-#define MAX_STEPS 256
-#define TOP 8
-
-typedef struct {
-    int n_prompt;
-    ll_token prompt[MAX_TOK];
-    int n_steps;
-    ll_token token[MAX_STEPS];
-    ll_token top_id[MAX_STEPS][TOP];
-    float top_logit[MAX_STEPS][TOP];
-} golden_case;
-
-// Skips the JSON string starting at s (at its opening quote); returns the char after it.
-static const char *skip_string(const char *s) {
-    for (s++; *s && *s != '"'; s++)
-        if (*s == '\\' && s[1]) s++;
-    return *s ? s + 1 : s;
-}
-
-static const char *skip_ws(const char *s) {
-    while (*s && isspace((unsigned char)*s)) s++;
-    return s;
-}
-
-// Parses one line of a golden file. Returns false if it is not well formed.
-static bool parse_case(const char *line, golden_case *g) {
-    memset(g, 0, sizeof *g);
-    // The prompt text comes first and may contain anything: step over it as a string.
-    const char *s = strstr(line, "\"prompt\"");
-    if (!s) return false;
-    s = skip_ws(s + 8);
-    if (*s != ':') return false;
-    s = skip_ws(s + 1);
-    if (*s != '"') return false;
-    s = skip_string(s);
-
-    s = strstr(s, "\"prompt_tokens\"");
-    if (!s || !(s = strchr(s, '['))) return false;
-    s++;
-    while (*(s = skip_ws(s)) && *s != ']') {
-        char *e;
-        long v = strtol(s, &e, 10);
-        if (e == s || g->n_prompt >= MAX_TOK) return false;
-        g->prompt[g->n_prompt++] = (ll_token)v;
-        s = skip_ws(e);
-        if (*s == ',') s++;
-    }
-    s = strstr(s, "\"steps\"");
-    if (!s) return false;
-    while ((s = strstr(s, "\"token\"")) != NULL) {
-        if (g->n_steps >= MAX_STEPS) return false;
-        int k = g->n_steps;
-        s = strchr(s, ':');
-        if (!s) return false;
-        g->token[k] = (ll_token)strtol(s + 1, NULL, 10);
-        s = strstr(s, "\"top\"");
-        if (!s || !(s = strchr(s, '['))) return false;
-        s++;
-        for (int j = 0; j < TOP; j++) {
-            s = strchr(s, '[');
-            if (!s) return false;
-            char *e;
-            g->top_id[k][j] = (ll_token)strtol(s + 1, &e, 10);
-            s = strchr(e, ',');
-            if (!s) return false;
-            g->top_logit[k][j] = strtof(s + 1, &e);
-            s = e;
-        }
-        g->n_steps++;
-    }
-    return g->n_prompt > 0 && g->n_steps > 0;
-}
 
 typedef struct {
     double max_rel, max_abs, sum_rel;
@@ -126,7 +53,7 @@ static void run_case(ll_context *c, int n_vocab, const golden_case *g, stats *st
         int am = argmax(lg, n_vocab);
         st->steps++;
         double top1 = g->top_logit[k][0], pick = -1e30; // the reference's logit for our pick
-        for (int j = 0; j < TOP; j++)
+        for (int j = 0; j < GOLDEN_TOP; j++)
             if (g->top_id[k][j] == am) pick = g->top_logit[k][j];
         bool near_tie = tol != &strict && top1 - pick <= tol->rel * fabs(top1);
         if (am != g->token[k] && !near_tie) {
@@ -134,7 +61,7 @@ static void run_case(ll_context *c, int n_vocab, const golden_case *g, stats *st
             CHECK(am == g->token[k], "%s step %d: argmax %d (%.4f), reference %d (ours %.4f)", tag, k,
                   am, lg[am], g->token[k], lg[g->token[k]]);
         }
-        for (int j = 0; j < TOP; j++) {
+        for (int j = 0; j < GOLDEN_TOP; j++) {
             ll_token id = g->top_id[k][j];
             if (id < 0 || id >= n_vocab) continue;
             double ref = g->top_logit[k][j], d = fabs(lg[id] - ref);
@@ -160,19 +87,9 @@ static void run_file(const char *shared, const char *name, const tolerance *tol)
     snprintf(path, sizeof path, "%s/models/%s.gguf", shared, name);
     snprintf(gpath, sizeof gpath, "%s/golden/%s.jsonl", shared, name);
 
-    FILE *f = fopen(gpath, "rb");
-    CHECK(f != NULL, "cannot open %s", gpath);
-    if (!f) return;
     static golden_case cases[16];
-    int n_cases = 0;
-    static char line[1 << 20];
-    while (n_cases < 16 && fgets(line, sizeof line, f)) {
-        if (!strchr(line, '{')) continue;
-        bool ok = parse_case(line, &cases[n_cases]);
-        CHECK(ok, "%s: line %d does not parse", gpath, n_cases + 1);
-        if (ok) n_cases++;
-    }
-    fclose(f);
+    const int n_cases = golden_load(gpath, cases, 16);
+    if (!n_cases) return;
 
     ll_model_params mp = ll_model_default_params();
     ll_model *m = ll_model_load(path, &mp, err, sizeof err);

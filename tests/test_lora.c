@@ -17,78 +17,18 @@
 
 #include "engine/gguf.h"
 #include "engine/llamalite.h"
+#include "tests/golden_file.h"
 #include "tests/scratch_dir.h"
 #include "tests/test_util.h"
 
-#define MAX_TOK 512
-#define MAX_STEPS 64
-#define TOP 8
+#define MAX_STEPS 64 // steps compared per case (the logit buffers hold this many)
 #define MAX_CASES 8
 
-typedef struct {
-    int n_prompt;
-    ll_token prompt[MAX_TOK];
-    int n_steps;
-    ll_token token[MAX_STEPS];
-    ll_token top_id[MAX_STEPS][TOP];
-    float top_logit[MAX_STEPS][TOP];
-} golden_case;
-
-static const char *skip_ws(const char *s) {
-    while (*s && isspace((unsigned char)*s)) s++;
-    return s;
-}
-
-// One line of a golden file (format: ../shared/README.md). The prompt text is skipped.
-static bool parse_case(const char *line, golden_case *g) {
-    memset(g, 0, sizeof *g);
-    const char *s = strstr(line, "\"prompt\"");
-    if (!s || !(s = strchr(s + 8, '"'))) return false;
-    for (s++; *s && *s != '"'; s++)
-        if (*s == '\\' && s[1]) s++;
-    if (!(s = strstr(s, "\"prompt_tokens\"")) || !(s = strchr(s, '['))) return false;
-    s++;
-    while (*(s = skip_ws(s)) && *s != ']') {
-        char *e;
-        long v = strtol(s, &e, 10);
-        if (e == s || g->n_prompt >= MAX_TOK) return false;
-        g->prompt[g->n_prompt++] = (ll_token)v;
-        s = skip_ws(e);
-        if (*s == ',') s++;
-    }
-    if (!(s = strstr(s, "\"steps\""))) return false;
-    while (g->n_steps < MAX_STEPS && (s = strstr(s, "\"token\"")) != NULL) { // the first MAX_STEPS
-        int k = g->n_steps;
-        if (!(s = strchr(s, ':'))) return false;
-        g->token[k] = (ll_token)strtol(s + 1, NULL, 10);
-        if (!(s = strstr(s, "\"top\"")) || !(s = strchr(s, '['))) return false;
-        s++;
-        for (int j = 0; j < TOP; j++) {
-            char *e;
-            if (!(s = strchr(s, '['))) return false;
-            g->top_id[k][j] = (ll_token)strtol(s + 1, &e, 10);
-            if (!(s = strchr(e, ','))) return false;
-            g->top_logit[k][j] = strtof(s + 1, &e);
-            s = e;
-        }
-        g->n_steps++;
-    }
-    return g->n_prompt > 0 && g->n_steps > 0;
-}
-
+// The golden cases of path, each cut to its first MAX_STEPS steps.
 static int load_golden(const char *path, golden_case *cases) {
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL, "cannot open %s", path);
-    if (!f) return 0;
-    static char line[1 << 20];
-    int n = 0;
-    while (n < MAX_CASES && fgets(line, sizeof line, f)) {
-        if (!strchr(line, '{')) continue;
-        bool ok = parse_case(line, &cases[n]);
-        CHECK(ok, "%s: line %d does not parse", path, n + 1);
-        if (ok) n++;
-    }
-    fclose(f);
+    int n = golden_load(path, cases, MAX_CASES);
+    for (int i = 0; i < n; i++)
+        if (cases[i].n_steps > MAX_STEPS) cases[i].n_steps = MAX_STEPS;
     return n;
 }
 
@@ -138,13 +78,13 @@ static void cmp_step(const float *lg, int n_vocab, const ll_token *ids, const fl
                      const tolerance *tol, cmp_stats *st, bool report, const char *tag, int step) {
     int am = argmax(lg, n_vocab);
     double top1 = ref[0], pick = -1e30;
-    for (int j = 0; j < TOP; j++)
+    for (int j = 0; j < GOLDEN_TOP; j++)
         if (ids[j] == am) pick = ref[j];
     if (am != ref_tok && !(top1 - pick <= tol->rel * fabs(top1))) {
         st->misses++;
         if (report) CHECK(0, "%s step %d: argmax %d, reference %d", tag, step, am, ref_tok);
     }
-    for (int j = 0; j < TOP; j++) {
+    for (int j = 0; j < GOLDEN_TOP; j++) {
         double d = fabs(lg[ids[j]] - ref[j]), rel = d / (fabs(ref[j]) > 1e-6 ? fabs(ref[j]) : 1e-6);
         if (rel > st->max_rel) st->max_rel = rel;
         st->sum_rel += rel;
@@ -205,9 +145,9 @@ static cmp_stats compare(ll_context *ca, ll_context *cb, int n_vocab, const gold
                 if (md / mx > st.worst) st.worst = md / mx;
                 continue;
             }
-            ll_token ids[TOP]; // a's top-8 as the reference
-            float ref[TOP];
-            for (int j = 0; j < TOP; j++) {
+            ll_token ids[GOLDEN_TOP]; // a's top-8 as the reference
+            float ref[GOLDEN_TOP];
+            for (int j = 0; j < GOLDEN_TOP; j++) {
                 int best = -1;
                 for (int v = 0; v < n_vocab; v++) {
                     bool used = false;
