@@ -363,27 +363,21 @@ int repl_main(int argc, char **argv, cli_params *p) {
     cp.n_threads = p->n_threads;
     cp.type_k = p->type_k;
     cp.type_v = p->type_v;
+    // What is set up so far, released in reverse order at `release`.
+    int rc = 1;
+    ll_context *ctx = NULL;
+    cli_spec *cs = NULL;
+    bool have_loras = false, have_chat = false;
+    chat c;
     cli_loras loras; // --lora, --lora-scaled: /lora lists them and changes their scales
-    if (!cli_lora_load(p, model, &loras)) {
-        ll_model_free(model);
-        return 1;
-    }
-    ll_context *ctx = ll_context_new(model, &cp, err, sizeof err);
+    if (!(have_loras = cli_lora_load(p, model, &loras))) goto release;
+    ctx = ll_context_new(model, &cp, err, sizeof err);
     if (!ctx || !cli_lora_attach(p, &loras, ctx)) {
         if (!ctx) fprintf(stderr, "llamalite: %s\n", err);
-        ll_context_free(ctx);
-        cli_lora_free(&loras);
-        ll_model_free(model);
-        return 1;
+        goto release;
     }
     // -md / --lookup-ngram: replies come from speculative decoding (same text, faster).
-    cli_spec *cs = NULL;
-    if (spec_wanted() && !(cs = spec_open(p, ctx))) {
-        ll_context_free(ctx);
-        cli_lora_free(&loras);
-        ll_model_free(model);
-        return 1;
-    }
+    if (spec_wanted() && !(cs = spec_open(p, ctx))) goto release;
 
     // The template: --chat-template, else the model's (when llamalite knows its family).
     const char *tmpl = g_opt.tmpl ? ll_chat_detect(g_opt.tmpl) : NULL;
@@ -394,14 +388,9 @@ int repl_main(int argc, char **argv, cli_params *p) {
             cli_log(p, 1, "llamalite: the model's chat template is not one llamalite knows; using plain "
                     "continuation (--chat-template NAME picks one)\n");
     }
-    chat c;
-    if (!chat_init(&c, model, ctx, tmpl, &p->sampling, p->n_predict, err, sizeof err)) {
+    if (!(have_chat = chat_init(&c, model, ctx, tmpl, &p->sampling, p->n_predict, err, sizeof err))) {
         fprintf(stderr, "llamalite: %s\n", err);
-        spec_close(cs);
-        ll_context_free(ctx);
-        cli_lora_free(&loras);
-        ll_model_free(model);
-        return 1;
+        goto release;
     }
     c.spec = cs;
     if (cli_grammar_wanted(&p->grammar)) { // every reply follows the grammar / schema
@@ -411,12 +400,7 @@ int repl_main(int argc, char **argv, cli_params *p) {
         free(gtext);
         if (!c.grammar) {
             if (have_text) fprintf(stderr, "llamalite: grammar: %s\n", err);
-            chat_free(&c);
-            spec_close(cs);
-            ll_context_free(ctx);
-            cli_lora_free(&loras);
-            ll_model_free(model);
-            return 1;
+            goto release;
         }
     }
     // -p with a template is the system message (as llama-cli -cnv does); without, a first input.
@@ -428,12 +412,7 @@ int repl_main(int argc, char **argv, cli_params *p) {
     }
     if (sys && !chat_set_system(&c, sys)) {
         fputs("llamalite: out of memory\n", stderr);
-        chat_free(&c);
-        spec_close(cs);
-        ll_context_free(ctx);
-        cli_lora_free(&loras);
-        ll_model_free(model);
-        return 1;
+        goto release;
     }
 
     le_term term;
@@ -454,7 +433,8 @@ int repl_main(int argc, char **argv, cli_params *p) {
         note(&o, "llamalite chat: %s, %s. /help for commands, Ctrl-D to leave.\n", ll_model_desc(model),
              tmpl ? tmpl : "no chat template (plain continuation)");
 
-    int rc = 0, empty_interrupts = 0;
+    rc = 0;
+    int empty_interrupts = 0;
     if (first_input && run_turn(&c, p, &term, &o, first_input) != 0) rc = 1;
     while (rc == 0 && o.ok) {
         char *line = NULL;
@@ -491,11 +471,13 @@ int repl_main(int argc, char **argv, cli_params *p) {
     le_free(&ed);
     le_history_free(&hist);
     free(hist_path);
-    chat_free(&c);
+    le_term_restore();
+
+release:
+    if (have_chat) chat_free(&c);
     spec_close(cs);
     ll_context_free(ctx);
-    cli_lora_free(&loras);
+    if (have_loras) cli_lora_free(&loras);
     ll_model_free(model);
-    le_term_restore();
     return rc;
 }
