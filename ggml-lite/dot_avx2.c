@@ -68,6 +68,11 @@ INL __m256i dot_i8_i8(__m256i aw, __m256i w, __m256i y) {
     const T *name[GL_DOT_NR];                                                            \
     FOR_J name[j] = (const T *)((const char *)(vy) + (size_t)j * (by));
 
+// The reference (llama.cpp's AVX2 build) sums some types in a different order for one token
+// (ggml's vec_dot) than for a batch (tinyBLAS); we follow both. vec_dot passes bs = 0, the
+// batched entry the output stride (>= 1).
+#define ONE_TOKEN (bs == 0)
+
 #define STORE(acc, extra)                                                                \
     FOR_J s[(size_t)j * bs] = hsum_ps(acc[j]) + (extra);
 
@@ -76,19 +81,26 @@ INL __m256i dot_i8_i8(__m256i aw, __m256i w, __m256i y) {
 INL void f32_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
     const float *x = (const float *)vx;
     ROWS(float, y, vy, by)
-    __m256 acc[GL_DOT_NR], acc2[GL_DOT_NR];
-    FOR_J acc[j] = acc2[j] = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m256 w0 = _mm256_loadu_ps(x + i), w1 = _mm256_loadu_ps(x + i + 8);
+    if (!ONE_TOKEN && n % 8 == 0) { // batch (tinyBLAS): one 8-lane fma chain, hsum
         FOR_J {
-            acc[j] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(y[j] + i), acc[j]);
-            acc2[j] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(y[j] + i + 8), acc2[j]);
+            __m256 a = _mm256_setzero_ps();
+            for (int i = 0; i < n; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y[j] + i), a);
+            s[(size_t)j * bs] = hsum_ps(a);
         }
+        return;
     }
-    float tail[GL_DOT_NR] = {0};
-    for (; i < n; i++) FOR_J tail[j] += x[i] * y[j][i];
-    FOR_J s[(size_t)j * bs] = hsum_ps(_mm256_add_ps(acc[j], acc2[j])) + tail[j];
+    FOR_J {
+        const int np = n & ~31;
+        __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int i = 0; i < np; i += 32)
+            for (int m = 0; m < 4; m++) a[m] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * m), _mm256_loadu_ps(y[j] + i + 8 * m), a[m]);
+        a[0] = _mm256_add_ps(a[0], a[2]); a[1] = _mm256_add_ps(a[1], a[3]); a[0] = _mm256_add_ps(a[0], a[1]);
+        __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(a[0]), _mm256_extractf128_ps(a[0], 1));
+        __m128 t1 = _mm_hadd_ps(t0, t0);
+        float sum = _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+        for (int i = np; i < n; i++) sum += x[i] * y[j][i];
+        s[(size_t)j * bs] = sum;
+    }
 }
 
 INL __m256 load_f16(const gl_fp16 *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
@@ -96,19 +108,26 @@ INL __m256 load_f16(const gl_fp16 *p) { return _mm256_cvtph_ps(_mm_loadu_si128((
 INL void f16_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
     const gl_fp16 *x = (const gl_fp16 *)vx;
     ROWS(gl_fp16, y, vy, by)
-    __m256 acc[GL_DOT_NR], acc2[GL_DOT_NR];
-    FOR_J acc[j] = acc2[j] = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m256 w0 = load_f16(x + i), w1 = load_f16(x + i + 8);
+    if (!ONE_TOKEN && n % 8 == 0) { // batch (tinyBLAS): one 8-lane fma chain, hsum
         FOR_J {
-            acc[j] = _mm256_fmadd_ps(w0, load_f16(y[j] + i), acc[j]);
-            acc2[j] = _mm256_fmadd_ps(w1, load_f16(y[j] + i + 8), acc2[j]);
+            __m256 a = _mm256_setzero_ps();
+            for (int i = 0; i < n; i += 8) a = _mm256_fmadd_ps(load_f16(x + i), load_f16(y[j] + i), a);
+            s[(size_t)j * bs] = hsum_ps(a);
         }
+        return;
     }
-    float tail[GL_DOT_NR] = {0};
-    for (; i < n; i++) FOR_J tail[j] += h2f(x[i]) * h2f(y[j][i]);
-    FOR_J s[(size_t)j * bs] = hsum_ps(_mm256_add_ps(acc[j], acc2[j])) + tail[j];
+    FOR_J {
+        const int np = n & ~31;
+        __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int i = 0; i < np; i += 32)
+            for (int m = 0; m < 4; m++) a[m] = _mm256_fmadd_ps(load_f16(x + i + 8 * m), load_f16(y[j] + i + 8 * m), a[m]);
+        a[0] = _mm256_add_ps(a[0], a[2]); a[1] = _mm256_add_ps(a[1], a[3]); a[0] = _mm256_add_ps(a[0], a[1]);
+        __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(a[0]), _mm256_extractf128_ps(a[0], 1));
+        __m128 t1 = _mm_hadd_ps(t0, t0);
+        double sum = _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+        for (int i = np; i < n; i++) sum += (double)(h2f(x[i]) * h2f(y[j][i]));
+        s[(size_t)j * bs] = (float)sum;
+    }
 }
 
 INL __m256 load_bf16(const gl_bf16 *p) {
@@ -119,39 +138,45 @@ INL __m256 load_bf16(const gl_bf16 *p) {
 INL void bf16_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
     const gl_bf16 *x = (const gl_bf16 *)vx;
     ROWS(gl_bf16, y, vy, by)
-    __m256 acc[GL_DOT_NR], acc2[GL_DOT_NR];
-    FOR_J acc[j] = acc2[j] = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m256 w0 = load_bf16(x + i), w1 = load_bf16(x + i + 8);
+    if (!ONE_TOKEN && n % 8 == 0) { // batch (tinyBLAS): one 8-lane fma chain, hsum
         FOR_J {
-            acc[j] = _mm256_fmadd_ps(w0, load_bf16(y[j] + i), acc[j]);
-            acc2[j] = _mm256_fmadd_ps(w1, load_bf16(y[j] + i + 8), acc2[j]);
+            __m256 a = _mm256_setzero_ps();
+            for (int i = 0; i < n; i += 8) a = _mm256_fmadd_ps(load_bf16(x + i), load_bf16(y[j] + i), a);
+            s[(size_t)j * bs] = hsum_ps(a);
         }
+        return;
     }
-    float tail[GL_DOT_NR] = {0};
-    for (; i < n; i++) FOR_J tail[j] += gl_bf16_to_fp32(x[i]) * gl_bf16_to_fp32(y[j][i]);
-    FOR_J s[(size_t)j * bs] = hsum_ps(_mm256_add_ps(acc[j], acc2[j])) + tail[j];
+    FOR_J {
+        int i = 0;
+        __m256 c[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (; i + 32 <= n; i += 32)
+            for (int m = 0; m < 4; m++) c[m] = _mm256_add_ps(_mm256_mul_ps(load_bf16(x + i + 8 * m), load_bf16(y[j] + i + 8 * m)), c[m]);
+        double sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(c[0], c[2]), _mm256_add_ps(c[1], c[3])));
+        for (; i < n; i++) sum += (double)(gl_bf16_to_fp32(x[i]) * gl_bf16_to_fp32(y[j][i]));
+        s[(size_t)j * bs] = (float)sum;
+    }
 }
 
 // ---- 32-blocks ------------------------------------------------------------------------------------
-// One function per format handles block i for the tile's rows; the loop runs two blocks at a time
-// into separate accumulators when nr = 1, so the FMA latency does not bound generation.
+// One function per format handles block i for the tile's rows. The sums follow llama.cpp's AVX2
+// kernels exactly (one 8-lane accumulator per row, block after block; lane k holds elements
+// 4k..4k+3), so logits match the reference bitwise, not just within rounding. `split` (IQ4_NL's
+// one-token kernel) alternates even and odd blocks between two accumulators, as the reference does.
 
-#define LOOP32(blk, YT)                                                                  \
+#define LOOP32(blk, YT, split)                                                           \
     ROWS(YT, y, vy, by)                                                                  \
     __m256 acc[GL_DOT_NR], acc2[GL_DOT_NR];                                              \
     float summ[GL_DOT_NR];                                                               \
     FOR_J { acc[j] = acc2[j] = _mm256_setzero_ps(); summ[j] = 0; }                       \
     const int nb = n / 32;                                                               \
     int i = 0;                                                                           \
-    if (nr == 1)                                                                         \
+    if (split)                                                                           \
         for (; i + 1 < nb; i += 2) {                                                     \
             blk(x, y, i, acc, summ, nr);                                                 \
             blk(x, y, i + 1, acc2, summ, nr);                                            \
         }                                                                                \
     for (; i < nb; i++) blk(x, y, i, acc, summ, nr);                                     \
-    FOR_J s[(size_t)j * bs] = hsum_ps(_mm256_add_ps(acc[j], acc2[j])) + summ[j];
+    FOR_J s[(size_t)j * bs] = hsum_ps(split ? _mm256_add_ps(acc[j], acc2[j]) : acc[j]) + summ[j];
 
 // Signed weights w against Q8_0 rows: |w| x (y with w's sign).
 INL void q8_0_pairs(__m256i w, float dw, const block_q8_0 *const *y, int i, __m256 *acc, const int nr) {
@@ -212,18 +237,41 @@ INL void blk_q5_1(const block_q5_1 *x, const block_q8_1 *const *y, int i, __m256
     q8_1_pairs(_mm256_or_si256(unpack_nibbles(x[i].qs), hi), h2f(x[i].d), h2f(x[i].m), y, i, acc, summ, nr);
 }
 
-#define KERNEL32(T, YT)                                                                  \
+#define KERNEL32(T, YT, split)                                                           \
     INL void T##_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) { \
         const block_##T *x = (const block_##T *)vx;                                      \
-        LOOP32(blk_##T, YT)                                                              \
+        LOOP32(blk_##T, YT, split)                                                       \
     }
 
-KERNEL32(q4_0, block_q8_0)
-KERNEL32(q5_0, block_q8_0)
-KERNEL32(q8_0, block_q8_0)
-KERNEL32(iq4_nl, block_q8_0)
-KERNEL32(q4_1, block_q8_1)
-KERNEL32(q5_1, block_q8_1)
+// Q4_0 in the order of the reference's repacked (Q4_0x8) kernels: per block the whole int32
+// sum, then acc = fma(float(sum), d_w * d_y, acc), block after block.
+INL int hsum_i32x8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+INL void q4_0_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
+    const block_q4_0 *x = (const block_q4_0 *)vx;
+    ROWS(block_q8_0, y, vy, by)
+    const int nb = n / 32;
+    FOR_J {
+        float acc = 0;
+        for (int i = 0; i < nb; i++) {
+            const __m256i w = _mm256_sub_epi8(unpack_nibbles(x[i].qs), _mm256_set1_epi8(8));
+            const __m256i yq = _mm256_loadu_si256((const __m256i *)y[j][i].qs);
+            const int isum = hsum_i32x8(dot_i8_i8(_mm256_sign_epi8(w, w), w, yq));
+            acc = fmaf((float)isum, h2f(x[i].d) * h2f(y[j][i].d), acc);
+        }
+        s[(size_t)j * bs] = acc;
+    }
+}
+KERNEL32(q5_0, block_q8_0, false)
+KERNEL32(q8_0, block_q8_0, false)
+// The reference's one-token IQ4_NL kernel uses two accumulators, its batched one (tinyBLAS) one.
+KERNEL32(iq4_nl, block_q8_0, ONE_TOKEN)
+KERNEL32(q4_1, block_q8_1, false)
+KERNEL32(q5_1, block_q8_1, false)
 
 // ---- K-quants against Q8_K -----------------------------------------------------------------------
 // Per super-block and activation row, an int32x8 accumulator collects
@@ -294,8 +342,8 @@ INL void q2_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
         FOR_J {
             const __m256i msum = _mm256_madd_epi16(load_bsums(y[j] + i), mins);
             const float dy = y[j][i].d;
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-dy * dmin), acc[j]);
             acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_set1_ps(d * dy), acc[j]);
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-dmin * dy), acc[j]);
         }
     }
     STORE(acc, 0)
@@ -322,7 +370,8 @@ INL void q3_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
                                                   _mm256_slli_epi16(hb, 2));
                 const __m256i scv = bcast16_pair(sch, 2 * k, 2 * k + 1);
                 FOR_J {
-                    const __m256i p = _mm256_maddubs_epi16(u, load_y(y[j] + i, 128 * h + 32 * k));
+                    const __m256i yv = load_y(y[j] + i, 128 * h + 32 * k);
+                    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(u, yv), _mm256_maddubs_epi16(_mm256_set1_epi8(4), yv));
                     isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(p, scv));
                 }
             }
@@ -330,8 +379,7 @@ INL void q3_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
         const float d = h2f(x[i].d);
         FOR_J {
             // minus 4 * sum(scale * bsum)
-            const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(load_bsums(y[j] + i), sc16), 2);
-            const __m256i t = _mm256_sub_epi32(isum[j], off);
+            const __m256i t = isum[j];
             acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_set1_ps(d * y[j][i].d), acc[j]);
         }
     }
@@ -360,6 +408,8 @@ INL void q4_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
     ROWS(block_q8_K, y, vy, by)
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     __m256 acc[GL_DOT_NR];
+    __m128 accm[GL_DOT_NR];
+    FOR_J accm[j] = _mm_setzero_ps();
     FOR_J acc[j] = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
         __m256i mins16;
@@ -380,12 +430,19 @@ INL void q4_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
         const float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
         FOR_J {
             const __m256i msum = _mm256_madd_epi16(load_bsums(y[j] + i), mins16);
+            int32_t ms[8];
+            _mm256_storeu_si256((__m256i *)ms, msum);
+            const __m128i prod = _mm_setr_epi32(ms[0] + ms[1], ms[2] + ms[3], ms[4] + ms[5], ms[6] + ms[7]);
             const float dy = y[j][i].d;
             acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_set1_ps(d * dy), acc[j]);
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-dmin * dy), acc[j]);
+            accm[j] = _mm_fmadd_ps(_mm_set1_ps(-dy * dmin), _mm_cvtepi32_ps(prod), accm[j]);
         }
     }
-    STORE(acc, 0)
+    FOR_J {
+        __m128 m = _mm_add_ps(accm[j], _mm_movehl_ps(accm[j], accm[j]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        s[(size_t)j * bs] = hsum_ps(acc[j]) + _mm_cvtss_f32(m);
+    }
 }
 
 INL void q5_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
@@ -393,6 +450,8 @@ INL void q5_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
     ROWS(block_q8_K, y, vy, by)
     const __m256i m4 = _mm256_set1_epi8(0x0f), m1 = _mm256_set1_epi8(1);
     __m256 acc[GL_DOT_NR];
+    float summs5[GL_DOT_NR];
+    FOR_J summs5[j] = 0;
     FOR_J acc[j] = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
         __m256i mins16;
@@ -416,12 +475,15 @@ INL void q5_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
         const float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
         FOR_J {
             const __m256i msum = _mm256_madd_epi16(load_bsums(y[j] + i), mins16);
+            int32_t ms[8];
+            _mm256_storeu_si256((__m256i *)ms, msum);
+            const int tot = ms[0] + ms[1] + ms[2] + ms[3] + ms[4] + ms[5] + ms[6] + ms[7];
             const float dy = y[j][i].d;
             acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_set1_ps(d * dy), acc[j]);
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(-dmin * dy), acc[j]);
+            summs5[j] = fmaf(-dy * dmin, (float)tot, summs5[j]); // the reference's order: one fused step per super-block
         }
     }
-    STORE(acc, 0)
+    FOR_J s[(size_t)j * bs] = hsum_ps(acc[j]) + summs5[j];
 }
 
 INL void q6_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
@@ -448,18 +510,14 @@ INL void q6_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
             UNROLL for (int k = 0; k < 4; k++) {
                 const __m256i scv = bcast16_pair(sch, 2 * k, 2 * k + 1);
                 FOR_J {
-                    const __m256i p = _mm256_maddubs_epi16(u[k], load_y(y[j] + i, 128 * h + 32 * k));
+                    const __m256i yv = load_y(y[j] + i, 128 * h + 32 * k);
+                    const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(u[k], yv), _mm256_maddubs_epi16(_mm256_set1_epi8(32), yv));
                     isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(p, scv));
                 }
             }
         }
         const float d = h2f(x[i].d);
-        FOR_J {
-            // minus 32 * sum(scale * bsum)
-            const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(load_bsums(y[j] + i), sc16), 5);
-            const __m256i t = _mm256_sub_epi32(isum[j], off);
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_set1_ps(d * y[j][i].d), acc[j]);
-        }
+        FOR_J acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_set1_ps(d * y[j][i].d), acc[j]);
     }
     STORE(acc, 0)
 }
