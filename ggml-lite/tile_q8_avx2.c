@@ -171,8 +171,9 @@ bool gl_use_vnni(void) {
 // Rows [0, n_rows) of w (row stride w_row) x tokens [0, n_tok) of y (row stride by); out[t * bs + r].
 // Returns false (nothing done) when scratch memory is unavailable.
 bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
-                     const void *y, size_t by, const float *dy, const float *sy, int n_tok,
-                     float *out, size_t bs) {
+                     const void *y, size_t by, const float *dy, const float *sy, const int32_t *ys,
+                     int n_tok, float *out, size_t bs) {
+    (void)ys;
     const int nb = n / QK8_0;
     const pk_kind kind = kind_of(type);
     const bool vnni = gl_use_vnni();
