@@ -429,10 +429,9 @@ INL void q4_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
         }
         const float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
         FOR_J {
+            // min * sum(y) per pair of sub-blocks: the reference's four-lane min accumulator
             const __m256i msum = _mm256_madd_epi16(load_bsums(y[j] + i), mins16);
-            int32_t ms[8];
-            _mm256_storeu_si256((__m256i *)ms, msum);
-            const __m128i prod = _mm_setr_epi32(ms[0] + ms[1], ms[2] + ms[3], ms[4] + ms[5], ms[6] + ms[7]);
+            const __m128i prod = _mm_hadd_epi32(_mm256_castsi256_si128(msum), _mm256_extracti128_si256(msum, 1));
             const float dy = y[j][i].d;
             acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_set1_ps(d * dy), acc[j]);
             accm[j] = _mm_fmadd_ps(_mm_set1_ps(-dy * dmin), _mm_cvtepi32_ps(prod), accm[j]);
@@ -475,9 +474,7 @@ INL void q5_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size
         const float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
         FOR_J {
             const __m256i msum = _mm256_madd_epi16(load_bsums(y[j] + i), mins16);
-            int32_t ms[8];
-            _mm256_storeu_si256((__m256i *)ms, msum);
-            const int tot = ms[0] + ms[1] + ms[2] + ms[3] + ms[4] + ms[5] + ms[6] + ms[7];
+            const int tot = hsum_i32x8(msum);
             const float dy = y[j][i].d;
             acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_set1_ps(d * dy), acc[j]);
             summs5[j] = fmaf(-dy * dmin, (float)tot, summs5[j]); // the reference's order: one fused step per super-block
