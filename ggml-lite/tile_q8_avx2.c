@@ -43,9 +43,10 @@ typedef struct {
 enum {
     CHUNK = 28,  // blocks per chunk: 28 * 544 bytes of decoded weights, about half of L1
     U4_NT = 4,   // tokens per pass of the Q4_0 kernel
-    S8_NT = 2,   // tokens per pass of the signed kernel ...
-    S8_K = 4,    // ... and steps per pass (S8_NT * S8_K float accumulators)
-    S8_PASSES = 8 / S8_K,
+    // Tokens per pass of the signed kernel and steps per pass (NT * K float accumulators): AVX2
+    // has 16 vector registers, the VNNI path (compiled for AVX512-VL) 32.
+    S8_NT = 2, S8_K = 4,
+    S8V_NT = 2, S8V_K = 8,
 };
 
 typedef enum { PK_U4, PK_S8 } pk_kind; // unsigned 4-bit (offset 8), signed 8-bit
@@ -207,8 +208,8 @@ INL void s8_kernel(int b0, int b1, const pk_block *pk, const int8_t *const *yq, 
 }
 
 INL void s8_chunk(int b0, int b1, const pk_block *pk, const int8_t *const *yq, const size_t ybs,
-                  const float *const *dy, float *const *st, const int nt, const bool vnni) {
-    UNROLL for (int p = 0; p < S8_PASSES; p++) s8_kernel(b0, b1, pk, yq, ybs, dy, st, nt, S8_K, p, vnni);
+                  const float *const *dy, float *const *st, const int nt, const int k, const bool vnni) {
+    UNROLL for (int p = 0; p < 8 / k; p++) s8_kernel(b0, b1, pk, yq, ybs, dy, st, nt, k, p, vnni);
 }
 
 int gl_tile8_vnni = -1;
@@ -258,29 +259,43 @@ static void chunk_u4(int b0, int b1, int nb, const pk_block *pk, const void *y, 
     }
 }
 
-// Blocks [b0, b1) of every token: the signed kinds. Token t's quants at yq + t * ty, block b at
-// + b * 32 (VNNI: the y + 128 copy) or + b * sizeof(block_q8_0) (the Q8_0 blocks' qs).
-static void chunk_s8(int b0, int b1, int nb, const pk_block *pk, const int8_t *yq, size_t ty, const float *dy,
-                     int n_tok, float *st, bool vnni) {
-    for (int t0 = 0; t0 < n_tok; t0 += S8_NT) {
-        const int nt = n_tok - t0 < S8_NT ? n_tok - t0 : S8_NT;
-        const int8_t *yy[S8_NT];
-        const float *dd[S8_NT];
-        float *sp[S8_NT];
-        for (int j = 0; j < S8_NT; j++) {
-            const int t = t0 + (j < nt ? j : 0);
-            yy[j] = yq + (size_t)t * ty;
-            dd[j] = dy + (size_t)t * nb;
-            sp[j] = st + (size_t)t * 64;
+// Blocks [b0, b1) of every token: the signed kinds, NT tokens at a time. Token t's quants at
+// yq + t * ty, block b at + b * ybs.
+INL void chunk_s8(int b0, int b1, int nb, const pk_block *pk, const int8_t *yq, size_t ty, const size_t ybs,
+                  const float *dy, int n_tok, float *st, const int NT, const int K, const bool vnni) {
+    int t0 = 0;
+    for (; t0 + NT <= n_tok; t0 += NT) {
+        const int8_t *yy[U4_NT];
+        const float *dd[U4_NT];
+        float *sp[U4_NT];
+        for (int j = 0; j < NT; j++) {
+            yy[j] = yq + (size_t)(t0 + j) * ty;
+            dd[j] = dy + (size_t)(t0 + j) * nb;
+            sp[j] = st + (size_t)(t0 + j) * 64;
         }
-        if (vnni) {
-            if (nt == S8_NT) s8_chunk(b0, b1, pk, yy, 32, dd, sp, S8_NT, true);
-            else s8_chunk(b0, b1, pk, yy, 32, dd, sp, 1, true);
-        } else {
-            if (nt == S8_NT) s8_chunk(b0, b1, pk, yy, sizeof(block_q8_0), dd, sp, S8_NT, false);
-            else s8_chunk(b0, b1, pk, yy, sizeof(block_q8_0), dd, sp, 1, false);
-        }
+        s8_chunk(b0, b1, pk, yy, ybs, dd, sp, NT, K, vnni);
     }
+    for (; t0 < n_tok; t0++) {
+        const int8_t *yy = yq + (size_t)t0 * ty;
+        const float *dd = dy + (size_t)t0 * nb;
+        float *sp = st + (size_t)t0 * 64;
+        s8_chunk(b0, b1, pk, &yy, ybs, &dd, &sp, 1, K, vnni);
+    }
+}
+
+// Without VNNI: on the Q8_0 blocks' qs.
+static void chunk_s8_avx2(int b0, int b1, int nb, const pk_block *pk, const void *y, size_t by,
+                          const float *dy, int n_tok, float *st) {
+    chunk_s8(b0, b1, nb, pk, (const int8_t *)((const block_q8_0 *)y)->qs, by, sizeof(block_q8_0), dy, n_tok, st,
+             S8_NT, S8_K, false);
+}
+
+// With VNNI: on the y + 128 copy (n bytes per token). Only runs on CPUs with AVX512-VNNI and -VL
+// (gl_use_vnni), so it may use their 32 vector registers.
+__attribute__((target("avx512vl,avx512vnni"))) static void chunk_s8_vnni(int b0, int b1, int nb, const pk_block *pk,
+                                                                       const int8_t *yx, const float *dy,
+                                                                       int n_tok, float *st) {
+    chunk_s8(b0, b1, nb, pk, yx, (size_t)nb * 32, 32, dy, n_tok, st, S8V_NT, S8V_K, true);
 }
 
 INL void store_rows(float *out, __m256 v, int nrows) {
@@ -327,8 +342,8 @@ bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int 
         for (int b0 = 0; b0 < nb; b0 += CHUNK) {
             const int b1 = nb - b0 < CHUNK ? nb : b0 + CHUNK;
             if (kind == PK_U4) chunk_u4(b0, b1, nb, pk, y, by, dy, ys, n_tok, st, vnni);
-            else if (yplus) chunk_s8(b0, b1, nb, pk, yx, (size_t)n, dy, n_tok, st, true);
-            else chunk_s8(b0, b1, nb, pk, (const int8_t *)((const block_q8_0 *)y)->qs, by, dy, n_tok, st, false);
+            else if (yplus) chunk_s8_vnni(b0, b1, nb, pk, yx, dy, n_tok, st);
+            else chunk_s8_avx2(b0, b1, nb, pk, y, by, dy, n_tok, st);
         }
         for (int t = 0; t < n_tok; t++) {
             const float *a = st + (size_t)t * 64;
