@@ -180,7 +180,7 @@ static const int step_order[8] = {0, 4, 2, 6, 1, 5, 3, 7};
 INL void s8_kernel(int b0, int b1, const pk_block *pk, const int8_t *const *yq, const size_t ybs,
                    const float *const *dy, float *const *st, const int nt, const int k, const int p,
                    const bool vnni) {
-    __m256 acc[U4_NT * 8];
+    __m256 acc[4 * 8]; // up to 4 tokens x 8 steps
     FOR_J _Pragma("GCC unroll 8") for (int i = 0; i < k; i++) acc[j * k + i] = _mm256_load_ps(st[j] + 8 * step_order[p * k + i]);
     const __m256i ones = _mm256_set1_epi16(1);
     for (int b = b0; b < b1; b++) {
