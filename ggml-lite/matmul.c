@@ -21,7 +21,7 @@
 
 enum {
     ACT_BLOCK_BYTES = 512 << 10, // activation rows per work item: as many as fit in this (L2)
-    ROWS_PER_CHUNK_B = 16, // weight rows per work item in the batched path
+    ROWS_PER_CHUNK_B = 64, // weight rows per work item in the batched path
     MIN_ROWS_1 = 8,        // smallest chunk in the single-token path
     INLINE_BYTES = 1 << 16, // below this many weight bytes x tokens, don't wake the pool
     TILE8_MIN_TOK = 4,     // fewer tokens don't pay for decoding the 8-row tiles
