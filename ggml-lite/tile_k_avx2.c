@@ -75,62 +75,79 @@ static void pack_k4(enum gl_type t, const char *w, size_t w_row, int nrows, int 
     }
 }
 
+// vpdpwssd (AVX512-VNNI on 256-bit registers): acc + pairs of int16 products, as inline assembly
+// so the file builds with plain -mavx2; only runs after the CPU check.
+INL __m256i dpwssd(__m256i acc, __m256i a, __m256i b) {
+    __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+    return acc;
+}
+
+// acc + scale x (4-element sums of one step), per row: the scale sits in both int16 lanes of a row.
+INL __m256i add_scaled(__m256i acc, __m256i p16, __m256i sc16, const bool vnni) {
+    if (vnni) return dpwssd(acc, p16, sc16);
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, sc16));
+}
+
+// The per-row kernels (dot_avx2.c) keep one 8-lane accumulator per row whose lane s holds
+// elements 4s..4s+3 of every 32-element run; in the tile a step is one such lane for 8 rows, so
+// each token keeps 8 integer sums (lane s) per super-block and 8 float accumulators, combined at
+// the end in hsum's order: ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)).
+INL __m256 hsum_lanes(const __m256 a[8]) {
+    return _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])),
+                         _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])));
+}
+
+INL void store_rows(float *out, __m256 v, int nrows) {
+    if (nrows == 8) {
+        _mm256_storeu_ps(out, v);
+    } else {
+        float tmp[8];
+        _mm256_storeu_ps(tmp, v);
+        memcpy(out, tmp, sizeof(float) * nrows);
+    }
+}
+
+// Q4_K / Q5_K, bitwise the per-row kernels: lane sums x d*dy in 8 float lanes; Q4_K's mins in
+// four float lanes (pairs of sub-blocks), Q5_K's as one fused float sum per super-block.
 INL void tile_k4_kernel(int nsb, const pk_k4 *pk, const block_q8_K *const *y, float *out, size_t bs,
                         int nrows, const int nt, const bool five, const bool vnni) {
-    __m256 acc[4];
-    FOR_J acc[j] = _mm256_setzero_ps();
-    for (int i = 0; i < nsb; i++) {
-        const pk_k4 *p = &pk[i];
-        __m256i isum[4];
-        FOR_J isum[j] = _mm256_setzero_si256();
-        UNROLL for (int k = 0; k < 8; k++) { // 32-element sub-blocks
-            if (vnni) {
-                __m256i s32[4];
-                FOR_J s32[j] = _mm256_setzero_si256();
-                UNROLL for (int st = 8 * k; st < 8 * k + 8; st++) {
-                    const __m256i w = _mm256_load_si256((const __m256i *)p->q[st]);
-                    FOR_J s32[j] = dpbusd(s32[j], w, bcast4(y[j][i].qs + 4 * st));
-                }
-                const __m256i scv = _mm256_load_si256((const __m256i *)p->sc32[k]);
-                FOR_J isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(s32[j], scv));
-            } else {
-                // int16 sums stay below 2^15: 8 steps of 4-bit levels, 4 of 5-bit ones.
-                const int flush = five ? 4 : 8;
+    for (int j = 0; j < nt; j++) {
+        __m256 acc[8], accm[4], summs = _mm256_setzero_ps();
+        for (int s = 0; s < 8; s++) acc[s] = _mm256_setzero_ps();
+        for (int p = 0; p < 4; p++) accm[p] = _mm256_setzero_ps();
+        for (int i = 0; i < nsb; i++) {
+            const pk_k4 *p = &pk[i];
+            const int8_t *yq = y[j][i].qs;
+            __m256i isum[8];
+            UNROLL for (int s = 0; s < 8; s++) isum[s] = _mm256_setzero_si256();
+            for (int k = 0; k < 8; k++) { // 32-element sub-blocks
                 const __m256i scv = _mm256_load_si256((const __m256i *)p->sc16[k]);
-                UNROLL for (int s0 = 8 * k; s0 < 8 * k + 8; s0 += flush) {
-                    __m256i s16[4];
-                    FOR_J s16[j] = _mm256_setzero_si256();
-                    UNROLL for (int st = s0; st < s0 + flush; st++) {
-                        const __m256i w = _mm256_load_si256((const __m256i *)p->q[st]);
-                        FOR_J s16[j] = _mm256_add_epi16(s16[j], _mm256_maddubs_epi16(w, bcast4(y[j][i].qs + 4 * st)));
-                    }
-                    FOR_J isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(s16[j], scv));
+                UNROLL for (int s = 0; s < 8; s++) {
+                    const __m256i w = _mm256_load_si256((const __m256i *)p->q[8 * k + s]);
+                    isum[s] = add_scaled(isum[s], _mm256_maddubs_epi16(w, bcast4(yq + 4 * (8 * k + s))), scv, vnni);
                 }
-            }
-        }
-        const __m256 d = _mm256_load_ps(p->d), dmin = _mm256_load_ps(p->dmin);
-        FOR_J {
-            // mins x the token's 32-element sums, two sub-blocks per madd
-            const int16_t *bsum = y[j][i].bsums;
-            __m256i msum = _mm256_setzero_si256();
-            UNROLL for (int k = 0; k < 4; k++) {
-                const int a = bsum[4 * k] + bsum[4 * k + 1], b = bsum[4 * k + 2] + bsum[4 * k + 3];
-                const __m256i pair = _mm256_set1_epi32((int)((uint32_t)(uint16_t)a | (uint32_t)(uint16_t)b << 16));
-                msum = _mm256_add_epi32(msum, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)p->mn[k]), pair));
             }
             const __m256 dy = _mm256_set1_ps(y[j][i].d);
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_mul_ps(d, dy), acc[j]);
-            acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, dy), acc[j]);
+            const __m256 d = _mm256_mul_ps(_mm256_load_ps(p->d), dy);
+            UNROLL for (int s = 0; s < 8; s++) acc[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[s]), d, acc[s]);
+            // mins x the token's 32-element sums: row r's min pair p against (q8s[2p], q8s[2p+1])
+            const __m256 mscale = _mm256_mul_ps(_mm256_set1_ps(-y[j][i].d), _mm256_load_ps(p->dmin));
+            const int16_t *bsum = y[j][i].bsums;
+            __m256i prod[4];
+            UNROLL for (int q = 0; q < 4; q++) {
+                const int a = bsum[4 * q] + bsum[4 * q + 1], b = bsum[4 * q + 2] + bsum[4 * q + 3];
+                const __m256i pair = _mm256_set1_epi32((int)((uint32_t)(uint16_t)a | (uint32_t)(uint16_t)b << 16));
+                prod[q] = _mm256_madd_epi16(_mm256_load_si256((const __m256i *)p->mn[q]), pair);
+            }
+            if (five) {
+                const __m256i tot = _mm256_add_epi32(_mm256_add_epi32(prod[0], prod[1]), _mm256_add_epi32(prod[2], prod[3]));
+                summs = _mm256_fmadd_ps(mscale, _mm256_cvtepi32_ps(tot), summs);
+            } else {
+                UNROLL for (int q = 0; q < 4; q++) accm[q] = _mm256_fmadd_ps(mscale, _mm256_cvtepi32_ps(prod[q]), accm[q]);
+            }
         }
-    }
-    FOR_J {
-        if (nrows == 8) {
-            _mm256_storeu_ps(out + (size_t)j * bs, acc[j]);
-        } else {
-            float tmp[8];
-            _mm256_storeu_ps(tmp, acc[j]);
-            memcpy(out + (size_t)j * bs, tmp, sizeof(float) * nrows);
-        }
+        const __m256 m = five ? summs : _mm256_add_ps(_mm256_add_ps(accm[0], accm[2]), _mm256_add_ps(accm[1], accm[3]));
+        store_rows(out + (size_t)j * bs, _mm256_add_ps(hsum_lanes(acc), m), nrows);
     }
 }
 
@@ -213,59 +230,34 @@ static void pack_q6(const char *w, size_t w_row, int nrows, int nsb, pk_q6 *pk) 
     }
 }
 
+// Q6_K, bitwise the per-row kernel: lane s sums (level - 32) x y over elements 4s..4s+3 of every
+// 32-element run times the run's scale for that 16-element half; lane sums x d*dy in 8 float
+// lanes; hsum order; "+ 0.0f" as the per-row kernel adds its (zero) extra term.
 INL void tile_q6_kernel(int nsb, const pk_q6 *pk, const block_q8_K *const *y, float *out, size_t bs,
                         int nrows, const int nt, const bool vnni) {
-    __m256 acc[4];
-    FOR_J acc[j] = _mm256_setzero_ps();
-    for (int i = 0; i < nsb; i++) {
-        const pk_q6 *p = &pk[i];
-        __m256i isum[4];
-        FOR_J isum[j] = _mm256_setzero_si256();
-        UNROLL for (int k = 0; k < 16; k++) { // 16-element sub-blocks
-            if (vnni) {
-                __m256i s32[4];
-                FOR_J s32[j] = _mm256_setzero_si256();
-                UNROLL for (int st = 4 * k; st < 4 * k + 4; st++) {
-                    const __m256i w = _mm256_load_si256((const __m256i *)p->q[st]);
-                    FOR_J s32[j] = dpbusd(s32[j], w, bcast4(y[j][i].qs + 4 * st));
-                }
-                const __m256i scv = _mm256_load_si256((const __m256i *)p->sc32[k]);
-                FOR_J isum[j] = _mm256_add_epi32(isum[j], _mm256_mullo_epi32(s32[j], scv));
-            } else {
-                // int16 sums of two steps of 6-bit levels stay below 2^15.
-                const __m256i scv = _mm256_load_si256((const __m256i *)p->sc16[k]);
-                UNROLL for (int s0 = 4 * k; s0 < 4 * k + 4; s0 += 2) {
-                    const __m256i w0 = _mm256_load_si256((const __m256i *)p->q[s0]);
-                    const __m256i w1 = _mm256_load_si256((const __m256i *)p->q[s0 + 1]);
-                    FOR_J {
-                        const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast4(y[j][i].qs + 4 * s0)),
-                                                             _mm256_maddubs_epi16(w1, bcast4(y[j][i].qs + 4 * s0 + 4)));
-                        isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(s16, scv));
-                    }
+    const __m256i c32 = _mm256_set1_epi8(32);
+    for (int j = 0; j < nt; j++) {
+        __m256 acc[8];
+        for (int s = 0; s < 8; s++) acc[s] = _mm256_setzero_ps();
+        for (int i = 0; i < nsb; i++) {
+            const pk_q6 *p = &pk[i];
+            const int8_t *yq = y[j][i].qs;
+            __m256i isum[8];
+            UNROLL for (int s = 0; s < 8; s++) isum[s] = _mm256_setzero_si256();
+            for (int c = 0; c < 8; c++) { // 32-element runs
+                const __m256i sc_lo = _mm256_load_si256((const __m256i *)p->sc16[2 * c]);
+                const __m256i sc_hi = _mm256_load_si256((const __m256i *)p->sc16[2 * c + 1]);
+                UNROLL for (int s = 0; s < 8; s++) {
+                    const __m256i w = _mm256_load_si256((const __m256i *)p->q[8 * c + s]);
+                    const __m256i yb = bcast4(yq + 4 * (8 * c + s));
+                    const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(w, yb), _mm256_maddubs_epi16(c32, yb));
+                    isum[s] = add_scaled(isum[s], p16, s < 4 ? sc_lo : sc_hi, vnni);
                 }
             }
+            const __m256 d = _mm256_mul_ps(_mm256_load_ps(p->d), _mm256_set1_ps(y[j][i].d));
+            UNROLL for (int s = 0; s < 8; s++) acc[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[s]), d, acc[s]);
         }
-        const __m256 d = _mm256_load_ps(p->d);
-        FOR_J {
-            // the +32 offset of the levels: 32 * sum(scale * bsum), two sub-blocks per madd
-            const int16_t *bsum = y[j][i].bsums;
-            __m256i off = _mm256_setzero_si256();
-            UNROLL for (int k = 0; k < 8; k++) {
-                const __m256i pair = _mm256_set1_epi32((int)((uint32_t)(uint16_t)bsum[2 * k] | (uint32_t)(uint16_t)bsum[2 * k + 1] << 16));
-                off = _mm256_add_epi32(off, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)p->scp[k]), pair));
-            }
-            const __m256i t = _mm256_sub_epi32(isum[j], _mm256_slli_epi32(off, 5));
-            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(d, _mm256_set1_ps(y[j][i].d)), acc[j]);
-        }
-    }
-    FOR_J {
-        if (nrows == 8) {
-            _mm256_storeu_ps(out + (size_t)j * bs, acc[j]);
-        } else {
-            float tmp[8];
-            _mm256_storeu_ps(tmp, acc[j]);
-            memcpy(out + (size_t)j * bs, tmp, sizeof(float) * nrows);
-        }
+        store_rows(out + (size_t)j * bs, _mm256_add_ps(hsum_lanes(acc), _mm256_setzero_ps()), nrows);
     }
 }
 
