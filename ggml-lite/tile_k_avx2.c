@@ -107,32 +107,32 @@ INL void store_rows(float *out, __m256 v, int nrows) {
     }
 }
 
-// Q4_K / Q5_K, bitwise the per-row kernels: lane sums x d*dy in 8 float lanes; Q4_K's mins in
-// four float lanes (pairs of sub-blocks), Q5_K's as one fused float sum per super-block.
-INL void tile_k4_kernel(int nsb, const pk_k4 *pk, const block_q8_K *const *y, float *out, size_t bs,
-                        int nrows, const int nt, const bool five, const bool vnni) {
-    for (int j = 0; j < nt; j++) {
-        __m256 acc[8], accm[4], summs = _mm256_setzero_ps();
-        for (int s = 0; s < 8; s++) acc[s] = _mm256_setzero_ps();
-        for (int p = 0; p < 4; p++) accm[p] = _mm256_setzero_ps();
-        for (int i = 0; i < nsb; i++) {
-            const pk_k4 *p = &pk[i];
-            const int8_t *yq = y[j][i].qs;
-            __m256i isum[8];
-            UNROLL for (int s = 0; s < 8; s++) isum[s] = _mm256_setzero_si256();
-            for (int k = 0; k < 8; k++) { // 32-element sub-blocks
-                const __m256i scv = _mm256_load_si256((const __m256i *)p->sc16[k]);
-                UNROLL for (int s = 0; s < 8; s++) {
-                    const __m256i w = _mm256_load_si256((const __m256i *)p->q[8 * k + s]);
-                    isum[s] = add_scaled(isum[s], _mm256_maddubs_epi16(w, bcast4(yq + 4 * (8 * k + s))), scv, vnni);
-                }
+INL void k4_pass(int nsb, const pk_k4 *pk, const block_q8_K *const *y, float *out, size_t bs, int nrows,
+                 const int tp, const bool five, const bool vnni) {
+    __m256 acc[2][8], accm[2][4], summs[2];
+    for (int t = 0; t < tp; t++) {
+        for (int s = 0; s < 8; s++) acc[t][s] = _mm256_setzero_ps();
+        for (int q = 0; q < 4; q++) accm[t][q] = _mm256_setzero_ps();
+        summs[t] = _mm256_setzero_ps();
+    }
+    for (int i = 0; i < nsb; i++) {
+        const pk_k4 *p = &pk[i];
+        __m256i isum[2][8];
+        _Pragma("GCC unroll 2") for (int t = 0; t < tp; t++) UNROLL for (int s = 0; s < 8; s++) isum[t][s] = _mm256_setzero_si256();
+        for (int k = 0; k < 8; k++) { // 32-element sub-blocks
+            const __m256i scv = _mm256_load_si256((const __m256i *)p->sc16[k]);
+            UNROLL for (int s = 0; s < 8; s++) {
+                const __m256i w = _mm256_load_si256((const __m256i *)p->q[8 * k + s]);
+                _Pragma("GCC unroll 2") for (int t = 0; t < tp; t++)
+                    isum[t][s] = add_scaled(isum[t][s], _mm256_maddubs_epi16(w, bcast4(y[t][i].qs + 4 * (8 * k + s))), scv, vnni);
             }
-            const __m256 dy = _mm256_set1_ps(y[j][i].d);
-            const __m256 d = _mm256_mul_ps(_mm256_load_ps(p->d), dy);
-            UNROLL for (int s = 0; s < 8; s++) acc[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[s]), d, acc[s]);
-            // mins x the token's 32-element sums: row r's min pair p against (q8s[2p], q8s[2p+1])
-            const __m256 mscale = _mm256_mul_ps(_mm256_set1_ps(-y[j][i].d), _mm256_load_ps(p->dmin));
-            const int16_t *bsum = y[j][i].bsums;
+        }
+        _Pragma("GCC unroll 2") for (int t = 0; t < tp; t++) {
+            const __m256 d = _mm256_mul_ps(_mm256_load_ps(p->d), _mm256_set1_ps(y[t][i].d));
+            UNROLL for (int s = 0; s < 8; s++) acc[t][s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t][s]), d, acc[t][s]);
+            // mins x the token's 32-element sums: row r's min pair q against (q8s[2q], q8s[2q+1])
+            const __m256 mscale = _mm256_mul_ps(_mm256_set1_ps(-y[t][i].d), _mm256_load_ps(p->dmin));
+            const int16_t *bsum = y[t][i].bsums;
             __m256i prod[4];
             UNROLL for (int q = 0; q < 4; q++) {
                 const int a = bsum[4 * q] + bsum[4 * q + 1], b = bsum[4 * q + 2] + bsum[4 * q + 3];
@@ -141,14 +141,41 @@ INL void tile_k4_kernel(int nsb, const pk_k4 *pk, const block_q8_K *const *y, fl
             }
             if (five) {
                 const __m256i tot = _mm256_add_epi32(_mm256_add_epi32(prod[0], prod[1]), _mm256_add_epi32(prod[2], prod[3]));
-                summs = _mm256_fmadd_ps(mscale, _mm256_cvtepi32_ps(tot), summs);
+                summs[t] = _mm256_fmadd_ps(mscale, _mm256_cvtepi32_ps(tot), summs[t]);
             } else {
-                UNROLL for (int q = 0; q < 4; q++) accm[q] = _mm256_fmadd_ps(mscale, _mm256_cvtepi32_ps(prod[q]), accm[q]);
+                UNROLL for (int q = 0; q < 4; q++) accm[t][q] = _mm256_fmadd_ps(mscale, _mm256_cvtepi32_ps(prod[q]), accm[t][q]);
             }
         }
-        const __m256 m = five ? summs : _mm256_add_ps(_mm256_add_ps(accm[0], accm[2]), _mm256_add_ps(accm[1], accm[3]));
-        store_rows(out + (size_t)j * bs, _mm256_add_ps(hsum_lanes(acc), m), nrows);
     }
+    for (int t = 0; t < tp; t++) {
+        const __m256 m = five ? summs[t] : _mm256_add_ps(_mm256_add_ps(accm[t][0], accm[t][2]), _mm256_add_ps(accm[t][1], accm[t][3]));
+        store_rows(out + (size_t)t * bs, _mm256_add_ps(hsum_lanes(acc[t]), m), nrows);
+    }
+}
+
+// With VNNI the 32 registers of AVX512-VL hold two tokens' 16 lane sums: each weight step
+// is loaded once for both.
+__attribute__((target("avx512vl,avx512vnni"))) static void k4_vnni(int nsb, const pk_k4 *pk, const block_q8_K *const *y,
+                                                                    float *out, size_t bs, int nrows, int nt, bool five) {
+    int t = 0;
+    for (; t + 2 <= nt; t += 2)
+        if (five) k4_pass(nsb, pk, y + t, out + (size_t)t * bs, bs, nrows, 2, true, true);
+        else k4_pass(nsb, pk, y + t, out + (size_t)t * bs, bs, nrows, 2, false, true);
+    if (t < nt) {
+        if (five) k4_pass(nsb, pk, y + t, out + (size_t)t * bs, bs, nrows, 1, true, true);
+        else k4_pass(nsb, pk, y + t, out + (size_t)t * bs, bs, nrows, 1, false, true);
+    }
+}
+
+// Q4_K / Q5_K, bitwise the per-row kernels: lane sums x d*dy in 8 float lanes; Q4_K's mins in
+// four float lanes (pairs of sub-blocks), Q5_K's as one fused float sum per super-block.
+INL void tile_k4_kernel(int nsb, const pk_k4 *pk, const block_q8_K *const *y, float *out, size_t bs,
+                        int nrows, const int nt, const bool five, const bool vnni) {
+    if (vnni) {
+        k4_vnni(nsb, pk, y, out, bs, nrows, nt, five);
+        return;
+    }
+    for (int t = 0; t < nt; t++) k4_pass(nsb, pk, y + t, out + (size_t)t * bs, bs, nrows, 1, five, false);
 }
 
 #define DISPATCH_K4_NT(five, vnni)                                                           \
@@ -233,32 +260,50 @@ static void pack_q6(const char *w, size_t w_row, int nrows, int nsb, pk_q6 *pk) 
 // Q6_K, bitwise the per-row kernel: lane s sums (level - 32) x y over elements 4s..4s+3 of every
 // 32-element run times the run's scale for that 16-element half; lane sums x d*dy in 8 float
 // lanes; hsum order; "+ 0.0f" as the per-row kernel adds its (zero) extra term.
-INL void tile_q6_kernel(int nsb, const pk_q6 *pk, const block_q8_K *const *y, float *out, size_t bs,
-                        int nrows, const int nt, const bool vnni) {
+INL void q6_pass(int nsb, const pk_q6 *pk, const block_q8_K *const *y, float *out, size_t bs, int nrows,
+                 const int tp, const bool vnni) {
     const __m256i c32 = _mm256_set1_epi8(32);
-    for (int j = 0; j < nt; j++) {
-        __m256 acc[8];
-        for (int s = 0; s < 8; s++) acc[s] = _mm256_setzero_ps();
-        for (int i = 0; i < nsb; i++) {
-            const pk_q6 *p = &pk[i];
-            const int8_t *yq = y[j][i].qs;
-            __m256i isum[8];
-            UNROLL for (int s = 0; s < 8; s++) isum[s] = _mm256_setzero_si256();
-            for (int c = 0; c < 8; c++) { // 32-element runs
-                const __m256i sc_lo = _mm256_load_si256((const __m256i *)p->sc16[2 * c]);
-                const __m256i sc_hi = _mm256_load_si256((const __m256i *)p->sc16[2 * c + 1]);
-                UNROLL for (int s = 0; s < 8; s++) {
-                    const __m256i w = _mm256_load_si256((const __m256i *)p->q[8 * c + s]);
-                    const __m256i yb = bcast4(yq + 4 * (8 * c + s));
+    __m256 acc[2][8];
+    for (int t = 0; t < tp; t++)
+        for (int s = 0; s < 8; s++) acc[t][s] = _mm256_setzero_ps();
+    for (int i = 0; i < nsb; i++) {
+        const pk_q6 *p = &pk[i];
+        __m256i isum[2][8];
+        _Pragma("GCC unroll 2") for (int t = 0; t < tp; t++) UNROLL for (int s = 0; s < 8; s++) isum[t][s] = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++) { // 32-element runs
+            const __m256i sc_lo = _mm256_load_si256((const __m256i *)p->sc16[2 * c]);
+            const __m256i sc_hi = _mm256_load_si256((const __m256i *)p->sc16[2 * c + 1]);
+            UNROLL for (int s = 0; s < 8; s++) {
+                const __m256i w = _mm256_load_si256((const __m256i *)p->q[8 * c + s]);
+                _Pragma("GCC unroll 2") for (int t = 0; t < tp; t++) {
+                    const __m256i yb = bcast4(y[t][i].qs + 4 * (8 * c + s));
                     const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(w, yb), _mm256_maddubs_epi16(c32, yb));
-                    isum[s] = add_scaled(isum[s], p16, s < 4 ? sc_lo : sc_hi, vnni);
+                    isum[t][s] = add_scaled(isum[t][s], p16, s < 4 ? sc_lo : sc_hi, vnni);
                 }
             }
-            const __m256 d = _mm256_mul_ps(_mm256_load_ps(p->d), _mm256_set1_ps(y[j][i].d));
-            UNROLL for (int s = 0; s < 8; s++) acc[s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[s]), d, acc[s]);
         }
-        store_rows(out + (size_t)j * bs, _mm256_add_ps(hsum_lanes(acc), _mm256_setzero_ps()), nrows);
+        _Pragma("GCC unroll 2") for (int t = 0; t < tp; t++) {
+            const __m256 d = _mm256_mul_ps(_mm256_load_ps(p->d), _mm256_set1_ps(y[t][i].d));
+            UNROLL for (int s = 0; s < 8; s++) acc[t][s] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t][s]), d, acc[t][s]);
+        }
     }
+    for (int t = 0; t < tp; t++) store_rows(out + (size_t)t * bs, _mm256_add_ps(hsum_lanes(acc[t]), _mm256_setzero_ps()), nrows);
+}
+
+__attribute__((target("avx512vl,avx512vnni"))) static void q6_vnni(int nsb, const pk_q6 *pk, const block_q8_K *const *y,
+                                                                    float *out, size_t bs, int nrows, int nt) {
+    int t = 0;
+    for (; t + 2 <= nt; t += 2) q6_pass(nsb, pk, y + t, out + (size_t)t * bs, bs, nrows, 2, true);
+    if (t < nt) q6_pass(nsb, pk, y + t, out + (size_t)t * bs, bs, nrows, 1, true);
+}
+
+INL void tile_q6_kernel(int nsb, const pk_q6 *pk, const block_q8_K *const *y, float *out, size_t bs,
+                        int nrows, const int nt, const bool vnni) {
+    if (vnni) {
+        q6_vnni(nsb, pk, y, out, bs, nrows, nt);
+        return;
+    }
+    for (int t = 0; t < nt; t++) q6_pass(nsb, pk, y + t, out + (size_t)t * bs, bs, nrows, 1, false);
 }
 
 #define DISPATCH_Q6_NT(vnni)                                                                 \
