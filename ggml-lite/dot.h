@@ -6,7 +6,10 @@
 //                writing s[j * bs] for row j. The matmul's batched path uses it so each
 //                weight block is decoded once for several tokens.
 // The scalar kernels are the reference; SIMD kernels agree with them within float rounding
-// (they compute the same integer block sums and differ only in the order of float adds).
+// (they compute the same integer block sums and differ only in the order of float adds). The
+// AVX2 kernels add in exactly the order of llama.cpp's AVX2 build (its one-token vec_dot for
+// vec_dot, its batched GEMM for vec_dot_nr), and the tiles and generation kernels exactly as
+// these per-row kernels (tests/test_kernel_order.c), so logits match the reference bitwise.
 #ifndef GGML_LITE_DOT_H
 #define GGML_LITE_DOT_H
 
@@ -40,31 +43,31 @@ extern const gl_kernel_set gl_kernels_neon;
 gl_vec_dot_nr_fn gl_get_vec_dot_nr(enum gl_type type);
 
 #if defined(GL_HAVE_AVX2_KERNELS)
-// Interleaved 8-row tiles (tile_avx2.c) for Q4_0, Q5_0, Q8_0 and IQ4_NL against Q8_0 rows:
-// out[t * bs + r] for r < n_rows, t < n_tok. dy, sy, ys: per token (stride n / 32) each block's
-// scale, scale * sum(q) and sum(q). False when out of memory (nothing written).
+// Interleaved 8-row tiles (tile_q8_avx2.c) for Q4_0, Q5_0, Q8_0 and IQ4_NL against Q8_0 rows:
+// out[t * bs + r] for r < n_rows, t < n_tok. dy, ys: per token (stride n / 32) each block's
+// scale and sum(q). False when out of memory (nothing written). Bitwise the batched per-row
+// kernel (vec_dot_nr) for every row and token.
 bool gl_tile8_supported(enum gl_type type);
 // -1: use AVX512-VNNI (256-bit vpdpbusd) in the tiles when the CPU has it; 0: never; 1: always
 // (tests set it to cover both paths).
 extern int gl_tile8_vnni;
 bool gl_cpu_has_avx512vnni(void); // cpu_check.c
 bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
-                     const void *y, size_t by, const float *dy, const float *sy, const int32_t *ys,
-                     int n_tok, float *out, size_t bs);
+                     const void *y, size_t by, const float *dy, const int32_t *ys, int n_tok,
+                     float *out, size_t bs);
 // The same for Q4_K, Q5_K and Q6_K against Q8_K rows.
 bool gl_tile8k_supported(enum gl_type type);
 bool gl_tile8k_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
                       const void *y, size_t by, int n_tok, float *out, size_t bs);
-// One token against rows of the same types (generation), with the activation's float scales dy,
-// d * sum(q) sy and sum(q) ys: out[r] for r < n_rows.
+// One token against rows of the same types (generation), with the activation's float scales dy
+// and sums ys: out[r] for r < n_rows, bitwise the one-token per-row kernel (vec_dot).
 bool gl_gen_supported(enum gl_type type);
 void gl_gen_rows(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
-                 const float *dy, const float *sy, const int32_t *ys, float *out);
+                 const float *dy, const int32_t *ys, float *out);
 // The same for n_tok tokens (activation rows by bytes apart, scales n / 32 floats apart):
 // out[t * bs + r], each token's outputs bitwise what gl_gen_rows gives for it alone.
 void gl_gen_rows_n(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
-                   size_t by, const float *dy, const float *sy, const int32_t *ys, int n_tok, float *out,
-                   size_t bs);
+                   size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
 #endif
 
 // Helpers shared by the kernel files: the 6-bit scale/min pairs of Q4_K/Q5_K and the signed

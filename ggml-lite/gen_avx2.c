@@ -239,9 +239,7 @@ INL void gen_rows_nt(enum gl_type type, int n, const char *w, size_t w_row, int 
 bool gl_gen_supported(enum gl_type t) { return gl_tile8_supported(t); }
 
 void gl_gen_rows_n(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
-                   size_t by, const float *dy, const float *sy, const int32_t *ys, int n_tok, float *out,
-                   size_t bs) {
-    (void)sy;
+                   size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs) {
     const char *wr = (const char *)w;
     const bool vnni = gl_use_vnni();
     const int nb = n / QK8_0;
@@ -266,8 +264,8 @@ void gl_gen_rows_n(enum gl_type type, int n, const void *w, size_t w_row, int n_
 }
 
 void gl_gen_rows(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
-                 const float *dy, const float *sy, const int32_t *ys, float *out) {
-    gl_gen_rows_n(type, n, w, w_row, n_rows, y, 0, dy, sy, ys, 1, out, 0);
+                 const float *dy, const int32_t *ys, float *out) {
+    gl_gen_rows_n(type, n, w, w_row, n_rows, y, 0, dy, ys, 1, out, 0);
 }
 
 #endif

@@ -6,11 +6,11 @@
 //
 // Several tokens (prompt): compute bound. Work items are (token block, row chunk) pairs; the
 // token block's activation rows stay in L2. Inside one, the chunk's weight rows are decoded once
-// into interleaved 8-row tiles (tile_avx2.c: Q4_0, Q5_0, Q8_0, IQ4_NL, Q4_K, Q5_K, Q6_K) that
+// into interleaved 8-row tiles (tile_q8_avx2.c, tile_k_avx2.c: Q4_0, Q5_0, Q8_0, IQ4_NL, Q4_K, Q5_K, Q6_K) that
 // every token of the block reuses, or, for the other types, the batched kernel decodes each
 // weight block once per GL_DOT_NR tokens.
 //
-// Q8_0 activations carry extras after their rows (block scales as floats, d * sum(q), sum(q))
+// Q8_0 activations carry extras after their rows (block scales as floats, sum(q))
 // that the Q8_0-family tile and generation kernels read instead of recomputing them per weight row.
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -42,21 +42,20 @@ typedef struct {
     int64_t n_in, n_tok;
     size_t row_bytes;
     char *dst;
-    float *dy, *sy; // Q8_0 extras, or NULL
+    float *dy; // Q8_0 extras, or NULL
     int32_t *ys;
 } act_task;
 
-// Q8_0 activations carry, after their rows, each block's scale as a float, d * sum(q) and
-// sum(q): the tiled kernels read these instead of recomputing them for every weight row.
+// Q8_0 activations carry, after their rows, each block's scale as a float and sum(q): the
+// tiled kernels read these instead of recomputing them for every weight row.
 static inline size_t extras_offset(const gl_act *a) { return (a->row_bytes * (size_t)a->n_tok + 63) & ~(size_t)63; }
 
-static void q8_0_extras(const void *row, int64_t nb, float *dy, float *sy, int32_t *ys) {
+static void q8_0_extras(const void *row, int64_t nb, float *dy, int32_t *ys) {
     const block_q8_0 *b = (const block_q8_0 *)row;
     for (int64_t i = 0; i < nb; i++) {
         int sum = 0;
         for (int k = 0; k < QK8_0; k++) sum += b[i].qs[k];
         dy[i] = gl_fp16_to_fp32(b[i].d);
-        sy[i] = dy[i] * (float)sum;
         ys[i] = sum;
     }
 }
@@ -68,7 +67,7 @@ static void act_run(void *p, int ith, int nth) {
         t->from_float(t->x + r * t->n_in, row, t->n_in);
         if (t->dy) {
             const int64_t nb = t->n_in / QK8_0;
-            q8_0_extras(row, nb, t->dy + r * nb, t->sy + r * nb, t->ys + r * nb);
+            q8_0_extras(row, nb, t->dy + r * nb, t->ys + r * nb);
         }
     }
 }
@@ -81,7 +80,7 @@ bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok,
     if (!row_bytes) return false;
     const bool extras = type == GL_TYPE_Q8_0;
     const size_t rows_end = (row_bytes * (size_t)n_tok + 63) & ~(size_t)63;
-    const size_t need = rows_end + (extras ? 3 * sizeof(float) * (size_t)(n_in / QK8_0) * (size_t)n_tok : 0);
+    const size_t need = rows_end + (extras ? 2 * sizeof(float) * (size_t)(n_in / QK8_0) * (size_t)n_tok : 0);
     if (need > a->cap) {
         free(a->data);
         a->data = NULL;
@@ -98,11 +97,10 @@ bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok,
     a->n_in = n_in;
     a->n_tok = n_tok;
     a->row_bytes = row_bytes;
-    act_task t = {tr->from_float, x, n_in, n_tok, row_bytes, (char *)a->data, NULL, NULL, NULL};
+    act_task t = {tr->from_float, x, n_in, n_tok, row_bytes, (char *)a->data, NULL, NULL};
     if (extras) {
         t.dy = (float *)((char *)a->data + rows_end);
-        t.sy = t.dy + (size_t)(n_in / QK8_0) * (size_t)n_tok;
-        t.ys = (int32_t *)(t.sy + (size_t)(n_in / QK8_0) * (size_t)n_tok);
+        t.ys = (int32_t *)(t.dy + (size_t)(n_in / QK8_0) * (size_t)n_tok);
     }
     if (n_tok > 1 && tp && gl_threadpool_n_threads(tp) > 1) gl_threadpool_run(tp, act_run, &t);
     else act_run(&t, 0, 1);
@@ -140,10 +138,9 @@ static void mm_rows_1(const mm_task *t, int64_t r0, int64_t r1, int64_t tok) {
     if (t->tile8) { // the types with tiles have a generation kernel on the same extras
         const int64_t nb = n / QK8_0;
         const float *dy = (const float *)((const char *)t->act->data + extras_offset(t->act));
-        const float *sy = dy + nb * t->act->n_tok;
-        const int32_t *ys = (const int32_t *)(sy + nb * t->act->n_tok);
+        const int32_t *ys = (const int32_t *)(dy + nb * t->act->n_tok);
         gl_gen_rows(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0), y,
-                    dy + tok * nb, sy + tok * nb, ys + tok * nb, out + r0);
+                    dy + tok * nb, ys + tok * nb, out + r0);
         return;
     }
 #endif
@@ -160,10 +157,9 @@ static void mm_rows_batched(const mm_task *t, int64_t r0, int64_t r1, int64_t t0
     if (t->tile8 && t1 - t0 >= TILE8_MIN_TOK) {
         const int64_t nb = n / QK8_0;
         const float *dy = (const float *)(ya + extras_offset(t->act));
-        const float *sy = dy + nb * t->act->n_tok;
-        const int32_t *ys = (const int32_t *)(sy + nb * t->act->n_tok);
+        const int32_t *ys = (const int32_t *)(dy + nb * t->act->n_tok);
         if (gl_tile8_matmul(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
-                            ya + (size_t)t0 * by, by, dy + t0 * nb, sy + t0 * nb, ys + t0 * nb, (int)(t1 - t0),
+                            ya + (size_t)t0 * by, by, dy + t0 * nb, ys + t0 * nb, (int)(t1 - t0),
                             t->out + (size_t)t0 * bs + r0, bs))
             return;
     }
@@ -196,9 +192,8 @@ static void mm_item(const mm_task *t, int64_t item) {
         if (t->tile8) { // the generation kernel takes up to 4 tokens per pass over a row
             const int64_t nb = t->act->n_in / QK8_0;
             const float *dy = (const float *)((const char *)t->act->data + extras_offset(t->act));
-            const float *sy = dy + nb * t->act->n_tok;
             gl_gen_rows_n(t->wtype, (int)t->act->n_in, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
-                          t->act->data, t->act->row_bytes, dy, sy, (const int32_t *)(sy + nb * t->act->n_tok),
+                          t->act->data, t->act->row_bytes, dy, (const int32_t *)(dy + nb * t->act->n_tok),
                           (int)t->act->n_tok, t->out + r0, (size_t)t->n_out);
             return;
         }

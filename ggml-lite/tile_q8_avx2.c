@@ -312,9 +312,8 @@ INL void store_rows(float *out, __m256 v, int nrows) {
 // Rows [0, n_rows) of w (row stride w_row) x tokens [0, n_tok) of y (row stride by); out[t * bs + r].
 // Returns false (nothing done) when scratch memory is unavailable.
 bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
-                     const void *y, size_t by, const float *dy, const float *sy, const int32_t *ys,
+                     const void *y, size_t by, const float *dy, const int32_t *ys,
                      int n_tok, float *out, size_t bs) {
-    (void)sy;
     const int nb = n / QK8_0;
     const pk_kind kind = type == GL_TYPE_Q4_0 ? PK_U4 : PK_S8;
     const bool vnni = gl_use_vnni();
