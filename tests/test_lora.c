@@ -1,5 +1,7 @@
 // LoRA adapters (engine/lora.c, forward_llama.c, lora_export.c):
 // - mixed-base-q8_0 + lora-rank8 against the reference's golden run (teacher-forced; the
+//   the issue's 2% per logit and the reference's argmax; with the AVX2 kernels, whose arithmetic
+//   is the reference's own, every logit equal to the golden's printed value; other ISAs get the
 //   chaotic-model tolerance of test_golden.c: 5% per logit, 1% mean, near-tie argmax);
 // - scale 0 gives bitwise the base model's logits and matches the base golden;
 // - the same adapter loaded twice at 0.5 equals it once at 1.0 (1e-3 relative);
@@ -17,6 +19,7 @@
 
 #include "engine/gguf.h"
 #include "engine/llamalite.h"
+#include "ggml-lite/ggml-lite.h"
 #include "tests/golden_file.h"
 #include "tests/scratch_dir.h"
 #include "tests/test_util.h"
@@ -58,11 +61,13 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
-// Tolerances. The random 14-layer models re-quantize their activations to 8 bits in every layer
-// and are chaotic (one flipped rounding grows to percent-level differences; the dot kernels do not
-// yet sum in the reference's order, see test_golden.c): there, the
-// policy of test_golden.c: each of the reference's top-8 logits within 5% (or 0.05), the mean
-// relative error under 1%, and our argmax the reference's unless within 5% of its top logit.
+// Tolerances. Against the golden files: the issue's (2% per logit, the reference's argmax, 2%
+// mean); with the AVX2 kernels also every logit equal to the golden's 5 printed decimals. The
+// random 14-layer models re-quantize their activations to 8 bits in every layer and are chaotic
+// (one flipped rounding grows to percent-level differences), so where the kernels sum in another
+// order (other ISAs) and for comparisons between configurations: each of the reference's top-8
+// logits within `rel` (or 0.05), the mean relative error under `mean`, and our argmax the
+// reference's unless within `rel` of its top logit.
 // On the trained stories260K, comparisons are tight: every logit within `tight` of the
 // largest logit.
 typedef struct {
@@ -70,8 +75,9 @@ typedef struct {
     double tight;       // > 0: all logits within tight * max |logit| instead
 } tolerance;
 static const tolerance chaotic = {0.05, 0.01, 0};
+static const tolerance issue = {0.02, 0.02, 0};
 
-typedef struct { double max_rel, sum_rel, worst; int n; int misses; } cmp_stats;
+typedef struct { double max_rel, sum_rel, worst, max_abs; int n; int misses; } cmp_stats;
 
 // Compares one step's logits with the reference's top-8 (ids, ref). report: CHECK each miss.
 static void cmp_step(const float *lg, int n_vocab, const ll_token *ids, const float *ref, ll_token ref_tok,
@@ -80,13 +86,14 @@ static void cmp_step(const float *lg, int n_vocab, const ll_token *ids, const fl
     double top1 = ref[0], pick = -1e30;
     for (int j = 0; j < GOLDEN_TOP; j++)
         if (ids[j] == am) pick = ref[j];
-    if (am != ref_tok && !(top1 - pick <= tol->rel * fabs(top1))) {
+    if (am != ref_tok && !(tol != &issue && top1 - pick <= tol->rel * fabs(top1))) {
         st->misses++;
         if (report) CHECK(0, "%s step %d: argmax %d, reference %d", tag, step, am, ref_tok);
     }
     for (int j = 0; j < GOLDEN_TOP; j++) {
         double d = fabs(lg[ids[j]] - ref[j]), rel = d / (fabs(ref[j]) > 1e-6 ? fabs(ref[j]) : 1e-6);
         if (rel > st->max_rel) st->max_rel = rel;
+        if (d > st->max_abs) st->max_abs = d;
         st->sum_rel += rel;
         st->n++;
         if (!(d <= 0.05 || rel <= tol->rel)) {
@@ -112,16 +119,21 @@ static void cmp_finish(const cmp_stats *st, const tolerance *tol, const char *ta
 // Teacher-forced run of every case against the golden top-8 logits.
 static void check_golden(ll_context *c, int n_vocab, const golden_case *cases, int n_cases, const char *tag) {
     cmp_stats st = {0};
+    const bool avx2 = strcmp(gl_simd_name(), "avx2") == 0;
+    const tolerance *tol = avx2 ? &issue : &chaotic;
     float *lg = malloc((size_t)MAX_STEPS * n_vocab * sizeof(float));
     for (int i = 0; lg && i < n_cases; i++) {
         const golden_case *g = &cases[i];
         if (!run_logits(c, n_vocab, g, lg)) break;
         for (int k = 0; k < g->n_steps; k++)
-            cmp_step(lg + (size_t)k * n_vocab, n_vocab, g->top_id[k], g->top_logit[k], g->token[k], &chaotic,
+            cmp_step(lg + (size_t)k * n_vocab, n_vocab, g->top_id[k], g->top_logit[k], g->token[k], tol,
                      &st, true, tag, k);
     }
     free(lg);
-    cmp_finish(&st, &chaotic, tag);
+    cmp_finish(&st, tol, tag);
+    if (avx2)
+        CHECK(st.max_abs <= 2e-5, "%s: largest logit difference %.2e; the AVX2 kernels should reproduce the "
+              "reference's arithmetic", tag, st.max_abs);
 }
 
 // Two configurations on the same teacher-forced tokens, a as the reference. report: CHECK

@@ -1,0 +1,121 @@
+// The fast matmul paths sum in exactly the order of the per-row kernels, so logits match the
+// reference engine bitwise (the per-row AVX2 kernels follow llama.cpp's AVX2 build, which made
+// the golden files):
+//  - one token (generation kernels, Q8_0-family gl_gen_rows): bitwise vec_dot, row by row;
+//  - a batch (the interleaved prompt tiles): bitwise the batched entry vec_dot_nr, row by row;
+//  - gl_matmul_rowwise (speculative verification): bitwise vec_dot for every token.
+// With the tiles' AVX2 path and, where the CPU has it, their VNNI path. Skipped (77) without
+// the AVX2 kernels: other ISAs follow their own order and are checked within rounding by
+// test_dot / test_matmul.
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ggml-lite/dot.h"
+#include "ggml-lite/matmul.h"
+#include "tests/test_util.h"
+
+#if defined(GL_HAVE_AVX2_KERNELS)
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static float gauss(void) {
+    float s = 0;
+    for (int i = 0; i < 4; i++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        s += (float)((rng >> 40) & 0xffffff) / 16777216.0f - 0.5f;
+    }
+    return s * 1.7f;
+}
+
+static const enum gl_type types[] = {
+    GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_BF16, GL_TYPE_Q4_0, GL_TYPE_Q4_1, GL_TYPE_Q5_0,
+    GL_TYPE_Q5_1, GL_TYPE_Q8_0, GL_TYPE_Q2_K, GL_TYPE_Q3_K, GL_TYPE_Q4_K, GL_TYPE_Q5_K,
+    GL_TYPE_Q6_K, GL_TYPE_IQ4_NL, GL_TYPE_IQ4_XS,
+};
+
+static int first_diff(const float *a, const float *b, int n) {
+    for (int i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof(float)) != 0) return i;
+    return -1;
+}
+
+static void check(gl_threadpool *tp, enum gl_type type, int n_in, int n_out, int n_tok) {
+    const gl_type_traits *tr = gl_get_type_traits(type);
+    const size_t wrow = gl_row_size(type, n_in);
+    float *wf = malloc(sizeof(float) * n_in), *x = malloc(sizeof(float) * n_in * n_tok);
+    float *out = malloc(sizeof(float) * n_out * n_tok), *want = malloc(sizeof(float) * n_out * n_tok);
+    uint8_t *w = malloc(wrow * n_out);
+    // Row scales spread over a wide range, so every rounding shows.
+    for (int r = 0; r < n_out; r++) {
+        const float scale = powf(2.0f, (float)(r % 9) - 4.0f);
+        for (int i = 0; i < n_in; i++) wf[i] = gauss() * scale;
+        tr->from_float_ref(wf, w + (size_t)r * wrow, n_in);
+    }
+    for (int i = 0; i < n_in * n_tok; i++) x[i] = gauss();
+    gl_act act = {0};
+    CHECK(gl_act_prepare(&act, tp, x, n_tok, n_in, tr->vec_dot_type), "act_prepare");
+    const gl_vec_dot_nr_fn nrf = gl_get_vec_dot_nr(type);
+    // The per-row references: vec_dot for one token, vec_dot_nr (one row at a time) for a batch.
+    for (int t = 0; t < n_tok; t++)
+        for (int r = 0; r < n_out; r++) {
+            const void *wr = w + (size_t)r * wrow, *yt = (const char *)act.data + (size_t)t * act.row_bytes;
+            float *o = &want[(size_t)t * n_out + r];
+            if (n_tok == 1 || !nrf) tr->vec_dot(n_in, o, wr, yt);
+            else nrf(n_in, o, (size_t)n_out, wr, yt, act.row_bytes, 1);
+        }
+    gl_matmul(tp, w, type, n_out, &act, out);
+    int d = first_diff(out, want, n_out * n_tok);
+    CHECK(d < 0, "%s n_in=%d n_out=%d n_tok=%d threads=%d vnni=%d: gl_matmul out[%d][%d] = %a, per-row kernel %a",
+          tr->name, n_in, n_out, n_tok, gl_threadpool_n_threads(tp), gl_tile8_vnni, d < 0 ? 0 : d / n_out,
+          d < 0 ? 0 : d % n_out, d < 0 ? 0.0 : out[d], d < 0 ? 0.0 : want[d]);
+    if (n_tok > 1) {
+        for (int t = 0; t < n_tok; t++)
+            for (int r = 0; r < n_out; r++)
+                tr->vec_dot(n_in, &want[(size_t)t * n_out + r], w + (size_t)r * wrow,
+                            (const char *)act.data + (size_t)t * act.row_bytes);
+        gl_matmul_rowwise(tp, w, type, n_out, &act, out);
+        d = first_diff(out, want, n_out * n_tok);
+        CHECK(d < 0, "%s n_in=%d n_out=%d n_tok=%d vnni=%d: rowwise out[%d][%d] = %a, vec_dot %a", tr->name, n_in,
+              n_out, n_tok, gl_tile8_vnni, d < 0 ? 0 : d / n_out, d < 0 ? 0 : d % n_out, d < 0 ? 0.0 : out[d],
+              d < 0 ? 0.0 : want[d]);
+    }
+    gl_act_free(&act);
+    free(wf); free(x); free(out); free(want); free(w);
+}
+
+static void run_all(gl_threadpool *tp) {
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const bool kq = gl_get_type_traits(types[k])->blck_size == QK_K;
+        // Widths with and without a ragged tail of blocks (and odd block counts for IQ4_NL's pairs).
+        const int widths_32[] = {32, 96, 256, 288, 2048}, widths_k[] = {256, 768, 2048};
+        const int *widths = kq ? widths_k : widths_32;
+        const int n_w = kq ? 3 : 5;
+        for (int wi = 0; wi < n_w; wi++)
+            for (int n_tok = 1; n_tok <= 13; n_tok += n_tok < 5 ? 1 : 4) check(tp, types[k], widths[wi], 21, n_tok);
+    }
+    check(tp, GL_TYPE_Q8_0, 4096, 67, 1);
+    check(tp, GL_TYPE_Q4_0, 5632, 40, 7);
+}
+#endif
+
+int main(void) {
+#if defined(GL_HAVE_AVX2_KERNELS)
+    for (int nt = 1; nt <= 2; nt++) {
+        gl_threadpool *tp = gl_threadpool_create(nt);
+        CHECK(tp != NULL, "pool");
+        if (!tp) continue;
+        gl_tile8_vnni = 0;
+        run_all(tp);
+        if (gl_cpu_has_avx512vnni()) {
+            gl_tile8_vnni = 1;
+            run_all(tp);
+        }
+        gl_threadpool_free(tp);
+    }
+    return test_result("test_kernel_order");
+#else
+    return TEST_SKIP;
+#endif
+}
