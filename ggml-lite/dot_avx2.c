@@ -78,13 +78,26 @@ INL __m256i dot_i8_i8(__m256i aw, __m256i w, __m256i y) {
 
 // ---- float rows ---------------------------------------------------------------------------------
 
-INL void f32_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
-    const float *x = (const float *)vx;
-    ROWS(float, y, vy, by)
-    if (!ONE_TOKEN && n % 8 == 0) { // batch (tinyBLAS): one 8-lane fma chain, hsum
+INL __m256 load_f16(const gl_fp16 *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+// F32 and F16 rows (f16: 8 elements of x or y as floats from halves).
+INL __m256 load8(const void *p, int i, const bool f16) {
+    return f16 ? load_f16((const gl_fp16 *)p + i) : _mm256_loadu_ps((const float *)p + i);
+}
+INL float load1(const void *p, int i, const bool f16) {
+    return f16 ? h2f(((const gl_fp16 *)p)[i]) : ((const float *)p)[i];
+}
+
+// The reference's orders. Batch (tinyBLAS): one 8-lane fma chain, hsum. One token (ggml's
+// vec_dot): four 8-lane chains over steps of 32, (0+2)+(1+3), halves, hadd twice; the tail
+// added in float (F32) or double (F16).
+INL void float_rows(int n, float *s, size_t bs, const void *x, const void *vy, size_t by, const int nr,
+                    const bool f16) {
+    ROWS(char, y, vy, by)
+    if (!ONE_TOKEN && n % 8 == 0) {
         FOR_J {
             __m256 a = _mm256_setzero_ps();
-            for (int i = 0; i < n; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y[j] + i), a);
+            for (int i = 0; i < n; i += 8) a = _mm256_fmadd_ps(load8(x, i, f16), load8(y[j], i, f16), a);
             s[(size_t)j * bs] = hsum_ps(a);
         }
         return;
@@ -93,41 +106,31 @@ INL void f32_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_
         const int np = n & ~31;
         __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int i = 0; i < np; i += 32)
-            for (int m = 0; m < 4; m++) a[m] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * m), _mm256_loadu_ps(y[j] + i + 8 * m), a[m]);
-        a[0] = _mm256_add_ps(a[0], a[2]); a[1] = _mm256_add_ps(a[1], a[3]); a[0] = _mm256_add_ps(a[0], a[1]);
-        __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(a[0]), _mm256_extractf128_ps(a[0], 1));
-        __m128 t1 = _mm_hadd_ps(t0, t0);
-        float sum = _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
-        for (int i = np; i < n; i++) sum += x[i] * y[j][i];
-        s[(size_t)j * bs] = sum;
+            for (int m = 0; m < 4; m++) a[m] = _mm256_fmadd_ps(load8(x, i + 8 * m, f16), load8(y[j], i + 8 * m, f16), a[m]);
+        a[0] = _mm256_add_ps(a[0], a[2]);
+        a[1] = _mm256_add_ps(a[1], a[3]);
+        a[0] = _mm256_add_ps(a[0], a[1]);
+        const __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(a[0]), _mm256_extractf128_ps(a[0], 1));
+        const __m128 t1 = _mm_hadd_ps(t0, t0);
+        const float head = _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+        if (f16) {
+            double sum = head;
+            for (int i = np; i < n; i++) sum += (double)(load1(x, i, true) * load1(y[j], i, true));
+            s[(size_t)j * bs] = (float)sum;
+        } else {
+            float sum = head;
+            for (int i = np; i < n; i++) sum += load1(x, i, false) * load1(y[j], i, false);
+            s[(size_t)j * bs] = sum;
+        }
     }
 }
 
-INL __m256 load_f16(const gl_fp16 *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+INL void f32_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
+    float_rows(n, s, bs, vx, vy, by, nr, false);
+}
 
 INL void f16_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
-    const gl_fp16 *x = (const gl_fp16 *)vx;
-    ROWS(gl_fp16, y, vy, by)
-    if (!ONE_TOKEN && n % 8 == 0) { // batch (tinyBLAS): one 8-lane fma chain, hsum
-        FOR_J {
-            __m256 a = _mm256_setzero_ps();
-            for (int i = 0; i < n; i += 8) a = _mm256_fmadd_ps(load_f16(x + i), load_f16(y[j] + i), a);
-            s[(size_t)j * bs] = hsum_ps(a);
-        }
-        return;
-    }
-    FOR_J {
-        const int np = n & ~31;
-        __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-        for (int i = 0; i < np; i += 32)
-            for (int m = 0; m < 4; m++) a[m] = _mm256_fmadd_ps(load_f16(x + i + 8 * m), load_f16(y[j] + i + 8 * m), a[m]);
-        a[0] = _mm256_add_ps(a[0], a[2]); a[1] = _mm256_add_ps(a[1], a[3]); a[0] = _mm256_add_ps(a[0], a[1]);
-        __m128 t0 = _mm_add_ps(_mm256_castps256_ps128(a[0]), _mm256_extractf128_ps(a[0], 1));
-        __m128 t1 = _mm_hadd_ps(t0, t0);
-        double sum = _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
-        for (int i = np; i < n; i++) sum += (double)(h2f(x[i]) * h2f(y[j][i]));
-        s[(size_t)j * bs] = (float)sum;
-    }
+    float_rows(n, s, bs, vx, vy, by, nr, true);
 }
 
 INL __m256 load_bf16(const gl_bf16 *p) {

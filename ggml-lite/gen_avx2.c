@@ -162,16 +162,17 @@ INL void gen_q4_0_x8(int n, const char *x0, size_t w_row, const block_q8_0 *cons
     FOR_J acc[j] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++) {
         __m256i w[8];
-        __m128i dh = _mm_setzero_si128();
+        uint64_t dlo = 0, dhi = 0; // the eight fp16 scales, gathered in integer registers
         UNROLL for (int k = 0; k < 8; k++) {
             const char *x = x0 + (size_t)k * w_row + (size_t)b * bsz;
             if (!(b & 1)) _mm_prefetch(x + PREFETCH_BYTES, _MM_HINT_T0);
             w[k] = gen_levels(GL_TYPE_Q4_0, x);
             uint16_t d;
             memcpy(&d, x, 2);
-            dh = _mm_insert_epi16(dh, d, k); // (not stored and reloaded: that would stall on forwarding)
+            if (k < 4) dlo |= (uint64_t)d << (16 * k);
+            else dhi |= (uint64_t)d << (16 * (k - 4));
         }
-        const __m256 dw = _mm256_cvtph_ps(dh);
+        const __m256 dw = _mm256_cvtph_ps(_mm_set_epi64x((long long)dhi, (long long)dlo));
         FOR_J {
             const __m256i yb = load_y(y[j], b);
             __m256i v[8];

@@ -35,6 +35,17 @@ INL __m256i bcast4(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
+// The first nrows (1..8) lanes of v to out.
+INL void store_rows(float *out, __m256 v, int nrows) {
+    if (nrows == 8) {
+        _mm256_storeu_ps(out, v);
+    } else {
+        float tmp[8];
+        _mm256_storeu_ps(tmp, v);
+        memcpy(out, tmp, sizeof(float) * nrows);
+    }
+}
+
 // Whether the kernels use AVX512-VNNI (gl_tile8_vnni, else the CPU check).
 bool gl_use_vnni(void);
 

@@ -12,21 +12,18 @@
 
 // ---- Q4_K / Q5_K tiles against Q8_K ------------------------------------------------------------------
 // Same interleave per super-block of 256: 64 steps of 8 rows x 4 levels (0..15 or 0..31), the
-// rows' 32-element sub-block scales (int16 pairs for madd, int32 for the VNNI path), their mins
-// (int16 pairs, two sub-blocks per pair, against Q8_K's sub-block sums) and d / dmin as floats.
+// rows' 32-element sub-block scales (int16, for madd / vpdpwssd), their mins (int16 pairs, two
+// sub-blocks per pair, against Q8_K's sub-block sums) and d / dmin as floats.
 
 typedef struct {
     float d[8], dmin[8];
     int16_t sc16[8][16]; // sub-block s: row r's scale in lanes 2r and 2r+1
-    int32_t sc32[8][8];  // sub-block s: row r's scale
     int16_t mn[4][16];   // pair p: row r's (min[2p], min[2p+1]) in lanes 2r, 2r+1
     uint8_t q[64][32];   // step s: elements 4s..4s+3 of row r at bytes 4r..4r+3
 } pk_k4;
 
 bool gl_tile8k_supported(enum gl_type t) { return t == GL_TYPE_Q4_K || t == GL_TYPE_Q5_K || t == GL_TYPE_Q6_K; }
 
-static bool tile8_q6_matmul(int n, const void *w, size_t w_row, int n_rows, const void *y, size_t by,
-                            int n_tok, float *out, size_t bs);
 
 static void pack_k4(enum gl_type t, const char *w, size_t w_row, int nrows, int nsb, pk_k4 *pk) {
     uint8_t lv[QK_K], sc[8], m[8];
@@ -64,7 +61,6 @@ static void pack_k4(enum gl_type t, const char *w, size_t w_row, int nrows, int 
             p->dmin[r] = dmin;
             for (int k = 0; k < 8; k++) {
                 p->sc16[k][2 * r] = p->sc16[k][2 * r + 1] = sc[k];
-                p->sc32[k][r] = sc[k];
             }
             for (int k = 0; k < 4; k++) {
                 p->mn[k][2 * r] = m[2 * k];
@@ -95,16 +91,6 @@ INL __m256i add_scaled(__m256i acc, __m256i p16, __m256i sc16, const bool vnni) 
 INL __m256 hsum_lanes(const __m256 a[8]) {
     return _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0], a[4]), _mm256_add_ps(a[2], a[6])),
                          _mm256_add_ps(_mm256_add_ps(a[1], a[5]), _mm256_add_ps(a[3], a[7])));
-}
-
-INL void store_rows(float *out, __m256 v, int nrows) {
-    if (nrows == 8) {
-        _mm256_storeu_ps(out, v);
-    } else {
-        float tmp[8];
-        _mm256_storeu_ps(tmp, v);
-        memcpy(out, tmp, sizeof(float) * nrows);
-    }
 }
 
 INL void k4_pass(int nsb, const pk_k4 *pk, const block_q8_K *const *y, float *out, size_t bs, int nrows,
@@ -178,50 +164,13 @@ INL void tile_k4_kernel(int nsb, const pk_k4 *pk, const block_q8_K *const *y, fl
     for (int t = 0; t < nt; t++) k4_pass(nsb, pk, y + t, out + (size_t)t * bs, bs, nrows, 1, five, false);
 }
 
-#define DISPATCH_K4_NT(five, vnni)                                                           \
-    switch (nt) {                                                                            \
-    case 4: tile_k4_kernel(nsb, pk, yy, o, bs, nrows, 4, five, vnni); break;                 \
-    case 3: tile_k4_kernel(nsb, pk, yy, o, bs, nrows, 3, five, vnni); break;                 \
-    case 2: tile_k4_kernel(nsb, pk, yy, o, bs, nrows, 2, five, vnni); break;                 \
-    default: tile_k4_kernel(nsb, pk, yy, o, bs, nrows, 1, five, vnni); break;                \
-    }
-
-bool gl_tile8k_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
-                      const void *y, size_t by, int n_tok, float *out, size_t bs) {
-    if (type == GL_TYPE_Q6_K) return tile8_q6_matmul(n, w, w_row, n_rows, y, by, n_tok, out, bs);
-    const int nsb = n / QK_K;
-    const bool five = type == GL_TYPE_Q5_K, vnni = gl_use_vnni();
-    pk_k4 *pk = NULL;
-    if (posix_memalign((void **)&pk, 32, sizeof(pk_k4) * (size_t)nsb) != 0) return false;
-    for (int r0 = 0; r0 < n_rows; r0 += 8) {
-        const int nrows = n_rows - r0 < 8 ? n_rows - r0 : 8;
-        pack_k4(type, (const char *)w + (size_t)r0 * w_row, w_row, nrows, nsb, pk);
-        for (int t0 = 0; t0 < n_tok; t0 += 4) {
-            const int nt = n_tok - t0 < 4 ? n_tok - t0 : 4;
-            const block_q8_K *yy[4];
-            for (int j = 0; j < 4; j++)
-                yy[j] = (const block_q8_K *)((const char *)y + (size_t)(t0 + (j < nt ? j : 0)) * by);
-            float *o = out + (size_t)t0 * bs + r0;
-            if (five) {
-                if (vnni) DISPATCH_K4_NT(true, true) else DISPATCH_K4_NT(true, false)
-            } else {
-                if (vnni) DISPATCH_K4_NT(false, true) else DISPATCH_K4_NT(false, false)
-            }
-        }
-    }
-    free(pk);
-    return true;
-}
-
 // ---- Q6_K tiles against Q8_K ---------------------------------------------------------------------------
-// Levels 0..63 (value + 32), int8 scales per 16 elements (4 steps); the offset comes back as
-// -32 * sum(scale * Q8_K bsum), two sub-blocks per madd.
+// Levels 0..63 (value + 32), int8 scales per 16 elements (4 steps); the offset comes off inside
+// each int16 pair, as in the per-row kernel.
 
 typedef struct {
     float d[8];
     int16_t sc16[16][16]; // sub-block s: row r's scale in lanes 2r and 2r+1
-    int32_t sc32[16][8];  // sub-block s: row r's scale
-    int16_t scp[8][16];   // pair p: row r's (scale[2p], scale[2p+1]) in lanes 2r, 2r+1
     uint8_t q[64][32];    // step s: elements 4s..4s+3 of row r at bytes 4r..4r+3
 } pk_q6;
 
@@ -249,8 +198,6 @@ static void pack_q6(const char *w, size_t w_row, int nrows, int nsb, pk_q6 *pk) 
             for (int k = 0; k < 16; k++) {
                 const int sc = b ? b->scales[k] : 0;
                 p->sc16[k][2 * r] = p->sc16[k][2 * r + 1] = (int16_t)sc;
-                p->sc32[k][r] = sc;
-                p->scp[k / 2][2 * r + (k & 1)] = (int16_t)sc;
             }
             for (int st = 0; st < 64; st++) memcpy(&p->q[st][4 * r], lv + 4 * st, 4);
         }
@@ -306,30 +253,26 @@ INL void tile_q6_kernel(int nsb, const pk_q6 *pk, const block_q8_K *const *y, fl
     for (int t = 0; t < nt; t++) q6_pass(nsb, pk, y + t, out + (size_t)t * bs, bs, nrows, 1, false);
 }
 
-#define DISPATCH_Q6_NT(vnni)                                                                 \
-    switch (nt) {                                                                            \
-    case 4: tile_q6_kernel(nsb, pk, yy, o, bs, nrows, 4, vnni); break;                       \
-    case 3: tile_q6_kernel(nsb, pk, yy, o, bs, nrows, 3, vnni); break;                       \
-    case 2: tile_q6_kernel(nsb, pk, yy, o, bs, nrows, 2, vnni); break;                       \
-    default: tile_q6_kernel(nsb, pk, yy, o, bs, nrows, 1, vnni); break;                      \
-    }
-
-static bool tile8_q6_matmul(int n, const void *w, size_t w_row, int n_rows, const void *y, size_t by,
-                            int n_tok, float *out, size_t bs) {
+// Rows [0, n_rows) x tokens [0, n_tok): each group of eight rows is decoded once, then every
+// token passes over it.
+bool gl_tile8k_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
+                      const void *y, size_t by, int n_tok, float *out, size_t bs) {
     const int nsb = n / QK_K;
-    const bool vnni = gl_use_vnni();
-    pk_q6 *pk = NULL;
-    if (posix_memalign((void **)&pk, 32, sizeof(pk_q6) * (size_t)nsb) != 0) return false;
+    const bool q6 = type == GL_TYPE_Q6_K, five = type == GL_TYPE_Q5_K, vnni = gl_use_vnni();
+    void *pk = NULL;
+    if (posix_memalign(&pk, 32, (q6 ? sizeof(pk_q6) : sizeof(pk_k4)) * (size_t)nsb) != 0) return false;
     for (int r0 = 0; r0 < n_rows; r0 += 8) {
         const int nrows = n_rows - r0 < 8 ? n_rows - r0 : 8;
-        pack_q6((const char *)w + (size_t)r0 * w_row, w_row, nrows, nsb, pk);
+        const char *wr = (const char *)w + (size_t)r0 * w_row;
+        if (q6) pack_q6(wr, w_row, nrows, nsb, pk);
+        else pack_k4(type, wr, w_row, nrows, nsb, pk);
         for (int t0 = 0; t0 < n_tok; t0 += 4) {
             const int nt = n_tok - t0 < 4 ? n_tok - t0 : 4;
             const block_q8_K *yy[4];
-            for (int j = 0; j < 4; j++)
-                yy[j] = (const block_q8_K *)((const char *)y + (size_t)(t0 + (j < nt ? j : 0)) * by);
+            for (int j = 0; j < nt; j++) yy[j] = (const block_q8_K *)((const char *)y + (size_t)(t0 + j) * by);
             float *o = out + (size_t)t0 * bs + r0;
-            if (vnni) DISPATCH_Q6_NT(true) else DISPATCH_Q6_NT(false)
+            if (q6) tile_q6_kernel(nsb, pk, yy, o, bs, nrows, nt, vnni);
+            else tile_k4_kernel(nsb, pk, yy, o, bs, nrows, nt, five, vnni);
         }
     }
     free(pk);

@@ -299,16 +299,6 @@ __attribute__((target("avx512vl,avx512vnni"))) static void chunk_s8_vnni(int b0,
     chunk_s8(b0, b1, nb, pk, yx, (size_t)nb * 32, 32, dy, n_tok, st, S8V_NT, S8V_K, true);
 }
 
-INL void store_rows(float *out, __m256 v, int nrows) {
-    if (nrows == 8) {
-        _mm256_storeu_ps(out, v);
-    } else {
-        float tmp[8];
-        _mm256_storeu_ps(tmp, v);
-        memcpy(out, tmp, sizeof(float) * nrows);
-    }
-}
-
 // Rows [0, n_rows) of w (row stride w_row) x tokens [0, n_tok) of y (row stride by); out[t * bs + r].
 // Returns false (nothing done) when scratch memory is unavailable.
 bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,

@@ -13,16 +13,7 @@
 #include "tests/test_util.h"
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static float gauss(void) {
-    float s = 0;
-    for (int i = 0; i < 4; i++) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        s += (float)((rng >> 40) & 0xffffff) / 16777216.0f - 0.5f;
-    }
-    return s * 1.7f;
-}
+static float gauss(void) { return test_gauss(&rng); }
 
 static const enum gl_type types[] = {
     GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_BF16, GL_TYPE_Q4_0, GL_TYPE_Q4_1, GL_TYPE_Q5_0,

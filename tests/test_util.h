@@ -2,6 +2,7 @@
 #ifndef LLAMALITE_TEST_UTIL_H
 #define LLAMALITE_TEST_UTIL_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -29,6 +30,18 @@ static inline const char *test_shared_dir(void) {
     if (!f) return NULL;
     fclose(f);
     return d;
+}
+
+// Roughly normal floats (sum of four uniforms, sd ~1) from a xorshift state: reproducible data.
+static inline float test_gauss(uint64_t *state) {
+    float s = 0;
+    for (int i = 0; i < 4; i++) {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        s += (float)((*state >> 40) & 0xffffff) / 16777216.0f - 0.5f;
+    }
+    return s * 1.7f;
 }
 
 static inline int test_result(const char *name) {
