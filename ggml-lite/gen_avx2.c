@@ -16,9 +16,10 @@
 // reference's order, so logits match it bitwise):
 //  - Q8_0, Q5_0, IQ4_NL: an 8-lane float accumulator per row (lane k: elements 4k..4k+3 of every
 //    block, signed levels), fma(lane ints, dw * dy) block after block; IQ4_NL alternates even and
-//    odd blocks between two accumulators. Two rows run side by side so their FMA chains overlap.
+//    odd blocks between two accumulators. Two far-apart rows run side by side so their FMA chains
+//    overlap.
 //  - Q4_0: per block the exact integer sum, then acc = fmaf(sum, dw * dy, acc) in block order.
-//    Eight blocks' lane sums are reduced together (one hadd tree), then the eight fmas run.
+//    Eight rows at a time sit in the lanes (gen_q4_0_x8); gen_q4_0 takes the rows left over.
 // Several tokens (gl_gen_rows_n) share each decoded weight block; every token's arithmetic stays
 // its one-token arithmetic (batch-invariant: speculative decoding verifies drafts with this).
 
