@@ -234,7 +234,7 @@ static bool grow(float **buf, size_t *cap, size_t n) {
 // per generated token) costs more than it saves.
 enum { LORA_INLINE_BYTES = 512 << 10 };
 
-static void thin_matmul(ll_context *c, const ll_weight *w, const gl_act *act, float *out) {
+static void thin_matmul(ll_context *c, const ll_weight *w, gl_act *act, float *out) {
     const double bytes = (double)gl_row_size(w->type, w->n_in) * (double)w->n_out * (double)act->n_tok;
     gl_threadpool *tp = bytes < LORA_INLINE_BYTES ? NULL : c->tp;
     if (c->exact_batches && act->n_tok > 1) gl_matmul_rowwise(tp, w->data, w->type, w->n_out, act, out);

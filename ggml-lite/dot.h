@@ -52,6 +52,7 @@ bool gl_tile8_supported(enum gl_type type);
 // (tests set it to cover both paths).
 extern int gl_tile8_vnni;
 bool gl_cpu_has_avx512vnni(void); // cpu_check.c
+bool gl_use_vnni(void);            // whether the kernels use it (gl_tile8_vnni, else the CPU check)
 bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
                      const void *y, size_t by, const float *dy, const int32_t *ys, int n_tok,
                      float *out, size_t bs);
@@ -68,6 +69,14 @@ void gl_gen_rows(enum gl_type type, int n, const void *w, size_t w_row, int n_ro
 // out[t * bs + r], each token's outputs bitwise what gl_gen_rows gives for it alone.
 void gl_gen_rows_n(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
                    size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
+// The same with AVX512-VNNI (only on CPUs with it, gl_use_vnni) for Q8_0, Q5_0 and IQ4_NL, from
+// the activation rows (Q8_0, by bytes apart, block scales dy) rearranged by gl_gen_n_vnni_extras
+// into vx (gl_gen_n_vnni_extras_size bytes, 32-byte aligned). False when out of memory.
+bool gl_gen_n_vnni_supported(enum gl_type type);
+size_t gl_gen_n_vnni_extras_size(int n, int n_tok);
+void gl_gen_n_vnni_extras(const void *y, size_t by, const float *dy, int n, int n_tok, void *vx);
+bool gl_gen_rows_n_vnni(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *vx,
+                        int n_tok, float *out, size_t bs);
 #endif
 
 // Helpers shared by the kernel files: the 6-bit scale/min pairs of Q4_K/Q5_K and the signed

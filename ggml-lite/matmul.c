@@ -33,6 +33,7 @@ enum {
 void gl_act_free(gl_act *a) {
     if (!a) return;
     free(a->data);
+    free(a->vx);
     memset(a, 0, sizeof *a);
 }
 
@@ -93,6 +94,7 @@ bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok,
         }
         a->cap = cap;
     }
+    a->vx_ready = false;
     a->type = type;
     a->n_in = n_in;
     a->n_tok = n_tok;
@@ -121,6 +123,7 @@ typedef struct {
     bool tile8;            // interleaved 8-row tiles (when the CPU and type have them)
     bool tile8k;           // the same for Q4_K / Q5_K / Q6_K
     bool rowwise;          // several tokens, each with the one-token kernel (gl_matmul_rowwise)
+    bool vnni_n;           // ... through gl_gen_rows_n_vnni, on act->vx
     bool guided;           // one token: `next` is the next row, chunks shrink as rows run out
     int64_t rows_per_chunk;
     int64_t tok_block;     // activation rows per work item (batched path)
@@ -189,6 +192,10 @@ static void mm_item(const mm_task *t, int64_t item) {
         mm_rows_1(t, r0, r1, 0);
     } else if (t->rowwise) {
 #if defined(GL_HAVE_AVX2_KERNELS)
+        if (t->vnni_n && gl_gen_rows_n_vnni(t->wtype, (int)t->act->n_in, t->w + (size_t)r0 * t->w_row, t->w_row,
+                                            (int)(r1 - r0), t->act->vx, (int)t->act->n_tok, t->out + r0,
+                                            (size_t)t->n_out))
+            return;
         if (t->tile8) { // the generation kernel takes up to 4 tokens per pass over a row
             const int64_t nb = t->act->n_in / QK8_0;
             const float *dy = (const float *)((const char *)t->act->data + extras_offset(t->act));
@@ -236,8 +243,37 @@ static void mm_run(void *p, int ith, int nth) {
         mm_item(t, item);
 }
 
+// The rearranged rows gl_gen_rows_n_vnni reads, built once per activation. False when the
+// kernel does not apply or memory is short (then the portable rowwise path runs).
+static bool act_vnni_extras(gl_act *a, enum gl_type wtype) {
+#if defined(GL_HAVE_AVX2_KERNELS)
+    if (a->n_tok < 2 || !gl_use_vnni() || !gl_gen_n_vnni_supported(wtype) || gl_get_vec_dot_nr(wtype) == NULL)
+        return false;
+    if (a->vx_ready) return true;
+    const size_t need = gl_gen_n_vnni_extras_size((int)a->n_in, (int)a->n_tok);
+    if (need > a->vx_cap) {
+        free(a->vx);
+        a->vx = NULL;
+        a->vx_cap = 0;
+        if (posix_memalign(&a->vx, 64, need) != 0) {
+            a->vx = NULL;
+            return false;
+        }
+        a->vx_cap = need;
+    }
+    gl_gen_n_vnni_extras(a->data, a->row_bytes, (const float *)((const char *)a->data + extras_offset(a)),
+                         (int)a->n_in, (int)a->n_tok, a->vx);
+    a->vx_ready = true;
+    return true;
+#else
+    (void)a;
+    (void)wtype;
+    return false;
+#endif
+}
+
 static void matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
-                   const gl_act *act, float *out, bool rowwise) {
+                   const gl_act *act, float *out, bool rowwise, bool vnni_n) {
     const gl_type_traits *tr = gl_get_type_traits(wtype);
     if (!tr || !tr->vec_dot || !act || act->type != tr->vec_dot_type || n_out <= 0 ||
         act->n_tok <= 0)
@@ -255,7 +291,7 @@ static void matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t
     mm_task t = {
         .w = (const char *)w, .w_row = w_row, .n_out = n_out, .act = act, .out = out,
         .vec_dot = tr->vec_dot, .vec_dot_nr = gl_get_vec_dot_nr(wtype), .tile8 = tile8, .tile8k = tile8k, .wtype = wtype,
-        .rowwise = rowwise && act->n_tok > 1,
+        .rowwise = rowwise && act->n_tok > 1, .vnni_n = vnni_n,
     };
     int64_t n_tok_blocks = 1;
     if (t.rowwise) {
@@ -289,12 +325,13 @@ static void matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t
 
 void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
                const gl_act *act, float *out) {
-    matmul(tp, w, wtype, n_out, act, out, false);
+    matmul(tp, w, wtype, n_out, act, out, false, false);
 }
 
 void gl_matmul_rowwise(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
-                       const gl_act *act, float *out) {
-    matmul(tp, w, wtype, n_out, act, out, true);
+                       gl_act *act, float *out) {
+    const bool vnni_n = act && act->type == GL_TYPE_Q8_0 && act_vnni_extras(act, wtype);
+    matmul(tp, w, wtype, n_out, act, out, true, vnni_n);
 }
 
 bool gl_matmul_f32(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_in,

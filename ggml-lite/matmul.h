@@ -19,6 +19,10 @@ typedef struct {
     size_t row_bytes;
     void *data;
     size_t cap;
+    // gl_matmul_rowwise's fast kernel reads the rows rearranged (built on first use)
+    void *vx;
+    size_t vx_cap;
+    bool vx_ready;
 } gl_act;
 
 void gl_act_free(gl_act *a);
@@ -36,9 +40,10 @@ void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_o
 // row is bitwise what gl_matmul gives for that row alone (batch-invariant: speculative
 // decoding verifies a draft without changing the output). Weight rows are streamed once, in
 // chunks that stay in cache while every token passes over them, so a few tokens cost little
-// more than one; for long batches gl_matmul's tiles are faster.
+// more than one; for long batches gl_matmul's tiles are faster. May add a rearranged copy of
+// the rows to act (once, reused by every weight that reads it).
 void gl_matmul_rowwise(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
-                       const gl_act *act, float *out);
+                       gl_act *act, float *out);
 
 // Convenience: prepares a temporary activation and multiplies.
 bool gl_matmul_f32(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_in,

@@ -46,7 +46,4 @@ INL void store_rows(float *out, __m256 v, int nrows) {
     }
 }
 
-// Whether the kernels use AVX512-VNNI (gl_tile8_vnni, else the CPU check).
-bool gl_use_vnni(void);
-
 #endif

@@ -1,0 +1,183 @@
+// Several tokens through the one-token arithmetic, fast (AVX512-VNNI on 256-bit registers), for
+// the signed-level types Q8_0, Q5_0 and IQ4_NL: speculative decoding verifies its drafts with it.
+//
+// Every (row, token) pair is summed exactly as the one-token kernel sums it (gen_avx2.c: an
+// 8-lane float accumulator, lane k taking the integer sum of elements 4k..4k+3 of each block,
+// acc = fma(lanes, dw * dy, acc) block after block; IQ4_NL alternates two accumulators), so the
+// results are bitwise equal. What changes is the work per pair and block:
+//  - the weights are made unsigned once per row and block (w + 128) and the activations carry
+//    -128 * the sum of each 4-byte group (gl_gen_n_vnni_extras), so one vpdpbusd starting from
+//    that correction gives the exact signed lane sums;
+//  - the scale products dw * dy are formed ahead, 16 per block (4 rows x 4 tokens) in two
+//    multiplies, and the FMAs take them as broadcasts from memory (load ports) instead of
+//    shuffling them out of registers (vector ALU ports, which the vpdpbusd/FMA pairs keep busy).
+// A pair then costs a vpdpbusd, a conversion and an FMA, and 4 rows x 4 tokens of accumulators
+// stay in AVX512-VL's 32 registers.
+#include "dot.h"
+
+#if defined(GL_HAVE_AVX2_KERNELS)
+
+#include <stdlib.h>
+
+#include "quants.h"
+#include "simd_avx2.h"
+
+#define VNNI __attribute__((target("avx512vl,avx512vnni")))
+
+// One block of a group of four tokens in the extras: their levels, corrections and scales
+// (the four scales twice, to multiply two rows' scales at once).
+typedef struct {
+    int8_t q[4][32];
+    int32_t c[4][8];
+    float d[8];
+} vx_block;
+
+enum {
+    SEG = 64, // blocks whose scale products are formed ahead, in one pass
+    ROWS = 4  // rows per pass (IQ4_NL: 2, its two accumulators per pair take the registers)
+};
+
+size_t gl_gen_n_vnni_extras_size(int n, int n_tok) {
+    return sizeof(vx_block) * (size_t)(n / QK8_0) * (size_t)((n_tok + 3) / 4);
+}
+
+// Token t's blocks into group slot j (tokens past the end repeat the group's first token).
+void gl_gen_n_vnni_extras(const void *y, size_t by, const float *dy, int n, int n_tok, void *vx) {
+    const int nb = n / QK8_0;
+    vx_block *out = (vx_block *)vx;
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int g = 0; g < (n_tok + 3) / 4; g++)
+        for (int j = 0; j < 4; j++) {
+            const int t = 4 * g + j < n_tok ? 4 * g + j : 4 * g;
+            const block_q8_0 *yb = (const block_q8_0 *)((const char *)y + (size_t)t * by);
+            for (int b = 0; b < nb; b++) {
+                vx_block *o = out + (size_t)g * nb + b;
+                const __m256i q = _mm256_loadu_si256((const __m256i *)yb[b].qs);
+                // lane sums: |q| . sign(1, q) as maddubs wants an unsigned operand
+                const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
+                _mm256_store_si256((__m256i *)o->q[j], q);
+                _mm256_store_si256((__m256i *)o->c[j], _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s, 7)));
+                o->d[j] = o->d[j + 4] = dy[(size_t)t * nb + b];
+            }
+        }
+}
+
+// Block levels + 128 (unsigned).
+VNNI INL __m256i levels_u8(enum gl_type t, const char *blk) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    if (t == GL_TYPE_Q8_0) return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), flip);
+    const uint8_t *qs = (const uint8_t *)blk + (t == GL_TYPE_Q5_0 ? 6 : 2);
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs), m4 = _mm_set1_epi8(0x0f);
+    const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+    if (t == GL_TYPE_IQ4_NL) {
+        const __m128i l = _mm_xor_si128(_mm_loadu_si128((const __m128i *)gl_iq4nl_values), _mm_set1_epi8((char)0x80));
+        return _mm256_shuffle_epi8(_mm256_set_m128i(l, l), u);
+    }
+    // Q5_0: q - 16 + 128 = nibble + 16 * fifth bit + 112
+    uint32_t qh;
+    memcpy(&qh, blk + 2, 4);
+    const __m256i spread = _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll,
+                                             0x0101010101010101ll, 0x0000000000000000ll);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i hb = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread), bit), bit);
+    return _mm256_add_epi8(_mm256_or_si256(u, _mm256_and_si256(hb, _mm256_set1_epi8(0x10))), _mm256_set1_epi8(112));
+}
+
+// R rows x nt tokens (1..4) of one token group over all nb blocks. dwx: per block the R rows'
+// scales, each four times; vx: the group's extras. out[j * os + r] for r < rr.
+VNNI INL void rows_tokens(enum gl_type t, size_t bsz, int nb, const char *const *x, const int R, int rr,
+                          const float *dwx, const vx_block *vx, float *out, size_t os, const int nt,
+                          const char *const *pf) {
+    const bool split = t == GL_TYPE_IQ4_NL; // odd blocks go to the second accumulator
+    __m256 acc[ROWS][4], acc2[ROWS][4];
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) FOR_J acc[r][j] = acc2[r][j] = _mm256_setzero_ps();
+    _Alignas(32) float ds[SEG][ROWS * 4]; // [block][4 * row + token]
+    for (int b0 = 0; b0 < nb; b0 += SEG) {
+        const int b1 = nb - b0 < SEG ? nb : b0 + SEG;
+        for (int b = b0; b < b1; b++) {
+            const __m256 d = _mm256_load_ps(vx[b].d);
+            _Pragma("GCC unroll 2") for (int h = 0; h < R / 2; h++)
+                _mm256_store_ps(&ds[b - b0][8 * h], _mm256_mul_ps(_mm256_load_ps(dwx + (size_t)b * R * 4 + 8 * h), d));
+        }
+        for (int b = b0; b < b1; b++) {
+            const vx_block *v = vx + b;
+            __m256i yv[4], cv[4];
+            FOR_J {
+                yv[j] = _mm256_load_si256((const __m256i *)v->q[j]);
+                cv[j] = _mm256_load_si256((const __m256i *)v->c[j]);
+            }
+            if (pf) // the next row group (first token group only)
+                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) _mm_prefetch(pf[r] + (size_t)b * bsz, _MM_HINT_T0);
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+                const __m256i w = levels_u8(t, x[r] + (size_t)b * bsz);
+                FOR_J {
+                    const __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(cv[j], w, yv[j]));
+                    const __m256 d = _mm256_set1_ps(ds[b - b0][4 * r + j]);
+                    if (split && (b & 1)) acc2[r][j] = _mm256_fmadd_ps(p, d, acc2[r][j]);
+                    else acc[r][j] = _mm256_fmadd_ps(p, d, acc[r][j]);
+                }
+            }
+        }
+    }
+    // "+ 0.0f": as the one-token kernel (its zero scalar sum turns -0 into +0).
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)
+        if (r < rr) FOR_J out[(size_t)j * os + r] = hsum8(split ? _mm256_add_ps(acc[r][j], acc2[r][j]) : acc[r][j]) + 0.0f;
+}
+
+// Rows [0, n_rows) x tokens [0, n_tok). Row groups outside, token groups inside: a group's rows
+// stay in L1 while every token passes over them (the tokens' extras come from L2), and the next
+// group's rows are fetched from memory while the first token group runs. A last, short row
+// group repeats its last row (only real rows are stored).
+VNNI static void run_type(enum gl_type t, int R, size_t bsz, int nb, const char *w, size_t w_row, int n_rows,
+                          const vx_block *vx, int n_tok, float *out, size_t bs, float *dwx) {
+    for (int r0 = 0; r0 < n_rows; r0 += R) {
+        const int rr = n_rows - r0 < R ? n_rows - r0 : R;
+        const char *x[ROWS], *next[ROWS];
+        for (int r = 0; r < R; r++) {
+            x[r] = w + (size_t)(r0 + (r < rr ? r : rr - 1)) * w_row;
+            next[r] = r0 + R + r < n_rows ? x[r] + (size_t)R * w_row : x[r];
+        }
+        for (int b = 0; b < nb; b++)
+            for (int r = 0; r < R; r++) {
+                uint16_t h;
+                memcpy(&h, x[r] + (size_t)b * bsz, 2);
+                const float d = _cvtsh_ss(h);
+                for (int k = 0; k < 4; k++) dwx[((size_t)b * R + r) * 4 + k] = d;
+            }
+        for (int t0 = 0; t0 < n_tok; t0 += 4) {
+            const int nt = n_tok - t0 < 4 ? n_tok - t0 : 4;
+            const vx_block *v = vx + (size_t)(t0 / 4) * nb;
+            float *o = out + (size_t)t0 * bs + r0;
+            const char *const *pf = t0 == 0 && r0 + R < n_rows ? next : NULL;
+#define NT_CASES(T, RR)                                                                        \
+    switch (nt) {                                                                              \
+    case 4: rows_tokens(T, bsz, nb, x, RR, rr, dwx, v, o, bs, 4, pf); break;                   \
+    case 3: rows_tokens(T, bsz, nb, x, RR, rr, dwx, v, o, bs, 3, pf); break;                   \
+    case 2: rows_tokens(T, bsz, nb, x, RR, rr, dwx, v, o, bs, 2, pf); break;                   \
+    default: rows_tokens(T, bsz, nb, x, RR, rr, dwx, v, o, bs, 1, pf); break;                  \
+    }
+            if (t == GL_TYPE_Q8_0) NT_CASES(GL_TYPE_Q8_0, 4)
+            else if (t == GL_TYPE_Q5_0) NT_CASES(GL_TYPE_Q5_0, 4)
+            else NT_CASES(GL_TYPE_IQ4_NL, 2)
+#undef NT_CASES
+        }
+    }
+}
+
+bool gl_gen_n_vnni_supported(enum gl_type t) {
+    return t == GL_TYPE_Q8_0 || t == GL_TYPE_Q5_0 || t == GL_TYPE_IQ4_NL;
+}
+
+bool gl_gen_rows_n_vnni(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *vx,
+                        int n_tok, float *out, size_t bs) {
+    const int nb = n / QK8_0, R = type == GL_TYPE_IQ4_NL ? 2 : ROWS;
+    const size_t bsz = type == GL_TYPE_Q8_0 ? sizeof(block_q8_0) : type == GL_TYPE_Q5_0 ? sizeof(block_q5_0)
+                                                                                         : sizeof(block_iq4_nl);
+    float *dwx = NULL;
+    if (posix_memalign((void **)&dwx, 32, sizeof(float) * 4 * R * (size_t)nb) != 0) return false;
+    run_type(type, R, bsz, nb, (const char *)w, w_row, n_rows, (const vx_block *)vx, n_tok, out, bs, dwx);
+    free(dwx);
+    return true;
+}
+
+#endif
