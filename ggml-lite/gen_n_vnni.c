@@ -33,7 +33,7 @@ typedef struct {
 } vx_block;
 
 enum {
-    SEG = 64, // blocks whose scale products are formed ahead, in one pass
+    SEG = 32, // blocks per segment (rows in L1 for every token group)
     ROWS = 4  // rows per pass (IQ4_NL: 2, its two accumulators per pair take the registers)
 };
 
@@ -83,53 +83,63 @@ VNNI INL __m256i levels_u8(enum gl_type t, const char *blk) {
     return _mm256_add_epi8(_mm256_or_si256(u, _mm256_and_si256(hb, _mm256_set1_epi8(0x10))), _mm256_set1_epi8(112));
 }
 
-// R rows x nt tokens (1..4) of one token group over all nb blocks. dwx: per block the R rows'
-// scales, each four times; vx: the group's extras. out[j * os + r] for r < rr.
-VNNI INL void rows_tokens(enum gl_type t, size_t bsz, int nb, const char *const *x, const int R, int rr,
-                          const float *dwx, const vx_block *vx, float *out, size_t os, const int nt,
+// A token group's accumulators between block segments.
+typedef struct {
+    __m256 a[ROWS][4], a2[ROWS][4];
+} acc_state;
+
+// R rows x nt tokens (1..4) of one token group over blocks [b0, b1), from and back to st.
+// dwx: per block the R rows' scales, each four times; vx: the group's extras. pf: rows to
+// prefetch (the next row group), or NULL.
+VNNI INL void rows_tokens(enum gl_type t, size_t bsz, int b0, int b1, const char *const *x, const int R,
+                          const float *dwx, const vx_block *vx, acc_state *st, const int nt,
                           const char *const *pf) {
     const bool split = t == GL_TYPE_IQ4_NL; // odd blocks go to the second accumulator
     __m256 acc[ROWS][4], acc2[ROWS][4];
-    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) FOR_J acc[r][j] = acc2[r][j] = _mm256_setzero_ps();
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) FOR_J {
+        acc[r][j] = st->a[r][j];
+        if (split) acc2[r][j] = st->a2[r][j];
+    }
+    // The segment's scale products, formed first: the FMAs take them as broadcasts from memory
+    // (load ports) rather than shuffling them out of registers (vector ALU ports, busy).
     _Alignas(32) float ds[SEG][ROWS * 4]; // [block][4 * row + token]
-    for (int b0 = 0; b0 < nb; b0 += SEG) {
-        const int b1 = nb - b0 < SEG ? nb : b0 + SEG;
-        for (int b = b0; b < b1; b++) {
-            const __m256 d = _mm256_load_ps(vx[b].d);
-            _Pragma("GCC unroll 2") for (int h = 0; h < R / 2; h++)
-                _mm256_store_ps(&ds[b - b0][8 * h], _mm256_mul_ps(_mm256_load_ps(dwx + (size_t)b * R * 4 + 8 * h), d));
+    for (int b = b0; b < b1; b++) {
+        const __m256 d = _mm256_load_ps(vx[b].d);
+        _Pragma("GCC unroll 2") for (int h = 0; h < R / 2; h++)
+            _mm256_store_ps(&ds[b - b0][8 * h], _mm256_mul_ps(_mm256_load_ps(dwx + (size_t)b * R * 4 + 8 * h), d));
+    }
+    for (int b = b0; b < b1; b++) {
+        const vx_block *v = vx + b;
+        __m256i yv[4], cv[4];
+        FOR_J {
+            yv[j] = _mm256_load_si256((const __m256i *)v->q[j]);
+            cv[j] = _mm256_load_si256((const __m256i *)v->c[j]);
         }
-        for (int b = b0; b < b1; b++) {
-            const vx_block *v = vx + b;
-            __m256i yv[4], cv[4];
+        if (pf) // towards L2: into L1 they come when used
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) _mm_prefetch(pf[r] + (size_t)b * bsz, _MM_HINT_T2);
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+            const __m256i w = levels_u8(t, x[r] + (size_t)b * bsz);
             FOR_J {
-                yv[j] = _mm256_load_si256((const __m256i *)v->q[j]);
-                cv[j] = _mm256_load_si256((const __m256i *)v->c[j]);
-            }
-            if (pf) // the next row group (first token group only)
-                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) _mm_prefetch(pf[r] + (size_t)b * bsz, _MM_HINT_T0);
-            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
-                const __m256i w = levels_u8(t, x[r] + (size_t)b * bsz);
-                FOR_J {
-                    const __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(cv[j], w, yv[j]));
-                    const __m256 d = _mm256_set1_ps(ds[b - b0][4 * r + j]);
-                    if (split && (b & 1)) acc2[r][j] = _mm256_fmadd_ps(p, d, acc2[r][j]);
-                    else acc[r][j] = _mm256_fmadd_ps(p, d, acc[r][j]);
-                }
+                const __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(cv[j], w, yv[j]));
+                const __m256 d = _mm256_set1_ps(ds[b - b0][4 * r + j]);
+                if (split && (b & 1)) acc2[r][j] = _mm256_fmadd_ps(p, d, acc2[r][j]);
+                else acc[r][j] = _mm256_fmadd_ps(p, d, acc[r][j]);
             }
         }
     }
-    // "+ 0.0f": as the one-token kernel (its zero scalar sum turns -0 into +0).
-    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)
-        if (r < rr) FOR_J out[(size_t)j * os + r] = hsum8(split ? _mm256_add_ps(acc[r][j], acc2[r][j]) : acc[r][j]) + 0.0f;
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) FOR_J {
+        st->a[r][j] = acc[r][j];
+        if (split) st->a2[r][j] = acc2[r][j];
+    }
 }
 
-// Rows [0, n_rows) x tokens [0, n_tok). Row groups outside, token groups inside: a group's rows
-// stay in L1 while every token passes over them (the tokens' extras come from L2), and the next
-// group's rows are fetched from memory while the first token group runs. A last, short row
-// group repeats its last row (only real rows are stored).
+// Rows [0, n_rows) x tokens [0, n_tok), in groups of R rows. Per row group, the blocks go in
+// segments, and every token group passes over a segment while its rows are in L1 (the tokens'
+// extras stream from L2); meanwhile the first token group fetches the next row group towards
+// L2. A last, short row group repeats its last row (only real rows are stored).
 VNNI static void run_type(enum gl_type t, int R, size_t bsz, int nb, const char *w, size_t w_row, int n_rows,
-                          const vx_block *vx, int n_tok, float *out, size_t bs, float *dwx) {
+                          const vx_block *vx, int n_tok, float *out, size_t bs, float *dwx, acc_state *st) {
+    const int ng = (n_tok + 3) / 4;
     for (int r0 = 0; r0 < n_rows; r0 += R) {
         const int rr = n_rows - r0 < R ? n_rows - r0 : R;
         const char *x[ROWS], *next[ROWS];
@@ -137,29 +147,45 @@ VNNI static void run_type(enum gl_type t, int R, size_t bsz, int nb, const char 
             x[r] = w + (size_t)(r0 + (r < rr ? r : rr - 1)) * w_row;
             next[r] = r0 + R + r < n_rows ? x[r] + (size_t)R * w_row : x[r];
         }
-        for (int b = 0; b < nb; b++)
+        for (int b = 0; b < nb; b++) { // the rows' four fp16 scales in one conversion
+            uint64_t h4 = 0;
             for (int r = 0; r < R; r++) {
                 uint16_t h;
                 memcpy(&h, x[r] + (size_t)b * bsz, 2);
-                const float d = _cvtsh_ss(h);
-                for (int k = 0; k < 4; k++) dwx[((size_t)b * R + r) * 4 + k] = d;
+                h4 |= (uint64_t)h << (16 * r);
             }
-        for (int t0 = 0; t0 < n_tok; t0 += 4) {
-            const int nt = n_tok - t0 < 4 ? n_tok - t0 : 4;
-            const vx_block *v = vx + (size_t)(t0 / 4) * nb;
-            float *o = out + (size_t)t0 * bs + r0;
-            const char *const *pf = t0 == 0 && r0 + R < n_rows ? next : NULL;
+            const __m256 d = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)h4)));
+            for (int h = 0; h < R / 2; h++)
+                _mm256_store_ps(dwx + ((size_t)b * R + 2 * h) * 4,
+                                _mm256_permutevar8x32_ps(d, _mm256_set_epi32(2 * h + 1, 2 * h + 1, 2 * h + 1, 2 * h + 1,
+                                                                              2 * h, 2 * h, 2 * h, 2 * h)));
+        }
+        memset(st, 0, sizeof(acc_state) * (size_t)ng);
+        for (int b0 = 0; b0 < nb; b0 += SEG) {
+            const int b1 = nb - b0 < SEG ? nb : b0 + SEG;
+            for (int g = 0; g < ng; g++) {
+                const int nt = n_tok - 4 * g < 4 ? n_tok - 4 * g : 4;
+                const vx_block *v = vx + (size_t)g * nb;
+                const char *const *pf = g == 0 && r0 + R < n_rows ? next : NULL;
 #define NT_CASES(T, RR)                                                                        \
     switch (nt) {                                                                              \
-    case 4: rows_tokens(T, bsz, nb, x, RR, rr, dwx, v, o, bs, 4, pf); break;                   \
-    case 3: rows_tokens(T, bsz, nb, x, RR, rr, dwx, v, o, bs, 3, pf); break;                   \
-    case 2: rows_tokens(T, bsz, nb, x, RR, rr, dwx, v, o, bs, 2, pf); break;                   \
-    default: rows_tokens(T, bsz, nb, x, RR, rr, dwx, v, o, bs, 1, pf); break;                  \
+    case 4: rows_tokens(T, bsz, b0, b1, x, RR, dwx, v, st + g, 4, pf); break;                  \
+    case 3: rows_tokens(T, bsz, b0, b1, x, RR, dwx, v, st + g, 3, pf); break;                  \
+    case 2: rows_tokens(T, bsz, b0, b1, x, RR, dwx, v, st + g, 2, pf); break;                  \
+    default: rows_tokens(T, bsz, b0, b1, x, RR, dwx, v, st + g, 1, pf); break;                 \
     }
-            if (t == GL_TYPE_Q8_0) NT_CASES(GL_TYPE_Q8_0, 4)
-            else if (t == GL_TYPE_Q5_0) NT_CASES(GL_TYPE_Q5_0, 4)
-            else NT_CASES(GL_TYPE_IQ4_NL, 2)
+                if (t == GL_TYPE_Q8_0) NT_CASES(GL_TYPE_Q8_0, 4)
+                else if (t == GL_TYPE_Q5_0) NT_CASES(GL_TYPE_Q5_0, 4)
+                else NT_CASES(GL_TYPE_IQ4_NL, 2)
 #undef NT_CASES
+            }
+        }
+        // "+ 0.0f": as the one-token kernel (its zero scalar sum turns -0 into +0).
+        for (int tk = 0; tk < n_tok; tk++) {
+            const acc_state *a = st + tk / 4;
+            for (int r = 0; r < rr; r++)
+                out[(size_t)tk * bs + r0 + r] =
+                    hsum8(t == GL_TYPE_IQ4_NL ? _mm256_add_ps(a->a[r][tk % 4], a->a2[r][tk % 4]) : a->a[r][tk % 4]) + 0.0f;
         }
     }
 }
@@ -173,10 +199,13 @@ bool gl_gen_rows_n_vnni(enum gl_type type, int n, const void *w, size_t w_row, i
     const int nb = n / QK8_0, R = type == GL_TYPE_IQ4_NL ? 2 : ROWS;
     const size_t bsz = type == GL_TYPE_Q8_0 ? sizeof(block_q8_0) : type == GL_TYPE_Q5_0 ? sizeof(block_q5_0)
                                                                                          : sizeof(block_iq4_nl);
-    float *dwx = NULL;
-    if (posix_memalign((void **)&dwx, 32, sizeof(float) * 4 * R * (size_t)nb) != 0) return false;
-    run_type(type, R, bsz, nb, (const char *)w, w_row, n_rows, (const vx_block *)vx, n_tok, out, bs, dwx);
-    free(dwx);
+    // scratch: the row group's scales, then the token groups' accumulators
+    const size_t dwx_bytes = (sizeof(float) * 4 * R * (size_t)nb + 63) & ~(size_t)63;
+    char *mem = NULL;
+    if (posix_memalign((void **)&mem, 64, dwx_bytes + sizeof(acc_state) * (size_t)((n_tok + 3) / 4)) != 0) return false;
+    run_type(type, R, bsz, nb, (const char *)w, w_row, n_rows, (const vx_block *)vx, n_tok, out, bs, (float *)mem,
+             (acc_state *)(mem + dwx_bytes));
+    free(mem);
     return true;
 }
 
