@@ -34,6 +34,7 @@ typedef struct {
 
 enum {
     SEG = 32, // blocks per segment (rows in L1 for every token group)
+    LEAD = 4, RING = 8, // scale products formed LEAD blocks ahead, in a ring of RING blocks
     ROWS = 4  // rows per pass (IQ4_NL: 2, its two accumulators per pair take the registers)
 };
 
@@ -83,12 +84,35 @@ VNNI INL __m256i levels_u8(enum gl_type t, const char *blk) {
     return _mm256_add_epi8(_mm256_or_si256(u, _mm256_and_si256(hb, _mm256_set1_epi8(0x10))), _mm256_set1_epi8(112));
 }
 
+// acc + p * (*d broadcast), the FMA reading *d from memory itself (a compiler would forward a
+// value it just stored through register shuffles instead).
+VNNI INL __m256 fma_bcast(__m256 p, const float *d, __m256 acc) {
+    __asm__("vfmadd231ps %2%{1to8%}, %1, %0" : "+v"(acc) : "v"(p), "m"(*d));
+    return acc;
+}
+
+// Block b's scales of the R rows, each four times, into dwx (one fp16 conversion for all).
+VNNI INL void row_scales(const char *const *x, const int R, size_t bsz, int b, float *dwx) {
+    uint64_t h4 = 0;
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
+        uint16_t h;
+        memcpy(&h, x[r] + (size_t)b * bsz, 2);
+        h4 |= (uint64_t)h << (16 * r);
+    }
+    const __m256 d = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)h4)));
+    _Pragma("GCC unroll 2") for (int h = 0; h < R / 2; h++)
+        _mm256_store_ps(dwx + ((size_t)b * R + 2 * h) * 4,
+                        _mm256_permutevar8x32_ps(d, _mm256_set_epi32(2 * h + 1, 2 * h + 1, 2 * h + 1, 2 * h + 1,
+                                                                      2 * h, 2 * h, 2 * h, 2 * h)));
+}
+
 // A token group's accumulators between block segments.
 typedef struct {
     __m256 a[ROWS][4], a2[ROWS][4];
 } acc_state;
 
-// R rows x nt tokens (1..4) of one token group over blocks [b0, b1), from and back to st.
+// R rows x nt tokens (1..4) of one token group over blocks [b0, b1), from (unless b0 is 0)
+// and back to st.
 // dwx: per block the R rows' scales, each four times; vx: the group's extras. pf: rows to
 // prefetch (the next row group), or NULL.
 VNNI INL void rows_tokens(enum gl_type t, size_t bsz, int b0, int b1, const char *const *x, const int R,
@@ -97,17 +121,21 @@ VNNI INL void rows_tokens(enum gl_type t, size_t bsz, int b0, int b1, const char
     const bool split = t == GL_TYPE_IQ4_NL; // odd blocks go to the second accumulator
     __m256 acc[ROWS][4], acc2[ROWS][4];
     _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) FOR_J {
-        acc[r][j] = st->a[r][j];
-        if (split) acc2[r][j] = st->a2[r][j];
+        acc[r][j] = b0 ? st->a[r][j] : _mm256_setzero_ps();
+        if (split) acc2[r][j] = b0 ? st->a2[r][j] : _mm256_setzero_ps();
     }
-    // The segment's scale products, formed first: the FMAs take them as broadcasts from memory
-    // (load ports) rather than shuffling them out of registers (vector ALU ports, busy).
-    _Alignas(32) float ds[SEG][ROWS * 4]; // [block][4 * row + token]
-    for (int b = b0; b < b1; b++) {
-        const __m256 d = _mm256_load_ps(vx[b].d);
-        _Pragma("GCC unroll 2") for (int h = 0; h < R / 2; h++)
-            _mm256_store_ps(&ds[b - b0][8 * h], _mm256_mul_ps(_mm256_load_ps(dwx + (size_t)b * R * 4 + 8 * h), d));
-    }
+    // The scale products of block b + LEAD are formed while block b runs, into a ring the FMAs
+    // read as broadcasts from memory (load ports; registers would need shuffles on the vector
+    // ALU ports, which the vpdpbusd/FMA pairs keep busy). LEAD blocks later the stores have
+    // reached L1, so the loads do not wait on store forwarding.
+    _Alignas(32) float ring[RING][ROWS * 4]; // [block % RING][4 * row + token]
+#define PRODUCTS(B)                                                                             \
+    do {                                                                                        \
+        const __m256 d_ = _mm256_load_ps(vx[B].d);                                              \
+        _Pragma("GCC unroll 2") for (int h = 0; h < R / 2; h++)                                \
+            _mm256_store_ps(&ring[(B) % RING][8 * h], _mm256_mul_ps(_mm256_load_ps(dwx + (size_t)(B) * R * 4 + 8 * h), d_)); \
+    } while (0)
+    for (int b = b0; b < b1 && b < b0 + LEAD; b++) PRODUCTS(b);
     for (int b = b0; b < b1; b++) {
         const vx_block *v = vx + b;
         __m256i yv[4], cv[4];
@@ -115,18 +143,20 @@ VNNI INL void rows_tokens(enum gl_type t, size_t bsz, int b0, int b1, const char
             yv[j] = _mm256_load_si256((const __m256i *)v->q[j]);
             cv[j] = _mm256_load_si256((const __m256i *)v->c[j]);
         }
+        if (b + LEAD < b1) PRODUCTS(b + LEAD);
         if (pf) // towards L2: into L1 they come when used
             _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) _mm_prefetch(pf[r] + (size_t)b * bsz, _MM_HINT_T2);
+        const float *ds = ring[b % RING];
         _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {
             const __m256i w = levels_u8(t, x[r] + (size_t)b * bsz);
             FOR_J {
                 const __m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(cv[j], w, yv[j]));
-                const __m256 d = _mm256_set1_ps(ds[b - b0][4 * r + j]);
-                if (split && (b & 1)) acc2[r][j] = _mm256_fmadd_ps(p, d, acc2[r][j]);
-                else acc[r][j] = _mm256_fmadd_ps(p, d, acc[r][j]);
+                if (split && (b & 1)) acc2[r][j] = fma_bcast(p, ds + 4 * r + j, acc2[r][j]);
+                else acc[r][j] = fma_bcast(p, ds + 4 * r + j, acc[r][j]);
             }
         }
     }
+#undef PRODUCTS
     _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) FOR_J {
         st->a[r][j] = acc[r][j];
         if (split) st->a2[r][j] = acc2[r][j];
@@ -147,20 +177,7 @@ VNNI static void run_type(enum gl_type t, int R, size_t bsz, int nb, const char 
             x[r] = w + (size_t)(r0 + (r < rr ? r : rr - 1)) * w_row;
             next[r] = r0 + R + r < n_rows ? x[r] + (size_t)R * w_row : x[r];
         }
-        for (int b = 0; b < nb; b++) { // the rows' four fp16 scales in one conversion
-            uint64_t h4 = 0;
-            for (int r = 0; r < R; r++) {
-                uint16_t h;
-                memcpy(&h, x[r] + (size_t)b * bsz, 2);
-                h4 |= (uint64_t)h << (16 * r);
-            }
-            const __m256 d = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)h4)));
-            for (int h = 0; h < R / 2; h++)
-                _mm256_store_ps(dwx + ((size_t)b * R + 2 * h) * 4,
-                                _mm256_permutevar8x32_ps(d, _mm256_set_epi32(2 * h + 1, 2 * h + 1, 2 * h + 1, 2 * h + 1,
-                                                                              2 * h, 2 * h, 2 * h, 2 * h)));
-        }
-        memset(st, 0, sizeof(acc_state) * (size_t)ng);
+        for (int b = 0; b < nb; b++) row_scales(x, R, bsz, b, dwx);
         for (int b0 = 0; b0 < nb; b0 += SEG) {
             const int b1 = nb - b0 < SEG ? nb : b0 + SEG;
             for (int g = 0; g < ng; g++) {
