@@ -177,9 +177,9 @@ VNNI static void run_type(enum gl_type t, int R, size_t bsz, int nb, const char 
             x[r] = w + (size_t)(r0 + (r < rr ? r : rr - 1)) * w_row;
             next[r] = r0 + R + r < n_rows ? x[r] + (size_t)R * w_row : x[r];
         }
-        for (int b = 0; b < nb; b++) row_scales(x, R, bsz, b, dwx);
         for (int b0 = 0; b0 < nb; b0 += SEG) {
             const int b1 = nb - b0 < SEG ? nb : b0 + SEG;
+            for (int b = b0; b < b1; b++) row_scales(x, R, bsz, b, dwx);
             for (int g = 0; g < ng; g++) {
                 const int nt = n_tok - 4 * g < 4 ? n_tok - 4 * g : 4;
                 const vx_block *v = vx + (size_t)g * nb;
