@@ -176,11 +176,14 @@ void spec_shift(cli_spec *cs, int n_keep, int n_discard) {
 void spec_print_stats(const cli_spec *cs, FILE *out) {
     ll_spec_stats st = ll_spec_get_stats(cs->spec);
     fprintf(out, "llamalite: speculative (%s): drafted %lld, accepted %lld (%.1f%%), %lld steps, "
-            "%.2f tokens/step | draft %.0f ms, verify %.0f ms\n",
+            "%.2f tokens/step | draft %.0f ms, verify %.0f ms",
             cs->model ? "draft model" : "prompt lookup", (long long)st.n_drafted,
             (long long)st.n_accepted, st.n_drafted ? 100.0 * st.n_accepted / st.n_drafted : 0.0,
             (long long)st.n_steps, st.n_steps ? (double)st.n_tokens / st.n_steps : 0.0,
             st.t_draft_ms, st.t_verify_ms);
+    if (st.n_shared_layers > 0) // the draft is the target's first layers: verified from there
+        fprintf(out, " | layers 0-%d shared with the draft", st.n_shared_layers - 1);
+    fputc('\n', out);
 }
 
 int spec_sync(cli_spec *cs, const ll_token *toks, int n, char *err, size_t errlen) {

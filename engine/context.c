@@ -199,6 +199,47 @@ float *ll_get_logits_ith(ll_context *c, int i) {
 void ll_set_logits_all(ll_context *c, bool on) { c->params.logits_all = on; }
 void ll_set_exact_batches(ll_context *c, bool on) { c->exact_batches = on; }
 
+int ll_decode_from_layer(ll_context *c, const ll_token *tokens, int n, int n_layers, const float *x,
+                         char *err, size_t errlen) {
+    if (n_layers < 0 || n_layers > c->model->hp.n_layer || (n_layers > 0 && !x)) {
+        ll_set_err(err, errlen, "decode: no residual stream for %d layers", n_layers);
+        return -1;
+    }
+    c->skip_layers = n_layers;
+    c->skip_x = x;
+    c->skip_pos0 = c->n_past;
+    const int rc = ll_decode(c, tokens, n, err, errlen);
+    c->skip_layers = 0;
+    c->skip_x = NULL;
+    return rc;
+}
+
+const float *ll_last_residual(const ll_context *c) {
+    return c->n_rows_x > 0 ? c->x + (size_t)(c->n_rows_x - 1) * c->model->hp.n_embd : NULL;
+}
+
+bool ll_kv_same_layout(const ll_context *a, const ll_context *b) {
+    const ll_hparams *ha = &a->model->hp, *hb = &b->model->hp;
+    return a->kv_f16_k == b->kv_f16_k && a->kv_f16_v == b->kv_f16_v &&
+           ha->n_head_kv * ha->head_dim == hb->n_head_kv * hb->head_dim;
+}
+
+void ll_kv_copy_rows(ll_context *dst, const ll_context *src, int n_layers, int p0, int p1) {
+    const ll_hparams *hp = &src->model->hp;
+    const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    const size_t ek = src->kv_f16_k ? 2 : 4, ev = src->kv_f16_v ? 2 : 4;
+    if (p0 < 0 || p1 > src->n_ctx || p1 > dst->n_ctx || p0 >= p1 || n_layers > hp->n_layer ||
+        n_layers > dst->model->hp.n_layer)
+        return;
+    for (int l = 0; l < n_layers; l++) {
+        const size_t so = ((size_t)l * src->n_ctx + p0) * kv_dim, d0 = ((size_t)l * dst->n_ctx + p0) * kv_dim;
+        const size_t rows = (size_t)(p1 - p0) * kv_dim;
+        memcpy((char *)dst->k_cache + d0 * ek, (const char *)src->k_cache + so * ek, rows * ek);
+        memcpy((char *)dst->v_cache + d0 * ev, (const char *)src->v_cache + so * ev, rows * ev);
+    }
+    if (dst->n_past >= p0 && dst->n_past < p1) dst->n_past = p1;
+}
+
 void ll_kv_clear(ll_context *c) { c->n_past = 0; }
 
 void ll_kv_truncate(ll_context *c, int n_keep) {

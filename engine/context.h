@@ -58,6 +58,15 @@ struct ll_context {
     float *lora_out2;           // [n_tok][n_out]: the next adapter's B·(A·x)
     size_t lora_tmp_cap, lora_out_cap, lora_out2_cap; // floats
 
+    // Layer-prefix reuse (speculative decoding, set only around one decode): the first
+    // skip_layers layers are taken as done, the residual stream entering layer skip_layers being
+    // skip_x (rows for positions skip_pos0, skip_pos0 + 1, ...) and their K/V rows already in
+    // the cache.
+    int skip_layers;
+    const float *skip_x;
+    int skip_pos0;
+    int n_rows_x; // tokens of the last forward pass: x holds their residual after the last layer
+
     // Activation observer (importance-matrix collection, imatrix.c): when set, the forward
     // pass calls it before every weight matmul with the matmul's input (n_tok rows of n_in
     // floats) and the weight's slot as lora.h numbers them. NULL (the default) costs one test.
@@ -70,5 +79,17 @@ struct ll_context {
 // the last one only (one row), or none when out is NULL. Returns false with err set.
 bool ll_forward_llama(ll_context *c, const ll_token *tokens, int n_tok, int pos0, float *out,
                       bool all_logits, char *err, size_t errlen);
+
+// ll_decode with layers [0, n_layers) taken as done: x holds the residual stream entering layer
+// n_layers for each of the n tokens, and the cache holds their K/V rows in those layers.
+int ll_decode_from_layer(ll_context *c, const ll_token *tokens, int n, int n_layers, const float *x,
+                         char *err, size_t errlen);
+// The residual stream after the last layer for the last token of the last decode.
+const float *ll_last_residual(const ll_context *c);
+// Whether a and b store K and V rows alike (so rows can be copied between them).
+bool ll_kv_same_layout(const ll_context *a, const ll_context *b);
+// Copies the K/V rows of positions [p0, p1) in layers [0, n_layers) from src to dst; a dst
+// cache holding p0..p1 - 1 positions (or more) then holds at least p1.
+void ll_kv_copy_rows(ll_context *dst, const ll_context *src, int n_layers, int p0, int p1);
 
 #endif

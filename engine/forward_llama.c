@@ -535,22 +535,28 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
     const int E = hp->n_embd, hd = hp->head_dim, n_ff = hp->n_ff;
     const int q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
 
-    // Embedding rows, decoded from whatever type token_embd has.
-    const gl_type_traits *et = gl_get_type_traits(m->tok_embd.type);
-    const size_t erow = gl_row_size(m->tok_embd.type, E);
-    for (int t = 0; t < B; t++)
-        et->to_float((const char *)m->tok_embd.data + (size_t)tokens[t] * erow, c->x + (size_t)t * E, E);
-    if (c->n_loras && !lora_apply_embd(c, tokens, B)) {
-        if (err && errlen) snprintf(err, errlen, "out of memory (LoRA buffer)");
-        return false;
+    // Embedding rows, decoded from whatever type token_embd has; or, when the first layers
+    // were evaluated elsewhere (ll_decode_from_layer), the residual stream leaving them.
+    const int l0 = c->skip_layers;
+    if (l0 > 0) {
+        memcpy(c->x, c->skip_x + (size_t)(pos0 - c->skip_pos0) * E, sizeof(float) * (size_t)B * E);
+    } else {
+        const gl_type_traits *et = gl_get_type_traits(m->tok_embd.type);
+        const size_t erow = gl_row_size(m->tok_embd.type, E);
+        for (int t = 0; t < B; t++)
+            et->to_float((const char *)m->tok_embd.data + (size_t)tokens[t] * erow, c->x + (size_t)t * E, E);
+        if (c->n_loras && !lora_apply_embd(c, tokens, B)) {
+            if (err && errlen) snprintf(err, errlen, "out of memory (LoRA buffer)");
+            return false;
+        }
+        dbg_dump("inp_embd", -1, c->x, B, E);
     }
-    dbg_dump("inp_embd", -1, c->x, B, E);
 
     // Rotation angles of the chunk's positions, shared by q and k of every layer.
     for (int t = 0; t < B; t++) gl_rope_cache(&c->rope, hd, pos0 + t, c->rope_cs + (size_t)t * hp->n_rot);
 
     task tk = {.c = c};
-    for (int l = 0; l < hp->n_layer; l++) {
+    for (int l = l0; l < hp->n_layer; l++) {
         const ll_layer *L = &m->layers[l];
 
         // attention block
@@ -611,6 +617,7 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int B, int pos0, fl
         dbg_dump("l_out", l, c->x, B, E);
     }
 
+    c->n_rows_x = B;
     if (out) {
         // Only the rows whose logits are wanted go through the final norm and the head.
         const int first = all_logits ? 0 : B - 1, n_out = B - first;

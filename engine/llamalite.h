@@ -308,6 +308,8 @@ typedef struct {
     int64_t n_accepted;  // drafted tokens it accepted
     int64_t n_tokens;    // committed tokens
     double t_draft_ms, t_verify_ms;
+    int n_shared_layers; // the draft is the target's first layers, byte for byte: the target
+                         // takes them from the draft instead of evaluating them again
 } ll_spec_stats;
 ll_spec_stats ll_spec_get_stats(const ll_spec *s);
 

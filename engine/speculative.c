@@ -21,12 +21,22 @@
 // verifies drafts with batch-invariant decodes (ll_set_exact_batches), so every logit the
 // target's sampler sees is bitwise the one plain token-by-token decoding computes: greedy
 // output is byte-identical to decoding without a draft.
+//
+// Shared layers: when the draft model is the target's first K layers, byte for byte (as
+// layer-skip drafts are made), the draft has already evaluated those layers for every token
+// the target verifies. The target then starts at layer K from the draft's residual stream and
+// K/V rows. For this to be bitwise what the target computes itself, the draft's cache holds
+// the target's own K/V rows for every position the target committed (copied, not decoded),
+// and the draft evaluates the rest with one-token arithmetic, as the target's verification
+// does.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "context.h"
 #include "llamalite.h"
+#include "model.h"
 #include "sampling.h"
 #include "util.h"
 
@@ -52,6 +62,11 @@ struct ll_spec {
     bool has_ready;         // the cache holds every committed token and `ready` is valid
     ll_token *eog;          // end-of-generation tokens of the target vocab (masked with no_eog)
     int n_eog;
+
+    int n_shared;           // the draft is the target's first n_shared layers (0: it is not)
+    float *resid;           // n_max + 1 rows of n_embd: the draft's residual stream for
+                            // positions n_hist - 1 .. n_hist - 1 + k (the tokens to verify)
+    int n_resid;            // rows of resid valid this step
 
     ll_spec_stats st;
 };
@@ -129,6 +144,54 @@ int ll_spec_check_vocab(const ll_model *target, const ll_model *draft, char *err
 
 // ---- lifetime -------------------------------------------------------------------------------
 
+// ---- shared layers ---------------------------------------------------------------------------
+
+static bool same_bytes(const void *a, const void *b, size_t n) {
+    return a == b || (a && b && memcmp(a, b, n) == 0);
+}
+
+static bool same_weight(const ll_weight *a, const ll_weight *b) {
+    return a->type == b->type && a->n_in == b->n_in && a->n_out == b->n_out &&
+           same_bytes(a->data, b->data, gl_row_size(a->type, a->n_in) * (size_t)a->n_out);
+}
+
+// The number of leading layers the draft shares with the target byte for byte (with the same
+// shapes, embeddings and rotary settings), so that it evaluates them exactly as the target
+// would; 0 when it is not such a prefix.
+static int shared_layers(const ll_model *t, const ll_model *d) {
+    const ll_hparams *a = &t->hp, *b = &d->hp;
+    if (strcmp(t->arch, d->arch) != 0 || b->n_layer > a->n_layer || a->n_embd != b->n_embd ||
+        a->n_head != b->n_head || a->n_head_kv != b->n_head_kv || a->n_ff != b->n_ff ||
+        a->head_dim != b->head_dim || a->n_rot != b->n_rot || a->rms_eps != b->rms_eps ||
+        a->rope_freq_base != b->rope_freq_base || a->rope_freq_scale != b->rope_freq_scale ||
+        a->n_vocab != b->n_vocab || !same_weight(&t->tok_embd, &d->tok_embd) ||
+        (!t->rope_freqs != !d->rope_freqs) ||
+        !same_bytes(t->rope_freqs, d->rope_freqs, sizeof(float) * (size_t)(a->n_rot / 2)))
+        return 0;
+    const size_t E = (size_t)a->n_embd, q = (size_t)a->n_head * a->head_dim, kv = (size_t)a->n_head_kv * a->head_dim;
+    for (int l = 0; l < b->n_layer; l++) {
+        const ll_layer *x = &t->layers[l], *y = &d->layers[l];
+        const float *bx[4] = {x->bq, x->bk, x->bv, x->bo}, *by[4] = {y->bq, y->bk, y->bv, y->bo};
+        const size_t bn[4] = {q, kv, kv, E};
+        for (int i = 0; i < 4; i++)
+            if (!bx[i] != !by[i] || !same_bytes(bx[i], by[i], sizeof(float) * bn[i])) return 0;
+        if (!same_bytes(x->attn_norm, y->attn_norm, sizeof(float) * E) ||
+            !same_bytes(x->ffn_norm, y->ffn_norm, sizeof(float) * E) || !same_weight(&x->wq, &y->wq) ||
+            !same_weight(&x->wk, &y->wk) || !same_weight(&x->wv, &y->wv) || !same_weight(&x->wo, &y->wo) ||
+            !same_weight(&x->w_gate, &y->w_gate) || !same_weight(&x->w_up, &y->w_up) ||
+            !same_weight(&x->w_down, &y->w_down))
+            return 0;
+    }
+    return b->n_layer;
+}
+
+// Whether this step may take the shared layers from the draft: nothing else changes what
+// either context computes (adapters, activation observers).
+static bool sharing(const ll_spec *s) {
+    return s->n_shared > 0 && s->tgt->n_loras == 0 && s->dft->n_loras == 0 && !s->tgt->act_hook &&
+           !s->dft->act_hook;
+}
+
 ll_spec *ll_spec_new(ll_context *target, ll_context *draft, const ll_spec_params *p,
                      char *err, size_t errlen) {
     ll_spec_params def = ll_spec_default_params();
@@ -172,6 +235,14 @@ ll_spec *ll_spec_new(ll_context *target, ll_context *draft, const ll_spec_params
     }
     for (ll_token t = 0; t < s->n_vocab; t++)
         if (ll_vocab_is_eog(s->vocab, t)) s->eog[s->n_eog++] = t;
+    if (draft && p->exact && ll_kv_same_layout(target, draft) && ll_n_ctx(draft) >= s->n_ctx) {
+        s->n_shared = shared_layers(mt, ll_context_model(draft));
+        if (s->n_shared > 0) {
+            s->resid = malloc((size_t)(p->n_max + 1) * (size_t)mt->hp.n_embd * sizeof *s->resid);
+            if (!s->resid) goto oom;
+        }
+    }
+    s->st.n_shared_layers = s->n_shared;
     return s;
 oom:
     ll_spec_free(s);
@@ -181,6 +252,7 @@ oom:
 
 void ll_spec_free(ll_spec *s) {
     if (!s) return;
+    free(s->resid);
     free(s->hist);
     free(s->draft);
     free(s->q);
@@ -217,6 +289,7 @@ int ll_spec_feed(ll_spec *s, const ll_token *toks, int n, char *err, size_t errl
     }
     memcpy(s->ready, ll_get_logits(s->tgt), (size_t)s->n_vocab * sizeof *s->ready);
     s->has_ready = true;
+    if (s->dft && sharing(s)) return 0; // the draft copies the target's rows when it drafts
     if (s->dft && s->n_hist - 1 > s->n_dft) {
         ll_set_logits_all(s->dft, false);
         if (ll_decode(s->dft, s->hist + s->n_dft, s->n_hist - 1 - s->n_dft, err, errlen) != 0) {
@@ -318,6 +391,16 @@ static int draft_lookup(ll_spec *s, int k_max) {
     return 0;
 }
 
+// Keeps the draft's residual stream for the token it just evaluated as row i (the token at
+// position n_hist - 1 + i); rows are valid while they run without a gap from 0.
+static void save_resid(ll_spec *s, int i) {
+    const int E = s->tgt->model->hp.n_embd;
+    const float *x = ll_last_residual(s->dft);
+    if (!x || i != s->n_resid) return;
+    memcpy(s->resid + (size_t)i * E, x, sizeof(float) * (size_t)E);
+    s->n_resid = i + 1;
+}
+
 // The draft model proposes up to k_max tokens into draft[1..], its distributions into q.
 // Random draws come from smp (the draft sampler's RNG is never used, so the two streams
 // cannot be correlated). Returns the count, or -1 on a decode error.
@@ -325,8 +408,30 @@ static int draft_model(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int k_max,
                        char *err, size_t errlen) {
     // Catch up with the committed tokens the draft has not seen (at least the last one).
     ll_set_logits_all(s->dft, false);
-    if (ll_decode(s->dft, s->hist + s->n_dft, s->n_hist - s->n_dft, err, errlen) != 0) return -1;
+    const bool share = sharing(s);
+    s->n_resid = 0;
+    if (share) {
+        // The target's own rows for what it holds; the rest with one-token arithmetic.
+        const int tp = ll_n_past(s->tgt), upto = tp < s->n_hist - 1 ? tp : s->n_hist - 1;
+        if (s->n_dft < upto) {
+            ll_kv_truncate(s->dft, s->n_dft);
+            ll_kv_copy_rows(s->dft, s->tgt, s->n_shared, s->n_dft, upto);
+            s->n_dft = ll_n_past(s->dft);
+        }
+        ll_set_exact_batches(s->dft, true);
+    }
+    const int rc = ll_decode(s->dft, s->hist + s->n_dft, s->n_hist - s->n_dft, err, errlen);
+    ll_set_exact_batches(s->dft, false);
+    if (rc != 0) return -1;
     s->n_dft = s->n_hist;
+    if (share) {
+        if (ll_n_past(s->tgt) >= s->n_hist) { // the target holds the last token too: its row
+            ll_kv_copy_rows(s->dft, s->tgt, s->n_shared, s->n_hist - 1, s->n_hist);
+            s->n_resid = 1; // (row 0 is not verified then)
+        } else {
+            save_resid(s, 0);
+        }
+    }
     // Roll the draft sampler back afterwards (penalty history, grammar state); when it cannot
     // save, it just does not see the drafted tokens (worse drafts, same output distribution).
     ll_sampler_state *saved = ll_sampler_has_state(dsmp) ? ll_sampler_save(dsmp) : NULL;
@@ -342,12 +447,16 @@ static int draft_model(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int k_max,
         ll_token d = ll_sampler_draw(smp, q, nv);
         if (d < 0) break; // the draft's grammar allows nothing
         s->draft[1 + k++] = d;
-        if (k == k_max || conf < s->par.p_min || ll_vocab_is_eog(s->vocab, d)) break;
+        const bool last = k == k_max || conf < s->par.p_min || ll_vocab_is_eog(s->vocab, d);
+        // With shared layers the last draft is evaluated too: the target takes its rows.
+        if (last && !share) break;
         if (saved) ll_sampler_accept(dsmp, d);
         if (ll_decode(s->dft, &d, 1, err, errlen) != 0) { // e.g. a smaller draft context
-            k = -1;
+            k = share && last ? k : -1;
             break;
         }
+        if (share) save_resid(s, k);
+        if (last) break;
     }
     if (saved) {
         ll_sampler_restore(dsmp, saved);
@@ -383,6 +492,7 @@ int ll_spec_step(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int budget, ll_t
 
     double t0 = ll_now_ms();
     int k = 0;
+    s->n_resid = 0; // (the draft fills these rows when it runs)
     if (k_max > 0) {
         k = s->dft ? draft_model(s, smp, dsmp, k_max, budget, err, errlen) : draft_lookup(s, k_max);
         if (k < 0) return -1;
@@ -398,7 +508,17 @@ int ll_spec_step(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int budget, ll_t
     if (k + off > 0) {
         ll_set_logits_all(s->tgt, k + off > 1);
         ll_set_exact_batches(s->tgt, s->par.exact);
-        int rc = ll_decode(s->tgt, s->draft + 1 - off, k + off, err, errlen);
+        int rc;
+        const int r0 = 1 - off; // resid row of the first token to verify
+        if (s->dft && sharing(s) && s->n_resid >= k + 1 && ll_n_past(s->tgt) == n - off) {
+            // The draft evaluated the shared layers for all of them: their rows, its stream.
+            ll_kv_copy_rows(s->tgt, s->dft, s->n_shared, n - off, n + k);
+            ll_kv_truncate(s->tgt, n - off);
+            rc = ll_decode_from_layer(s->tgt, s->draft + 1 - off, k + off, s->n_shared,
+                                      s->resid + (size_t)r0 * s->tgt->model->hp.n_embd, err, errlen);
+        } else {
+            rc = ll_decode(s->tgt, s->draft + 1 - off, k + off, err, errlen);
+        }
         ll_set_exact_batches(s->tgt, false); // the context is left as it came (logits_all off)
         ll_set_logits_all(s->tgt, false);
         if (rc != 0) return -1;

@@ -16,5 +16,11 @@ need() {
     for f in "$@"; do [ -f "$f" ] || { echo "no $f"; exit 77; }; done
 }
 
+# cut_layers IN K OUT: IN's first K layers as a model of their own (a layer-skip draft), by
+# tests/cut_layers.py; fails without python3.
+cut_layers() {
+    command -v python3 >/dev/null && python3 "$(dirname "$0")/cut_layers.py" "$1" "$3" "$2"
+}
+
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

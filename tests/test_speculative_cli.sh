@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Speculative decoding through the CLI: greedy output byte-identical to plain decoding with a
-# draft model (mixed-base-q8_0 for mixed-types; stories260K-f16 for stories260K), with prompt
-# lookup, with a grammar, with penalties, across context shifts and with --ignore-eos; the
+# draft model (mixed-base-q8_0 for mixed-types; stories260K-f16 for stories260K; a target's
+# own first layers, which the target then takes from the draft), with prompt lookup, with a grammar, with penalties, across context shifts and with --ignore-eos; the
 # statistics line; vocabulary mismatch and bad flag values give one-line errors.
 . "$(dirname "$0")/sh_common.sh"
 need "$M/mixed-types.gguf"
@@ -44,6 +44,40 @@ same "stories260K, draft, grammar" -m "$M/stories260K.gguf" -p "$P" -n 60 --temp
     -- -md "$M/stories260K-f16.gguf" --draft-p-min 0
 same "stories260K, draft, JSON" -m "$M/stories260K.gguf" -p "$P" -n 80 --temp 0 --json \
     -- -md "$M/stories260K-f16.gguf" --draft-p-min 0
+
+# A layer-skip draft (the target's first layers, byte for byte): the target takes those layers
+# for the drafted tokens from the draft (their residual stream and K/V rows); the output stays
+# byte-identical, with many rejections (mixed-types' layers do not skip well) and without.
+# shared NAME LAYERS ARGS...: as same, and the statistics line names the shared layers.
+shared() {
+    local name=$1 n=$2
+    shift 2
+    same "$name" "$@"
+    grep -q "layers 0-$((n - 1)) shared with the draft" "$TMP/b.err" || bad "$name: layers 0-$((n - 1)) not shared"
+}
+if cut_layers "$M/stories260K.gguf" 2 "$TMP/s2.gguf" && cut_layers "$M/mixed-types.gguf" 2 "$TMP/m2.gguf"; then
+    shared "stories260K, its first 2 layers as draft" 2 -m "$M/stories260K.gguf" -p "$P" -n 200 --temp 0 \
+        -- -md "$TMP/s2.gguf"
+    shared "stories260K, first 2 layers, 2 threads, --draft-max 4" 2 -m "$M/stories260K.gguf" -p "$P" -n 200 \
+        --temp 0 -t 2 -- -md "$TMP/s2.gguf" --draft-max 4
+    shared "mixed-types, its first 2 layers as draft" 2 -m "$M/mixed-types.gguf" -p "$P" -n 100 --temp 0 \
+        -- -md "$TMP/m2.gguf" --draft-p-min 0
+    shared "mixed-types, first 2 layers, 2 threads" 2 -m "$M/mixed-types.gguf" -p The -n 100 --temp 0 -t 2 \
+        -- -md "$TMP/m2.gguf"
+    shared "mixed-types as its own draft (every layer shared)" 14 -m "$M/mixed-types.gguf" -p "$P" -n 100 \
+        --temp 0 -t 2 -- -md "$M/mixed-types.gguf"
+    shared "stories260K, first 2 layers, context shifts" 2 -m "$M/stories260K.gguf" -p "$P" -n 300 -c 64 \
+        --temp 0 --ignore-eos -- -md "$TMP/s2.gguf" --draft-max 8
+    shared "stories260K, first 2 layers, penalties" 2 -m "$M/stories260K.gguf" -p "$P" -n 150 --temp 0 \
+        --repeat-penalty 1.3 --repeat-last-n 32 -- -md "$TMP/s2.gguf" --draft-p-min 0
+    shared "stories260K, first 2 layers, grammar" 2 -m "$M/stories260K.gguf" -p "$P" -n 60 --temp 0 \
+        --grammar-file grammars/list.gbnf -- -md "$TMP/s2.gguf" --draft-p-min 0
+    same "stories260K, first 2 layers, --verify-batched (nothing shared)" -m "$M/stories260K.gguf" -p "$P" -n 1 \
+        --temp 0 -- -md "$TMP/s2.gguf" --verify-batched
+    ! grep -q "shared with the draft" "$TMP/b.err" || bad "--verify-batched shares layers"
+else
+    echo "no python3: the layer-skip draft cases are skipped"
+fi
 
 # Sampling runs (the distribution is checked in test_speculative.c): they work and end.
 if "$BIN" -m "$M/stories260K.gguf" -p "$P" -n 100 --temp 0.8 -s 7 -md "$M/stories260K-f16.gguf" \

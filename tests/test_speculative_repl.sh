@@ -80,6 +80,17 @@ else
     bad "Ctrl-C during a speculative reply: exit $rc"; cat "$TMP/c.err"
 fi
 
+# A layer-skip draft (stories260K's first 2 layers): turns synced into both caches, replies
+# verified from layer 2.
+if cut_layers "$S" 2 "$TMP/s2.gguf"; then
+    same "stories260K, its first 2 layers as draft, 3 turns" 'Once upon a time\nThe dog ran\nLily said\n' 3 \
+        -m "$S" --temp 0 -n 80 -- -md "$TMP/s2.gguf" --draft-p-min 0
+    same "stories260K, first 2 layers, chatml, a full context (-c 96)" 'Hello\nTell me a story\nMore\n' 3 \
+        -m "$S" --temp 0 -n 60 -c 96 --chat-template chatml -- -md "$TMP/s2.gguf" --draft-max 8
+else
+    echo "no python3: the layer-skip draft cases are skipped"
+fi
+
 # The flags are checked in interactive mode too.
 if ! printf 'hi\n' | "$BIN" -i -m "$S" -md "$M/mixed-base-q8_0.gguf" >/dev/null 2>"$TMP/v.err" &&
         grep -q 'cannot draft' "$TMP/v.err"; then
