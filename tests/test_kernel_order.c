@@ -79,15 +79,17 @@ static void check(gl_threadpool *tp, enum gl_type type, int n_in, int n_out, int
 static void run_all(gl_threadpool *tp) {
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         const bool kq = gl_get_type_traits(types[k])->blck_size == QK_K;
-        // Widths with and without a ragged tail of blocks (and odd block counts for IQ4_NL's pairs).
-        const int widths_32[] = {32, 96, 256, 288, 2048}, widths_k[] = {256, 768, 2048};
+        // Widths with and without a ragged tail of blocks (and odd block counts for IQ4_NL's pairs;
+        // 1120: a verification kernel's last block segment part full).
+        const int widths_32[] = {32, 96, 256, 288, 1120, 2048}, widths_k[] = {256, 768, 2048};
         const int *widths = kq ? widths_k : widths_32;
-        const int n_w = kq ? 3 : 5;
+        const int n_w = kq ? 3 : 6;
         for (int wi = 0; wi < n_w; wi++)
-            for (int n_tok = 1; n_tok <= 13; n_tok += n_tok < 5 ? 1 : 4) check(tp, types[k], widths[wi], 21, n_tok);
+            for (int n_tok = 1; n_tok <= 13; n_tok += n_tok < 7 ? 1 : 3) check(tp, types[k], widths[wi], 21, n_tok);
     }
     check(tp, GL_TYPE_Q8_0, 4096, 67, 1);
     check(tp, GL_TYPE_Q4_0, 5632, 40, 7);
+    check(tp, GL_TYPE_Q8_0, 5632, 45, 17); // a 16-token draft's verification
 }
 #endif
 
