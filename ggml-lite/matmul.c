@@ -10,6 +10,10 @@
 // every token of the block reuses, or, for the other types, the batched kernel decodes each
 // weight block once per GL_DOT_NR tokens.
 //
+// Several tokens, each through the one-token arithmetic (gl_matmul_rowwise, speculative
+// verification): row chunks that every token passes over while they are in cache; with
+// AVX512-VNNI the Q8_0-family kernel gen_n_vnni.c on a rearranged copy of the activations.
+//
 // Q8_0 activations carry extras after their rows (block scales as floats, sum(q))
 // that the Q8_0-family tile and generation kernels read instead of recomputing them per weight row.
 #include <stdatomic.h>
