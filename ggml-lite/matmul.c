@@ -299,8 +299,10 @@ static void matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t
     };
     int64_t n_tok_blocks = 1;
     if (t.rowwise) {
-        // Every token passes over a chunk while it is in cache.
+        // Every token passes over a chunk while it is in cache. Whole groups of 8 rows: the
+        // VNNI kernel takes 4 (or 2) at a time.
         int64_t rows = (int64_t)(ROWWISE_CHUNK_BYTES / w_row);
+        rows = (rows + 7) / 8 * 8;
         t.rows_per_chunk = rows < MIN_ROWS_1 ? MIN_ROWS_1 : rows;
     } else if (act->n_tok == 1) {
         // (With several threads the rows are handed out guided, below; this only decides how
