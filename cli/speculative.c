@@ -1,7 +1,8 @@
 // Speculative decoding flags and the token source used by one-shot generation (cli/run.c)
 // and the chat REPL (cli/chat.c).
 // Flag names and defaults follow llama.cpp (--draft-max 16, --draft-min 0, --draft-p-min
-// 0.75); --lookup-ngram N drafts by prompt lookup instead of a model.
+// 0.75); --lookup-ngram N drafts by prompt lookup instead of a model; --draft-margin M (ours)
+// ends a draft at the draft's near ties.
 #include "speculative.h"
 
 #include <stdlib.h>
@@ -42,6 +43,10 @@ int spec_parse_arg(int argc, char **argv, int *i) {
         if (!args_value(argc, argv, i, &v) || !args_float(a, v, 0.0, 1.0, &g_opt.par.p_min)) return ARG_ERROR;
         return ARG_DONE;
     }
+    if (!strcmp(a, "--draft-margin")) {
+        if (!args_value(argc, argv, i, &v) || !args_float(a, v, 0.0, 1e30, &g_opt.par.margin_min)) return ARG_ERROR;
+        return ARG_DONE;
+    }
     if (!strcmp(a, "--verify-batched")) {
         g_opt.par.exact = false;
         return ARG_DONE;
@@ -61,6 +66,9 @@ void spec_print_help(FILE *out) {
           "  --draft-min N            drafts shorter than N are not used (default 0)\n"
           "  --draft-p-min P          stop drafting after a token the draft gives less than P\n"
           "                           (default 0.75)\n"
+          "  --draft-margin M         stop drafting after a token whose logit leads the next\n"
+          "                           best by less than M (default 0: off); for drafts close to\n"
+          "                           the target (its first layers), which miss at near ties\n"
           "  --lookup-ngram N         no draft model: draft what followed the last N tokens\n"
           "                           earlier in the context (prompt lookup)\n"
           "  --verify-batched         verify drafts with the batched kernels: faster for long\n"
@@ -111,9 +119,9 @@ cli_spec *spec_open(const cli_params *p, ll_context *target) {
         }
         cs->smp = ll_sampler_new(&p->sampling, ll_vocab_n_tokens(ll_model_get_vocab(cs->model)));
         if (!cs->smp) goto oom;
-        cli_log(p, 2, "draft: %s (%s), %d layers; draft-max %d, draft-min %d, p-min %.2f\n",
+        cli_log(p, 2, "draft: %s (%s), %d layers; draft-max %d, draft-min %d, p-min %.2f, margin %g\n",
                 g_opt.model, ll_model_desc(cs->model), ll_model_n_layer(cs->model), sp.n_max,
-                sp.n_min, sp.p_min);
+                sp.n_min, sp.p_min, sp.margin_min);
     } else {
         cli_log(p, 2, "prompt lookup: n-gram %d, draft-max %d, draft-min %d\n", sp.ngram,
                 sp.n_max, sp.n_min);

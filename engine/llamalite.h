@@ -252,6 +252,10 @@ typedef struct {
     int n_min;    // a shorter draft is dropped: the step makes one token the plain way (0)
     float p_min;  // draft model: stop drafting after a token whose probability (softmax of the
                   // draft's logits) is below this (0.75)
+    float margin_min; // draft model: stop drafting after a token whose logit leads the runner-up's
+                      // by less than this (0: off). A draft close to the target (its first layers)
+                      // disagrees with it where its own top two nearly tie, also when its
+                      // distributions are too flat for p_min to tell.
     int ngram;    // prompt lookup (no draft model): length of the matched suffix (3)
     bool no_eog;  // never choose an end-of-generation token (--ignore-eos)
     bool exact;   // verify with one-token arithmetic (ll_set_exact_batches), so greedy output is

@@ -201,6 +201,7 @@ ll_spec *ll_spec_new(ll_context *target, ll_context *draft, const ll_spec_params
         return NULL;
     }
     if (p->n_max < 0 || p->n_max > 1024 || p->n_min < 0 || !(p->p_min >= 0.0f && p->p_min <= 1.0f) ||
+        !(p->margin_min >= 0.0f && p->margin_min <= 1e30f) ||
         (!draft && p->ngram <= 0)) {
         ll_set_err(err, errlen, "speculative: invalid parameters");
         return NULL;
@@ -357,14 +358,28 @@ int ll_spec_sync(ll_spec *s, const ll_token *toks, int n, char *err, size_t errl
 
 // ---- drafting -------------------------------------------------------------------------------
 
-// Probability of the most likely token under the plain softmax of logits[0..n).
-static float top_prob(const float *l, int32_t n) {
-    float max = -INFINITY;
-    for (int32_t i = 0; i < n; i++) max = l[i] > max ? l[i] : max;
-    if (max == -INFINITY) return 0.0f;
+// How sure the draft is of its top token: its probability under the plain softmax of
+// logits[0..n) (computed only when want_p), and its logit's lead over the runner-up's.
+static void confidence(const float *l, int32_t n, bool want_p, float *p, float *lead) {
+    float m1 = -INFINITY, m2 = -INFINITY;
+    for (int32_t i = 0; i < n; i++) {
+        if (l[i] > m1) {
+            m2 = m1;
+            m1 = l[i];
+        } else if (l[i] > m2) {
+            m2 = l[i];
+        }
+    }
+    *lead = m1 == -INFINITY ? 0.0f : m2 == -INFINITY ? INFINITY : m1 - m2;
+    *p = 1.0f;
+    if (!want_p) return;
+    if (m1 == -INFINITY) {
+        *p = 0.0f;
+        return;
+    }
     double sum = 0.0;
-    for (int32_t i = 0; i < n; i++) sum += expf(l[i] - max);
-    return (float)(1.0 / sum);
+    for (int32_t i = 0; i < n; i++) sum += expf(l[i] - m1);
+    *p = (float)(1.0 / sum);
 }
 
 // Tokens the target must never get from the draft: ids it does not have, and end-of-generation
@@ -440,14 +455,16 @@ static int draft_model(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int k_max,
     while (k < k_max) {
         float *l = ll_get_logits(s->dft);
         mask_logits(s, l, nv);
-        const float conf = top_prob(l, nv);
+        float conf, lead;
+        confidence(l, nv, s->par.p_min > 0.0f, &conf, &lead);
         float *q = s->q + (size_t)k * nv;
         if (budget >= 0) ll_sampler_grammar_set_budget(dsmp, budget - k > 0 ? budget - k : 0);
         ll_sampler_probs(dsmp, l, q);
         ll_token d = ll_sampler_draw(smp, q, nv);
         if (d < 0) break; // the draft's grammar allows nothing
         s->draft[1 + k++] = d;
-        const bool last = k == k_max || conf < s->par.p_min || ll_vocab_is_eog(s->vocab, d);
+        const bool last = k == k_max || conf < s->par.p_min || lead < s->par.margin_min ||
+                          ll_vocab_is_eog(s->vocab, d);
         // With shared layers the last draft is evaluated too: the target takes its rows.
         if (last && !share) break;
         if (saved) ll_sampler_accept(dsmp, d);

@@ -72,6 +72,14 @@ if cut_layers "$M/stories260K.gguf" 2 "$TMP/s2.gguf" && cut_layers "$M/mixed-typ
         --repeat-penalty 1.3 --repeat-last-n 32 -- -md "$TMP/s2.gguf" --draft-p-min 0
     shared "stories260K, first 2 layers, grammar" 2 -m "$M/stories260K.gguf" -p "$P" -n 60 --temp 0 \
         --grammar-file grammars/list.gbnf -- -md "$TMP/s2.gguf" --draft-p-min 0
+    shared "mixed-types, first 2 layers, --draft-margin 0.05" 2 -m "$M/mixed-types.gguf" -p "$P" -n 100 --temp 0 \
+        -t 2 -- -md "$TMP/m2.gguf" --draft-p-min 0 --draft-margin 0.05
+    # A margin nothing reaches: every step drafts one token at most.
+    same "stories260K, --draft-margin 1e9: one draft per step" -m "$M/stories260K.gguf" -p "$P" -n 60 --temp 0 \
+        -- -md "$TMP/s2.gguf" --draft-p-min 0 --draft-margin 1e9
+    st=$(grep -o 'drafted [0-9]*, accepted [0-9]* ([0-9.]*%), [0-9]* steps' "$TMP/b.err")
+    [ -n "$st" ] && [ "$(echo "$st" | awk '{print $2}' | tr -d ,)" -le "$(echo "$st" | awk '{print $6}')" ] ||
+        bad "--draft-margin 1e9 drafted more than one token per step: $st"
     same "stories260K, first 2 layers, --verify-batched (nothing shared)" -m "$M/stories260K.gguf" -p "$P" -n 1 \
         --temp 0 -- -md "$TMP/s2.gguf" --verify-batched
     ! grep -q "shared with the draft" "$TMP/b.err" || bad "--verify-batched shares layers"
@@ -105,7 +113,8 @@ else
 fi
 
 # Bad values and a missing draft file.
-for args in "--draft-max -1" "--draft-max x" "--draft-p-min 1.5" "--lookup-ngram 0" "-md"; do
+for args in "--draft-max -1" "--draft-max x" "--draft-p-min 1.5" "--draft-margin -1" "--draft-margin x" \
+        "--lookup-ngram 0" "-md"; do
     # shellcheck disable=SC2086
     "$BIN" -m "$M/stories260K.gguf" -p hi $args >"$TMP/o" 2>"$TMP/e"
     rc=$?
