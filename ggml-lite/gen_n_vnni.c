@@ -64,25 +64,9 @@ void gl_gen_n_vnni_extras(const void *y, size_t by, const float *dy, int n, int 
         }
 }
 
-// Block levels + 128 (unsigned).
+// Block levels + 128 (unsigned: the signed levels' sign bit flipped).
 VNNI INL __m256i levels_u8(enum gl_type t, const char *blk) {
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
-    if (t == GL_TYPE_Q8_0) return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + 2)), flip);
-    const uint8_t *qs = (const uint8_t *)blk + (t == GL_TYPE_Q5_0 ? 6 : 2);
-    const __m128i q = _mm_loadu_si128((const __m128i *)qs), m4 = _mm_set1_epi8(0x0f);
-    const __m256i u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
-    if (t == GL_TYPE_IQ4_NL) {
-        const __m128i l = _mm_xor_si128(_mm_loadu_si128((const __m128i *)gl_iq4nl_values), _mm_set1_epi8((char)0x80));
-        return _mm256_shuffle_epi8(_mm256_set_m128i(l, l), u);
-    }
-    // Q5_0: q - 16 + 128 = nibble + 16 * fifth bit + 112
-    uint32_t qh;
-    memcpy(&qh, blk + 2, 4);
-    const __m256i spread = _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll,
-                                             0x0101010101010101ll, 0x0000000000000000ll);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    const __m256i hb = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread), bit), bit);
-    return _mm256_add_epi8(_mm256_or_si256(u, _mm256_and_si256(hb, _mm256_set1_epi8(0x10))), _mm256_set1_epi8(112));
+    return _mm256_xor_si256(gen_levels(t, blk), _mm256_set1_epi8((char)0x80));
 }
 
 // acc + p * (*d broadcast), the FMA reading *d from memory itself (a compiler would forward a

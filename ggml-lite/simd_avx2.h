@@ -1,5 +1,5 @@
 // Internal: building blocks shared by the AVX2 matmul kernel files (tile_q8_avx2.c,
-// tile_k_avx2.c, gen_avx2.c). Only included where GL_HAVE_AVX2_KERNELS is defined.
+// tile_k_avx2.c, gen_avx2.c, gen_n_vnni.c). Only included where GL_HAVE_AVX2_KERNELS is defined.
 #ifndef GGML_LITE_SIMD_AVX2_H
 #define GGML_LITE_SIMD_AVX2_H
 
@@ -8,9 +8,35 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "quants.h"
+
 #define INL static inline __attribute__((always_inline))
 #define FOR_J _Pragma("GCC unroll 4") for (int j = 0; j < nt; j++)
 #define UNROLL _Pragma("GCC unroll 8")
+
+// The 32 levels of a Q4_0, Q5_0, Q8_0 or IQ4_NL block: unsigned 0..15 for Q4_0, signed bytes
+// for the others.
+INL __m256i gen_levels(enum gl_type t, const char *blk) {
+    if (t == GL_TYPE_Q8_0) return _mm256_loadu_si256((const __m256i *)(blk + 2));
+    const uint8_t *qs = (const uint8_t *)blk + (t == GL_TYPE_Q5_0 ? 6 : 2);
+    // Both halves get the 16 bytes; the high half shifts them right by 4 (64-bit lanes: the
+    // mask removes what crosses byte boundaries).
+    const __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    const __m256i u = _mm256_and_si256(_mm256_srlv_epi64(q, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(0x0f));
+    if (t == GL_TYPE_Q4_0) return u;
+    if (t == GL_TYPE_IQ4_NL) {
+        const __m128i l = _mm_loadu_si128((const __m128i *)gl_iq4nl_values);
+        return _mm256_shuffle_epi8(_mm256_set_m128i(l, l), u);
+    }
+    // Q5_0: fifth bits from qh (bytes 2..5); q - 16
+    uint32_t h;
+    memcpy(&h, blk + 2, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll,
+                                           0x0101010101010101ll, 0x0000000000000000ll);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i hb = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)h), shuf), bit), bit);
+    return _mm256_sub_epi8(_mm256_or_si256(u, _mm256_and_si256(hb, _mm256_set1_epi8(0x10))), _mm256_set1_epi8(16));
+}
 
 // Horizontal sum in the reference's order: (lo128 + hi128), then movehl, then movehdup.
 INL float hsum8(__m256 v) {
