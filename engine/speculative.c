@@ -142,8 +142,6 @@ int ll_spec_check_vocab(const ll_model *target, const ll_model *draft, char *err
     return 0;
 }
 
-// ---- lifetime -------------------------------------------------------------------------------
-
 // ---- shared layers ---------------------------------------------------------------------------
 
 static bool same_bytes(const void *a, const void *b, size_t n) {
@@ -191,6 +189,8 @@ static bool sharing(const ll_spec *s) {
     return s->n_shared > 0 && s->tgt->n_loras == 0 && s->dft->n_loras == 0 && !s->tgt->act_hook &&
            !s->dft->act_hook;
 }
+
+// ---- lifetime -------------------------------------------------------------------------------
 
 ll_spec *ll_spec_new(ll_context *target, ll_context *draft, const ll_spec_params *p,
                      char *err, size_t errlen) {
@@ -424,7 +424,6 @@ static int draft_model(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int k_max,
     // Catch up with the committed tokens the draft has not seen (at least the last one).
     ll_set_logits_all(s->dft, false);
     const bool share = sharing(s);
-    s->n_resid = 0;
     if (share) {
         // The target's own rows for what it holds; the rest with one-token arithmetic.
         const int tp = ll_n_past(s->tgt), upto = tp < s->n_hist - 1 ? tp : s->n_hist - 1;

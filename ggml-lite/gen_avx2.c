@@ -170,8 +170,7 @@ INL void gen_rows_nt(enum gl_type type, int n, const char *w, size_t w_row, int 
                      const block_q8_0 *const *yy, const float *const *dd, const int32_t *const *ss,
                      float *out, size_t bs, const int nt, const bool vnni) {
     const bool q4 = type == GL_TYPE_Q4_0;
-    const size_t bsz = type == GL_TYPE_Q8_0 ? sizeof(block_q8_0) : type == GL_TYPE_Q5_0 ? sizeof(block_q5_0)
-                                                                                         : sizeof(block_iq4_nl);
+    const size_t bsz = q8_family_block_size(type);
     // Rows r and r + half side by side: two independent FMA chains. (Far apart, not adjacent:
     // neighbouring rows streamed together fetch from DRAM at well under half the speed.)
     if (q4 && n_rows >= 8) {

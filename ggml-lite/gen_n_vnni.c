@@ -197,8 +197,7 @@ bool gl_gen_n_vnni_supported(enum gl_type t) {
 bool gl_gen_rows_n_vnni(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *vx,
                         int n_tok, float *out, size_t bs) {
     const int nb = n / QK8_0, R = type == GL_TYPE_IQ4_NL ? 2 : ROWS;
-    const size_t bsz = type == GL_TYPE_Q8_0 ? sizeof(block_q8_0) : type == GL_TYPE_Q5_0 ? sizeof(block_q5_0)
-                                                                                         : sizeof(block_iq4_nl);
+    const size_t bsz = q8_family_block_size(type);
     // scratch: the row group's scales, then the token groups' accumulators
     const size_t dwx_bytes = (sizeof(float) * 4 * R * (size_t)nb + 63) & ~(size_t)63;
     char *mem = NULL;

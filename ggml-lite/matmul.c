@@ -54,6 +54,11 @@ typedef struct {
 // Q8_0 activations carry, after their rows, each block's scale as a float and sum(q): the
 // tiled kernels read these instead of recomputing them for every weight row.
 static inline size_t extras_offset(const gl_act *a) { return (a->row_bytes * (size_t)a->n_tok + 63) & ~(size_t)63; }
+// Token t's block scales and sums (n_in / 32 of each per token).
+static inline const float *act_dy(const gl_act *a) { return (const float *)((const char *)a->data + extras_offset(a)); }
+static inline const int32_t *act_ys(const gl_act *a) {
+    return (const int32_t *)(act_dy(a) + (a->n_in / QK8_0) * a->n_tok);
+}
 
 static void q8_0_extras(const void *row, int64_t nb, float *dy, int32_t *ys) {
     const block_q8_0 *b = (const block_q8_0 *)row;
@@ -144,8 +149,8 @@ static void mm_rows_1(const mm_task *t, int64_t r0, int64_t r1, int64_t tok) {
 #if defined(GL_HAVE_AVX2_KERNELS)
     if (t->tile8) { // the types with tiles have a generation kernel on the same extras
         const int64_t nb = n / QK8_0;
-        const float *dy = (const float *)((const char *)t->act->data + extras_offset(t->act));
-        const int32_t *ys = (const int32_t *)(dy + nb * t->act->n_tok);
+        const float *dy = act_dy(t->act);
+        const int32_t *ys = act_ys(t->act);
         gl_gen_rows(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0), y,
                     dy + tok * nb, ys + tok * nb, out + r0);
         return;
@@ -163,8 +168,8 @@ static void mm_rows_batched(const mm_task *t, int64_t r0, int64_t r1, int64_t t0
 #if defined(GL_HAVE_AVX2_KERNELS)
     if (t->tile8 && t1 - t0 >= TILE8_MIN_TOK) {
         const int64_t nb = n / QK8_0;
-        const float *dy = (const float *)(ya + extras_offset(t->act));
-        const int32_t *ys = (const int32_t *)(dy + nb * t->act->n_tok);
+        const float *dy = act_dy(t->act);
+        const int32_t *ys = act_ys(t->act);
         if (gl_tile8_matmul(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
                             ya + (size_t)t0 * by, by, dy + t0 * nb, ys + t0 * nb, (int)(t1 - t0),
                             t->out + (size_t)t0 * bs + r0, bs))
@@ -201,10 +206,8 @@ static void mm_item(const mm_task *t, int64_t item) {
                                             (size_t)t->n_out))
             return;
         if (t->tile8) { // the generation kernel takes up to 4 tokens per pass over a row
-            const int64_t nb = t->act->n_in / QK8_0;
-            const float *dy = (const float *)((const char *)t->act->data + extras_offset(t->act));
             gl_gen_rows_n(t->wtype, (int)t->act->n_in, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
-                          t->act->data, t->act->row_bytes, dy, (const int32_t *)(dy + nb * t->act->n_tok),
+                          t->act->data, t->act->row_bytes, act_dy(t->act), act_ys(t->act),
                           (int)t->act->n_tok, t->out + r0, (size_t)t->n_out);
             return;
         }
@@ -265,8 +268,7 @@ static bool act_vnni_extras(gl_act *a, enum gl_type wtype) {
         }
         a->vx_cap = need;
     }
-    gl_gen_n_vnni_extras(a->data, a->row_bytes, (const float *)((const char *)a->data + extras_offset(a)),
-                         (int)a->n_in, (int)a->n_tok, a->vx);
+    gl_gen_n_vnni_extras(a->data, a->row_bytes, act_dy(a), (int)a->n_in, (int)a->n_tok, a->vx);
     a->vx_ready = true;
     return true;
 #else

@@ -14,6 +14,12 @@
 #define FOR_J _Pragma("GCC unroll 4") for (int j = 0; j < nt; j++)
 #define UNROLL _Pragma("GCC unroll 8")
 
+// Bytes per block of Q4_0, Q5_0, Q8_0 or IQ4_NL (a constant where t is).
+INL size_t q8_family_block_size(enum gl_type t) {
+    return t == GL_TYPE_Q8_0 ? sizeof(block_q8_0) : t == GL_TYPE_Q5_0 ? sizeof(block_q5_0)
+                                                  : t == GL_TYPE_Q4_0 ? sizeof(block_q4_0) : sizeof(block_iq4_nl);
+}
+
 // The 32 levels of a Q4_0, Q5_0, Q8_0 or IQ4_NL block: unsigned 0..15 for Q4_0, signed bytes
 // for the others.
 INL __m256i gen_levels(enum gl_type t, const char *blk) {

@@ -28,11 +28,7 @@ static float gauss(void) {
     return sqrtf(-2 * logf(u)) * cosf(6.2831853f * v);
 }
 
-static const enum gl_type weight_types[] = {
-    GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_BF16, GL_TYPE_Q4_0, GL_TYPE_Q4_1, GL_TYPE_Q5_0,
-    GL_TYPE_Q5_1, GL_TYPE_Q8_0, GL_TYPE_Q2_K, GL_TYPE_Q3_K, GL_TYPE_Q4_K, GL_TYPE_Q5_K,
-    GL_TYPE_Q6_K, GL_TYPE_IQ4_NL, GL_TYPE_IQ4_XS,
-};
+static const enum gl_type weight_types[] = {TEST_WEIGHT_TYPES};
 
 static gl_fp16 small_half(void) { return gl_fp32_to_fp16((uniform() + 0.05f) * 0.02f); }
 

@@ -15,11 +15,7 @@
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static float gauss(void) { return test_gauss(&rng); }
 
-static const enum gl_type types[] = {
-    GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_BF16, GL_TYPE_Q4_0, GL_TYPE_Q4_1, GL_TYPE_Q5_0,
-    GL_TYPE_Q5_1, GL_TYPE_Q8_0, GL_TYPE_Q2_K, GL_TYPE_Q3_K, GL_TYPE_Q4_K, GL_TYPE_Q5_K,
-    GL_TYPE_Q6_K, GL_TYPE_IQ4_NL, GL_TYPE_IQ4_XS,
-};
+static const enum gl_type types[] = {TEST_WEIGHT_TYPES};
 
 // out and the reference must agree within float rounding of the dot products.
 static void check_matmul(gl_threadpool *tp, enum gl_type type, int n_in, int n_out, int n_tok, gl_act *act) {

@@ -20,6 +20,12 @@ static int test_failures = 0;
 
 #define TEST_SKIP 77
 
+// Every weight type the kernels take (an initializer list for an enum gl_type array).
+#define TEST_WEIGHT_TYPES                                                                        \
+    GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_BF16, GL_TYPE_Q4_0, GL_TYPE_Q4_1, GL_TYPE_Q5_0, GL_TYPE_Q5_1,       \
+        GL_TYPE_Q8_0, GL_TYPE_Q2_K, GL_TYPE_Q3_K, GL_TYPE_Q4_K, GL_TYPE_Q5_K, GL_TYPE_Q6_K, GL_TYPE_IQ4_NL, \
+        GL_TYPE_IQ4_XS
+
 // Path of the shared test data directory, or NULL (then the test should exit TEST_SKIP).
 static inline const char *test_shared_dir(void) {
     const char *d = getenv("LLAMALITE_SHARED");
