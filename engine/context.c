@@ -165,7 +165,7 @@ int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t er
     for (int i = 0; i < n; i += c->n_batch) {
         int nb = n - i < c->n_batch ? n - i : c->n_batch;
         bool last = i + nb == n;
-        float *out = all ? c->logits + (size_t)i * n_vocab : (last ? c->logits : NULL);
+        float *out = c->no_logits ? NULL : all ? c->logits + (size_t)i * n_vocab : (last ? c->logits : NULL);
         if (!ll_forward_llama(c, tokens + i, nb, c->n_past, out, all, err, errlen)) {
             c->n_past = n_past0; // the cache rows past n_past0 are garbage now
             return -1;
@@ -173,7 +173,7 @@ int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t er
         c->n_past += nb;
     }
     c->n_last = n;
-    c->n_logits = all ? n : 1;
+    c->n_logits = c->no_logits ? 0 : all ? n : 1;
     double dt = ll_now_ms() - t0;
     if (n > 1) {
         c->t_prompt_ms += dt;
@@ -191,13 +191,14 @@ float *ll_get_logits(ll_context *c) {
 }
 
 float *ll_get_logits_ith(ll_context *c, int i) {
-    if (i < 0 || i >= c->n_last) return NULL;
+    if (i < 0 || i >= c->n_last || c->n_logits == 0) return NULL;
     if (c->n_logits == c->n_last) return c->logits + (size_t)i * c->model->hp.n_vocab;
     return i == c->n_last - 1 ? c->logits : NULL;
 }
 
 void ll_set_logits_all(ll_context *c, bool on) { c->params.logits_all = on; }
 void ll_set_exact_batches(ll_context *c, bool on) { c->exact_batches = on; }
+void ll_set_no_logits(ll_context *c, bool on) { c->no_logits = on; }
 
 int ll_decode_from_layer(ll_context *c, const ll_token *tokens, int n, int n_layers, const float *x,
                          char *err, size_t errlen) {

@@ -109,6 +109,12 @@ static float att_dot(const void *k, bool f16, const float *q, int n, bool batch)
                             : _mm256_loadu_ps((const float *)k + i + 8 * m);
             acc[m] = _mm256_fmadd_ps(kv, _mm256_loadu_ps(q + i + 8 * m), acc[m]);
         }
+    if (np == n) { // the reduction below, in registers
+        const __m256 r = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+        const __m128 t = _mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1)); // l[i] + l[i+4]
+        const __m128 u = _mm_hadd_ps(t, t);                                                   // t0+t1, t2+t3
+        return _mm_cvtss_f32(_mm_hadd_ps(u, u));
+    }
     for (int m = 0; m < 4; m++) _mm256_storeu_ps(a[m], acc[m]);
 #else
     for (; i < np; i++) a[(i / 8) % 4][i % 8] = fmaf(kv_at(k, f16, i), q[i], a[(i / 8) % 4][i % 8]);
@@ -135,6 +141,63 @@ static void att_mad(float *acc, const void *v, bool f16, float w, int n) {
     }
 #endif
     for (; i < n; i++) acc[i] = fmaf(w, kv_at(v, f16, i), acc[i]);
+}
+
+// One token's weighted values: slot l (of 32) sums, in key order, the keys j with j % 32 == l
+// (what att_mad into slot j % 32 gives, key after key), each slot's row kept in registers.
+static void att_values_1(float *acc, const char *v, size_t v_row, bool f16, const float *w, int n_keys, int hd) {
+    int d0 = 0;
+#ifdef ATT_AVX2
+    for (; d0 + 32 <= hd; d0 += 32)
+        for (int l = 0; l < 32; l++) {
+            __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (int j = l; j < n_keys; j += 32) {
+                const char *vj = v + (size_t)j * v_row;
+                const __m256 wv = _mm256_set1_ps(w[j]);
+                for (int m = 0; m < 4; m++) {
+                    const int i = d0 + 8 * m;
+                    const __m256 x = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const gl_fp16 *)vj + i)))
+                                         : _mm256_loadu_ps((const float *)vj + i);
+                    a[m] = _mm256_fmadd_ps(wv, x, a[m]);
+                }
+            }
+            for (int m = 0; m < 4; m++) _mm256_storeu_ps(acc + (size_t)l * hd + d0 + 8 * m, a[m]);
+        }
+#endif
+    if (d0 < hd) {
+        for (int l = 0; l < 32; l++) memset(acc + (size_t)l * hd + d0, 0, (size_t)(hd - d0) * sizeof(float));
+        for (int j = 0; j < n_keys; j++) {
+            const char *vj = v + (size_t)j * v_row;
+            float *a = acc + (size_t)(j % 32) * hd;
+            for (int d = d0; d < hd; d++) a[d] = fmaf(w[j], kv_at(vj, f16, (size_t)d), a[d]);
+        }
+    }
+}
+
+// out[d] = the 32 slots of element d reduced as the reference's one-token sum: lanes
+// (l + 16) + ... grouped (l, l+16) + (l+8, l+24), then the 8 lanes as hadd adds them.
+static void att_reduce_1(float *out, const float *acc, int hd) {
+    int d = 0;
+#ifdef ATT_AVX2
+    for (; d + 8 <= hd; d += 8) { // the scalar steps below, 8 elements per lane-wise op
+        __m256 r[8];
+        for (int l = 0; l < 8; l++)
+            r[l] = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(acc + (size_t)l * hd + d),
+                                               _mm256_loadu_ps(acc + (size_t)(16 + l) * hd + d)),
+                                 _mm256_add_ps(_mm256_loadu_ps(acc + (size_t)(8 + l) * hd + d),
+                                               _mm256_loadu_ps(acc + (size_t)(24 + l) * hd + d)));
+        const __m256 t0 = _mm256_add_ps(r[0], r[4]), t1 = _mm256_add_ps(r[1], r[5]);
+        const __m256 t2 = _mm256_add_ps(r[2], r[6]), t3 = _mm256_add_ps(r[3], r[7]);
+        _mm256_storeu_ps(out + d, _mm256_add_ps(_mm256_add_ps(t0, t1), _mm256_add_ps(t2, t3)));
+    }
+#endif
+    for (; d < hd; d++) {
+        float r[8];
+        for (int l = 0; l < 8; l++)
+            r[l] = (acc[(size_t)l * hd + d] + acc[(size_t)(16 + l) * hd + d]) +
+                   (acc[(size_t)(8 + l) * hd + d] + acc[(size_t)(24 + l) * hd + d]);
+        out[d] = hsum8_hadd(r);
+    }
 }
 
 // Causal self-attention of the chunk's queries over the cache, one (token, head) pair per
@@ -191,20 +254,18 @@ static void attention_task(void *arg, int ith, int nth) {
             if (fv) s[j] = gl_fp16_to_fp32(gl_fp32_to_fp16(s[j]));
         }
 
-        memset(acc, 0, (size_t)n_slots * hd * sizeof(float));
-        for (int j = 0; j < n_keys; j++)
-            att_mad(acc + (size_t)(j % n_slots) * hd, v + (size_t)j * kv_dim * ev, fv, s[j], hd);
-        for (int d = 0; d < hd; d++) {
-            float r[8];
-            if (batch) {
+        if (batch) {
+            memset(acc, 0, (size_t)n_slots * hd * sizeof(float));
+            for (int j = 0; j < n_keys; j++)
+                att_mad(acc + (size_t)(j % n_slots) * hd, v + (size_t)j * kv_dim * ev, fv, s[j], hd);
+            for (int d = 0; d < hd; d++) {
+                float r[8];
                 for (int l = 0; l < 8; l++) r[l] = acc[(size_t)l * hd + d];
                 out[d] = hsum8_pairs(r);
-            } else {
-                for (int l = 0; l < 8; l++)
-                    r[l] = (acc[(size_t)l * hd + d] + acc[(size_t)(16 + l) * hd + d]) +
-                           (acc[(size_t)(8 + l) * hd + d] + acc[(size_t)(24 + l) * hd + d]);
-                out[d] = hsum8_hadd(r);
             }
+        } else {
+            att_values_1(acc, v, kv_dim * ev, fv, s, n_keys, hd);
+            att_reduce_1(out, acc, hd);
         }
     }
 }

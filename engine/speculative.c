@@ -467,7 +467,10 @@ static int draft_model(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int k_max,
         // With shared layers the last draft is evaluated too: the target takes its rows.
         if (last && !share) break;
         if (saved) ll_sampler_accept(dsmp, d);
-        if (ll_decode(s->dft, &d, 1, err, errlen) != 0) { // e.g. a smaller draft context
+        ll_set_no_logits(s->dft, last); // the last one's logits would go unused
+        const int drc = ll_decode(s->dft, &d, 1, err, errlen);
+        ll_set_no_logits(s->dft, false);
+        if (drc != 0) { // e.g. a smaller draft context
             k = share && last ? k : -1;
             break;
         }

@@ -74,7 +74,8 @@ void gl_gen_rows_n(enum gl_type type, int n, const void *w, size_t w_row, int n_
 // into vx (gl_gen_n_vnni_extras_size bytes, 32-byte aligned). False when out of memory.
 bool gl_gen_n_vnni_supported(enum gl_type type);
 size_t gl_gen_n_vnni_extras_size(int n, int n_tok);
-void gl_gen_n_vnni_extras(const void *y, size_t by, const float *dy, int n, int n_tok, void *vx);
+// Only token groups [g0, g1) (groups of 4 tokens) are written, so threads can share the work.
+void gl_gen_n_vnni_extras(const void *y, size_t by, const float *dy, int n, int n_tok, int g0, int g1, void *vx);
 bool gl_gen_rows_n_vnni(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *vx,
                         int n_tok, float *out, size_t bs);
 #endif

@@ -36,7 +36,8 @@ typedef struct {
 enum {
     SEG = 32,           // blocks per segment (its rows stay in L1 for every token group)
     LEAD = 4, RING = 8, // scale products formed LEAD blocks ahead, in a ring of RING blocks
-    ROWS = 4            // rows per pass (IQ4_NL: 2, its two accumulators per pair take the registers)
+    ROWS = 4,           // rows per pass (IQ4_NL: 2, its two accumulators per pair take the registers)
+    STACK_SCRATCH = 24 << 10
 };
 
 size_t gl_gen_n_vnni_extras_size(int n, int n_tok) {
@@ -44,11 +45,11 @@ size_t gl_gen_n_vnni_extras_size(int n, int n_tok) {
 }
 
 // Token t's blocks into group slot j (tokens past the end repeat the group's first token).
-void gl_gen_n_vnni_extras(const void *y, size_t by, const float *dy, int n, int n_tok, void *vx) {
+void gl_gen_n_vnni_extras(const void *y, size_t by, const float *dy, int n, int n_tok, int g0, int g1, void *vx) {
     const int nb = n / QK8_0;
     vx_block *out = (vx_block *)vx;
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-    for (int g = 0; g < (n_tok + 3) / 4; g++)
+    for (int g = g0; g < g1 && g < (n_tok + 3) / 4; g++)
         for (int j = 0; j < 4; j++) {
             const int t = 4 * g + j < n_tok ? 4 * g + j : 4 * g;
             const block_q8_0 *yb = (const block_q8_0 *)((const char *)y + (size_t)t * by);
@@ -198,13 +199,16 @@ bool gl_gen_rows_n_vnni(enum gl_type type, int n, const void *w, size_t w_row, i
                         int n_tok, float *out, size_t bs) {
     const int nb = n / QK8_0, R = type == GL_TYPE_IQ4_NL ? 2 : ROWS;
     const size_t bsz = q8_family_block_size(type);
-    // scratch: the row group's scales, then the token groups' accumulators
+    // scratch: the row group's scales, then the token groups' accumulators (on the stack when
+    // small, as this runs once per work item)
     const size_t dwx_bytes = (sizeof(float) * 4 * R * (size_t)nb + 63) & ~(size_t)63;
-    char *mem = NULL;
-    if (posix_memalign((void **)&mem, 64, dwx_bytes + sizeof(acc_state) * (size_t)((n_tok + 3) / 4)) != 0) return false;
+    const size_t bytes = dwx_bytes + sizeof(acc_state) * (size_t)((n_tok + 3) / 4);
+    _Alignas(64) char local[STACK_SCRATCH];
+    char *mem = local;
+    if (bytes > sizeof local && posix_memalign((void **)&mem, 64, bytes) != 0) return false;
     run_type(type, R, bsz, nb, (const char *)w, w_row, n_rows, (const vx_block *)vx, n_tok, out, bs, (float *)mem,
              (acc_state *)(mem + dwx_bytes));
-    free(mem);
+    if (mem != local) free(mem);
     return true;
 }
 

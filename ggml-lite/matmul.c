@@ -252,7 +252,16 @@ static void mm_run(void *p, int ith, int nth) {
 
 // The rearranged rows gl_gen_rows_n_vnni reads, built once per activation. False when the
 // kernel does not apply or memory is short (then the portable rowwise path runs).
-static bool act_vnni_extras(gl_act *a, enum gl_type wtype) {
+#if defined(GL_HAVE_AVX2_KERNELS)
+static void vx_run(void *p, int ith, int nth) {
+    gl_act *a = (gl_act *)p;
+    const int ng = (int)(a->n_tok + 3) / 4;
+    gl_gen_n_vnni_extras(a->data, a->row_bytes, act_dy(a), (int)a->n_in, (int)a->n_tok, ng * ith / nth,
+                         ng * (ith + 1) / nth, a->vx);
+}
+#endif
+
+static bool act_vnni_extras(gl_threadpool *tp, gl_act *a, enum gl_type wtype) {
 #if defined(GL_HAVE_AVX2_KERNELS)
     if (a->n_tok < 2 || !gl_use_vnni() || !gl_gen_n_vnni_supported(wtype) || gl_get_vec_dot_nr(wtype) == NULL)
         return false;
@@ -268,10 +277,13 @@ static bool act_vnni_extras(gl_act *a, enum gl_type wtype) {
         }
         a->vx_cap = need;
     }
-    gl_gen_n_vnni_extras(a->data, a->row_bytes, act_dy(a), (int)a->n_in, (int)a->n_tok, a->vx);
+    const int ng = (int)(a->n_tok + 3) / 4;
+    if (ng > 1 && tp && gl_threadpool_n_threads(tp) > 1) gl_threadpool_run(tp, vx_run, a);
+    else gl_gen_n_vnni_extras(a->data, a->row_bytes, act_dy(a), (int)a->n_in, (int)a->n_tok, 0, ng, a->vx);
     a->vx_ready = true;
     return true;
 #else
+    (void)tp;
     (void)a;
     (void)wtype;
     return false;
@@ -338,7 +350,7 @@ void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_o
 
 void gl_matmul_rowwise(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
                        gl_act *act, float *out) {
-    const bool vnni_n = act && act->type == GL_TYPE_Q8_0 && act_vnni_extras(act, wtype);
+    const bool vnni_n = act && act->type == GL_TYPE_Q8_0 && act_vnni_extras(tp, act, wtype);
     matmul(tp, w, wtype, n_out, act, out, true, vnni_n);
 }
 
