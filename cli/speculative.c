@@ -47,6 +47,10 @@ int spec_parse_arg(int argc, char **argv, int *i) {
         if (!args_value(argc, argv, i, &v) || !args_float(a, v, 0.0, 1e30, &g_opt.par.margin_min)) return ARG_ERROR;
         return ARG_DONE;
     }
+    if (!strcmp(a, "--draft-full-head")) {
+        g_opt.par.full_draft_head = true;
+        return ARG_DONE;
+    }
     if (!strcmp(a, "--verify-batched")) {
         g_opt.par.exact = false;
         return ARG_DONE;
@@ -69,6 +73,8 @@ void spec_print_help(FILE *out) {
           "  --draft-margin M         stop drafting after a token whose logit leads the next\n"
           "                           best by less than M (default 0: off); for drafts close to\n"
           "                           the target (its first layers), which miss at near ties\n"
+          "  --draft-full-head        the draft's logits from its whole output head (default:\n"
+          "                           a 4-bit copy of a big head, its best 32 rows exact)\n"
           "  --lookup-ngram N         no draft model: draft what followed the last N tokens\n"
           "                           earlier in the context (prompt lookup)\n"
           "  --verify-batched         verify drafts with the batched kernels: faster for long\n"
@@ -191,6 +197,7 @@ void spec_print_stats(const cli_spec *cs, FILE *out) {
             st.t_draft_ms, st.t_verify_ms);
     if (st.n_shared_layers > 0) // the draft is the target's first layers: verified from there
         fprintf(out, " | layers 0-%d shared with the draft", st.n_shared_layers - 1);
+    if (st.draft_head_copy) fputs(" | draft head: 4-bit copy", out);
     fputc('\n', out);
 }
 

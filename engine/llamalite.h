@@ -258,6 +258,8 @@ typedef struct {
                       // distributions are too flat for p_min to tell.
     int ngram;    // prompt lookup (no draft model): length of the matched suffix (3)
     bool no_eog;  // never choose an end-of-generation token (--ignore-eos)
+    bool full_draft_head; // the draft's logits from its own head (else, when that head is big:
+                          // from a 4-bit copy, the best rows recomputed exactly; draft_head.c)
     bool exact;   // verify with one-token arithmetic (ll_set_exact_batches), so greedy output is
                   // byte-identical to plain decoding (default). Off: the batched kernels, faster
                   // for long drafts; the output keeps the target's distribution, but greedy
@@ -314,6 +316,7 @@ typedef struct {
     double t_draft_ms, t_verify_ms;
     int n_shared_layers; // the draft is the target's first layers, byte for byte: the target
                          // takes them from the draft instead of evaluating them again
+    bool draft_head_copy; // the draft's logits come from a 4-bit copy of its head (best rows exact)
 } ll_spec_stats;
 ll_spec_stats ll_spec_get_stats(const ll_spec *s);
 

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "context.h"
+#include "draft_head.h"
 #include "llamalite.h"
 #include "model.h"
 #include "sampling.h"
@@ -67,6 +68,9 @@ struct ll_spec {
     float *resid;           // n_max + 1 rows of n_embd: the draft's residual stream for
                             // positions n_hist - 1 .. n_hist - 1 + k (the tokens to verify)
     int n_resid;            // rows of resid valid this step
+
+    ll_draft_head *head;    // the draft's logits from a copy of its head (NULL: its own)
+    float *dlogits;         // n_vocab_dft: where they go
 
     ll_spec_stats st;
 };
@@ -244,6 +248,11 @@ ll_spec *ll_spec_new(ll_context *target, ll_context *draft, const ll_spec_params
         }
     }
     s->st.n_shared_layers = s->n_shared;
+    if (draft && !p->full_draft_head && p->n_max > 0 && (s->head = ll_draft_head_new(draft))) {
+        s->dlogits = malloc((size_t)s->n_vocab_dft * sizeof *s->dlogits);
+        if (!s->dlogits) goto oom;
+    }
+    s->st.draft_head_copy = s->head != NULL;
     return s;
 oom:
     ll_spec_free(s);
@@ -253,6 +262,8 @@ oom:
 
 void ll_spec_free(ll_spec *s) {
     if (!s) return;
+    ll_draft_head_free(s->head);
+    free(s->dlogits);
     free(s->resid);
     free(s->hist);
     free(s->draft);
@@ -416,6 +427,13 @@ static void save_resid(ll_spec *s, int i) {
     s->n_resid = i + 1;
 }
 
+// The draft's logits for the token it decoded last (decoded without them when the head copy
+// makes them).
+static float *draft_logits(ll_spec *s) {
+    if (s->head && ll_draft_head_logits(s->head, s->dft, s->dlogits)) return s->dlogits;
+    return ll_get_logits(s->dft);
+}
+
 // The draft model proposes up to k_max tokens into draft[1..], its distributions into q.
 // Random draws come from smp (the draft sampler's RNG is never used, so the two streams
 // cannot be correlated). Returns the count, or -1 on a decode error.
@@ -434,7 +452,9 @@ static int draft_model(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int k_max,
         }
         ll_set_exact_batches(s->dft, true);
     }
+    ll_set_no_logits(s->dft, s->head != NULL);
     const int rc = ll_decode(s->dft, s->hist + s->n_dft, s->n_hist - s->n_dft, err, errlen);
+    ll_set_no_logits(s->dft, false);
     ll_set_exact_batches(s->dft, false);
     if (rc != 0) return -1;
     s->n_dft = s->n_hist;
@@ -452,7 +472,8 @@ static int draft_model(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int k_max,
     const int32_t nv = s->n_vocab_dft;
     int k = 0;
     while (k < k_max) {
-        float *l = ll_get_logits(s->dft);
+        float *l = draft_logits(s);
+        if (!l) break; // (the head copy needs memory it could not get, and no logits were made)
         mask_logits(s, l, nv);
         float conf, lead;
         confidence(l, nv, s->par.p_min > 0.0f, &conf, &lead);
@@ -467,7 +488,7 @@ static int draft_model(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int k_max,
         // With shared layers the last draft is evaluated too: the target takes its rows.
         if (last && !share) break;
         if (saved) ll_sampler_accept(dsmp, d);
-        ll_set_no_logits(s->dft, last); // the last one's logits would go unused
+        ll_set_no_logits(s->dft, last || s->head); // (the last one's would go unused)
         const int drc = ll_decode(s->dft, &d, 1, err, errlen);
         ll_set_no_logits(s->dft, false);
         if (drc != 0) { // e.g. a smaller draft context

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Speculative decoding through the CLI: greedy output byte-identical to plain decoding with a
 # draft model (mixed-base-q8_0 for mixed-types; stories260K-f16 for stories260K; a target's
-# own first layers, which the target then takes from the draft), with prompt lookup, with a grammar, with penalties, across context shifts and with --ignore-eos; the
+# own first layers, which the target then takes from the draft; the draft's logits from a
+# 4-bit copy of its head, and with --draft-full-head from the head), with prompt lookup, with a grammar, with penalties, across context shifts and with --ignore-eos; the
 # statistics line; vocabulary mismatch and bad flag values give one-line errors.
 . "$(dirname "$0")/sh_common.sh"
 need "$M/mixed-types.gguf"
@@ -34,6 +35,10 @@ same "mixed-types, draft, 2 threads, --draft-max 4 --draft-p-min 0" -m "$M/mixed
 same "mixed-types, --lookup-ngram 3" -m "$M/mixed-types.gguf" -p "$P" -n 80 --temp 0 -t 1 -- --lookup-ngram 3
 same "stories260K, --lookup-ngram 3, repetitive prompt" -m "$M/stories260K.gguf" -p "$REP" -n 100 --temp 0 -- --lookup-ngram 3
 same "stories260K, draft stories260K-f16" -m "$M/stories260K.gguf" -p "$P" -n 200 --temp 0 -- -md "$M/stories260K-f16.gguf"
+grep -q "draft head: 4-bit copy" "$TMP/b.err" || bad "stories260K-f16 as draft: its F16 head was not copied to 4 bits"
+same "stories260K, draft, --draft-full-head" -m "$M/stories260K.gguf" -p "$P" -n 200 --temp 0 \
+    -- -md "$M/stories260K-f16.gguf" --draft-full-head
+! grep -q "draft head: 4-bit copy" "$TMP/b.err" || bad "--draft-full-head: the head is still copied"
 same "stories260K, draft, penalties" -m "$M/stories260K.gguf" -p "$P" -n 150 --temp 0 --repeat-penalty 1.3 \
     --repeat-last-n 32 -- -md "$M/stories260K-f16.gguf" --draft-p-min 0
 same "stories260K, draft, context shifts (-c 64 -n 300 --ignore-eos)" -m "$M/stories260K.gguf" -p "$P" -n 300 -c 64 \
