@@ -427,10 +427,13 @@ static void save_resid(ll_spec *s, int i) {
     s->n_resid = i + 1;
 }
 
-// The draft's logits for the token it decoded last (decoded without them when the head copy
-// makes them).
+// Whether the head copy makes the draft's logits (not with adapters on the draft: they may
+// adapt its head); then its decodes skip their own.
+static bool head_copy_on(const ll_spec *s) { return s->head && s->dft->n_loras == 0; }
+
+// The draft's logits for the token it decoded last.
 static float *draft_logits(ll_spec *s) {
-    if (s->head && ll_draft_head_logits(s->head, s->dft, s->dlogits)) return s->dlogits;
+    if (head_copy_on(s) && ll_draft_head_logits(s->head, s->dft, s->dlogits)) return s->dlogits;
     return ll_get_logits(s->dft);
 }
 
@@ -452,7 +455,7 @@ static int draft_model(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int k_max,
         }
         ll_set_exact_batches(s->dft, true);
     }
-    ll_set_no_logits(s->dft, s->head != NULL);
+    ll_set_no_logits(s->dft, head_copy_on(s));
     const int rc = ll_decode(s->dft, s->hist + s->n_dft, s->n_hist - s->n_dft, err, errlen);
     ll_set_no_logits(s->dft, false);
     ll_set_exact_batches(s->dft, false);
@@ -473,7 +476,7 @@ static int draft_model(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int k_max,
     int k = 0;
     while (k < k_max) {
         float *l = draft_logits(s);
-        if (!l) break; // (the head copy needs memory it could not get, and no logits were made)
+        if (!l) break; // (the head copy could not get memory, and the decode made no logits)
         mask_logits(s, l, nv);
         float conf, lead;
         confidence(l, nv, s->par.p_min > 0.0f, &conf, &lead);
@@ -488,7 +491,7 @@ static int draft_model(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int k_max,
         // With shared layers the last draft is evaluated too: the target takes its rows.
         if (last && !share) break;
         if (saved) ll_sampler_accept(dsmp, d);
-        ll_set_no_logits(s->dft, last || s->head); // (the last one's would go unused)
+        ll_set_no_logits(s->dft, last || head_copy_on(s)); // (the last one's would go unused)
         const int drc = ll_decode(s->dft, &d, 1, err, errlen);
         ll_set_no_logits(s->dft, false);
         if (drc != 0) { // e.g. a smaller draft context
