@@ -87,10 +87,11 @@ int ll_decode_from_layer(ll_context *c, const ll_token *tokens, int n, int n_lay
                          char *err, size_t errlen);
 // The residual stream after the last layer for the last token of the last decode.
 const float *ll_last_residual(const ll_context *c);
-// Whether a and b store K and V rows alike (so rows can be copied between them).
 // Decodes after this skip the final norm and the output head (no logits; ll_last_residual still
-// holds the residual stream): the draft's last token, whose rows alone the target takes.
+// holds the residual stream): the draft's last token, whose rows alone the target takes, and
+// drafts whose logits come from a copy of the head (draft_head.c).
 void ll_set_no_logits(ll_context *c, bool on);
+// Whether a and b store K and V rows alike (so rows can be copied between them).
 bool ll_kv_same_layout(const ll_context *a, const ll_context *b);
 // Copies the K/V rows of positions [p0, p1) in layers [0, n_layers) from src to dst; a dst
 // cache holding p0..p1 - 1 positions (or more) then holds at least p1.

@@ -18,7 +18,7 @@ struct ll_draft_head {
     char *w4;          // the head's rows in Q4_0
     size_t row4;       // bytes per Q4_0 row
     float *xn;         // the normed residual
-    gl_act act4, act;  // it quantized for the copy and for the real head
+    gl_act act4, act;  // it quantized for the copy, and for the real head when its type differs
 };
 
 typedef struct {
@@ -81,8 +81,12 @@ bool ll_draft_head_logits(ll_draft_head *h, ll_context *c, float *logits) {
     gl_rmsnorm(h->xn, x, m->output_norm, n, m->hp.rms_eps);
     const enum gl_type t4 = gl_get_type_traits(GL_TYPE_Q4_0)->vec_dot_type;
     const enum gl_type tw = gl_get_type_traits(w->type)->vec_dot_type;
-    if (!gl_act_prepare(&h->act4, NULL, h->xn, 1, n, t4) || !gl_act_prepare(&h->act, NULL, h->xn, 1, n, tw))
-        return false;
+    const gl_act *exact_act = &h->act4; // (a Q8_0 head reads the same row as the copy)
+    if (!gl_act_prepare(&h->act4, NULL, h->xn, 1, n, t4)) return false;
+    if (tw != t4) {
+        if (!gl_act_prepare(&h->act, NULL, h->xn, 1, n, tw)) return false;
+        exact_act = &h->act;
+    }
     gl_matmul(c->tp, h->w4, GL_TYPE_Q4_0, w->n_out, &h->act4, logits);
 
     // The TOP_ROWS best rows, kept sorted (best first), then their exact logits.
@@ -98,7 +102,7 @@ bool ll_draft_head_logits(ll_draft_head *h, ll_context *c, float *logits) {
     const size_t row = gl_row_size(w->type, n);
     float exact[TOP_ROWS];
     for (int i = 0; i < n_top; i++) // (one row each: every row's sum is the same in any chunk)
-        gl_matmul(NULL, (const char *)w->data + (size_t)top[i] * row, w->type, 1, &h->act, &exact[i]);
+        gl_matmul(NULL, (const char *)w->data + (size_t)top[i] * row, w->type, 1, exact_act, &exact[i]);
     for (int i = 0; i < n_top; i++) logits[top[i]] = exact[i];
     return true;
 }

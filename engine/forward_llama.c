@@ -174,8 +174,8 @@ static void att_values_1(float *acc, const char *v, size_t v_row, bool f16, cons
     }
 }
 
-// out[d] = the 32 slots of element d reduced as the reference's one-token sum: lanes
-// (l + 16) + ... grouped (l, l+16) + (l+8, l+24), then the 8 lanes as hadd adds them.
+// out[d] = the 32 slots of element d reduced as the reference's one-token sum:
+// r[l] = (slot l + slot l+16) + (slot l+8 + slot l+24), then the 8 r[l] as hadd adds them.
 static void att_reduce_1(float *out, const float *acc, int hd) {
     int d = 0;
 #ifdef ATT_AVX2

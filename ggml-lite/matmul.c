@@ -250,9 +250,8 @@ static void mm_run(void *p, int ith, int nth) {
         mm_item(t, item);
 }
 
-// The rearranged rows gl_gen_rows_n_vnni reads, built once per activation. False when the
-// kernel does not apply or memory is short (then the portable rowwise path runs).
 #if defined(GL_HAVE_AVX2_KERNELS)
+// Token groups of the rearranged rows, split between the threads.
 static void vx_run(void *p, int ith, int nth) {
     gl_act *a = (gl_act *)p;
     const int ng = (int)(a->n_tok + 3) / 4;
@@ -261,6 +260,8 @@ static void vx_run(void *p, int ith, int nth) {
 }
 #endif
 
+// The rearranged rows gl_gen_rows_n_vnni reads, built once per activation. False when the
+// kernel does not apply or memory is short (then the portable rowwise path runs).
 static bool act_vnni_extras(gl_threadpool *tp, gl_act *a, enum gl_type wtype) {
 #if defined(GL_HAVE_AVX2_KERNELS)
     if (a->n_tok < 2 || !gl_use_vnni() || !gl_gen_n_vnni_supported(wtype) || gl_get_vec_dot_nr(wtype) == NULL)
