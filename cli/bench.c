@@ -2,15 +2,19 @@
 // pp N: N tokens (BOS, then fixed pseudo-random ids) evaluated from an empty cache in one
 // decode; tg N: N single-token decodes. One warm-up run, then -r timed runs; the result is
 // the mean ± sample standard deviation of tokens/s over the runs.
-// `bench --kernels` runs ggml-lite's kernel micro-benchmark instead.
+// `bench --kernels` runs ggml-lite's kernel micro-benchmark instead; with -md DRAFT (or
+// --lookup-ngram N) the tg tests compare speculative decoding with the target alone
+// (bench_spec.c).
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
+#include "bench_spec.h"
 #include "commands.h"
 #include "progress.h"
+#include "speculative.h"
 
 #define MAX_LIST 16
 
@@ -33,7 +37,12 @@ static void usage(FILE *out) {
           "  -r, --repetitions N       timed runs per test (default: 5)\n"
           "  -o, --output md|json      output format (default: md)\n"
           "  --kernels                 run the kernel micro-benchmark instead\n"
-          "  -v, --verbose             progress on stderr\n", out);
+          "  -v, --verbose             progress on stderr\n\n"
+          "With -md DRAFT (or --lookup-ngram N), each tg test generates greedily from a text\n"
+          "prompt, the target alone and with speculative decoding in turn (-r times), and reports\n"
+          "the median tokens/s of both, the median speedup and the acceptance:\n"
+          "  --spec-prompt TEXT        the prompt (default: \"Once upon a time\")\n", out);
+    spec_print_help(out);
 }
 
 // "128,512" -> {128, 512}; every value in [min, max].
@@ -196,6 +205,7 @@ int cmd_bench(int argc, char **argv) {
     int_list prompts = {{512}, 1}, gens = {{128}, 1}, threads = {{0}, 1};
     int reps = 5;
     bool json = false, kernels = false;
+    const char *spec_prompt = "Once upon a time";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -204,6 +214,8 @@ int cmd_bench(int argc, char **argv) {
         }
         if (!strcmp(a, "--kernels")) {
             kernels = true;
+        } else if (!strcmp(a, "--spec-prompt")) {
+            if (!args_value(argc, argv, &i, &spec_prompt)) return 1;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) {
             if (!args_value(argc, argv, &i, &v) || !parse_list(a, v, 0, &prompts)) return 1;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
@@ -221,7 +233,8 @@ int cmd_bench(int argc, char **argv) {
                 return 1;
             }
         } else {
-            int r = args_parse_common(argc, argv, &i, &p, ARGS_MODEL | ARGS_CONTEXT | ARGS_LOG);
+            int r = spec_parse_arg(argc, argv, &i);
+            if (r == ARG_UNKNOWN) r = args_parse_common(argc, argv, &i, &p, ARGS_MODEL | ARGS_CONTEXT | ARGS_LOG);
             if (r == ARG_ERROR) return 1;
             if (r == ARG_UNKNOWN) {
                 args_unknown("bench", a);
@@ -244,6 +257,16 @@ int cmd_bench(int argc, char **argv) {
     ll_model *model = cli_load_model(p.model, p.verbosity >= 2, NULL);
     if (!model) return 1;
     const ll_vocab *v = ll_model_get_vocab(model);
+    if (spec_wanted()) {
+        if (json) fputs("llamalite: bench: -o json is not available with speculative decoding; writing md\n", stderr);
+        int rc = 0;
+        bench_spec_header();
+        for (int ti = 0; ti < threads.n && rc == 0; ti++)
+            for (int li = 0; li < gens.n && rc == 0; li++)
+                if (gens.v[li] > 0) rc = bench_spec(&p, model, spec_prompt, gens.v[li], threads.v[ti], reps);
+        ll_model_free(model);
+        return rc;
+    }
     const char *tk = p.type_k == LL_CACHE_F32 ? "f32" : "f16";
     const char *tv = p.type_v == LL_CACHE_F32 ? "f32" : "f16";
 

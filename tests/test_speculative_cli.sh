@@ -3,7 +3,8 @@
 # draft model (mixed-base-q8_0 for mixed-types; stories260K-f16 for stories260K; a target's
 # own first layers, which the target then takes from the draft; the draft's logits from a
 # 4-bit copy of its head, and with --draft-full-head from the head), with prompt lookup, with a grammar, with penalties, across context shifts and with --ignore-eos; the
-# statistics line; vocabulary mismatch and bad flag values give one-line errors.
+# statistics line; `bench -md` and `bench --lookup-ngram`; vocabulary mismatch and bad flag
+# values give one-line errors.
 . "$(dirname "$0")/sh_common.sh"
 need "$M/mixed-types.gguf"
 
@@ -116,6 +117,26 @@ if [ $rc -eq 1 ] && grep -q "cannot draft for" "$TMP/e" && grep -q "512 tokens, 
 else
     bad "vocab mismatch: exit $rc"; cat "$TMP/e"
 fi
+
+# bench -md: alternating runs, one table row whose output column says the greedy texts matched
+# (a speculative text different from the target's own says DIFFER); prompt lookup too.
+bench_row() {
+    local name=$1
+    shift
+    "$BIN" bench -m "$M/mixed-types.gguf" -n 24 -r 2 -t 2 "$@" >"$TMP/bo" 2>"$TMP/be"
+    local rc=$? rows
+    rows=$(grep -c '^| tg ' "$TMP/bo")
+    if [ $rc -eq 0 ] && [ "$rows" -eq 1 ] && grep -q '^| tg .*[0-9]x | *[0-9.]*% | *same |$' "$TMP/bo"; then
+        ok "$name: $(grep '^| tg ' "$TMP/bo")"
+    else
+        bad "$name: exit $rc, $rows rows"; cat "$TMP/bo" "$TMP/be"
+    fi
+}
+bench_row "bench -md" -md "$M/mixed-base-q8_0.gguf" --draft-p-min 0
+bench_row "bench --lookup-ngram" --lookup-ngram 2 --spec-prompt "$REP"
+"$BIN" bench -m "$M/mixed-types.gguf" -md "$M/stories260K.gguf" -n 4 -r 1 >"$TMP/o" 2>"$TMP/e"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "cannot draft for" "$TMP/e"; then ok "bench, vocab mismatch: exit 1"; else bad "bench, vocab mismatch: exit $rc"; cat "$TMP/e"; fi
 
 # Bad values and a missing draft file.
 for args in "--draft-max -1" "--draft-max x" "--draft-p-min 1.5" "--draft-margin -1" "--draft-margin x" \
