@@ -429,3 +429,14 @@ ll_token *cli_tokenize(const ll_vocab *v, const char *text, bool parse_special, 
     *n_out = n;
     return toks;
 }
+
+ll_token *cli_eog_tokens(const ll_vocab *v, int *n_out) {
+    const int n_vocab = ll_vocab_n_tokens(v);
+    ll_token *eog = malloc(sizeof *eog * (size_t)(n_vocab > 0 ? n_vocab : 1));
+    if (!eog) return NULL;
+    int n = 0;
+    for (ll_token t = 0; t < n_vocab; t++)
+        if (ll_vocab_is_eog(v, t)) eog[n++] = t;
+    *n_out = n;
+    return eog;
+}

@@ -111,6 +111,10 @@ void repl_print_help(FILE *out);
 // (count in *n_out), or NULL when out of memory.
 ll_token *cli_tokenize(const ll_vocab *v, const char *text, bool parse_special, int *n_out);
 
+// The vocab's end-of-generation tokens (masked before sampling for --ignore-eos): a malloc'd
+// array (count in *n_out), or NULL when out of memory.
+ll_token *cli_eog_tokens(const ll_vocab *v, int *n_out);
+
 // Logging to stderr at a minimum verbosity (1: normal, 2: verbose).
 void cli_log(const cli_params *p, int level, const char *fmt, ...)
 #if defined(__GNUC__)

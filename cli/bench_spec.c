@@ -22,13 +22,11 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-// The prompt, then n_gen greedy tokens (end-of-generation tokens never chosen) into out;
-// returns the generation's milliseconds (prompt excluded), or -1 (message printed).
-static double run_alone(ll_context *ctx, const ll_sampler_params *sp, const ll_token *prompt, int n_prompt,
-                        int n_gen, ll_token *out) {
+// The prompt, then n_gen greedy tokens (the end-of-generation tokens eog never chosen) into
+// out; returns the generation's milliseconds (prompt excluded), or -1 (message printed).
+static double run_alone(ll_context *ctx, const ll_sampler_params *sp, int n_vocab, const ll_token *eog, int n_eog,
+                        const ll_token *prompt, int n_prompt, int n_gen, ll_token *out) {
     char err[512] = "out of memory";
-    const ll_vocab *v = ll_model_get_vocab(ll_context_model(ctx));
-    const int n_vocab = ll_vocab_n_tokens(v);
     ll_sampler *smp = ll_sampler_new(sp, n_vocab);
     if (!smp) goto fail;
     ll_kv_clear(ctx);
@@ -36,8 +34,7 @@ static double run_alone(ll_context *ctx, const ll_sampler_params *sp, const ll_t
     double t0 = cli_now();
     for (int i = 0; i < n_gen; i++) {
         float *logits = ll_get_logits(ctx);
-        for (int k = 0; k < n_vocab; k++)
-            if (ll_vocab_is_eog(v, k)) logits[k] = -INFINITY;
+        for (int k = 0; k < n_eog; k++) logits[eog[k]] = -INFINITY;
         out[i] = ll_sampler_sample(smp, logits);
         ll_sampler_accept(smp, out[i]);
         if (i + 1 < n_gen && ll_decode(ctx, &out[i], 1, err, sizeof err) != 0) goto fail;
@@ -75,21 +72,22 @@ int bench_spec(const cli_params *params, ll_model *model, const char *prompt_tex
     cli_params p = *params;
     p.sampling.temp = 0; // greedy: the outputs can be compared
     p.ignore_eos = true;
-    int n_prompt = 0, rc = 1;
-    ll_token *prompt = cli_tokenize(ll_model_get_vocab(model), prompt_text, true, &n_prompt);
+    const ll_vocab *v = ll_model_get_vocab(model);
+    const int n_vocab = ll_vocab_n_tokens(v);
+    int n_prompt = 0, n_eog = 0, rc = 1;
+    ll_token *prompt = cli_tokenize(v, prompt_text, true, &n_prompt), *eog = cli_eog_tokens(v, &n_eog);
     ll_context_params cp = ll_context_default_params();
-    cp.n_ctx = n_prompt + n_gen + 1 + 1024; // room for the longest draft (--draft-max <= 1024)
+    cp.n_ctx = n_prompt + n_gen + 1 + spec_draft_max(); // the last step's draft past the end
     cp.n_batch = p.n_batch;
     cp.n_threads = n_threads;
     cp.type_k = p.type_k;
     cp.type_v = p.type_v;
     ll_context *alone = NULL, *target = NULL;
     cli_spec *cs = NULL;
-    const int n_vocab = ll_vocab_n_tokens(ll_model_get_vocab(model));
     ll_token *a_out = malloc(sizeof(ll_token) * (size_t)n_gen * 2), *s_out = a_out ? a_out + n_gen : NULL;
     double *t_alone = malloc(sizeof(double) * (size_t)reps * 3), *t_spec = t_alone ? t_alone + reps : NULL,
            *ratio = t_alone ? t_alone + 2 * reps : NULL;
-    if (!prompt || n_prompt < 1 || !a_out || !t_alone) {
+    if (!prompt || n_prompt < 1 || !eog || !a_out || !t_alone) {
         fprintf(stderr, "llamalite: bench: %s\n", prompt ? "out of memory or empty prompt" : "cannot tokenize the prompt");
         goto done;
     }
@@ -99,13 +97,13 @@ int bench_spec(const cli_params *params, ll_model *model, const char *prompt_tex
     }
     if (!(cs = spec_open(&p, target))) goto done;
     // Warm-up (page faults, caches, thread start-up), then the timed pairs.
-    if (run_alone(alone, &p.sampling, prompt, n_prompt, n_gen, a_out) < 0 ||
+    if (run_alone(alone, &p.sampling, n_vocab, eog, n_eog, prompt, n_prompt, n_gen, a_out) < 0 ||
         run_spec(cs, &p.sampling, n_vocab, prompt, n_prompt, n_gen, s_out) < 0)
         goto done;
     const ll_spec_stats st0 = spec_stats(cs);
     int n_differ = 0;
     for (int k = 0; k < reps; k++) {
-        t_alone[k] = run_alone(alone, &p.sampling, prompt, n_prompt, n_gen, a_out);
+        t_alone[k] = run_alone(alone, &p.sampling, n_vocab, eog, n_eog, prompt, n_prompt, n_gen, a_out);
         t_spec[k] = t_alone[k] < 0 ? -1 : run_spec(cs, &p.sampling, n_vocab, prompt, n_prompt, n_gen, s_out);
         if (t_spec[k] < 0) goto done;
         if (memcmp(a_out, s_out, sizeof(ll_token) * (size_t)n_gen) != 0) n_differ++;
@@ -129,6 +127,7 @@ done:
     ll_context_free(target);
     ll_context_free(alone);
     free(prompt);
+    free(eog);
     free(a_out);
     free(t_alone);
     return rc;

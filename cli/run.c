@@ -201,15 +201,10 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
     // --ignore-eos: the end-of-generation tokens, whose logits are masked before sampling.
     int n_vocab = ll_vocab_n_tokens(v), n_eog = 0;
     ll_token *eog = NULL;
-    if (p->ignore_eos) {
-        eog = malloc(sizeof *eog * (size_t)n_vocab);
-        if (!eog) {
-            fputs("llamalite: out of memory\n", stderr);
-            free(prompt);
-            return 1;
-        }
-        for (ll_token t = 0; t < n_vocab; t++)
-            if (ll_vocab_is_eog(v, t)) eog[n_eog++] = t;
+    if (p->ignore_eos && !(eog = cli_eog_tokens(v, &n_eog))) {
+        fputs("llamalite: out of memory\n", stderr);
+        free(prompt);
+        return 1;
     }
 
     ll_sampler *smp = ll_sampler_new(&p->sampling, n_vocab);

@@ -84,6 +84,11 @@ void spec_print_help(FILE *out) {
 
 bool spec_wanted(void) { return g_opt.model || g_opt.lookup; }
 
+int spec_draft_max(void) {
+    opt_init();
+    return g_opt.par.n_max;
+}
+
 struct cli_spec {
     ll_context *target;
     ll_model *model;   // the draft model, or NULL (lookup)

@@ -18,6 +18,7 @@ int spec_parse_arg(int argc, char **argv, int *i);
 void spec_print_help(FILE *out);
 // A draft model or prompt lookup was asked for.
 bool spec_wanted(void);
+int spec_draft_max(void); // --draft-max: the most tokens a step drafts
 
 // Loads the draft model (if any) with a context like the target's, checks the vocabularies
 // and makes the draft's sampler (p->sampling). NULL after printing a message.
