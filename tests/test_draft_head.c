@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/draft_head.h"
+#include "engine/speculative/draft_head.h"
 #include "engine/llamalite.h"
 #include "tests/test_util.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/gguf.h"
+#include "engine/gguf/gguf.h"
 #include "engine/llamalite.h"
 #include "tests/gguf_badfiles.h"
 #include "tests/scratch_dir.h"

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine/gguf.h"
+#include "engine/gguf/gguf.h"
 #include "tests/gguf_badfiles.h"
 #include "tests/scratch_dir.h"
 #include "tests/test_util.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "engine/llamalite.h"
-#include "engine/sampling.h"
+#include "engine/sample/sampling.h"
 #include "tests/test_util.h"
 
 static char *read_text(const char *path) {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/context.h"
+#include "engine/context/context.h"
 #include "engine/llamalite.h"
 #include "tests/test_util.h"
 

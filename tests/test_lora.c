@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/gguf.h"
+#include "engine/gguf/gguf.h"
 #include "engine/llamalite.h"
 #include "ggml-lite/ggml-lite.h"
 #include "tests/golden_file.h"

@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine/gguf.h"
+#include "engine/gguf/gguf.h"
 #include "tests/scratch_dir.h"
 #include "tests/test_util.h"
 

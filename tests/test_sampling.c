@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "engine/llamalite.h"
-#include "engine/sampling.h"
+#include "engine/sample/sampling.h"
 #include "tests/test_util.h"
 
 // Parameters with every filter off, temperature 1, fixed seed.

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "engine/llamalite.h"
-#include "engine/pretokenize.h"
-#include "engine/unicode.h"
+#include "engine/vocab/pretokenize.h"
+#include "engine/vocab/unicode.h"
 #include "tests/test_util.h"
 
 // ---- pre-tokenizer splits ------------------------------------------------------------------

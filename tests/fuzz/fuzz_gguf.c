@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "engine/gguf.h"
+#include "engine/gguf/gguf.h"
 #include "engine/llamalite.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,0 +1,300 @@
+// Contexts: the KV cache, scratch buffers sized once, the threadpool, and the decode loop
+// that feeds the forward pass n_batch tokens at a time.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "context/context.h"
+#include "util.h"
+
+ll_context_params ll_context_default_params(void) {
+    ll_context_params p = {
+        .n_ctx = 0,
+        .n_batch = 512,
+        .n_threads = 0,
+        .type_k = LL_CACHE_F16,
+        .type_v = LL_CACHE_F16,
+        .logits_all = false,
+    };
+    return p;
+}
+
+// malloc of a * b * c bytes, NULL on overflow.
+static void *alloc3(size_t a, size_t b, size_t c) {
+    if (b && a > SIZE_MAX / b) return NULL;
+    if (c && a * b > SIZE_MAX / c) return NULL;
+    size_t n = a * b * c;
+    return malloc(n ? n : 1);
+}
+
+ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, size_t errlen) {
+    ll_context_params def = ll_context_default_params();
+    if (!p) p = &def;
+    if (!m || m->vocab_only) {
+        ll_set_err(err, errlen, "cannot make a context: the model has no weights (vocab only)");
+        return NULL;
+    }
+    if (p->n_ctx < 0 || p->n_batch < 0 || p->n_threads < 0 ||
+        (p->type_k != LL_CACHE_F16 && p->type_k != LL_CACHE_F32) ||
+        (p->type_v != LL_CACHE_F16 && p->type_v != LL_CACHE_F32)) {
+        ll_set_err(err, errlen, "invalid context parameters");
+        return NULL;
+    }
+    const ll_hparams *hp = &m->hp;
+    ll_context *c = calloc(1, sizeof *c);
+    if (!c) {
+        ll_set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->model = m;
+    c->params = *p;
+    c->n_ctx = p->n_ctx ? p->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    c->n_batch = p->n_batch ? p->n_batch : 512;
+    if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
+    c->n_threads = p->n_threads ? p->n_threads : gl_physical_cores();
+    if (c->n_threads > 512) c->n_threads = 512;
+    c->params.n_ctx = c->n_ctx;
+    c->params.n_batch = c->n_batch;
+    c->params.n_threads = c->n_threads;
+    c->kv_f16_k = p->type_k == LL_CACHE_F16;
+    c->kv_f16_v = p->type_v == LL_CACHE_F16;
+
+    const size_t E = hp->n_embd, q_dim = (size_t)hp->n_head * hp->head_dim,
+                 kv_dim = (size_t)hp->n_head_kv * hp->head_dim, NB = c->n_batch;
+    const size_t kv_rows = (size_t)hp->n_layer * (size_t)c->n_ctx;
+    c->k_cache = alloc3(kv_rows, kv_dim, c->kv_f16_k ? 2 : 4);
+    c->v_cache = alloc3(kv_rows, kv_dim, c->kv_f16_v ? 2 : 4);
+    c->x = alloc3(NB, E, sizeof(float));
+    c->xb = alloc3(NB, E > q_dim ? E : q_dim, sizeof(float));
+    c->xb2 = alloc3(NB, E, sizeof(float));
+    c->q = alloc3(NB, q_dim, sizeof(float));
+    c->k = alloc3(NB, kv_dim, sizeof(float));
+    c->v = alloc3(NB, kv_dim, sizeof(float));
+    c->hb = alloc3(NB, hp->n_ff, sizeof(float));
+    c->hb2 = alloc3(NB, hp->n_ff, sizeof(float));
+    c->att = alloc3(c->n_threads, c->n_ctx, sizeof(float));
+    c->rope_cs = alloc3(NB, hp->n_rot, sizeof(float));
+    c->att_scratch = alloc3(c->n_threads, 33 * (size_t)hp->head_dim, sizeof(float));
+    c->logits_cap = (size_t)hp->n_vocab;
+    c->logits = alloc3(c->logits_cap, 1, sizeof(float));
+    c->tp = gl_threadpool_create(c->n_threads);
+    if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v ||
+        !c->hb || !c->hb2 || !c->att || !c->att_scratch || !c->rope_cs || !c->logits || !c->tp) {
+        ll_set_err(err, errlen, "out of memory for a context of %d tokens", c->n_ctx);
+        ll_context_free(c);
+        return NULL;
+    }
+    c->rope = (gl_rope_params){
+        .freq_base = hp->rope_freq_base,
+        .freq_scale = hp->rope_freq_scale,
+        .freq_factors = m->rope_freqs,
+        .n_rot = hp->n_rot,
+        .mode = GL_ROPE_NORM, // llama pairs adjacent elements
+    };
+    return c;
+}
+
+void ll_context_free(ll_context *c) {
+    if (!c) return;
+    if (c->tp) gl_threadpool_free(c->tp);
+    gl_act_free(&c->act);
+    gl_act_free(&c->lora_act);
+    gl_act_free(&c->lora_act2);
+    free(c->loras);
+    free(c->lora_tmp);
+    free(c->lora_out);
+    free(c->lora_out2);
+    free(c->k_cache);
+    free(c->v_cache);
+    free(c->x);
+    free(c->xb);
+    free(c->xb2);
+    free(c->q);
+    free(c->k);
+    free(c->v);
+    free(c->hb);
+    free(c->hb2);
+    free(c->att);
+    free(c->rope_cs);
+    free(c->att_scratch);
+    free(c->logits);
+    free(c);
+}
+
+int ll_n_ctx(const ll_context *c) { return c->n_ctx; }
+int ll_n_past(const ll_context *c) { return c->n_past; }
+int ll_n_threads(const ll_context *c) { return c->n_threads; }
+const ll_model *ll_context_model(const ll_context *c) { return c->model; }
+
+int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t errlen) {
+    const int n_vocab = c->model->hp.n_vocab;
+    if (n <= 0 || !tokens) {
+        ll_set_err(err, errlen, "decode: no tokens");
+        return -1;
+    }
+    if (n > c->n_ctx - c->n_past) {
+        ll_set_err(err, errlen, "context full: %d cached + %d new tokens exceed n_ctx %d",
+                c->n_past, n, c->n_ctx);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+            ll_set_err(err, errlen, "decode: token %d out of range [0, %d)", (int)tokens[i], n_vocab);
+            return -1;
+        }
+    }
+    const bool all = c->params.logits_all;
+    size_t need = (all ? (size_t)n : 1) * (size_t)n_vocab;
+    if (need > c->logits_cap) {
+        // Grows only when a longer logits_all decode than any before comes in.
+        float *nl = realloc(c->logits, need * sizeof(float));
+        if (!nl) {
+            ll_set_err(err, errlen, "out of memory for the logits of %d tokens", n);
+            return -1;
+        }
+        c->logits = nl;
+        c->logits_cap = need;
+    }
+
+    double t0 = ll_now_ms();
+    int n_past0 = c->n_past;
+    c->n_last = 0;
+    c->n_logits = 0;
+    for (int i = 0; i < n; i += c->n_batch) {
+        int nb = n - i < c->n_batch ? n - i : c->n_batch;
+        bool last = i + nb == n;
+        float *out = c->no_logits ? NULL : all ? c->logits + (size_t)i * n_vocab : (last ? c->logits : NULL);
+        if (!ll_forward_llama(c, tokens + i, nb, c->n_past, out, all, err, errlen)) {
+            c->n_past = n_past0; // the cache rows past n_past0 are garbage now
+            return -1;
+        }
+        c->n_past += nb;
+    }
+    c->n_last = n;
+    c->n_logits = c->no_logits ? 0 : all ? n : 1;
+    double dt = ll_now_ms() - t0;
+    if (n > 1) {
+        c->t_prompt_ms += dt;
+        c->n_prompt += n;
+    } else {
+        c->t_gen_ms += dt;
+        c->n_gen += 1;
+    }
+    return 0;
+}
+
+float *ll_get_logits(ll_context *c) {
+    if (c->n_logits == 0) return NULL;
+    return c->logits + (size_t)(c->n_logits - 1) * c->model->hp.n_vocab;
+}
+
+float *ll_get_logits_ith(ll_context *c, int i) {
+    if (i < 0 || i >= c->n_last || c->n_logits == 0) return NULL;
+    if (c->n_logits == c->n_last) return c->logits + (size_t)i * c->model->hp.n_vocab;
+    return i == c->n_last - 1 ? c->logits : NULL;
+}
+
+void ll_set_logits_all(ll_context *c, bool on) { c->params.logits_all = on; }
+void ll_set_exact_batches(ll_context *c, bool on) { c->exact_batches = on; }
+void ll_set_no_logits(ll_context *c, bool on) { c->no_logits = on; }
+
+int ll_decode_from_layer(ll_context *c, const ll_token *tokens, int n, int n_layers, const float *x,
+                         char *err, size_t errlen) {
+    if (n_layers < 0 || n_layers > c->model->hp.n_layer || (n_layers > 0 && !x)) {
+        ll_set_err(err, errlen, "decode: no residual stream for %d layers", n_layers);
+        return -1;
+    }
+    c->skip_layers = n_layers;
+    c->skip_x = x;
+    c->skip_pos0 = c->n_past;
+    const int rc = ll_decode(c, tokens, n, err, errlen);
+    c->skip_layers = 0;
+    c->skip_x = NULL;
+    return rc;
+}
+
+const float *ll_last_residual(const ll_context *c) {
+    return c->n_rows_x > 0 ? c->x + (size_t)(c->n_rows_x - 1) * c->model->hp.n_embd : NULL;
+}
+
+bool ll_kv_same_layout(const ll_context *a, const ll_context *b) {
+    const ll_hparams *ha = &a->model->hp, *hb = &b->model->hp;
+    return a->kv_f16_k == b->kv_f16_k && a->kv_f16_v == b->kv_f16_v &&
+           ha->n_head_kv * ha->head_dim == hb->n_head_kv * hb->head_dim;
+}
+
+void ll_kv_copy_rows(ll_context *dst, const ll_context *src, int n_layers, int p0, int p1) {
+    const ll_hparams *hp = &src->model->hp;
+    const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    const size_t ek = src->kv_f16_k ? 2 : 4, ev = src->kv_f16_v ? 2 : 4;
+    if (p0 < 0 || p1 > src->n_ctx || p1 > dst->n_ctx || p0 >= p1 || n_layers > hp->n_layer ||
+        n_layers > dst->model->hp.n_layer)
+        return;
+    for (int l = 0; l < n_layers; l++) {
+        const size_t so = ((size_t)l * src->n_ctx + p0) * kv_dim, d0 = ((size_t)l * dst->n_ctx + p0) * kv_dim;
+        const size_t rows = (size_t)(p1 - p0) * kv_dim;
+        memcpy((char *)dst->k_cache + d0 * ek, (const char *)src->k_cache + so * ek, rows * ek);
+        memcpy((char *)dst->v_cache + d0 * ev, (const char *)src->v_cache + so * ev, rows * ev);
+    }
+    if (dst->n_past >= p0 && dst->n_past < p1) dst->n_past = p1;
+}
+
+void ll_kv_clear(ll_context *c) { c->n_past = 0; }
+
+void ll_kv_truncate(ll_context *c, int n_keep) {
+    if (n_keep < 0) n_keep = 0;
+    if (n_keep < c->n_past) c->n_past = n_keep;
+}
+
+typedef struct {
+    ll_context *c;
+    int n_keep, n_discard;
+} shift_task;
+
+// Each thread moves the rows of whole layers: keys are re-rotated by -n_discard on the way.
+static void kv_shift_task(void *arg, int ith, int nth) {
+    const shift_task *st = arg;
+    ll_context *c = st->c;
+    const ll_hparams *hp = &c->model->hp;
+    const int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
+    const size_t ek = c->kv_f16_k ? 2 : 4, ev = c->kv_f16_v ? 2 : 4;
+    for (int l = ith; l < hp->n_layer; l += nth) {
+        char *kl = (char *)c->k_cache + (size_t)l * c->n_ctx * kv_dim * ek;
+        char *vl = (char *)c->v_cache + (size_t)l * c->n_ctx * kv_dim * ev;
+        for (int p = st->n_keep + st->n_discard; p < c->n_past; p++) {
+            const int np = p - st->n_discard;
+            char *kd = kl + (size_t)np * kv_dim * ek;
+            memmove(kd, kl + (size_t)p * kv_dim * ek, kv_dim * ek);
+            memmove(vl + (size_t)np * kv_dim * ev, vl + (size_t)p * kv_dim * ev, kv_dim * ev);
+            if (c->kv_f16_k)
+                gl_rope_shift_f16(&c->rope, (gl_fp16 *)kd, hp->n_head_kv, hd, -st->n_discard);
+            else
+                gl_rope_shift(&c->rope, (float *)kd, hp->n_head_kv, hd, -st->n_discard);
+        }
+    }
+}
+
+void ll_kv_shift(ll_context *c, int n_keep, int n_discard) {
+    if (n_keep < 0) n_keep = 0;
+    if (n_keep >= c->n_past || n_discard <= 0) return;
+    if (n_discard > c->n_past - n_keep) n_discard = c->n_past - n_keep;
+    shift_task st = {c, n_keep, n_discard};
+    gl_threadpool_run(c->tp, kv_shift_task, &st);
+    c->n_past -= n_discard;
+}
+
+ll_timings ll_get_timings(const ll_context *c) {
+    ll_timings t = {
+        .t_load_ms = c->model->t_load_ms,
+        .t_prompt_ms = c->t_prompt_ms, .n_prompt = c->n_prompt,
+        .t_gen_ms = c->t_gen_ms, .n_gen = c->n_gen,
+    };
+    return t;
+}
+
+void ll_reset_timings(ll_context *c) {
+    c->t_prompt_ms = c->t_gen_ms = 0;
+    c->n_prompt = c->n_gen = 0;
+}
