@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 void args_defaults(cli_params *p) {
     memset(p, 0, sizeof *p);
@@ -56,12 +57,23 @@ static void invalid(const char *flag, const char *s) {
     fprintf(stderr, "llamalite: invalid value '%s' for %s\n", s, flag);
 }
 
+// "invalid value 'x' for F (expected ...)", the range stated where there is one (limits at
+// +-1e9 or the int range count as none).
+static void out_of_range(const char *flag, const char *s, const char *what, double min, double max) {
+    const bool lo = min > -1e9 && min > INT_MIN, hi = max < 1e9 && max < INT_MAX;
+    fprintf(stderr, "llamalite: invalid value '%s' for %s (expected %s", s, flag, what);
+    if (lo && hi) fprintf(stderr, " in [%g, %g])\n", min, max);
+    else if (lo) fprintf(stderr, " >= %g)\n", min);
+    else if (hi) fprintf(stderr, " <= %g)\n", max);
+    else fputs(")\n", stderr);
+}
+
 bool args_int(const char *flag, const char *s, long min, long max, int *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < min || v > max || v < INT_MIN || v > INT_MAX) {
-        invalid(flag, s);
+        out_of_range(flag, s, "an integer", (double)min, (double)max);
         return false;
     }
     *out = (int)v;
@@ -73,7 +85,7 @@ bool args_float(const char *flag, const char *s, double min, double max, float *
     errno = 0;
     double v = strtod(s, &end);
     if (errno || end == s || *end || !isfinite(v) || v < min || v > max) {
-        invalid(flag, s);
+        out_of_range(flag, s, "a number", min, max);
         return false;
     }
     *out = (float)v;
@@ -90,7 +102,7 @@ bool args_u32(const char *flag, const char *s, uint32_t *out) {
     }
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end || s[0] == '-' || v > 0xFFFFFFFFull) {
-        invalid(flag, s);
+        fprintf(stderr, "llamalite: invalid value '%s' for %s (expected -1 for random, or 0 to 4294967295)\n", s, flag);
         return false;
     }
     *out = (uint32_t)v;
@@ -104,6 +116,94 @@ static bool cache_type(const char *flag, const char *s, ll_cache_type *out) {
         fprintf(stderr, "llamalite: invalid value '%s' for %s (expected f16 or f32)\n", s, flag);
         return false;
     }
+    return true;
+}
+
+// --samplers NAMES (';'-separated, llama.cpp's names) or --sampling-seq LETTERS into the
+// sampler's order letters.
+static const struct {
+    const char *name;
+    char letter;
+} sampler_names[] = {
+    {"penalties", 'e'}, {"dry", 'd'}, {"top_k", 'k'}, {"top-k", 'k'}, {"typ_p", 'y'}, {"typical", 'y'},
+    {"typical-p", 'y'}, {"typ-p", 'y'}, {"typ", 'y'}, {"top_p", 'p'}, {"top-p", 'p'}, {"nucleus", 'p'},
+    {"min_p", 'm'}, {"min-p", 'm'}, {"xtc", 'x'}, {"temperature", 't'}, {"temp", 't'},
+};
+
+static bool sampler_order(const char *flag, const char *v, bool letters, char *order, size_t cap) {
+    size_t n = 0;
+    for (const char *s = v; *s;) {
+        size_t len = letters ? 1 : strcspn(s, ";");
+        char letter = 0;
+        for (size_t i = 0; i < sizeof sampler_names / sizeof sampler_names[0] && !letter; i++) {
+            const char *nm = sampler_names[i].name;
+            if (letters ? *s == sampler_names[i].letter : strlen(nm) == len && !strncmp(s, nm, len))
+                letter = sampler_names[i].letter;
+        }
+        if (!letter || n + 1 >= cap) {
+            fprintf(stderr, "llamalite: invalid value '%s' for %s (expected %s, at most %zu)\n", v, flag,
+                    letters ? "letters of edkypmxt" : "names such as penalties;dry;top_k;typ_p;top_p;min_p;xtc;temperature",
+                    cap - 1);
+            return false;
+        }
+        order[n++] = letter;
+        s += len;
+        if (!letters && *s == ';') s++;
+    }
+    order[n] = 0;
+    if (n == 0) {
+        fprintf(stderr, "llamalite: %s needs at least one sampler\n", flag);
+        return false;
+    }
+    return true;
+}
+
+// -l TOKEN+BIAS / TOKEN-BIAS (llama-cli's form; BIAS may be inf).
+static bool logit_bias(const char *flag, const char *v, cli_params *p) {
+    char *end;
+    errno = 0;
+    long tok = strtol(v, &end, 10);
+    float bias;
+    bool ok = !errno && end != v && tok >= 0 && tok <= INT_MAX && (*end == '+' || *end == '-');
+    if (ok) {
+        const char *b = end + 1;
+        char *bend;
+        double d = strtod(b, &bend);
+        ok = bend != b && *bend == 0 && !isnan(d);
+        bias = (float)(*end == '-' ? -d : d);
+    }
+    if (!ok) {
+        fprintf(stderr, "llamalite: invalid value '%s' for %s (expected TOKEN_ID+BIAS or TOKEN_ID-BIAS, "
+                "e.g. 15043+1 or 2-inf)\n", v, flag);
+        return false;
+    }
+    if (p->sampling.n_logit_bias >= ARGS_MAX_LOGIT_BIAS) {
+        fprintf(stderr, "llamalite: too many %s (at most %d)\n", flag, ARGS_MAX_LOGIT_BIAS);
+        return false;
+    }
+    p->logit_bias[p->sampling.n_logit_bias++] = (ll_logit_bias){(ll_token)tok, bias};
+    p->sampling.logit_bias = p->logit_bias;
+    return true;
+}
+
+// --dry-sequence-breaker S: the first replaces the defaults, "none" clears them.
+static bool dry_breaker(const char *flag, char *v, cli_params *p) {
+    const char **b = p->sampling.dry_breakers;
+    if (!p->dry_breakers_given || !strcmp(v, "none")) memset(b, 0, sizeof p->sampling.dry_breakers);
+    p->dry_breakers_given = true;
+    if (!strcmp(v, "none")) return true;
+    args_unescape(v);
+    int n = 0;
+    while (n < LL_MAX_DRY_BREAKERS && b[n]) n++;
+    if (n == LL_MAX_DRY_BREAKERS) {
+        fprintf(stderr, "llamalite: too many %s (at most %d)\n", flag, LL_MAX_DRY_BREAKERS);
+        return false;
+    }
+    if (!*v) {
+        fprintf(stderr, "llamalite: invalid value '' for %s (expected a non-empty string)\n", flag);
+        return false;
+    }
+    b[n] = v;
     return true;
 }
 
@@ -170,6 +270,22 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
         // Accepted for llama-cli habits: one-shot and a hidden prompt are already the default.
         if (is(a, "-no-cnv", "--no-conversation", NULL)) { p->conversation = false; return ARG_DONE; }
         if (is(a, "--no-display-prompt", NULL, NULL)) { p->echo = false; return ARG_DONE; }
+        if (is(a, "-if", "--interactive-first", NULL)) {
+            p->interactive = p->interactive_first = true;
+            return ARG_DONE;
+        }
+        if (is(a, "-sp", "--special", NULL)) { p->special = true; return ARG_DONE; }
+        if (is(a, "-mli", "--multiline-input", NULL)) { p->multiline = true; return ARG_DONE; }
+        if (is(a, "--in-prefix", NULL, NULL)) {
+            VALUE();
+            p->in_prefix = v;
+            return ARG_DONE;
+        }
+        if (is(a, "--in-suffix", NULL, NULL)) {
+            VALUE();
+            p->in_suffix = v;
+            return ARG_DONE;
+        }
     }
     if (g & ARGS_CONTEXT) {
         if (is(a, "-c", "--ctx-size", NULL)) {
@@ -187,6 +303,23 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
         if (is(a, "-ctv", "--cache-type-v", NULL)) {
             VALUE();
             CHECKED(cache_type(a, v, &p->type_v));
+        }
+    }
+    if (g & ARGS_LOAD) {
+        if (is(a, "--mlock", NULL, NULL)) { p->mlock = true; return ARG_DONE; }
+        if (is(a, "--no-mmap", NULL, NULL)) { p->no_mmap = true; return ARG_DONE; }
+        if (is(a, "--no-warmup", NULL, NULL)) return ARG_DONE; // there is no warm-up run to skip
+        if (is(a, "-ngl", "--n-gpu-layers", "--gpu-layers")) {
+            int n;
+            VALUE();
+            if (!args_int(a, v, -1, INT_MAX, &n)) return ARG_ERROR;
+            p->gpu_flag = a;
+            return ARG_DONE;
+        }
+        if (is(a, "-dev", "--device", NULL)) {
+            VALUE();
+            p->gpu_flag = a;
+            return ARG_DONE;
         }
     }
     if ((g & (ARGS_CONTEXT | ARGS_THREADS)) && is(a, "-t", "--threads", NULL)) {
@@ -219,8 +352,11 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
             CHECKED(args_int(a, v, -1, INT_MAX, &s->repeat_last_n));
         }
         if (is(a, "--repeat-penalty", NULL, NULL)) {
-            VALUE();
-            CHECKED(args_float(a, v, 0, 1e9, &s->repeat_penalty));
+            VALUE(); // llama.cpp divides by it: 1 is off, 0 would divide by zero
+            if (!args_float(a, v, -1e9, 1e9, &s->repeat_penalty)) return ARG_ERROR;
+            if (s->repeat_penalty > 0) return ARG_DONE;
+            fprintf(stderr, "llamalite: invalid value '%s' for %s (expected a number > 0; 1 = off)\n", v, a);
+            return ARG_ERROR;
         }
         if (is(a, "--frequency-penalty", NULL, NULL)) {
             VALUE();
@@ -231,6 +367,62 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
             CHECKED(args_float(a, v, -1e9, 1e9, &s->presence_penalty));
         }
         if (is(a, "--ignore-eos", NULL, NULL)) { p->ignore_eos = true; return ARG_DONE; }
+        if (is(a, "--mirostat", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_int(a, v, 0, 2, &s->mirostat));
+        }
+        if (is(a, "--mirostat-lr", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, 0, 1e9, &s->mirostat_eta));
+        }
+        if (is(a, "--mirostat-ent", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, 0, 1e9, &s->mirostat_tau));
+        }
+        if (is(a, "--dry-multiplier", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, 0, 1e9, &s->dry_multiplier));
+        }
+        if (is(a, "--dry-base", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, 1, 1e9, &s->dry_base));
+        }
+        if (is(a, "--dry-allowed-length", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_int(a, v, 0, 1 << 20, &s->dry_allowed_length));
+        }
+        if (is(a, "--dry-penalty-last-n", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_int(a, v, -1, INT_MAX, &s->dry_penalty_last_n));
+        }
+        if (is(a, "--dry-sequence-breaker", NULL, NULL)) {
+            VALUE();
+            CHECKED(dry_breaker(a, argv[*i], p));
+        }
+        if (is(a, "--xtc-probability", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, 0, 1, &s->xtc_probability));
+        }
+        if (is(a, "--xtc-threshold", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, 0, 1, &s->xtc_threshold));
+        }
+        if (is(a, "--top-nsigma", NULL, NULL)) {
+            VALUE();
+            CHECKED(args_float(a, v, -1, 1e9, &s->top_n_sigma));
+        }
+        if (is(a, "-l", "--logit-bias", NULL)) {
+            VALUE();
+            CHECKED(logit_bias(a, v, p));
+        }
+        if (is(a, "--samplers", NULL, NULL)) {
+            VALUE();
+            CHECKED(sampler_order(a, v, false, s->order, sizeof s->order));
+        }
+        if (is(a, "--sampling-seq", "--sampler-seq", NULL)) {
+            VALUE();
+            CHECKED(sampler_order(a, v, true, s->order, sizeof s->order));
+        }
         // Grammar flags: --grammar, --grammar-file, -j/--json-schema, --json-schema-file, --json.
         int gr = cli_grammar_parse_arg(argc, argv, i, &p->grammar, false);
         if (gr != 0) return gr > 0 ? ARG_DONE : ARG_ERROR;
@@ -241,10 +433,15 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
     }
     if ((g & ARGS_LORA) && is(a, "--lora", "--lora-scaled", NULL)) {
         // LoRA adapters (cli/lora.c loads them): --lora FILE, --lora-scaled FILE SCALE.
+        const bool scaled = !strcmp(a, "--lora-scaled");
+        if (scaled && *i + 2 >= argc) {
+            fprintf(stderr, "llamalite: --lora-scaled needs a file and a scale (--lora-scaled FNAME S)\n");
+            return ARG_ERROR;
+        }
         VALUE();
         const char *path = v;
         float scale = 1.0f;
-        if (!strcmp(a, "--lora-scaled")) {
+        if (scaled) {
             VALUE();
             if (!args_float(a, v, -1e6, 1e6, &scale)) return ARG_ERROR;
         }
@@ -268,7 +465,7 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
 void args_print_common_help(FILE *out, unsigned g) {
     if (g & ARGS_MODEL) fputs("  -m, --model FNAME         model file (GGUF)\n", out);
     if (g & ARGS_PROMPT)
-        fputs("  -p, --prompt TEXT         prompt\n"
+        fputs("  -p, --prompt TEXT         prompt (in a chat: the first message)\n"
               "  -f, --file FNAME          read the prompt from a file\n"
               "  -e, --escape / --no-escape  process escapes (\\n, \\t, ...) in -p (default: on)\n", out);
     if (g & ARGS_GEN)
@@ -276,9 +473,18 @@ void args_print_common_help(FILE *out, unsigned g) {
               "                            generation or a full context)\n"
               "  --keep N                  prompt tokens kept on a context shift (-1: all)\n"
               "  --no-context-shift        stop when the context is full instead of shifting\n"
-              "  -r, --reverse-prompt TEXT stop when TEXT is generated (repeatable)\n"
+              "  -r, --reverse-prompt TEXT stop when TEXT is generated; in a chat, your turn\n"
+              "                            (repeatable)\n"
               "  --echo                    print the prompt before the generated text\n"
-              "  -i, -cnv                  interactive / conversation mode (-no-cnv: one-shot)\n", out);
+              "  -sp, --special            print special tokens (one-shot)\n"
+              "  -i, -cnv                  interactive / conversation mode (-no-cnv: one-shot)\n"
+              "  -if, --interactive-first  interactive, waiting for your input first (-p then\n"
+              "                            goes in front of it)\n"
+              "  --in-prefix TEXT          in a chat, put TEXT before each of your inputs and\n"
+              "  --in-suffix TEXT          TEXT after it (a newline ends each input); the chat\n"
+              "                            then continues plain text (no chat template)\n"
+              "  -mli, --multiline-input   in a chat, Enter starts a new line; end a line with\n"
+              "                            '/' to send\n", out);
     if (g & ARGS_CONTEXT)
         fputs("  -c, --ctx-size N          context size (default: 0 = the model's, at most 4096)\n"
               "  -b, --batch-size N        prompt tokens per forward chunk (default: 512)\n"
@@ -286,6 +492,12 @@ void args_print_common_help(FILE *out, unsigned g) {
               "  -ctv, --cache-type-v T    KV cache type for V: f16 or f32 (default: f16)\n", out);
     if (g & (ARGS_CONTEXT | ARGS_THREADS))
         fputs("  -t, --threads N           threads (default: 0 = physical cores)\n", out);
+    if (g & ARGS_LOAD)
+        fputs("  --mlock                   keep the weights in RAM (no swapping out)\n"
+              "  --no-mmap, --no-warmup    accepted; the weights are always mapped and read in\n"
+              "                            full at load, and there is no warm-up run\n"
+              "  -ngl, --n-gpu-layers N, -dev, --device LIST\n"
+              "                            accepted and ignored (with a note): a CPU engine\n", out);
     if (g & ARGS_SAMPLING)
         fputs("  --temp N                  temperature (default: 0.8; 0 = greedy)\n"
               "  --top-k N                 top-k (default: 40, 0 = off)\n"
@@ -293,9 +505,28 @@ void args_print_common_help(FILE *out, unsigned g) {
               "  --min-p N                 min-p (default: 0.05, 0 = off)\n"
               "  --typical N               locally typical p (default: 1 = off)\n"
               "  --repeat-last-n N         penalty window (default: 64, 0 = off, -1 = all)\n"
-              "  --repeat-penalty N        repetition penalty (default: 1.0 = off)\n"
+              "  --repeat-penalty N        repetition penalty, > 0 (default: 1.0 = off)\n"
               "  --frequency-penalty N     frequency penalty (default: 0 = off)\n"
               "  --presence-penalty N      presence penalty (default: 0 = off)\n"
+              "  --dry-multiplier N        DRY repetition penalty (default: 0 = off)\n"
+              "  --dry-base N              DRY base, >= 1 (default: 1.75)\n"
+              "  --dry-allowed-length N    repeats longer than N are penalised (default: 2)\n"
+              "  --dry-penalty-last-n N    tokens DRY scans (default: -1 = all, 0 = off)\n"
+              "  --dry-sequence-breaker S  a repeat does not span S; the first replaces the\n"
+              "                            defaults '\\n' ':' '\"' '*', 'none' clears them\n"
+              "  --xtc-probability N       XTC: chance to drop the top tokens (default: 0 = off)\n"
+              "  --xtc-threshold N         ... those at or above N but the last (default: 0.1)\n"
+              "  --top-nsigma N            keep logits within N standard deviations of the top;\n"
+              "                            the chain is then top-k, temperature, top-n-sigma\n"
+              "                            (default: -1 = off)\n"
+              "  --mirostat N              Mirostat 1 or 2 (default: 0 = off); the chain is\n"
+              "                            then temperature, Mirostat\n"
+              "  --mirostat-lr N           Mirostat learning rate eta (default: 0.1)\n"
+              "  --mirostat-ent N          Mirostat target entropy tau (default: 5.0)\n"
+              "  -l, --logit-bias T+B      add B to token T's logit (T-B subtracts; B may be inf)\n"
+              "  --samplers LIST           the order, ';'-separated (default: penalties;dry;\n"
+              "                            top_k;typ_p;top_p;min_p;xtc;temperature)\n"
+              "  --sampling-seq LETTERS    the same in letters (default: edkypmxt)\n"
               "  -s, --seed N              RNG seed (default: -1 = random)\n"
               "  --ignore-eos              never stop on end-of-generation tokens\n"
               CLI_GRAMMAR_HELP, out);
@@ -404,6 +635,30 @@ bool args_finish_prompt(cli_params *p) {
         args_unescape(p->prompt_buf);
         p->prompt = p->prompt_buf;
     }
+    return true;
+}
+
+bool args_check_model(cli_params *p, const ll_model *m) {
+    const ll_vocab *v = ll_model_get_vocab(m);
+    const int n_vocab = ll_vocab_n_tokens(v);
+    for (int i = 0; i < p->sampling.n_logit_bias; i++) {
+        if (p->logit_bias[i].token < n_vocab) continue;
+        fprintf(stderr, "llamalite: --logit-bias token %d is out of range (the vocabulary has tokens 0 to %d)\n",
+                p->logit_bias[i].token, n_vocab - 1);
+        return false;
+    }
+    p->sampling.vocab = v; // DRY's sequence breakers are found in it
+    const int n_train = ll_model_n_ctx_train(m);
+    if (n_train > 0 && p->n_ctx > n_train)
+        cli_log(p, 1, "llamalite: warning: -c %d is larger than the model's training context (%d); "
+                "the output may degrade past %d tokens\n", p->n_ctx, n_train, n_train);
+    if (p->gpu_flag) cli_log(p, 1, "llamalite: %s ignored: llamalite runs every layer on the CPU\n", p->gpu_flag);
+    if (p->no_mmap)
+        cli_log(p, 1, "llamalite: --no-mmap ignored: the weights are mapped from the file and read in "
+                "full at load\n");
+    // --mlock: the weights are mapped, so locking what is mapped keeps them in RAM.
+    if (p->mlock && mlockall(MCL_CURRENT) != 0)
+        cli_log(p, 1, "llamalite: warning: --mlock failed: %s (the limit is 'ulimit -l')\n", strerror(errno));
     return true;
 }
 

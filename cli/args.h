@@ -12,23 +12,28 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "grammar.h"
 #include "llamalite.h"
 
 #define ARGS_MAX_REVERSE 16
 #define ARGS_MAX_LORA 16
+#define ARGS_MAX_LOGIT_BIAS 64
 
 // Which shared flags a command accepts.
 enum {
     ARGS_MODEL = 1 << 0,     // -m
     ARGS_PROMPT = 1 << 1,    // -p, -f, -e/--no-escape
-    ARGS_GEN = 1 << 2,       // -n, --keep, --no-context-shift, -r, --echo, -i, -cnv
+    ARGS_GEN = 1 << 2,       // -n, --keep, --no-context-shift, -r, --echo, -i, -cnv, -if, -sp,
+                             // --in-prefix, --in-suffix, -mli
     ARGS_CONTEXT = 1 << 3,   // -c, -b, -t, --cache-type-k/-v
     ARGS_SAMPLING = 1 << 4,  // --temp ... --seed
     ARGS_LOG = 1 << 5,       // -v, --log-disable
     ARGS_THREADS = 1 << 6,   // -t alone (for commands without a context of their own)
     ARGS_LORA = 1 << 7,      // --lora, --lora-scaled (repeatable; loaded by cli/lora.h)
+    ARGS_LOAD = 1 << 8,      // --mlock, --no-mmap, --no-warmup, -ngl, -dev (llama-cli's; see
+                             // args_check_model)
 };
 
 typedef struct {
@@ -46,11 +51,21 @@ typedef struct {
     bool echo;                  // --echo: print the prompt before the generated text
     bool interactive;           // -i
     bool conversation;          // -cnv
+    bool interactive_first;     // -if: wait for the user's input first (-p goes in front of it)
+    bool special;               // -sp: print special tokens (one-shot)
+    const char *in_prefix;      // --in-prefix, --in-suffix: around each user input (the chat
+    const char *in_suffix;      // then continues plain text, as llama-cli does)
+    bool multiline;             // -mli: Enter starts a new line; a line ending in '/' sends
 
     int n_ctx, n_batch, n_threads; // -c, -b, -t (0: engine default)
     ll_cache_type type_k, type_v;
+    bool mlock;                 // --mlock: keep the weights in RAM
+    bool no_mmap;               // --no-mmap
+    const char *gpu_flag;       // -ngl / -dev as given: a CPU engine notes and ignores it
 
     ll_sampler_params sampling;
+    ll_logit_bias logit_bias[ARGS_MAX_LOGIT_BIAS]; // -l (sampling.logit_bias points here)
+    bool dry_breakers_given;    // the first --dry-sequence-breaker replaces the defaults
     bool ignore_eos;            // --ignore-eos: never sample end-of-generation tokens
     cli_grammar_opts grammar;   // --grammar, --grammar-file, -j, --json-schema-file, --json
 
@@ -81,6 +96,11 @@ void args_print_common_help(FILE *out, unsigned groups);
 // After parsing: loads -f, unescapes -p. Returns false after printing a message.
 bool args_finish_prompt(cli_params *p);
 
+// Once the model is loaded: checks the -l token ids against its vocabulary, gives DRY the
+// vocabulary (for its sequence breakers), warns when -c exceeds the training context, notes
+// -ngl/-dev/--no-mmap, locks the weights for --mlock. Returns false after printing a message.
+bool args_check_model(cli_params *p, const ll_model *m);
+
 // Helpers for command-specific flags. Each prints the error line itself and returns false.
 // args_value: argv[*i + 1] (advancing *i), or an error when there is none.
 bool args_value(int argc, char **argv, int *i, const char **out);
@@ -106,6 +126,10 @@ int repl_main(int argc, char **argv, cli_params *p);
 // and --help shows repl_print_help's lines. Both weak, like repl_main.
 int repl_parse_arg(int argc, char **argv, int *i);
 void repl_print_help(FILE *out);
+// One-shot with -sys or --chat-template: -p rendered as a user message (after the system
+// message) by the chat template, ending where the reply starts (malloc'd). NULL without those
+// flags, or after a message with *failed set. Weak too.
+char *repl_oneshot_prompt(const ll_model *m, const cli_params *p, bool *failed);
 
 // Tokenizes a NUL-terminated text with BOS/EOS as the vocab says. Returns a malloc'd array
 // (count in *n_out), or NULL when out of memory.
@@ -114,6 +138,18 @@ ll_token *cli_tokenize(const ll_vocab *v, const char *text, bool parse_special, 
 // The vocab's end-of-generation tokens (masked before sampling for --ignore-eos): a malloc'd
 // array (count in *n_out), or NULL when out of memory.
 ll_token *cli_eog_tokens(const ll_vocab *v, int *n_out);
+
+// Whether one of the n reverse prompts occurs in text[0..len) within its last n_new bytes
+// (so a stop string is found once, right when its last byte is generated). Inline: the chat
+// (chat.c) uses it without the rest of the flags.
+static inline bool cli_reverse_hit(const char *text, size_t len, size_t n_new, const char *const *reverse, int n) {
+    for (int i = 0; i < n; i++) {
+        size_t rl = strlen(reverse[i]);
+        size_t from = len > n_new + rl ? len - n_new - rl : 0;
+        if (memmem(text + from, len - from, reverse[i], rl)) return true;
+    }
+    return false;
+}
 
 // Logging to stderr at a minimum verbosity (1: normal, 2: verbose).
 void cli_log(const cli_params *p, int level, const char *fmt, ...)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "json.h"
 #include "progress.h"
 #include "speculative.h"
@@ -121,6 +122,7 @@ bool chat_set_sampling(chat *c, const ll_sampler_params *sp) {
         ll_sampler_free(s);
         return false;
     }
+    if (c->smp) ll_sampler_copy_rng(s, c->smp); // a settings change is not a new seed
     ll_sampler_free(c->smp);
     c->smp = s;
     c->sp = *sp;
@@ -204,7 +206,7 @@ static bool render_plain(const chat *c, rendered *r) {
     if (!r->text || !r->spans) return false;
     size_t n = 0;
     for (size_t i = 0; i < c->n_msgs; i++) {
-        if (!strcmp(c->msgs[i].role, "user") && n && r->text[n - 1] != '\n') r->text[n++] = '\n';
+        if (!strcmp(c->msgs[i].role, "user") && n && r->text[n - 1] != '\n' && !c->plain_join) r->text[n++] = '\n';
         size_t l = strlen(c->msgs[i].content);
         r->spans[r->n_spans++] = (ll_chat_span){n, l};
         memcpy(r->text + n, c->msgs[i].content, l);
@@ -284,7 +286,30 @@ static bool drop_oldest(chat *c) {
     remove_msg(c, f);
     while (f + 1 < c->n_msgs && strcmp(c->msgs[f].role, "user") != 0) remove_msg(c, f);
     forget_cache_text(c);
+    c->dropped = true;
     return true;
+}
+
+// After dropping turns, the cache is P X S and the new conversation P S ...: removes X's
+// positions and re-rotates S's keys (ll_kv_shift, as the one-shot context shift does), so that
+// only what follows S is evaluated. Leaves the cache alone when it has no such shape (e.g. the
+// reply as generated tokenizes differently).
+static void shift_out_dropped(chat *c, const tokvec *tv) {
+    const ll_token *C = c->cache;
+    const int n = c->n_cache;
+    int a = 0;
+    while (a < n && a < tv->n && C[a] == tv->t[a]) a++;
+    if (a == 0 || a >= n) return;
+    for (int d = 1; a + d < n; d++) {
+        const int s_len = n - a - d;
+        if (C[a + d] != tv->t[a] || a + s_len >= tv->n) continue; // keep one token to evaluate
+        if (memcmp(C + a + d, tv->t + a, sizeof *C * (size_t)s_len) != 0) continue;
+        ll_kv_shift(c->ctx, a, d);
+        memmove(c->cache + a, c->cache + a + d, sizeof *C * (size_t)s_len);
+        c->n_cache -= d;
+        c->turn_shifted += d;
+        return;
+    }
 }
 
 static bool cache_push(chat *c, const ll_token *t, int n) {
@@ -354,6 +379,8 @@ static int evaluate(chat *c, const rendered *r, int reserve, char *err, size_t e
     ll_token *todo = tv.t;
     int n_todo = tv.n;
     if (!delta) {
+        if (c->dropped) shift_out_dropped(c, &tv);
+        c->dropped = false;
         int k = 0;
         while (k < c->n_cache && k < tv.n && c->cache[k] == tv.t[k]) k++;
         if (k == tv.n) k--; // re-evaluate the last token for its logits
@@ -368,7 +395,9 @@ static int evaluate(chat *c, const rendered *r, int reserve, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         rc = -1;
     }
-    if (rc != 0) { // the cache is in an unknown state: start over next time
+    // A failed decode leaves the cache as it was (e.g. Ctrl-C); otherwise its state is unknown:
+    // start over next time.
+    if (rc != 0 && ll_n_past(c->ctx) != c->n_cache) {
         ll_kv_clear(c->ctx);
         c->n_cache = 0;
         forget_cache_text(c);
@@ -401,29 +430,24 @@ static bool sb_add(strbuf *b, const char *s, size_t n) {
     return true;
 }
 
-int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_fn emit, void *ud,
-              char *err, size_t errlen) {
-    c->turn_prompt_tokens = c->turn_gen_tokens = c->turn_dropped = 0;
-    c->turn_prompt_ms = c->turn_gen_ms = 0;
-    c->turn_ctx_full = false;
-    if (!push_msg(c, "user", user)) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+// The decode's abort callback: ud is chat_turn's stop flag.
+static bool stop_requested(void *ud) { return *(volatile sig_atomic_t *)ud != 0; }
+
+// Renders the conversation with the new user message and brings the cache to it, dropping the
+// oldest turns while it does not fit. Returns 0 (r holds the rendering), or -1 with err set.
+static int evaluate_turn(chat *c, rendered *r, char *err, size_t errlen) {
     const int n_ctx0 = ll_n_ctx(c->ctx);
     // Room kept for the reply; only given up when no older turn is left to drop.
     int reserve = c->n_predict > 0 ? (c->n_predict < n_ctx0 / 2 ? c->n_predict : n_ctx0 / 2) : n_ctx0 / 4;
-    rendered r;
     for (;;) {
-        if (!render(c, &r)) {
-            rendered_free(&r);
+        if (!render(c, r)) {
+            rendered_free(r);
             snprintf(err, errlen, "cannot render the conversation");
-            remove_msg(c, c->n_msgs - 1);
             return -1;
         }
-        int e = evaluate(c, &r, reserve, err, errlen);
-        if (e == 0) break;
-        rendered_free(&r);
+        int e = evaluate(c, r, reserve, err, errlen);
+        if (e == 0) return 0;
+        rendered_free(r);
         if (e > 0 && drop_oldest(c)) {
             c->turn_dropped++;
             continue;
@@ -432,8 +456,28 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
             reserve = 4;
             continue;
         }
-        remove_msg(c, c->n_msgs - 1);
         forget_cache_text(c);
+        return -1;
+    }
+}
+
+int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_fn emit, void *ud,
+              char *err, size_t errlen) {
+    c->turn_prompt_tokens = c->turn_gen_tokens = c->turn_dropped = c->turn_shifted = 0;
+    c->turn_prompt_ms = c->turn_gen_ms = 0;
+    c->turn_ctx_full = c->turn_reverse = false;
+    if (!push_msg(c, "user", user)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    // *stop, once set during the evaluation of the message, also abandons it (between chunks
+    // and layers of a long one).
+    if (!*stop) ll_set_abort_callback(c->ctx, stop_requested, (void *)stop);
+    rendered r;
+    const int e = evaluate_turn(c, &r, err, errlen);
+    ll_set_abort_callback(c->ctx, NULL, NULL);
+    if (e != 0) {
+        remove_msg(c, c->n_msgs - 1);
         return -1;
     }
 
@@ -502,6 +546,10 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
         }
         cache_push(c, &t, 1);
         c->turn_gen_tokens++;
+        if (cli_reverse_hit(reply.s, reply.n, n, c->reverse, c->n_reverse)) { // -r: the user's turn
+            c->turn_reverse = true;
+            break;
+        }
         // Complete, nothing can follow (a speculative step ends right after a completing token).
         if (c->grammar && !(cs && spec_pending(cs)) && ll_sampler_grammar_done(c->smp)) break;
     }

@@ -7,7 +7,9 @@
 // reply (e.g. trimmed it), the reply stays as generated and the rest of the turn is added (as
 // llama-cli does). Otherwise (a template that rewrites earlier turns, dropped turns, /system,
 // /load) the whole text is tokenized and only the tokens after the longest common prefix with
-// the cache are evaluated.
+// the cache are evaluated. When the context is full and the oldest turns are dropped, their
+// positions are first shifted out of the cache (ll_kv_shift re-rotates the keys after them, as
+// the one-shot context shift does), so the kept turns stay cached.
 #ifndef LLAMALITE_CLI_CHAT_H
 #define LLAMALITE_CLI_CHAT_H
 
@@ -32,6 +34,10 @@ typedef struct {
     struct cli_spec *spec;   // speculative decoding of the replies when set (not owned; -md, ...)
 
     const char *tmpl;        // template family; NULL: plain continuation (no template)
+    bool plain_join;         // plain continuation: a user message follows the reply directly
+                             // (llama-cli's interactive mode: -r, --in-prefix/--in-suffix)
+    const char *const *reverse; // reverse prompts: a reply stops right after one (-r)
+    int n_reverse;
     char *bos, *eos;         // the model's BOS/EOS token texts ("" when it has none)
 
     chat_msg *msgs;
@@ -41,6 +47,8 @@ typedef struct {
     int n_cache, cap_cache;
     char *cache_text;        // what they stand for; NULL when unknown
     bool reply_in_cache;     // the cache ends with the last reply, as generated
+    bool dropped;            // turns were dropped since the last evaluation: their positions
+                             // can be shifted out of the cache (ll_kv_shift)
 
     char **specials;         // texts of control tokens (user text containing one is tokenized apart)
     int n_specials;
@@ -49,13 +57,16 @@ typedef struct {
     int turn_prompt_tokens, turn_gen_tokens, turn_dropped;
     double turn_prompt_ms, turn_gen_ms;
     bool turn_ctx_full;      // the reply stopped because the context was full
+    bool turn_reverse;       // the reply stopped at a reverse prompt
+    int turn_shifted;        // cached tokens of dropped turns shifted out (not re-evaluated)
 } chat;
 
 // tmpl: a family name, NULL for plain continuation. Returns false with err set.
 bool chat_init(chat *c, ll_model *m, ll_context *ctx, const char *tmpl, const ll_sampler_params *sp,
                int n_predict, char *err, size_t errlen);
 void chat_free(chat *c);
-// Replaces the sampler settings (a new sampler). False when out of memory.
+// Replaces the sampler settings (a new sampler continuing the old one's random stream). False
+// when out of memory.
 bool chat_set_sampling(chat *c, const ll_sampler_params *sp);
 // Sets (or with NULL/"" removes) the system message.
 bool chat_set_system(chat *c, const char *text);
@@ -66,9 +77,11 @@ void chat_clear(chat *c);
 // Receives the reply as it is generated; returns false to stop (e.g. stdout is gone).
 typedef bool (*chat_emit_fn)(void *ud, const char *s, size_t n);
 // One exchange: adds the user message, evaluates what is new (dropping the oldest turns when
-// the context would overflow), and generates the reply, streamed through emit, until an end of
-// generation token, n_predict, a full context or *stop. The reply (also a partial one) joins
-// the conversation. Returns 0, or -1 with err set (the user message is then taken back).
+// the context would overflow; their cached positions are shifted out), and generates the reply,
+// streamed through emit, until an end of generation token, n_predict, a full context, a
+// reverse prompt or *stop. The reply (also a partial or empty one) joins the conversation.
+// Returns 0, or -1 with err set (the user message is then taken back; also when *stop was set
+// while the message was evaluated: "interrupted").
 int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_fn emit, void *ud,
               char *err, size_t errlen);
 

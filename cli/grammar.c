@@ -26,10 +26,17 @@ bool cli_grammar_wanted(const cli_grammar_opts *o) {
     return o->gbnf || o->gbnf_file || o->schema || o->schema_file || o->any_json;
 }
 
+// Translates a schema; what the grammar cannot enforce is named on stderr, one line each.
 static char *schema_to_gbnf(const char *schema, const char *from) {
-    char err[512];
-    char *g = ll_json_schema_to_gbnf(schema, err, sizeof err);
-    if (!g) fprintf(stderr, "llamalite: JSON schema%s%s: %s\n", from ? " " : "", from ? from : "", err);
+    char err[512], *warnings = NULL;
+    char *g = ll_json_schema_to_gbnf_warn(schema, &warnings, err, sizeof err);
+    const char *sp = from ? " " : "", *name = from ? from : "";
+    if (!g) fprintf(stderr, "llamalite: JSON schema%s%s: %s\n", sp, name, err);
+    for (char *line = warnings, *nl; line && *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        fprintf(stderr, "llamalite: warning: JSON schema%s%s: %.*s\n", sp, name, (int)(nl - line), line);
+    }
+    free(warnings);
     return g;
 }
 
@@ -145,7 +152,6 @@ int cmd_grammar(int argc, char **argv) {
     if (print) {
         fputs(text, stdout);
         if (text[0] && text[strlen(text) - 1] != '\n') fputc('\n', stdout);
-        fflush(stdout);
     }
     if (check) status = check_lines(g);
     if (!print && !check) puts("ok");

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lineedit.h"
+#include "llamalite.h"
 
 void le_history_init(le_history *h, int max) {
     memset(h, 0, sizeof *h);
@@ -84,15 +85,9 @@ static void make_parent_dirs(const char *path) {
 
 bool le_history_save(const le_history *h, const char *path) {
     make_parent_dirs(path);
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
-    if (!tmp) return false;
-    snprintf(tmp, pl + 16, "%s.tmp%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        free(tmp);
-        return false;
-    }
+    ll_outfile *out = ll_outfile_open(path, NULL, 0); // replaces the old history only when written
+    if (!out) return false;
+    FILE *f = ll_outfile_stream(out);
     for (int i = 0; i < h->n; i++) {
         for (const char *s = h->items[i]; *s; s++) {
             if (*s == '\n') fputs("\\n", f);
@@ -101,12 +96,7 @@ bool le_history_save(const le_history *h, const char *path) {
         }
         fputc('\n', f);
     }
-    bool ok = fflush(f) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (ok) ok = rename(tmp, path) == 0;
-    if (!ok) remove(tmp);
-    free(tmp);
-    return ok;
+    return ll_outfile_close(out, true, NULL, 0);
 }
 
 char *le_history_default_path(void) {

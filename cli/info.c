@@ -15,7 +15,8 @@ static void usage(FILE *out) {
           "\n"
           "Prints a GGUF file's metadata, one 'TYPE  key = value' per line (long arrays and\n"
           "strings abbreviated), then its tensors (name, type, dimensions with the row length\n"
-          "first, size) and totals: tensors, bytes, parameters, bits per weight. The whole\n"
+          "first, size) and totals: tensors, bytes, parameters, bits per weight, and for a\n"
+          "model of an architecture the engine runs, the hyperparameters it reads. The whole\n"
           "file is validated first.\n"
           "\n"
           "  --full      print arrays and strings whole instead of abbreviated\n"
@@ -98,6 +99,24 @@ static void print_tensors(const ll_gguf *g) {
     printf("\n");
 }
 
+// What the engine reads from a model of an architecture it runs, indented under a heading;
+// for other model files the reason it would not run them.
+static void print_hparams(const ll_gguf *g) {
+    char err[512];
+    char *hp = ll_gguf_hparams(g, err, sizeof err);
+    if (!hp) {
+        if (err[0]) printf("\nhyperparameters: none (%s)\n", err);
+        return;
+    }
+    printf("\nhyperparameters:\n");
+    for (char *line = hp, *nl; *line; line = nl + 1) {
+        nl = strchr(line, '\n');
+        if (!nl) nl = line + strlen(line) - 1;
+        printf("  %.*s\n", (int)(nl - line), line);
+    }
+    free(hp);
+}
+
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
     bool full = false;
@@ -132,6 +151,7 @@ int cmd_info(int argc, char **argv) {
            (long long)ll_gguf_n_kv(g), (long long)ll_gguf_n_tensors(g));
     print_metadata(g, full);
     print_tensors(g);
+    print_hparams(g);
     ll_gguf_close(g);
     return 0;
 }

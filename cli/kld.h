@@ -18,8 +18,9 @@ typedef struct kld_writer kld_writer;
 kld_writer *kld_writer_open(const char *path, int n_ctx, int n_vocab, int n_chunk, const ll_token *tokens);
 // Appends one scored position's logits (n_vocab floats).
 bool kld_writer_row(kld_writer *w, const float *logits);
-// Closes the file; false (after printing a message) when a write failed.
-bool kld_writer_close(kld_writer *w);
+// complete: puts the file in place; false (after printing a message) when a write failed,
+// leaving what was at the path before. !complete: drops what was written (returns false).
+bool kld_writer_close(kld_writer *w, bool complete);
 
 // The --kl-divergence run: evaluates the base file's chunks with model and prints the
 // statistics (stdout). Returns the exit code.

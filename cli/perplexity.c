@@ -8,6 +8,7 @@
 // stdout gets "Final estimate: PPL = X +/- Y" only; a progress bar goes to stderr on a terminal.
 // --kl-divergence-base FILE also stores the base model's log-probabilities of every scored
 // position; --kl-divergence then compares another model against them (kld.c).
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -21,7 +22,8 @@
 
 static void usage(FILE *out) {
     fputs("usage: llamalite perplexity -m MODEL.gguf -f TEXT [-c 512] [options]\n"
-          "Perplexity of the model on TEXT, in chunks of -c tokens (llama.cpp's method).\n\n"
+          "Perplexity of the model on TEXT, in chunks of -c tokens (llama.cpp's method; here -c\n"
+          "is 512 by default, and 0 means the model's training context, at most 4096).\n\n"
           "options:\n"
           "  --chunks N                score at most N chunks (default: all)\n"
           "  --kl-divergence-base FILE store the log-probabilities of every scored token in FILE\n"
@@ -89,8 +91,8 @@ int cmd_perplexity(int argc, char **argv) {
         fputs("llamalite: perplexity needs a text (-f FILE)\n", stderr);
         return 1;
     }
-    if (p.n_ctx < 4) {
-        fprintf(stderr, "llamalite: invalid value '%d' for -c (perplexity needs at least 4)\n", p.n_ctx);
+    if (p.n_ctx < 4 && p.n_ctx != 0) {
+        fprintf(stderr, "llamalite: invalid value '%d' for -c (perplexity needs 0 or at least 4)\n", p.n_ctx);
         return 1;
     }
     if (!args_finish_prompt(&p)) return 1;
@@ -100,9 +102,9 @@ int cmd_perplexity(int argc, char **argv) {
     ll_context *ctx = NULL;
     ll_token *toks = NULL, *chunk = NULL;
     kld_writer *kw = NULL;
-    const int n_ctx = p.n_ctx;
-
     if (!(model = cli_load_model(p.model, p.verbosity >= 1, NULL))) goto done;
+    const int n_train = ll_model_n_ctx_train(model);
+    const int n_ctx = p.n_ctx ? p.n_ctx : n_train < 4 ? 4 : n_train > 4096 ? 4096 : n_train; // -c 0
     const ll_vocab *v = ll_model_get_vocab(model);
     const int n_vocab = ll_vocab_n_tokens(v);
     int n_tokens = 0, n_chunks = 0;
@@ -141,7 +143,7 @@ int cmd_perplexity(int argc, char **argv) {
             nll2 += x * x;
             if (kw && !kld_writer_row(kw, logits)) {
                 progress_end(&bar);
-                fprintf(stderr, "llamalite: writing %s failed\n", kld_base);
+                fprintf(stderr, "llamalite: %s: write failed: %s\n", kld_base, strerror(errno));
                 goto done;
             }
         }
@@ -158,18 +160,15 @@ int cmd_perplexity(int argc, char **argv) {
     double err_ppl = var > 0 && count > 1 ? sqrt(var / (double)(count - 1)) * ppl : 0.0;
     cli_log(&p, 1, "perplexity: %ld tokens scored in %.2f s\n", count, cli_now() - t0);
     if (kw) {
-        bool ok = kld_writer_close(kw);
+        bool ok = kld_writer_close(kw, true);
         kw = NULL;
         if (!ok) goto done;
     }
     printf("Final estimate: PPL = %.4f +/- %.5f\n", ppl, err_ppl);
-    rc = fflush(stdout) == 0 ? 0 : 1;
+    rc = 0; // main checks that stdout was written
 
 done:
-    if (kw) {
-        kld_writer_close(kw);
-        remove(kld_base); // an incomplete base file would only mislead
-    }
+    if (kw) kld_writer_close(kw, false); // an incomplete base file would only mislead
     free(chunk);
     free(toks);
     if (ctx) ll_context_free(ctx);

@@ -254,5 +254,5 @@ int cmd_quantize(int argc, char **argv) {
     if (st.n_fallback)
         printf("quantize: %d tensor(s) used a fallback type (rows not a multiple of the block size)\n", st.n_fallback);
     ll_quantize_stats_free(&st);
-    return fflush(stdout) == 0 ? 0 : 1;
+    return 0; // main checks that stdout was written
 }

@@ -2,8 +2,10 @@
 //
 // A line editor reads each message (lineedit.h); slash commands are handled here; everything
 // else is a turn of the conversation (chat.h), whose reply streams to stdout. Ctrl-C while a
-// reply is generated stops it; Ctrl-C twice on an empty line, Ctrl-D or /exit leaves. When
-// stdin is not a terminal, lines are read as they come and only the replies are printed.
+// reply is generated (or a long message is evaluated) stops it; Ctrl-C twice on an empty line,
+// Ctrl-D or /exit leaves. When stdin is not a terminal, lines are read as they come and only the
+// replies are printed. llama-cli's interactive flags: -r hands the turn back, --in-prefix /
+// --in-suffix wrap each input, -if waits for the first input, -mli gathers lines.
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -49,14 +51,58 @@ int repl_parse_arg(int argc, char **argv, int *i) {
 }
 
 void repl_print_help(FILE *out) {
-    fputs("\nchat (with no -p on a terminal, or with -i / -cnv):\n"
+    fputs("\nchat (with no -p on a terminal, or with -i / -cnv; -p is then the first message):\n"
           "  --chat-template NAME      use a built-in chat template instead of the model's\n"
           "                            ('llamalite template --list'; none: plain continuation)\n"
           "  -sys, --system-prompt T   the system message\n"
+          "                            In one-shot, -sys or --chat-template puts -p through the\n"
+          "                            template as a user message (after -sys) and generates the\n"
+          "                            reply; without them -p is plain text\n"
           "  --color, --no-color       colour the prompt and input (default: on a terminal,\n"
           "                            unless NO_COLOR is set)\n"
           "  --no-history              do not read or write the input history\n"
           "                            ($XDG_STATE_HOME/llamalite/history or ~/.llamalite_history)\n", out);
+}
+
+// The template: --chat-template, else the model's (when llamalite knows its family); NULL for
+// plain continuation. quiet: no note when the model's is unknown.
+static const char *pick_template(const ll_model *model, const cli_params *p, bool quiet) {
+    const char *tmpl = g_opt.tmpl ? ll_chat_detect(g_opt.tmpl) : NULL;
+    if (tmpl) return tmpl;
+    const char *jinja = ll_model_meta_str(model, "tokenizer.chat_template");
+    tmpl = ll_chat_detect(jinja);
+    if (jinja && !tmpl && !quiet)
+        cli_log(p, 1, "llamalite: the model's chat template is not one llamalite knows; using plain "
+                "continuation (--chat-template NAME picks one)\n");
+    return tmpl;
+}
+
+char *repl_oneshot_prompt(const ll_model *model, const cli_params *p, bool *failed) {
+    *failed = false;
+    if (!g_opt.tmpl && !g_opt.system) return NULL;
+    const char *tmpl = pick_template(model, p, true);
+    if (!tmpl) {
+        fputs("llamalite: -sys needs a chat template, and the model's is not one llamalite knows "
+              "(--chat-template NAME picks one)\n", stderr);
+        *failed = true;
+        return NULL;
+    }
+    const ll_vocab *v = ll_model_get_vocab(model);
+    ll_token bos = ll_vocab_bos(v), eos = ll_vocab_eos(v);
+    const char *bos_text = bos >= 0 ? ll_token_get_text(v, bos) : "";
+    const char *eos_text = eos >= 0 ? ll_token_get_text(v, eos) : "";
+    ll_chat_msg msgs[2];
+    size_t n = 0;
+    if (g_opt.system && *g_opt.system) msgs[n++] = (ll_chat_msg){"system", g_opt.system};
+    msgs[n++] = (ll_chat_msg){"user", p->prompt};
+    char *out = NULL;
+    if (ll_chat_render(tmpl, msgs, n, true, bos_text, eos_text, &out, NULL, NULL) != 0) {
+        fputs("llamalite: cannot render the prompt with the chat template (out of memory)\n", stderr);
+        *failed = true;
+        return NULL;
+    }
+    cli_log(p, 2, "prompt through the %s template\n", tmpl);
+    return out;
 }
 
 // ---- signals --------------------------------------------------------------------------------
@@ -80,6 +126,7 @@ static void on_sigint(int sig) {
 typedef struct {
     bool color;
     bool tty;
+    bool one_line;       // newlines of the reply become spaces (piped JSON replies)
     bool wrote;          // the reply printed something
     char last;           // its last byte
     bool ok;
@@ -88,10 +135,25 @@ typedef struct {
 static bool emit(void *ud, const char *s, size_t n) {
     out_state *o = ud;
     if (!n) return o->ok;
-    if (fwrite(s, 1, n, stdout) != n || fflush(stdout) != 0) o->ok = false;
+    size_t start = 0;
+    for (size_t i = 0; o->one_line && i < n; i++) {
+        if (s[i] != '\n') continue;
+        // JSON allows a space wherever it allows a newline.
+        if (fwrite(s + start, 1, i - start, stdout) != i - start || fputc(' ', stdout) == EOF) o->ok = false;
+        start = i + 1;
+    }
+    if (fwrite(s + start, 1, n - start, stdout) != n - start || fflush(stdout) != 0) o->ok = false;
     o->wrote = true;
-    o->last = s[n - 1];
+    o->last = o->one_line && s[n - 1] == '\n' ? ' ' : s[n - 1];
     return o->ok;
+}
+
+// The newline after a reply (also when the reply's own newlines are turned into spaces).
+static void end_line(out_state *o) {
+    const bool one_line = o->one_line;
+    o->one_line = false;
+    emit(o, "\n", 1);
+    o->one_line = one_line;
 }
 
 // A note for the user (dim on a colour terminal).
@@ -166,30 +228,38 @@ static void cmd_set(chat *c, char *args) {
         printf("not a number: '%s'\n", val);
         return;
     }
-    bool ok = true;
+    const char *expect = NULL; // the valid range, when val is outside it
     long lv = (long)d;
+    const bool prob = d >= 0 && d <= 1;
     if (!strcmp(name, "temp") || !strcmp(name, "temperature")) sp.temp = (float)d;
     else if (!strcmp(name, "top_k") || !strcmp(name, "top-k")) sp.top_k = (int32_t)lv;
-    else if (!strcmp(name, "top_p") || !strcmp(name, "top-p")) ok = d >= 0 && d <= 1, sp.top_p = (float)d;
-    else if (!strcmp(name, "min_p") || !strcmp(name, "min-p")) ok = d >= 0 && d <= 1, sp.min_p = (float)d;
-    else if (!strcmp(name, "typical_p") || !strcmp(name, "typical")) ok = d >= 0 && d <= 1, sp.typical_p = (float)d;
-    else if (!strcmp(name, "repeat_last_n")) ok = lv >= -1, sp.repeat_last_n = (int32_t)lv;
-    else if (!strcmp(name, "repeat_penalty")) ok = d > 0, sp.repeat_penalty = (float)d;
+    else if (!strcmp(name, "top_p") || !strcmp(name, "top-p")) expect = prob ? NULL : "[0, 1]", sp.top_p = (float)d;
+    else if (!strcmp(name, "min_p") || !strcmp(name, "min-p")) expect = prob ? NULL : "[0, 1]", sp.min_p = (float)d;
+    else if (!strcmp(name, "typical_p") || !strcmp(name, "typical")) expect = prob ? NULL : "[0, 1]", sp.typical_p = (float)d;
+    else if (!strcmp(name, "repeat_last_n")) expect = lv >= -1 ? NULL : ">= -1", sp.repeat_last_n = (int32_t)lv;
+    else if (!strcmp(name, "repeat_penalty")) expect = d > 0 ? NULL : "> 0; 1 = off", sp.repeat_penalty = (float)d;
     else if (!strcmp(name, "frequency_penalty") || !strcmp(name, "freq_penalty")) sp.freq_penalty = (float)d;
     else if (!strcmp(name, "presence_penalty")) sp.presence_penalty = (float)d;
-    else if (!strcmp(name, "seed")) ok = d >= 0 && d <= 4294967295.0, sp.seed = (uint32_t)d;
+    else if (!strcmp(name, "seed")) { // restarts the random stream; -1: a random seed
+        if (!(d == -1 || (d >= 0 && d <= 4294967295.0 && d == floor(d)))) {
+            printf("invalid value '%s' for seed (expected -1 for random, or 0 to 4294967295)\n", val);
+            return;
+        }
+        c->sp.seed = d < 0 ? LL_DEFAULT_SEED : (uint32_t)d;
+        ll_sampler_set_seed(c->smp, c->sp.seed);
+        printf("seed = %u\n", ll_sampler_seed(c->smp));
+        return;
+    }
     else if (!strcmp(name, "n_predict") || !strcmp(name, "n-predict")) {
-        ok = lv >= -1 && lv <= 1 << 30;
-        if (ok) c->n_predict = (int)lv;
-        if (ok) printf("n_predict = %d\n", c->n_predict);
-        else printf("invalid value '%s' for %s\n", val, name);
+        if (lv >= -1 && lv <= 1 << 30) printf("n_predict = %d\n", c->n_predict = (int)lv);
+        else printf("invalid value '%s' for %s (expected -1 to %d)\n", val, name, 1 << 30);
         return;
     } else {
         printf("unknown setting '%s' (/set shows them)\n", name);
         return;
     }
-    if (!ok) {
-        printf("invalid value '%s' for %s\n", val, name);
+    if (expect) {
+        printf("invalid value '%s' for %s (expected %s)\n", val, name, expect);
         return;
     }
     if (!chat_set_sampling(c, &sp)) printf("out of memory\n");
@@ -210,7 +280,8 @@ static void cmd_show(const chat *c, const cli_params *p) {
 
 static void cmd_stats(const chat *c) {
     int n_ctx = ll_n_ctx(c->ctx), used = ll_n_past(c->ctx);
-    printf("  context      %d / %d tokens (%.0f%%), %zu messages\n", used, n_ctx, 100.0 * used / n_ctx, c->n_msgs);
+    printf("  context      %d / %d tokens (%.0f%%), %zu message%s\n", used, n_ctx, 100.0 * used / n_ctx, c->n_msgs,
+           c->n_msgs == 1 ? "" : "s");
     printf("  last prompt  %d new tokens in %.1f ms (%.1f tokens/s)\n", c->turn_prompt_tokens, c->turn_prompt_ms,
            c->turn_prompt_ms > 0 ? c->turn_prompt_tokens * 1e3 / c->turn_prompt_ms : 0.0);
     printf("  last reply   %d tokens in %.1f ms (%.1f tokens/s)\n", c->turn_gen_tokens, c->turn_gen_ms,
@@ -295,11 +366,11 @@ static bool slash_command(chat *c, const cli_params *p, char *line) {
     else if (!strcmp(cmd, "/save")) {
         if (!*args) puts("usage: /save FILE");
         else if (!chat_save(c, args, err, sizeof err)) printf("%s\n", err);
-        else printf("(saved %zu messages to %s)\n", c->n_msgs, args);
+        else printf("(saved %zu message%s to %s)\n", c->n_msgs, c->n_msgs == 1 ? "" : "s", args);
     } else if (!strcmp(cmd, "/load")) {
         if (!*args) puts("usage: /load FILE");
         else if (!chat_load(c, args, err, sizeof err)) printf("%s\n", err);
-        else printf("(loaded %zu messages from %s)\n", c->n_msgs, args);
+        else printf("(loaded %zu message%s from %s)\n", c->n_msgs, c->n_msgs == 1 ? "" : "s", args);
     } else {
         printf("unknown command '%s' (/help lists them)\n", cmd);
     }
@@ -316,6 +387,41 @@ static bool use_color(void) {
     return isatty(STDOUT_FILENO) != 0;
 }
 
+// -mli: adds line to the message being typed; a line ending in '/' completes it: returns the
+// whole message (malloc'd; *typed reset), else NULL. Takes line.
+static char *gather_lines(char **typed, char *line) {
+    size_t l = strlen(line), t = *typed ? strlen(*typed) : 0;
+    const bool send = l && line[l - 1] == '/';
+    if (send) line[--l] = 0;
+    char *all = realloc(*typed, t + l + 2);
+    if (!all) {
+        free(line);
+        return NULL;
+    }
+    memcpy(all + t, line, l + 1);
+    free(line);
+    if (!send) {
+        memcpy(all + t + l, "\n", 2);
+        *typed = all;
+        return NULL;
+    }
+    *typed = NULL;
+    return all;
+}
+
+// What a typed message sends: with -if the prompt goes first; in llama-cli's plain interactive
+// text (-r, --in-prefix/--in-suffix) the input is --in-prefix, the line and its newline, then
+// --in-suffix. Malloc'd; NULL when out of memory.
+static char *compose_input(const cli_params *p, bool plain_join, const char *lead, const char *text) {
+    const char *pre = plain_join && p->in_prefix ? p->in_prefix : "";
+    const char *suf = plain_join && p->in_suffix ? p->in_suffix : "";
+    const char *lead_sep = lead && !plain_join ? "\n" : "";
+    size_t n = (lead ? strlen(lead) : 0) + strlen(lead_sep) + strlen(pre) + strlen(text) + 1 + strlen(suf) + 1;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, "%s%s%s%s%s%s", lead ? lead : "", lead_sep, pre, text, plain_join ? "\n" : "", suf);
+    return s;
+}
+
 static int run_turn(chat *c, const cli_params *p, le_term *term, out_state *o, const char *text) {
     char err[512] = "";
     o->wrote = false;
@@ -328,15 +434,20 @@ static int run_turn(chat *c, const cli_params *p, le_term *term, out_state *o, c
     int rc = chat_turn(c, text, &g_stop, emit, o, err, sizeof err);
     g_generating = 0;
     le_term_quiet(term, false);
-    if (o->wrote && o->last != '\n') emit(o, "\n", 1);
-    else if (!o->wrote && o->tty) emit(o, "\n", 1);
+    if ((o->wrote && o->last != '\n') || (!o->wrote && o->tty)) end_line(o);
+    if (rc != 0 && g_stop) { // Ctrl-C while the message was evaluated
+        note(o, "(stopped; the message was not sent)\n");
+        return 0;
+    }
     if (rc != 0) {
         fprintf(stderr, "llamalite: %s\n", err);
         return rc;
     }
     if (g_stop) note(o, "(stopped)\n");
     if (c->turn_ctx_full) note(o, "(the context is full: older turns are dropped next time)\n");
-    if (c->turn_dropped) cli_log(p, 1, "[dropped %d old message(s) to make room]\n", c->turn_dropped);
+    if (c->turn_dropped)
+        cli_log(p, 1, "[dropped %d old message%s to make room; %d cached tokens shifted out]\n", c->turn_dropped,
+                c->turn_dropped == 1 ? "" : "s", c->turn_shifted);
     cli_log(p, 2, "[prompt: %d new tokens, %.1f ms | reply: %d tokens, %.1f tokens/s | context %d/%d]\n",
             c->turn_prompt_tokens, c->turn_prompt_ms, c->turn_gen_tokens,
             c->turn_gen_ms > 0 ? c->turn_gen_tokens * 1e3 / c->turn_gen_ms : 0.0, ll_n_past(c->ctx), ll_n_ctx(c->ctx));
@@ -356,7 +467,10 @@ int repl_main(int argc, char **argv, cli_params *p) {
 
     char err[512];
     ll_model *model = cli_load_model(p->model, p->verbosity >= 1, NULL);
-    if (!model) return 1;
+    if (!model || !args_check_model(p, model)) {
+        ll_model_free(model);
+        return 1;
+    }
     ll_context_params cp = ll_context_default_params();
     if (p->n_ctx > 0) cp.n_ctx = p->n_ctx;
     cp.n_batch = p->n_batch;
@@ -379,20 +493,17 @@ int repl_main(int argc, char **argv, cli_params *p) {
     // -md / --lookup-ngram: replies come from speculative decoding (same text, faster).
     if (spec_wanted() && !(cs = spec_open(p, ctx))) goto release;
 
-    // The template: --chat-template, else the model's (when llamalite knows its family).
-    const char *tmpl = g_opt.tmpl ? ll_chat_detect(g_opt.tmpl) : NULL;
-    if (!tmpl) {
-        const char *jinja = ll_model_meta_str(model, "tokenizer.chat_template");
-        tmpl = ll_chat_detect(jinja);
-        if (jinja && !tmpl)
-            cli_log(p, 1, "llamalite: the model's chat template is not one llamalite knows; using plain "
-                    "continuation (--chat-template NAME picks one)\n");
-    }
+    // --in-prefix / --in-suffix wrap raw text: plain continuation, as llama-cli does.
+    const bool wrapped = p->in_prefix || p->in_suffix;
+    const char *tmpl = wrapped ? NULL : pick_template(model, p, false);
     if (!(have_chat = chat_init(&c, model, ctx, tmpl, &p->sampling, p->n_predict, err, sizeof err))) {
         fprintf(stderr, "llamalite: %s\n", err);
         goto release;
     }
     c.spec = cs;
+    c.reverse = p->reverse;
+    c.n_reverse = p->n_reverse;
+    c.plain_join = wrapped || p->n_reverse > 0; // llama-cli's interactive text: no added newline
     if (cli_grammar_wanted(&p->grammar)) { // every reply follows the grammar / schema
         char *gtext = cli_grammar_text(&p->grammar);
         const bool have_text = gtext != NULL; // cli_grammar_text reports its own errors
@@ -403,21 +514,20 @@ int repl_main(int argc, char **argv, cli_params *p) {
             goto release;
         }
     }
-    // -p with a template is the system message (as llama-cli -cnv does); without, a first input.
-    const char *first_input = NULL;
-    const char *sys = g_opt.system;
-    if (p->prompt && *p->prompt) {
-        if (tmpl && !sys) sys = p->prompt;
-        else first_input = p->prompt;
-    }
-    if (sys && !chat_set_system(&c, sys)) {
+    // -p is the first message (with -if it goes in front of the first one typed).
+    const char *first_input = p->prompt && *p->prompt ? p->prompt : NULL;
+    const char *lead = p->interactive_first ? first_input : NULL;
+    if (lead) first_input = NULL;
+    if (g_opt.system && !chat_set_system(&c, g_opt.system)) {
         fputs("llamalite: out of memory\n", stderr);
         goto release;
     }
 
     le_term term;
     le_term_init(&term, STDIN_FILENO, STDOUT_FILENO, use_color());
-    out_state o = {.color = term.color, .tty = term.tty, .ok = true};
+    // Piped JSON replies stay one per line.
+    const bool json = p->grammar.schema || p->grammar.schema_file || p->grammar.any_json;
+    out_state o = {.color = term.color, .tty = term.tty, .one_line = !term.tty && json, .ok = true};
     le_history hist;
     le_history_init(&hist, 1000);
     char *hist_path = NULL;
@@ -435,10 +545,12 @@ int repl_main(int argc, char **argv, cli_params *p) {
 
     rc = 0;
     int empty_interrupts = 0;
-    if (first_input && run_turn(&c, p, &term, &o, first_input) != 0) rc = 1;
-    while (rc == 0 && o.ok) {
+    bool turn_failed = false; // piped: a failed turn (e.g. a line too long) ends only itself
+    if (first_input && run_turn(&c, p, &term, &o, first_input) != 0) turn_failed = true;
+    char *typed = NULL; // -mli: the lines so far of a message
+    while (o.ok) {
         char *line = NULL;
-        le_result r = le_readline(&term, &ed, "> ", &line);
+        le_result r = le_readline(&term, &ed, typed ? ". " : "> ", &line);
         if (r == LE_EOF) break;
         if (r == LE_INTERRUPT) {
             if (ed.len == 0 && ++empty_interrupts >= 2) break;
@@ -452,21 +564,28 @@ int repl_main(int argc, char **argv, cli_params *p) {
             if (hist_path) le_history_save(&hist, hist_path);
         }
         size_t skip = strspn(line, " \t\n");
-        if (line[skip] == 0) {
+        if (line[skip] == 0 && !typed) {
             free(line);
             continue;
         }
-        if (line[0] == '/' && line[1] != '/' && line[1] != ' ' && line[1]) {
+        if (!typed && line[0] == '/' && line[1] != '/' && line[1] != ' ' && line[1]) {
             bool go_on = slash_command(&c, p, line);
             free(line);
             if (!go_on) break;
             continue;
         }
+        if (p->multiline && !(line = gather_lines(&typed, line))) continue; // more lines to come
         // "//text" sends "/text".
         const char *text = line[0] == '/' && line[1] == '/' ? line + 1 : line;
-        if (run_turn(&c, p, &term, &o, text) != 0 && !term.tty) rc = 1;
+        char *input = compose_input(p, c.plain_join, lead, text);
+        lead = NULL;
+        if (!input) fputs("llamalite: out of memory\n", stderr);
+        if (!input || (run_turn(&c, p, &term, &o, input) != 0 && !term.tty)) turn_failed = true;
+        free(input);
         free(line);
     }
+    free(typed);
+    if (turn_failed) rc = 1;
 
     le_free(&ed);
     le_history_free(&hist);

@@ -3,6 +3,8 @@
 // stdout gets only the generated text (plus the prompt with --echo), flushed after every token
 // and always valid UTF-8; everything else goes to stderr. Without -p/-f the prompt is read from
 // stdin when stdin is not a terminal, otherwise the interactive mode takes over (if built in).
+// With -sys or --chat-template the prompt goes through the chat template first. Ctrl-C stops
+// (also in the middle of a long prompt) and the exit status is then 130.
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -20,6 +22,7 @@
 #pragma weak repl_main
 #pragma weak repl_parse_arg
 #pragma weak repl_print_help
+#pragma weak repl_oneshot_prompt
 
 static volatile sig_atomic_t g_interrupted = 0;
 
@@ -29,12 +32,20 @@ static void on_sigint(int sig) {
     g_interrupted = 1;
 }
 
-static void usage(FILE *out) {
-    fputs("usage: llamalite -m MODEL.gguf -p PROMPT [-n N] [options]\n"
-          "Generates text after PROMPT and prints only the generated text on stdout.\n"
-          "Without -p/-f the prompt is read from stdin (or, on a terminal, a chat starts).\n\n"
-          "options:\n", out);
-    args_print_common_help(out, ARGS_MODEL | ARGS_PROMPT | ARGS_GEN | ARGS_CONTEXT | ARGS_SAMPLING | ARGS_LOG);
+// The decode's abort callback: a long prompt stops between chunks and layers on Ctrl-C.
+static bool interrupted(void *ud) {
+    (void)ud;
+    return g_interrupted != 0;
+}
+
+// The generation and chat options, grouped as llama-cli groups them ('llamalite --help').
+void run_print_help(FILE *out) {
+    fputs("\n----- common params -----\n", out);
+    args_print_common_help(out, ARGS_MODEL | ARGS_PROMPT | ARGS_CONTEXT | ARGS_LOAD | ARGS_LORA | ARGS_LOG);
+    fputs("\n----- sampling params -----\n", out);
+    args_print_common_help(out, ARGS_SAMPLING);
+    fputs("\n----- generation params -----\n", out);
+    args_print_common_help(out, ARGS_GEN);
     spec_print_help(out);
     if (repl_print_help) repl_print_help(out);
 }
@@ -97,17 +108,6 @@ static void tail_push(text_tail *t, const char *s, size_t n) {
     memcpy(t->buf + t->len, s, n);
     t->len += n;
     t->buf[t->len] = 0;
-}
-
-// True when one of the reverse prompts occurs in the tail within the last n_new bytes (so a
-// stop string is found once, right when its last byte is generated).
-static bool tail_hit(const text_tail *t, size_t n_new, const cli_params *p) {
-    for (int i = 0; i < p->n_reverse; i++) {
-        size_t rl = strlen(p->reverse[i]);
-        size_t from = t->len > n_new + rl ? t->len - n_new - rl : 0;
-        if (memmem(t->buf + from, t->len - from, p->reverse[i], rl)) return true;
-    }
-    return false;
 }
 
 static char *read_stdin(void) {
@@ -173,6 +173,10 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
         fputs("llamalite: cannot tokenize the prompt (out of memory)\n", stderr);
         return 1;
     }
+    // A chat template that writes BOS itself (-sys, --chat-template): one BOS, not two.
+    const ll_token bos = ll_vocab_bos(v);
+    if (n_prompt >= 2 && bos >= 0 && prompt[0] == bos && prompt[1] == bos)
+        memmove(prompt, prompt + 1, sizeof *prompt * (size_t)--n_prompt);
     const int n_ctx = ll_n_ctx(ctx);
     if (n_prompt == 0) {
         fputs("llamalite: the prompt is empty (and the model adds no BOS token)\n", stderr);
@@ -219,6 +223,10 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
             p->sampling.temp, p->sampling.top_k, p->sampling.top_p, p->sampling.min_p,
             p->sampling.typical_p, p->sampling.repeat_last_n, p->sampling.repeat_penalty,
             p->sampling.freq_penalty, p->sampling.presence_penalty, ll_sampler_seed(smp));
+    cli_log(p, 2, "sampling: dry %.2f, xtc %.2f/%.2f, top-n-sigma %.2f, mirostat %d, %d logit biases, order %s\n",
+            p->sampling.dry_multiplier, p->sampling.xtc_probability, p->sampling.xtc_threshold,
+            p->sampling.top_n_sigma, p->sampling.mirostat, p->sampling.n_logit_bias,
+            p->sampling.order[0] ? p->sampling.order : "edkypmxt");
     for (int i = 0; i < n_prompt; i++) ll_sampler_accept(smp, prompt[i]);
     // The draft's sampler mirrors the target's: same prompt, same grammar.
     ll_sampler *dsmp = cs ? spec_draft_sampler(cs) : NULL;
@@ -251,8 +259,9 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
     double t0 = cli_now();
     if (cs ? spec_feed(cs, prompt, n_prompt, err, sizeof err) != 0
            : ll_decode(ctx, prompt, n_prompt, err, sizeof err) != 0) {
-        fprintf(stderr, "llamalite: %s\n", err);
-        rc = 1;
+        if (g_interrupted) cli_log(p, 1, "%sllamalite: interrupted\n", nl());
+        else fprintf(stderr, "llamalite: %s\n", err);
+        rc = g_interrupted ? 130 : 1;
         goto done;
     }
     st->prompt_ms = (cli_now() - t0) * 1e3;
@@ -282,8 +291,8 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
                 continue;
             }
             if (r != SPEC_OK) {
-                fprintf(stderr, "%sllamalite: %s\n", nl(), err);
-                rc = 1;
+                if (!g_interrupted) fprintf(stderr, "%sllamalite: %s\n", nl(), err);
+                rc = g_interrupted ? 0 : 1; // 130 below
                 break;
             }
         } else {
@@ -303,11 +312,11 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
             break;
         }
         st->n_gen++;
-        size_t n = ll_detok_push(&dt, v, t, false, piece, sizeof piece);
+        size_t n = ll_detok_push(&dt, v, t, p->special, piece, sizeof piece);
         out_ok = emit(piece, n);
         if (p->n_reverse) {
             tail_push(&tail, piece, n);
-            if (tail_hit(&tail, n, p)) break;
+            if (cli_reverse_hit(tail.buf, tail.len, n, p->reverse, p->n_reverse)) break;
         }
         // Complete, nothing can follow. (A speculative step has already fed its tokens to the
         // sampler; it ends right after a completing token, so look at its last one.)
@@ -321,8 +330,8 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
             ll_kv_shift(ctx, n_keep, n_discard);
         }
         if (ll_decode(ctx, &t, 1, err, sizeof err) != 0) {
-            fprintf(stderr, "%sllamalite: %s\n", nl(), err);
-            rc = 1;
+            if (!g_interrupted) fprintf(stderr, "%sllamalite: %s\n", nl(), err);
+            rc = g_interrupted ? 0 : 1; // 130 below
             break;
         }
     }
@@ -337,7 +346,10 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
                 "(raise -n or -c)\n", nl());
         rc = 2;
     }
-    if (g_interrupted) cli_log(p, 1, "%sllamalite: interrupted\n", nl());
+    if (g_interrupted) {
+        cli_log(p, 1, "%sllamalite: interrupted\n", nl());
+        if (rc == 0) rc = 130; // as a shell reports a program killed by SIGINT
+    }
     // A closed stdout (e.g. '| head') is the reader's choice, not an error.
     if (!out_ok && g_write_errno != EPIPE) {
         fprintf(stderr, "llamalite: cannot write the output: %s\n", strerror(g_write_errno));
@@ -351,12 +363,17 @@ done:
 }
 
 int cmd_run(int argc, char **argv) {
-    const unsigned groups = ARGS_MODEL | ARGS_PROMPT | ARGS_GEN | ARGS_CONTEXT | ARGS_SAMPLING | ARGS_LOG | ARGS_LORA;
+    const unsigned groups = ARGS_MODEL | ARGS_PROMPT | ARGS_GEN | ARGS_CONTEXT | ARGS_LOAD | ARGS_SAMPLING |
+                            ARGS_LOG | ARGS_LORA;
     cli_params p;
     args_defaults(&p);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
+            llamalite_usage(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            llamalite_version(stdout);
             return 0;
         }
         int r = args_parse_common(argc, argv, &i, &p, groups);
@@ -409,9 +426,23 @@ int cmd_run(int argc, char **argv) {
     run_stats st = {0};
     double t0 = cli_now();
     ll_model *model = cli_load_model(p.model, p.verbosity >= 1, NULL);
-    if (!model) {
+    if (!model || !args_check_model(&p, model)) {
+        ll_model_free(model);
         args_free(&p);
         return 1;
+    }
+    // -sys / --chat-template: the prompt goes through the chat template (tokenized with its
+    // special tokens, as generation tokenizes every prompt).
+    bool failed = false;
+    char *templated = repl_oneshot_prompt ? repl_oneshot_prompt(model, &p, &failed) : NULL;
+    if (failed) {
+        ll_model_free(model);
+        args_free(&p);
+        return 1;
+    }
+    if (templated) {
+        free(p.prompt_buf);
+        p.prompt = p.prompt_buf = templated;
     }
     ll_context_params cp = ll_context_default_params();
     if (p.n_ctx > 0) cp.n_ctx = p.n_ctx;
@@ -426,6 +457,7 @@ int cmd_run(int argc, char **argv) {
         return 1;
     }
     ll_context *ctx = ll_context_new(model, &cp, err, sizeof err);
+    if (ctx) ll_set_abort_callback(ctx, interrupted, NULL);
     if (!ctx || !cli_lora_attach(&p, &loras, ctx)) {
         if (!ctx) fprintf(stderr, "llamalite: %s\n", err);
         ll_context_free(ctx);

@@ -64,7 +64,8 @@ int spec_parse_arg(int argc, char **argv, int *i) {
 }
 
 void spec_print_help(FILE *out) {
-    fputs("\nspeculative decoding (same output, faster):\n"
+    fputs("\nspeculative decoding (faster; the same output when greedy, the same distribution\n"
+          "otherwise, though not the same text for a given seed):\n"
           "  -md, --model-draft FILE  draft model with the target's vocabulary\n"
           "  --draft-max N            tokens drafted per step (default 16)\n"
           "  --draft-min N            drafts shorter than N are not used (default 0)\n"
@@ -101,6 +102,10 @@ struct cli_spec {
 
 cli_spec *spec_open(const cli_params *p, ll_context *target) {
     opt_init();
+    if (p->sampling.mirostat) { // it learns from each drawn token, which a draft check does not draw
+        fputs("llamalite: --mirostat does not combine with speculative decoding (-md, --lookup-ngram)\n", stderr);
+        return NULL;
+    }
     char err[512];
     cli_spec *cs = calloc(1, sizeof *cs);
     if (!cs) goto oom;

@@ -1,6 +1,7 @@
 // llamalite tokenize: the token ids of a text, as llama.cpp's llama-tokenize --ids prints them
 // (but space-separated on one line), or one `id 'piece'` line per token with --pieces.
-// The text is taken byte for byte (files may hold invalid UTF-8); -e processes escapes in -p.
+// The text is taken byte for byte (files may hold invalid UTF-8); escapes in -p are processed
+// as generation processes them (--no-escape keeps them).
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,10 +15,13 @@ static void usage(FILE *out) {
           "options:\n"
           "  -p, --prompt TEXT         the text\n"
           "  -f, --file FILE           read the text from FILE (byte for byte)\n"
-          "  -e, --escape              process \\n, \\t, \\xHH ... in -p\n"
+          "  -e, --escape / --no-escape  process \\n, \\t, \\xHH ... in -p, as generation does\n"
+          "                            (default: on)\n"
           "  --no-bos                  do not add BOS/EOS even if the vocabulary asks for them\n"
           "  --parse-special           turn special-token text (e.g. <|eot_id|>) into control tokens\n"
-          "  --pieces                  one line per token: id 'piece'\n", out);
+          "  --pieces                  one line per token: id 'piece', with newlines, quotes,\n"
+          "                            backslashes and bytes that are not UTF-8 text escaped\n"
+          "                            (\\n, \\', \\\\, \\xHH)\n", out);
     args_print_common_help(out, ARGS_MODEL | ARGS_LOG);
 }
 
@@ -36,7 +40,20 @@ static char *read_stream(FILE *f, size_t *len) {
     return b;
 }
 
-// A piece between single quotes, bytes as they are (like llama-tokenize).
+// Length of the valid UTF-8 sequence at s[0..n) (printable as it is), or 0.
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    if (!len || len > n) return 0;
+    for (size_t k = 1; k < len; k++)
+        if ((s[k] & 0xC0) != 0x80) return 0;
+    if (len == 3 && ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0))) return 0;
+    if (len == 4 && ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] >= 0x90))) return 0;
+    return len;
+}
+
+// A piece between single quotes on one line: control characters, quotes, backslashes and
+// bytes that are not part of valid UTF-8 (a byte token's lone byte) are escaped.
 static void print_piece(const ll_vocab *v, ll_token t) {
     char small[256];
     char *buf = small;
@@ -46,7 +63,23 @@ static void print_piece(const ll_vocab *v, ll_token t) {
         n = buf ? ll_token_to_piece(v, t, buf, -n, true) : 0;
     }
     printf("%6d '", t);
-    fwrite(buf, 1, (size_t)(n > 0 ? n : 0), stdout);
+    const unsigned char *u = (const unsigned char *)buf;
+    for (size_t i = 0, len; i < (size_t)(n > 0 ? n : 0); i += len) {
+        len = utf8_len(u + i, (size_t)n - i);
+        if (len > 1 || (len == 1 && u[i] >= 0x20 && u[i] != 0x7F && u[i] != '\'' && u[i] != '\\')) {
+            fwrite(u + i, 1, len, stdout);
+            continue;
+        }
+        len = 1;
+        switch (u[i]) {
+        case '\n': fputs("\\n", stdout); break;
+        case '\t': fputs("\\t", stdout); break;
+        case '\r': fputs("\\r", stdout); break;
+        case '\'': fputs("\\'", stdout); break;
+        case '\\': fputs("\\\\", stdout); break;
+        default: printf("\\x%02X", u[i]);
+        }
+    }
     fputs("'\n", stdout);
     if (buf != small) free(buf);
 }
@@ -56,7 +89,7 @@ int cmd_tokenize(int argc, char **argv) {
     cli_params p;
     args_defaults(&p);
     const char *prompt = NULL, *file = NULL;
-    bool escape = false, no_bos = false, parse_special = false, pieces = false;
+    bool escape = true, no_bos = false, parse_special = false, pieces = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -71,6 +104,8 @@ int cmd_tokenize(int argc, char **argv) {
             prompt = NULL;
         } else if (!strcmp(a, "-e") || !strcmp(a, "--escape")) {
             escape = true;
+        } else if (!strcmp(a, "--no-escape")) {
+            escape = false;
         } else if (!strcmp(a, "--no-bos")) {
             no_bos = true;
         } else if (!strcmp(a, "--parse-special")) {
@@ -151,7 +186,7 @@ int cmd_tokenize(int argc, char **argv) {
         putchar('\n');
     }
     cli_log(&p, 2, "tokenize: %d tokens\n", n);
-    rc = fflush(stdout) == 0 ? 0 : 1;
+    rc = 0; // main checks that stdout was written
 done:
     free(toks);
     free(text);

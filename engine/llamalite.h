@@ -99,6 +99,10 @@ const ll_model *ll_context_model(const ll_context *c);
 // Evaluates n tokens at positions n_past .. n_past+n-1 (in chunks of n_batch) and appends
 // them to the KV cache. Returns 0, or -1 with err set (e.g. context full).
 int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t errlen);
+// When set, ll_decode asks cb(ud) between batch chunks and (for prompts) between layers, and
+// stops with err "interrupted" (and the cache as before the call) when it returns true, e.g.
+// after Ctrl-C. cb may be called from the decoding thread only; NULL removes it.
+void ll_set_abort_callback(ll_context *c, bool (*cb)(void *ud), void *ud);
 // Logits (n_vocab floats) of the last token of the last decode.
 float *ll_get_logits(ll_context *c);
 // Logits of token i of the last decode; needs logits_all (else NULL unless i is the last).
@@ -173,6 +177,12 @@ int ll_lora_export(const ll_model *m, ll_adapter *const *adapters, const float *
 
 // ---- sampling -----------------------------------------------------------------------------
 #define LL_DEFAULT_SEED 0xFFFFFFFFu // means: pick a random seed
+#define LL_MAX_DRY_BREAKERS 16
+
+typedef struct {
+    ll_token token;
+    float bias;                // -INFINITY forbids the token
+} ll_logit_bias;
 
 typedef struct {
     float temp;            // <= 0: greedy
@@ -185,11 +195,33 @@ typedef struct {
     float freq_penalty;    // 0: off
     float presence_penalty;// 0: off
     uint32_t seed;
+
+    // llama.cpp's further samplers, with its defaults (all off).
+    float dry_multiplier;      // DRY: a token extending a repeat of L > allowed_length tokens
+    float dry_base;            // loses multiplier * base^(L - allowed_length) (0: off; 1.75)
+    int32_t dry_allowed_length;// (2)
+    int32_t dry_penalty_last_n;// tokens scanned for repeats (-1: the whole history, 0: off)
+    const char *dry_breakers[LL_MAX_DRY_BREAKERS]; // repeats do not span these strings; NULL
+                               // ends the list (default "\n", ":", "\"", "*"); needs vocab
+    const ll_vocab *vocab;     // for the DRY sequence breakers (NULL: no breakers)
+    float xtc_probability;     // XTC: with this probability, remove every token at or above
+    float xtc_threshold;       // the threshold but the least likely of them (0: off; 0.1)
+    float top_n_sigma;         // < 0: off; else llama.cpp's chain top-k, temperature, then keep
+                               // logits within top_n_sigma standard deviations of the largest
+    int32_t mirostat;          // 0 off, 1 Mirostat, 2 Mirostat 2.0 (chain: temperature, mirostat)
+    float mirostat_tau;        // target surprise (5.0)
+    float mirostat_eta;        // learning rate (0.1)
+    const ll_logit_bias *logit_bias; // added to the logits first (copied by ll_sampler_new)
+    int32_t n_logit_bias;
+    char order[16];            // the chain's order in llama.cpp's letters: e penalties, d DRY,
+                               // k top-k, y typical, p top-p, m min-p, x XTC, t temperature;
+                               // "" = "edkypmxt"
 } ll_sampler_params;
 
 // llama-cli's defaults: temp 0.8, top-k 40, top-p 0.95, min-p 0.05, typical 1, last-n 64,
-// repeat 1.0, frequency 0, presence 0, random seed. Applied in llama-cli's order:
-// penalties, top-k, typical, top-p, min-p, temperature, then a draw.
+// repeat 1.0, frequency 0, presence 0, random seed, DRY/XTC/top-n-sigma/mirostat off. Applied
+// in llama-cli's order: penalties, DRY, top-k, typical, top-p, min-p, XTC, temperature, then a
+// draw (or as order says).
 ll_sampler_params ll_sampler_default_params(void);
 ll_sampler *ll_sampler_new(const ll_sampler_params *p, int32_t n_vocab);
 void ll_sampler_free(ll_sampler *s);
@@ -198,9 +230,14 @@ ll_token ll_sampler_sample(ll_sampler *s, const float *logits);
 void ll_sampler_accept(ll_sampler *s, ll_token t); // adds t to the penalty history
 void ll_sampler_reset(ll_sampler *s);              // clears history; keeps the RNG state
 // The probability distribution the sampler would draw from (after every filter), written
-// to probs[n_vocab] (zeros for removed tokens). For tests and speculative decoding.
+// to probs[n_vocab] (zeros for removed tokens). For tests and speculative decoding. XTC's
+// coin is tossed (with the sampler's RNG) and Mirostat's state is not advanced.
 void ll_sampler_probs(ll_sampler *s, const float *logits, float *probs);
 uint32_t ll_sampler_seed(const ll_sampler *s);
+// Restarts the random stream from seed (LL_DEFAULT_SEED: a random one).
+void ll_sampler_set_seed(ll_sampler *s, uint32_t seed);
+// dst continues src's random stream (seed and state), e.g. after a settings change.
+void ll_sampler_copy_rng(ll_sampler *dst, const ll_sampler *src);
 
 // ---- grammars (GBNF) and JSON Schema ------------------------------------------------------
 typedef struct ll_grammar ll_grammar;
@@ -215,6 +252,10 @@ bool ll_grammar_match(const ll_grammar *g, const char *s, size_t n);
 // Translates a JSON Schema to GBNF. Returns a malloc'd NUL-terminated grammar (free()), or
 // NULL with err set.
 char *ll_json_schema_to_gbnf(const char *schema, char *err, size_t errlen);
+// The same, and *warnings (when warnings is not NULL) gets a malloc'd text of one line per
+// keyword the grammar does not enforce ("PATH: 'uniqueItems' is not enforced (ignored)"), or
+// NULL when every keyword is enforced.
+char *ll_json_schema_to_gbnf_warn(const char *schema, char **warnings, char *err, size_t errlen);
 
 // Constrains the sampler to the grammar (copied): only tokens whose bytes keep it matchable,
 // end-of-generation tokens only where it can end. Attach after feeding the prompt to
@@ -381,6 +422,9 @@ typedef struct {
 } ll_gguf_tensor_info;
 int64_t ll_gguf_n_tensors(const ll_gguf *g);
 bool ll_gguf_tensor(const ll_gguf *g, int64_t i, ll_gguf_tensor_info *out);
+// The hyperparameters the engine reads from a model file of an architecture it runs, one
+// "name = value" line each, malloc'd (free()); NULL with err set otherwise.
+char *ll_gguf_hparams(const ll_gguf *g, char *err, size_t errlen);
 
 // ---- quantization and importance matrices -------------------------------------------------
 // An importance matrix: for every weight matrix, the mean over tokens of each input column's
@@ -453,6 +497,20 @@ const char *const *ll_quantize_type_names(void);
 int ll_model_quantize(const char *in_path, const char *out_path, const ll_quantize_params *p,
                       ll_quantize_stats *stats, char *err, size_t errlen);
 void ll_quantize_stats_free(ll_quantize_stats *s);
+
+// ---- writing output files ---------------------------------------------------------------------
+// A failed write never costs what was at the path before. A regular file (or a new path) is
+// written to a temporary file beside it, which replaces it only when everything was written;
+// a symlink to a regular file keeps the link and replaces the file it points to. A device,
+// FIFO or socket (/dev/null, /dev/full, a pipe) is written in place and never removed.
+typedef struct ll_outfile ll_outfile;
+// NULL with err set ("PATH: reason") when the file cannot be created.
+ll_outfile *ll_outfile_open(const char *path, char *err, size_t errlen);
+FILE *ll_outfile_stream(ll_outfile *o);
+// keep: flushes, closes and puts the file in place; false with err set when any write, the
+// flush or the close failed (the old file, if any, is untouched). !keep: drops what was
+// written (the caller already has its own error); returns false. Frees o either way.
+bool ll_outfile_close(ll_outfile *o, bool keep, char *err, size_t errlen);
 
 // ---- diagnostics ----------------------------------------------------------------------------
 // Runs ggml-lite's kernel micro-benchmark (dot products and matmuls per type) with n_threads

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "engine/llamalite.h"
+#include "engine/util.h"
+#include "engine/sample/grammar.h"
 #include "engine/sample/sampling.h"
 #include "tests/test_util.h"
 
@@ -195,6 +197,128 @@ static void test_errors(void) {
     CHECK(ll_grammar_parse("root ::= (", tiny, sizeof tiny) == NULL && strlen(tiny) < 4, "short buffer");
 }
 
+// ---- depth and size ---------------------------------------------------------------------------
+
+// "root ::= (((...\"a\"...)))" nested depth deep.
+static char *nested(int depth) {
+    char *s = malloc((size_t)depth * 2 + 32);
+    if (!s) return NULL;
+    int n = sprintf(s, "root ::= ");
+    memset(s + n, '(', (size_t)depth);
+    n += depth;
+    n += sprintf(s + n, "\"a\"");
+    memset(s + n, ')', (size_t)depth);
+    s[n + depth] = 0;
+    return s;
+}
+
+// n rules, each using the next: "r0 ::= r1 tail" ... "r(n-1) ::= \"x\"", after "root ::= r0".
+static char *chain(int n, const char *tail) {
+    size_t cap = (size_t)n * (40 + strlen(tail)) + 64;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    size_t k = (size_t)sprintf(s, "root ::= r0\n");
+    for (int i = 0; i + 1 < n; i++) k += (size_t)sprintf(s + k, "r%d ::= r%d%s\n", i, i + 1, tail);
+    sprintf(s + k, "r%d ::= \"x\"\n", n - 1);
+    return s;
+}
+
+static void test_deep(void) {
+    // Parentheses: up to 1024 levels parse and match; beyond, one error naming the limit and
+    // where the first '(' too many is (col 10 + 1024). 70,000 levels used to overflow the stack.
+    char *s = nested(1024);
+    ll_grammar *g = PARSE(s);
+    ACCEPT(g, "a");
+    REJECT(g, "aa");
+    ll_grammar_free(g);
+    free(s);
+    s = nested(1025);
+    PARSE_ERR(s, "1:1034:", "nested too deeply (more than 1024 levels");
+    free(s);
+    s = nested(70000);
+    PARSE_ERR(s, "1:1034:", "nested too deeply");
+    free(s);
+
+    // 100,000 rules in a chain: checked in linear time (a name lookup per mention used to scan
+    // every rule: 23 s), and matched (the expansion is no longer recursive).
+    s = chain(100000, "");
+    double t0 = ll_now_ms();
+    g = PARSE(s);
+    double ms = ll_now_ms() - t0;
+    CHECK(ms < 5000, "a chain of 100,000 rules took %.0f ms to check", ms);
+    ACCEPT(g, "x");
+    REJECT(g, "xx");
+    ll_grammar_free(g);
+    free(s);
+
+    // Each rule continues after the next one: the stack grows as deep as the chain (this used to
+    // be refused as "out of memory" past 4096).
+    s = chain(20000, " \"y\"");
+    g = PARSE(s);
+    if (g) {
+        char *text = malloc(20001);
+        text[0] = 'x';
+        memset(text + 1, 'y', 19999);
+        text[20000] = 0;
+        ACCEPT(g, text);
+        text[19999] = 0;
+        REJECT(g, text);
+        free(text);
+    }
+    ll_grammar_free(g);
+    free(s);
+
+    // The same chain written last rule first: the fewest bytes that complete it (what steers
+    // generation to finish within its token budget) are still exact, not "unreachable".
+    {
+        size_t cap = 100000u * 32 + 64, k = 0;
+        char *rev = malloc(cap);
+        k += (size_t)sprintf(rev + k, "r99999 ::= \"xy\" | \"z\"\n");
+        for (int i = 99998; i >= 0; i--) k += (size_t)sprintf(rev + k, "r%d ::= r%d\n", i, i + 1);
+        sprintf(rev + k, "root ::= \"a\" r0 \"b\"\n");
+        g = PARSE(rev);
+        if (g) {
+            gr_matcher *m = gr_matcher_new(g);
+            gr_set set = { 0 };
+            gr_partial none = { 0, 0, 0 };
+            CHECK(m && gr_start(m, &set), "matcher start");
+            uint32_t need = m ? gr_min_completion(m, set.v, set.n, &none) : 0;
+            CHECK(need == 3, "the reversed chain completes in 3 bytes (\"azb\"), not %u", need);
+            ACCEPT(g, "azb");
+            gr_set_free(&set);
+            gr_matcher_free(m);
+        }
+        ll_grammar_free(g);
+        free(rev);
+    }
+
+    // 60 nested optionals ("yz"??...?) are a chain of nullable rules: matching explores each
+    // once per step instead of 2^60 ways (found by fuzz_gbnf as a timeout).
+    {
+        char q[128];
+        snprintf(q, sizeof q, "root ::= \"yz\"%.60s \"x\"", "????????????????????????????????????????????????????????????");
+        g = PARSE(q);
+        ACCEPT(g, "x");
+        ACCEPT(g, "yzx");
+        REJECT(g, "yzyzx");
+        ll_grammar_free(g);
+    }
+
+    // A JSON Schema $ref chain: a bounded error naming the limit, not a crash.
+    for (int n = 100; n <= 200; n += 100) {
+        char *js = malloc((size_t)n * 48 + 64);
+        size_t k = (size_t)sprintf(js, "{\"$ref\":\"#/$defs/d0\",\"$defs\":{");
+        for (int i = 0; i + 1 < n; i++) k += (size_t)sprintf(js + k, "\"d%d\":{\"$ref\":\"#/$defs/d%d\"},", i, i + 1);
+        sprintf(js + k, "\"d%d\":{\"type\":\"string\"}}}", n - 1);
+        char err[256] = "";
+        char *gbnf = ll_json_schema_to_gbnf(js, err, sizeof err);
+        if (n == 100) CHECK(gbnf != NULL, "a $ref chain of 100: %s", err);
+        else CHECK(!gbnf && strstr(err, "nested too deeply (more than 128 levels"), "a $ref chain of 200: %s", err);
+        free(gbnf);
+        free(js);
+    }
+}
+
 // ---- shipped grammars -------------------------------------------------------------------------
 
 static ll_grammar *load(const char *name) {
@@ -326,6 +450,100 @@ static void schema_err(const char *json, const char *what, int line) {
 
 #define SCHEMA(s) schema(s, __LINE__)
 #define SCHEMA_ERR(s, what) schema_err(s, what, __LINE__)
+
+// Expects the schema's warnings to mention want (NULL: no warnings at all).
+static void schema_warns(const char *json, const char *want, int line) {
+    char err[256] = "", *warnings = NULL;
+    char *gbnf = ll_json_schema_to_gbnf_warn(json, &warnings, err, sizeof err);
+    CHECK(gbnf != NULL, "line %d: schema should convert: %s", line, err);
+    if (want) CHECK(warnings && strstr(warnings, want), "line %d: warnings '%s' should mention %s", line,
+                    warnings ? warnings : "(none)", want);
+    else CHECK(!warnings, "line %d: unexpected warnings: %s", line, warnings);
+    free(warnings);
+    free(gbnf);
+}
+#define SCHEMA_WARNS(s, want) schema_warns(s, want, __LINE__)
+
+// Keywords added for issue 20: member and match counts, more formats, and a warning (not
+// silence) for what a grammar cannot enforce.
+static void test_schema_more(void) {
+    ll_grammar *g;
+    // minProperties / maxProperties with declared, optional and extra members.
+    g = SCHEMA("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"b\":{\"type\":\"string\"}},"
+               "\"minProperties\":1}");
+    ACCEPT(g, "{\"a\":1}"); ACCEPT(g, "{\"b\":\"x\"}"); ACCEPT(g, "{\"a\":1,\"b\":\"x\"}"); REJECT(g, "{}");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"properties\":{\"a\":{}},\"additionalProperties\":{\"type\":\"integer\"},"
+               "\"required\":[\"a\"],\"minProperties\":2,\"maxProperties\":3}");
+    ACCEPT(g, "{\"a\":null,\"x\":1}"); ACCEPT(g, "{\"a\":null,\"x\":1,\"y\":2}"); REJECT(g, "{\"a\":null}");
+    REJECT(g, "{\"a\":null,\"x\":1,\"y\":2,\"z\":3}"); REJECT(g, "{\"x\":1,\"y\":2}");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"object\",\"minProperties\":1,\"maxProperties\":2}");
+    ACCEPT(g, "{\"k\":[]}"); ACCEPT(g, "{\"k\":1, \"l\":{}}"); REJECT(g, "{}"); REJECT(g, "{\"a\":1,\"b\":2,\"c\":3}");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"object\",\"maxProperties\":0}");
+    ACCEPT(g, "{}"); REJECT(g, "{\"a\":1}");
+    ll_grammar_free(g);
+    SCHEMA_ERR("{\"type\":\"object\",\"minProperties\":3,\"maxProperties\":2}", "maxProperties below minProperties");
+    SCHEMA_ERR("{\"properties\":{\"a\":{}},\"minProperties\":2}", "no object satisfies");
+    SCHEMA_ERR("{\"properties\":{\"a\":{},\"b\":{}},\"required\":[\"a\",\"b\"],\"maxProperties\":1}", "no object satisfies");
+
+    // contains / minContains on otherwise free items.
+    g = SCHEMA("{\"type\":\"array\",\"contains\":{\"type\":\"string\"}}");
+    ACCEPT(g, "[\"a\"]"); ACCEPT(g, "[1, \"a\", 2]"); ACCEPT(g, "[1,2,\"a\"]"); REJECT(g, "[]"); REJECT(g, "[1,2]");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"contains\":{\"const\":5},\"minContains\":2}");
+    ACCEPT(g, "[5,5]"); ACCEPT(g, "[1,5,2,5,3]"); REJECT(g, "[5]"); REJECT(g, "[1,5,1]");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"contains\":{\"const\":5},\"minContains\":0}");
+    ACCEPT(g, "[]"); ACCEPT(g, "[1]");
+    ll_grammar_free(g);
+
+    // Formats.
+    g = SCHEMA("{\"type\":\"string\",\"format\":\"ipv4\"}");
+    ACCEPT(g, "\"192.168.0.1\""); ACCEPT(g, "\"255.255.255.255\""); REJECT(g, "\"256.1.1.1\"");
+    REJECT(g, "\"1.2.3\""); REJECT(g, "\"01.2.3.4\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"format\":\"ipv6\"}");
+    ACCEPT(g, "\"::1\""); ACCEPT(g, "\"::\""); ACCEPT(g, "\"2001:db8::8a2e:370:7334\""); ACCEPT(g, "\"1:2:3:4:5:6:7:8\"");
+    ACCEPT(g, "\"::ffff:192.0.2.128\""); REJECT(g, "\"1::2::3\""); REJECT(g, "\"1:2:3:4:5:6:7:8:9\""); REJECT(g, "\"12345::\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"format\":\"hostname\"}");
+    ACCEPT(g, "\"example.com\""); ACCEPT(g, "\"a-b.c\""); REJECT(g, "\"-bad.com\""); REJECT(g, "\"bad-.com\"");
+    REJECT(g, "\"a..b\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"format\":\"email\"}");
+    ACCEPT(g, "\"a.b+tag@example.com\""); REJECT(g, "\"a..b@example.com\""); REJECT(g, "\"ab.example.com\"");
+    REJECT(g, "\"a@b@c\"");
+    ll_grammar_free(g);
+    g = SCHEMA("{\"type\":\"string\",\"format\":\"uri\"}");
+    ACCEPT(g, "\"https://example.com/a?b=c#d\""); ACCEPT(g, "\"urn:isbn:0451450523\""); REJECT(g, "\"no scheme\"");
+    REJECT(g, "\"1http://x\"");
+    ll_grammar_free(g);
+
+    // A schema is UTF-8 text: a key or string with other bytes is refused, not copied into a
+    // grammar that then fails to parse (found by fuzz_json_schema).
+    SCHEMA_ERR("{\"properties\":{\"a\x9a\":{}}}", "invalid UTF-8");
+    SCHEMA_ERR("{\"const\":\"\xc0\xaf\"}", "invalid UTF-8");
+
+    // An error quoting the schema stays one line (fuzz_json_schema).
+    SCHEMA_ERR("{\"type\":\"str\\ning\"}", "unknown type 'str?ing'");
+
+    // A bound too large for the digit rules is no bound (and no overflow; fuzz_json_schema).
+    g = SCHEMA("{\"type\":\"number\",\"minimum\":-1.5,\"maximum\":2e42}");
+    ACCEPT(g, "-1"); ACCEPT(g, "1000000.5"); REJECT(g, "-2");
+    ll_grammar_free(g);
+
+    // What a grammar cannot enforce is named, not dropped.
+    SCHEMA_WARNS("{\"type\":\"array\",\"uniqueItems\":true}", "'uniqueItems' is not enforced");
+    SCHEMA_WARNS("{\"properties\":{\"a\":{\"not\":{\"type\":\"null\"}}}}", "a: 'not' is not enforced");
+    SCHEMA_WARNS("{\"type\":\"string\",\"format\":\"color\"}", "format 'color'");
+    SCHEMA_WARNS("{\"type\":\"integer\",\"multipleOf\":3}", "'multipleOf'");
+    SCHEMA_WARNS("{\"items\":{\"type\":\"integer\"},\"contains\":{\"const\":1}}", "'contains' next to items");
+    SCHEMA_WARNS("{\"contains\":{\"const\":1},\"maxContains\":2}", "'maxContains'");
+    SCHEMA_WARNS("{\"type\":\"string\",\"pattern\":\"^a+$\",\"maxLength\":3}", "maxLength next to pattern");
+    SCHEMA_WARNS("{\"type\":\"object\",\"minProperties\":1,\"title\":\"t\",\"description\":\"d\"}", NULL);
+}
 
 static void test_schema(void) {
     ll_grammar *g;
@@ -785,8 +1003,10 @@ static void test_mutations(void) {
 int main(void) {
     test_constructs();
     test_errors();
+    test_deep();
     test_shipped();
     test_schema();
+    test_schema_more();
     test_mutations();
     test_sampler();
     return test_result("test_grammar");

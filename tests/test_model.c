@@ -128,7 +128,8 @@ int main(void) {
     }
 
     expect_error(&(variant){.key_str = "general.architecture", .val_str = "mamba"},
-                 "unsupported architecture 'mamba' (supported: llama)", "architecture");
+                 "unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, phi3, gemma2, gemma3)",
+                 "architecture");
     expect_error(&(variant){.drop = "blk.1.attn_k.weight"}, "blk.1.attn_k.weight", "missing tensor");
     expect_error(&(variant){.drop = "output_norm.weight"}, "output_norm.weight", "missing norm");
     expect_error(&(variant){.reshape = "blk.0.ffn_up.weight"}, "blk.0.ffn_up.weight", "wrong shape");
@@ -136,7 +137,7 @@ int main(void) {
     expect_error(&(variant){.key_u32 = "llama.attention.head_count_kv", .val_u32 = 3},
                  "head_count_kv", "bad head_count_kv");
     expect_error(&(variant){.key_u32 = "llama.block_count", .val_u32 = 0}, "block_count", "no layers");
-    expect_error(&(variant){.key_str = "llama.rope.scaling.type", .val_str = "yarn"},
-                 "rope scaling", "yarn");
+    expect_error(&(variant){.key_str = "llama.rope.scaling.type", .val_str = "dynamic"},
+                 "unsupported rope scaling type 'dynamic'", "rope scaling");
     return test_result("test_model");
 }

@@ -82,4 +82,37 @@ a=$("$BIN" -m "$MODEL" -p 'Once upon\na time' -n 10 --temp 0 --log-disable)
 b=$("$BIN" -m "$MODEL" -p "$(printf 'Once upon\na time')" -n 10 --temp 0 --log-disable)
 [ "$a" = "$b" ] && ok "-p escapes" || bad "-p escapes differ"
 
+# Ctrl-C (SIGINT) exits 130, also in the middle of a long prompt: one 5,000-token chunk on
+# one thread takes ~30 s on the 14-layer mixed-types model; the check between layers stops it.
+MIXED=$SHARED/models/mixed-types.gguf
+if [ -f "$MIXED" ]; then
+    head -c 20000 "$SHARED/text/war-and-peace-30k.txt" >"$TMP/long.txt"
+    t0=$(date +%s)
+    "$BIN" -m "$MIXED" -f "$TMP/long.txt" -n 10 -c 8192 -b 8192 -t 1 >"$TMP/out" 2>"$TMP/err" &
+    pid=$!
+    sleep 1
+    kill -INT $pid
+    wait $pid
+    rc=$?
+    dt=$(($(date +%s) - t0))
+    if [ $rc -eq 130 ] && [ $dt -lt 10 ] && grep -q "interrupted" "$TMP/err" && ! grep -q "prompt [0-9]* tokens" "$TMP/err"; then
+        ok "Ctrl-C during the prompt: exit 130 after ${dt} s"
+    else
+        bad "Ctrl-C during the prompt: exit $rc after ${dt} s"; cat "$TMP/err"
+    fi
+    # ... and during generation.
+    "$BIN" -m "$MIXED" -p "Once upon a time" -n -1 -c 4096 --ignore-eos --no-context-shift -s 1 -t 1 \
+        >"$TMP/out" 2>"$TMP/err" &
+    pid=$!
+    sleep 1
+    kill -INT $pid
+    wait $pid
+    rc=$?
+    if [ $rc -eq 130 ] && grep -q "interrupted" "$TMP/err" && grep -q "generation [1-9]" "$TMP/err"; then
+        ok "Ctrl-C during generation: exit 130"
+    else
+        bad "Ctrl-C during generation: exit $rc"; cat "$TMP/err"
+    fi
+fi
+
 exit $fail

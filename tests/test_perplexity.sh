@@ -28,4 +28,9 @@ for t in 1 2; do
         fail=1
     fi
 done
+# -c 0 is the model's training context (128 for stories260K), as the help says.
+a=$("$BIN" perplexity -m "$MODEL" -f "$TEXT" -c 0 --chunks 3 2>/dev/null)
+b=$("$BIN" perplexity -m "$MODEL" -f "$TEXT" -c 128 --chunks 3 2>/dev/null)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then echo "ok: -c 0 = the training context: $a"
+else echo "FAIL: -c 0 gave '$a', -c 128 '$b'"; fail=1; fi
 exit $fail

@@ -54,7 +54,7 @@ if [ $rc -eq 0 ] && grep -q '"template": "chatml"' "$TMP/s.json" &&
     grep -q '"role": "system", "content": "You are \\"kind\\""' "$TMP/s.json" &&
     grep -q '"role": "user", "content": "Hello \\"you\\""' "$TMP/s.json" &&
     grep -q '"role": "assistant"' "$TMP/s.json" &&
-    grep -q '1 messages' "$TMP/out" && grep -q '3 messages' "$TMP/out" &&
+    grep -q ', 1 message$' "$TMP/out" && grep -q '3 messages' "$TMP/out" &&
     grep -q '^Be brief$' "$TMP/out" && grep -q '^temp = 0.5$' "$TMP/out" &&
     grep -q "unknown setting 'nope'" "$TMP/out" && grep -q "unknown command '/bogus'" "$TMP/out"; then
     ok "/save /clear /load /system /set"

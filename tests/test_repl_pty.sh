@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The chat REPL in a real terminal (tmux): editing keys, the cursor after wide and combining
 # characters, wrapping, history (recall, search, persistence), Tab completion, multi-line
-# input, bracketed paste, Ctrl-C stopping a long reply, Ctrl-D leaving with the terminal
-# restored. Waits poll the screen (with a generous limit), nothing is timed.
+# input, bracketed paste, Ctrl-C stopping a long reply, -r handing the turn back, Ctrl-D
+# leaving with the terminal restored. Waits poll the screen (with a generous limit), nothing is timed.
 set -u
 BIN=${LLAMALITE_BIN:-build/llamalite}
 SHARED=${LLAMALITE_SHARED:-../shared}
@@ -224,6 +224,15 @@ if [ -f "$SLOW" ]; then
 else
     echo "skip: no $SLOW for the Ctrl-C test"
 fi
+
+# ---- session 4: -r hands the turn back right after the reverse prompt (llama-cli's -i -r) ---
+start -m "'$MODEL'" --temp 0 -n 60 -c 256 -r went
+text "Once upon a time"
+keys Enter
+wait_prompts 2 && screen | grep -Eq 'went$' && ! screen | grep -Eq 'went.+' &&
+    ok "-r: the reply ends at 'went', the prompt is back" || bad "-r in a terminal"
+keys C-d
+wait_for '^EXIT=0$' || bad "exit after -r"
 
 # ---- SIGTERM while editing restores the terminal ------------------------------------------
 rm -f "$TMP/stty"

@@ -521,6 +521,21 @@ static void test_seeds(void) {
     int restart = 0;
     for (int i = 0; i < DRAWS; i++) restart += ll_sampler_sample(a, logits) == first[i];
     CHECK(restart < DRAWS / 4, "reset keeps the RNG state (%d/%d)", restart, DRAWS);
+
+    // set_seed restarts the stream; copy_rng continues another sampler's.
+    ll_sampler_set_seed(a, 99);
+    restart = 0;
+    for (int i = 0; i < DRAWS / 2; i++) restart += ll_sampler_sample(a, logits) == first[i];
+    CHECK(restart == DRAWS / 2 && ll_sampler_seed(a) == 99, "set_seed 99 restarts (%d)", restart);
+    p.seed = 5;
+    ll_sampler *d = ll_sampler_new(&p, N);
+    ll_sampler_copy_rng(d, a);
+    int cont = 0;
+    for (int i = DRAWS / 2; i < DRAWS; i++) cont += ll_sampler_sample(d, logits) == first[i];
+    CHECK(cont == DRAWS / 2 && ll_sampler_seed(d) == 99, "copy_rng continues the stream (%d)", cont);
+    ll_sampler_set_seed(d, LL_DEFAULT_SEED);
+    CHECK(ll_sampler_seed(d) != LL_DEFAULT_SEED, "set_seed -1 picks a seed");
+    ll_sampler_free(d);
     ll_sampler_free(a); ll_sampler_free(b); ll_sampler_free(c);
     ll_sampler_free(r); ll_sampler_free(r2);
 }
@@ -606,6 +621,266 @@ static void test_draw_helpers(void) {
     ll_sampler_free(s);
 }
 
+
+// ---- llama.cpp's further samplers ---------------------------------------------------------
+
+// Softmax of logits[0..n) in double, into want.
+static void softmax_ref(const double *logits, int n, double *want) {
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += want[i] = isinf(logits[i]) ? 0 : exp(logits[i]);
+    for (int i = 0; i < n; i++) want[i] /= sum;
+}
+
+// The sampler's distribution for logits equals the softmax of ref (-INFINITY: removed).
+static void check_probs(const ll_sampler_params *p, const float *logits, int n, const double *ref,
+                        const char *what) {
+    float probs[16];
+    double want[16];
+    ll_sampler *s = ll_sampler_new(p, n);
+    ll_sampler_probs(s, logits, probs);
+    softmax_ref(ref, n, want);
+    CHECK(max_abs_diff(probs, want, n) < 1e-6, "%s", what);
+    ll_sampler_free(s);
+}
+
+static void test_logit_bias(void) {
+    const float logits[4] = { 0, 0, 0, 0 };
+    float probs[4];
+    const ll_logit_bias bias[] = { { 2, (float)log(3.0) }, { 0, -INFINITY }, { 9, 5.0f } }; // 9: no such token
+    ll_sampler_params p = plain();
+    p.logit_bias = bias;
+    p.n_logit_bias = 3;
+    ll_sampler *s = ll_sampler_new(&p, 4);
+    ll_sampler_probs(s, logits, probs);
+    const double want[4] = { 0, 0.2, 0.6, 0.2 };
+    CHECK(max_abs_diff(probs, want, 4) < 1e-6, "logit bias +ln 3, -inf");
+    ll_sampler_free(s);
+}
+
+static void test_xtc(void) {
+    const double pr[4] = { 0.4, 0.3, 0.2, 0.1 };
+    float logits[4], probs[4];
+    logits_from_probs(pr, 4, logits);
+    ll_sampler_params p = plain();
+    p.xtc_probability = 1.0f;
+    p.xtc_threshold = 0.25f; // 0.4 and 0.3 reach it: all of them but the least likely go
+    ll_sampler *s = ll_sampler_new(&p, 4);
+    ll_sampler_probs(s, logits, probs);
+    const double want[4] = { 0, 0.5, 0.2 / 0.6, 0.1 / 0.6 };
+    CHECK(max_abs_diff(probs, want, 4) < 1e-6, "xtc threshold 0.25");
+    ll_sampler_free(s);
+
+    p.xtc_threshold = 0.45f; // only 0.4... no: nothing reaches 0.45, nothing goes
+    s = ll_sampler_new(&p, 4);
+    ll_sampler_probs(s, logits, probs);
+    CHECK(max_abs_diff(probs, pr, 4) < 1e-6, "xtc threshold above the top");
+    ll_sampler_free(s);
+    p.xtc_threshold = 0.6f; // > 0.5: off
+    p.temp = 0.0f;
+    s = ll_sampler_new(&p, 4);
+    CHECK(ll_sampler_sample(s, logits) == 0, "xtc threshold > 0.5 is off");
+    ll_sampler_free(s);
+    p.xtc_threshold = 0.25f; // greedy picks the best survivor
+    s = ll_sampler_new(&p, 4);
+    CHECK(ll_sampler_sample(s, logits) == 1, "xtc then greedy");
+    ll_sampler_free(s);
+
+    // With probability 0.5 the cut happens about half of the time.
+    p.temp = 1.0f;
+    p.xtc_probability = 0.5f;
+    s = ll_sampler_new(&p, 4);
+    int cut = 0;
+    for (int i = 0; i < 2000; i++) {
+        ll_sampler_probs(s, logits, probs);
+        cut += probs[0] == 0.0f;
+    }
+    CHECK(cut > 900 && cut < 1100, "xtc probability 0.5: %d cuts of 2000", cut); // sd 22
+    ll_sampler_free(s);
+}
+
+static void test_top_n_sigma(void) {
+    // mean 1, standard deviation sqrt(2) (over the candidates, not the sample's sqrt(2.5)):
+    // 1.3 sigma keeps the logits >= 3 - 1.84 (with sqrt(2.5), 1 would be kept too).
+    const float logits[5] = { 1, 3, 0, 2, -1 };
+    ll_sampler_params p = plain();
+    p.top_n_sigma = 1.3f;
+    p.min_p = 0.9f; // llama.cpp's top-n-sigma chain ignores the other filters
+    const double l1[5] = { -INFINITY, 3, -INFINITY, 2, -INFINITY };
+    check_probs(&p, logits, 5, l1, "top-n-sigma 1.3");
+    // Temperature first: logits / 2 have sigma 0.707; 2.5 sigma keeps >= 1.5 - 1.77.
+    p.temp = 2.0f;
+    p.top_n_sigma = 2.5f;
+    const double l2[5] = { 0.5, 1.5, 0, 1, -INFINITY };
+    check_probs(&p, logits, 5, l2, "top-n-sigma 2.5 at temperature 2");
+    // top-k still applies (before the temperature).
+    p.top_k = 2;
+    p.top_n_sigma = 10.0f;
+    const double l3[5] = { -INFINITY, 1.5, -INFINITY, 1, -INFINITY };
+    check_probs(&p, logits, 5, l3, "top-n-sigma after top-k");
+}
+
+static void test_mirostat(void) {
+    // Mirostat 1 on Zipf probabilities p_i ~ 1/(i+1)^2: the estimated exponent is exactly 2,
+    // so k = sqrt(2^mu / (1 - 1/n_vocab)); with tau 1 (mu = 2) and 5 tokens, k = sqrt(5): 2 kept.
+    double pr[5], sum = 0;
+    for (int i = 0; i < 5; i++) sum += pr[i] = 1.0 / ((i + 1) * (i + 1));
+    for (int i = 0; i < 5; i++) pr[i] /= sum;
+    float logits[5], probs[5];
+    logits_from_probs(pr, 5, logits);
+    ll_sampler_params p = plain();
+    p.mirostat = 1;
+    p.mirostat_tau = 1.0f;
+    p.top_k = 1; // ignored by Mirostat
+    ll_sampler *s = ll_sampler_new(&p, 5);
+    ll_sampler_probs(s, logits, probs);
+    const double want1[5] = { 0.8, 0.2, 0, 0, 0 };
+    CHECK(max_abs_diff(probs, want1, 5) < 1e-5, "mirostat 1, tau 1");
+    ll_sampler_free(s);
+    p.mirostat_tau = 2.0f; // mu 4: k = sqrt(20) = 4.47, 4 kept
+    s = ll_sampler_new(&p, 5);
+    ll_sampler_probs(s, logits, probs);
+    CHECK(count_nonzero(probs, 5) == 4 && fabs(probs[0] - pr[0] / (1 - pr[4])) < 1e-5, "mirostat 1, tau 2");
+    ll_sampler_free(s);
+
+    // Mirostat 2 keeps the tokens whose surprise -log2 p is at most mu (2 tau at first).
+    const double pr2[5] = { 0.5, 0.25, 0.125, 0.0625, 0.0625 }; // surprises 1, 2, 3, 4, 4 bits
+    logits_from_probs(pr2, 5, logits);
+    p.mirostat = 2;
+    p.mirostat_tau = 1.5f; // mu 3
+    p.mirostat_eta = 1.0f;
+    s = ll_sampler_new(&p, 5);
+    ll_sampler_probs(s, logits, probs);
+    const double want2[5] = { 0.5 / 0.875, 0.25 / 0.875, 0.125 / 0.875, 0, 0 };
+    CHECK(max_abs_diff(probs, want2, 5) < 1e-6, "mirostat 2, mu 3");
+    // A draw moves mu by eta * (its surprise - tau): 3 - (-log2 p_t - 1.5).
+    ll_token t = ll_sampler_sample(s, logits);
+    CHECK(t >= 0 && t <= 2, "mirostat 2 draws among the kept");
+    double mu = 3.0 - (-log2(want2[t < 0 ? 0 : t]) - 1.5);
+    int keep = 0;
+    while (keep < 5 && -log2(pr2[keep]) <= mu) keep++;
+    ll_sampler_probs(s, logits, probs);
+    CHECK(count_nonzero(probs, 5) == (keep ? keep : 1), "mirostat 2 after drawing %d: mu %.3f keeps %d, got %d",
+          t, mu, keep, count_nonzero(probs, 5));
+    ll_sampler_reset(s); // mu back to 2 tau
+    ll_sampler_probs(s, logits, probs);
+    CHECK(max_abs_diff(probs, want2, 5) < 1e-6, "mirostat 2 reset");
+    ll_sampler_free(s);
+}
+
+static void test_dry(void) {
+    enum { N = 6 };
+    const float logits[N] = { 0 };
+    float probs[N];
+    ll_sampler_params p = plain();
+    p.dry_multiplier = 0.5f;
+    p.dry_base = 2.0f;
+    p.dry_allowed_length = 2;
+    // History 1 2 3 4 1 2 3 4 1 2: its last 6 tokens "1 2 3 4 1 2" also end at the 6th, where
+    // 3 followed: emitting 3 extends a repeat of 6, penalty 0.5 * 2^(6 - 2) = 8.
+    const ll_token hist[] = { 1, 2, 3, 4, 1, 2, 3, 4, 1, 2 };
+    ll_sampler *s = ll_sampler_new(&p, N);
+    for (int i = 0; i < 10; i++) ll_sampler_accept(s, hist[i]);
+    ll_sampler_probs(s, logits, probs);
+    double l[N] = { 0, 0, 0, -8, 0, 0 }, want[N];
+    softmax_ref(l, N, want);
+    CHECK(max_abs_diff(probs, want, N) < 1e-6, "dry repeat of 6");
+    // A saved state brings the history back after tokens tried ahead (speculative drafts).
+    ll_sampler_state *st = ll_sampler_save(s);
+    ll_sampler_accept(s, 3);
+    ll_sampler_accept(s, 5);
+    ll_sampler_probs(s, logits, probs);
+    CHECK(max_abs_diff(probs, want, N) > 0.01, "dry history moved on");
+    ll_sampler_restore(s, st);
+    ll_sampler_state_free(s, st);
+    ll_sampler_probs(s, logits, probs);
+    CHECK(max_abs_diff(probs, want, N) < 1e-6, "dry history restored");
+    ll_sampler_free(s);
+    // Within the last 4 tokens "3 4 1 2" nothing repeats.
+    p.dry_penalty_last_n = 4;
+    s = ll_sampler_new(&p, N);
+    for (int i = 0; i < 10; i++) ll_sampler_accept(s, hist[i]);
+    ll_sampler_probs(s, logits, probs);
+    CHECK(count_nonzero(probs, N) == N && fabs(probs[3] - 1.0 / N) < 1e-6, "dry window 4");
+    ll_sampler_free(s);
+    // A repeat of 1 ("2" alone) is below the allowed length: no penalty for 3 after "... 4 1 2"
+    // when only "1 2" repeats: penalty 0.5 * 2^0.
+    p.dry_penalty_last_n = -1;
+    const ll_token hist2[] = { 1, 2, 3, 4, 1, 2 };
+    s = ll_sampler_new(&p, N);
+    for (int i = 0; i < 6; i++) ll_sampler_accept(s, hist2[i]);
+    ll_sampler_probs(s, logits, probs);
+    double l2[N] = { 0, 0, 0, -0.5, 0, 0 };
+    softmax_ref(l2, N, want);
+    CHECK(max_abs_diff(probs, want, N) < 1e-6, "dry repeat of 2");
+    ll_sampler_free(s);
+
+    // Sequence breakers need a vocabulary: ':' limits how far back a repeat reaches.
+    const char *dir = test_shared_dir();
+    if (!dir) return;
+    char path[1024], err[256];
+    snprintf(path, sizeof path, "%s/tokenizer/ggml-vocab-llama-spm.gguf", dir);
+    ll_model_params mp = ll_model_default_params();
+    mp.vocab_only = true;
+    ll_model *m = ll_model_load(path, &mp, err, sizeof err);
+    if (!m) return;
+    const ll_vocab *v = ll_model_get_vocab(m);
+    const int nv = ll_vocab_n_tokens(v);
+    ll_token w[4], colon = -1;
+    CHECK(ll_tokenize(v, "one two six", 11, w, 4, false, false) == 3, "three words");
+    for (ll_token t = 0; t < nv && colon < 0; t++) {
+        char piece[8];
+        if (ll_token_to_piece(v, t, piece, sizeof piece, true) == 1 && piece[0] == ':') colon = t;
+    }
+    // ": one two six : one two": ": one two" repeats (3), followed by "six".
+    const ll_token hist3[] = { colon, w[0], w[1], w[2], colon, w[0], w[1] };
+    float *big = calloc((size_t)nv, sizeof *big), *bigp = calloc((size_t)nv, sizeof *bigp);
+    for (int with_breakers = 0; with_breakers < 2; with_breakers++) {
+        p.dry_multiplier = 1.0f;
+        p.vocab = with_breakers ? v : NULL;
+        s = ll_sampler_new(&p, nv);
+        for (int i = 0; i < 7; i++) ll_sampler_accept(s, hist3[i]);
+        ll_sampler_probs(s, big, bigp);
+        // Without breakers: six extends a repeat of 3, penalty 2^1; with ':' the repeat stops
+        // after it (2 tokens), penalty 2^0; ':' itself is never penalised.
+        double pen = log(bigp[w[0]] / bigp[w[2]]);
+        CHECK(fabs(pen - (with_breakers ? 1.0 : 2.0)) < 1e-4, "dry %s breakers: penalty %g",
+              with_breakers ? "with" : "without", pen);
+        ll_sampler_free(s);
+    }
+    free(big);
+    free(bigp);
+    ll_model_free(m);
+}
+
+static void test_order(void) {
+    // Penalties before or after top-k choose different survivors.
+    const float logits[3] = { 3.0f, 2.9f, 1.0f };
+    float probs[3];
+    ll_sampler_params p = plain();
+    p.top_k = 2;
+    p.presence_penalty = 5.0f;
+    p.repeat_last_n = 8;
+    for (int k = 0; k < 2; k++) {
+        strcpy(p.order, k ? "ke" : "ek");
+        ll_sampler *s = ll_sampler_new(&p, 3);
+        ll_sampler_accept(s, 0);
+        ll_sampler_probs(s, logits, probs);
+        double l[3] = { k ? -2.0 : -INFINITY, 2.9, k ? -INFINITY : 1.0 }, want[3];
+        softmax_ref(l, 3, want);
+        CHECK(max_abs_diff(probs, want, 3) < 1e-6, "order %s", p.order);
+        ll_sampler_free(s);
+    }
+    // Without 't' the temperature (here greedy) does not apply.
+    p.temp = 0.0f;
+    p.presence_penalty = 0.0f;
+    strcpy(p.order, "k");
+    const double top2[3] = { 3.0, 2.9, -INFINITY };
+    check_probs(&p, logits, 3, top2, "order k without t");
+    strcpy(p.order, "kt");
+    const double top1[3] = { 3.0, -INFINITY, -INFINITY };
+    check_probs(&p, logits, 3, top1, "order kt greedy");
+}
+
 int main(void) {
     test_greedy();
     test_top_k();
@@ -620,5 +895,11 @@ int main(void) {
     test_seeds();
     test_draw_helpers();
     test_constraint_and_bad_input();
+    test_logit_bias();
+    test_xtc();
+    test_top_n_sigma();
+    test_mirostat();
+    test_dry();
+    test_order();
     return test_result("test_sampling");
 }

@@ -63,14 +63,26 @@ esac
 printf "%6d '%s'\n" 128000 "<|begin_of_text|>" 9906 "Hello" 1917 " world" >"$TMP/want"
 cmp -s "$TMP/pieces" "$TMP/want" && echo "ok: --pieces" || { bad "--pieces:"; cat "$TMP/pieces"; }
 
-# -p, -f and standard input give the same ids; -e processes escapes.
+# -p, -f and standard input give the same ids; escapes in -p are processed as generation
+# processes them (by default, and with -e), --no-escape keeps them.
 printf 'tab\there\nnew line' >"$TMP/t"
 a=$("$BIN" tokenize -m "$SPM" -f "$TMP/t")
 b=$("$BIN" tokenize -m "$SPM" <"$TMP/t")
 c=$("$BIN" tokenize -m "$SPM" -e -p 'tab\there\nnew line')
-d=$("$BIN" tokenize -m "$SPM" -p 'tab\there\nnew line')
-[ "$a" = "$b" ] && [ "$a" = "$c" ] && [ "$a" != "$d" ] && echo "ok: -f, stdin, -e agree" ||
-    bad "-f '$a' stdin '$b' -e '$c' raw '$d'"
+e=$("$BIN" tokenize -m "$SPM" -p 'tab\there\nnew line')
+d=$("$BIN" tokenize -m "$SPM" --no-escape -p 'tab\there\nnew line')
+[ "$a" = "$b" ] && [ "$a" = "$c" ] && [ "$a" = "$e" ] && [ "$a" != "$d" ] && echo "ok: -f, stdin, -e, -p agree" ||
+    bad "-f '$a' stdin '$b' -e '$c' -p '$e' raw '$d'"
+
+# --pieces stays one line per token: newline, quote, backslash and lone byte tokens escaped.
+"$BIN" tokenize -m "$SPM" --no-bos -p "a\\nb'c\\\\\\xff" --pieces >"$TMP/pieces" 2>&1
+n_ids=$("$BIN" tokenize -m "$SPM" --no-bos -p "a\\nb'c\\\\\\xff" | wc -w)
+if [ "$(wc -l <"$TMP/pieces")" -eq "$n_ids" ] && grep -qx "  *13 '\\\\n'" "$TMP/pieces" &&
+   grep -q "'\\\\xFF'" "$TMP/pieces" && grep -q "\\\\'" "$TMP/pieces" && grep -q "'\\\\\\\\'" "$TMP/pieces"; then
+    echo "ok: --pieces escapes newline, quote, backslash and byte tokens"
+else
+    bad "--pieces ($n_ids ids):"; cat "$TMP/pieces"
+fi
 
 # Invalid UTF-8 in a file is tokenized (bytes fall back), not refused.
 printf 'ok \xff\xfe \xc3 end' >"$TMP/bad"

@@ -1,6 +1,6 @@
 // LoRA adapters: loading a GGUF adapter and checking every pair against the base model before
 // anything runs, so the forward pass and the merger can trust shapes and types. Attaching
-// adapters to a context lives here too; applying them is in forward_llama.c.
+// adapters to a context lives here too; applying them is in forward/matmul.c.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +12,6 @@
 
 // ---- slots ----------------------------------------------------------------------------------
 
-static const char *const kind_names[LL_LORA_PER_LAYER] = {
-    [LL_LORA_Q] = "attn_q", [LL_LORA_K] = "attn_k", [LL_LORA_V] = "attn_v",
-    [LL_LORA_O] = "attn_output", [LL_LORA_GATE] = "ffn_gate", [LL_LORA_UP] = "ffn_up",
-    [LL_LORA_DOWN] = "ffn_down",
-};
-
 int ll_lora_slot_of(const ll_model *m, const char *name) {
     if (!strcmp(name, "output.weight")) return ll_lora_slot_output(m);
     if (!strcmp(name, "token_embd.weight")) return ll_lora_slot_embd(m);
@@ -27,10 +21,8 @@ int ll_lora_slot_of(const ll_model *m, const char *name) {
     while (*s >= '0' && *s <= '9' && digits < 7) layer = layer * 10 + (*s++ - '0'), digits++;
     if (!digits || *s != '.' || layer >= m->hp.n_layer || (digits > 1 && name[4] == '0')) return -1;
     s++;
-    for (int k = 0; k < LL_LORA_PER_LAYER; k++) {
-        size_t n = strlen(kind_names[k]);
-        if (!strncmp(s, kind_names[k], n) && !strcmp(s + n, ".weight")) return ll_lora_slot(layer, k);
-    }
+    for (int r = 0; r < LL_ROLE_COUNT; r++)
+        if (ll_roles[r].kind == LL_KIND_MATRIX && !strcmp(s, ll_roles[r].name)) return ll_lora_slot(layer, (ll_role)r);
     return -1;
 }
 
@@ -38,16 +30,8 @@ const ll_weight *ll_lora_base(const ll_model *m, int slot) {
     if (slot < 0 || slot >= ll_lora_n_slots(m)) return NULL;
     if (slot == ll_lora_slot_embd(m)) return &m->tok_embd;
     if (slot == ll_lora_slot_output(m)) return m->output.data == m->tok_embd.data ? NULL : &m->output;
-    const ll_layer *L = &m->layers[slot / LL_LORA_PER_LAYER];
-    switch (slot % LL_LORA_PER_LAYER) {
-    case LL_LORA_Q: return &L->wq;
-    case LL_LORA_K: return &L->wk;
-    case LL_LORA_V: return &L->wv;
-    case LL_LORA_O: return &L->wo;
-    case LL_LORA_GATE: return &L->w_gate;
-    case LL_LORA_UP: return &L->w_up;
-    default: return &L->w_down;
-    }
+    const ll_weight *w = &m->layers[slot / LL_ROLE_COUNT].w[slot % LL_ROLE_COUNT];
+    return w->data && ll_roles[slot % LL_ROLE_COUNT].kind == LL_KIND_MATRIX ? w : NULL;
 }
 
 // ---- messages -------------------------------------------------------------------------------

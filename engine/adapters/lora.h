@@ -1,5 +1,5 @@
 // LoRA adapters inside the engine: loading and validation (lora.c), run-time application in
-// the forward pass (forward_llama.c) and merging into a new GGUF (lora_export.c).
+// the forward pass (forward/matmul.c) and merging into a new GGUF (lora_export.c).
 //
 // An adapter adds to a base matrix W (n_out rows of n_in) the low-rank product
 //   delta = scale * (alpha / rank) * B · A,   A: rank rows of n_in, B: n_out rows of rank
@@ -12,16 +12,12 @@
 
 #include "model/model.h"
 
-// The adaptable weights of a model, numbered: slot = layer * LL_LORA_PER_LAYER + kind, then
-// the output head, then the token embedding.
-enum {
-    LL_LORA_Q, LL_LORA_K, LL_LORA_V, LL_LORA_O, LL_LORA_GATE, LL_LORA_UP, LL_LORA_DOWN,
-    LL_LORA_PER_LAYER
-};
-static inline int ll_lora_slot(int layer, int kind) { return layer * LL_LORA_PER_LAYER + kind; }
-static inline int ll_lora_slot_output(const ll_model *m) { return m->hp.n_layer * LL_LORA_PER_LAYER; }
-static inline int ll_lora_slot_embd(const ll_model *m) { return m->hp.n_layer * LL_LORA_PER_LAYER + 1; }
-static inline int ll_lora_n_slots(const ll_model *m) { return m->hp.n_layer * LL_LORA_PER_LAYER + 2; }
+// The weights of a model, numbered: slot = layer * LL_ROLE_COUNT + role (model.h), then the
+// output head, then the token embedding. Adapters can change any matrix role.
+static inline int ll_lora_slot(int layer, ll_role role) { return layer * LL_ROLE_COUNT + (int)role; }
+static inline int ll_lora_slot_output(const ll_model *m) { return m->hp.n_layer * LL_ROLE_COUNT; }
+static inline int ll_lora_slot_embd(const ll_model *m) { return m->hp.n_layer * LL_ROLE_COUNT + 1; }
+static inline int ll_lora_n_slots(const ll_model *m) { return m->hp.n_layer * LL_ROLE_COUNT + 2; }
 
 // The slot of a base tensor name ("blk.3.attn_q.weight", "output.weight", ...), or -1 when the
 // name is not an adaptable weight of m.

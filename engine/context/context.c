@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "context/context.h"
+#include "forward/forward.h"
 #include "util.h"
 
 ll_context_params ll_context_default_params(void) {
@@ -64,6 +65,9 @@ ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, s
     const size_t E = hp->n_embd, q_dim = (size_t)hp->n_head * hp->head_dim,
                  kv_dim = (size_t)hp->n_head_kv * hp->head_dim, NB = c->n_batch;
     const size_t kv_rows = (size_t)hp->n_layer * (size_t)c->n_ctx;
+    bool fused_qkv = false;
+    for (int l = 0; l < hp->n_layer; l++) fused_qkv |= m->layers[l].w[LL_ROLE_ATTN_QKV].data != NULL;
+    const size_t n_hb = (size_t)hp->n_ff * (hp->ffn_fused_gate_up ? 2 : 1);
     c->k_cache = alloc3(kv_rows, kv_dim, c->kv_f16_k ? 2 : 4);
     c->v_cache = alloc3(kv_rows, kv_dim, c->kv_f16_v ? 2 : 4);
     c->x = alloc3(NB, E, sizeof(float));
@@ -72,27 +76,28 @@ ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, s
     c->q = alloc3(NB, q_dim, sizeof(float));
     c->k = alloc3(NB, kv_dim, sizeof(float));
     c->v = alloc3(NB, kv_dim, sizeof(float));
-    c->hb = alloc3(NB, hp->n_ff, sizeof(float));
+    if (fused_qkv) c->qkv = alloc3(NB, q_dim + 2 * kv_dim, sizeof(float));
+    c->hb = alloc3(NB, n_hb, sizeof(float));
     c->hb2 = alloc3(NB, hp->n_ff, sizeof(float));
     c->att = alloc3(c->n_threads, c->n_ctx, sizeof(float));
-    c->rope_cs = alloc3(NB, hp->n_rot, sizeof(float));
+    c->n_ropes = m->n_ropes;
+    bool rope_ok = true;
+    for (int r = 0; r < c->n_ropes; r++) rope_ok &= (c->rope_cs[r] = alloc3(NB, hp->n_rot, sizeof(float))) != NULL;
     c->att_scratch = alloc3(c->n_threads, 33 * (size_t)hp->head_dim, sizeof(float));
     c->logits_cap = (size_t)hp->n_vocab;
     c->logits = alloc3(c->logits_cap, 1, sizeof(float));
     c->tp = gl_threadpool_create(c->n_threads);
     if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v ||
-        !c->hb || !c->hb2 || !c->att || !c->att_scratch || !c->rope_cs || !c->logits || !c->tp) {
+        (fused_qkv && !c->qkv) || !c->hb || !c->hb2 || !c->att || !c->att_scratch || !rope_ok || !c->logits ||
+        !c->tp) {
         ll_set_err(err, errlen, "out of memory for a context of %d tokens", c->n_ctx);
         ll_context_free(c);
         return NULL;
     }
-    c->rope = (gl_rope_params){
-        .freq_base = hp->rope_freq_base,
-        .freq_scale = hp->rope_freq_scale,
-        .freq_factors = m->rope_freqs,
-        .n_rot = hp->n_rot,
-        .mode = GL_ROPE_NORM, // llama pairs adjacent elements
-    };
+    // The model's rotary settings; LongRoPE's long factors when the context is longer than the
+    // original one (as the reference decides, by the context size).
+    for (int r = 0; r < c->n_ropes; r++) c->rope[r] = m->rope[r];
+    if (m->rope_long && !m->rope_freqs && c->n_ctx > hp->n_ctx_orig) c->rope[0].p.freq_factors = m->rope_long;
     return c;
 }
 
@@ -114,10 +119,11 @@ void ll_context_free(ll_context *c) {
     free(c->q);
     free(c->k);
     free(c->v);
+    free(c->qkv);
     free(c->hb);
     free(c->hb2);
     free(c->att);
-    free(c->rope_cs);
+    for (int r = 0; r < LL_MAX_ROPES; r++) free(c->rope_cs[r]);
     free(c->att_scratch);
     free(c->logits);
     free(c);
@@ -166,7 +172,8 @@ int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t er
         int nb = n - i < c->n_batch ? n - i : c->n_batch;
         bool last = i + nb == n;
         float *out = c->no_logits ? NULL : all ? c->logits + (size_t)i * n_vocab : (last ? c->logits : NULL);
-        if (!ll_forward_llama(c, tokens + i, nb, c->n_past, out, all, err, errlen)) {
+        if (ll_decode_aborted(c, err, errlen) ||
+            !c->model->a->forward(c, tokens + i, nb, c->n_past, out, all, err, errlen)) {
             c->n_past = n_past0; // the cache rows past n_past0 are garbage now
             return -1;
         }
@@ -183,6 +190,17 @@ int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t er
         c->n_gen += 1;
     }
     return 0;
+}
+
+void ll_set_abort_callback(ll_context *c, bool (*cb)(void *ud), void *ud) {
+    c->abort_cb = cb;
+    c->abort_ud = ud;
+}
+
+bool ll_decode_aborted(ll_context *c, char *err, size_t errlen) {
+    if (!c->abort_cb || !c->abort_cb(c->abort_ud)) return false;
+    ll_set_err(err, errlen, "interrupted");
+    return true;
 }
 
 float *ll_get_logits(ll_context *c) {
@@ -253,7 +271,8 @@ typedef struct {
     int n_keep, n_discard;
 } shift_task;
 
-// Each thread moves the rows of whole layers: keys are re-rotated by -n_discard on the way.
+// Each thread moves the rows of whole layers: keys are re-rotated by -n_discard on the way,
+// with the rotary setting of their layer.
 static void kv_shift_task(void *arg, int ith, int nth) {
     const shift_task *st = arg;
     ll_context *c = st->c;
@@ -261,6 +280,7 @@ static void kv_shift_task(void *arg, int ith, int nth) {
     const int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
     const size_t ek = c->kv_f16_k ? 2 : 4, ev = c->kv_f16_v ? 2 : 4;
     for (int l = ith; l < hp->n_layer; l += nth) {
+        const ll_rope *rope = &c->rope[c->model->layers[l].rope];
         char *kl = (char *)c->k_cache + (size_t)l * c->n_ctx * kv_dim * ek;
         char *vl = (char *)c->v_cache + (size_t)l * c->n_ctx * kv_dim * ev;
         for (int p = st->n_keep + st->n_discard; p < c->n_past; p++) {
@@ -268,10 +288,7 @@ static void kv_shift_task(void *arg, int ith, int nth) {
             char *kd = kl + (size_t)np * kv_dim * ek;
             memmove(kd, kl + (size_t)p * kv_dim * ek, kv_dim * ek);
             memmove(vl + (size_t)np * kv_dim * ev, vl + (size_t)p * kv_dim * ev, kv_dim * ev);
-            if (c->kv_f16_k)
-                gl_rope_shift_f16(&c->rope, (gl_fp16 *)kd, hp->n_head_kv, hd, -st->n_discard);
-            else
-                gl_rope_shift(&c->rope, (float *)kd, hp->n_head_kv, hd, -st->n_discard);
+            ll_rope_shift(rope, kd, c->kv_f16_k, hp->n_head_kv, hd, -st->n_discard);
         }
     }
 }

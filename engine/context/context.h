@@ -1,5 +1,5 @@
 // Internal context representation shared by context.c (lifetime, KV cache management,
-// decode loop) and the forward pass of each architecture (forward_*.c).
+// decode loop) and the forward pass of each architecture (forward/).
 #ifndef LLAMALITE_CONTEXT_H
 #define LLAMALITE_CONTEXT_H
 
@@ -18,8 +18,8 @@ struct ll_context {
     int n_batch;
     int n_past;
 
-    // KV cache: per layer, n_ctx rows of kv_dim elements (row = position), F16 or F32.
-    // Layer l's keys start at k_cache + l * n_ctx * kv_dim * elt_size.
+    // KV cache: per layer, n_ctx rows of kv_dim = n_head_kv * head_dim elements (row = position),
+    // F16 or F32. Layer l's keys start at k_cache + l * n_ctx * kv_dim * elt_size.
     bool kv_f16_k, kv_f16_v;
     bool exact_batches; // ll_set_exact_batches: one-token arithmetic for every row
     void *k_cache, *v_cache;
@@ -30,11 +30,15 @@ struct ll_context {
     float *xb2;   // [n_batch][n_embd] projection output before the residual add
     float *q;     // [n_batch][q_dim]
     float *k, *v; // [n_batch][kv_dim]
-    float *hb, *hb2;   // [n_batch][n_ff]
+    float *qkv;   // [n_batch][q_dim + 2 kv_dim] a fused projection's output (NULL: none fused)
+    float *hb, *hb2;   // [n_batch][n_ff] (gate|up fused: hb is [n_batch][2 n_ff])
     float *att;   // [n_threads][n_ctx] attention scores, one row per thread
     float *att_scratch; // [n_threads][33 * head_dim] rounded query and value partial sums
-    float *rope_cs;    // [n_batch][n_rot] cos, sin pairs for the chunk's positions
-    gl_rope_params rope;
+    // Rotary settings (the model's, LongRoPE's factors chosen for n_ctx) and for each the
+    // cos, sin pairs of the chunk's positions: [n_batch][n_rot].
+    ll_rope rope[LL_MAX_ROPES];
+    float *rope_cs[LL_MAX_ROPES];
+    int n_ropes;
     gl_act act;
     const float *act_src; // the buffer act was made from (NULL: stale)
 
@@ -73,13 +77,14 @@ struct ll_context {
     // floats) and the weight's slot as lora.h numbers them. NULL (the default) costs one test.
     void (*act_hook)(void *ud, int slot, const float *x, int n_tok, int n_in);
     void *act_hook_ud;
+
+    // ll_set_abort_callback: asked between chunks and between layers whether to stop.
+    bool (*abort_cb)(void *ud);
+    void *abort_ud;
 };
 
-// Evaluates n_tok (<= n_batch) tokens at positions pos0.. (their K/V land in the cache
-// there) and writes logits: for every token into out (n_tok rows) when all_logits, else for
-// the last one only (one row), or none when out is NULL. Returns false with err set.
-bool ll_forward_llama(ll_context *c, const ll_token *tokens, int n_tok, int pos0, float *out,
-                      bool all_logits, char *err, size_t errlen);
+// True (with err set to "interrupted") when the abort callback asks the decode to stop.
+bool ll_decode_aborted(ll_context *c, char *err, size_t errlen);
 
 // ll_decode with layers [0, n_layers) taken as done: x holds the residual stream entering layer
 // n_layers for each of the n tokens, and the cache holds their K/V rows in those layers.

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "llamalite.h"
+
 #define GGUF_MAGIC "GGUF"
 #define GGUF_MAX_NESTING 8
 
@@ -916,11 +918,9 @@ bool gguf_writer_write(gguf_writer *w, const char *path, char *err, size_t errle
         snprintf(err, errlen, "%s: %s", path, w->err);
         return false;
     }
-    FILE *fp = fopen(path, "wb");
-    if (!fp) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return false;
-    }
+    ll_outfile *out = ll_outfile_open(path, err, errlen);
+    if (!out) return false;
+    FILE *fp = ll_outfile_stream(out);
     // Layout: header, metadata, tensor infos, padding to the alignment, then each tensor's
     // data padded to the alignment (offsets are relative to the start of the data section).
     bool ok = true;
@@ -951,11 +951,6 @@ bool gguf_writer_write(gguf_writer *w, const char *path, char *err, size_t errle
         pos += w->t[i].size;
         ok = ok && pad_to(fp, &pos, align);
     }
-    int saved = errno;
-    if (fclose(fp) != 0 && ok) { ok = false; saved = errno; }
-    if (!ok) {
-        snprintf(err, errlen, "%s: write failed: %s", path, strerror(saved));
-        remove(path); // no half-written model left behind
-    }
-    return ok;
+    // A failed write (the stream's error flag) leaves whatever was at path before untouched.
+    return ll_outfile_close(out, true, err, errlen);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gguf/gguf.h"
+#include "model/model.h"
 
 struct ll_gguf {
     gguf_file *f;
@@ -204,4 +205,27 @@ char *ll_gguf_kv_format(const ll_gguf *g, int64_t i, size_t max_items, size_t ma
         return NULL;
     }
     return b.s;
+}
+
+// ---- hyperparameters --------------------------------------------------------------------------
+
+char *ll_gguf_hparams(const ll_gguf *g, char *err, size_t errlen) {
+    if (err && errlen) err[0] = 0;
+    // Vocabulary files and adapters have no hyperparameters of their own (err stays empty).
+    if (gguf_n_tensors(g->f) == 0 || !strcmp(gguf_get_str(g->f, "general.type", ""), "adapter")) return NULL;
+    const char *arch = gguf_get_str(g->f, "general.architecture", "");
+    const ll_arch *a = ll_arch_find(arch);
+    if (!a) {
+        if (err && errlen)
+            snprintf(err, errlen, "architecture '%.40s' is not one the engine runs (supported: %s)", arch,
+                     ll_arch_names());
+        return NULL;
+    }
+    // A model without weights or vocabulary: just what the hyperparameter readers need.
+    ll_model m = {.file = g->f, .a = a};
+    snprintf(m.arch, sizeof m.arch, "%s", arch);
+    char *s = NULL;
+    if (ll_hparams_load(&m, err, errlen)) s = ll_hparams_format(&m);
+    free(m.layers);
+    return s;
 }

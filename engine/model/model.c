@@ -1,6 +1,7 @@
-// Model loading: hyperparameters from the `llama.*` keys and weight views into the mapped
-// GGUF. Every tensor is checked (presence, shape, type) before anything runs, so the forward
-// pass never has to distrust its inputs.
+// Model loading, for every architecture of the table (arch.c): the common hyperparameters
+// from the `<arch>.*` keys, then the family's own; then per layer the tensors of the
+// family's roles as weight views into the mapped GGUF. Every tensor is checked (presence,
+// shape, type) before anything runs, so the forward pass never has to distrust its inputs.
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,12 +21,22 @@ ll_model_params ll_model_default_params(void) {
 
 // ---- hyperparameters ------------------------------------------------------------------
 
-// Reads an integer key that llama.cpp also allows as a per-layer array; we only support a
-// single value (arrays whose elements are all equal are accepted).
-static bool get_count(const gguf_file *f, const char *key, int64_t def, int64_t *out,
-                      char *err, size_t errlen) {
+static const char *key_of(const ll_model *m, const char *suffix, char *buf, size_t n) {
+    snprintf(buf, n, "%s.%s", m->arch, suffix);
+    return buf;
+}
+
+// Reads an integer key that may also be a per-layer array (n_layer > 0: then it must have
+// n_layer elements). *out is the value (the largest of an array); per_layer, when not NULL,
+// receives each layer's value, else the layers must agree. Absent: def everywhere.
+static bool get_count(const gguf_file *f, const char *key, int64_t def, int n_layer, int64_t *out,
+                      int64_t *per_layer, char *err, size_t errlen) {
     int64_t i = gguf_find_key(f, key);
-    if (i < 0) { *out = def; return true; }
+    if (i < 0) {
+        *out = def;
+        for (int l = 0; per_layer && l < n_layer; l++) per_layer[l] = def;
+        return true;
+    }
     if (gguf_kv_type(f, i) == GGUF_TYPE_ARRAY) {
         uint64_t n = gguf_arr_n(f, i);
         enum gguf_vtype et = gguf_arr_type(f, i);
@@ -33,18 +44,26 @@ static bool get_count(const gguf_file *f, const char *key, int64_t def, int64_t 
             ll_set_err(err, errlen, "metadata '%s' is not a count", key);
             return false;
         }
-        double v0 = gguf_arr_number(f, i, 0);
-        for (uint64_t j = 1; j < n; j++) {
-            if (gguf_arr_number(f, i, j) != v0) {
+        if (n_layer > 0 && n != (uint64_t)n_layer) {
+            ll_set_err(err, errlen, "metadata '%s' has %llu values for %d layers", key, (unsigned long long)n,
+                       n_layer);
+            return false;
+        }
+        double mx = 0;
+        for (uint64_t j = 0; j < n; j++) {
+            const double v = gguf_arr_number(f, i, j);
+            if (!(v >= 0 && v <= 1e9) || v != floor(v)) {
+                ll_set_err(err, errlen, "metadata '%s' out of range", key);
+                return false;
+            }
+            if (!per_layer && v != gguf_arr_number(f, i, 0)) {
                 ll_set_err(err, errlen, "metadata '%s': per-layer values are not supported", key);
                 return false;
             }
+            if (per_layer) per_layer[j] = (int64_t)v;
+            if (v > mx) mx = v;
         }
-        if (!(v0 >= 0 && v0 <= 1e9)) {
-            ll_set_err(err, errlen, "metadata '%s' out of range", key);
-            return false;
-        }
-        *out = (int64_t)v0;
+        *out = (int64_t)mx;
         return true;
     }
     double v;
@@ -53,55 +72,127 @@ static bool get_count(const gguf_file *f, const char *key, int64_t def, int64_t 
         return false;
     }
     *out = (int64_t)v;
+    for (int l = 0; per_layer && l < n_layer; l++) per_layer[l] = *out;
     return true;
 }
 
-static bool load_hparams(ll_model *m, char *err, size_t errlen) {
+static const struct { const char *name; ll_rope_scaling type; } ROPE_SCALINGS[] = {
+    {"none", LL_ROPE_SCALING_NONE}, {"linear", LL_ROPE_SCALING_LINEAR}, {"yarn", LL_ROPE_SCALING_YARN},
+    {"longrope", LL_ROPE_SCALING_LONGROPE}, {"llama3", LL_ROPE_SCALING_LLAMA3},
+};
+
+static bool read_rope(ll_model *m, char *err, size_t errlen) {
+    ll_hparams *hp = &m->hp;
+    const gguf_file *f = m->file;
+    char k[128];
+    hp->rope_freq_base = gguf_get_f32(f, key_of(m, "rope.freq_base", k, sizeof k), 10000.0f);
+    if (!(hp->rope_freq_base > 0 && isfinite(hp->rope_freq_base))) {
+        ll_set_err(err, errlen, "invalid %s", k);
+        return false;
+    }
+    const char *scaling = gguf_get_str(f, key_of(m, "rope.scaling.type", k, sizeof k), "linear");
+    bool known = false;
+    for (size_t i = 0; i < sizeof ROPE_SCALINGS / sizeof ROPE_SCALINGS[0]; i++)
+        if (!strcmp(scaling, ROPE_SCALINGS[i].name)) hp->rope_scaling = ROPE_SCALINGS[i].type, known = true;
+    if (!known) {
+        char safe[40];
+        size_t n = 0;
+        for (const char *s = scaling; *s && n + 1 < sizeof safe; s++) safe[n++] = *s >= 0x20 && *s < 0x7f ? *s : '?';
+        safe[n] = 0;
+        ll_set_err(err, errlen, "unsupported rope scaling type '%s' (supported: none, linear, yarn, longrope, llama3)",
+                   safe);
+        return false;
+    }
+    float factor = gguf_get_f32(f, key_of(m, "rope.scaling.factor", k, sizeof k), 0.0f);
+    if (factor == 0.0f) factor = gguf_get_f32(f, key_of(m, "rope.scale_linear", k, sizeof k), 0.0f);
+    if (!(factor >= 0 && isfinite(factor))) {
+        ll_set_err(err, errlen, "invalid rope scaling factor");
+        return false;
+    }
+    // llama3's factor shapes rope_freqs; "none" never scales.
+    if (hp->rope_scaling == LL_ROPE_SCALING_NONE || hp->rope_scaling == LL_ROPE_SCALING_LLAMA3) factor = 0.0f;
+    hp->rope_freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
+    int64_t orig;
+    if (!get_count(f, key_of(m, "rope.scaling.original_context_length", k, sizeof k), hp->n_ctx_train, 0, &orig,
+                   NULL, err, errlen))
+        return false;
+    hp->n_ctx_orig = orig > 0 ? (int)orig : hp->n_ctx_train;
+    hp->rope_attn_factor = gguf_get_f32(f, key_of(m, "rope.scaling.attn_factor", k, sizeof k), 1.0f);
+    if (!(hp->rope_attn_factor > 0 && isfinite(hp->rope_attn_factor))) {
+        ll_set_err(err, errlen, "invalid %s", k);
+        return false;
+    }
+    return true;
+}
+
+bool ll_hparams_load(ll_model *m, char *err, size_t errlen) {
     const gguf_file *f = m->file;
     ll_hparams *hp = &m->hp;
+    char k[128];
+    memset(hp, 0, sizeof *hp);
     int64_t n_ctx, n_embd, n_layer, n_head, n_head_kv, n_ff, head_dim, n_rot;
-    if (!get_count(f, "llama.context_length", 2048, &n_ctx, err, errlen) ||
-        !get_count(f, "llama.embedding_length", 0, &n_embd, err, errlen) ||
-        !get_count(f, "llama.block_count", 0, &n_layer, err, errlen) ||
-        !get_count(f, "llama.attention.head_count", 0, &n_head, err, errlen) ||
-        !get_count(f, "llama.feed_forward_length", 0, &n_ff, err, errlen))
+    if (!get_count(f, key_of(m, "context_length", k, sizeof k), 2048, 0, &n_ctx, NULL, err, errlen) ||
+        !get_count(f, key_of(m, "embedding_length", k, sizeof k), 0, 0, &n_embd, NULL, err, errlen) ||
+        !get_count(f, key_of(m, "block_count", k, sizeof k), 0, 0, &n_layer, NULL, err, errlen))
         return false;
     if (n_embd <= 0 || n_embd > (1 << 17)) {
-        ll_set_err(err, errlen, "invalid or missing llama.embedding_length (%lld)", (long long)n_embd);
+        ll_set_err(err, errlen, "invalid or missing %s.embedding_length (%lld)", m->arch, (long long)n_embd);
         return false;
     }
     if (n_layer <= 0 || n_layer > 4096) {
-        ll_set_err(err, errlen, "invalid or missing llama.block_count (%lld)", (long long)n_layer);
+        ll_set_err(err, errlen, "invalid or missing %s.block_count (%lld)", m->arch, (long long)n_layer);
         return false;
     }
+    const int L = (int)n_layer;
+    if (!get_count(f, key_of(m, "attention.head_count", k, sizeof k), 0, L, &n_head, NULL, err, errlen))
+        return false;
     if (n_head <= 0 || n_head > 4096) {
-        ll_set_err(err, errlen, "invalid or missing llama.attention.head_count (%lld)", (long long)n_head);
+        ll_set_err(err, errlen, "invalid or missing %s.attention.head_count (%lld)", m->arch, (long long)n_head);
         return false;
     }
-    if (!get_count(f, "llama.attention.head_count_kv", n_head, &n_head_kv, err, errlen))
+    if (!get_count(f, key_of(m, "attention.head_count_kv", k, sizeof k), n_head, L, &n_head_kv, NULL, err, errlen))
         return false;
     if (n_head_kv <= 0 || n_head_kv > n_head || n_head % n_head_kv != 0) {
-        ll_set_err(err, errlen, "invalid llama.attention.head_count_kv %lld for %lld heads",
-                (long long)n_head_kv, (long long)n_head);
+        ll_set_err(err, errlen, "invalid %s.attention.head_count_kv %lld for %lld heads", m->arch,
+                   (long long)n_head_kv, (long long)n_head);
         return false;
     }
-    if (n_ff <= 0 || n_ff > (1 << 20)) {
-        ll_set_err(err, errlen, "invalid or missing llama.feed_forward_length (%lld)", (long long)n_ff);
+    // Per-layer feed-forward widths are kept (in m->layers, which the tensors fill later).
+    int64_t *ff = malloc((size_t)L * sizeof *ff);
+    if (!ff) {
+        ll_set_err(err, errlen, "out of memory");
         return false;
     }
-    if (!get_count(f, "llama.attention.key_length", n_embd / n_head, &head_dim, err, errlen))
+    if (!m->layers && !(m->layers = calloc((size_t)L, sizeof *m->layers))) {
+        free(ff);
+        ll_set_err(err, errlen, "out of memory");
+        return false;
+    }
+    bool ok = get_count(f, key_of(m, "feed_forward_length", k, sizeof k), 0, L, &n_ff, ff, err, errlen);
+    for (int l = 0; ok && l < L; l++) {
+        if (ff[l] <= 0 || ff[l] > (1 << 20)) {
+            ll_set_err(err, errlen, "invalid or missing %s.feed_forward_length (%lld)", m->arch, (long long)ff[l]);
+            ok = false;
+        }
+    }
+    if (ok)
+        for (int l = 0; l < L; l++) m->layers[l].n_ff = (int)ff[l];
+    free(ff);
+    if (!ok) return false;
+    if (!get_count(f, key_of(m, "attention.key_length", k, sizeof k), n_embd / n_head, 0, &head_dim, NULL, err, errlen))
         return false;
     int64_t v_len;
-    if (!get_count(f, "llama.attention.value_length", head_dim, &v_len, err, errlen)) return false;
+    if (!get_count(f, key_of(m, "attention.value_length", k, sizeof k), head_dim, 0, &v_len, NULL, err, errlen))
+        return false;
     if (head_dim <= 0 || head_dim > 4096 || v_len != head_dim) {
-        ll_set_err(err, errlen, "unsupported head size (key %lld, value %lld)", (long long)head_dim,
-                (long long)v_len);
+        ll_set_err(err, errlen, "unsupported head size (key %lld, value %lld)", (long long)head_dim, (long long)v_len);
         return false;
     }
-    if (!get_count(f, "llama.rope.dimension_count", head_dim, &n_rot, err, errlen)) return false;
+    if (!get_count(f, key_of(m, "rope.dimension_count", k, sizeof k), head_dim, 0, &n_rot, NULL, err, errlen))
+        return false;
     if (n_rot <= 0 || n_rot > head_dim || n_rot % 2) {
-        ll_set_err(err, errlen, "invalid llama.rope.dimension_count %lld (head size %lld)",
-                (long long)n_rot, (long long)head_dim);
+        ll_set_err(err, errlen, "invalid %s.rope.dimension_count %lld (head size %lld)", m->arch, (long long)n_rot,
+                   (long long)head_dim);
         return false;
     }
     if (n_ctx <= 0) n_ctx = 2048;
@@ -109,34 +200,110 @@ static bool load_hparams(ll_model *m, char *err, size_t errlen) {
 
     hp->n_ctx_train = (int)n_ctx;
     hp->n_embd = (int)n_embd;
-    hp->n_layer = (int)n_layer;
+    hp->n_layer = L;
     hp->n_head = (int)n_head;
     hp->n_head_kv = (int)n_head_kv;
     hp->n_ff = (int)n_ff;
     hp->head_dim = (int)head_dim;
     hp->n_rot = (int)n_rot;
 
-    hp->rms_eps = gguf_get_f32(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    hp->rms_eps = gguf_get_f32(f, key_of(m, "attention.layer_norm_rms_epsilon", k, sizeof k), 1e-5f);
     if (!(hp->rms_eps > 0 && hp->rms_eps < 1)) hp->rms_eps = 1e-5f;
-    hp->rope_freq_base = gguf_get_f32(f, "llama.rope.freq_base", 10000.0f);
-    if (!(hp->rope_freq_base > 0 && isfinite(hp->rope_freq_base))) {
-        ll_set_err(err, errlen, "invalid llama.rope.freq_base");
+    if (!read_rope(m, err, errlen)) return false;
+    hp->rope_type = m->a->rope_type;
+    hp->kq_scale = ll_arch_f32(m, "attention.scale", 0.0f);
+    if (!(hp->kq_scale >= 0 && isfinite(hp->kq_scale))) {
+        ll_set_err(err, errlen, "invalid %s.attention.scale", m->arch);
         return false;
     }
-    const char *scaling = gguf_get_str(f, "llama.rope.scaling.type", "linear");
-    if (strcmp(scaling, "linear") != 0 && strcmp(scaling, "none") != 0) {
-        ll_set_err(err, errlen, "unsupported rope scaling type '%s' (supported: linear)", scaling);
-        return false;
+    if (hp->kq_scale == 0.0f) hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
+    hp->ffn_act = LL_ACT_SILU;
+    return !m->a->read_hparams || m->a->read_hparams(m, err, errlen);
+}
+
+bool ll_hparams_same(const ll_hparams *a, const ll_hparams *b) {
+    return a->n_embd == b->n_embd && a->n_head == b->n_head && a->n_head_kv == b->n_head_kv &&
+           a->n_ff == b->n_ff && a->head_dim == b->head_dim && a->n_rot == b->n_rot && a->rms_eps == b->rms_eps &&
+           a->n_vocab == b->n_vocab && a->rope_type == b->rope_type && a->rope_scaling == b->rope_scaling &&
+           a->rope_freq_base == b->rope_freq_base && a->rope_freq_scale == b->rope_freq_scale &&
+           a->n_ctx_orig == b->n_ctx_orig && a->rope_attn_factor == b->rope_attn_factor &&
+           a->rope_freq_base_swa == b->rope_freq_base_swa && a->rope_freq_scale_swa == b->rope_freq_scale_swa &&
+           a->kq_scale == b->kq_scale && a->q_scale_first == b->q_scale_first &&
+           a->attn_softcap == b->attn_softcap && a->n_swa == b->n_swa && a->swa_pattern == b->swa_pattern &&
+           a->embd_scale == b->embd_scale && a->ffn_act == b->ffn_act &&
+           a->ffn_fused_gate_up == b->ffn_fused_gate_up && a->final_softcap == b->final_softcap;
+}
+
+char *ll_hparams_format(const ll_model *m) {
+    const ll_hparams *hp = &m->hp;
+    size_t cap = 4096, n = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+#define PUT(...) (n += (size_t)snprintf(s + n, n < cap ? cap - n : 0, __VA_ARGS__))
+    static const char *const scalings[] = {"none", "linear", "yarn", "longrope", "llama3"};
+    PUT("architecture    = %s (%s RoPE)\n", m->arch, hp->rope_type == GL_ROPE_NEOX ? "NeoX" : "normal");
+    PUT("n_ctx_train     = %d\n", hp->n_ctx_train);
+    PUT("n_embd          = %d\n", hp->n_embd);
+    PUT("n_layer         = %d\n", hp->n_layer);
+    PUT("n_head          = %d\n", hp->n_head);
+    PUT("n_head_kv       = %d\n", hp->n_head_kv);
+    PUT("head_dim        = %d\n", hp->head_dim);
+    PUT("n_rot           = %d\n", hp->n_rot);
+    {
+        bool same = true;
+        for (int l = 1; l < hp->n_layer; l++) same &= m->layers[l].n_ff == m->layers[0].n_ff;
+        if (same) PUT("n_ff            = %d\n", hp->n_ff);
+        else {
+            PUT("n_ff            = [");
+            for (int l = 0; l < hp->n_layer; l++) PUT("%s%d", l ? ", " : "", m->layers[l].n_ff);
+            PUT("]\n");
+        }
     }
-    float factor = gguf_get_f32(f, "llama.rope.scaling.factor", 0.0f);
-    if (factor == 0.0f) factor = gguf_get_f32(f, "llama.rope.scale_linear", 0.0f);
-    if (strcmp(scaling, "none") == 0) factor = 0.0f;
-    if (!(factor >= 0 && isfinite(factor))) {
-        ll_set_err(err, errlen, "invalid rope scaling factor");
-        return false;
+    PUT("ffn             = %s%s\n", hp->ffn_act == LL_ACT_GELU ? "GeGLU (tanh gelu)" : "SwiGLU",
+        hp->ffn_fused_gate_up ? ", gate|up fused" : "");
+    PUT("rms_eps         = %g\n", hp->rms_eps);
+    PUT("rope_freq_base  = %g\n", hp->rope_freq_base);
+    PUT("rope_scaling    = %s", scalings[hp->rope_scaling]);
+    if (hp->rope_freq_scale != 1.0f) PUT(", factor %g", 1.0 / hp->rope_freq_scale);
+    if (hp->rope_scaling == LL_ROPE_SCALING_YARN || hp->rope_scaling == LL_ROPE_SCALING_LONGROPE ||
+        hp->rope_scaling == LL_ROPE_SCALING_LLAMA3)
+        PUT(", original context %d", hp->n_ctx_orig);
+    if (hp->rope_attn_factor != 1.0f) PUT(", attn_factor %g", hp->rope_attn_factor);
+    PUT("\n");
+    if (m->rope_freqs) PUT("rope_freqs      = %d factors (rope_freqs.weight)\n", hp->n_rot / 2);
+    if (m->rope_long || m->rope_short)
+        PUT("rope_factors    = LongRoPE long/short (%d each)\n", hp->n_rot / 2);
+    PUT("kq_scale        = %g%s\n", hp->kq_scale, hp->q_scale_first ? " (on Q after RoPE)" : "");
+    if (hp->n_swa > 0) {
+        PUT("sliding_window  = %d, ", hp->n_swa);
+        if (hp->swa_pattern == 0) PUT("every layer\n");
+        else if (hp->swa_pattern == 2) PUT("even layers\n");
+        else PUT("all but every %dth layer\n", hp->swa_pattern);
+        if (hp->rope_freq_base_swa > 0)
+            PUT("rope_base_local = %g (sliding-window layers)\n", hp->rope_freq_base_swa);
     }
-    hp->rope_freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
-    return true;
+    if (hp->embd_scale > 0) PUT("embd_scale      = %g\n", hp->embd_scale);
+    if (hp->attn_softcap > 0) PUT("attn_softcap    = %g\n", hp->attn_softcap);
+    if (hp->final_softcap > 0) PUT("final_softcap   = %g\n", hp->final_softcap);
+    if (m->owned) {
+        // The roles the layers have, with the number of layers having each when not all.
+        PUT("layer tensors   =");
+        for (int r = 0; r < LL_ROLE_COUNT; r++) {
+            int cnt = 0;
+            for (int l = 0; l < hp->n_layer; l++) cnt += m->layers[l].w[r].data != NULL;
+            if (!cnt) continue;
+            const char *name = ll_roles[r].name;
+            const char *dot = strchr(name, '.');
+            if (dot && !strcmp(dot, ".weight")) PUT(" %.*s", (int)(dot - name), name);
+            else PUT(" %s", name);
+            if (cnt != hp->n_layer) PUT("(%d)", cnt);
+        }
+        PUT("\n");
+        PUT("output          = %s\n", m->output.data == m->tok_embd.data ? "tied (token_embd)" : "output.weight");
+    }
+#undef PUT
+    if (n >= cap) s[cap - 1] = 0;
+    return s;
 }
 
 // ---- tensors ---------------------------------------------------------------------------
@@ -233,11 +400,110 @@ static bool get_vector(ll_model *m, const char *name, int64_t n, bool required,
     return true;
 }
 
+// The shape role r has in layer L of m: a matrix of n_out rows of n_in, or a vector of n_in.
+static void role_shape(const ll_model *m, const ll_layer *L, ll_role r, int64_t *n_in, int64_t *n_out) {
+    const ll_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd, q = (int64_t)hp->n_head * hp->head_dim, kv = (int64_t)hp->n_head_kv * hp->head_dim,
+                  ff = L->n_ff, up = hp->ffn_fused_gate_up ? 2 * ff : ff;
+    *n_out = 1;
+    switch (r) {
+    case LL_ROLE_ATTN_Q: *n_in = E, *n_out = q; break;
+    case LL_ROLE_ATTN_K: case LL_ROLE_ATTN_V: *n_in = E, *n_out = kv; break;
+    case LL_ROLE_ATTN_QKV: *n_in = E, *n_out = q + 2 * kv; break;
+    case LL_ROLE_ATTN_OUT: *n_in = q, *n_out = E; break;
+    case LL_ROLE_ATTN_Q_B: *n_in = q; break;
+    case LL_ROLE_ATTN_K_B: case LL_ROLE_ATTN_V_B: *n_in = kv; break;
+    case LL_ROLE_ATTN_QKV_B: *n_in = q + 2 * kv; break;
+    case LL_ROLE_ATTN_Q_NORM: case LL_ROLE_ATTN_K_NORM: *n_in = hp->head_dim; break;
+    case LL_ROLE_ATTN_SINKS: *n_in = hp->n_head; break;
+    case LL_ROLE_FFN_GATE: *n_in = E, *n_out = ff; break;
+    case LL_ROLE_FFN_UP: *n_in = E, *n_out = up; break;
+    case LL_ROLE_FFN_DOWN: *n_in = ff, *n_out = E; break;
+    case LL_ROLE_FFN_GATE_B: *n_in = ff; break;
+    case LL_ROLE_FFN_UP_B: *n_in = up; break;
+    default: *n_in = E; break; // the norms, the output bias
+    }
+}
+
+// The roles layer i must have and may have: the family's, with a fused attn_qkv standing in
+// for attn_q/k/v (or the reverse) when the file has the other form and the family allows it.
+static void layer_roles(const ll_model *m, int i, uint64_t *req, uint64_t *opt) {
+    const uint64_t qkv3 = LL_BIT(LL_ROLE_ATTN_Q) | LL_BIT(LL_ROLE_ATTN_K) | LL_BIT(LL_ROLE_ATTN_V),
+                   fused = LL_BIT(LL_ROLE_ATTN_QKV);
+    *req = m->a->required;
+    *opt = m->a->optional;
+    char name[96];
+    snprintf(name, sizeof name, "blk.%d.%s", i, ll_roles[LL_ROLE_ATTN_QKV].name);
+    const bool has_fused = gguf_find_tensor(m->file, name) != NULL;
+    snprintf(name, sizeof name, "blk.%d.%s", i, ll_roles[LL_ROLE_ATTN_Q].name);
+    const bool has_q = gguf_find_tensor(m->file, name) != NULL;
+    if ((*req & fused) && !has_fused && has_q) *req = (*req & ~fused) | qkv3;
+    else if ((*req & qkv3) == qkv3 && (*opt & fused) && has_fused && !has_q) *req = (*req & ~qkv3) | fused;
+    *opt &= ~*req;
+    if (*req & fused) *opt &= ~qkv3;
+    else *opt &= ~(fused | LL_BIT(LL_ROLE_ATTN_QKV_B));
+}
+
+// Llama 3.1's frequency divisors from the rope.scaling keys, as the converter makes
+// rope_freqs.weight, for files that name the scaling instead of carrying the tensor.
+static void llama3_factors(const ll_model *m, float *out) {
+    const ll_hparams *hp = &m->hp;
+    const float factor = ll_arch_f32(m, "rope.scaling.factor", 8.0f);
+    const float lo = ll_arch_f32(m, "rope.scaling.low_freq_factor", 1.0f);
+    const float hi = ll_arch_f32(m, "rope.scaling.high_freq_factor", 4.0f);
+    const double old_ctx = hp->n_ctx_orig, lo_wavelen = old_ctx / lo, hi_wavelen = old_ctx / hi;
+    for (int i = 0; i < hp->n_rot / 2; i++) {
+        const double freq = 1.0 / pow(hp->rope_freq_base, 2.0 * i / hp->n_rot), wavelen = 2 * M_PI / freq;
+        if (wavelen < hi_wavelen) out[i] = 1.0f;
+        else if (wavelen > lo_wavelen) out[i] = factor;
+        else {
+            const double smooth = (old_ctx / wavelen - lo) / (hi - lo);
+            out[i] = (float)(1.0 / ((1.0 - smooth) / factor + smooth));
+        }
+    }
+}
+
+// The rotary settings: the global one, and for sliding-window layers with a base of their
+// own (gemma3) a local one. YaRN's ramp and magnitude as ggml's rope_yarn computes them.
+static void make_ropes(ll_model *m) {
+    const ll_hparams *hp = &m->hp;
+    ll_rope *g = &m->rope[0];
+    g->p = (gl_rope_params){.freq_base = hp->rope_freq_base, .freq_scale = hp->rope_freq_scale,
+                            .freq_factors = m->rope_freqs ? m->rope_freqs : m->rope_short,
+                            .n_rot = hp->n_rot, .mode = hp->rope_type};
+    g->attn_factor = hp->rope_attn_factor;
+    g->ext_factor = hp->rope_scaling == LL_ROPE_SCALING_YARN ? 1.0f : 0.0f;
+    if (g->ext_factor != 0.0f) {
+        // corr_dim(r) = n_rot * ln(n_ctx_orig / (r * 2 pi)) / (2 ln base), for beta_fast 32 / beta_slow 1
+        const float beta_fast = 32.0f, beta_slow = 1.0f, n = (float)hp->n_rot, base = hp->rope_freq_base;
+        const float start = floorf(n * logf((float)hp->n_ctx_orig / (beta_fast * 2 * (float)M_PI)) / (2 * logf(base)));
+        const float end = ceilf(n * logf((float)hp->n_ctx_orig / (beta_slow * 2 * (float)M_PI)) / (2 * logf(base)));
+        g->corr_dims[0] = start > 0 ? start : 0;
+        g->corr_dims[1] = end < n - 1 ? end : n - 1;
+    }
+    m->n_ropes = 1;
+    if (hp->rope_freq_base_swa > 0) {
+        m->rope[1] = *g;
+        m->rope[1].p.freq_base = hp->rope_freq_base_swa;
+        m->rope[1].p.freq_scale = hp->rope_freq_scale_swa;
+        m->rope[1].p.freq_factors = NULL;
+        m->rope[1].ext_factor = 0.0f;
+        m->rope[1].attn_factor = 1.0f;
+        m->n_ropes = 2;
+    }
+    // Which layers slide, and with which setting.
+    for (int l = 0; l < hp->n_layer; l++) {
+        ll_layer *L = &m->layers[l];
+        const bool swa = hp->n_swa > 0 && (hp->swa_pattern == 0 || (l + 1) % hp->swa_pattern != 0);
+        L->n_swa = swa ? hp->n_swa : 0;
+        L->rope = swa && m->n_ropes > 1 ? 1 : 0;
+    }
+}
+
 static bool load_tensors(ll_model *m, char *err, size_t errlen) {
     const ll_hparams *hp = &m->hp;
     const gguf_file *f = m->file;
-    const int64_t E = hp->n_embd, q_dim = (int64_t)hp->n_head * hp->head_dim,
-                  kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t E = hp->n_embd;
 
     // The vocabulary size comes from the embedding; the tokenizer must agree with it.
     const gguf_tensor *te = gguf_find_tensor(f, "token_embd.weight");
@@ -257,11 +523,19 @@ static bool load_tensors(ll_model *m, char *err, size_t errlen) {
     }
     const int64_t V = hp->n_vocab;
 
-    size_t n_floats = (size_t)E + (size_t)hp->n_rot / 2 +
-                      (size_t)hp->n_layer * (size_t)(2 * E + q_dim + 2 * kv_dim + E);
+    // Room for every float copy: the output norm, three sets of rope factors, and each layer's
+    // vectors at their largest.
+    size_t n_floats = (size_t)E + 3 * (size_t)(hp->n_rot / 2);
+    for (int i = 0; i < hp->n_layer; i++) {
+        for (int r = 0; r < LL_ROLE_COUNT; r++) {
+            if (ll_roles[r].kind != LL_KIND_VECTOR) continue;
+            int64_t n_in, n_out;
+            role_shape(m, &m->layers[i], (ll_role)r, &n_in, &n_out);
+            n_floats += (size_t)n_in;
+        }
+    }
     m->owned = malloc(n_floats * sizeof(float));
-    m->layers = calloc((size_t)hp->n_layer, sizeof(ll_layer));
-    if (!m->owned || !m->layers) {
+    if (!m->owned) {
         ll_set_err(err, errlen, "out of memory");
         return false;
     }
@@ -283,37 +557,46 @@ static bool load_tensors(ll_model *m, char *err, size_t errlen) {
         m->n_params -= (uint64_t)E * V;
         m->size_bytes -= gl_row_size(te->type, E) * (uint64_t)V;
     }
-    if (!get_vector(m, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freqs, &cur, err, errlen))
-        return false;
-    if (m->rope_freqs) {
-        for (int i = 0; i < hp->n_rot / 2; i++) {
-            if (!(m->rope_freqs[i] > 0)) {
-                ll_set_err(err, errlen, "tensor 'rope_freqs.weight' holds a non-positive factor");
+    const int n_half = hp->n_rot / 2;
+    static const char *const factor_names[3] = {"rope_freqs.weight", "rope_factors_long.weight",
+                                                "rope_factors_short.weight"};
+    const float **factors[3] = {&m->rope_freqs, &m->rope_long, &m->rope_short};
+    for (int k = 0; k < 3; k++) {
+        if (!get_vector(m, factor_names[k], n_half, false, factors[k], &cur, err, errlen)) return false;
+        for (int i = 0; *factors[k] && i < n_half; i++) {
+            if (!((*factors[k])[i] > 0)) {
+                ll_set_err(err, errlen, "tensor '%s' holds a non-positive factor", factor_names[k]);
                 return false;
             }
         }
     }
+    if (!m->rope_freqs && hp->rope_scaling == LL_ROPE_SCALING_LLAMA3) {
+        llama3_factors(m, cur);
+        m->rope_freqs = cur;
+        cur += n_half;
+    }
 
     char name[96];
-#define NAME(s) (snprintf(name, sizeof name, "blk.%d.%s", i, s), name)
     for (int i = 0; i < hp->n_layer; i++) {
         ll_layer *L = &m->layers[i];
-        if (!get_vector(m, NAME("attn_norm.weight"), E, true, &L->attn_norm, &cur, err, errlen) ||
-            !get_weight(m, NAME("attn_q.weight"), E, q_dim, true, &L->wq, err, errlen) ||
-            !get_weight(m, NAME("attn_k.weight"), E, kv_dim, true, &L->wk, err, errlen) ||
-            !get_weight(m, NAME("attn_v.weight"), E, kv_dim, true, &L->wv, err, errlen) ||
-            !get_weight(m, NAME("attn_output.weight"), q_dim, E, true, &L->wo, err, errlen) ||
-            !get_vector(m, NAME("attn_q.bias"), q_dim, false, &L->bq, &cur, err, errlen) ||
-            !get_vector(m, NAME("attn_k.bias"), kv_dim, false, &L->bk, &cur, err, errlen) ||
-            !get_vector(m, NAME("attn_v.bias"), kv_dim, false, &L->bv, &cur, err, errlen) ||
-            !get_vector(m, NAME("attn_output.bias"), E, false, &L->bo, &cur, err, errlen) ||
-            !get_vector(m, NAME("ffn_norm.weight"), E, true, &L->ffn_norm, &cur, err, errlen) ||
-            !get_weight(m, NAME("ffn_gate.weight"), E, hp->n_ff, true, &L->w_gate, err, errlen) ||
-            !get_weight(m, NAME("ffn_up.weight"), E, hp->n_ff, true, &L->w_up, err, errlen) ||
-            !get_weight(m, NAME("ffn_down.weight"), hp->n_ff, E, true, &L->w_down, err, errlen))
-            return false;
+        uint64_t req, opt;
+        layer_roles(m, i, &req, &opt);
+        for (int r = 0; r < LL_ROLE_COUNT; r++) {
+            if (!((req | opt) & LL_BIT(r))) continue;
+            int64_t n_in, n_out;
+            role_shape(m, L, (ll_role)r, &n_in, &n_out);
+            snprintf(name, sizeof name, "blk.%d.%s", i, ll_roles[r].name);
+            const bool need = (req & LL_BIT(r)) != 0;
+            if (ll_roles[r].kind == LL_KIND_VECTOR) {
+                const float *v;
+                if (!get_vector(m, name, n_in, need, &v, &cur, err, errlen)) return false;
+                L->w[r] = v ? (ll_weight){v, GL_TYPE_F32, n_in, 1} : (ll_weight){0};
+            } else if (!get_weight(m, name, n_in, n_out, need, &L->w[r], err, errlen)) {
+                return false;
+            }
+        }
     }
-#undef NAME
+    make_ropes(m);
     return true;
 }
 
@@ -361,11 +644,11 @@ static void make_desc(ll_model *m) {
         // No (known) file type: name the type holding the most parameters of the layers.
         uint64_t count[GL_TYPE_COUNT] = {0};
         for (int i = 0; i < m->hp.n_layer; i++) {
-            const ll_layer *L = &m->layers[i];
-            const ll_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-            for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++)
-                if ((unsigned)ws[k]->type < GL_TYPE_COUNT)
-                    count[ws[k]->type] += (uint64_t)ws[k]->n_in * ws[k]->n_out;
+            for (int r = 0; r < LL_ROLE_COUNT; r++) {
+                const ll_weight *w = &m->layers[i].w[r];
+                if (ll_roles[r].kind != LL_KIND_VECTOR && w->data && (unsigned)w->type < GL_TYPE_COUNT)
+                    count[w->type] += (uint64_t)w->n_in * w->n_out;
+            }
         }
         int best = 0;
         for (int t = 1; t < GL_TYPE_COUNT; t++)
@@ -419,12 +702,12 @@ ll_model *ll_model_load(const char *path, const ll_model_params *p, char *err, s
         m->t_load_ms = ll_now_ms() - t0;
         return m;
     }
-    if (strcmp(m->arch, "llama") != 0) {
-        ll_set_err(err, errlen, "unsupported architecture '%s' (supported: llama)", m->arch);
+    if (!(m->a = ll_arch_find(m->arch))) {
+        ll_set_err(err, errlen, "unsupported architecture '%s' (supported: %s)", m->arch, ll_arch_names());
         goto fail;
     }
     char lerr[256] = "";
-    if (!load_hparams(m, lerr, sizeof lerr) || !load_tensors(m, lerr, sizeof lerr)) {
+    if (!ll_hparams_load(m, lerr, sizeof lerr) || !load_tensors(m, lerr, sizeof lerr)) {
         ll_set_err(err, errlen, "%s: %s", path, lerr);
         goto fail;
     }
@@ -453,6 +736,15 @@ int ll_model_n_layer(const ll_model *m) { return m->hp.n_layer; }
 uint64_t ll_model_n_params(const ll_model *m) { return m->n_params; }
 uint64_t ll_model_size_bytes(const ll_model *m) { return m->size_bytes; }
 const char *ll_model_desc(const ll_model *m) { return m->desc; }
+
+void ll_logits_finish(const ll_model *m, float *logits, int n_rows) {
+    const float cap = m->hp.final_softcap;
+    if (cap <= 0) return;
+    // As the reference: scale by 1/cap, tanh, scale by cap.
+    const float inv = 1.0f / cap;
+    const size_t n = (size_t)n_rows * (size_t)m->hp.n_vocab;
+    for (size_t i = 0; i < n; i++) logits[i] = tanhf(logits[i] * inv) * cap;
+}
 
 const char *ll_model_meta_str(const ll_model *m, const char *key) {
     int64_t i = gguf_find_key(m->file, key);

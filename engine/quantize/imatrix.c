@@ -130,10 +130,6 @@ void ll_imatrix_set_info(ll_imatrix *im, int n_chunks, const char *dataset) {
 
 // ---- collection ------------------------------------------------------------------------------
 
-static const char *const KIND[LL_LORA_PER_LAYER] = {
-    "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down",
-};
-
 static void observe(void *ud, int slot, const float *x, int n_tok, int n_in) {
     ll_imatrix *im = ud;
     const ll_model *m = im->ctx->model;
@@ -141,12 +137,12 @@ static void observe(void *ud, int slot, const float *x, int n_tok, int n_in) {
     // representative; the output head only on request, and only when it is its own matrix
     // (a tied head reads token_embd, which llama.cpp never collects).
     if (n_tok < 16) return;
-    char name[64];
+    char name[96];
     if (slot == ll_lora_slot_output(m)) {
         if (!im->process_output || m->output.data == m->tok_embd.data) return;
         snprintf(name, sizeof name, "output.weight");
     } else if (slot >= 0 && slot < ll_lora_slot_output(m)) {
-        snprintf(name, sizeof name, "blk.%d.%s.weight", slot / LL_LORA_PER_LAYER, KIND[slot % LL_LORA_PER_LAYER]);
+        snprintf(name, sizeof name, "blk.%d.%s", slot / LL_ROLE_COUNT, ll_roles[slot % LL_ROLE_COUNT].name);
     } else {
         return;
     }
@@ -184,15 +180,14 @@ int ll_imatrix_attach(ll_imatrix *im, ll_context *c, bool process_output) {
 static bool put_i32(FILE *f, int32_t v) { return fwrite(&v, 4, 1, f) == 1; }
 
 int ll_imatrix_save(const ll_imatrix *im, const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        ll_set_err(err, errlen, "%s: cannot create the file: %s", path, strerror(errno));
-        return -1;
-    }
+    ll_outfile *out = ll_outfile_open(path, err, errlen);
+    if (!out) return -1;
+    FILE *f = ll_outfile_stream(out);
     int n = 0;
     for (int i = 0; i < im->n; i++) n += im->e[i].count > 0;
     bool ok = put_i32(f, n);
     float *tmp = NULL;
+    bool oom = false;
     for (int i = 0; ok && i < im->n; i++) {
         const im_entry *e = &im->e[i];
         if (e->count <= 0) continue;
@@ -200,6 +195,7 @@ int ll_imatrix_save(const ll_imatrix *im, const char *path, char *err, size_t er
         float *nt = realloc(tmp, (size_t)e->nval * sizeof *tmp);
         if (!nt) {
             ok = false;
+            oom = true;
             break;
         }
         tmp = nt;
@@ -212,13 +208,13 @@ int ll_imatrix_save(const ll_imatrix *im, const char *path, char *err, size_t er
     const char *ds = im->dataset ? im->dataset : "";
     const int32_t dl = (int32_t)strlen(ds);
     ok = ok && put_i32(f, im->n_chunks) && put_i32(f, dl) && fwrite(ds, 1, (size_t)dl, f) == (size_t)dl;
-    if (fclose(f) != 0) ok = false;
-    if (!ok) {
-        ll_set_err(err, errlen, "%s: write failed", path);
-        remove(path);
+    if (oom) {
+        ll_set_err(err, errlen, "%s: out of memory", path);
+        ll_outfile_close(out, false, NULL, 0);
         return -1;
     }
-    return 0;
+    // A failed write (the stream's error flag) leaves whatever was at path before untouched.
+    return ll_outfile_close(out, true, err, errlen) ? 0 : -1;
 }
 
 static bool get_i32(FILE *f, int32_t *v) { return fread(v, 4, 1, f) == 1; }

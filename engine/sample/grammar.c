@@ -17,7 +17,7 @@
 
 #define MAX_REPEAT 100000u        // largest count in {m,n}
 #define MAX_ELEMS (1u << 24)      // a grammar bigger than this is refused
-#define MAX_EXPAND_DEPTH 4096     // recursion guard of the matcher's expansion
+#define MAX_NESTING 1024          // parentheses deeper than this are refused (the parser recurses)
 
 // ---- small growable arrays --------------------------------------------------------------------
 
@@ -103,6 +103,9 @@ typedef struct {
     prange *ranges; // every set's ranges, concatenated
     uint32_t n_ranges, cap_ranges;
     u32vec set_first; // set i: ranges[set_first[i] .. set_first[i + 1])
+    uint32_t *names;  // open addressing over the named rules: rule id + 1, 0 empty
+    uint32_t names_mask, n_named;
+    int nesting;      // parentheses open around the current position
     size_t total_elems;
     char *err;
     size_t errlen;
@@ -168,13 +171,49 @@ static uint32_t new_rule(parser *P, const char *name, size_t name_len, size_t po
     return P->n_rules++;
 }
 
+static uint32_t name_hash(const char *s, size_t len) {
+    uint32_t h = 2166136261u; // FNV-1a
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+// Puts rule id into the name table, doubling it when half full (a grammar of 100,000 rules
+// must not cost a scan of all names per mention).
+static bool name_insert(parser *P, uint32_t id) {
+    if ((P->n_named + 1) * 2 > P->names_mask) {
+        uint32_t size = P->names_mask ? (P->names_mask + 1) * 2 : 256;
+        uint32_t *t = calloc(size, sizeof *t);
+        if (!t) return oom(P);
+        for (uint32_t i = 0; i <= P->names_mask && P->names; i++) {
+            if (!P->names[i]) continue;
+            const prule *r = &P->rules[P->names[i] - 1];
+            uint32_t h = name_hash(r->name, r->name_len) & (size - 1);
+            while (t[h]) h = (h + 1) & (size - 1);
+            t[h] = P->names[i];
+        }
+        free(P->names);
+        P->names = t;
+        P->names_mask = size - 1;
+    }
+    const prule *r = &P->rules[id];
+    uint32_t h = name_hash(r->name, r->name_len) & P->names_mask;
+    while (P->names[h]) h = (h + 1) & P->names_mask;
+    P->names[h] = id + 1;
+    P->n_named++;
+    return true;
+}
+
 // The id of the named rule, creating an (undefined) entry at its first mention.
 static uint32_t rule_by_name(parser *P, const char *name, size_t len, size_t pos) {
-    for (uint32_t i = 0; i < P->n_rules; i++) {
-        if (P->rules[i].name && P->rules[i].name_len == len && !memcmp(P->rules[i].name, name, len))
-            return i;
+    if (P->names) {
+        for (uint32_t h = name_hash(name, len) & P->names_mask; P->names[h]; h = (h + 1) & P->names_mask) {
+            const prule *r = &P->rules[P->names[h] - 1];
+            if (r->name_len == len && !memcmp(r->name, name, len)) return P->names[h] - 1;
+        }
     }
-    return new_rule(P, name, len, pos, 0);
+    uint32_t id = new_rule(P, name, len, pos, 0);
+    if (id == UINT32_MAX || !name_insert(P, id)) return UINT32_MAX;
+    return id;
 }
 
 static bool emit(parser *P, u32vec *elems, uint32_t e) {
@@ -204,15 +243,16 @@ static bool push_range(parser *P, uint32_t lo, uint32_t hi) {
 // Turns the ranges pushed since `first` into a set (sorted, merged, negated if asked);
 // returns its id or UINT32_MAX.
 static uint32_t finish_set(parser *P, uint32_t first, bool negate) {
-    prange *r = P->ranges + first;
-    uint32_t n = P->n_ranges - first;
-    qsort(r, n, sizeof *r, cmp_prange);
-    uint32_t m = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (m > 0 && r[i].lo <= r[m - 1].hi + 1) {
-            if (r[i].hi > r[m - 1].hi) r[m - 1].hi = r[i].hi;
-        } else {
-            r[m++] = r[i];
+    uint32_t n = P->n_ranges - first, m = 0;
+    if (n > 0) { // an empty class ("[]") may come before any range exists
+        prange *r = P->ranges + first;
+        qsort(r, n, sizeof *r, cmp_prange);
+        for (uint32_t i = 0; i < n; i++) {
+            if (m > 0 && r[i].lo <= r[m - 1].hi + 1) {
+                if (r[i].hi > r[m - 1].hi) r[m - 1].hi = r[i].hi;
+            } else {
+                r[m++] = r[i];
+            }
         }
     }
     P->n_ranges = first + m;
@@ -310,6 +350,7 @@ static bool apply_repeat(parser *P, uint32_t rule_id, size_t from, uint32_t min,
     u32vec *elems = &P->rules[rule_id].elems;
     uint32_t owner = P->rules[rule_id].owner;
     uint32_t n = elems->n - (uint32_t)from;
+    if (n == 0) return true; // an empty symbol ("") repeated is still empty
     uint32_t *sym = malloc((size_t)n * sizeof *sym);
     if (!sym) return oom(P);
     memcpy(sym, elems->v + from, (size_t)n * sizeof *sym);
@@ -408,12 +449,16 @@ static bool parse_sequence(parser *P, uint32_t rule_id, bool nested) {
             last_sym = P->rules[rule_id].elems.n;
             if (!emit(P, &P->rules[rule_id].elems, GE_MAKE(GE_REF, ref))) return false;
         } else if (c == '(') {
+            if (P->nesting >= MAX_NESTING)
+                return fail_at(P, start, "nested too deeply (more than %d levels of parentheses)", MAX_NESTING);
             P->pos++;
             skip_space(P, true);
             uint32_t sub = new_rule(P, NULL, 0, start, P->rules[rule_id].owner);
             if (sub == UINT32_MAX) return false;
             P->rules[sub].defined = true;
+            P->nesting++;
             if (!parse_alternates(P, sub, true)) return false;
+            P->nesting--;
             if (peek(P) != ')') {
                 if (peek(P) < 0) return fail_at(P, start, "unclosed '('");
                 return fail_at(P, P->pos, "expected ')'");
@@ -642,37 +687,97 @@ static void parser_free(parser *P) {
     free(P->rules);
     free(P->ranges);
     free(P->set_first.v);
+    free(P->names);
 }
 
 static uint32_t sat_add(uint32_t a, uint32_t b) { return a + b >= GR_FAR ? GR_FAR : a + b; }
 
-// Fewest bytes each rule can match (a fixed point from "unreachable" downward: every value
-// along the way is the length of a real derivation, so a cut-off still leaves upper bounds),
-// then per position the fewest bytes to the end of its alternative.
+// Bytes of the shortest character a set holds (GR_FAR for an empty set).
+static uint32_t charset_min_bytes(const ll_grammar *g, uint32_t set) {
+    const gr_charset *cs = &g->sets[set];
+    if (!cs->n) return GR_FAR;
+    uint32_t lo = g->ranges[cs->first].lo;
+    return lo < 0x80 ? 1 : lo < 0x800 ? 2 : lo < 0x10000 ? 3 : 4;
+}
+
+typedef struct {
+    uint32_t cost, rule;
+} heap_item;
+
+static void heap_push(heap_item *h, uint32_t *n, heap_item x) {
+    uint32_t i = (*n)++;
+    while (i > 0 && h[(i - 1) / 2].cost > x.cost) { h[i] = h[(i - 1) / 2]; i = (i - 1) / 2; }
+    h[i] = x;
+}
+
+static heap_item heap_pop(heap_item *h, uint32_t *n) {
+    heap_item top = h[0], last = h[--*n];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && h[c + 1].cost < h[c].cost) c++;
+        if (h[c].cost >= last.cost) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n) h[i] = last;
+    return top;
+}
+
+// Fewest bytes each rule can match, exactly and in O(size log size) whatever the order of
+// the rules (Knuth's generalisation of Dijkstra's algorithm): a rule is settled at the
+// cheapest alternative whose references are all settled, cheapest first.
+static bool rule_min_bytes(const ll_grammar *g, uint32_t *rule_min) {
+    const uint32_t n_rules = g->n_rules, n_alts = g->rule_alts[n_rules];
+    uint32_t *acc = malloc(((size_t)n_alts + 1) * sizeof *acc);          // cost so far
+    uint32_t *pending = malloc(((size_t)n_alts + 1) * sizeof *pending);  // unsettled references
+    uint32_t *alt_rule = malloc(((size_t)n_alts + 1) * sizeof *alt_rule);
+    uint32_t *use_first = calloc((size_t)n_rules + 3, sizeof *use_first); // uses of rule x:
+    uint32_t *uses = malloc(((size_t)g->n_elems + 1) * sizeof *uses);     // uses[use_first[x]..]
+    heap_item *heap = malloc(((size_t)n_alts + 1) * sizeof *heap);
+    bool *settled = calloc((size_t)n_rules + 1, sizeof *settled);
+    bool ok = acc && pending && alt_rule && use_first && uses && heap && settled;
+    uint32_t n_heap = 0;
+    for (uint32_t r = 0; ok && r < n_rules; r++) {
+        rule_min[r] = GR_FAR;
+        for (uint32_t a = g->rule_alts[r]; a < g->rule_alts[r + 1]; a++) {
+            alt_rule[a] = r;
+            acc[a] = 0;
+            pending[a] = 0;
+            for (uint32_t p = g->alts[a]; g->elems[p] != GE_END; p++) {
+                uint32_t e = g->elems[p];
+                if (GE_TYPE(e) == GE_REF) { pending[a]++; use_first[GE_VAL(e) + 2]++; }
+                else acc[a] = sat_add(acc[a], charset_min_bytes(g, GE_VAL(e)));
+            }
+            if (pending[a] == 0) heap_push(heap, &n_heap, (heap_item){ acc[a], r });
+        }
+    }
+    // Counted one slot ahead, so that filling moves use_first[x + 1] from x's start to its end.
+    for (uint32_t x = 0; ok && x < n_rules; x++) use_first[x + 1] += use_first[x];
+    for (uint32_t a = 0; ok && a < n_alts; a++)
+        for (uint32_t p = g->alts[a]; g->elems[p] != GE_END; p++)
+            if (GE_TYPE(g->elems[p]) == GE_REF) uses[use_first[GE_VAL(g->elems[p]) + 1]++] = a;
+    while (ok && n_heap > 0) {
+        heap_item it = heap_pop(heap, &n_heap);
+        if (settled[it.rule]) continue;
+        settled[it.rule] = true;
+        rule_min[it.rule] = it.cost;
+        for (uint32_t k = use_first[it.rule]; k < use_first[it.rule + 1]; k++) {
+            uint32_t a = uses[k];
+            acc[a] = sat_add(acc[a], it.cost);
+            if (--pending[a] == 0 && !settled[alt_rule[a]]) heap_push(heap, &n_heap, (heap_item){ acc[a], alt_rule[a] });
+        }
+    }
+    free(acc); free(pending); free(alt_rule); free(use_first); free(uses); free(heap); free(settled);
+    return ok;
+}
+
+// Per position, the fewest bytes from it to the end of its alternative.
 static bool compute_rest_min(ll_grammar *g) {
     uint32_t *rule_min = malloc(((size_t)g->n_rules + 1) * sizeof *rule_min);
     g->rest_min = malloc((size_t)g->n_elems * sizeof *g->rest_min);
-    if (!rule_min || !g->rest_min) { free(rule_min); return false; }
-    for (uint32_t r = 0; r < g->n_rules; r++) rule_min[r] = GR_FAR;
-    for (int pass = 0; pass < 200; pass++) {
-        bool changed = false;
-        for (uint32_t r = g->n_rules; r-- > 0;) {
-            for (uint32_t a = g->rule_alts[r]; a < g->rule_alts[r + 1]; a++) {
-                uint32_t sum = 0;
-                for (uint32_t p = g->alts[a]; g->elems[p] != GE_END; p++) {
-                    uint32_t e = g->elems[p];
-                    if (GE_TYPE(e) == GE_REF) sum = sat_add(sum, rule_min[GE_VAL(e)]);
-                    else {
-                        const gr_charset *cs = &g->sets[GE_VAL(e)];
-                        uint32_t lo = cs->n ? g->ranges[cs->first].lo : GR_FAR;
-                        sum = sat_add(sum, lo < 0x80 ? 1 : lo < 0x800 ? 2 : lo < 0x10000 ? 3 : lo == GR_FAR ? GR_FAR : 4);
-                    }
-                }
-                if (sum < rule_min[r]) { rule_min[r] = sum; changed = true; }
-            }
-        }
-        if (!changed) break;
-    }
+    if (!rule_min || !g->rest_min || !rule_min_bytes(g, rule_min)) { free(rule_min); return false; }
     // Suffix sums, walking each alternative backward from its END.
     for (uint32_t p = 0; p < g->n_elems; p++) g->rest_min[p] = 0;
     for (uint32_t a = 0; a < g->rule_alts[g->n_rules]; a++) {
@@ -683,11 +788,7 @@ static bool compute_rest_min(ll_grammar *g) {
             uint32_t e = g->elems[p];
             uint32_t c;
             if (GE_TYPE(e) == GE_REF) c = rule_min[GE_VAL(e)];
-            else {
-                const gr_charset *cs = &g->sets[GE_VAL(e)];
-                uint32_t lo = cs->n ? g->ranges[cs->first].lo : GR_FAR;
-                c = lo < 0x80 ? 1 : lo < 0x800 ? 2 : lo < 0x10000 ? 3 : lo == GR_FAR ? GR_FAR : 4;
-            }
+            else c = charset_min_bytes(g, GE_VAL(e));
             acc = sat_add(acc, c);
             g->rest_min[p] = acc;
         }
@@ -839,6 +940,10 @@ bool gr_charset_meets(const ll_grammar *g, uint32_t set, uint32_t lo, uint32_t h
 
 // ---- matcher ----------------------------------------------------------------------------------
 
+typedef struct {
+    uint32_t p, parent;
+} gr_item;
+
 struct gr_matcher {
     const ll_grammar *g;
     uint32_t *pos, *parent; // node i: (element position, parent node); node 0: the empty stack
@@ -848,7 +953,8 @@ struct gr_matcher {
     uint32_t *table;        // open addressing: node ids, 0 empty
     uint32_t table_mask;
     uint32_t gen;
-    int depth;
+    gr_item *work;          // expand's pending (element, parent) pairs
+    uint32_t n_work, cap_work;
     bool oom;
 };
 
@@ -931,6 +1037,7 @@ void gr_matcher_free(gr_matcher *m) {
     free(m->mark);
     free(m->minrest);
     free(m->table);
+    free(m->work);
     free(m);
 }
 
@@ -943,47 +1050,71 @@ static void set_add(gr_matcher *m, gr_set *out, uint32_t id) {
     out->v[out->n++] = id;
 }
 
-static void expand(gr_matcher *m, uint32_t p, uint32_t parent, gr_set *out);
+#define EMPTY_STACK UINT32_MAX // a work item that stands for stack 0 (the grammar is done)
 
-// Continues with stack s, whose top (if any) is a position to resume at.
-static void resume(gr_matcher *m, uint32_t s, gr_set *out) {
-    if (s == 0) set_add(m, out, 0);
-    else expand(m, m->pos[s], m->parent[s], out);
+static bool work_push(gr_matcher *m, uint32_t p, uint32_t parent) {
+    if (m->n_work == m->cap_work) {
+        uint32_t cap = m->cap_work ? m->cap_work * 2 : 256;
+        gr_item *w = realloc(m->work, (size_t)cap * sizeof *w);
+        if (!w) { m->oom = true; return false; }
+        m->work = w;
+        m->cap_work = cap;
+    }
+    m->work[m->n_work++] = (gr_item){ p, parent };
+    return true;
+}
+
+// Continuing with stack s: the element its top points at (if any) is the one to match next.
+static bool push_resume(gr_matcher *m, uint32_t s) {
+    return s == 0 ? work_push(m, EMPTY_STACK, 0) : work_push(m, m->pos[s], m->parent[s]);
 }
 
 // Adds every stack reachable from (element at p, then parent) whose top is a character.
-static void expand(gr_matcher *m, uint32_t p, uint32_t parent, gr_set *out) {
+// An explicit work list instead of recursion: a chain of 100,000 rules is as fine as one of
+// ten. Alternatives are pushed last-first so they come out in the grammar's order.
+static void expand(gr_matcher *m, uint32_t p0, uint32_t parent0, gr_set *out) {
     const ll_grammar *g = m->g;
-    uint32_t e = g->elems[p];
-    if (GE_TYPE(e) == GE_CHAR) {
-        uint32_t id = intern(m, p, parent);
-        if (id) set_add(m, out, id);
-        return;
+    uint32_t base = m->n_work;
+    if (!work_push(m, p0, parent0)) return;
+    while (m->n_work > base && !m->oom) {
+        gr_item it = m->work[--m->n_work];
+        if (it.p == EMPTY_STACK) { set_add(m, out, 0); continue; }
+        uint32_t e = g->elems[it.p];
+        if (GE_TYPE(e) == GE_CHAR) {
+            uint32_t id = intern(m, it.p, it.parent);
+            if (id) set_add(m, out, id);
+            continue;
+        }
+        // A reference expanded before in this step (same position, same stack below) adds
+        // nothing new: without this, a chain of nullable rules (x????...) takes 2^n paths.
+        // Its node's mark says so (only character nodes are ever set members).
+        uint32_t self = intern(m, it.p, it.parent);
+        if (!self) break;
+        if (m->mark[self] == m->gen) continue;
+        m->mark[self] = m->gen;
+        // Push where to come back (unless the rule is in tail position), then try each
+        // alternative of the referenced rule.
+        uint32_t ret = it.parent;
+        if (g->elems[it.p + 1] != GE_END && !(ret = intern(m, it.p + 1, it.parent))) break;
+        uint32_t r = GE_VAL(e);
+        for (uint32_t a = g->rule_alts[r + 1]; a-- > g->rule_alts[r];) {
+            uint32_t start = g->alts[a];
+            if (g->elems[start] == GE_END) push_resume(m, ret);
+            else work_push(m, start, ret);
+        }
     }
-    if (m->oom) return;
-    if (m->depth >= MAX_EXPAND_DEPTH) { m->oom = true; return; } // absurdly deep: give up
-    m->depth++;
-    // A reference: push where to come back (unless the rule is in tail position), then
-    // try each alternative of the referenced rule.
-    uint32_t ret = parent;
-    if (g->elems[p + 1] != GE_END) {
-        ret = intern(m, p + 1, parent);
-        if (!ret) { m->depth--; return; }
-    }
-    uint32_t r = GE_VAL(e);
-    for (uint32_t a = g->rule_alts[r]; a < g->rule_alts[r + 1]; a++) {
-        uint32_t start = g->alts[a];
-        if (g->elems[start] == GE_END) resume(m, ret, out);
-        else expand(m, start, ret, out);
-    }
-    m->depth--;
+    m->n_work = base;
+}
+
+static void resume(gr_matcher *m, uint32_t s, gr_set *out) {
+    if (s == 0) set_add(m, out, 0);
+    else expand(m, m->pos[s], m->parent[s], out);
 }
 
 bool gr_start(gr_matcher *m, gr_set *out) {
     const ll_grammar *g = m->g;
     m->gen++;
     m->oom = false;
-    m->depth = 0;
     for (uint32_t a = g->rule_alts[g->root]; a < g->rule_alts[g->root + 1]; a++) {
         uint32_t start = g->alts[a];
         if (g->elems[start] == GE_END) set_add(m, out, 0);
@@ -1013,7 +1144,6 @@ int gr_step(gr_matcher *m, gr_set *io, uint32_t first, uint32_t n, gr_partial *p
         m->gen = 1;
     }
     m->oom = false;
-    m->depth = 0;
     if (p->n_remain == 0) {
         if (b < 0x80) {
             accept_cp(m, io, first, n, b);
@@ -1119,12 +1249,13 @@ fail:
 
 static uint32_t stack_minrest(gr_matcher *m, uint32_t s) {
     if (m->minrest[s] != UINT32_MAX) return m->minrest[s];
-    // Down to a known node, then back up (stacks can be deep: no recursion).
-    uint32_t n = 0;
-    for (uint32_t t = s; m->minrest[t] == UINT32_MAX; t = m->parent[t]) n++;
-    for (uint32_t left = n; left > 0; left--) {
-        uint32_t t = s;
-        for (uint32_t k = 1; k < left; k++) t = m->parent[t]; // the deepest unknown one
+    // Down to a known node, remembering the way (stacks can be deep: no recursion), then
+    // back up, each node from the one below it.
+    uint32_t base = m->n_work;
+    for (uint32_t t = s; m->minrest[t] == UINT32_MAX; t = m->parent[t])
+        if (!work_push(m, t, 0)) { m->n_work = base; m->oom = false; return GR_FAR; }
+    while (m->n_work > base) {
+        uint32_t t = m->work[--m->n_work].p;
         m->minrest[t] = sat_add(m->g->rest_min[m->pos[t]], m->minrest[m->parent[t]]);
     }
     return m->minrest[s];

@@ -78,6 +78,27 @@ static int hex4(const char *s) {
     return v;
 }
 
+// Length of the valid UTF-8 sequence at s[0..n) (shortest form, no surrogates, at most
+// U+10FFFF), or 0 when it is not one. JSON text is UTF-8 (RFC 8259); what is built from a
+// string (a grammar literal, say) must be able to rely on that.
+static size_t utf8_valid_len(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    size_t len;
+    uint32_t v, min;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; v = c & 0x1F; min = 0x80; }
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; v = c & 0x0F; min = 0x800; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; v = c & 0x07; min = 0x10000; }
+    else return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    return len;
+}
+
 // Parses a string literal at P->pos (the opening quote) into a malloc'd buffer.
 static bool jstring(jparser *P, char **out, size_t *out_len) {
     size_t cap = 0, len = 0;
@@ -133,7 +154,9 @@ static bool jstring(jparser *P, char **out, size_t *out_len) {
         while (P->pos < P->len) {
             unsigned char d = (unsigned char)P->s[P->pos];
             if (d == '"' || d == '\\' || d < 0x20) break;
-            P->pos++;
+            size_t k = utf8_valid_len((const unsigned char *)P->s + P->pos, P->len - P->pos);
+            if (k == 0) { free(b); return jfail(P, "invalid UTF-8 in string"); }
+            P->pos += k;
         }
         if (!buf_put(&b, &len, &cap, P->s + start, P->pos - start)) { free(b); return jfail(P, "out of memory"); }
     }

@@ -6,12 +6,15 @@
 // anyOf / oneOf (alternatives; oneOf's exclusivity is not enforced), allOf (merged),
 // $ref to anywhere in the document (#/$defs/..., #/definitions/..., recursion allowed);
 // objects: properties in schema order, required, additionalProperties (false by default when
-// properties are given, as llama.cpp does; extra keys never repeat a declared name);
-// arrays: items, prefixItems (and draft-07 tuple items / additionalItems), minItems, maxItems;
-// strings: minLength, maxLength, pattern (a common regex subset), format date, time,
-// date-time, uuid; integers: minimum, maximum, exclusiveMinimum, exclusiveMaximum exactly, as
+// properties are given, as llama.cpp does; extra keys never repeat a declared name),
+// minProperties, maxProperties; arrays: items, prefixItems (and draft-07 tuple items /
+// additionalItems), minItems, maxItems, contains with minContains (when the items are otherwise
+// free); strings: minLength, maxLength, pattern (a common regex subset), format date, time,
+// date-time, uuid, ipv4, ipv6, hostname, email, uri; integers: minimum, maximum, exclusiveMinimum, exclusiveMaximum exactly, as
 // digit-range rules; numbers: the same bounds, exact for integer bounds (a non-integer bound is
 // rounded inward, so output always validates), and no exponent when bounded.
+// Keywords a grammar cannot express (not, uniqueItems, if/then/else, maxContains, other
+// formats, ...) are reported as warnings (ll_json_schema_to_gbnf_warn), never dropped silently.
 // The output has no whitespace after the top-level value, so generation ends at its end.
 #include <math.h>
 #include <stdarg.h>
@@ -23,7 +26,7 @@
 #include "sample/json.h"
 #include "llamalite.h"
 
-#define MAX_VISIT_DEPTH 128
+#define MAX_VISIT_DEPTH 128 // nested subschemas, $ref chains included
 #define INT_DIGITS_MAX 16 // digits of an unbounded integer part (beyond that, doubles lose it)
 
 // ---- string builder ---------------------------------------------------------------------------
@@ -118,6 +121,8 @@ typedef struct {
     char *err;
     size_t errlen;
     bool failed;
+    sb warnings; // one line per keyword the grammar ignores
+    int n_warnings;
 } conv;
 
 static bool cfail(conv *C, const char *where, const char *fmt, ...) {
@@ -131,7 +136,35 @@ static bool cfail(conv *C, const char *where, const char *fmt, ...) {
         vsnprintf(C->err + k, C->errlen - (size_t)k, fmt, ap);
         va_end(ap);
     }
+    // One line, whatever the schema's strings quoted in it hold.
+    for (char *p = C->err; *p; p++)
+        if ((unsigned char)*p < 0x20) *p = '?';
     return false;
+}
+
+#define MAX_WARNINGS 20
+
+// Notes that what fmt names (a keyword, a format) is not enforced by the grammar at hint.
+static void warn(conv *C, const char *hint, const char *fmt, ...) {
+    if (++C->n_warnings > MAX_WARNINGS) return;
+    if (C->n_warnings == MAX_WARNINGS) { sb_add(&C->warnings, "(more keywords not enforced)\n"); return; }
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    sb_addf(&C->warnings, "%s: %s is not enforced (ignored)\n", hint ? hint : "schema", what);
+}
+
+// Keywords that constrain instances in ways a grammar cannot express (or this translation
+// does not): they are reported, not silently dropped.
+static void warn_unsupported(conv *C, const jv_value *s, const char *hint) {
+    static const char *const KW[] = { "not", "uniqueItems", "if", "then", "else", "dependentRequired",
+                                      "dependentSchemas", "dependencies", "patternProperties",
+                                      "propertyNames", "multipleOf", "unevaluatedProperties",
+                                      "unevaluatedItems", "maxContains", NULL };
+    for (int i = 0; KW[i]; i++)
+        if (jv_get(s, KW[i])) warn(C, hint, "'%s'", KW[i]);
 }
 
 static srule *find_rule(conv *C, const char *name) {
@@ -142,7 +175,9 @@ static srule *find_rule(conv *C, const char *name) {
 
 static const char *const PRIMS[] = { "space", "char", "string", "number", "integer", "boolean",
                                      "null", "value", "object", "array", "date", "time",
-                                     "date-time", "uuid", "root", NULL };
+                                     "date-time", "uuid", "ipv4", "ipv4-octet", "ipv6", "ipv6-h16",
+                                     "ipv6-ls32", "hostname", "hostname-label", "email", "email-atom",
+                                     "uri", "root", NULL };
 
 static bool is_prim_name(const char *s) {
     for (int i = 0; PRIMS[i]; i++) if (!strcmp(PRIMS[i], s)) return true;
@@ -214,6 +249,27 @@ static const char *prim(conv *C, const char *name) {
                   "( \"Z\" | [+-] ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] )", "" },
         { "date-time", "date \"T\" time", "date time" },
         { "uuid", "[0-9a-fA-F]{8} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{12}", "" },
+        // The formats below follow their RFCs' syntax (not every length limit): hostname
+        // labels of 1 to 63 letters, digits and inner hyphens; an e-mail's local part is a
+        // dot-atom (RFC 5322, no quoted forms); IPv6 with "::" and an IPv4 tail (RFC 4291);
+        // a URI is a scheme, ':' and URI characters (RFC 3986, not the parts' structure).
+        { "ipv4", "ipv4-octet \".\" ipv4-octet \".\" ipv4-octet \".\" ipv4-octet", "ipv4-octet" },
+        { "ipv4-octet", "\"25\" [0-5] | \"2\" [0-4] [0-9] | \"1\" [0-9] [0-9] | [1-9] [0-9] | [0-9]", "" },
+        { "ipv6", "( ipv6-h16 \":\" ){6} ipv6-ls32 | \"::\" ( ipv6-h16 \":\" ){5} ipv6-ls32 | "
+                  "ipv6-h16? \"::\" ( ipv6-h16 \":\" ){4} ipv6-ls32 | "
+                  "( ( ipv6-h16 \":\" )? ipv6-h16 )? \"::\" ( ipv6-h16 \":\" ){3} ipv6-ls32 | "
+                  "( ( ipv6-h16 \":\" ){0,2} ipv6-h16 )? \"::\" ( ipv6-h16 \":\" ){2} ipv6-ls32 | "
+                  "( ( ipv6-h16 \":\" ){0,3} ipv6-h16 )? \"::\" ipv6-h16 \":\" ipv6-ls32 | "
+                  "( ( ipv6-h16 \":\" ){0,4} ipv6-h16 )? \"::\" ipv6-ls32 | "
+                  "( ( ipv6-h16 \":\" ){0,5} ipv6-h16 )? \"::\" ipv6-h16 | "
+                  "( ( ipv6-h16 \":\" ){0,6} ipv6-h16 )? \"::\"", "ipv6-h16 ipv6-ls32" },
+        { "ipv6-h16", "[0-9a-fA-F]{1,4}", "" },
+        { "ipv6-ls32", "ipv6-h16 \":\" ipv6-h16 | ipv4", "ipv6-h16 ipv4" },
+        { "hostname", "hostname-label ( \".\" hostname-label )*", "hostname-label" },
+        { "hostname-label", "[a-zA-Z0-9] ( [a-zA-Z0-9-]{0,61} [a-zA-Z0-9] )?", "" },
+        { "email", "email-atom ( \".\" email-atom )* \"@\" hostname", "email-atom hostname" },
+        { "email-atom", "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+", "" },
+        { "uri", "[a-zA-Z] [a-zA-Z0-9+.-]* \":\" [a-zA-Z0-9._~:/?#\\[\\]@!$&'()*+,;=%-]*", "" },
     };
     for (size_t i = 0; i < sizeof P / sizeof P[0]; i++) {
         if (strcmp(P[i].name, name)) continue;
@@ -749,17 +805,25 @@ static char *literal_of(conv *C, const jv_value *v) {
 
 static char *string_body(conv *C, const jv_value *s, const char *hint) {
     const jv_value *pat = jv_get(s, "pattern");
-    if (pat && pat->type == JV_STRING) return pattern_body(C, pat->text, pat->len, hint);
+    if (pat && pat->type == JV_STRING) {
+        if (jv_get(s, "minLength") || jv_get(s, "maxLength")) warn(C, hint, "minLength/maxLength next to pattern");
+        if (jv_get(s, "format")) warn(C, hint, "format next to pattern");
+        return pattern_body(C, pat->text, pat->len, hint);
+    }
     const jv_value *fmt = jv_get(s, "format");
     if (fmt && fmt->type == JV_STRING) {
         const char *f = fmt->text;
-        if (!strcmp(f, "date") || !strcmp(f, "time") || !strcmp(f, "date-time") || !strcmp(f, "uuid")) {
+        static const char *const FORMATS[] = { "date", "time", "date-time", "uuid", "ipv4", "ipv6",
+                                               "hostname", "email", "uri", NULL };
+        for (int i = 0; FORMATS[i]; i++) {
+            if (strcmp(f, FORMATS[i])) continue;
             if (!prim(C, f)) return NULL;
+            if (jv_get(s, "minLength") || jv_get(s, "maxLength")) warn(C, hint, "minLength/maxLength next to format");
             sb o = { 0 };
             sb_addf(&o, "\"\\\"\" %s \"\\\"\"", f);
             return sb_take(&o);
         }
-        // other formats (email, uri, ...) are not checked: any string
+        warn(C, hint, "format '%s'", f); // any string
     }
     double mn = 0, mx = -1;
     num_of(s, "minLength", &mn);
@@ -819,7 +883,7 @@ static char *number_body(conv *C, const jv_value *s, const char *hint) {
         cfail(C, hint, "no number between minimum and maximum");
         return NULL;
     }
-    int64_t a = (int64_t)lo, b = (int64_t)hi;
+    int64_t a = has_lo ? (int64_t)lo : 0, b = has_hi ? (int64_t)hi : 0; // within ±1e15 when set
     sb o = { 0 };
     bool any = false;
     sb_add(&o, "(");
@@ -918,6 +982,113 @@ static void knode_emit(sb *o, const knode *k) {
     sb_add(o, ")");
 }
 
+// minProperties / maxProperties into *lo and *hi (-1: no maximum). False after an error.
+static bool member_counts(conv *C, const jv_value *s, long *lo, long *hi, const char *hint) {
+    double mn = 0, mx = -1;
+    num_of(s, "minProperties", &mn);
+    num_of(s, "maxProperties", &mx);
+    if (mn < 0 || mn > 10000 || mx > 10000) return cfail(C, hint, "minProperties/maxProperties out of range (0 to 10000)");
+    *lo = (long)ceil(mn);
+    *hi = mx < 0 ? -1 : (long)floor(mx);
+    if (*hi >= 0 && *lo > *hi) return cfail(C, hint, "maxProperties below minProperties");
+    return true;
+}
+
+// GBNF repetition suffix for a..b times (b < 0: unbounded).
+static void sb_repeat(sb *o, long a, long b) {
+    if (b < 0) sb_addf(o, a == 0 ? "*" : a == 1 ? "+" : "{%ld,}", a);
+    else sb_addf(o, "{%ld,%ld}", a, b);
+}
+
+#define MAX_COUNT_STATES 4096 // rules a counted object may need
+
+// Members of an object with minProperties / maxProperties. State (i, c): the members from
+// declared property i on, c already written; c stops at lo when there is no maximum (past the
+// minimum the count no longer matters). Each reachable state from which the bounds can still
+// be met becomes a rule: take property i (then (i+1, c+1)) or, if optional, skip it; after the
+// last declared property, the extra members (extra_kv, NULL: none allowed) make up the count.
+static char *members_counted(conv *C, const prop *P, char *const *kv, size_t np, const char *extra_kv,
+                             long lo, long hi, const char *hint) {
+    const long cap = hi >= 0 ? hi : lo;
+    const size_t width = (size_t)cap + 1, n_states = (np + 1) * width;
+    if (n_states > MAX_COUNT_STATES) {
+        cfail(C, hint, "minProperties/maxProperties need too many rules (%zu properties, count up to %ld)", np, cap);
+        return NULL;
+    }
+    size_t *req_after = calloc(np + 1, sizeof *req_after);
+    char **name = calloc(n_states, sizeof *name);
+    bool *reach = calloc(n_states, sizeof *reach);
+    char *result = NULL;
+    if (!req_after || !name || !reach) { cfail(C, hint, "out of memory"); goto out; }
+    for (size_t i = np; i-- > 0;) req_after[i] = req_after[i + 1] + P[i].required;
+#define FEASIBLE(i, c) ((hi < 0 || (c) + (long)req_after[i] <= hi) && (extra_kv || (c) + (long)(np - (i)) >= lo))
+#define NEXT(c) (hi >= 0 || (c) < lo ? (c) + 1 : (c))
+    if (!FEASIBLE(0, 0L)) { cfail(C, hint, "no object satisfies minProperties/maxProperties"); goto out; }
+    reach[0] = true;
+    for (size_t i = 0; i < np; i++)
+        for (long c = 0; c <= cap; c++) {
+            if (!reach[i * width + (size_t)c]) continue;
+            if (FEASIBLE(i + 1, NEXT(c))) reach[(i + 1) * width + (size_t)NEXT(c)] = true;
+            if (!P[i].required && FEASIBLE(i + 1, c)) reach[(i + 1) * width + (size_t)c] = true;
+        }
+    for (size_t k = 0; k < n_states; k++) {
+        if (!reach[k]) continue;
+        char nm[64];
+        snprintf(nm, sizeof nm, "-n%zu-%zu", k / width, k % width);
+        sb h = { 0 };
+        sb_add(&h, hint);
+        sb_add(&h, nm);
+        char *hn = sb_take(&h);
+        const char *r = hn ? add_rule(C, hn, NULL, false) : NULL;
+        free(hn);
+        if (!r || !(name[k] = dupstr(r))) { cfail(C, hint, "out of memory"); goto out; }
+    }
+    for (size_t k = 0; k < n_states; k++) {
+        if (!reach[k]) continue;
+        size_t i = k / width;
+        long c = (long)(k % width);
+        const char *comma = c > 0 ? "\",\" space " : "";
+        sb o = { 0 };
+        if (i < np) {
+            long n = NEXT(c);
+            bool take = FEASIBLE(i + 1, n), skip = !P[i].required && FEASIBLE(i + 1, c);
+            if (take) sb_addf(&o, "%s%s space %s", comma, kv[i], name[(i + 1) * width + (size_t)n]);
+            if (skip) sb_addf(&o, "%s%s", take ? " | " : "", name[(i + 1) * width + (size_t)c]);
+        } else {
+            long a = lo > c ? lo - c : 0, b = hi >= 0 ? hi - c : -1;
+            if (!extra_kv || b == 0) sb_add(&o, "\"\"");
+            else if (c > 0) {
+                sb_addf(&o, "( \",\" space %s space )", extra_kv);
+                sb_repeat(&o, a, b);
+            } else {
+                // the first extra member has no comma before it
+                if (a == 0) sb_add(&o, "( ");
+                sb_addf(&o, "%s space", extra_kv);
+                if (b != 1) {
+                    sb_addf(&o, " ( \",\" space %s space )", extra_kv);
+                    sb_repeat(&o, a > 1 ? a - 1 : 0, b < 0 ? -1 : b - 1);
+                }
+                if (a == 0) sb_add(&o, " )?");
+            }
+        }
+        char *body = sb_take(&o);
+        if (!body) { cfail(C, hint, "out of memory"); goto out; }
+        set_body(C, name[k], body);
+    }
+#undef FEASIBLE
+#undef NEXT
+    sb o = { 0 };
+    sb_addf(&o, "\"{\" space %s \"}\"", name[0]);
+    result = sb_take(&o);
+    if (!result) cfail(C, hint, "out of memory");
+out:
+    for (size_t k = 0; name && k < n_states; k++) free(name[k]);
+    free(name);
+    free(reach);
+    free(req_after);
+    return result;
+}
+
 static char *object_body(conv *C, const jv_value *s, const char *hint) {
     const jv_value *props = jv_get(s, "properties");
     const jv_value *req = jv_get(s, "required");
@@ -925,7 +1096,10 @@ static char *object_body(conv *C, const jv_value *s, const char *hint) {
     if (props && props->type != JV_OBJECT) { cfail(C, hint, "properties must be an object"); return NULL; }
     if (req && req->type != JV_ARRAY) { cfail(C, hint, "required must be an array"); return NULL; }
     bool addl_false = addl && addl->type == JV_BOOL && !addl->boolean;
-    if (!props && !req) {
+    long lo = 0, hi = -1; // minProperties, maxProperties (-1: none)
+    if (!member_counts(C, s, &lo, &hi, hint)) return NULL;
+    const bool counted = lo > 0 || hi >= 0;
+    if (!props && !req && !counted) {
         if (addl_false) return prim(C, "space") ? dupstr("\"{\" space \"}\"") : NULL;
         if (!addl || (addl->type == JV_BOOL) || (addl->type == JV_OBJECT && addl->n == 0))
             return prim(C, "object") ? dupstr("object") : NULL;
@@ -1012,7 +1186,9 @@ static char *object_body(conv *C, const jv_value *s, const char *hint) {
         free(v);
     }
     char *result = NULL;
-    if (ok) {
+    if (ok && counted) {
+        result = members_counted(C, P, kv, np, extra ? extra_kv : NULL, lo, hi, hint);
+    } else if (ok) {
         // after(i): members i.. when one was already written (each preceded by a comma);
         // start(i): members i.. when none was written yet.
         sb o = { 0 };
@@ -1058,7 +1234,50 @@ static char *object_body(conv *C, const jv_value *s, const char *hint) {
 
 // ---- arrays ----
 
+// contains with minContains (default 1), for an array whose items are otherwise free: at
+// least m items match, written as "any items, then a match" m times, then any items. Returns
+// NULL with *handled false when this does not apply (m is 0, or other item keywords are there,
+// which a grammar cannot intersect with it: then contains is reported as not enforced).
+static char *contains_body(conv *C, const jv_value *s, const jv_value *contains, const char *hint,
+                           bool *handled) {
+    *handled = false;
+    double dm = 1;
+    num_of(s, "minContains", &dm);
+    if (dm < 0 || dm > 1000) {
+        *handled = true;
+        cfail(C, hint, "minContains out of range (0 to 1000)");
+        return NULL;
+    }
+    const long m = (long)ceil(dm);
+    if (m == 0) return NULL;
+    const jv_value *items = jv_get(s, "items");
+    bool free_items = !items || (items->type == JV_BOOL && items->boolean) || (items->type == JV_OBJECT && items->n == 0);
+    if (!free_items || jv_get(s, "prefixItems") || jv_get(s, "minItems") || jv_get(s, "maxItems")) {
+        warn(C, hint, "'contains' next to items, prefixItems, minItems or maxItems");
+        return NULL;
+    }
+    *handled = true;
+    char *h = joinhint(hint, "contains");
+    char *match = h ? rule_of(C, contains, h) : NULL;
+    free(h);
+    if (!match || !prim(C, "value") || !prim(C, "space")) { free(match); return NULL; }
+    sb o = { 0 };
+    sb_addf(&o, "\"[\" space ( value space \",\" space )* %s space", match);
+    if (m > 1) sb_addf(&o, " ( \",\" space ( value space \",\" space )* %s space ){%ld}", match, m - 1);
+    sb_add(&o, " ( \",\" space value space )* \"]\"");
+    free(match);
+    char *r = sb_take(&o);
+    if (!r) cfail(C, hint, "out of memory");
+    return r;
+}
+
 static char *array_body(conv *C, const jv_value *s, const char *hint) {
+    const jv_value *contains = jv_get(s, "contains");
+    if (contains) {
+        bool handled;
+        char *r = contains_body(C, s, contains, hint, &handled);
+        if (handled) return r;
+    }
     const jv_value *items = jv_get(s, "items");
     const jv_value *prefix = jv_get(s, "prefixItems");
     const jv_value *rest = items;
@@ -1181,7 +1400,9 @@ static char *typed_body(conv *C, const jv_value *s, const char *t, const char *h
 static const char *infer_type(const jv_value *s) {
     static const struct { const char *key, *type; } K[] = {
         { "properties", "object" }, { "additionalProperties", "object" }, { "required", "object" },
+        { "minProperties", "object" }, { "maxProperties", "object" },
         { "items", "array" }, { "prefixItems", "array" }, { "minItems", "array" }, { "maxItems", "array" },
+        { "contains", "array" },
         { "minLength", "string" }, { "maxLength", "string" }, { "pattern", "string" }, { "format", "string" },
         { "minimum", "number" }, { "maximum", "number" }, { "exclusiveMinimum", "number" },
         { "exclusiveMaximum", "number" },
@@ -1305,7 +1526,10 @@ static char *alternatives(conv *C, const jv_value *list, const char *hint, const
 
 static char *body_of(conv *C, const jv_value *s, const char *hint) {
     if (C->failed) return NULL;
-    if (C->depth >= MAX_VISIT_DEPTH) { cfail(C, hint, "schema nested too deeply"); return NULL; }
+    if (C->depth >= MAX_VISIT_DEPTH) {
+        cfail(C, hint, "schema nested too deeply (more than %d levels, $ref chains included)", MAX_VISIT_DEPTH);
+        return NULL;
+    }
     C->depth++;
     char *r = NULL;
     if (s->type == JV_BOOL) {
@@ -1314,6 +1538,7 @@ static char *body_of(conv *C, const jv_value *s, const char *hint) {
         goto done;
     }
     if (s->type != JV_OBJECT) { cfail(C, hint, "a schema must be an object or a boolean"); goto done; }
+    warn_unsupported(C, s, hint);
     const jv_value *v;
     if ((v = jv_get(s, "$ref"))) {
         if (v->type != JV_STRING) { cfail(C, hint, "$ref must be a string"); goto done; }
@@ -1395,6 +1620,11 @@ done:
 }
 
 char *ll_json_schema_to_gbnf(const char *schema, char *err, size_t errlen) {
+    return ll_json_schema_to_gbnf_warn(schema, NULL, err, errlen);
+}
+
+char *ll_json_schema_to_gbnf_warn(const char *schema, char **warnings, char *err, size_t errlen) {
+    if (warnings) *warnings = NULL;
     if (err && errlen) err[0] = 0;
     char jerr[200];
     jv_value *doc = jv_parse(schema ? schema : "", schema ? strlen(schema) : 0, jerr, sizeof jerr);
@@ -1423,5 +1653,7 @@ char *ll_json_schema_to_gbnf(const char *schema, char *err, size_t errlen) {
     for (size_t i = 0; i < C.n_temps; i++) temp_free(C.temps[i]);
     free(C.temps);
     jv_free(doc);
+    if (out && warnings && C.warnings.len) *warnings = sb_take(&C.warnings);
+    free(C.warnings.s);
     return out;
 }

@@ -13,6 +13,8 @@
 // The candidates are (token, logit) pairs; top-k picks its k with a bounded heap (O(n log k)),
 // and top-p / typical without top-k select by probability mass in O(n) (no full sort).
 // A constraint (grammar) plugs in through sampling.h and masks the logits before anything.
+// llama.cpp's other samplers (DRY, XTC, top-n-sigma, Mirostat 1/2, logit bias, a chosen
+// order) are in sampling_extra.c; this file runs them at their place in the chain.
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,13 +24,7 @@
 
 #include "llamalite.h"
 #include "sample/sampling.h"
-
-typedef struct {
-    ll_token id;
-    float logit;
-    float p;   // probability, once a softmax ran
-    float key; // sort key of the typical filter
-} cand;
+#include "sample/sampling_internal.h"
 
 struct ll_sampler {
     ll_sampler_params par;
@@ -49,6 +45,8 @@ struct ll_sampler {
 
     float *work;  // n_vocab: the logits after constraint and penalties
     cand *cands;  // n_vocab: the surviving candidates
+
+    ll_sampler_extra *extra; // DRY, XTC, Mirostat, logit bias, order (NULL: none of them)
 };
 
 // ---- random numbers -----------------------------------------------------------------------
@@ -112,6 +110,17 @@ ll_sampler_params ll_sampler_default_params(void) {
         .freq_penalty = 0.0f,
         .presence_penalty = 0.0f,
         .seed = LL_DEFAULT_SEED,
+        .dry_multiplier = 0.0f,
+        .dry_base = 1.75f,
+        .dry_allowed_length = 2,
+        .dry_penalty_last_n = -1,
+        .dry_breakers = {"\n", ":", "\"", "*"},
+        .xtc_probability = 0.0f,
+        .xtc_threshold = 0.1f,
+        .top_n_sigma = -1.0f,
+        .mirostat = 0,
+        .mirostat_tau = 5.0f,
+        .mirostat_eta = 0.1f,
     };
     return p;
 }
@@ -127,6 +136,7 @@ ll_sampler *ll_sampler_new(const ll_sampler_params *p, int32_t n_vocab) {
     if (!s) return NULL;
     s->par = p ? *p : ll_sampler_default_params();
     if (s->par.repeat_last_n < -1) s->par.repeat_last_n = 0;
+    if (s->par.mirostat < 0 || s->par.mirostat > 2) s->par.mirostat = 0;
     s->n_vocab = n_vocab;
     s->seed = s->par.seed == LL_DEFAULT_SEED ? random_seed() : s->par.seed;
     rng_seed(s->rng, s->seed);
@@ -134,6 +144,7 @@ ll_sampler *ll_sampler_new(const ll_sampler_params *p, int32_t n_vocab) {
     s->work = malloc((size_t)n_vocab * sizeof *s->work);
     s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
     if (!s->work || !s->cands) goto fail;
+    if (extra_wanted(&s->par) && !(s->extra = extra_new(&s->par, n_vocab))) goto fail;
     if (penalties_active(&s->par)) {
         s->count = calloc((size_t)n_vocab, sizeof *s->count);
         s->distinct = malloc((size_t)n_vocab * sizeof *s->distinct);
@@ -160,10 +171,24 @@ void ll_sampler_free(ll_sampler *s) {
     free(s->where);
     free(s->work);
     free(s->cands);
+    extra_free(s->extra);
     free(s);
 }
 
 uint32_t ll_sampler_seed(const ll_sampler *s) { return s ? s->seed : 0; }
+
+void ll_sampler_set_seed(ll_sampler *s, uint32_t seed) {
+    if (!s) return;
+    s->par.seed = seed;
+    s->seed = seed == LL_DEFAULT_SEED ? random_seed() : seed;
+    rng_seed(s->rng, s->seed);
+}
+
+void ll_sampler_copy_rng(ll_sampler *dst, const ll_sampler *src) {
+    if (!dst || !src) return;
+    dst->seed = src->seed;
+    memcpy(dst->rng, src->rng, sizeof dst->rng);
+}
 
 void ll_sampler_set_constraint(ll_sampler *s, const ll_sampler_constraint *c) {
     if (!s) return;
@@ -198,6 +223,7 @@ static void count_remove(ll_sampler *s, ll_token t) {
 void ll_sampler_accept(ll_sampler *s, ll_token t) {
     if (!s || t < 0 || t >= s->n_vocab) return;
     if (s->has_constraint && s->constraint.accept) s->constraint.accept(s->constraint.ud, t);
+    if (s->extra) extra_accept(s->extra, t);
     if (!s->count) return; // penalties off: nothing to remember
     if (s->hist_cap > 0) {
         if (s->hist_len == s->hist_cap) {
@@ -218,18 +244,29 @@ void ll_sampler_reset(ll_sampler *s) {
     }
     s->n_distinct = 0;
     s->hist_len = s->hist_head = 0;
+    if (s->extra) extra_reset(s->extra);
+}
+
+// The logit of a token seen count > 0 times in the window, after the penalties.
+static float penalized(const ll_sampler *s, float l, int32_t count) {
+    const float rep = s->par.repeat_penalty;
+    // Dividing a negative logit would make the token more likely: multiply it instead.
+    l = l <= 0.0f ? l * rep : l / rep;
+    return l - (float)count * s->par.freq_penalty - s->par.presence_penalty;
 }
 
 static void apply_penalties(ll_sampler *s, float *logits) {
-    const float rep = s->par.repeat_penalty, freq = s->par.freq_penalty;
-    const float pres = s->par.presence_penalty;
     for (int32_t i = 0; i < s->n_distinct; i++) {
         ll_token t = s->distinct[i];
-        float l = logits[t];
-        // Dividing a negative logit would make the token more likely: multiply it instead.
-        l = l <= 0.0f ? l * rep : l / rep;
-        logits[t] = l - (float)s->count[t] * freq - pres;
+        logits[t] = penalized(s, logits[t], s->count[t]);
     }
+}
+
+// The same on candidates (a chosen order puts the penalties after other samplers).
+static void penalize_cands(ll_sampler *s, cand *c, int32_t n) {
+    if (!s->count) return;
+    for (int32_t i = 0; i < n; i++)
+        if (s->count[c[i].id] > 0) c[i].logit = penalized(s, c[i].logit, s->count[c[i].id]);
 }
 
 // ---- candidate ordering -------------------------------------------------------------------
@@ -399,29 +436,60 @@ static int32_t filter_min_p(cand *c, int32_t n, float p) {
     return m;
 }
 
-// Runs the whole chain on logits; leaves the final candidates with normalised p in s->cands
-// and returns how many there are (0 when every token is forbidden).
-static int32_t run_chain(ll_sampler *s, const float *logits, bool constrain) {
+// Keeps only the best candidate (greedy): returns 1.
+static int32_t keep_best(cand *c, int32_t n) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++) if (ranks_above(&c[i], &c[best])) best = i;
+    c[0] = c[best];
+    c[0].p = 1.0f;
+    return 1;
+}
+
+static void divide_by_temp(cand *c, int32_t n, float temp) {
+    if (temp == 1.0f) return;
+    for (int32_t i = 0; i < n; i++) c[i].logit /= temp;
+}
+
+// Every token that is not forbidden, in id order.
+static int32_t gather(const float *w, int32_t nv, cand *c) {
+    int32_t n = 0;
+    for (int32_t i = 0; i < nv; i++) {
+        if (w[i] != -INFINITY) c[n++] = (cand){ .id = i, .logit = w[i] };
+    }
+    return n;
+}
+
+// Sorted by descending probability, normalised (what XTC and Mirostat look at).
+static void sort_by_p(cand *c, int32_t n, bool sorted) {
+    if (!sorted) partial_sort_desc(c, n, n);
+    softmax(c, n);
+}
+
+// XTC: drops the leading candidates it removes (c sorted, normalised).
+static int32_t apply_xtc(ll_sampler *s, cand *c, int32_t n) {
+    int32_t drop = extra_xtc_drop(s->extra, c, n, rng_uniform(s->rng));
+    if (drop > 0) memmove(c, c + drop, sizeof *c * (size_t)(n - drop));
+    return n - drop;
+}
+
+static bool xtc_on(const ll_sampler_params *P) {
+    return P->xtc_probability > 0.0f && P->xtc_threshold <= 0.5f;
+}
+
+// llama-cli's default order, with shortcuts it allows: greedy is an argmax when every filter
+// keeps the top token, and min-p runs before top-p (see below).
+static int32_t chain_default(ll_sampler *s, float *w) {
     const ll_sampler_params *P = &s->par;
     const int32_t nv = s->n_vocab;
-    float *w = s->work;
     cand *c = s->cands;
-
-    // Private copy; NaN becomes -inf and +inf the largest float, so the softmax stays finite.
-    // (Plain compares, not fmaxf/fminf: they vectorise instead of costing a call per token.)
-    for (int32_t i = 0; i < nv; i++) {
-        float x = logits[i];
-        x = x >= -FLT_MAX ? x : -INFINITY;
-        w[i] = x <= FLT_MAX ? x : FLT_MAX;
-    }
-    if (s->has_constraint && constrain) s->constraint.apply(s->constraint.ud, w, nv);
     if (s->count) apply_penalties(s, w);
+    if (s->extra) extra_dry(s->extra, w, NULL, 0);
 
     const bool greedy = !(P->temp > 0.0f);
     const bool typical = P->typical_p < 1.0f;
 
-    // Greedy without typical: every other filter keeps the top token, so it is just argmax.
-    if (greedy && !typical) {
+    // Greedy without typical and XTC: every other filter keeps the top token, so it is argmax.
+    if (greedy && !typical && !xtc_on(P)) {
         int32_t best = 0;
         for (int32_t i = 1; i < nv; i++) if (w[i] > w[best]) best = i;
         if (w[best] == -INFINITY) return 0;
@@ -436,10 +504,7 @@ static int32_t run_chain(ll_sampler *s, const float *logits, bool constrain) {
         n = P->top_k;
         sorted = true;
     } else {
-        n = 0;
-        for (int32_t i = 0; i < nv; i++) {
-            if (w[i] != -INFINITY) c[n++] = (cand){ .id = i, .logit = w[i] };
-        }
+        n = gather(w, nv, c);
         sorted = false;
     }
     while (n > 0 && c[n - 1].logit == -INFINITY) n--; // forbidden tokens never survive
@@ -459,44 +524,149 @@ static int32_t run_chain(ll_sampler *s, const float *logits, bool constrain) {
     } else if (P->min_p > 0.0f) {
         n = filter_min_p(c, n, P->min_p);
     }
+    if (xtc_on(P)) {
+        sort_by_p(c, n, sorted && !typical);
+        n = apply_xtc(s, c, n);
+    }
 
-    if (greedy) {
-        int32_t best = 0;
-        for (int32_t i = 1; i < n; i++) if (ranks_above(&c[i], &c[best])) best = i;
-        c[0] = c[best];
-        c[0].p = 1.0f;
-        return 1;
-    }
-    if (P->temp != 1.0f) {
-        for (int32_t i = 0; i < n; i++) c[i].logit /= P->temp;
-    }
+    if (greedy) return keep_best(c, n);
+    divide_by_temp(c, n, P->temp);
     softmax(c, n);
     return n;
 }
 
+// --samplers: each sampler in the order given (those not named do not run), as llama.cpp
+// chains them; temperature <= 0 keeps only the top candidate where 't' stands.
+static int32_t chain_in_order(ll_sampler *s, float *w) {
+    const ll_sampler_params *P = &s->par;
+    cand *c = s->cands;
+    int32_t n = gather(w, s->n_vocab, c);
+    bool sorted = false;
+    for (const char *o = P->order; *o && n > 0; o++) {
+        switch (*o) {
+        case 'e': penalize_cands(s, c, n); sorted = false; break;
+        case 'd': if (s->extra) extra_dry(s->extra, NULL, c, n); sorted = false; break;
+        case 'k':
+            if (P->top_k > 0 && P->top_k < n) {
+                partial_sort_desc(c, n, P->top_k);
+                n = P->top_k;
+                sorted = true;
+            }
+            break;
+        case 'y': if (P->typical_p < 1.0f) n = filter_typical(c, n, P->typical_p), sorted = false; break;
+        case 'p':
+            if (P->top_p < 1.0f) {
+                softmax(c, n);
+                n = filter_top_p(c, n, sorted, P->top_p);
+            }
+            break;
+        case 'm': if (P->min_p > 0.0f) n = filter_min_p(c, n, P->min_p); break;
+        case 'x':
+            if (xtc_on(P)) {
+                sort_by_p(c, n, sorted);
+                sorted = true;
+                n = apply_xtc(s, c, n);
+            }
+            break;
+        case 't':
+            if (!(P->temp > 0.0f)) n = keep_best(c, n);
+            else divide_by_temp(c, n, P->temp);
+            break;
+        }
+    }
+    if (n > 0) softmax(c, n);
+    return n;
+}
+
+// --top-nsigma: llama.cpp's chain top-k, temperature, top-n-sigma (nothing else).
+static int32_t chain_top_n_sigma(ll_sampler *s, float *w) {
+    const ll_sampler_params *P = &s->par;
+    cand *c = s->cands;
+    int32_t n;
+    if (P->top_k > 0 && P->top_k < s->n_vocab) {
+        top_k_from_logits(w, s->n_vocab, P->top_k, c);
+        n = P->top_k;
+        while (n > 0 && c[n - 1].logit == -INFINITY) n--;
+    } else {
+        n = gather(w, s->n_vocab, c);
+    }
+    if (n == 0) return 0;
+    if (!(P->temp > 0.0f)) return keep_best(c, n);
+    divide_by_temp(c, n, P->temp);
+    n = filter_top_n_sigma(c, n, P->top_n_sigma);
+    softmax(c, n);
+    return n;
+}
+
+// --mirostat 1/2: llama.cpp's chain temperature, Mirostat (nothing else).
+static int32_t chain_mirostat(ll_sampler *s, float *w) {
+    const ll_sampler_params *P = &s->par;
+    cand *c = s->cands;
+    int32_t n = gather(w, s->n_vocab, c);
+    if (n == 0) return 0;
+    if (!(P->temp > 0.0f)) return keep_best(c, n);
+    divide_by_temp(c, n, P->temp);
+    sort_by_p(c, n, false);
+    n = extra_mirostat_keep(s->extra, c, n, s->n_vocab);
+    softmax(c, n);
+    return n;
+}
+
+// Runs the whole chain on logits; leaves the final candidates with normalised p in s->cands
+// and returns how many there are (0 when every token is forbidden).
+static int32_t run_chain(ll_sampler *s, const float *logits, bool constrain) {
+    const int32_t nv = s->n_vocab;
+    float *w = s->work;
+
+    // Private copy; NaN becomes -inf and +inf the largest float, so the softmax stays finite.
+    // (Plain compares, not fmaxf/fminf: they vectorise instead of costing a call per token.)
+    for (int32_t i = 0; i < nv; i++) {
+        float x = logits[i];
+        x = x >= -FLT_MAX ? x : -INFINITY;
+        w[i] = x <= FLT_MAX ? x : FLT_MAX;
+    }
+    if (s->has_constraint && constrain) s->constraint.apply(s->constraint.ud, w, nv);
+    if (s->extra) extra_logit_bias(s->extra, w);
+
+    if (s->par.mirostat) return chain_mirostat(s, w);
+    if (s->par.top_n_sigma >= 0.0f) return chain_top_n_sigma(s, w);
+    if (s->par.order[0] && strcmp(s->par.order, "edkypmxt") != 0) return chain_in_order(s, w);
+    return chain_default(s, w);
+}
+
 // ---- public entry points ------------------------------------------------------------------
 
-// A draw from the n final candidates.
-static ll_token draw_cands(ll_sampler *s, int32_t n) {
-    if (n == 0) return -1;
-    if (n == 1) return s->cands[0].id;
+// A draw from the n final candidates: its index, -1 when there are none.
+static int32_t draw_index(ll_sampler *s, int32_t n) {
+    if (n <= 1) return n - 1;
     // Inverse CDF over the candidates; the last one absorbs any rounding shortfall.
     double u = rng_uniform(s->rng), cum = 0.0;
     for (int32_t i = 0; i < n - 1; i++) {
         cum += s->cands[i].p;
-        if (u < cum) return s->cands[i].id;
+        if (u < cum) return i;
     }
-    return s->cands[n - 1].id;
+    return n - 1;
+}
+
+// Runs the chain and draws; Mirostat then learns from the drawn token's probability.
+static ll_token sample_once(ll_sampler *s, const float *logits, bool constrain) {
+    int32_t i = draw_index(s, run_chain(s, logits, constrain));
+    if (i < 0) return -1;
+    if (s->par.mirostat) extra_mirostat_update(s->extra, s->cands[i].p);
+    return s->cands[i].id;
 }
 
 ll_token ll_sampler_sample(ll_sampler *s, const float *logits) {
     if (!s || !logits) return -1;
     if (s->has_constraint && s->constraint.check) {
-        // Optimistic: the unconstrained pick is usually allowed (see sampling.h).
-        ll_token t = draw_cands(s, run_chain(s, logits, false));
-        if (t >= 0 && s->constraint.check(s->constraint.ud, t)) return t;
+        // Optimistic: the unconstrained pick is usually allowed (see sampling.h). Mirostat
+        // learns from every draw, so it takes the constrained path at once.
+        if (!s->par.mirostat) {
+            ll_token t = sample_once(s, logits, false);
+            if (t >= 0 && s->constraint.check(s->constraint.ud, t)) return t;
+        }
     }
-    return draw_cands(s, run_chain(s, logits, true));
+    return sample_once(s, logits, true);
 }
 
 void ll_sampler_probs(ll_sampler *s, const float *logits, float *probs) {
@@ -535,10 +705,11 @@ struct ll_sampler_state {
     int32_t *count;
     int32_t n_distinct;
     void *cstate;          // the constraint's copy, or NULL
+    void *xstate;          // DRY's history and Mirostat's mu, or NULL
 };
 
 bool ll_sampler_has_state(const ll_sampler *s) {
-    return s && (s->count != NULL || s->has_constraint);
+    return s && (s->count != NULL || s->has_constraint || s->extra != NULL);
 }
 
 ll_sampler_state *ll_sampler_save(ll_sampler *s) {
@@ -565,6 +736,7 @@ ll_sampler_state *ll_sampler_save(ll_sampler *s) {
         st->cstate = s->constraint.save(s->constraint.ud);
         if (!st->cstate) goto fail;
     }
+    if (s->extra && !(st->xstate = extra_save(s->extra))) goto fail;
     return st;
 fail:
     ll_sampler_state_free(s, st);
@@ -588,12 +760,14 @@ void ll_sampler_restore(ll_sampler *s, const ll_sampler_state *st) {
     }
     if (st->cstate && s->has_constraint && s->constraint.restore)
         s->constraint.restore(s->constraint.ud, st->cstate);
+    if (st->xstate && s->extra) extra_restore(s->extra, st->xstate);
 }
 
 void ll_sampler_state_free(ll_sampler *s, ll_sampler_state *st) {
     if (!st) return;
     if (st->cstate && s && s->has_constraint && s->constraint.drop)
         s->constraint.drop(s->constraint.ud, st->cstate);
+    extra_state_free(st->xstate);
     free(st->hist);
     free(st->distinct);
     free(st->count);

@@ -104,5 +104,6 @@ bool ll_draft_head_logits(ll_draft_head *h, ll_context *c, float *logits) {
     for (int i = 0; i < n_top; i++) // (one row each: every row's sum is the same in any chunk)
         gl_matmul(NULL, (const char *)w->data + (size_t)top[i] * row, w->type, 1, exact_act, &exact[i]);
     for (int i = 0; i < n_top; i++) logits[top[i]] = exact[i];
+    ll_logits_finish(m, logits, 1); // the family's soft-capping, as the forward pass ends
     return true;
 }

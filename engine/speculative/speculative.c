@@ -162,27 +162,32 @@ static bool same_weight(const ll_weight *a, const ll_weight *b) {
 // would; 0 when it is not such a prefix.
 static int shared_layers(const ll_model *t, const ll_model *d) {
     const ll_hparams *a = &t->hp, *b = &d->hp;
-    if (strcmp(t->arch, d->arch) != 0 || b->n_layer > a->n_layer || a->n_embd != b->n_embd ||
-        a->n_head != b->n_head || a->n_head_kv != b->n_head_kv || a->n_ff != b->n_ff ||
-        a->head_dim != b->head_dim || a->n_rot != b->n_rot || a->rms_eps != b->rms_eps ||
-        a->rope_freq_base != b->rope_freq_base || a->rope_freq_scale != b->rope_freq_scale ||
-        a->n_vocab != b->n_vocab || !same_weight(&t->tok_embd, &d->tok_embd) ||
-        (!t->rope_freqs != !d->rope_freqs) ||
-        !same_bytes(t->rope_freqs, d->rope_freqs, sizeof(float) * (size_t)(a->n_rot / 2)))
+    if (t->a != d->a || b->n_layer > a->n_layer || !ll_hparams_same(a, b) || t->n_ropes != d->n_ropes ||
+        !same_weight(&t->tok_embd, &d->tok_embd))
         return 0;
-    const size_t E = (size_t)a->n_embd, q = (size_t)a->n_head * a->head_dim, kv = (size_t)a->n_head_kv * a->head_dim;
+    for (int r = 0; r < t->n_ropes; r++) {
+        const ll_rope *x = &t->rope[r], *y = &d->rope[r];
+        if (x->p.freq_base != y->p.freq_base || x->p.freq_scale != y->p.freq_scale || x->p.n_rot != y->p.n_rot ||
+            x->p.mode != y->p.mode || x->ext_factor != y->ext_factor || x->attn_factor != y->attn_factor ||
+            !x->p.freq_factors != !y->p.freq_factors ||
+            !same_bytes(x->p.freq_factors, y->p.freq_factors, sizeof(float) * (size_t)(a->n_rot / 2)))
+            return 0;
+    }
+    if (!t->rope_long != !d->rope_long || !same_bytes(t->rope_long, d->rope_long, sizeof(float) * (size_t)(a->n_rot / 2)))
+        return 0;
+    // Every role of every shared layer: the same presence, shape and bytes.
     for (int l = 0; l < b->n_layer; l++) {
         const ll_layer *x = &t->layers[l], *y = &d->layers[l];
-        const float *bx[4] = {x->bq, x->bk, x->bv, x->bo}, *by[4] = {y->bq, y->bk, y->bv, y->bo};
-        const size_t bn[4] = {q, kv, kv, E};
-        for (int i = 0; i < 4; i++)
-            if (!bx[i] != !by[i] || !same_bytes(bx[i], by[i], sizeof(float) * bn[i])) return 0;
-        if (!same_bytes(x->attn_norm, y->attn_norm, sizeof(float) * E) ||
-            !same_bytes(x->ffn_norm, y->ffn_norm, sizeof(float) * E) || !same_weight(&x->wq, &y->wq) ||
-            !same_weight(&x->wk, &y->wk) || !same_weight(&x->wv, &y->wv) || !same_weight(&x->wo, &y->wo) ||
-            !same_weight(&x->w_gate, &y->w_gate) || !same_weight(&x->w_up, &y->w_up) ||
-            !same_weight(&x->w_down, &y->w_down))
-            return 0;
+        if (x->n_ff != y->n_ff || x->n_swa != y->n_swa || x->rope != y->rope) return 0;
+        for (int r = 0; r < LL_ROLE_COUNT; r++) {
+            const ll_weight *wx = &x->w[r], *wy = &y->w[r];
+            if (!wx->data != !wy->data) return 0;
+            if (!wx->data) continue;
+            if (ll_roles[r].kind == LL_KIND_VECTOR ? wx->n_in != wy->n_in ||
+                                                         !same_bytes(wx->data, wy->data, sizeof(float) * (size_t)wx->n_in)
+                                                   : !same_weight(wx, wy))
+                return 0;
+        }
     }
     return b->n_layer;
 }

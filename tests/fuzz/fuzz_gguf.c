@@ -96,6 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include "fuzz_replay.h"
 #include "tests/gguf_badfiles.h"
 
 static const char *corpus_dir; // --write-corpus
@@ -112,30 +113,6 @@ static void feed(const uint8_t *p, size_t n, const char *name) {
         return;
     }
     LLVMFuzzerTestOneInput(p, n);
-}
-
-static void feed_file(const char *path) {
-    struct stat st;
-    if (stat(path, &st) != 0) { perror(path); exit(1); }
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (e->d_name[0] == '.') continue;
-            char sub[4096];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            feed_file(sub);
-        }
-        if (d) closedir(d);
-        return;
-    }
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = malloc((size_t)st.st_size + 1);
-    size_t n = f && buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-    if (f) fclose(f);
-    LLVMFuzzerTestOneInput(buf, n);
-    n_inputs++;
-    free(buf);
 }
 
 int main(int argc, char **argv) {
@@ -175,8 +152,8 @@ int main(int argc, char **argv) {
         }
         gb_free(&b);
     }
-    for (int i = first; i < argc; i++) feed_file(argv[i]);
-    printf("%s %d inputs\n", corpus_dir ? "wrote" : "replayed", n_inputs);
+    for (int i = first; i < argc; i++) fuzz_feed_path(argv[i]);
+    printf("%s %d inputs\n", corpus_dir ? "wrote" : "replayed", n_inputs + fuzz_n_fed());
     return 0;
 }
 #endif
