@@ -53,8 +53,7 @@ void ll_rope_shift(const ll_rope *r, void *row, bool f16, int n_heads, int head_
         return;
     }
     // The angles are linear in the position; the magnitude was applied when the key was made.
-    float cs[4096], x[4096];
-    if (head_dim > 4096) return;
+    float cs[4096], x[4096]; // the loader caps head_dim at 4096
     cache_yarn(r, head_dim, delta, false, cs);
     for (int h = 0; h < n_heads; h++) {
         void *hp = f16 ? (void *)((gl_fp16 *)row + (size_t)h * head_dim) : (void *)((float *)row + (size_t)h * head_dim);
