@@ -11,7 +11,7 @@
 #define MAX_NAME 48   // tensor name column width cap
 
 static void usage(FILE *out) {
-    fputs("usage: llamalite info [--full] MODEL.gguf\n"
+    fputs("usage: llamalite info [--full] [-m] MODEL.gguf\n"
           "\n"
           "Prints a GGUF file's metadata, one 'TYPE  key = value' per line (long arrays and\n"
           "strings abbreviated), then its tensors (name, type, dimensions with the row length\n"
@@ -19,8 +19,9 @@ static void usage(FILE *out) {
           "model of an architecture the engine runs, the hyperparameters it reads. The whole\n"
           "file is validated first.\n"
           "\n"
-          "  --full      print arrays and strings whole instead of abbreviated\n"
-          "  -h, --help  this help\n", out);
+          "  -m, --model FNAME  the file (as the other commands name it; -m may be left out)\n"
+          "  --full             print arrays and strings whole instead of abbreviated\n"
+          "  -h, --help         this help\n", out);
 }
 
 // Names come from the file: print them with control characters escaped.
@@ -126,6 +127,11 @@ int cmd_info(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--full")) {
             full = true;
+        } else if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 == argc) {
+            fprintf(stderr, "llamalite: info: %s needs a file name\n", argv[i]);
+            return 1;
+        } else if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && !path) {
+            path = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "llamalite: info: unknown option '%s' (try 'llamalite info --help')\n", argv[i]);
             return 1;

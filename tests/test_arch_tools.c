@@ -1,6 +1,7 @@
 // The tools on the architectures after Llama (../shared/models/arch):
 //   - LoRA on the families' own roles (Phi-3's fused attn_qkv and gate|up ffn_up, Gemma's
-//     attn_output and ffn_gate, Qwen's attn_k and ffn_down): an adapter at scale 0 leaves the
+//     attn_output and ffn_gate, Qwen's attn_k and ffn_down), then on every matrix role of each
+//     family at once: an adapter at scale 0 leaves the
 //     logits bitwise alone, at scale 1 it changes them, and merging it into the weights
 //     (ll_lora_export, F32) gives what the run-time adapter gives;
 //   - importance matrices name the entries by role ("blk.0.attn_qkv.weight");
@@ -72,9 +73,9 @@ static bool write_adapter(const char *base, const char *arch, const char *const 
     gguf_writer_set_f32(w, "adapter.lora.alpha", 4.0f);
     const int rank = 4;
     uint64_t seed = 42;
-    float *bufs[256];
+    float *bufs[1024];
     int n_bufs = 0;
-    for (int64_t i = 0; i < gguf_n_tensors(f) && n_bufs + 2 <= 256; i++) {
+    for (int64_t i = 0; i < gguf_n_tensors(f) && n_bufs + 2 <= 1024; i++) {
         const gguf_tensor *t = gguf_get_tensor(f, i);
         bool want = false;
         for (int r = 0; r < n_roles; r++) {
@@ -285,15 +286,31 @@ int main(void) {
     test_lora("gemma3", "gemma3", (const char *const[]){"attn_q", "ffn_down"}, 2);
     test_lora("qwen3", "qwen3", (const char *const[]){"attn_k", "ffn_down"}, 2);
     test_lora("qwen2", "qwen2", (const char *const[]){"attn_v", "attn_output"}, 2);
+    test_lora("llama31", "llama", (const char *const[]){"attn_k", "ffn_down"}, 2);
+    test_lora("qwen2-yarn", "qwen2", (const char *const[]){"attn_q", "ffn_up"}, 2);
+    // Every matrix role of every family at once.
+    static const char *const separate[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    static const char *const fused[] = {"attn_qkv", "attn_output", "ffn_up", "ffn_down"};
+    static const char *const all_roles[][2] = {{"qwen2", "qwen2"}, {"qwen2-yarn", "qwen2"}, {"qwen3", "qwen3"},
+                                               {"gemma2", "gemma2"}, {"gemma3", "gemma3"}, {"llama31", "llama"}};
+    for (size_t i = 0; i < sizeof all_roles / sizeof *all_roles; i++)
+        test_lora(all_roles[i][0], all_roles[i][1], separate, 7);
+    test_lora("phi3", "phi3", fused, 4);
 
     test_imatrix("phi3", "blk.1.attn_qkv.weight", 2 * 4);
     test_imatrix("gemma2", "blk.25.ffn_gate.weight", 26 * 7);
     test_imatrix("qwen3", "blk.0.attn_q.weight", 2 * 7);
+    test_imatrix("qwen2", "blk.1.attn_v.weight", 2 * 7);
+    test_imatrix("gemma3", "blk.5.ffn_down.weight", 6 * 7);
+    test_imatrix("llama31", "blk.1.ffn_gate.weight", 2 * 7);
 
     test_speculative("gemma2", "gemma2", 13);
     test_speculative("gemma3", "gemma3", 3);
     test_speculative("qwen2", "qwen2", 1);
     test_speculative("phi3", "phi3", 1);
+    test_speculative("qwen3", "qwen3", 1);
+    test_speculative("qwen2-yarn", "qwen2", 1);
+    test_speculative("llama31", "llama", 1);
 
     const int rc = test_result("test_arch_tools");
     if (rc == 0) scratch_dir_remove(dir);

@@ -234,6 +234,19 @@ bool ll_hparams_same(const ll_hparams *a, const ll_hparams *b) {
            a->ffn_fused_gate_up == b->ffn_fused_gate_up && a->final_softcap == b->final_softcap;
 }
 
+// Whether layer l has role r: the loaded weights, or for `info` (hyperparameters only, no
+// weights loaded) the file's tensor names.
+static bool layer_has(const ll_model *m, int l, ll_role r) {
+    if (m->owned) return m->layers[l].w[r].data != NULL;
+    char name[96];
+    snprintf(name, sizeof name, "blk.%d.%s", l, ll_roles[r].name);
+    return gguf_find_tensor(m->file, name) != NULL;
+}
+
+static bool has_tensor(const ll_model *m, const float *loaded, const char *name) {
+    return m->owned ? loaded != NULL : gguf_find_tensor(m->file, name) != NULL;
+}
+
 char *ll_hparams_format(const ll_model *m) {
     const ll_hparams *hp = &m->hp;
     size_t cap = 4096, n = 0;
@@ -263,15 +276,19 @@ char *ll_hparams_format(const ll_model *m) {
         hp->ffn_fused_gate_up ? ", gate|up fused" : "");
     PUT("rms_eps         = %g\n", hp->rms_eps);
     PUT("rope_freq_base  = %g\n", hp->rope_freq_base);
-    PUT("rope_scaling    = %s", scalings[hp->rope_scaling]);
+    // A linear factor of 1 (the default type when the file names none) does not scale.
+    const bool unscaled = hp->rope_scaling == LL_ROPE_SCALING_LINEAR && hp->rope_freq_scale == 1.0f;
+    PUT("rope_scaling    = %s", unscaled ? "none" : scalings[hp->rope_scaling]);
     if (hp->rope_freq_scale != 1.0f) PUT(", factor %g", 1.0 / hp->rope_freq_scale);
     if (hp->rope_scaling == LL_ROPE_SCALING_YARN || hp->rope_scaling == LL_ROPE_SCALING_LONGROPE ||
         hp->rope_scaling == LL_ROPE_SCALING_LLAMA3)
         PUT(", original context %d", hp->n_ctx_orig);
     if (hp->rope_attn_factor != 1.0f) PUT(", attn_factor %g", hp->rope_attn_factor);
     PUT("\n");
-    if (m->rope_freqs) PUT("rope_freqs      = %d factors (rope_freqs.weight)\n", hp->n_rot / 2);
-    if (m->rope_long || m->rope_short)
+    if (has_tensor(m, m->rope_freqs, "rope_freqs.weight"))
+        PUT("rope_freqs      = %d factors (rope_freqs.weight)\n", hp->n_rot / 2);
+    if (has_tensor(m, m->rope_long, "rope_factors_long.weight") ||
+        has_tensor(m, m->rope_short, "rope_factors_short.weight"))
         PUT("rope_factors    = LongRoPE long/short (%d each)\n", hp->n_rot / 2);
     PUT("kq_scale        = %g%s\n", hp->kq_scale, hp->q_scale_first ? " (on Q after RoPE)" : "");
     if (hp->n_swa > 0) {
@@ -285,12 +302,12 @@ char *ll_hparams_format(const ll_model *m) {
     if (hp->embd_scale > 0) PUT("embd_scale      = %g\n", hp->embd_scale);
     if (hp->attn_softcap > 0) PUT("attn_softcap    = %g\n", hp->attn_softcap);
     if (hp->final_softcap > 0) PUT("final_softcap   = %g\n", hp->final_softcap);
-    if (m->owned) {
+    {
         // The roles the layers have, with the number of layers having each when not all.
         PUT("layer tensors   =");
         for (int r = 0; r < LL_ROLE_COUNT; r++) {
             int cnt = 0;
-            for (int l = 0; l < hp->n_layer; l++) cnt += m->layers[l].w[r].data != NULL;
+            for (int l = 0; l < hp->n_layer; l++) cnt += layer_has(m, l, (ll_role)r);
             if (!cnt) continue;
             const char *name = ll_roles[r].name;
             const char *dot = strchr(name, '.');
@@ -299,7 +316,8 @@ char *ll_hparams_format(const ll_model *m) {
             if (cnt != hp->n_layer) PUT("(%d)", cnt);
         }
         PUT("\n");
-        PUT("output          = %s\n", m->output.data == m->tok_embd.data ? "tied (token_embd)" : "output.weight");
+        const bool tied = m->owned ? m->output.data == m->tok_embd.data : !gguf_find_tensor(m->file, "output.weight");
+        PUT("output          = %s\n", tied ? "tied (token_embd)" : "output.weight");
     }
 #undef PUT
     if (n >= cap) s[cap - 1] = 0;
