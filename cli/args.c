@@ -494,8 +494,8 @@ void args_print_common_help(FILE *out, unsigned g) {
         fputs("  -t, --threads N           threads (default: 0 = physical cores)\n", out);
     if (g & ARGS_LOAD)
         fputs("  --mlock                   keep the weights in RAM (no swapping out)\n"
-              "  --no-mmap, --no-warmup    accepted; the weights are always mapped and read in\n"
-              "                            full at load, and there is no warm-up run\n"
+              "  --no-mmap                 read the model file into memory instead of mapping it\n"
+              "  --no-warmup               accepted: there is no warm-up run\n"
               "  -ngl, --n-gpu-layers N, -dev, --device LIST\n"
               "                            accepted and ignored (with a note): a CPU engine\n", out);
     if (g & ARGS_SAMPLING)
@@ -653,10 +653,7 @@ bool args_check_model(cli_params *p, const ll_model *m) {
         cli_log(p, 1, "llamalite: warning: -c %d is larger than the model's training context (%d); "
                 "the output may degrade past %d tokens\n", p->n_ctx, n_train, n_train);
     if (p->gpu_flag) cli_log(p, 1, "llamalite: %s ignored: llamalite runs every layer on the CPU\n", p->gpu_flag);
-    if (p->no_mmap)
-        cli_log(p, 1, "llamalite: --no-mmap ignored: the weights are mapped from the file and read in "
-                "full at load\n");
-    // --mlock: the weights are mapped, so locking what is mapped keeps them in RAM.
+    // --mlock: locks every page the process has now, the weights (mapped or read in) among them.
     if (p->mlock && mlockall(MCL_CURRENT) != 0)
         cli_log(p, 1, "llamalite: warning: --mlock failed: %s (the limit is 'ulimit -l')\n", strerror(errno));
     return true;

@@ -98,7 +98,7 @@ bool args_finish_prompt(cli_params *p);
 
 // Once the model is loaded: checks the -l token ids against its vocabulary, gives DRY the
 // vocabulary (for its sequence breakers), warns when -c exceeds the training context, notes
-// -ngl/-dev/--no-mmap, locks the weights for --mlock. Returns false after printing a message.
+// -ngl/-dev, locks the weights for --mlock. Returns false after printing a message.
 bool args_check_model(cli_params *p, const ll_model *m);
 
 // Helpers for command-specific flags. Each prints the error line itself and returns false.

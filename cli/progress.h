@@ -31,6 +31,8 @@ void progress_watch_loading(ll_model_params *mp, bool show);
 // Loads the model at path, with the loading bar when show_progress; NULL after printing
 // "llamalite: [role: ]error".
 ll_model *cli_load_model(const char *path, bool show_progress, const char *role);
+// --no-mmap: the models cli_load_model loads from now on are read into memory, not mapped.
+void cli_load_read_in(bool on);
 
 // Monotonic seconds, shared by the commands that time things.
 double cli_now(void);

@@ -466,6 +466,7 @@ int repl_main(int argc, char **argv, cli_params *p) {
     signal(SIGPIPE, SIG_IGN);
 
     char err[512];
+    cli_load_read_in(p->no_mmap); // the draft model (-md) too
     ll_model *model = cli_load_model(p->model, p->verbosity >= 1, NULL);
     if (!model || !args_check_model(p, model)) {
         ll_model_free(model);

@@ -425,6 +425,7 @@ int cmd_run(int argc, char **argv) {
     char err[512];
     run_stats st = {0};
     double t0 = cli_now();
+    cli_load_read_in(p.no_mmap); // the draft model (-md) too
     ll_model *model = cli_load_model(p.model, p.verbosity >= 1, NULL);
     if (!model || !args_check_model(&p, model)) {
         ll_model_free(model);

@@ -26,6 +26,7 @@ typedef struct {
     // faults) and this is called on the loading thread as they are: bytes done of total.
     void (*progress)(void *ud, uint64_t done, uint64_t total);
     void *progress_ud;
+    bool no_mmap;      // read the file into memory instead of mapping it (progress: bytes read)
 } ll_model_params;
 
 ll_model_params ll_model_default_params(void);

@@ -26,7 +26,7 @@ done
 if cmp -s "$TMP/h1" "$TMP/h2" && [ -z "$missing" ]; then ok "one --help with every group"
 else bad "--help: missing:$missing; same: $(cmp -s "$TMP/h1" "$TMP/h2" && echo yes || echo no)"; fi
 
-# Accepted for llama-cli scripts: the same greedy text; -ngl/-dev/--no-mmap one note each.
+# Accepted for llama-cli scripts: the same greedy text; -ngl/-dev one note each.
 "$BIN" "${GEN[@]}" --log-disable >"$TMP/ref"
 for flags in "--no-warmup" "--mlock" "--no-mmap" "-ngl 99" "--n-gpu-layers 0" "-dev none" "-mli" \
              "--in-prefix x --in-suffix y"; do
@@ -35,10 +35,28 @@ for flags in "--no-warmup" "--mlock" "--no-mmap" "-ngl 99" "--n-gpu-layers 0" "-
     rc=$?
     notes=$(grep -c "ignored" "$TMP/err")
     want=0
-    case "$flags" in -ngl*|--n-gpu*|-dev*|--no-mmap) want=1 ;; esac
+    case "$flags" in -ngl*|--n-gpu*|-dev*) want=1 ;; esac
     if [ $rc -eq 0 ] && cmp -s "$TMP/out" "$TMP/ref" && [ "$notes" -eq $want ]; then ok "$flags"
     else bad "$flags: exit $rc, $notes notes"; cat "$TMP/err"; fi
 done
+
+# --mlock where locking is not permitted (no CAP_IPC_LOCK, a 64 KiB limit): one warning, the
+# same text, exit 0. --no-mmap reads the file in: it is not among the mappings.
+if command -v capsh >/dev/null && capsh --drop=cap_ipc_lock -- -c true 2>/dev/null; then
+    capsh --drop=cap_ipc_lock -- -c "ulimit -l 64; exec \"\$0\" \"\$@\"" "$BIN" "${GEN[@]}" --mlock \
+        >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    if [ $rc -eq 0 ] && cmp -s "$TMP/out" "$TMP/ref" && [ "$(grep -c 'warning: --mlock failed' "$TMP/err")" -eq 1 ]; then
+        ok "--mlock not permitted: one warning"
+    else bad "--mlock not permitted: exit $rc: $(cat "$TMP/err")"; fi
+fi
+"$BIN" -m "$MODEL" -p "Once upon a time" -n 100000000 --ignore-eos -c 128 --no-mmap >/dev/null 2>&1 &
+pid=$!
+sleep 0.3
+maps=$(grep -c "$(basename "$MODEL")" "/proc/$pid/maps" 2>/dev/null)
+kill $pid 2>/dev/null; wait $pid 2>/dev/null
+if [ "${maps:-x}" = 0 ]; then ok "--no-mmap: the model file is not mapped"
+else bad "--no-mmap: ${maps:-no} mappings of the model file (or the run ended too soon)"; fi
 
 # -c past the training context (128 for stories260K) warns once.
 "$BIN" "${GEN[@]}" -c 256 >/dev/null 2>"$TMP/err"

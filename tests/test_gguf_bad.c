@@ -2,6 +2,7 @@
 // valid file and byte mutations of it must be refused by gguf_open with one line naming the
 // file and the problem, never a crash; `llamalite info` must exit 1 with exactly one line
 // "llamalite: FILE: problem" on stderr and nothing on stdout.
+// Read into memory instead of mapped (--no-mmap), the reader gives the same verdicts and lines.
 #define _DEFAULT_SOURCE // mkdtemp
 #include <errno.h>
 #include <fcntl.h>
@@ -71,12 +72,17 @@ static void touch_everything(const gguf_file *f) {
     (void)sink;
 }
 
-// gguf_open refuses path with one line that names it (and contains expect, if given).
+// gguf_open refuses path with one line that names it (and contains expect, if given); read
+// into memory instead of mapped (--no-mmap), the same line.
 static void check_refused(const char *path, const char *expect, const char *what) {
-    char err[512] = "";
+    char err[512] = "", err_read[512] = "";
     gguf_file *f = gguf_open(path, err, sizeof err);
     CHECK(f == NULL, "%s: accepted", what);
     if (f) { touch_everything(f); gguf_close(f); return; }
+    gguf_file *fr = gguf_open_with(path, &(gguf_load){.read_in = true}, err_read, sizeof err_read);
+    CHECK(fr == NULL && !strcmp(err, err_read), "%s: read in, %s: '%s'", what, fr ? "accepted" : "refused with",
+          err_read);
+    gguf_close(fr);
     size_t plen = strlen(path);
     CHECK(strlen(err) > plen + 2, "%s: empty message '%s'", what, err);
     CHECK(strncmp(err, path, plen) == 0 && err[plen] == ':', "%s: message does not name the file: '%s'", what, err);
@@ -209,8 +215,12 @@ static void mutations(void) {
             b.p[pos] = v < sizeof values ? values[v] : (uint8_t)(old + (v == sizeof values ? 1 : -1));
             if (b.p[pos] == old) continue;
             write_file(path, b.p, b.n);
-            char err[512] = "";
+            char err[512] = "", err_read[512] = "";
             gguf_file *f = gguf_open(path, err, sizeof err);
+            gguf_file *fr = gguf_open_with(path, &(gguf_load){.read_in = true}, err_read, sizeof err_read);
+            CHECK(!f == !fr && !strcmp(err, err_read), "mutation at %zu: mapped '%s', read in '%s'", pos, err, err_read);
+            if (fr) touch_everything(fr);
+            gguf_close(fr);
             if (f) {
                 touch_everything(f);
                 gguf_close(f);

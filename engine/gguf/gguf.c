@@ -36,7 +36,8 @@ typedef struct {
 struct gguf_file {
     char *path;
     int fd;
-    const uint8_t *map;
+    const uint8_t *map; // the file's bytes: mapped, or read into memory (read_in)
+    bool read_in;
     size_t size;
     uint32_t version;
     size_t alignment;
@@ -482,7 +483,32 @@ static bool parse(gguf_file *f, cursor *c) {
     return validate_layout(f, c);
 }
 
-gguf_file *gguf_open(const char *path, char *err, size_t errlen) {
+// The whole file in a page-aligned buffer (the alignment a mapping has, so tensor data keeps
+// the alignment the file gives it), read in chunks with progress.
+static void *read_whole(int fd, size_t size, const gguf_load *how, cursor *c) {
+    void *buf = NULL;
+    if (posix_memalign(&buf, 4096, size) != 0) {
+        fail(c, "cannot read %zu bytes into memory: out of memory", size);
+        return NULL;
+    }
+    enum { CHUNK = 64 << 20 };
+    size_t done = 0;
+    while (done < size) {
+        const size_t want = size - done < CHUNK ? size - done : CHUNK;
+        const ssize_t got = pread(fd, (char *)buf + done, want, (off_t)done);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            fail(c, "read failed at byte %zu of %zu: %s", done, size, got < 0 ? strerror(errno) : "the file got shorter");
+            free(buf);
+            return NULL;
+        }
+        done += (size_t)got;
+        if (how->progress) how->progress(how->progress_ud, done, size);
+    }
+    return buf;
+}
+
+gguf_file *gguf_open_with(const char *path, const gguf_load *how, char *err, size_t errlen) {
     if (err && errlen) err[0] = 0;
     gguf_file *f = calloc(1, sizeof *f);
     if (!f) {
@@ -507,12 +533,20 @@ gguf_file *gguf_open(const char *path, char *err, size_t errlen) {
         fail(&c, "file too small to be GGUF (%zu bytes)", f->size);
         goto bad;
     }
-    void *m = mmap(NULL, f->size, PROT_READ, MAP_SHARED, f->fd, 0);
-    if (m == MAP_FAILED) {
-        fail(&c, "cannot map: %s", strerror(errno));
-        goto bad;
+    if (how && how->read_in) {
+        f->map = read_whole(f->fd, f->size, how, &c);
+        if (!f->map) goto bad;
+        f->read_in = true;
+        close(f->fd); // everything is in memory
+        f->fd = -1;
+    } else {
+        void *m = mmap(NULL, f->size, PROT_READ, MAP_SHARED, f->fd, 0);
+        if (m == MAP_FAILED) {
+            fail(&c, "cannot map: %s", strerror(errno));
+            goto bad;
+        }
+        f->map = m;
     }
-    f->map = m;
     c.p = f->map;
     c.size = f->size;
     if (!f->path || !parse(f, &c)) {
@@ -524,6 +558,8 @@ bad:
     gguf_close(f);
     return NULL;
 }
+
+gguf_file *gguf_open(const char *path, char *err, size_t errlen) { return gguf_open_with(path, NULL, err, errlen); }
 
 void gguf_close(gguf_file *f) {
     if (!f) return;
@@ -537,7 +573,8 @@ void gguf_close(gguf_file *f) {
     free(f->tensors);
     free(f->kv_sorted);
     free(f->tensor_sorted);
-    if (f->map) munmap((void *)f->map, f->size);
+    if (f->map && f->read_in) free((void *)f->map);
+    else if (f->map) munmap((void *)f->map, f->size);
     if (f->fd >= 0) close(f->fd);
     free(f->path);
     free(f);

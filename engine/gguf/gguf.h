@@ -1,4 +1,4 @@
-// GGUF v2/v3 reader (memory-mapped, zero copy, hostile-input safe) and writer.
+// GGUF v2/v3 reader (memory-mapped, zero copy, or read into memory; hostile-input safe) and writer.
 #ifndef LLAMALITE_GGUF_H
 #define LLAMALITE_GGUF_H
 
@@ -40,6 +40,17 @@ typedef struct {
 // Opens and validates the whole file. On failure returns NULL and writes a one-line message
 // (naming the file and the problem) into err.
 gguf_file *gguf_open(const char *path, char *err, size_t errlen);
+
+// How gguf_open_with brings the file's bytes in.
+typedef struct {
+    bool read_in; // read the whole file into memory instead of mapping it (--no-mmap)
+    // Called while reading in: bytes read of total (NULL: none).
+    void (*progress)(void *ud, uint64_t done, uint64_t total);
+    void *progress_ud;
+} gguf_load;
+
+// gguf_open, the bytes mapped (how NULL) or read in; the same checks either way.
+gguf_file *gguf_open_with(const char *path, const gguf_load *how, char *err, size_t errlen);
 void gguf_close(gguf_file *f);
 
 uint32_t gguf_version(const gguf_file *f);

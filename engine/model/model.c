@@ -704,7 +704,9 @@ ll_model *ll_model_load(const char *path, const ll_model_params *p, char *err, s
         ll_set_err(err, errlen, "out of memory");
         return NULL;
     }
-    m->file = gguf_open(path, err, errlen);
+    const gguf_load how = {.read_in = p->no_mmap && !p->vocab_only, .progress = p->progress,
+                           .progress_ud = p->progress_ud};
+    m->file = gguf_open_with(path, &how, err, errlen);
     if (!m->file) goto fail;
     m->vocab_only = p->vocab_only;
     snprintf(m->arch, sizeof m->arch, "%s", gguf_get_str(m->file, "general.architecture", ""));
@@ -730,7 +732,7 @@ ll_model *ll_model_load(const char *path, const ll_model_params *p, char *err, s
         goto fail;
     }
     make_desc(m);
-    if (p->progress) prefault(m, p);
+    if (p->progress && !how.read_in) prefault(m, p); // read in: already in memory
     m->t_load_ms = ll_now_ms() - t0;
     return m;
 fail:
