@@ -47,6 +47,7 @@ struct jinja_loop;
 
 typedef struct jv {
     jv_type t;
+    bool markup;   // JV_STR: a Markup string (from |safe or |escape): `+` HTML-escapes plain strings into it
     union {
         bool b;
         int64_t i;
@@ -61,7 +62,9 @@ typedef struct jv {
     };
 } jv;
 
-struct jv_list { size_t n, cap; jv *v; };
+// tuple: prints as (a, b), never equals a list. generator: what Jinja2's map/select/... return,
+// a one-pass iterator: always true, no length, no index, not JSON (|list makes a list of it).
+struct jv_list { size_t n, cap; jv *v; bool tuple, generator; };
 struct jv_dict { size_t n, cap; jv *k, *v; };
 
 static inline jv jv_undef(const char *name) { jv v = {.t = JV_UNDEF}; v.undef_name = name; return v; }
@@ -232,6 +235,7 @@ bool jinja_global(jinja_eval *e, const jinja_node *n, const char *name, const jv
 jv jinja_getattr(jinja_eval *e, const jinja_node *n, jv obj, jv key);   // obj.key / obj[key]
 jv_list *jinja_iterable(jinja_eval *e, const jinja_node *n, jv v);      // items to loop over
 size_t jinja_utf8_len(const char *p, size_t n);                           // code points
+jv jinja_escape(jinja_eval *e, jv s);                                     // HTML-escaped, as Markup
 void jinja_step(jinja_eval *e, const jinja_node *n);                      // counts toward max_steps
 
 #endif

@@ -196,6 +196,7 @@ jv jinja_getattr(jinja_eval *e, const jinja_node *n, jv obj, jv key) {
         break;
     }
     case JV_LIST:
+        if (obj.l->generator) jinja_fail(e, n, "'generator' object is not subscriptable");
         if (seq_index(key, obj.l->n, &i)) return obj.l->v[i];
         break;
     case JV_STR:
@@ -317,10 +318,17 @@ static jv arith(jinja_eval *e, const jinja_node *n, const char *op, jv a, jv b) 
     bool ints = (a.t == JV_INT || a.t == JV_BOOL) && (b.t == JV_INT || b.t == JV_BOOL);
     if (op[0] == '+') {
         if (a.t == JV_STR && b.t == JV_STR) {
+            // Markup + str escapes the str (and str + Markup): Jinja2's Markup.__add__/__radd__
+            if (a.markup != b.markup) {
+                if (a.markup) b = jinja_escape(e, b);
+                else a = jinja_escape(e, a);
+            }
             char *p = jinja_alloc(e->a, a.s.n + b.s.n + 1);
             memcpy(p, a.s.p, a.s.n);
             memcpy(p + a.s.n, b.s.p, b.s.n);
-            return jv_strn(p, a.s.n + b.s.n);
+            jv r = jv_strn(p, a.s.n + b.s.n);
+            r.markup = a.markup || b.markup;
+            return r;
         }
         if (a.t == JV_LIST && b.t == JV_LIST) {
             jv l = jv_new_list(e->a, a.l->n + b.l->n);
@@ -586,6 +594,7 @@ static jv eval(jinja_eval *e, const jinja_node *n, jinja_scope *s) {
         break;
     case N_LIST: case N_TUPLE:
         r = jv_new_list(e->a, n->args.n);
+        r.l->tuple = n->t == N_TUPLE;
         for (size_t i = 0; i < n->args.n; i++) jv_list_push(e->a, r.l, eval(e, n->args.v[i], s));
         break;
     case N_DICT:
@@ -643,8 +652,7 @@ static flow exec_for(jinja_eval *e, const jinja_node *n, jinja_scope *s, jinja_b
     }
     struct jinja_loop *L = jinja_alloc(e->a, sizeof *L);
     L->items = items;
-    const jv *outer = scope_find(s, "loop", 4);
-    L->depth = outer && outer->t == JV_LOOP ? outer->loop->depth + 1 : 1;
+    L->depth = 1;   // deeper only in recursive loops, which are not supported
     jv loop = {.t = JV_LOOP};
     loop.loop = L;
     for (size_t i = 0; i < items->n; i++) {

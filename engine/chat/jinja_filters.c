@@ -138,7 +138,8 @@ static bool has_prefix(jv s, jv p, bool suffix) {
     return !memcmp(s.s.p + (suffix ? s.s.n - p.s.n : 0), p.s.p, p.s.n);
 }
 
-static jv escape_html(jinja_eval *e, jv s) {
+jv jinja_escape(jinja_eval *e, jv s) {
+    if (s.markup) return s;
     jinja_buf b = {.a = e->a};
     jinja_buf_put(&b, "", 0);
     for (size_t i = 0; i < s.s.n; i++) {
@@ -151,7 +152,9 @@ static jv escape_html(jinja_eval *e, jv s) {
         default: jinja_buf_put(&b, s.s.p + i, 1);
         }
     }
-    return jv_strn(b.p, b.n);
+    jv r = jv_strn(b.p, b.n);
+    r.markup = true;
+    return r;
 }
 
 // Jinja2's indent: every line but the first (and blank ones unless blank) gets the prefix.
@@ -173,7 +176,6 @@ static jv indent(jinja_eval *e, jv s, jv width, bool first, bool blank) {
     bool first_line = true;
     for (size_t i = 0; i <= s.s.n; i++) {
         if (i < s.s.n && s.s.p[i] != '\n') continue;
-        if (i == s.s.n && st == i && !first_line) break;   // splitlines drops the last empty piece
         if (!first_line) {
             jinja_buf_puts(&b, "\n");
             if (i > st || blank) jinja_buf_put(&b, pre.s.p, pre.s.n);
@@ -268,6 +270,7 @@ static jv items_of(jinja_eval *e, const jinja_node *n, jv d) {
     jv l = jv_new_list(e->a, d.d->n);
     for (size_t i = 0; i < d.d->n; i++) {
         jv pair = jv_new_list(e->a, 2);
+        pair.l->tuple = true;
         jv_list_push(e->a, pair.l, d.d->k[i]);
         jv_list_push(e->a, pair.l, d.d->v[i]);
         jv_list_push(e->a, l.l, pair);
@@ -279,15 +282,16 @@ static int64_t length(jinja_eval *e, const jinja_node *n, jv v) {
     switch (v.t) {
     case JV_UNDEF: return 0;
     case JV_STR: return (int64_t)jinja_utf8_len(v.s.p, v.s.n);
-    case JV_LIST: return (int64_t)v.l->n;
+    case JV_LIST: if (!v.l->generator) return (int64_t)v.l->n; break;
     case JV_DICT: case JV_NS: return (int64_t)v.d->n;
-    default: jinja_fail(e, n, "object of type '%s' has no len()", jv_type_name(v));
+    default: break;
     }
+    jinja_fail(e, n, "object of type '%s' has no len()", jv_type_name(v));
 }
 
 // select/reject/selectattr/rejectattr: items whose test (or truth) is `keep`.
 static jv select_items(jinja_eval *e, const jinja_node *n, jv in, const args *a, bool by_attr, bool keep) {
-    jv_list *items = jinja_iterable(e, n, in);
+    jv_list *items = jv_truthy(in) ? jinja_iterable(e, n, in) : jv_new_list(e->a, 0).l;   // `if seq:` in Jinja2
     size_t first = by_attr ? 1 : 0;
     jv attr = by_attr ? arg(a, 0, NULL, jv_undef(NULL)) : jv_undef(NULL);
     if (by_attr && attr.t == JV_UNDEF) jinja_fail(e, n, "selectattr/rejectattr need an attribute name");
@@ -305,6 +309,7 @@ static jv select_items(jinja_eval *e, const jinja_node *n, jv in, const args *a,
             jinja_fail(e, n, "no test named '%s'", name);
         if (r == keep) jv_list_push(e->a, out.l, items->v[i]);
     }
+    out.l->generator = true;
     return out;
 }
 
@@ -403,6 +408,7 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
         for (size_t i = 0; i < items->n; i++) jv_list_push(e->a, out->l, items->v[i]);
     } else if (is(name, "items")) {
         *out = items_of(e, n, in);
+        out->l->generator = true;
     } else if (is(name, "dictsort")) {
         jv items = items_of(e, n, in);
         jv by = arg(a, 1, "by", jv_strn("key", 3));
@@ -430,6 +436,7 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
             jv_list_push(e->a, seen.l, key);
             jv_list_push(e->a, out->l, items->v[i]);
         }
+        out->l->generator = true;
     } else if (is(name, "reverse")) {
         if (in.t == JV_STR) {
             jv_list *cs = jinja_iterable(e, n, in);
@@ -441,9 +448,10 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
             jv_list *items = jinja_iterable(e, n, in);
             *out = jv_new_list(e->a, items->n);
             for (size_t i = items->n; i-- > 0;) jv_list_push(e->a, out->l, items->v[i]);
+            out->l->generator = true;   // Python's reversed()
         }
     } else if (is(name, "map")) {
-        jv_list *items = jinja_iterable(e, n, in);
+        jv_list *items = jv_truthy(in) ? jinja_iterable(e, n, in) : jv_new_list(e->a, 0).l;
         jv attr = arg(a, npos, "attribute", jv_none());   // only by keyword
         jv def = arg(a, npos, "default", jv_undef(NULL));
         *out = jv_new_list(e->a, items->n);
@@ -463,6 +471,7 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
             }
             jv_list_push(e->a, out->l, v);
         }
+        out->l->generator = true;
     } else if (is(name, "select") || is(name, "reject")) {
         *out = select_items(e, n, in, a, false, is(name, "select"));
     } else if (is(name, "selectattr") || is(name, "rejectattr")) {
@@ -522,12 +531,28 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
         in = jv_to_str(e->a, in);
         *out = indent(e, in, arg(a, 0, "width", jv_int(4)), jv_truthy(arg(a, 1, "first", jv_bool(false))),
                       jv_truthy(arg(a, 2, "blank", jv_bool(false))));
+    } else if (is(name, "batch")) {
+        jv_list *items = jinja_iterable(e, n, in);
+        int64_t size = want_int(e, n, arg(a, 0, "linecount", jv_undef(NULL)), "batch");
+        jv fill = arg(a, 1, "fill_with", jv_none());
+        if (size <= 0) jinja_fail(e, n, "batch: the size must be positive");
+        *out = jv_new_list(e->a, 0);
+        jv cur = jv_new_list(e->a, 0);
+        for (size_t i = 0; i < items->n; i++) {
+            jv_list_push(e->a, cur.l, items->v[i]);
+            if ((int64_t)cur.l->n == size) { jv_list_push(e->a, out->l, cur); cur = jv_new_list(e->a, 0); }
+        }
+        if (cur.l->n) {
+            while (fill.t != JV_NONE && (int64_t)cur.l->n < size) jv_list_push(e->a, cur.l, fill);
+            jv_list_push(e->a, out->l, cur);
+        }
     } else if (is(name, "safe")) {
-        *out = in;
+        *out = jv_to_str(e->a, in);
+        out->markup = true;
     } else if (is(name, "escape") || is(name, "e") || is(name, "forceescape")) {
-        *out = escape_html(e, jv_to_str(e->a, in));
-    } else if (is(name, "attr")) {
-        *out = jinja_getattr(e, n, in, arg(a, 0, "name", jv_undef(NULL)));
+        *out = jinja_escape(e, jv_to_str(e->a, in));
+    } else if (is(name, "attr")) {   // an attribute only, never an item: dicts have none
+        *out = in.t == JV_DICT || in.t == JV_NS ? jv_undef(NULL) : jinja_getattr(e, n, in, arg(a, 0, "name", jv_undef(NULL)));
     } else if (is(name, "pprint")) {
         jinja_buf b = {.a = e->a};
         jinja_buf_put(&b, "", 0);
@@ -567,7 +592,7 @@ bool jinja_test(jinja_eval *e, const jinja_node *n, const char *name, jv v, cons
     else if (is(name, "string")) *out = v.t == JV_STR;
     else if (is(name, "mapping")) *out = v.t == JV_DICT;
     else if (is(name, "iterable")) *out = v.t == JV_STR || v.t == JV_LIST || v.t == JV_DICT || v.t == JV_UNDEF;
-    else if (is(name, "sequence")) *out = v.t == JV_STR || v.t == JV_LIST || v.t == JV_DICT || v.t == JV_UNDEF;
+    else if (is(name, "sequence")) *out = v.t == JV_STR || (v.t == JV_LIST && !v.l->generator) || v.t == JV_DICT || v.t == JV_UNDEF;
     else if (is(name, "callable")) *out = v.t == JV_MACRO || v.t == JV_FUNC;
     else if (is(name, "escaped")) *out = false;
     else if (is(name, "sameas")) *out = v.t == other.t && jv_equal(v, other);

@@ -565,6 +565,7 @@ static jinja_node *parse_statement(parser *P) {
             expect_block_end(P);
             static const char *const ends[] = {"endset", NULL};
             n->b = parse_body(P, ends, &end);
+            expect_block_end(P);
         }
         P->depth--;
         return n;   // expect_block_end done above

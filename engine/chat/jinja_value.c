@@ -156,7 +156,7 @@ bool jv_truthy(jv v) {
     case JV_INT: return v.i != 0;
     case JV_FLOAT: return v.f != 0;
     case JV_STR: return v.s.n != 0;
-    case JV_LIST: return v.l->n != 0;
+    case JV_LIST: return v.l->n != 0 || v.l->generator;
     case JV_DICT: return v.d->n != 0;
     default: return true;
     }
@@ -179,7 +179,8 @@ bool jv_equal(jv a, jv b) {
     case JV_UNDEF: case JV_NONE: return true;
     case JV_STR: return a.s.n == b.s.n && !memcmp(a.s.p, b.s.p, a.s.n);
     case JV_LIST:
-        if (a.l->n != b.l->n) return false;
+        if (a.l->generator || b.l->generator) return a.l == b.l;
+        if (a.l->n != b.l->n || a.l->tuple != b.l->tuple) return false;
         for (size_t i = 0; i < a.l->n; i++)
             if (!jv_equal(a.l->v[i], b.l->v[i])) return false;
         return true;
@@ -221,6 +222,8 @@ int jv_compare(jv a, jv b) {
 }
 
 const char *jv_type_name(jv v) {
+    if (v.t == JV_LIST && v.l->generator) return "generator";
+    if (v.t == JV_LIST && v.l->tuple) return "tuple";
     static const char *const names[] = {
         [JV_UNDEF] = "Undefined", [JV_NONE] = "NoneType", [JV_BOOL] = "bool", [JV_INT] = "int",
         [JV_FLOAT] = "float", [JV_STR] = "str", [JV_LIST] = "list", [JV_DICT] = "dict",
@@ -309,12 +312,16 @@ void jv_repr(jinja_buf *b, jv v) {
     switch (v.t) {
     case JV_STR: put_py_string(b, v.s.p, v.s.n); return;
     case JV_LIST:
-        jinja_buf_puts(b, "[");
+        if (v.l->generator) {
+            jinja_buf_puts(b, "<generator object>");
+            return;
+        }
+        jinja_buf_puts(b, v.l->tuple ? "(" : "[");
         for (size_t i = 0; i < v.l->n; i++) {
             if (i) jinja_buf_puts(b, ", ");
             jv_repr(b, v.l->v[i]);
         }
-        jinja_buf_puts(b, "]");
+        jinja_buf_puts(b, v.l->tuple ? (v.l->n == 1 ? ",)" : ")") : "]");
         return;
     case JV_DICT:
         jinja_buf_puts(b, "{");
@@ -429,6 +436,7 @@ bool jv_to_json(jinja_buf *b, jv v, const jv_json_opts *o, int depth, jv *bad) {
     case JV_FLOAT: put_float(b, v.f, true); return true;
     case JV_STR: put_json_string(b, v.s.p, v.s.n, o->ensure_ascii); return true;
     case JV_LIST:
+        if (v.l->generator) { *bad = v; return false; }
         if (!v.l->n) { jinja_buf_puts(b, "[]"); return true; }
         jinja_buf_puts(b, "[");
         for (size_t i = 0; i < v.l->n; i++) {
