@@ -83,7 +83,7 @@ const jv *jv_dict_find(const jv_dict *d, const char *key, size_t n);
 const jv *jv_dict_get(const jv_dict *d, jv key);
 
 bool jv_truthy(jv v);
-bool jv_equal(jv a, jv b);
+bool jv_eq(jv a, jv b);
 // -2 when a and b cannot be ordered (Python's TypeError), else -1/0/1.
 int jv_compare(jv a, jv b);
 const char *jv_type_name(jv v);       // Python's name: 'NoneType', 'str', 'list', 'dict', ...

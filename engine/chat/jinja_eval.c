@@ -272,7 +272,7 @@ static bool contains(jinja_eval *e, const jinja_node *n, jv item, jv in) {
         return false;
     case JV_LIST:
         for (size_t i = 0; i < in.l->n; i++)
-            if (jv_equal(in.l->v[i], item)) return true;
+            if (jv_eq(in.l->v[i], item)) return true;
         return false;
     case JV_DICT: case JV_NS: return jv_dict_get(in.d, item) != NULL;
     default: jinja_fail(e, n, "argument of type '%s' is not iterable", jv_type_name(in));
@@ -280,8 +280,8 @@ static bool contains(jinja_eval *e, const jinja_node *n, jv item, jv in) {
 }
 
 static bool compare(jinja_eval *e, const jinja_node *n, const char *op, jv a, jv b) {
-    if (!strcmp(op, "==")) return jv_equal(a, b);
-    if (!strcmp(op, "!=")) return !jv_equal(a, b);
+    if (!strcmp(op, "==")) return jv_eq(a, b);
+    if (!strcmp(op, "!=")) return !jv_eq(a, b);
     if (!strcmp(op, "in")) return contains(e, n, a, b);
     if (!strcmp(op, "ni")) return !contains(e, n, a, b);
     if (a.t == JV_UNDEF) fail_undefined(e, n, a);

@@ -431,7 +431,7 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
             jinja_step(e, n);
             jv key = lower_if(e, attr.t == JV_NONE ? items->v[i] : attr_path(e, n, items->v[i], attr), cs);
             bool dup = false;
-            for (size_t k = 0; k < seen.l->n && !dup; k++) dup = jv_equal(seen.l->v[k], key);
+            for (size_t k = 0; k < seen.l->n && !dup; k++) dup = jv_eq(seen.l->v[k], key);
             if (dup) continue;
             jv_list_push(e->a, seen.l, key);
             jv_list_push(e->a, out->l, items->v[i]);
@@ -595,9 +595,9 @@ bool jinja_test(jinja_eval *e, const jinja_node *n, const char *name, jv v, cons
     else if (is(name, "sequence")) *out = v.t == JV_STR || (v.t == JV_LIST && !v.l->generator) || v.t == JV_DICT || v.t == JV_UNDEF;
     else if (is(name, "callable")) *out = v.t == JV_MACRO || v.t == JV_FUNC;
     else if (is(name, "escaped")) *out = false;
-    else if (is(name, "sameas")) *out = v.t == other.t && jv_equal(v, other);
-    else if (is(name, "eq") || is(name, "equalto") || is(name, "==")) *out = jv_equal(v, other);
-    else if (is(name, "ne") || is(name, "!=")) *out = !jv_equal(v, other);
+    else if (is(name, "sameas")) *out = v.t == other.t && jv_eq(v, other);
+    else if (is(name, "eq") || is(name, "equalto") || is(name, "==")) *out = jv_eq(v, other);
+    else if (is(name, "ne") || is(name, "!=")) *out = !jv_eq(v, other);
     else if (is(name, "lt") || is(name, "lessthan") || is(name, "<") || is(name, "le") || is(name, "<=") ||
              is(name, "gt") || is(name, "greaterthan") || is(name, ">") || is(name, "ge") || is(name, ">=")) {
         int c = jv_compare(v, other);
@@ -611,7 +611,7 @@ bool jinja_test(jinja_eval *e, const jinja_node *n, const char *name, jv v, cons
         } else if (other.t == JV_LIST || other.t == JV_DICT) {
             *out = false;
             jv_list *items = jinja_iterable(e, n, other);
-            for (size_t i = 0; i < items->n && !*out; i++) *out = jv_equal(items->v[i], v);
+            for (size_t i = 0; i < items->n && !*out; i++) *out = jv_eq(items->v[i], v);
         } else {
             jinja_fail(e, n, "argument of type '%s' is not iterable", jv_type_name(other));
         }
@@ -783,11 +783,11 @@ bool jinja_method(jinja_eval *e, const jinja_node *n, jv obj, const char *name, 
         jv x = arg(a, 0, "value", jv_undef(NULL));
         if (is(name, "index")) {
             for (size_t i = 0; i < obj.l->n; i++)
-                if (jv_equal(obj.l->v[i], x)) { *out = jv_int((int64_t)i); return true; }
+                if (jv_eq(obj.l->v[i], x)) { *out = jv_int((int64_t)i); return true; }
             jinja_fail(e, n, "value is not in list");
         } else if (is(name, "count")) {
             int64_t c = 0;
-            for (size_t i = 0; i < obj.l->n; i++) c += jv_equal(obj.l->v[i], x);
+            for (size_t i = 0; i < obj.l->n; i++) c += jv_eq(obj.l->v[i], x);
             *out = jv_int(c);
         } else {
             return false;

@@ -117,7 +117,7 @@ void jv_list_push(jinja_arena *a, jv_list *l, jv v) {
 
 const jv *jv_dict_get(const jv_dict *d, jv key) {
     for (size_t i = 0; i < d->n; i++)
-        if (jv_equal(d->k[i], key)) return &d->v[i];
+        if (jv_eq(d->k[i], key)) return &d->v[i];
     return NULL;
 }
 
@@ -129,7 +129,7 @@ const jv *jv_dict_find(const jv_dict *d, const char *key, size_t n) {
 
 void jv_dict_set(jinja_arena *a, jv_dict *d, jv key, jv v) {
     for (size_t i = 0; i < d->n; i++)
-        if (jv_equal(d->k[i], key)) {
+        if (jv_eq(d->k[i], key)) {
             d->v[i] = v;
             return;
         }
@@ -168,7 +168,7 @@ double jv_as_double(jv v) {
     return v.t == JV_FLOAT ? v.f : v.t == JV_INT ? (double)v.i : v.t == JV_BOOL ? v.b : 0;
 }
 
-bool jv_equal(jv a, jv b) {
+bool jv_eq(jv a, jv b) {
     if (jv_is_number(a) && jv_is_number(b)) {
         if (a.t != JV_FLOAT && b.t != JV_FLOAT)
             return (a.t == JV_INT ? a.i : a.b) == (b.t == JV_INT ? b.i : b.b);
@@ -182,13 +182,13 @@ bool jv_equal(jv a, jv b) {
         if (a.l->generator || b.l->generator) return a.l == b.l;
         if (a.l->n != b.l->n || a.l->tuple != b.l->tuple) return false;
         for (size_t i = 0; i < a.l->n; i++)
-            if (!jv_equal(a.l->v[i], b.l->v[i])) return false;
+            if (!jv_eq(a.l->v[i], b.l->v[i])) return false;
         return true;
     case JV_DICT:
         if (a.d->n != b.d->n) return false;
         for (size_t i = 0; i < a.d->n; i++) {
             const jv *o = jv_dict_get(b.d, a.d->k[i]);
-            if (!o || !jv_equal(a.d->v[i], *o)) return false;
+            if (!o || !jv_eq(a.d->v[i], *o)) return false;
         }
         return true;
     case JV_NS: return a.d == b.d;
@@ -213,7 +213,7 @@ int jv_compare(jv a, jv b) {
     }
     if (a.t == JV_LIST && b.t == JV_LIST) {
         for (size_t i = 0; i < a.l->n && i < b.l->n; i++) {
-            if (jv_equal(a.l->v[i], b.l->v[i])) continue;
+            if (jv_eq(a.l->v[i], b.l->v[i])) continue;
             return jv_compare(a.l->v[i], b.l->v[i]);
         }
         return (a.l->n > b.l->n) - (a.l->n < b.l->n);
