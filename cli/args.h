@@ -130,6 +130,8 @@ void repl_print_help(FILE *out);
 // message) by the chat template, ending where the reply starts (malloc'd). NULL without those
 // flags, or after a message with *failed set. Weak too.
 char *repl_oneshot_prompt(const ll_model *m, const cli_params *p, bool *failed);
+// --reasoning off: the thinking of reasoning models stays off stdout. Weak too.
+bool repl_hide_reasoning(void);
 
 // Tokenizes a NUL-terminated text with BOS/EOS as the vocab says. Returns a malloc'd array
 // (count in *n_out), or NULL when out of memory.

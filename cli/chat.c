@@ -9,6 +9,7 @@
 #include "args.h"
 #include "json.h"
 #include "progress.h"
+#include "reasoning.h"
 #include "speculative.h"
 
 // ---- small helpers --------------------------------------------------------------------------
@@ -57,7 +58,7 @@ static bool push_msg(chat *c, const char *role, const char *content) {
         c->msgs = nm;
         c->cap_msgs = cap;
     }
-    chat_msg m = {strdup(role), strdup(content)};
+    chat_msg m = {strdup(role), strdup(content), NULL};
     if (!m.role || !m.content) {
         free(m.role);
         free(m.content);
@@ -68,6 +69,7 @@ static bool push_msg(chat *c, const char *role, const char *content) {
 }
 
 static void remove_msg(chat *c, size_t i) {
+    free(c->msgs[i].reasoning);
     free(c->msgs[i].role);
     free(c->msgs[i].content);
     memmove(c->msgs + i, c->msgs + i + 1, sizeof *c->msgs * (c->n_msgs - i - 1));
@@ -134,13 +136,13 @@ static char *token_text(const ll_vocab *v, ll_token t) {
     return strdup(s ? s : "");
 }
 
-bool chat_init(chat *c, ll_model *m, ll_context *ctx, const char *tmpl, const ll_sampler_params *sp,
+bool chat_init(chat *c, ll_model *m, ll_context *ctx, chat_tmpl *tmpl, const ll_sampler_params *sp,
                int n_predict, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
     c->model = m;
     c->ctx = ctx;
     c->vocab = ll_model_get_vocab(m);
-    c->tmpl = tmpl;
+    c->tmpl = tmpl && chat_tmpl_active(tmpl) ? tmpl : NULL;
     c->n_predict = n_predict;
     c->bos = token_text(c->vocab, ll_vocab_bos(c->vocab));
     c->eos = token_text(c->vocab, ll_vocab_eos(c->vocab));
@@ -170,6 +172,7 @@ void chat_free(chat *c) {
     for (size_t i = 0; i < c->n_msgs; i++) {
         free(c->msgs[i].role);
         free(c->msgs[i].content);
+        free(c->msgs[i].reasoning);
     }
     free(c->msgs);
     free(c->cache);
@@ -220,12 +223,12 @@ static bool render_plain(const chat *c, rendered *r) {
 // The first n messages through the template.
 static bool render_n(const chat *c, size_t n, bool add_ass, rendered *r) {
     memset(r, 0, sizeof *r);
-    ll_chat_msg *m = malloc(sizeof *m * (n ? n : 1));
-    if (!m) return false;
-    for (size_t i = 0; i < n; i++) m[i] = (ll_chat_msg){c->msgs[i].role, c->msgs[i].content};
-    int rc = ll_chat_render(c->tmpl, m, n, add_ass, c->bos, c->eos, &r->text, &r->spans, &r->n_spans);
-    free(m);
-    if (rc != 0) return false;
+    char err[600];
+    if (chat_tmpl_render(c->tmpl, c->msgs, n, add_ass, c->bos, c->eos, &r->text, &r->spans, &r->n_spans, err,
+                         sizeof err) != 0) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        return false;
+    }
     r->len = strlen(r->text);
     return true;
 }
@@ -410,6 +413,19 @@ static int evaluate(chat *c, const rendered *r, int reserve, char *err, size_t e
 
 // ---- a turn ---------------------------------------------------------------------------------
 
+// The reply joins the conversation as the template expects it: templates that read
+// reasoning_content get the thinking there and the answer as the content; the others get the
+// reply as generated (reasoning templates drop the thinking of earlier turns themselves).
+static bool push_reply(chat *c, const char *reply) {
+    if (!c->tmpl || !c->tmpl->reads_reasoning || !strstr(reply, "</think>")) return push_msg(c, "assistant", reply);
+    char *thinking, *answer = reasoning_split(reply, &thinking);
+    bool ok = answer && thinking && push_msg(c, "assistant", answer);
+    if (ok) c->msgs[c->n_msgs - 1].reasoning = thinking;
+    else free(thinking);
+    free(answer);
+    return ok;
+}
+
 typedef struct {
     char *s;
     size_t n, cap;
@@ -465,7 +481,7 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
               char *err, size_t errlen) {
     c->turn_prompt_tokens = c->turn_gen_tokens = c->turn_dropped = c->turn_shifted = 0;
     c->turn_prompt_ms = c->turn_gen_ms = 0;
-    c->turn_ctx_full = c->turn_reverse = false;
+    c->turn_ctx_full = c->turn_reverse = c->turn_thinking = false;
     if (!push_msg(c, "user", user)) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -500,6 +516,7 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
         return -1;
     }
 
+    c->turn_thinking = c->tmpl && reasoning_open_at_end(r.text);
     strbuf reply = {0};
     ll_detok dt = {0};
     char piece[256];
@@ -580,7 +597,7 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
             memcpy(c->cache_text + r.len, reply.s, reply.n + 1);
         }
     }
-    if (!push_msg(c, "assistant", reply.s ? reply.s : "")) forget_cache_text(c);
+    if (!push_reply(c, reply.s ? reply.s : "")) forget_cache_text(c);
     else c->reply_in_cache = rc == 0 && c->n_cache == ll_n_past(c->ctx);
     free(reply.s);
     rendered_free(&r);
@@ -596,7 +613,8 @@ bool chat_save(const chat *c, const char *path, char *err, size_t errlen) {
         return false;
     }
     fputs("{\n  \"template\": ", f);
-    if (c->tmpl) json_write_string(f, c->tmpl);
+    char name[300];
+    if (c->tmpl) json_write_string(f, chat_tmpl_name(c->tmpl, name, sizeof name));
     else fputs("null", f);
     fputs(",\n  \"messages\": [", f);
     for (size_t i = 0; i < c->n_msgs; i++) {
@@ -604,6 +622,10 @@ bool chat_save(const chat *c, const char *path, char *err, size_t errlen) {
         json_write_string(f, c->msgs[i].role);
         fputs(", \"content\": ", f);
         json_write_string(f, c->msgs[i].content);
+        if (c->msgs[i].reasoning) {
+            fputs(", \"reasoning_content\": ", f);
+            json_write_string(f, c->msgs[i].reasoning);
+        }
         fputs("}", f);
     }
     fputs(c->n_msgs ? "\n  ]\n}\n" : "]\n}\n", f);
@@ -655,8 +677,11 @@ bool chat_load(chat *c, const char *path, char *err, size_t errlen) {
     // Valid: replace the conversation.
     while (c->n_msgs) remove_msg(c, c->n_msgs - 1);
     forget_cache_text(c);
-    for (size_t i = 0; i < arr->n && ok; i++)
+    for (size_t i = 0; i < arr->n && ok; i++) {
         ok = push_msg(c, json_str(json_get(&arr->items[i], "role")), json_str(json_get(&arr->items[i], "content")));
+        const char *reasoning = json_str(json_get(&arr->items[i], "reasoning_content"));
+        if (ok && reasoning) ok = (c->msgs[c->n_msgs - 1].reasoning = strdup(reasoning)) != NULL;
+    }
     json_free(j);
     if (!ok) snprintf(err, errlen, "out of memory");
     return ok;

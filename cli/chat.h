@@ -17,11 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "chat_tmpl.h"
 #include "llamalite.h"
-
-typedef struct {
-    char *role, *content;
-} chat_msg;
 
 typedef struct {
     ll_model *model;
@@ -33,7 +30,7 @@ typedef struct {
     ll_grammar *grammar;     // constrains every reply when set (owned; --grammar, --json, ...)
     struct cli_spec *spec;   // speculative decoding of the replies when set (not owned; -md, ...)
 
-    const char *tmpl;        // template family; NULL: plain continuation (no template)
+    chat_tmpl *tmpl;         // the chat template (not owned); NULL or inactive: plain continuation
     bool plain_join;         // plain continuation: a user message follows the reply directly
                              // (llama-cli's interactive mode: -r, --in-prefix/--in-suffix)
     const char *const *reverse; // reverse prompts: a reply stops right after one (-r)
@@ -56,13 +53,15 @@ typedef struct {
     // The last turn, for /stats.
     int turn_prompt_tokens, turn_gen_tokens, turn_dropped;
     double turn_prompt_ms, turn_gen_ms;
+    bool turn_thinking;      // the turn's prompt ends inside <think> (a reasoning model's generation
+                             // prompt opened it): set before the reply streams
     bool turn_ctx_full;      // the reply stopped because the context was full
     bool turn_reverse;       // the reply stopped at a reverse prompt
     int turn_shifted;        // cached tokens of dropped turns shifted out (not re-evaluated)
 } chat;
 
-// tmpl: a family name, NULL for plain continuation. Returns false with err set.
-bool chat_init(chat *c, ll_model *m, ll_context *ctx, const char *tmpl, const ll_sampler_params *sp,
+// tmpl: the template (chat_tmpl_pick), NULL for plain continuation. Returns false with err set.
+bool chat_init(chat *c, ll_model *m, ll_context *ctx, chat_tmpl *tmpl, const ll_sampler_params *sp,
                int n_predict, char *err, size_t errlen);
 void chat_free(chat *c);
 // Replaces the sampler settings (a new sampler continuing the old one's random stream). False

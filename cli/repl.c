@@ -21,16 +21,21 @@
 #include "lineedit.h"
 #include "lora.h"
 #include "progress.h"
+#include "reasoning.h"
 #include "speculative.h"
 
 // ---- flags ----------------------------------------------------------------------------------
 
 static struct {
-    const char *tmpl;    // --chat-template NAME
-    const char *system;  // -sys TEXT
-    int color;           // -1 auto, 0 --no-color, 1 --color
+    const char *tmpl;       // --chat-template NAME
+    const char *tmpl_file;  // --chat-template-file F
+    const char *system;     // -sys TEXT
+    int color;              // -1 auto, 0 --no-color, 1 --color
     bool no_history;
-} g_opt = {NULL, NULL, -1, false};
+    bool hide_reasoning;    // --reasoning off
+} g_opt = {NULL, NULL, NULL, -1, false, false};
+
+static chat_tmpl g_tmpl;    // the template chosen (pick_template)
 
 int repl_parse_arg(int argc, char **argv, int *i) {
     const char *a = argv[*i];
@@ -40,6 +45,19 @@ int repl_parse_arg(int argc, char **argv, int *i) {
             fprintf(stderr, "llamalite: unknown chat template '%s' (see 'llamalite template --list')\n", g_opt.tmpl);
             return ARG_ERROR;
         }
+        return ARG_DONE;
+    }
+    if (!strcmp(a, "--chat-template-file"))
+        return args_value(argc, argv, i, &g_opt.tmpl_file) ? ARG_DONE : ARG_ERROR;
+    if (!strcmp(a, "--jinja")) return ARG_DONE;   // llama-cli's flag: Jinja is our default
+    if (!strcmp(a, "--reasoning")) {
+        const char *v;
+        if (!args_value(argc, argv, i, &v)) return ARG_ERROR;
+        if (strcmp(v, "on") && strcmp(v, "off")) {
+            fprintf(stderr, "llamalite: --reasoning takes on or off, not '%s'\n", v);
+            return ARG_ERROR;
+        }
+        g_opt.hide_reasoning = !strcmp(v, "off");
         return ARG_DONE;
     }
     if (!strcmp(a, "-sys") || !strcmp(a, "--system-prompt"))
@@ -52,8 +70,11 @@ int repl_parse_arg(int argc, char **argv, int *i) {
 
 void repl_print_help(FILE *out) {
     fputs("\nchat (with no -p on a terminal, or with -i / -cnv; -p is then the first message):\n"
-          "  --chat-template NAME      use a built-in chat template instead of the model's\n"
-          "                            ('llamalite template --list'; none: plain continuation)\n"
+          "  --chat-template NAME      use a built-in chat template instead of the model's own\n"
+          "                            Jinja template ('llamalite template --list')\n"
+          "  --chat-template-file F    use the Jinja chat template in file F\n"
+          "  --jinja                   accepted for llama-cli users (Jinja templates are the default)\n"
+          "  --reasoning on|off        off: hide the thinking of reasoning models (<think>...</think>)\n"
           "  -sys, --system-prompt T   the system message\n"
           "                            In one-shot, -sys or --chat-template puts -p through the\n"
           "                            template as a user message (after -sys) and generates the\n"
@@ -64,26 +85,23 @@ void repl_print_help(FILE *out) {
           "                            ($XDG_STATE_HOME/llamalite/history or ~/.llamalite_history)\n", out);
 }
 
-// The template: --chat-template, else the model's (when llamalite knows its family); NULL for
-// plain continuation. quiet: no note when the model's is unknown.
-static const char *pick_template(const ll_model *model, const cli_params *p, bool quiet) {
-    const char *tmpl = g_opt.tmpl ? ll_chat_detect(g_opt.tmpl) : NULL;
-    if (tmpl) return tmpl;
-    const char *jinja = ll_model_meta_str(model, "tokenizer.chat_template");
-    tmpl = ll_chat_detect(jinja);
-    if (jinja && !tmpl && !quiet)
-        cli_log(p, 1, "llamalite: the model's chat template is not one llamalite knows; using plain "
-                "continuation (--chat-template NAME picks one)\n");
-    return tmpl;
+// The template (g_tmpl): --chat-template NAME, --chat-template-file F, else the model's own
+// Jinja template. False after a message.
+static bool pick_template(const ll_model *model, bool quiet) {
+    chat_tmpl_free(&g_tmpl);
+    return chat_tmpl_pick(&g_tmpl, model, g_opt.tmpl, g_opt.tmpl_file, quiet);
 }
 
 char *repl_oneshot_prompt(const ll_model *model, const cli_params *p, bool *failed) {
     *failed = false;
-    if (!g_opt.tmpl && !g_opt.system) return NULL;
-    const char *tmpl = pick_template(model, p, true);
-    if (!tmpl) {
-        fputs("llamalite: -sys needs a chat template, and the model's is not one llamalite knows "
-              "(--chat-template NAME picks one)\n", stderr);
+    if (!g_opt.tmpl && !g_opt.tmpl_file && !g_opt.system) return NULL;
+    if (!pick_template(model, true)) {
+        *failed = true;
+        return NULL;
+    }
+    if (!chat_tmpl_active(&g_tmpl)) {
+        fputs("llamalite: -sys needs a chat template, and the model has none (--chat-template NAME or "
+              "--chat-template-file F picks one)\n", stderr);
         *failed = true;
         return NULL;
     }
@@ -91,19 +109,21 @@ char *repl_oneshot_prompt(const ll_model *model, const cli_params *p, bool *fail
     ll_token bos = ll_vocab_bos(v), eos = ll_vocab_eos(v);
     const char *bos_text = bos >= 0 ? ll_token_get_text(v, bos) : "";
     const char *eos_text = eos >= 0 ? ll_token_get_text(v, eos) : "";
-    ll_chat_msg msgs[2];
+    chat_msg msgs[2];
     size_t n = 0;
-    if (g_opt.system && *g_opt.system) msgs[n++] = (ll_chat_msg){"system", g_opt.system};
-    msgs[n++] = (ll_chat_msg){"user", p->prompt};
-    char *out = NULL;
-    if (ll_chat_render(tmpl, msgs, n, true, bos_text, eos_text, &out, NULL, NULL) != 0) {
-        fputs("llamalite: cannot render the prompt with the chat template (out of memory)\n", stderr);
+    if (g_opt.system && *g_opt.system) msgs[n++] = (chat_msg){"system", (char *)g_opt.system, NULL};
+    msgs[n++] = (chat_msg){"user", (char *)p->prompt, NULL};
+    char *out = NULL, err[600], name[300];
+    if (chat_tmpl_render(&g_tmpl, msgs, n, true, bos_text, eos_text, &out, NULL, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "llamalite: %s\n", err);
         *failed = true;
         return NULL;
     }
-    cli_log(p, 2, "prompt through the %s template\n", tmpl);
+    cli_log(p, 2, "prompt through the template %s\n", chat_tmpl_name(&g_tmpl, name, sizeof name));
     return out;
 }
+
+bool repl_hide_reasoning(void) { return g_opt.hide_reasoning; }
 
 // ---- signals --------------------------------------------------------------------------------
 
@@ -130,6 +150,9 @@ typedef struct {
     bool wrote;          // the reply printed something
     char last;           // its last byte
     bool ok;
+    const chat *chat;    // the conversation whose replies these are
+    reasoning_filter thinking; // dims (colour) or hides (--reasoning off) <think>...</think>
+    bool thinking_ready; // set up for the current reply
 } out_state;
 
 static bool emit(void *ud, const char *s, size_t n) {
@@ -146,6 +169,29 @@ static bool emit(void *ud, const char *s, size_t n) {
     o->wrote = true;
     o->last = o->one_line && s[n - 1] == '\n' ? ' ' : s[n - 1];
     return o->ok;
+}
+
+// A piece of the reply through the thinking filter: thinking is dimmed on a colour terminal.
+static bool emit_piece(void *ud, const char *s, size_t n, bool thinking) {
+    out_state *o = ud;
+    if (!thinking || !o->color) return emit(o, s, n);
+    if (fputs("\x1b[2m", stdout) == EOF) o->ok = false;
+    bool ok = emit(o, s, n);
+    if (fputs("\x1b[0m", stdout) == EOF || fflush(stdout) != 0) o->ok = false;
+    return ok && o->ok;
+}
+
+// chat_turn's emit: the reply streams through the thinking filter, set up at its first piece
+// (the chat knows by then whether the prompt opened a <think>).
+static bool emit_reply(void *ud, const char *s, size_t n) {
+    out_state *o = ud;
+    if (!o->thinking_ready) {
+        reasoning_mode mode = g_opt.hide_reasoning ? REASONING_HIDE : o->color ? REASONING_DIM : REASONING_SHOW;
+        reasoning_init(&o->thinking, mode, NULL, emit_piece, o);
+        o->thinking.thinking = o->chat->turn_thinking;
+        o->thinking_ready = true;
+    }
+    return reasoning_feed(&o->thinking, s, n);
 }
 
 // The newline after a reply (also when the reply's own newlines are turned into spaces).
@@ -272,7 +318,8 @@ static void cmd_show(const chat *c, const cli_params *p) {
     printf("  params    %.2f M, %d layers, embedding %d, trained context %d\n", (double)ll_model_n_params(m) / 1e6,
            ll_model_n_layer(m), ll_model_n_embd(m), ll_model_n_ctx_train(m));
     printf("  context   %d tokens, %d threads\n", ll_n_ctx(c->ctx), ll_n_threads(c->ctx));
-    printf("  template  %s\n", c->tmpl ? c->tmpl : "none (plain continuation)");
+    char name[300];
+    printf("  template  %s\n", c->tmpl ? chat_tmpl_name(c->tmpl, name, sizeof name) : "none (plain continuation)");
     const char *sys = chat_system(c);
     printf("  system    %s\n", sys ? sys : "(none)");
     print_settings(c);
@@ -431,7 +478,10 @@ static int run_turn(chat *c, const cli_params *p, le_term *term, out_state *o, c
     g_generating = 1;
     ll_spec_stats before = {0};
     if (c->spec) before = spec_stats(c->spec);
-    int rc = chat_turn(c, text, &g_stop, emit, o, err, sizeof err);
+    o->chat = c;
+    o->thinking_ready = false;
+    int rc = chat_turn(c, text, &g_stop, emit_reply, o, err, sizeof err);
+    if (o->thinking_ready) reasoning_flush(&o->thinking);
     g_generating = 0;
     le_term_quiet(term, false);
     if ((o->wrote && o->last != '\n') || (!o->wrote && o->tty)) end_line(o);
@@ -496,7 +546,8 @@ int repl_main(int argc, char **argv, cli_params *p) {
 
     // --in-prefix / --in-suffix wrap raw text: plain continuation, as llama-cli does.
     const bool wrapped = p->in_prefix || p->in_suffix;
-    const char *tmpl = wrapped ? NULL : pick_template(model, p, false);
+    if (!wrapped && !pick_template(model, p->verbosity < 1)) goto release;
+    chat_tmpl *tmpl = wrapped ? NULL : &g_tmpl;
     if (!(have_chat = chat_init(&c, model, ctx, tmpl, &p->sampling, p->n_predict, err, sizeof err))) {
         fprintf(stderr, "llamalite: %s\n", err);
         goto release;
@@ -540,9 +591,10 @@ int repl_main(int argc, char **argv, cli_params *p) {
     le_init(&ed, &hist);
     le_set_completions(&ed, completions, (int)(sizeof completions / sizeof completions[0]));
 
+    char tmpl_name[300];
     if (term.tty)
-        note(&o, "llamalite chat: %s, %s. /help for commands, Ctrl-D to leave.\n", ll_model_desc(model),
-             tmpl ? tmpl : "no chat template (plain continuation)");
+        note(&o, "llamalite chat: %s, template %s. /help for commands, Ctrl-D to leave.\n", ll_model_desc(model),
+             c.tmpl ? chat_tmpl_name(c.tmpl, tmpl_name, sizeof tmpl_name) : "none (plain continuation)");
 
     rc = 0;
     int empty_interrupts = 0;
@@ -595,6 +647,7 @@ int repl_main(int argc, char **argv, cli_params *p) {
 
 release:
     if (have_chat) chat_free(&c);
+    chat_tmpl_free(&g_tmpl);
     spec_close(cs);
     ll_context_free(ctx);
     if (have_loras) cli_lora_free(&loras);

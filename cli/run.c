@@ -17,12 +17,14 @@
 #include "commands.h"
 #include "lora.h"
 #include "progress.h"
+#include "reasoning.h"
 #include "speculative.h"
 
 #pragma weak repl_main
 #pragma weak repl_parse_arg
 #pragma weak repl_print_help
 #pragma weak repl_oneshot_prompt
+#pragma weak repl_hide_reasoning
 
 static volatile sig_atomic_t g_interrupted = 0;
 
@@ -67,6 +69,13 @@ static bool emit(const char *s, size_t n) {
 }
 
 // Writes s with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD, so
+// The generated text after the thinking filter (--reasoning off hides <think>...</think>).
+static bool emit_answer(void *ud, const char *s, size_t n, bool thinking) {
+    (void)ud;
+    (void)thinking;
+    return emit(s, n);
+}
+
 // --echo keeps stdout valid UTF-8 whatever the prompt holds.
 static bool emit_utf8(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
@@ -255,6 +264,9 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
     }
     bool out_ok = true;
     if (p->echo) out_ok = emit_utf8(p->prompt, strlen(p->prompt));
+    reasoning_filter thinking; // the prompt may have opened a <think> (a reasoning model's template)
+    const bool hide = repl_hide_reasoning && repl_hide_reasoning();
+    reasoning_init(&thinking, hide ? REASONING_HIDE : REASONING_SHOW, p->prompt, emit_answer, NULL);
 
     double t0 = cli_now();
     if (cs ? spec_feed(cs, prompt, n_prompt, err, sizeof err) != 0
@@ -313,7 +325,7 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
         }
         st->n_gen++;
         size_t n = ll_detok_push(&dt, v, t, p->special, piece, sizeof piece);
-        out_ok = emit(piece, n);
+        out_ok = reasoning_feed(&thinking, piece, n);
         if (p->n_reverse) {
             tail_push(&tail, piece, n);
             if (cli_reverse_hit(tail.buf, tail.len, n, p->reverse, p->n_reverse)) break;
@@ -337,7 +349,7 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
     }
     if (out_ok) {
         size_t n = ll_detok_flush(&dt, piece, sizeof piece);
-        out_ok = emit(piece, n);
+        out_ok = reasoning_feed(&thinking, piece, n) && reasoning_flush(&thinking);
     }
     st->gen_ms = (cli_now() - t1) * 1e3;
     // Constrained output cut short (-n, a full context...) must not pass as complete.

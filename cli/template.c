@@ -1,11 +1,16 @@
 // llamalite template: prints the prompt a chat template makes of a conversation.
 //
-//   llamalite template [-m MODEL | --chat-template NAME] --messages FILE.json [--add-generation-prompt]
+//   llamalite template [-m MODEL] [--chat-template-file F | --chat-template NAME] --messages FILE.json
+//                      [--add-generation-prompt]
 //
-// FILE.json is an array of {"role": ..., "content": ...} (or an object with such a "messages"
-// array, as /save writes). The model's tokenizer.chat_template picks the family, and its BOS/EOS
-// token texts fill bos_token/eos_token; --chat-template NAME overrides (with the family's usual
-// BOS/EOS when there is no model). The prompt goes to stdout exactly, with no newline added.
+// FILE.json is an array of messages ({"role", "content"}, and whatever else the template reads:
+// "reasoning_content", "tool_calls", ...), or an object with such a "messages" array and
+// optionally "tools" (as /save writes, or as OpenAI-style requests have it). The model's own
+// Jinja template (or the one of --chat-template-file) renders it as transformers does, with the
+// model's BOS/EOS token texts as bos_token/eos_token; the text goes to stdout exactly, with no
+// BOS the template does not write and no newline added. Where the template fails (it raises,
+// or uses what is not supported), the command fails with its line:column: this command shows
+// the template as it is, with no fallback. --chat-template NAME renders with a built-in family.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +20,13 @@
 #include "json.h"
 
 static void usage(FILE *out) {
-    fputs("usage: llamalite template [-m MODEL | --chat-template NAME] --messages FILE.json "
-          "[--add-generation-prompt]\n"
+    fputs("usage: llamalite template [-m MODEL] [--chat-template-file F | --chat-template NAME] "
+          "--messages FILE.json [--add-generation-prompt]\n"
           "Prints the prompt that the chat template makes of the messages (a JSON array of\n"
-          "{\"role\", \"content\"} objects).\n\n"
+          "{\"role\", \"content\", ...} objects, or {\"messages\": [...], \"tools\": [...]}).\n\n"
           "options:\n"
-          "  -m, --model FILE          take the template and BOS/EOS texts from this model\n"
+          "  -m, --model FILE          take the Jinja template and BOS/EOS texts from this model\n"
+          "  --chat-template-file F    use the Jinja template in file F (overrides the model's)\n"
           "  --chat-template NAME      use a built-in template (overrides the model's)\n"
           "  --messages FILE           the conversation (JSON)\n"
           "  --add-generation-prompt   end with the start of an assistant turn\n"
@@ -68,8 +74,62 @@ static json *load_messages(const char *path, ll_chat_msg **msgs, size_t *n) {
     return j;
 }
 
+// The model's Jinja template (or file's) with the conversation file as it is.
+static int render_jinja(const char *model_path, const char *file, const char *messages, bool add_ass) {
+    int rc = 1;
+    ll_model *model = NULL;
+    char *file_text = NULL, *conv = NULL, *out = NULL, err[600];
+    ll_chat_jinja *t = NULL;
+    const char *bos = NULL, *eos = NULL, *text = NULL, *origin = file;
+    size_t len;
+    if (!(conv = args_read_file(messages, &len))) goto done;
+    if (model_path) {
+        ll_model_params mp = ll_model_default_params();
+        mp.vocab_only = true;
+        model = ll_model_load(model_path, &mp, err, sizeof err);
+        if (!model) {
+            fprintf(stderr, "llamalite: %s\n", err);
+            goto done;
+        }
+        const ll_vocab *v = ll_model_get_vocab(model);
+        if (ll_vocab_bos(v) >= 0) bos = ll_token_get_text(v, ll_vocab_bos(v));
+        if (ll_vocab_eos(v) >= 0) eos = ll_token_get_text(v, ll_vocab_eos(v));
+    }
+    if (file) {
+        if (!(file_text = args_read_file(file, &len))) goto done;
+        text = file_text;
+    } else {
+        text = ll_model_meta_str(model, "tokenizer.chat_template");
+        origin = model_path;
+        if (!text) {
+            fprintf(stderr, "llamalite: %s has no chat template (use --chat-template-file F or --chat-template NAME)\n",
+                    model_path);
+            goto done;
+        }
+    }
+    if (!(t = ll_chat_jinja_parse(text, err, sizeof err))) {
+        fprintf(stderr, "llamalite: %s: chat template %s\n", origin, err);
+        goto done;
+    }
+    ll_chat_jinja_vars vars = {.add_generation_prompt = add_ass, .bos_token = bos, .eos_token = eos};
+    if (ll_chat_jinja_render(t, conv, &vars, &out, err, sizeof err) != 0) {
+        fprintf(stderr, "llamalite: %s: %s%s\n", !strncmp(err, "conversation", 12) ? messages : origin,
+                !strncmp(err, "line ", 5) ? "chat template " : "", err);
+        goto done;
+    }
+    fputs(out, stdout);
+    rc = 0; // main checks that stdout was written
+done:
+    free(out);
+    ll_chat_jinja_free(t);
+    free(file_text);
+    free(conv);
+    ll_model_free(model);
+    return rc;
+}
+
 int cmd_template(int argc, char **argv) {
-    const char *model_path = NULL, *name = NULL, *messages = NULL;
+    const char *model_path = NULL, *name = NULL, *file = NULL, *messages = NULL;
     bool add_ass = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -83,6 +143,10 @@ int cmd_template(int argc, char **argv) {
             if (!args_value(argc, argv, &i, &model_path)) return 1;
         } else if (!strcmp(a, "--chat-template")) {
             if (!args_value(argc, argv, &i, &name)) return 1;
+        } else if (!strcmp(a, "--chat-template-file")) {
+            if (!args_value(argc, argv, &i, &file)) return 1;
+        } else if (!strcmp(a, "--jinja")) {
+            // accepted as llama-cli does: Jinja is the default
         } else if (!strcmp(a, "--messages")) {
             if (!args_value(argc, argv, &i, &messages)) return 1;
         } else if (!strcmp(a, "--add-generation-prompt")) {
@@ -92,14 +156,17 @@ int cmd_template(int argc, char **argv) {
             return 1;
         }
     }
-    if (!messages || (!model_path && !name)) {
-        fputs("llamalite template: needs --messages FILE and -m MODEL or --chat-template NAME\n", stderr);
+    if (!messages || (!model_path && !name && !file)) {
+        fputs("llamalite template: needs --messages FILE and -m MODEL, --chat-template-file F or "
+              "--chat-template NAME\n", stderr);
         return 1;
     }
     if (name && !ll_chat_detect(name)) {
         fprintf(stderr, "llamalite: unknown chat template '%s' (see 'llamalite template --list')\n", name);
         return 1;
     }
+
+    if (!name) return render_jinja(model_path, file, messages, add_ass);
 
     ll_chat_msg *msgs = NULL;
     size_t n = 0;

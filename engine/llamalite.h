@@ -392,6 +392,25 @@ int ll_chat_render(const char *tmpl, const ll_chat_msg *msgs, size_t n, bool add
                    const char *bos, const char *eos, char **out, ll_chat_span **spans,
                    size_t *n_spans);
 
+// Jinja chat templates: the model's own tokenizer.chat_template rendered as Hugging Face
+// transformers renders it (Jinja2 with trim_blocks/lstrip_blocks, its tojson, raise_exception,
+// strftime_now; SOURCE_DATE_EPOCH, when set, is "now"). Parsed once, rendered per turn.
+typedef struct ll_chat_jinja ll_chat_jinja;
+// NULL with "line L, column C: problem" in err.
+ll_chat_jinja *ll_chat_jinja_parse(const char *tmpl, char *err, size_t errlen);
+void ll_chat_jinja_free(ll_chat_jinja *t);
+typedef struct {
+    bool add_generation_prompt;
+    const char *bos_token, *eos_token;   // NULL: ""
+    const char *extra_json;              // NULL, or a JSON object of further variables
+                                         // (e.g. {"enable_thinking": false})
+} ll_chat_jinja_vars;
+// conversation_json: a JSON array of messages ({"role", "content", ...}), or an object with
+// "messages" and optionally "tools". Returns 0 with *out (malloc'd, NUL-terminated), or -1 with
+// one line in err ("line L, column C: ..." for template errors).
+int ll_chat_jinja_render(const ll_chat_jinja *t, const char *conversation_json, const ll_chat_jinja_vars *vars,
+                         char **out, char *err, size_t errlen);
+
 // ---- GGUF inspection (llamalite info) -----------------------------------------------------
 typedef struct ll_gguf ll_gguf;
 

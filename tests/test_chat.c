@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "cli/chat.c"
+#include "cli/chat_tmpl.c"
 #include "cli/json.c"
+#include "cli/reasoning.c"
 #include "tests/test_util.h"
 
 // Speculative decoding (cli/speculative.c) is not used here: chat.spec stays NULL.
@@ -19,6 +21,9 @@ int spec_next(cli_spec *cs, ll_sampler *s, int b, ll_token *t, char *e, size_t e
 bool spec_pending(const cli_spec *cs) { (void)cs; return false; }
 void spec_rewind(cli_spec *cs, int n) { (void)cs, (void)n; }
 bool spec_set_sampling(cli_spec *cs, const ll_sampler_params *sp) { (void)cs, (void)sp; return true; }
+
+// Template files are not read here (cli/args.c is not linked).
+char *args_read_file(const char *path, size_t *len) { (void)path, (void)len; return NULL; }
 
 // chat.c times its turns with the CLI's clock.
 double cli_now(void) {
@@ -39,7 +44,14 @@ static int count(const tokvec *v, ll_token t) {
     return n;
 }
 
-static chat *open_chat(ll_model *m, ll_context **ctx, const char *tmpl, int n_ctx, int n_predict) {
+static chat *open_chat(ll_model *m, ll_context **ctx, const char *family, int n_ctx, int n_predict) {
+    static chat_tmpl tmpl_store;
+    chat_tmpl *tmpl = NULL;
+    if (family) {
+        chat_tmpl_free(&tmpl_store);
+        if (!chat_tmpl_pick(&tmpl_store, m, family, NULL, true)) return NULL;
+        tmpl = &tmpl_store;
+    }
     char err[256];
     ll_context_params cp = ll_context_default_params();
     cp.n_ctx = n_ctx;
