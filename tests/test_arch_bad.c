@@ -205,7 +205,7 @@ int main(void) {
     // An architecture the engine does not run: the supported ones are listed.
     expect_error(&(variant){.model = "qwen3", .key_str = "general.architecture", .val_str = "mamba"},
                  "unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, phi3, gemma2, gemma3, qwen2moe, "
-                 "qwen3moe)",
+                 "qwen3moe, gpt-oss)",
                  "mamba");
 
     // Mixtures of experts: the counts, and the expert stacks against them.
