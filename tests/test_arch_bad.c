@@ -3,7 +3,9 @@
 // shape, a per-layer metadata array of the wrong length or a missing required key, and an
 // architecture the engine does not run. The loader refuses each with one line naming the
 // tensor or key; `llamalite -m FILE` prints that line and exits 1. Valid variants (a per-layer
-// array of the right length, Q/K/V in place of a fused attn_qkv) load.
+// array of the right length, Q/K/V in place of a fused attn_qkv) load. Mixtures of experts:
+// an expert count of 0, more experts used than there are, a stack of expert matrices whose
+// third dimension is not the expert count.
 #define _DEFAULT_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,6 +31,9 @@ typedef struct {
     int n_arr;
     uint32_t val_arr;
     const char *key_str, *val_str; // string key to override
+    const char *key_u32;          // u32 key to override with val_u32
+    uint32_t val_u32;
+    const char *halve_experts;    // 3-D tensor keeping only its first half of ne[2] matrices
     bool split_qkv;               // attn_qkv written as attn_q, attn_k, attn_v (phi3 layout)
 } variant;
 
@@ -42,6 +47,7 @@ static bool make_variant(const variant *v, const char *path) {
     for (int64_t i = 0; i < gguf_n_kv(f); i++)
         if (!v->drop_key || strcmp(gguf_key(f, i), v->drop_key)) gguf_writer_copy_kv(w, f, i);
     if (v->key_str) gguf_writer_set_str(w, v->key_str, v->val_str);
+    if (v->key_u32) gguf_writer_set_u32(w, v->key_u32, v->val_u32);
     uint32_t arr[64];
     for (int i = 0; i < v->n_arr && i < 64; i++) arr[i] = v->val_arr;
     if (v->key_arr) gguf_writer_set_arr_data(w, v->key_arr, GGUF_TYPE_UINT32, arr, (uint64_t)v->n_arr);
@@ -58,6 +64,11 @@ static bool make_variant(const variant *v, const char *path) {
             ne[1] *= 2;
             if (n_dims < 2) n_dims = 2;
         }
+        size_t size = t->size;
+        if (v->halve_experts && !strcmp(t->name, v->halve_experts)) {
+            ne[2] /= 2;
+            size /= 2;
+        }
         const char *qkv = strstr(t->name, "attn_qkv.weight");
         if (v->split_qkv && qkv) {
             const size_t row = t->size / (size_t)t->ne[1];
@@ -73,7 +84,7 @@ static bool make_variant(const variant *v, const char *path) {
             }
             continue;
         }
-        gguf_writer_add_tensor(w, t->name, t->type, n_dims, ne, t->data, t->size);
+        gguf_writer_add_tensor(w, t->name, t->type, n_dims, ne, t->data, size);
     }
     bool ok = gguf_writer_write(w, path, err, sizeof err);
     gguf_writer_free(w);
@@ -193,8 +204,27 @@ int main(void) {
                  "unsupported rope scaling type 'dynamic'", "yarn-unknown");
     // An architecture the engine does not run: the supported ones are listed.
     expect_error(&(variant){.model = "qwen3", .key_str = "general.architecture", .val_str = "mamba"},
-                 "unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, phi3, gemma2, gemma3)",
+                 "unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, phi3, gemma2, gemma3, qwen2moe, "
+                 "qwen3moe, gpt-oss)",
                  "mamba");
+
+    // Mixtures of experts: the counts, and the expert stacks against them.
+    expect_error(&(variant){.model = "llama-moe", .key_u32 = "llama.expert_count", .val_u32 = 0},
+                 "invalid or missing llama.expert_count (0)", "llama-moe-no-experts");
+    expect_error(&(variant){.model = "qwen3moe", .drop_key = "qwen3moe.expert_count"},
+                 "invalid or missing qwen3moe.expert_count (0)", "qwen3moe-no-count");
+    expect_error(&(variant){.model = "qwen3moe", .key_u32 = "qwen3moe.expert_used_count", .val_u32 = 9},
+                 "invalid qwen3moe.expert_used_count 9 for 8 experts", "qwen3moe-used-9");
+    expect_error(&(variant){.model = "qwen2moe", .key_u32 = "qwen2moe.expert_used_count", .val_u32 = 0},
+                 "invalid qwen2moe.expert_used_count 0 for 8 experts", "qwen2moe-used-0");
+    expect_error(&(variant){.model = "qwen3moe", .halve_experts = "blk.1.ffn_up_exps.weight"},
+                 "tensor 'blk.1.ffn_up_exps.weight' holds 4 experts, expected 8", "qwen3moe-up-4-experts");
+    expect_error(&(variant){.model = "llama-moe", .key_u32 = "llama.expert_count", .val_u32 = 16},
+                 "tensor 'blk.0.ffn_gate_inp.weight' has shape [64, 8], expected [64, 16]", "llama-moe-count-16");
+    expect_error(&(variant){.model = "qwen2moe", .drop_tensor = "blk.1.ffn_down_shexp.weight"},
+                 "missing tensor 'blk.1.ffn_down_shexp.weight'", "qwen2moe-no-shexp");
+    expect_error(&(variant){.model = "qwen3moe", .reshape = "blk.0.ffn_down_exps.weight"},
+                 "'blk.0.ffn_down_exps.weight' has shape", "qwen3moe-down-shape");
 
     // Valid variants: per-layer arrays of the right length, Q/K/V instead of Phi-3's attn_qkv.
     expect_loads(&(variant){.model = "qwen2", .key_arr = "qwen2.feed_forward_length", .n_arr = 2, .val_arr = 160},

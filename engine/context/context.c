@@ -126,6 +126,7 @@ void ll_context_free(ll_context *c) {
     for (int r = 0; r < LL_MAX_ROPES; r++) free(c->rope_cs[r]);
     free(c->att_scratch);
     free(c->logits);
+    ll_moe_free(c->moe);
     free(c);
 }
 

@@ -41,6 +41,7 @@ struct ll_context {
     int n_ropes;
     gl_act act;
     const float *act_src; // the buffer act was made from (NULL: stale)
+    struct ll_moe_buf *moe; // mixture-of-experts scratch (forward/moe.c), made on first use
 
     // Logits of the last decode: n_logits rows (all tokens with logits_all, else the last).
     float *logits;
@@ -82,6 +83,9 @@ struct ll_context {
     bool (*abort_cb)(void *ud);
     void *abort_ud;
 };
+
+// Frees the mixture-of-experts scratch (forward/moe.c).
+void ll_moe_free(struct ll_moe_buf *b);
 
 // True (with err set to "interrupted") when the abort callback asks the decode to stop.
 bool ll_decode_aborted(ll_context *c, char *err, size_t errlen);

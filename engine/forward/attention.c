@@ -1,5 +1,5 @@
 // Causal self-attention over the KV cache, for every family: grouped-query heads, optional
-// sliding window and score soft-capping.
+// sliding window, score soft-capping and attention sinks.
 //
 // Precision follows the reference engine over an F16 cache: the query is rounded to F16 for
 // the q·k dots and the softmax weights are rounded to F16 before they weight the values.
@@ -170,6 +170,7 @@ static void attention_task(void *arg, int ith, int nth) {
     const float scale = hp->q_scale_first ? 1.0f : hp->kq_scale;
     const float cap = hp->attn_softcap, inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
     const int n_swa = c->model->layers[tk->layer].n_swa;
+    const float *sinks = ll_vec(&c->model->layers[tk->layer], LL_ROLE_ATTN_SINKS); // gpt-oss
     const size_t layer_off = (size_t)tk->layer * c->n_ctx * kv_dim;
     // Exact batches (speculative verification) sum every row as a single token does.
     const bool fk = c->kv_f16_k, fv = c->kv_f16_v, batch = tk->n_rows > 1 && !c->exact_batches;
@@ -208,10 +209,13 @@ static void attention_task(void *arg, int ith, int nth) {
             if (cap > 0) s[j] = tanhf(s[j] * inv_cap) * cap;
             if (s[j] > mx) mx = s[j];
         }
+        // An attention sink: one more logit per head in the softmax, with no value.
+        const float sink = sinks ? sinks[h] : -INFINITY;
+        if (sink > mx) mx = sink;
         // The softmax row spans the reference's KV window (masked keys weigh 0): it decides
         // which keys its 8-lane exp takes and which its scalar tail takes.
         const int row = kv_window(c, batch ? tk->pos0 + tk->n_rows - 1 : pos) - j0;
-        const double sum = gl_exp_sum8(s, s, mx, n_keys, row);
+        const double sum = gl_exp_sum8(s, s, mx, n_keys, row) + (sinks ? exp((double)sink - mx) : 0.0);
         const float inv = (float)(1.0 / sum);
         for (int j = 0; j < n_keys; j++) {
             s[j] *= inv;

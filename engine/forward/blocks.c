@@ -61,11 +61,24 @@ static void glu_task(void *arg, int ith, int nth) {
         float *d = t->dst + (size_t)r * t->n;
         if (t->act == LL_ACT_SILU) {
             gl_swiglu(d, g, u, t->n);
+        } else if (t->act == LL_ACT_SWIGLU_OAI) {
+            // gpt-oss: the gate capped at 7, the up clamped to [-7, 7] and shifted by 1.
+            for (int i = 0; i < t->n; i++) {
+                const float x = fminf(g[i], 7.0f), y = fminf(fmaxf(u[i], -7.0f), 7.0f);
+                d[i] = x / (1.0f + expf(-1.702f * x)) * (y + 1.0f);
+            }
         } else {
             for (int i = 0; i < t->n; i++) d[i] = gelu(g[i]);
             for (int i = 0; i < t->n; i++) d[i] *= u[i];
         }
     }
+}
+
+void ll_glu(ll_context *c, float *dst, const float *gate, const float *up, int n_rows, int n, size_t stride,
+            ll_act act) {
+    task tk = {.c = c, .src = gate, .src2 = up, .dst = dst, .n_rows = n_rows, .n = n, .stride = stride, .act = act};
+    if (act == LL_ACT_GELU) pthread_once(&gelu_once, gelu_init);
+    ll_run(c, glu_task, &tk, (size_t)n_rows * n * 4); // exp is dearer than a multiply
 }
 
 // ---- small helpers --------------------------------------------------------------------------
@@ -224,13 +237,12 @@ bool ll_ffn(ll_context *c, int l, const float *x, int B, float *out) {
     const int n_ff = L->n_ff;
     ll_dump("ffn_norm", l, x, B, m->hp.n_embd);
     c->act_src = NULL;
-    task tk = {.c = c, .n_rows = B, .n = n_ff, .act = m->hp.ffn_act};
     float *h; // act(gate) * up
     if (!L->w[LL_ROLE_FFN_GATE].data) {
         // gate|up in one matrix: each row of hb is the gates, then the ups
         if (!ll_matmul(c, &L->w[LL_ROLE_FFN_UP], ll_lora_slot(l, LL_ROLE_FFN_UP), x, B, c->hb)) return false;
         add_bias(c->hb, ll_vec(L, LL_ROLE_FFN_UP_B), B, 2 * n_ff);
-        tk.src = c->hb, tk.src2 = c->hb + n_ff, tk.stride = 2 * (size_t)n_ff, tk.dst = h = c->hb2;
+        ll_glu(c, h = c->hb2, c->hb, c->hb + n_ff, B, n_ff, 2 * (size_t)n_ff, m->hp.ffn_act);
     } else {
         if (!ll_matmul(c, &L->w[LL_ROLE_FFN_GATE], ll_lora_slot(l, LL_ROLE_FFN_GATE), x, B, c->hb) ||
             !ll_matmul(c, &L->w[LL_ROLE_FFN_UP], ll_lora_slot(l, LL_ROLE_FFN_UP), x, B, c->hb2))
@@ -239,10 +251,8 @@ bool ll_ffn(ll_context *c, int l, const float *x, int B, float *out) {
         add_bias(c->hb2, ll_vec(L, LL_ROLE_FFN_UP_B), B, n_ff);
         ll_dump("ffn_gate", l, c->hb, B, n_ff);
         ll_dump("ffn_up", l, c->hb2, B, n_ff);
-        tk.src = c->hb, tk.src2 = c->hb2, tk.stride = (size_t)n_ff, tk.dst = h = c->hb;
+        ll_glu(c, h = c->hb, c->hb, c->hb2, B, n_ff, (size_t)n_ff, m->hp.ffn_act);
     }
-    if (tk.act == LL_ACT_GELU) pthread_once(&gelu_once, gelu_init);
-    ll_run(c, glu_task, &tk, (size_t)B * n_ff * 4); // exp is dearer than a multiply
     ll_dump("ffn_gate_par", l, h, B, n_ff);
     c->act_src = NULL;
     if (!ll_matmul(c, &L->w[LL_ROLE_FFN_DOWN], ll_lora_slot(l, LL_ROLE_FFN_DOWN), h, B, out)) return false;

@@ -25,6 +25,16 @@ bool ll_attention(ll_context *c, int l, const float *x, int n_tok, int pos0, flo
 // out = gated feed-forward of layer l over normed input x: down(act(gate(x)) * up(x)), gate and
 // up fused or not, with biases, act SiLU or tanh-GELU. False: out of memory.
 bool ll_ffn(ll_context *c, int l, const float *x, int n_tok, float *out);
+// out = the mixture-of-experts feed-forward of layer l over normed input x: the router picks
+// n_expert_used experts per token and weighs them, each expert runs once over all the tokens
+// that chose it, plus a sigmoid-gated shared expert where the layer has one (moe.c).
+bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out);
+// One token's choice of experts from its n_expert router logits: the n_expert_used experts (sel,
+// best first) and their weights (w) by the family's rule; probs is scratch of n_expert floats.
+void ll_moe_route(const ll_hparams *hp, const float *logits, float *probs, int *sel, float *w);
+// dst = act(gate) * up over n_rows rows of n; gate and up rows are stride floats apart, dst's n.
+void ll_glu(ll_context *c, float *dst, const float *gate, const float *up, int n_rows, int n, size_t stride,
+            ll_act act);
 // x += y over n_tok rows of n_embd (name, layer: the debug dump's label).
 void ll_residual(ll_context *c, float *x, const float *y, int n_tok, const char *name, int l);
 // The final norm and the output head for the rows whose logits are wanted (all, or the last

@@ -8,6 +8,9 @@
 // Pre-norm blocks with a gated FFN: llama, qwen2, qwen3, phi3 (forward_llama.c).
 bool ll_forward_llama(ll_context *c, const ll_token *tokens, int n_tok, int pos0, float *out,
                       bool all_logits, char *err, size_t errlen);
+// gpt-oss: biases, attention sinks, alternating sliding window, experts (forward_gptoss.c).
+bool ll_forward_gptoss(ll_context *c, const ll_token *tokens, int n_tok, int pos0, float *out,
+                       bool all_logits, char *err, size_t errlen);
 // Gemma 2 and 3: scaled embeddings, post-norms on both sublayers, GeGLU (forward_gemma.c).
 bool ll_forward_gemma(ll_context *c, const ll_token *tokens, int n_tok, int pos0, float *out,
                       bool all_logits, char *err, size_t errlen);

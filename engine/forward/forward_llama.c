@@ -1,6 +1,7 @@
 // The Llama block, and every family that is the Llama block with options: Qwen2 (Q/K/V
 // biases, NeoX rotation, YaRN), Qwen3 (per-head q/k norms), Phi-3 (fused QKV and gate|up,
-// Q scaled after RoPE). The options live in the weights a layer has and in the hyperparameters,
+// Q scaled after RoPE), and their mixtures of experts (Mixtral, Qwen2-MoE, Qwen3-MoE: the FFN is
+// the router's choice of experts, moe.c). The options live in the weights a layer has and in the hyperparameters,
 // so the pass itself is the paper's diagram:
 //
 //   x = embed(tokens)
@@ -31,7 +32,8 @@ bool ll_forward_llama(ll_context *c, const ll_token *tokens, int n_tok, int pos0
         ll_residual(c, x, xb2, n_tok, "ffn_inp", l);
 
         ll_rmsnorm(c, xb, x, ll_vec(L, LL_ROLE_FFN_NORM), n_tok);
-        if (!ll_ffn(c, l, xb, n_tok, xb2)) return ll_oom(err, errlen);
+        const bool experts = L->w[LL_ROLE_FFN_GATE_INP].data != NULL;
+        if (!(experts ? ll_moe(c, l, xb, n_tok, xb2) : ll_ffn(c, l, xb, n_tok, xb2))) return ll_oom(err, errlen);
         ll_residual(c, x, xb2, n_tok, "l_out", l);
     }
     return ll_output(c, n_tok, out, all_logits) || ll_oom(err, errlen);

@@ -46,6 +46,10 @@ const ll_role_info ll_roles[LL_ROLE_COUNT] = {
     [LL_ROLE_FFN_GATE_SHEXP] = {"ffn_gate_shexp.weight", LL_KIND_MATRIX},
     [LL_ROLE_FFN_UP_SHEXP] = {"ffn_up_shexp.weight", LL_KIND_MATRIX},
     [LL_ROLE_FFN_DOWN_SHEXP] = {"ffn_down_shexp.weight", LL_KIND_MATRIX},
+    [LL_ROLE_FFN_GATE_INP_B] = {"ffn_gate_inp.bias", LL_KIND_VECTOR},
+    [LL_ROLE_FFN_GATE_EXPS_B] = {"ffn_gate_exps.bias", LL_KIND_EXPERT_VECTORS},
+    [LL_ROLE_FFN_UP_EXPS_B] = {"ffn_up_exps.bias", LL_KIND_EXPERT_VECTORS},
+    [LL_ROLE_FFN_DOWN_EXPS_B] = {"ffn_down_exps.bias", LL_KIND_EXPERT_VECTORS},
 };
 
 // ---- role sets ---------------------------------------------------------------------------------
@@ -57,6 +61,9 @@ const ll_role_info ll_roles[LL_ROLE_COUNT] = {
 #define FFN_BIASES (B(FFN_GATE_B) | B(FFN_UP_B) | B(FFN_DOWN_B))
 #define POST_NORMS (B(ATTN_POST_NORM) | B(FFN_POST_NORM))
 #define QK_NORMS (B(ATTN_Q_NORM) | B(ATTN_K_NORM))
+#define MOE_FFN (B(FFN_NORM) | B(FFN_GATE_INP) | B(FFN_GATE_EXPS) | B(FFN_UP_EXPS) | B(FFN_DOWN_EXPS))
+#define SHARED_EXPERT (B(FFN_GATE_INP_SHEXP) | B(FFN_GATE_SHEXP) | B(FFN_UP_SHEXP) | B(FFN_DOWN_SHEXP))
+#define EXPERT_BIASES (B(FFN_GATE_INP_B) | B(FFN_GATE_EXPS_B) | B(FFN_UP_EXPS_B) | B(FFN_DOWN_EXPS_B))
 
 // ---- family-specific hyperparameters ---------------------------------------------------------
 
@@ -152,6 +159,29 @@ static bool gemma3_hparams(ll_model *m, char *err, size_t errlen) {
     return true;
 }
 
+// Qwen2-MoE: the routed experts' weights are the softmax over all experts, not renormalized
+// over the chosen ones; older files leave the expert width to n_ff / n_expert_used.
+static bool qwen2moe_hparams(ll_model *m, char *err, size_t errlen) {
+    (void)err, (void)errlen;
+    ll_hparams *hp = &m->hp;
+    hp->moe_norm_w = false;
+    if (!ll_arch_has(m, "expert_feed_forward_length")) hp->n_ff_exp = hp->n_ff / hp->n_expert_used;
+    return true;
+}
+
+// gpt-oss: a sliding window on even layers, top-k of the router logits then a softmax over the
+// k, the clamped SwiGLU, scores scaled by 1/sqrt(n_rot).
+static bool gptoss_hparams(ll_model *m, char *err, size_t errlen) {
+    ll_hparams *hp = &m->hp;
+    if (!read_window(m, 0, true, err, errlen)) return false;
+    hp->swa_pattern = 2;
+    hp->ffn_act = LL_ACT_SWIGLU_OAI;
+    hp->moe_gating = LL_MOE_TOPK_SOFTMAX;
+    hp->moe_norm_w = false;
+    hp->kq_scale = 1.0f / sqrtf((float)hp->n_rot);
+    return true;
+}
+
 // ---- the table ---------------------------------------------------------------------------------
 static const ll_arch ARCHS[] = {
     {"llama", LLAMA_ATTN | GLU_FFN, ATTN_BIASES | B(ATTN_OUT_B) | FFN_BIASES | B(ATTN_QKV), GL_ROPE_NORM,
@@ -162,6 +192,12 @@ static const ll_arch ARCHS[] = {
      ATTN_BIASES | B(ATTN_QKV_B) | B(ATTN_OUT_B), GL_ROPE_NEOX, phi3_hparams, ll_forward_llama},
     {"gemma2", LLAMA_ATTN | POST_NORMS | GLU_FFN, 0, GL_ROPE_NEOX, gemma2_hparams, ll_forward_gemma},
     {"gemma3", LLAMA_ATTN | QK_NORMS | POST_NORMS | GLU_FFN, 0, GL_ROPE_NEOX, gemma3_hparams, ll_forward_gemma},
+    {"qwen2moe", LLAMA_ATTN | ATTN_BIASES | MOE_FFN | SHARED_EXPERT, B(ATTN_OUT_B), GL_ROPE_NEOX, qwen2moe_hparams,
+     ll_forward_llama},
+    {"qwen3moe", LLAMA_ATTN | QK_NORMS | MOE_FFN, B(ATTN_OUT_B), GL_ROPE_NEOX, NULL, ll_forward_llama},
+    // gpt-oss names its FFN norm post_attention_norm (ll_forward_gptoss reads it as such).
+    {"gpt-oss", LLAMA_ATTN | ATTN_BIASES | B(ATTN_OUT_B) | B(ATTN_SINKS) | B(ATTN_POST_NORM) |
+                    ((MOE_FFN & ~B(FFN_NORM)) | EXPERT_BIASES), 0, GL_ROPE_NEOX, gptoss_hparams, ll_forward_gptoss},
 };
 
 const ll_arch *ll_arch_find(const char *name) {

@@ -125,6 +125,52 @@ static bool read_rope(ll_model *m, char *err, size_t errlen) {
     return true;
 }
 
+// Whether the family's layers are all mixtures of experts, or (a llama) the file has a router.
+static bool has_experts(const ll_model *m) {
+    if (m->a->required & LL_BIT(LL_ROLE_FFN_GATE_INP)) return true;
+    char name[64];
+    snprintf(name, sizeof name, "blk.0.%s", ll_roles[LL_ROLE_FFN_GATE_INP].name);
+    return gguf_find_tensor(m->file, name) != NULL;
+}
+
+// The mixture-of-experts counts: how many experts, how many each token runs, their widths.
+// A dense model has none of the keys (n_expert 0).
+static bool read_experts(ll_model *m, char *err, size_t errlen) {
+    ll_hparams *hp = &m->hp;
+    const gguf_file *f = m->file;
+    char k[128];
+    int64_t n_exp, n_used, ff_exp, ff_shexp;
+    if (!get_count(f, key_of(m, "expert_count", k, sizeof k), 0, 0, &n_exp, NULL, err, errlen) ||
+        !get_count(f, key_of(m, "expert_used_count", k, sizeof k), 0, 0, &n_used, NULL, err, errlen) ||
+        !get_count(f, key_of(m, "expert_feed_forward_length", k, sizeof k), hp->n_ff, 0, &ff_exp, NULL, err, errlen) ||
+        !get_count(f, key_of(m, "expert_shared_feed_forward_length", k, sizeof k), hp->n_ff, 0, &ff_shexp, NULL, err,
+                   errlen))
+        return false;
+    if (n_exp == 0 && !has_experts(m)) return true;
+    if (n_exp <= 0 || n_exp > 4096) {
+        ll_set_err(err, errlen, "invalid or missing %s.expert_count (%lld) for a mixture-of-experts model", m->arch,
+                   (long long)n_exp);
+        return false;
+    }
+    if (n_used <= 0 || n_used > n_exp) {
+        ll_set_err(err, errlen, "invalid %s.expert_used_count %lld for %lld experts", m->arch, (long long)n_used,
+                   (long long)n_exp);
+        return false;
+    }
+    if (ff_exp <= 0 || ff_exp > (1 << 20) || ff_shexp <= 0 || ff_shexp > (1 << 20)) {
+        ll_set_err(err, errlen, "invalid %s.expert_%sfeed_forward_length", m->arch,
+                   ff_exp <= 0 || ff_exp > (1 << 20) ? "" : "shared_");
+        return false;
+    }
+    hp->n_expert = (int)n_exp;
+    hp->n_expert_used = (int)n_used;
+    hp->n_ff_exp = (int)ff_exp;
+    hp->n_ff_shexp = (m->a->required & LL_BIT(LL_ROLE_FFN_GATE_SHEXP)) ? (int)ff_shexp : 0;
+    hp->moe_gating = LL_MOE_SOFTMAX_TOPK;
+    hp->moe_norm_w = true;
+    return true;
+}
+
 bool ll_hparams_load(ll_model *m, char *err, size_t errlen) {
     const gguf_file *f = m->file;
     ll_hparams *hp = &m->hp;
@@ -218,7 +264,12 @@ bool ll_hparams_load(ll_model *m, char *err, size_t errlen) {
     }
     if (hp->kq_scale == 0.0f) hp->kq_scale = 1.0f / sqrtf((float)hp->head_dim);
     hp->ffn_act = LL_ACT_SILU;
-    return !m->a->read_hparams || m->a->read_hparams(m, err, errlen);
+    if (!read_experts(m, err, errlen)) return false;
+    if (m->a->read_hparams && !m->a->read_hparams(m, err, errlen)) return false;
+    // A file may say whether the chosen experts' weights are renormalized; else the family does.
+    if (ll_arch_has(m, "expert_weights_norm"))
+        hp->moe_norm_w = gguf_get_bool(f, key_of(m, "expert_weights_norm", k, sizeof k), hp->moe_norm_w);
+    return true;
 }
 
 bool ll_hparams_same(const ll_hparams *a, const ll_hparams *b) {
@@ -231,7 +282,9 @@ bool ll_hparams_same(const ll_hparams *a, const ll_hparams *b) {
            a->kq_scale == b->kq_scale && a->q_scale_first == b->q_scale_first &&
            a->attn_softcap == b->attn_softcap && a->n_swa == b->n_swa && a->swa_pattern == b->swa_pattern &&
            a->embd_scale == b->embd_scale && a->ffn_act == b->ffn_act &&
-           a->ffn_fused_gate_up == b->ffn_fused_gate_up && a->final_softcap == b->final_softcap;
+           a->ffn_fused_gate_up == b->ffn_fused_gate_up && a->final_softcap == b->final_softcap &&
+           a->n_expert == b->n_expert && a->n_expert_used == b->n_expert_used && a->n_ff_exp == b->n_ff_exp &&
+           a->n_ff_shexp == b->n_ff_shexp && a->moe_gating == b->moe_gating && a->moe_norm_w == b->moe_norm_w;
 }
 
 // Whether layer l has role r: the loaded weights, or for `info` (hyperparameters only, no
@@ -272,8 +325,17 @@ char *ll_hparams_format(const ll_model *m) {
             PUT("]\n");
         }
     }
-    PUT("ffn             = %s%s\n", hp->ffn_act == LL_ACT_GELU ? "GeGLU (tanh gelu)" : "SwiGLU",
-        hp->ffn_fused_gate_up ? ", gate|up fused" : "");
+    static const char *const acts[] = {"SwiGLU", "GeGLU (tanh gelu)", "SwiGLU-OAI (clamped)"};
+    PUT("ffn             = %s%s\n", acts[hp->ffn_act], hp->ffn_fused_gate_up ? ", gate|up fused" : "");
+    if (hp->n_expert > 0) {
+        PUT("n_expert        = %d\n", hp->n_expert);
+        PUT("n_expert_used   = %d\n", hp->n_expert_used);
+        PUT("n_ff_exp        = %d\n", hp->n_ff_exp);
+        if (hp->n_ff_shexp > 0) PUT("n_ff_shexp      = %d (sigmoid-gated shared expert)\n", hp->n_ff_shexp);
+        PUT("expert_gating   = %s%s\n",
+            hp->moe_gating == LL_MOE_SOFTMAX_TOPK ? "softmax, then top-k" : "top-k, then softmax",
+            hp->moe_gating == LL_MOE_SOFTMAX_TOPK ? (hp->moe_norm_w ? ", renormalized" : ", not renormalized") : "");
+    }
     PUT("rms_eps         = %g\n", hp->rms_eps);
     PUT("rope_freq_base  = %g\n", hp->rope_freq_base);
     // A linear factor of 1 (the default type when the file names none) does not scale.
@@ -333,10 +395,11 @@ static void shape_str(const gguf_tensor *t, char *buf, size_t n) {
     snprintf(buf + k, k < (int)n ? n - k : 0, "]");
 }
 
-// Finds a tensor and checks it is [n_in, n_out] (n_out == 1 for vectors) with data in range.
-// Returns NULL without an error when it is absent and optional.
+// Finds a tensor and checks it is [n_in, n_out] (n_out == 1 for vectors), or n_mat > 1 such
+// matrices stacked [n_in, n_out, n_mat] (experts), with data in range. Returns NULL without an
+// error when it is absent and optional.
 static const gguf_tensor *find_checked(const gguf_file *f, const char *name, int64_t n_in,
-                                       int64_t n_out, bool required, bool *ok, char *err,
+                                       int64_t n_out, int64_t n_mat, bool required, bool *ok, char *err,
                                        size_t errlen) {
     const gguf_tensor *t = gguf_find_tensor(f, name);
     if (!t) {
@@ -346,11 +409,20 @@ static const gguf_tensor *find_checked(const gguf_file *f, const char *name, int
         }
         return NULL;
     }
-    bool shape_ok = t->ne[0] == n_in && t->ne[1] == n_out && t->ne[2] == 1 && t->ne[3] == 1;
+    if (n_mat > 1 && t->ne[0] == n_in && t->ne[1] == n_out && t->ne[2] != n_mat && t->ne[3] == 1) {
+        ll_set_err(err, errlen, "tensor '%s' holds %lld experts, expected %lld (expert_count)", name,
+                   (long long)t->ne[2], (long long)n_mat);
+        *ok = false;
+        return NULL;
+    }
+    bool shape_ok = t->ne[0] == n_in && t->ne[1] == n_out && t->ne[2] == n_mat && t->ne[3] == 1;
     if (!shape_ok) {
         char got[96];
         shape_str(t, got, sizeof got);
-        if (n_out == 1)
+        if (n_mat > 1)
+            ll_set_err(err, errlen, "tensor '%s' has shape %s, expected [%lld, %lld, %lld]", name, got,
+                       (long long)n_in, (long long)n_out, (long long)n_mat);
+        else if (n_out == 1)
             ll_set_err(err, errlen, "tensor '%s' has shape %s, expected [%lld]", name, got, (long long)n_in);
         else
             ll_set_err(err, errlen, "tensor '%s' has shape %s, expected [%lld, %lld]", name, got,
@@ -365,7 +437,7 @@ static const gguf_tensor *find_checked(const gguf_file *f, const char *name, int
         return NULL;
     }
     size_t row = gl_row_size(t->type, n_in);
-    if (row == 0 || t->size < row * (size_t)n_out || !t->data) {
+    if (row == 0 || t->size < row * (size_t)n_out * (size_t)n_mat || !t->data) {
         ll_set_err(err, errlen, "tensor '%s': %lld elements per row do not fit type %s", name,
                 (long long)n_in, gl_type_name(t->type));
         *ok = false;
@@ -374,11 +446,12 @@ static const gguf_tensor *find_checked(const gguf_file *f, const char *name, int
     return t;
 }
 
-// A matrix used by gl_matmul: its type must have a dot kernel.
-static bool get_weight(ll_model *m, const char *name, int64_t n_in, int64_t n_out, bool required,
+// A matrix used by gl_matmul (n_mat > 1: a stack of expert matrices, each n_out rows): its
+// type must have a dot kernel.
+static bool get_weight(ll_model *m, const char *name, int64_t n_in, int64_t n_out, int64_t n_mat, bool required,
                        ll_weight *w, char *err, size_t errlen) {
     bool ok = true;
-    const gguf_tensor *t = find_checked(m->file, name, n_in, n_out, required, &ok, err, errlen);
+    const gguf_tensor *t = find_checked(m->file, name, n_in, n_out, n_mat, required, &ok, err, errlen);
     memset(w, 0, sizeof *w);
     if (!t) return ok;
     const gl_type_traits *tr = gl_get_type_traits(t->type);
@@ -392,18 +465,20 @@ static bool get_weight(ll_model *m, const char *name, int64_t n_in, int64_t n_ou
     w->type = t->type;
     w->n_in = n_in;
     w->n_out = n_out;
-    m->n_params += (uint64_t)n_in * (uint64_t)n_out;
-    m->size_bytes += gl_row_size(t->type, n_in) * (uint64_t)n_out;
+    m->n_params += (uint64_t)n_in * (uint64_t)n_out * (uint64_t)n_mat;
+    m->size_bytes += gl_row_size(t->type, n_in) * (uint64_t)n_out * (uint64_t)n_mat;
     return true;
 }
 
-// A vector (norm weight, bias): converted to floats in the owned block at *cursor.
-static bool get_vector(ll_model *m, const char *name, int64_t n, bool required,
-                       const float **out, float **cursor, char *err, size_t errlen) {
+// A vector (norm weight, bias), or n_vec of them ([n, n_vec]: the experts' biases): converted
+// to floats in the owned block at *cursor.
+static bool get_vectors(ll_model *m, const char *name, int64_t n, int64_t n_vec, bool required,
+                        const float **out, float **cursor, char *err, size_t errlen) {
     bool ok = true;
-    const gguf_tensor *t = find_checked(m->file, name, n, 1, required, &ok, err, errlen);
+    const gguf_tensor *t = find_checked(m->file, name, n, n_vec, 1, required, &ok, err, errlen);
     *out = NULL;
     if (!t) return ok;
+    n *= n_vec;
     gl_get_type_traits(t->type)->to_float(t->data, *cursor, n);
     for (int64_t i = 0; i < n; i++) {
         if (!isfinite((*cursor)[i])) {
@@ -416,6 +491,11 @@ static bool get_vector(ll_model *m, const char *name, int64_t n, bool required,
     m->n_params += (uint64_t)n;
     m->size_bytes += t->size;
     return true;
+}
+
+static bool get_vector(ll_model *m, const char *name, int64_t n, bool required, const float **out, float **cursor,
+                       char *err, size_t errlen) {
+    return get_vectors(m, name, n, 1, required, out, cursor, err, errlen);
 }
 
 // The shape role r has in layer L of m: a matrix of n_out rows of n_in, or a vector of n_in.
@@ -439,6 +519,13 @@ static void role_shape(const ll_model *m, const ll_layer *L, ll_role r, int64_t 
     case LL_ROLE_FFN_DOWN: *n_in = ff, *n_out = E; break;
     case LL_ROLE_FFN_GATE_B: *n_in = ff; break;
     case LL_ROLE_FFN_UP_B: *n_in = up; break;
+    case LL_ROLE_FFN_GATE_INP: *n_in = E, *n_out = hp->n_expert; break;
+    case LL_ROLE_FFN_GATE_EXPS: case LL_ROLE_FFN_UP_EXPS: *n_in = E, *n_out = hp->n_ff_exp; break;
+    case LL_ROLE_FFN_DOWN_EXPS: *n_in = hp->n_ff_exp, *n_out = E; break;
+    case LL_ROLE_FFN_GATE_SHEXP: case LL_ROLE_FFN_UP_SHEXP: *n_in = E, *n_out = hp->n_ff_shexp; break;
+    case LL_ROLE_FFN_DOWN_SHEXP: *n_in = hp->n_ff_shexp, *n_out = E; break;
+    case LL_ROLE_FFN_GATE_INP_B: *n_in = hp->n_expert; break;
+    case LL_ROLE_FFN_GATE_EXPS_B: case LL_ROLE_FFN_UP_EXPS_B: *n_in = hp->n_ff_exp; break;
     default: *n_in = E; break; // the norms, the output bias
     }
 }
@@ -457,6 +544,15 @@ static void layer_roles(const ll_model *m, int i, uint64_t *req, uint64_t *opt) 
     const bool has_q = gguf_find_tensor(m->file, name) != NULL;
     if ((*req & fused) && !has_fused && has_q) *req = (*req & ~fused) | qkv3;
     else if ((*req & qkv3) == qkv3 && (*opt & fused) && has_fused && !has_q) *req = (*req & ~qkv3) | fused;
+    // A llama with experts (Mixtral): the router and the experts replace the dense FFN.
+    const uint64_t dense = LL_BIT(LL_ROLE_FFN_GATE) | LL_BIT(LL_ROLE_FFN_UP) | LL_BIT(LL_ROLE_FFN_DOWN),
+                   biases = LL_BIT(LL_ROLE_FFN_GATE_B) | LL_BIT(LL_ROLE_FFN_UP_B) | LL_BIT(LL_ROLE_FFN_DOWN_B),
+                   moe = LL_BIT(LL_ROLE_FFN_GATE_INP) | LL_BIT(LL_ROLE_FFN_GATE_EXPS) | LL_BIT(LL_ROLE_FFN_UP_EXPS) |
+                         LL_BIT(LL_ROLE_FFN_DOWN_EXPS);
+    if (m->hp.n_expert > 0 && (*req & dense) == dense) {
+        *req = (*req & ~dense) | moe;
+        *opt &= ~biases;
+    }
     *opt &= ~*req;
     if (*req & fused) *opt &= ~qkv3;
     else *opt &= ~(fused | LL_BIT(LL_ROLE_ATTN_QKV_B));
@@ -546,10 +642,10 @@ static bool load_tensors(ll_model *m, char *err, size_t errlen) {
     size_t n_floats = (size_t)E + 3 * (size_t)(hp->n_rot / 2);
     for (int i = 0; i < hp->n_layer; i++) {
         for (int r = 0; r < LL_ROLE_COUNT; r++) {
-            if (ll_roles[r].kind != LL_KIND_VECTOR) continue;
+            if (ll_roles[r].kind != LL_KIND_VECTOR && ll_roles[r].kind != LL_KIND_EXPERT_VECTORS) continue;
             int64_t n_in, n_out;
             role_shape(m, &m->layers[i], (ll_role)r, &n_in, &n_out);
-            n_floats += (size_t)n_in;
+            n_floats += (size_t)n_in * (ll_roles[r].kind == LL_KIND_EXPERT_VECTORS ? (size_t)hp->n_expert : 1);
         }
     }
     m->owned = malloc(n_floats * sizeof(float));
@@ -561,17 +657,17 @@ static bool load_tensors(ll_model *m, char *err, size_t errlen) {
 
     // The embedding is read a row at a time with to_float, so any decodable type works.
     bool ok = true;
-    if (!find_checked(f, "token_embd.weight", E, V, true, &ok, err, errlen)) return false;
+    if (!find_checked(f, "token_embd.weight", E, V, 1, true, &ok, err, errlen)) return false;
     m->tok_embd = (ll_weight){te->data, te->type, E, V};
     m->n_params += (uint64_t)E * V;
     m->size_bytes += gl_row_size(te->type, E) * (uint64_t)V;
 
     if (!get_vector(m, "output_norm.weight", E, true, &m->output_norm, &cur, err, errlen) ||
-        !get_weight(m, "output.weight", E, V, false, &m->output, err, errlen))
+        !get_weight(m, "output.weight", E, V, 1, false, &m->output, err, errlen))
         return false;
     if (!m->output.data) {
         // Tied output: the embedding doubles as the output head, so it must be multipliable.
-        if (!get_weight(m, "token_embd.weight", E, V, true, &m->output, err, errlen)) return false;
+        if (!get_weight(m, "token_embd.weight", E, V, 1, true, &m->output, err, errlen)) return false;
         m->n_params -= (uint64_t)E * V;
         m->size_bytes -= gl_row_size(te->type, E) * (uint64_t)V;
     }
@@ -605,11 +701,14 @@ static bool load_tensors(ll_model *m, char *err, size_t errlen) {
             role_shape(m, L, (ll_role)r, &n_in, &n_out);
             snprintf(name, sizeof name, "blk.%d.%s", i, ll_roles[r].name);
             const bool need = (req & LL_BIT(r)) != 0;
-            if (ll_roles[r].kind == LL_KIND_VECTOR) {
+            const ll_role_kind kind = ll_roles[r].kind;
+            if (kind == LL_KIND_VECTOR || kind == LL_KIND_EXPERT_VECTORS) {
+                const int64_t n_vec = kind == LL_KIND_EXPERT_VECTORS ? hp->n_expert : 1;
                 const float *v;
-                if (!get_vector(m, name, n_in, need, &v, &cur, err, errlen)) return false;
-                L->w[r] = v ? (ll_weight){v, GL_TYPE_F32, n_in, 1} : (ll_weight){0};
-            } else if (!get_weight(m, name, n_in, n_out, need, &L->w[r], err, errlen)) {
+                if (!get_vectors(m, name, n_in, n_vec, need, &v, &cur, err, errlen)) return false;
+                L->w[r] = v ? (ll_weight){v, GL_TYPE_F32, n_in, n_vec} : (ll_weight){0};
+            } else if (!get_weight(m, name, n_in, n_out, kind == LL_KIND_EXPERTS ? hp->n_expert : 1, need, &L->w[r],
+                                   err, errlen)) {
                 return false;
             }
         }
@@ -664,8 +763,9 @@ static void make_desc(ll_model *m) {
         for (int i = 0; i < m->hp.n_layer; i++) {
             for (int r = 0; r < LL_ROLE_COUNT; r++) {
                 const ll_weight *w = &m->layers[i].w[r];
-                if (ll_roles[r].kind != LL_KIND_VECTOR && w->data && (unsigned)w->type < GL_TYPE_COUNT)
-                    count[w->type] += (uint64_t)w->n_in * w->n_out;
+                const ll_role_kind kind = ll_roles[r].kind;
+                if ((kind == LL_KIND_MATRIX || kind == LL_KIND_EXPERTS) && w->data && (unsigned)w->type < GL_TYPE_COUNT)
+                    count[w->type] += (uint64_t)w->n_in * w->n_out * (kind == LL_KIND_EXPERTS ? m->hp.n_expert : 1);
             }
         }
         int best = 0;

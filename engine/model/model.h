@@ -57,13 +57,18 @@ typedef enum {
     LL_ROLE_FFN_GATE_SHEXP,     // [n_embd -> n_ff_shexp]
     LL_ROLE_FFN_UP_SHEXP,
     LL_ROLE_FFN_DOWN_SHEXP,
+    LL_ROLE_FFN_GATE_INP_B,     // [n_expert] router bias (gpt-oss)
+    LL_ROLE_FFN_GATE_EXPS_B,    // [n_ff_exp] x n_expert: the experts' biases (gpt-oss)
+    LL_ROLE_FFN_UP_EXPS_B,
+    LL_ROLE_FFN_DOWN_EXPS_B,    // [n_embd] x n_expert
     LL_ROLE_COUNT
 } ll_role;
 
 typedef enum {
     LL_KIND_MATRIX,  // multiplied by gl_matmul (adaptable by LoRA, observed by imatrix)
     LL_KIND_VECTOR,  // norm weight or bias, converted to F32 at load
-    LL_KIND_EXPERTS, // a stack of matrices, one per expert
+    LL_KIND_EXPERTS, // a stack of matrices, one per expert (ggml ne = [n_in, n_out, n_expert])
+    LL_KIND_EXPERT_VECTORS, // one bias per expert, F32 at load (ne = [n_in, n_expert])
 } ll_role_kind;
 
 typedef struct {
@@ -84,6 +89,13 @@ typedef struct {
 // A layer's vector (norm weight, bias), NULL when absent.
 static inline const float *ll_vec(const ll_layer *L, ll_role r) { return (const float *)L->w[r].data; }
 
+// Expert e of a stack of expert matrices: n_out rows of n_in, the e-th block of the tensor.
+static inline ll_weight ll_expert(const ll_weight *w, int e) {
+    ll_weight x = *w;
+    x.data = (const char *)w->data + (size_t)e * gl_row_size(w->type, w->n_in) * (size_t)w->n_out;
+    return x;
+}
+
 // ---- rotary position embedding ---------------------------------------------------------------
 typedef enum {
     LL_ROPE_SCALING_NONE, LL_ROPE_SCALING_LINEAR, LL_ROPE_SCALING_YARN, LL_ROPE_SCALING_LONGROPE,
@@ -103,7 +115,17 @@ typedef struct {
 enum { LL_MAX_ROPES = 2 }; // global layers, local (sliding-window) layers
 
 // ---- hyperparameters -------------------------------------------------------------------------
-typedef enum { LL_ACT_SILU, LL_ACT_GELU } ll_act;
+typedef enum {
+    LL_ACT_SILU,
+    LL_ACT_GELU,
+    LL_ACT_SWIGLU_OAI, // gpt-oss: gate clamped to <= 7, up to [-7, 7], (up + 1) * gate * sigmoid(1.702 gate)
+} ll_act;
+
+// How a mixture-of-experts router turns its logits into the chosen experts' weights.
+typedef enum {
+    LL_MOE_SOFTMAX_TOPK, // softmax over all experts, the k largest (Mixtral, Qwen-MoE)
+    LL_MOE_TOPK_SOFTMAX, // the k largest logits, softmax over those k (gpt-oss)
+} ll_moe_gating;
 
 typedef struct {
     int n_vocab;
@@ -135,6 +157,13 @@ typedef struct {
     ll_act ffn_act;      // gate activation of the gated FFN
     bool ffn_fused_gate_up; // ffn_up holds gate|up (phi3)
     float final_softcap; // logits -> c * tanh(logits / c) (0: off)
+    // mixture of experts (n_expert 0: a dense model)
+    int n_expert;        // expert_count
+    int n_expert_used;   // expert_used_count: experts each token runs
+    int n_ff_exp;        // an expert's feed-forward width
+    int n_ff_shexp;      // the shared expert's (0: none)
+    ll_moe_gating moe_gating;
+    bool moe_norm_w;     // the chosen experts' weights are renormalized to sum 1
 } ll_hparams;
 
 // ---- architectures ---------------------------------------------------------------------------

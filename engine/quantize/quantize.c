@@ -130,6 +130,8 @@ static void read_hparams(const gguf_file *f, ll_mix_state *s) {
     char key[160];
     snprintf(key, sizeof key, "%s.block_count", arch);
     s->n_layer = (int)gguf_get_u32(f, key, 0);
+    snprintf(key, sizeof key, "%s.expert_count", arch);
+    s->n_expert = (int)gguf_get_u32(f, key, 0);
     snprintf(key, sizeof key, "%s.attention.head_count", arch);
     uint32_t n_head = gguf_get_u32(f, key, 1);
     snprintf(key, sizeof key, "%s.attention.head_count_kv", arch);

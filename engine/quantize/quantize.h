@@ -51,6 +51,7 @@ typedef struct {
     bool has_imatrix;
     bool falcon;
     int n_layer, n_gqa;     // n_head / n_head_kv
+    int n_expert;           // experts per MoE layer (0: dense)
     int n_attn_v, i_attn_v, i_ffn_down;
     int n_fallback;
 } ll_mix_state;

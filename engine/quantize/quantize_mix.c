@@ -1,8 +1,9 @@
 // Which type each tensor gets in a quantized file: the file types and llama.cpp's mixture
 // rules (the _S/_M/_L variants keep the tensors that hurt most when squeezed -- the output
 // head, some attn_v and ffn_down layers -- at more bits), with its fallbacks for rows that
-// are not a multiple of the block size. Written from the rules' description; MoE-specific
-// and 70B-specific rules are not applied (the engine runs neither).
+// are not a multiple of the block size. Written from the rules' description, the mixtures of
+// experts' ones included (ffn_down's layer read from the name; with 8 experts, 8-bit attn_k /
+// attn_v and Q5_K attn_output); the 70B-specific rules are not applied (no model type here).
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,10 +123,13 @@ static int rule_type(ll_mix_state *s, const char *name, int64_t ne0) {
         else if ((ft == LL_FTYPE_IQ4_NL || ft == LL_FTYPE_IQ4_XS) && s->n_gqa >= 4) t = GL_TYPE_Q5_K;
         else if ((ft == LL_FTYPE_Q4_K_M || ft == LL_FTYPE_Q5_K_M) && more_bits(i, s->n_attn_v)) t = GL_TYPE_Q6_K;
         else if (ft == LL_FTYPE_Q4_K_S && i < 4) t = GL_TYPE_Q5_K;
-        return t;
+        // Eight experts share each layer's attention: its K and V get 8 bits (as llama.cpp).
+        return s->n_expert == 8 ? GL_TYPE_Q8_0 : t;
     }
+    if (strstr(name, "attn_k.weight")) return s->n_expert == 8 ? GL_TYPE_Q8_0 : t;
     if (strstr(name, "ffn_down")) {
-        const int i = s->i_ffn_down++, n = s->n_layer;
+        // With experts (ffn_down_exps, and ffn_down_shexp beside it) the layer is the name's.
+        const int counted = s->i_ffn_down++, i = s->n_expert > 1 ? layer_of(name) : counted, n = s->n_layer;
         if (ft == LL_FTYPE_Q2_K) t = GL_TYPE_Q3_K;
         else if (ft == LL_FTYPE_Q3_K_M)
             t = i < n / 16 ? GL_TYPE_Q5_K : !s->falcon || more_bits(i, n) ? GL_TYPE_Q4_K : GL_TYPE_Q3_K;
@@ -142,7 +146,11 @@ static int rule_type(ll_mix_state *s, const char *name, int64_t ne0) {
         return t;
     }
     if (strstr(name, "attn_output.weight")) {
-        if (!s->falcon) {
+        if (!s->falcon && s->n_expert == 8) {
+            if (ft == LL_FTYPE_Q2_K || ft == LL_FTYPE_Q3_K_S || ft == LL_FTYPE_Q3_K_M || ft == LL_FTYPE_IQ4_NL ||
+                ft == LL_FTYPE_Q4_K_S || ft == LL_FTYPE_Q4_K_M || ft == LL_FTYPE_IQ4_XS)
+                t = GL_TYPE_Q5_K;
+        } else if (!s->falcon) {
             if (ft == LL_FTYPE_Q2_K) t = GL_TYPE_Q3_K;
             else if (ft == LL_FTYPE_Q3_K_M) t = GL_TYPE_Q4_K;
             else if (ft == LL_FTYPE_Q3_K_L) t = GL_TYPE_Q5_K;

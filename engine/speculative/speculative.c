@@ -183,9 +183,12 @@ static int shared_layers(const ll_model *t, const ll_model *d) {
             const ll_weight *wx = &x->w[r], *wy = &y->w[r];
             if (!wx->data != !wy->data) return 0;
             if (!wx->data) continue;
+            // A stack of experts is compared whole: n_expert blocks of n_out rows.
+            ll_weight sx = *wx, sy = *wy;
+            if (ll_roles[r].kind == LL_KIND_EXPERTS) sx.n_out *= a->n_expert, sy.n_out *= a->n_expert;
             if (ll_roles[r].kind == LL_KIND_VECTOR ? wx->n_in != wy->n_in ||
                                                          !same_bytes(wx->data, wy->data, sizeof(float) * (size_t)wx->n_in)
-                                                   : !same_weight(wx, wy))
+                                                   : !same_weight(&sx, &sy))
                 return 0;
         }
     }

@@ -1,0 +1,294 @@
+// The mixture-of-experts feed-forward block (Mixtral, Qwen2-MoE, Qwen3-MoE, gpt-oss):
+//
+//   logits = Wrouter · x (+ bias)                         one score per expert
+//   choose k experts and their weights w:                 (the family's rule, ll_moe_gating)
+//     softmax, then the k largest (renormalized to sum 1 or not), or
+//     the k largest logits, then a softmax over those k
+//   out = sum over the chosen e of w_e · down_e(act(gate_e x) * up_e x)
+//       + sigmoid(v · x) · shared_expert(x)                where the layer has one (Qwen2-MoE)
+//
+// The experts are stacked in one tensor per matrix (expert e is the e-th block of rows). A chunk
+// of tokens is grouped by expert: each expert that any token chose runs once, a batched matmul
+// over all its tokens, reading only its own rows of the mapped file; a generated token reads
+// just its k experts' rows. Experts no token chooses are never touched (never paged in).
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward/blocks.h"
+
+// Scratch for one chunk, allocated on the first MoE layer for n_batch tokens.
+struct ll_moe_buf {
+    int n_tok_cap, n_used;
+    float *logits; // [n_tok][n_expert] router scores
+    float *probs;  // [n_expert] one token's softmax
+    int *sel;      // [n_tok][k] chosen experts, best first
+    float *w;      // [n_tok][k] their weights
+    int *count;    // [n_expert] how many of the chunk's tokens chose each expert
+    int *first;    // [n_expert] where each expert's entries start in `order`
+    int *order;    // [n_tok * k] entries t * k + j (token t's j-th choice), grouped by expert
+    float *xe;     // [n_tok][n_embd] the inputs of one expert's tokens, gathered
+    float *ge, *ue; // [n_tok][n_ff] their gate and up projections; ge then holds act(gate) * up
+    float *ye;     // [n_tok][n_embd] the expert's outputs
+    // One generated token: its input once in the experts' activation types, and each chosen
+    // expert's act(gate) * up row in the down projections' (rows of ge, ye: one per choice).
+    gl_act act_gate, act_up, *act_down; // act_down: [k]
+};
+
+void ll_moe_free(struct ll_moe_buf *b) {
+    if (!b) return;
+    free(b->logits), free(b->probs), free(b->sel), free(b->w), free(b->count), free(b->first), free(b->order);
+    free(b->xe), free(b->ge), free(b->ue), free(b->ye);
+    gl_act_free(&b->act_gate), gl_act_free(&b->act_up);
+    for (int j = 0; b->act_down && j < b->n_used; j++) gl_act_free(&b->act_down[j]);
+    free(b->act_down);
+    free(b);
+}
+
+static struct ll_moe_buf *moe_buf(ll_context *c) {
+    if (c->moe) return c->moe;
+    const ll_hparams *hp = &c->model->hp;
+    const size_t B = (size_t)c->n_batch, E = (size_t)hp->n_embd, n_exp = (size_t)hp->n_expert,
+                 k = (size_t)hp->n_expert_used;
+    const size_t ff = (size_t)(hp->n_ff_exp > hp->n_ff_shexp ? hp->n_ff_exp : hp->n_ff_shexp);
+    struct ll_moe_buf *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->n_tok_cap = c->n_batch;
+    b->n_used = (int)k;
+    b->act_down = calloc(k, sizeof(gl_act));
+    b->logits = malloc(B * n_exp * sizeof(float));
+    b->probs = malloc(n_exp * sizeof(float));
+    b->sel = malloc(B * k * sizeof(int));
+    b->w = malloc(B * k * sizeof(float));
+    b->count = malloc(n_exp * sizeof(int));
+    b->first = malloc(n_exp * sizeof(int));
+    b->order = malloc(B * k * sizeof(int));
+    b->xe = malloc(B * E * sizeof(float));
+    b->ge = malloc(B * ff * sizeof(float));
+    b->ue = malloc(B * ff * sizeof(float));
+    b->ye = malloc(B * E * sizeof(float));
+    if (!b->act_down || !b->logits || !b->probs || !b->sel || !b->w || !b->count || !b->first || !b->order || !b->xe || !b->ge ||
+        !b->ue || !b->ye) {
+        ll_moe_free(b);
+        return NULL;
+    }
+    return c->moe = b;
+}
+
+// The k largest of v[0..n) into sel, best first (the earlier expert wins a tie).
+static void top_k(const float *v, int n, int k, int *sel) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (m == k && !(v[i] > v[sel[k - 1]])) continue;
+        int j = m < k ? m++ : k - 1;
+        for (; j > 0 && v[i] > v[sel[j - 1]]; j--) sel[j] = sel[j - 1];
+        sel[j] = i;
+    }
+}
+
+// p = softmax(v[0..n)), the sum taken in double as the reference does.
+static void softmax(const float *v, int n, float *p) {
+    float mx = v[0];
+    for (int i = 1; i < n; i++) mx = v[i] > mx ? v[i] : mx;
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += (p[i] = expf(v[i] - mx));
+    const float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++) p[i] *= inv;
+}
+
+void ll_moe_route(const ll_hparams *hp, const float *logits, float *probs, int *sel, float *w) {
+    const int n = hp->n_expert, k = hp->n_expert_used;
+    if (hp->moe_gating == LL_MOE_TOPK_SOFTMAX) {
+        top_k(logits, n, k, sel);
+        for (int j = 0; j < k; j++) probs[j] = logits[sel[j]];
+        softmax(probs, k, w);
+        return;
+    }
+    softmax(logits, n, probs);
+    top_k(probs, n, k, sel);
+    float sum = 0;
+    for (int j = 0; j < k; j++) sum += (w[j] = probs[sel[j]]);
+    if (hp->moe_norm_w)
+        for (int j = 0; j < k; j++) w[j] /= sum;
+}
+
+// Adds row e of an [n, n_expert] bias block to each of n_rows rows of n floats.
+static void add_expert_bias(float *x, const float *bias, int e, int n_rows, int n) {
+    if (!bias) return;
+    for (int r = 0; r < n_rows; r++) gl_vec_add(x + (size_t)r * n, x + (size_t)r * n, bias + (size_t)e * n, n);
+}
+
+// Expert e over its n gathered tokens: ye = down(act(gate xe) * up xe), with its biases.
+static bool run_expert(ll_context *c, const ll_layer *L, int e, int n, struct ll_moe_buf *b) {
+    const ll_hparams *hp = &c->model->hp;
+    const int ff = hp->n_ff_exp;
+    const ll_weight gate = ll_expert(&L->w[LL_ROLE_FFN_GATE_EXPS], e), up = ll_expert(&L->w[LL_ROLE_FFN_UP_EXPS], e),
+                    down = ll_expert(&L->w[LL_ROLE_FFN_DOWN_EXPS], e);
+    c->act_src = NULL; // xe holds this expert's tokens now
+    if (!ll_matmul(c, &gate, -1, b->xe, n, b->ge) || !ll_matmul(c, &up, -1, b->xe, n, b->ue)) return false;
+    add_expert_bias(b->ge, ll_vec(L, LL_ROLE_FFN_GATE_EXPS_B), e, n, ff);
+    add_expert_bias(b->ue, ll_vec(L, LL_ROLE_FFN_UP_EXPS_B), e, n, ff);
+    ll_glu(c, b->ge, b->ge, b->ue, n, ff, (size_t)ff, hp->ffn_act);
+    c->act_src = NULL;
+    if (!ll_matmul(c, &down, -1, b->ge, n, b->ye)) return false;
+    add_expert_bias(b->ye, ll_vec(L, LL_ROLE_FFN_DOWN_EXPS_B), e, n, hp->n_embd);
+    return true;
+}
+
+// ---- one token: every chosen expert in one pass over the threads -------------------------------
+
+// Rows of the k chosen experts' matrices, dealt out in chunks: for gate and up together
+// (2 k n_ff rows, outputs ge/ue row j), then for down (k n_embd rows, outputs ye row j).
+typedef struct {
+    const ll_weight *w[2];     // the expert stacks read (gate, up), or (down, NULL)
+    const gl_act *act[2];      // their inputs (down: act_down, one per choice)
+    float *out[2];             // [k][n_out] each
+    const int *sel;            // the k chosen experts
+    int k, n_out, n_mats, chunk;
+    bool per_choice_act;       // act[0] is an array of k activations (down)
+    atomic_int next;
+} expert_rows;
+
+static void expert_rows_task(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
+    expert_rows *t = arg;
+    const int per_mat = (t->n_out + t->chunk - 1) / t->chunk, n_items = t->n_mats * t->k * per_mat;
+    for (int it; (it = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed)) < n_items;) {
+        const int mat = it / (t->k * per_mat), j = it / per_mat % t->k, r0 = it % per_mat * t->chunk;
+        const int n = t->n_out - r0 < t->chunk ? t->n_out - r0 : t->chunk;
+        const ll_weight *w = t->w[mat];
+        const ll_weight ex = ll_expert(w, t->sel[j]);
+        const gl_act *act = t->per_choice_act ? &t->act[0][j] : t->act[mat];
+        const char *rows = (const char *)ex.data + (size_t)r0 * gl_row_size(w->type, w->n_in);
+        gl_matmul(NULL, rows, w->type, n, act, t->out[mat] + (size_t)j * t->n_out + r0);
+    }
+}
+
+static void run_rows(ll_context *c, expert_rows *t) {
+    atomic_init(&t->next, 0);
+    if (c->n_threads == 1) expert_rows_task(t, 0, 1);
+    else gl_threadpool_run(c->tp, expert_rows_task, t);
+}
+
+// Chunks of about 32 KiB of weights: enough items for the threads to even out.
+static int rows_per_chunk(const ll_weight *w) {
+    const size_t row = gl_row_size(w->type, w->n_in);
+    const int n = (int)((32 << 10) / (row ? row : 1));
+    return n < 8 ? 8 : n;
+}
+
+// The token's k experts: gate and up of all of them in one pass, act, then all downs.
+static bool experts_one_token(ll_context *c, const ll_layer *L, const float *x, const int *sel, struct ll_moe_buf *b) {
+    const ll_hparams *hp = &c->model->hp;
+    const int k = hp->n_expert_used, ff = hp->n_ff_exp, E = hp->n_embd;
+    const ll_weight *gate = &L->w[LL_ROLE_FFN_GATE_EXPS], *up = &L->w[LL_ROLE_FFN_UP_EXPS],
+                    *down = &L->w[LL_ROLE_FFN_DOWN_EXPS];
+    const enum gl_type tg = gl_get_type_traits(gate->type)->vec_dot_type, tu = gl_get_type_traits(up->type)->vec_dot_type,
+                       td = gl_get_type_traits(down->type)->vec_dot_type;
+    if (!gl_act_prepare(&b->act_gate, NULL, x, 1, E, tg) || (tu != tg && !gl_act_prepare(&b->act_up, NULL, x, 1, E, tu)))
+        return false;
+    expert_rows gu = {.w = {gate, up}, .act = {&b->act_gate, tu != tg ? &b->act_up : &b->act_gate},
+                      .out = {b->ge, b->ue}, .sel = sel, .k = k, .n_out = ff, .n_mats = 2, .chunk = rows_per_chunk(gate)};
+    run_rows(c, &gu);
+    for (int j = 0; j < k; j++) {
+        add_expert_bias(b->ge + (size_t)j * ff, ll_vec(L, LL_ROLE_FFN_GATE_EXPS_B), sel[j], 1, ff);
+        add_expert_bias(b->ue + (size_t)j * ff, ll_vec(L, LL_ROLE_FFN_UP_EXPS_B), sel[j], 1, ff);
+    }
+    ll_glu(c, b->ge, b->ge, b->ue, k, ff, (size_t)ff, hp->ffn_act);
+    for (int j = 0; j < k; j++)
+        if (!gl_act_prepare(&b->act_down[j], NULL, b->ge + (size_t)j * ff, 1, ff, td)) return false;
+    expert_rows dn = {.w = {down, NULL}, .act = {b->act_down, NULL}, .out = {b->ye, NULL}, .sel = sel, .k = k,
+                      .n_out = E, .n_mats = 1, .chunk = rows_per_chunk(down), .per_choice_act = true};
+    run_rows(c, &dn);
+    for (int j = 0; j < k; j++) add_expert_bias(b->ye + (size_t)j * E, ll_vec(L, LL_ROLE_FFN_DOWN_EXPS_B), sel[j], 1, E);
+    return true;
+}
+
+// The shared expert over all n_tok tokens, scaled per token by sigmoid(v · x), added to out.
+static bool shared_expert(ll_context *c, int l, const float *x, int n_tok, float *out, struct ll_moe_buf *b) {
+    const ll_layer *L = &c->model->layers[l];
+    const int E = c->model->hp.n_embd, ff = c->model->hp.n_ff_shexp;
+    c->act_src = NULL;
+    if (!ll_matmul(c, &L->w[LL_ROLE_FFN_GATE_SHEXP], ll_lora_slot(l, LL_ROLE_FFN_GATE_SHEXP), x, n_tok, b->ge) ||
+        !ll_matmul(c, &L->w[LL_ROLE_FFN_UP_SHEXP], ll_lora_slot(l, LL_ROLE_FFN_UP_SHEXP), x, n_tok, b->ue))
+        return false;
+    ll_glu(c, b->ge, b->ge, b->ue, n_tok, ff, (size_t)ff, LL_ACT_SILU);
+    c->act_src = NULL;
+    if (!ll_matmul(c, &L->w[LL_ROLE_FFN_DOWN_SHEXP], ll_lora_slot(l, LL_ROLE_FFN_DOWN_SHEXP), b->ge, n_tok, b->ye))
+        return false;
+    const float *v = ll_vec(L, LL_ROLE_FFN_GATE_INP_SHEXP);
+    for (int t = 0; t < n_tok; t++) {
+        const float *xt = x + (size_t)t * E;
+        float g = 0;
+        for (int i = 0; i < E; i++) g += v[i] * xt[i];
+        gl_vec_mad(out + (size_t)t * E, b->ye + (size_t)t * E, 1.0f / (1.0f + expf(-g)), E);
+    }
+    return true;
+}
+
+// Several tokens: each chosen expert once, a batched matmul over the tokens that chose it.
+static bool experts_grouped(ll_context *c, const ll_layer *L, const float *x, int n_tok, float *out,
+                            struct ll_moe_buf *b) {
+    const ll_hparams *hp = &c->model->hp;
+    const int E = hp->n_embd, n_exp = hp->n_expert, k = hp->n_expert_used;
+    // Group the (token, choice) entries by expert.
+    for (int e = 0, at = 0; e < n_exp; e++) b->first[e] = at, at += b->count[e];
+    memset(b->count, 0, (size_t)n_exp * sizeof(int));
+    for (int i = 0; i < n_tok * k; i++) {
+        const int e = b->sel[i];
+        b->order[b->first[e] + b->count[e]++] = i;
+    }
+
+    // Each chosen expert once over its tokens; its weighted outputs join their tokens' rows.
+    memset(out, 0, sizeof(float) * (size_t)n_tok * E);
+    for (int e = 0; e < n_exp; e++) {
+        const int n = b->count[e], *entries = b->order + b->first[e];
+        if (!n) continue;
+        for (int i = 0; i < n; i++)
+            memcpy(b->xe + (size_t)i * E, x + (size_t)(entries[i] / k) * E, sizeof(float) * E);
+        if (!run_expert(c, L, e, n, b)) return false;
+        for (int i = 0; i < n; i++)
+            gl_vec_mad(out + (size_t)(entries[i] / k) * E, b->ye + (size_t)i * E, b->w[entries[i]], E);
+    }
+    return true;
+}
+
+bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
+    const ll_model *m = c->model;
+    const ll_hparams *hp = &m->hp;
+    const ll_layer *L = &m->layers[l];
+    const int E = hp->n_embd, n_exp = hp->n_expert, k = hp->n_expert_used;
+    struct ll_moe_buf *b = moe_buf(c);
+    if (!b || n_tok > b->n_tok_cap) return false;
+    ll_dump("ffn_norm", l, x, n_tok, E);
+
+    // Route every token.
+    c->act_src = NULL;
+    if (!ll_matmul(c, &L->w[LL_ROLE_FFN_GATE_INP], ll_lora_slot(l, LL_ROLE_FFN_GATE_INP), x, n_tok, b->logits))
+        return false;
+    const float *router_bias = ll_vec(L, LL_ROLE_FFN_GATE_INP_B);
+    memset(b->count, 0, (size_t)n_exp * sizeof(int));
+    for (int t = 0; t < n_tok; t++) {
+        float *lg = b->logits + (size_t)t * n_exp;
+        if (router_bias) gl_vec_add(lg, lg, router_bias, n_exp);
+        ll_moe_route(hp, lg, b->probs, b->sel + (size_t)t * k, b->w + (size_t)t * k);
+        for (int j = 0; j < k; j++) b->count[b->sel[(size_t)t * k + j]]++;
+    }
+    ll_dump("ffn_moe_logits", l, b->logits, n_tok, n_exp);
+
+    // One token (generation): its k experts' rows in two passes over the threads, summed in the
+    // order of its choices. (Observers and expert adapters take the general path below.)
+    if (n_tok == 1 && !c->act_hook) {
+        if (!experts_one_token(c, L, x, b->sel, b)) return false;
+        memset(out, 0, sizeof(float) * E);
+        for (int j = 0; j < k; j++) gl_vec_mad(out, b->ye + (size_t)j * E, b->w[j], E);
+    } else if (!experts_grouped(c, L, x, n_tok, out, b)) {
+        return false;
+    }
+    ll_dump("ffn_moe_out", l, out, n_tok, E);
+    if (L->w[LL_ROLE_FFN_GATE_SHEXP].data && !shared_expert(c, l, x, n_tok, out, b)) return false;
+    c->act_src = NULL;
+    ll_dump("ffn_out", l, out, n_tok, E);
+    return true;
+}
