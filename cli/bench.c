@@ -267,8 +267,8 @@ int cmd_bench(int argc, char **argv) {
         ll_model_free(model);
         return rc;
     }
-    const char *tk = p.type_k == LL_CACHE_F32 ? "f32" : "f16";
-    const char *tv = p.type_v == LL_CACHE_F32 ? "f32" : "f16";
+    const char *tk = ll_cache_type_name(p.type_k);
+    const char *tv = ll_cache_type_name(p.type_v);
 
     // The tests: every pp, then every tg, for every thread count (llama-bench's order).
     int rc = 0, n_done = 0;
@@ -293,6 +293,7 @@ int cmd_bench(int argc, char **argv) {
                 cp.n_threads = threads.v[ti];
                 cp.type_k = p.type_k;
                 cp.type_v = p.type_v;
+                cp.flash_attn = p.flash_attn;
                 ll_context *ctx = ll_context_new(model, &cp, err, sizeof err);
                 if (!ctx) {
                     fprintf(stderr, "llamalite: %s\n", err);
