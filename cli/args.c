@@ -110,13 +110,9 @@ bool args_u32(const char *flag, const char *s, uint32_t *out) {
 }
 
 static bool cache_type(const char *flag, const char *s, ll_cache_type *out) {
-    if (!strcmp(s, "f16")) *out = LL_CACHE_F16;
-    else if (!strcmp(s, "f32")) *out = LL_CACHE_F32;
-    else {
-        fprintf(stderr, "llamalite: invalid value '%s' for %s (expected f16 or f32)\n", s, flag);
-        return false;
-    }
-    return true;
+    if (ll_cache_type_from_name(s, out)) return true;
+    fprintf(stderr, "llamalite: invalid value '%s' for %s (expected f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1 or iq4_nl)\n", s, flag);
+    return false;
 }
 
 // --samplers NAMES (';'-separated, llama.cpp's names) or --sampling-seq LETTERS into the
@@ -304,6 +300,16 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
             VALUE();
             CHECKED(cache_type(a, v, &p->type_v));
         }
+        // -fa alone turns it on (llama-cli of early 2025); -fa on|off|auto (later llama-cli).
+        if (is(a, "-fa", "--flash-attn", NULL)) {
+            const char *w = *i + 1 < argc ? argv[*i + 1] : "";
+            p->flash_attn = LL_FLASH_ATTN_ON;
+            if (!strcmp(w, "on") || !strcmp(w, "off") || !strcmp(w, "auto")) {
+                ++*i;
+                p->flash_attn = !strcmp(w, "on") ? LL_FLASH_ATTN_ON : !strcmp(w, "off") ? LL_FLASH_ATTN_OFF : LL_FLASH_ATTN_AUTO;
+            }
+            return ARG_DONE;
+        }
     }
     if (g & ARGS_LOAD) {
         if (is(a, "--mlock", NULL, NULL)) { p->mlock = true; return ARG_DONE; }
@@ -488,8 +494,11 @@ void args_print_common_help(FILE *out, unsigned g) {
     if (g & ARGS_CONTEXT)
         fputs("  -c, --ctx-size N          context size (default: 0 = the model's, at most 4096)\n"
               "  -b, --batch-size N        prompt tokens per forward chunk (default: 512)\n"
-              "  -ctk, --cache-type-k T    KV cache type for K: f16 or f32 (default: f16)\n"
-              "  -ctv, --cache-type-v T    KV cache type for V: f16 or f32 (default: f16)\n", out);
+              "  -ctk, --cache-type-k T    KV cache type for K: f32, f16, bf16, q8_0, q4_0, q4_1,\n"
+              "                            q5_0, q5_1, iq4_nl (default: f16)\n"
+              "  -ctv, --cache-type-v T    KV cache type for V, the same types (default: f16)\n"
+              "  -fa, --flash-attn [on|off|auto]  fused attention over the cache (-fa alone: on;\n"
+              "                            default auto: on for quantized or bf16 caches)\n", out);
     if (g & (ARGS_CONTEXT | ARGS_THREADS))
         fputs("  -t, --threads N           threads (default: 0 = physical cores)\n", out);
     if (g & ARGS_LOAD)

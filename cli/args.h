@@ -59,6 +59,7 @@ typedef struct {
 
     int n_ctx, n_batch, n_threads; // -c, -b, -t (0: engine default)
     ll_cache_type type_k, type_v;
+    ll_flash_attn flash_attn;   // -fa [on|off|auto]
     bool mlock;                 // --mlock: keep the weights in RAM
     bool no_mmap;               // --no-mmap
     const char *gpu_flag;       // -ngl / -dev as given: a CPU engine notes and ignores it

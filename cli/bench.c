@@ -1,6 +1,8 @@
 // llamalite bench: prompt processing (pp) and generation (tg) speed, llama-bench style.
 // pp N: N tokens (BOS, then fixed pseudo-random ids) evaluated from an empty cache in one
-// decode; tg N: N single-token decodes. One warm-up run, then -r timed runs; the result is
+// decode; tg N: N single-token decodes; -gp P,T (as ik_llama.cpp's llama-bench): tgT@ppP, the
+// speed of T single-token decodes after a P-token prompt (only the decodes are timed: the
+// generation speed deep in a long context). One warm-up run, then -r timed runs; the result is
 // the mean ± sample standard deviation of tokens/s over the runs.
 // `bench --kernels` runs ggml-lite's kernel micro-benchmark instead; with -md DRAFT (or
 // --lookup-ngram N) the tg tests compare speculative decoding with the target alone
@@ -33,7 +35,11 @@ static void usage(FILE *out) {
           "  -n, --n-gen N[,N...]      generation lengths to test (default: 128; 0 = none)\n"
           "  -t, --threads N[,N...]    thread counts (default: 0 = physical cores)\n"
           "  -b, --batch-size N        prompt tokens per forward chunk (default: 512)\n"
-          "  -ctk, -ctv f16|f32        KV cache types (default: f16)\n"
+          "  -gp P,T                   T generated tokens after a P-token prompt (tgT@ppP;\n"
+          "                            repeat -gp for more pairs)\n"
+          "  -ctk, -ctv TYPE           KV cache types: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1\n"
+          "                            iq4_nl (default: f16)\n"
+          "  -fa, --flash-attn [on|off|auto]  fused attention (default: auto)\n"
           "  -r, --repetitions N       timed runs per test (default: 5)\n"
           "  -o, --output md|json      output format (default: md)\n"
           "  --kernels                 run the kernel micro-benchmark instead\n"
@@ -71,6 +77,7 @@ static bool parse_list(const char *flag, const char *s, int min, int_list *out) 
 
 typedef struct {
     int n_prompt, n_gen, n_threads;
+    bool gen_after_prompt; // -gp: only the n_gen decodes are timed
     double *ns;   // per run
     double avg_ns, sd_ns, avg_ts, sd_ts;
 } bench_result;
@@ -83,7 +90,7 @@ static uint32_t rng_next(uint32_t *s) { // xorshift32: fixed inputs, same every 
 }
 
 // One timed run of a test; returns nanoseconds, or -1 on error (message printed).
-static double run_once(ll_context *ctx, const ll_vocab *v, int n_prompt, int n_gen) {
+static double run_once(ll_context *ctx, const ll_vocab *v, int n_prompt, int n_gen, bool gen_only) {
     char err[512];
     int n_vocab = ll_vocab_n_tokens(v);
     ll_token bos = ll_vocab_bos(v);
@@ -105,6 +112,7 @@ static double run_once(ll_context *ctx, const ll_vocab *v, int n_prompt, int n_g
             return -1;
         }
     }
+    if (gen_only) t0 = cli_now();
     ll_token t = bos >= 0 ? bos : 0;
     for (int i = 0; i < n_gen; i++) {
         if (ll_decode(ctx, &t, 1, err, sizeof err) != 0) {
@@ -117,7 +125,7 @@ static double run_once(ll_context *ctx, const ll_vocab *v, int n_prompt, int n_g
 }
 
 static void stats(bench_result *r, int reps) {
-    int n_tok = r->n_prompt + r->n_gen;
+    int n_tok = (r->gen_after_prompt ? 0 : r->n_prompt) + r->n_gen;
     double s = 0, s_ts = 0;
     for (int i = 0; i < reps; i++) {
         s += r->ns[i];
@@ -145,24 +153,34 @@ static void human_params(char *buf, size_t n, uint64_t params) {
     else snprintf(buf, n, "%.2f M", params / 1e6);
 }
 
-static void print_md_header(void) {
-    printf("| %-30s | %10s | %10s | %-7s | %7s | %13s | %20s |\n", "model", "size", "params",
-           "backend", "threads", "test", "t/s");
-    puts("| ------------------------------ | ---------: | ---------: | ------- | ------: "
-         "| ------------: | -------------------: |");
+// The cache columns appear, as llama-bench's, only when not at their defaults.
+typedef struct {
+    const char *tk, *tv, *fa;
+    bool show;
+} cache_cols;
+
+static void print_md_header(const cache_cols *cc) {
+    printf("| %-30s | %10s | %10s | %-7s | %7s | ", "model", "size", "params", "backend", "threads");
+    if (cc->show) printf("%6s | %6s | %4s | ", "type_k", "type_v", "fa");
+    printf("%13s | %20s |\n", "test", "t/s");
+    printf("| ------------------------------ | ---------: | ---------: | ------- | ------: | ");
+    if (cc->show) printf("-----: | -----: | ---: | ");
+    puts("------------: | -------------------: |");
 }
 
-static void print_md_row(const ll_model *m, const bench_result *r) {
+static void print_md_row(const ll_model *m, const bench_result *r, const cache_cols *cc) {
     char size[32], params[32], test[32], ts[48];
     human_size(size, sizeof size, ll_model_size_bytes(m));
     human_params(params, sizeof params, ll_model_n_params(m));
-    if (r->n_prompt && r->n_gen) snprintf(test, sizeof test, "pp%d+tg%d", r->n_prompt, r->n_gen);
+    if (r->gen_after_prompt) snprintf(test, sizeof test, "tg%d@pp%d", r->n_gen, r->n_prompt);
+    else if (r->n_prompt && r->n_gen) snprintf(test, sizeof test, "pp%d+tg%d", r->n_prompt, r->n_gen);
     else if (r->n_prompt) snprintf(test, sizeof test, "pp%d", r->n_prompt);
     else snprintf(test, sizeof test, "tg%d", r->n_gen);
     snprintf(ts, sizeof ts, "%.2f ± %.2f", r->avg_ts, r->sd_ts);
     // "±" is two bytes but one column: pad by hand.
-    printf("| %-30.30s | %10s | %10s | %-7s | %7d | %13s | %21s |\n", ll_model_desc(m), size,
-           params, "CPU", r->n_threads, test, ts);
+    printf("| %-30.30s | %10s | %10s | %-7s | %7d | ", ll_model_desc(m), size, params, "CPU", r->n_threads);
+    if (cc->show) printf("%6s | %6s | %4s | ", cc->tk, cc->tv, cc->fa);
+    printf("%13s | %21s |\n", test, ts);
     fflush(stdout);
 }
 
@@ -203,6 +221,7 @@ int cmd_bench(int argc, char **argv) {
     cli_params p;
     args_defaults(&p);
     int_list prompts = {{512}, 1}, gens = {{128}, 1}, threads = {{0}, 1};
+    int gp[MAX_LIST][2], n_gp = 0; // -gp pairs
     int reps = 5;
     bool json = false, kernels = false;
     const char *spec_prompt = "Once upon a time";
@@ -220,6 +239,14 @@ int cmd_bench(int argc, char **argv) {
             if (!args_value(argc, argv, &i, &v) || !parse_list(a, v, 0, &prompts)) return 1;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
             if (!args_value(argc, argv, &i, &v) || !parse_list(a, v, 0, &gens)) return 1;
+        } else if (!strcmp(a, "-gp")) {
+            int_list pair;
+            if (!args_value(argc, argv, &i, &v) || !parse_list(a, v, 1, &pair)) return 1;
+            if (pair.n != 2 || n_gp == MAX_LIST) {
+                fprintf(stderr, "llamalite: invalid value '%s' for -gp (expected PROMPT,GEN; at most %d pairs)\n", v, MAX_LIST);
+                return 1;
+            }
+            gp[n_gp][0] = pair.v[0], gp[n_gp][1] = pair.v[1], n_gp++;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!args_value(argc, argv, &i, &v) || !parse_list(a, v, 0, &threads)) return 1;
         } else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) {
@@ -267,8 +294,8 @@ int cmd_bench(int argc, char **argv) {
         ll_model_free(model);
         return rc;
     }
-    const char *tk = p.type_k == LL_CACHE_F32 ? "f32" : "f16";
-    const char *tv = p.type_v == LL_CACHE_F32 ? "f32" : "f16";
+    const char *tk = ll_cache_type_name(p.type_k);
+    const char *tv = ll_cache_type_name(p.type_v);
 
     // The tests: every pp, then every tg, for every thread count (llama-bench's order).
     int rc = 0, n_done = 0;
@@ -278,21 +305,26 @@ int cmd_bench(int argc, char **argv) {
         ll_model_free(model);
         return 1;
     }
+    const char *fa = p.flash_attn == LL_FLASH_ATTN_ON ? "1" : p.flash_attn == LL_FLASH_ATTN_OFF ? "0" : "auto";
+    const cache_cols cc = {tk, tv, fa, p.type_k != LL_CACHE_F16 || p.type_v != LL_CACHE_F16 || p.flash_attn != LL_FLASH_ATTN_AUTO};
     if (json) printf("[\n");
-    else print_md_header();
+    else print_md_header(&cc);
     for (int ti = 0; ti < threads.n && rc == 0; ti++) {
-        for (int kind = 0; kind < 2 && rc == 0; kind++) {
+        for (int kind = 0; kind < 3 && rc == 0; kind++) { // pp, tg, then -gp pairs
             const int_list *lens = kind == 0 ? &prompts : &gens;
-            for (int li = 0; li < lens->n && rc == 0; li++) {
-                int n = lens->v[li];
+            const int n_tests = kind == 2 ? n_gp : lens->n;
+            for (int li = 0; li < n_tests && rc == 0; li++) {
+                int n = kind == 2 ? gp[li][1] : lens->v[li];
                 if (n == 0) continue;
-                bench_result r = {.n_prompt = kind == 0 ? n : 0, .n_gen = kind == 1 ? n : 0, .ns = ns};
+                bench_result r = {.n_prompt = kind == 0 ? n : kind == 2 ? gp[li][0] : 0,
+                                  .n_gen = kind == 0 ? 0 : n, .gen_after_prompt = kind == 2, .ns = ns};
                 ll_context_params cp = ll_context_default_params();
-                cp.n_ctx = n + 1; // +1: some engines keep a slot free
+                cp.n_ctx = r.n_prompt + r.n_gen + 1; // +1: some engines keep a slot free
                 cp.n_batch = p.n_batch;
                 cp.n_threads = threads.v[ti];
                 cp.type_k = p.type_k;
                 cp.type_v = p.type_v;
+                cp.flash_attn = p.flash_attn;
                 ll_context *ctx = ll_context_new(model, &cp, err, sizeof err);
                 if (!ctx) {
                     fprintf(stderr, "llamalite: %s\n", err);
@@ -301,9 +333,10 @@ int cmd_bench(int argc, char **argv) {
                 }
                 r.n_threads = ll_n_threads(ctx);
                 // Warm-up: caches, page faults, thread start-up.
-                if (run_once(ctx, v, r.n_prompt, r.n_gen ? 1 : 0) < 0) rc = 1;
+                // (-gp: a short warm-up; the prompt of each timed run warms the cache rows.)
+                if (run_once(ctx, v, kind == 2 ? 1 : r.n_prompt, r.n_gen ? 1 : 0, false) < 0) rc = 1;
                 for (int k = 0; k < reps && rc == 0; k++) {
-                    ns[k] = run_once(ctx, v, r.n_prompt, r.n_gen);
+                    ns[k] = run_once(ctx, v, r.n_prompt, r.n_gen, r.gen_after_prompt);
                     if (ns[k] < 0) rc = 1;
                     cli_log(&p, 2, "bench: %s%d run %d/%d: %.2f ms\n", kind ? "tg" : "pp", n,
                             k + 1, reps, ns[k] / 1e6);
@@ -312,7 +345,7 @@ int cmd_bench(int argc, char **argv) {
                 if (rc) break;
                 stats(&r, reps);
                 if (json) print_json_obj(p.model, model, &r, reps, p.n_batch, tk, tv, n_done == 0);
-                else print_md_row(model, &r);
+                else print_md_row(model, &r, &cc);
                 n_done++;
             }
         }

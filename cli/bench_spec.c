@@ -82,6 +82,7 @@ int bench_spec(const cli_params *params, ll_model *model, const char *prompt_tex
     cp.n_threads = n_threads;
     cp.type_k = p.type_k;
     cp.type_v = p.type_v;
+    cp.flash_attn = p.flash_attn;
     ll_context *alone = NULL, *target = NULL;
     cli_spec *cs = NULL;
     ll_token *a_out = malloc(sizeof(ll_token) * (size_t)n_gen * 2), *s_out = a_out ? a_out + n_gen : NULL;

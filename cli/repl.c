@@ -528,6 +528,7 @@ int repl_main(int argc, char **argv, cli_params *p) {
     cp.n_threads = p->n_threads;
     cp.type_k = p->type_k;
     cp.type_v = p->type_v;
+    cp.flash_attn = p->flash_attn;
     // What is set up so far, released in reverse order at `release`.
     int rc = 1;
     ll_context *ctx = NULL;

@@ -128,6 +128,7 @@ cli_spec *spec_open(const cli_params *p, ll_context *target) {
         cp.n_threads = ll_n_threads(target);
         cp.type_k = p->type_k;
         cp.type_v = p->type_v;
+        cp.flash_attn = p->flash_attn;
         cs->ctx = ll_context_new(cs->model, &cp, err, sizeof err);
         if (!cs->ctx) {
             fprintf(stderr, "llamalite: draft model: %s\n", err);

@@ -129,6 +129,7 @@ int cmd_trace(int argc, char **argv) {
     cp.n_threads = p.n_threads;
     cp.type_k = p.type_k;
     cp.type_v = p.type_v;
+    cp.flash_attn = p.flash_attn;
     ctx = ll_context_new(model, &cp, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "llamalite: %s\n", err);

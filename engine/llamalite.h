@@ -79,7 +79,17 @@ size_t ll_detok_push(ll_detok *d, const ll_vocab *v, ll_token t, bool special, c
 size_t ll_detok_flush(ll_detok *d, char *out, size_t cap);
 
 // ---- context (KV cache + scratch) ---------------------------------------------------------
-typedef enum { LL_CACHE_F16 = 0, LL_CACHE_F32 = 1 } ll_cache_type;
+// KV cache element types, llama-cli's -ctk/-ctv names (block formats as ggml stores them).
+typedef enum {
+    LL_CACHE_F16 = 0, LL_CACHE_F32 = 1, LL_CACHE_BF16, LL_CACHE_Q8_0, LL_CACHE_Q4_0, LL_CACHE_Q4_1,
+    LL_CACHE_Q5_0, LL_CACHE_Q5_1, LL_CACHE_IQ4_NL, LL_CACHE_TYPE_COUNT
+} ll_cache_type;
+// Attention over the cache: fused (one pass with an online softmax, -fa) or scores then values.
+// AUTO picks what is fastest for the cache types and the context (see engine/forward/attention.c).
+// "f16", "q8_0", ... (llama-cli's names); "?" for an unknown value. From a name: false if unknown.
+const char *ll_cache_type_name(ll_cache_type t);
+bool ll_cache_type_from_name(const char *name, ll_cache_type *out);
+typedef enum { LL_FLASH_ATTN_AUTO = 0, LL_FLASH_ATTN_ON, LL_FLASH_ATTN_OFF } ll_flash_attn;
 
 typedef struct {
     int n_ctx;        // 0: the model's training context, capped at 4096
@@ -87,6 +97,7 @@ typedef struct {
     int n_threads;    // 0: physical cores
     ll_cache_type type_k, type_v;
     bool logits_all;  // keep logits of every token of a decode (perplexity, speculative)
+    ll_flash_attn flash_attn;
 } ll_context_params;
 
 ll_context_params ll_context_default_params(void);

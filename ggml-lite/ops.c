@@ -138,6 +138,15 @@ double gl_exp_sum8(float *y, const float *x, float sub, int n, int n_row) {
     return sum;
 }
 
+// y[i] = e^x[i] with the same exp, 8 at a time (no sum; -inf gives 0). y may be x.
+void gl_exp_row(float *y, const float *x, int n) {
+    int i = 0;
+#ifdef OPS_AVX2
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp_ref8(_mm256_loadu_ps(x + i)));
+#endif
+    for (; i < n; i++) y[i] = exp_ref1(x[i]);
+}
+
 // ---- norms and activations ----------------------------------------------------------------
 
 void gl_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {

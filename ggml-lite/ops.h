@@ -29,6 +29,8 @@ void gl_swiglu(float *out, const float *gate, const float *up, int n);
 // group's sum reduced in float as its 8-lane sum does and added in double; the n_row % 8 left
 // over use the C library's expf. Returns the sum. y may be x.
 double gl_exp_sum8(float *y, const float *x, float sub, int n, int n_row);
+// y[i] = e^x[i] with that exp, 8 lanes at a time (no sum). y may be x.
+void gl_exp_row(float *y, const float *x, int n);
 
 void gl_vec_add(float *out, const float *a, const float *b, int n); // out = a + b
 void gl_vec_scale(float *x, float s, int n);                       // x *= s

@@ -105,15 +105,19 @@ done:
 // Layer 0 of the cache: the largest difference between two contexts over positions [0, n),
 // relative to the largest value.
 static double layer0_diff(const ll_context *a, const ll_context *b, int n, bool keys) {
-    const ll_hparams *hp = &a->model->hp;
-    const int kv_dim = hp->n_head_kv * hp->head_dim;
-    const gl_fp16 *x = keys ? a->k_cache : a->v_cache, *y = keys ? b->k_cache : b->v_cache;
+    const int kv_dim = a->kv.kv_dim;
+    float *x = malloc(sizeof(float) * kv_dim), *y = malloc(sizeof(float) * kv_dim);
     double d = 0, s = 1e-9;
-    for (size_t i = 0; i < (size_t)n * kv_dim; i++) {
-        double u = gl_fp16_to_fp32(x[i]), v = gl_fp16_to_fp32(y[i]);
-        if (fabs(u - v) > d) d = fabs(u - v);
-        if (fabs(v) > s) s = fabs(v);
+    for (int p = 0; p < n && x && y; p++) {
+        ll_kv_cache_row_f32(&a->kv, keys, 0, p, x);
+        ll_kv_cache_row_f32(&b->kv, keys, 0, p, y);
+        for (int i = 0; i < kv_dim; i++) {
+            if (fabs(x[i] - y[i]) > d) d = fabs(x[i] - y[i]);
+            if (fabs(y[i]) > s) s = fabs(y[i]);
+        }
     }
+    free(x);
+    free(y);
     return d / s;
 }
 

@@ -129,7 +129,7 @@ static double cache_diff(const ll_context *a, const ll_context *b, int n) {
     const size_t len = (size_t)n * hp->n_head_kv * hp->head_dim;
     double d = 0, s = 1e-9;
     for (int kv = 0; kv < 2; kv++) {
-        const float *x = kv ? a->v_cache : a->k_cache, *y = kv ? b->v_cache : b->k_cache;
+        const float *x = (const float *)(kv ? a->kv.v : a->kv.k), *y = (const float *)(kv ? b->kv.v : b->kv.k);
         for (size_t i = 0; i < len; i++) {
             const double e = fabs((double)x[i] - y[i]);
             if (!(e <= d)) d = e;

@@ -6,7 +6,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "attention.h"
 #include "context/context.h"
+#include "forward/blocks.h"
 #include "forward/forward.h"
 #include "util.h"
 
@@ -18,6 +20,7 @@ ll_context_params ll_context_default_params(void) {
         .type_k = LL_CACHE_F16,
         .type_v = LL_CACHE_F16,
         .logits_all = false,
+        .flash_attn = LL_FLASH_ATTN_AUTO,
     };
     return p;
 }
@@ -30,6 +33,16 @@ static void *alloc3(size_t a, size_t b, size_t c) {
     return malloc(n ? n : 1);
 }
 
+// -fa on/off as asked; auto: fused for caches in block formats or BF16 (one decode of each
+// row serves a whole GQA group), the reference's two passes for F16/F32 caches. The fused kernel
+// needs heads that start on block boundaries; otherwise the two passes read any layout.
+static bool use_flash_attn(ll_flash_attn fa, enum gl_type tk, enum gl_type tv, int head_dim) {
+    if (fa == LL_FLASH_ATTN_OFF || !gl_attn_supported(tk, tv, head_dim)) return false;
+    if (fa == LL_FLASH_ATTN_ON) return true;
+    const bool plain = (tk == GL_TYPE_F16 || tk == GL_TYPE_F32) && (tv == GL_TYPE_F16 || tv == GL_TYPE_F32);
+    return !plain;
+}
+
 ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, size_t errlen) {
     ll_context_params def = ll_context_default_params();
     if (!p) p = &def;
@@ -37,9 +50,9 @@ ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, s
         ll_set_err(err, errlen, "cannot make a context: the model has no weights (vocab only)");
         return NULL;
     }
-    if (p->n_ctx < 0 || p->n_batch < 0 || p->n_threads < 0 ||
-        (p->type_k != LL_CACHE_F16 && p->type_k != LL_CACHE_F32) ||
-        (p->type_v != LL_CACHE_F16 && p->type_v != LL_CACHE_F32)) {
+    enum gl_type type_k, type_v;
+    if (p->n_ctx < 0 || p->n_batch < 0 || p->n_threads < 0 || !ll_kv_cache_gl_type(p->type_k, &type_k) ||
+        !ll_kv_cache_gl_type(p->type_v, &type_v) || (unsigned)p->flash_attn > LL_FLASH_ATTN_OFF) {
         ll_set_err(err, errlen, "invalid context parameters");
         return NULL;
     }
@@ -59,17 +72,17 @@ ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, s
     c->params.n_ctx = c->n_ctx;
     c->params.n_batch = c->n_batch;
     c->params.n_threads = c->n_threads;
-    c->kv_f16_k = p->type_k == LL_CACHE_F16;
-    c->kv_f16_v = p->type_v == LL_CACHE_F16;
 
     const size_t E = hp->n_embd, q_dim = (size_t)hp->n_head * hp->head_dim,
                  kv_dim = (size_t)hp->n_head_kv * hp->head_dim, NB = c->n_batch;
-    const size_t kv_rows = (size_t)hp->n_layer * (size_t)c->n_ctx;
     bool fused_qkv = false;
     for (int l = 0; l < hp->n_layer; l++) fused_qkv |= m->layers[l].w[LL_ROLE_ATTN_QKV].data != NULL;
     const size_t n_hb = (size_t)hp->n_ff * (hp->ffn_fused_gate_up ? 2 : 1);
-    c->k_cache = alloc3(kv_rows, kv_dim, c->kv_f16_k ? 2 : 4);
-    c->v_cache = alloc3(kv_rows, kv_dim, c->kv_f16_v ? 2 : 4);
+    if (!ll_kv_cache_init(&c->kv, hp->n_layer, hp->n_head_kv, hp->head_dim, c->n_ctx, type_k, type_v, err, errlen)) {
+        ll_context_free(c);
+        return NULL;
+    }
+    c->flash_attn = use_flash_attn(p->flash_attn, type_k, type_v, hp->head_dim);
     c->x = alloc3(NB, E, sizeof(float));
     c->xb = alloc3(NB, E > q_dim ? E : q_dim, sizeof(float));
     c->xb2 = alloc3(NB, E, sizeof(float));
@@ -83,11 +96,13 @@ ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, s
     c->n_ropes = m->n_ropes;
     bool rope_ok = true;
     for (int r = 0; r < c->n_ropes; r++) rope_ok &= (c->rope_cs[r] = alloc3(NB, hp->n_rot, sizeof(float))) != NULL;
-    c->att_scratch = alloc3(c->n_threads, 33 * (size_t)hp->head_dim, sizeof(float));
+    c->att_scratch_floats = ll_attend_scratch_floats(hp);
+    c->att_scratch = alloc3(c->n_threads, c->att_scratch_floats, sizeof(float));
+    c->att_part = alloc3(ll_attend_part_floats(hp, c->n_threads), 1, sizeof(float));
     c->logits_cap = (size_t)hp->n_vocab;
     c->logits = alloc3(c->logits_cap, 1, sizeof(float));
     c->tp = gl_threadpool_create(c->n_threads);
-    if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v ||
+    if (!c->att_part || !c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v ||
         (fused_qkv && !c->qkv) || !c->hb || !c->hb2 || !c->att || !c->att_scratch || !rope_ok || !c->logits ||
         !c->tp) {
         ll_set_err(err, errlen, "out of memory for a context of %d tokens", c->n_ctx);
@@ -111,8 +126,8 @@ void ll_context_free(ll_context *c) {
     free(c->lora_tmp);
     free(c->lora_out);
     free(c->lora_out2);
-    free(c->k_cache);
-    free(c->v_cache);
+    ll_kv_cache_free(&c->kv);
+    free(c->att_part);
     free(c->x);
     free(c->xb);
     free(c->xb2);
@@ -239,23 +254,17 @@ const float *ll_last_residual(const ll_context *c) {
 }
 
 bool ll_kv_same_layout(const ll_context *a, const ll_context *b) {
-    const ll_hparams *ha = &a->model->hp, *hb = &b->model->hp;
-    return a->kv_f16_k == b->kv_f16_k && a->kv_f16_v == b->kv_f16_v &&
-           ha->n_head_kv * ha->head_dim == hb->n_head_kv * hb->head_dim;
+    return a->kv.type_k == b->kv.type_k && a->kv.type_v == b->kv.type_v && a->kv.kv_dim == b->kv.kv_dim;
 }
 
 void ll_kv_copy_rows(ll_context *dst, const ll_context *src, int n_layers, int p0, int p1) {
-    const ll_hparams *hp = &src->model->hp;
-    const size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
-    const size_t ek = src->kv_f16_k ? 2 : 4, ev = src->kv_f16_v ? 2 : 4;
-    if (p0 < 0 || p1 > src->n_ctx || p1 > dst->n_ctx || p0 >= p1 || n_layers > hp->n_layer ||
-        n_layers > dst->model->hp.n_layer)
+    const ll_kv_cache *s = &src->kv;
+    ll_kv_cache *d = &dst->kv;
+    if (p0 < 0 || p1 > src->n_ctx || p1 > dst->n_ctx || p0 >= p1 || n_layers > s->n_layer || n_layers > d->n_layer)
         return;
     for (int l = 0; l < n_layers; l++) {
-        const size_t so = ((size_t)l * src->n_ctx + p0) * kv_dim, d0 = ((size_t)l * dst->n_ctx + p0) * kv_dim;
-        const size_t rows = (size_t)(p1 - p0) * kv_dim;
-        memcpy((char *)dst->k_cache + d0 * ek, (const char *)src->k_cache + so * ek, rows * ek);
-        memcpy((char *)dst->v_cache + d0 * ev, (const char *)src->v_cache + so * ev, rows * ev);
+        memcpy(ll_kv_k(d, l, p0), ll_kv_k(s, l, p0), (size_t)(p1 - p0) * s->k_row);
+        memcpy(ll_kv_v(d, l, p0), ll_kv_v(s, l, p0), (size_t)(p1 - p0) * s->v_row);
     }
     if (dst->n_past >= p0 && dst->n_past < p1) dst->n_past = p1;
 }
@@ -277,19 +286,11 @@ typedef struct {
 static void kv_shift_task(void *arg, int ith, int nth) {
     const shift_task *st = arg;
     ll_context *c = st->c;
-    const ll_hparams *hp = &c->model->hp;
-    const int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
-    const size_t ek = c->kv_f16_k ? 2 : 4, ev = c->kv_f16_v ? 2 : 4;
-    for (int l = ith; l < hp->n_layer; l += nth) {
+    for (int l = ith; l < c->kv.n_layer; l += nth) {
         const ll_rope *rope = &c->rope[c->model->layers[l].rope];
-        char *kl = (char *)c->k_cache + (size_t)l * c->n_ctx * kv_dim * ek;
-        char *vl = (char *)c->v_cache + (size_t)l * c->n_ctx * kv_dim * ev;
         for (int p = st->n_keep + st->n_discard; p < c->n_past; p++) {
-            const int np = p - st->n_discard;
-            char *kd = kl + (size_t)np * kv_dim * ek;
-            memmove(kd, kl + (size_t)p * kv_dim * ek, kv_dim * ek);
-            memmove(vl + (size_t)np * kv_dim * ev, vl + (size_t)p * kv_dim * ev, kv_dim * ev);
-            ll_rope_shift(rope, kd, c->kv_f16_k, hp->n_head_kv, hd, -st->n_discard);
+            ll_kv_cache_move(&c->kv, l, p, p - st->n_discard);
+            ll_kv_cache_rerotate(&c->kv, l, p - st->n_discard, rope, -st->n_discard);
         }
     }
 }

@@ -7,6 +7,7 @@
 #include "ops.h"
 #include "threadpool.h"
 #include "adapters/lora.h"
+#include "context/kv_cache.h"
 #include "model/model.h"
 
 struct ll_context {
@@ -18,11 +19,10 @@ struct ll_context {
     int n_batch;
     int n_past;
 
-    // KV cache: per layer, n_ctx rows of kv_dim = n_head_kv * head_dim elements (row = position),
-    // F16 or F32. Layer l's keys start at k_cache + l * n_ctx * kv_dim * elt_size.
-    bool kv_f16_k, kv_f16_v;
+    // KV cache: per layer, one cell per position (kv_cache.h).
+    ll_kv_cache kv;
+    bool flash_attn;    // the fused attention kernel (resolved from params.flash_attn)
     bool exact_batches; // ll_set_exact_batches: one-token arithmetic for every row
-    void *k_cache, *v_cache;
 
     // Scratch, sized once for n_batch tokens.
     float *x;     // [n_batch][n_embd] residual stream
@@ -33,7 +33,9 @@ struct ll_context {
     float *qkv;   // [n_batch][q_dim + 2 kv_dim] a fused projection's output (NULL: none fused)
     float *hb, *hb2;   // [n_batch][n_ff] (gate|up fused: hb is [n_batch][2 n_ff])
     float *att;   // [n_threads][n_ctx] attention scores, one row per thread
-    float *att_scratch; // [n_threads][33 * head_dim] rounded query and value partial sums
+    float *att_scratch; // [n_threads][att_scratch_floats] queries, partial sums, decoded rows
+    size_t att_scratch_floats;
+    float *att_part;    // the fused attention's per-split softmax states (ll_attend_part_floats)
     // Rotary settings (the model's, LongRoPE's factors chosen for n_ctx) and for each the
     // cos, sin pairs of the chunk's positions: [n_batch][n_rot].
     ll_rope rope[LL_MAX_ROPES];

@@ -1,5 +1,12 @@
 // Causal self-attention over the KV cache, for every family: grouped-query heads, optional
-// sliding window, score soft-capping and attention sinks.
+// sliding window, score soft-capping and attention sinks. Three ways, chosen per context (ll_attend):
+//  - F16/F32 caches without -fa: scores, softmax, then values, with the reference engine's
+//    arithmetic (below), so the goldens match to the last digits;
+//  - other cache types without -fa: the same two passes, keys through their type's dot kernel
+//    and values decoded row by row (any head size: rows whose blocks straddle heads are decoded
+//    whole);
+//  - fused (-fa): ggml-lite's one-pass kernel over blocks of queries sharing a KV head, with
+//    threads over KV heads, token blocks and (for few queries) key ranges.
 //
 // Precision follows the reference engine over an F16 cache: the query is rounded to F16 for
 // the q·k dots and the softmax weights are rounded to F16 before they weight the values.
@@ -14,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention.h"
 #include "forward/blocks.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -154,10 +162,18 @@ static void att_reduce_1(float *out, const float *acc, int hd) {
 typedef struct {
     ll_context *c;
     int n_rows, layer, pos0;
+    // fused: queries per unit, token blocks, key splits and the key range they split
+    int tok_block, n_tok_blocks, n_split, split_len;
 } att_task;
 
-// Causal self-attention of the chunk's queries over the cache, one (token, head) pair per
-// unit; units are dealt round-robin because later tokens see more keys. A sliding-window
+// Keys [*j0, pos + 1) a query at pos sees in layer l (all, or the sliding window's).
+static int first_key(const ll_context *c, int l, int pos) {
+    const int n_swa = c->model->layers[l].n_swa;
+    return n_swa > 0 && pos + 1 > n_swa ? pos + 1 - n_swa : 0;
+}
+
+// Causal self-attention of the chunk's queries over an F16/F32 cache, one (token, head) pair
+// per unit; units are dealt round-robin because later tokens see more keys. A sliding-window
 // layer sees the keys at distance < n_swa only; soft-capping turns scores s into
 // c * tanh(s / c) before the softmax.
 static void attention_task(void *arg, int ith, int nth) {
@@ -166,31 +182,29 @@ static void attention_task(void *arg, int ith, int nth) {
     const ll_hparams *hp = &c->model->hp;
     const int hd = hp->head_dim, n_head = hp->n_head;
     const int group = hp->n_head / hp->n_head_kv;
-    const int q_dim = n_head * hd, kv_dim = hp->n_head_kv * hd;
+    const int q_dim = n_head * hd;
     const float scale = hp->q_scale_first ? 1.0f : hp->kq_scale;
     const float cap = hp->attn_softcap, inv_cap = cap > 0 ? 1.0f / cap : 0.0f;
-    const int n_swa = c->model->layers[tk->layer].n_swa;
     const float *sinks = ll_vec(&c->model->layers[tk->layer], LL_ROLE_ATTN_SINKS); // gpt-oss
-    const size_t layer_off = (size_t)tk->layer * c->n_ctx * kv_dim;
     // Exact batches (speculative verification) sum every row as a single token does.
-    const bool fk = c->kv_f16_k, fv = c->kv_f16_v, batch = tk->n_rows > 1 && !c->exact_batches;
+    const bool fk = c->kv.type_k == GL_TYPE_F16, fv = c->kv.type_v == GL_TYPE_F16;
+    const bool batch = tk->n_rows > 1 && !c->exact_batches;
     const size_t ek = fk ? 2 : 4, ev = fv ? 2 : 4;
     // value sums: 8 lanes (batch) or 4 x 8 (single token), each a row of hd partial sums
     const int n_slots = batch ? 8 : 32;
     float *s = c->att + (size_t)ith * c->n_ctx;
-    float *qr = c->att_scratch + (size_t)ith * (33 * (size_t)hd);
+    float *qr = c->att_scratch + (size_t)ith * c->att_scratch_floats;
     float *acc = qr + hd;
 
     for (int u = ith; u < tk->n_rows * n_head; u += nth) {
         const int t = u / n_head, h = u % n_head;
         const int pos = tk->pos0 + t;
-        // keys j0 .. pos: all of them, or the window's
-        const int j0 = n_swa > 0 && pos + 1 > n_swa ? pos + 1 - n_swa : 0;
+        const int j0 = first_key(c, tk->layer, pos);
         const int n_keys = pos + 1 - j0;
         const float *q = c->q + (size_t)t * q_dim + (size_t)h * hd;
-        const size_t col = layer_off + (size_t)j0 * kv_dim + (size_t)(h / group) * hd;
-        const char *k = (const char *)c->k_cache + col * ek;
-        const char *v = (const char *)c->v_cache + col * ev;
+        const char *k = ll_kv_k(&c->kv, tk->layer, j0) + (size_t)(h / group) * hd * ek;
+        const char *v = ll_kv_v(&c->kv, tk->layer, j0) + (size_t)(h / group) * hd * ev;
+        const size_t k_row = c->kv.k_row, v_row = c->kv.v_row;
         float *out = c->xb + (size_t)t * q_dim + (size_t)h * hd;
 
         if (fk) {
@@ -205,7 +219,7 @@ static void attention_task(void *arg, int ith, int nth) {
         }
         float mx = -INFINITY;
         for (int j = 0; j < n_keys; j++) {
-            s[j] = att_dot(k + (size_t)j * kv_dim * ek, fk, qr, hd, batch) * scale;
+            s[j] = att_dot(k + (size_t)j * k_row, fk, qr, hd, batch) * scale;
             if (cap > 0) s[j] = tanhf(s[j] * inv_cap) * cap;
             if (s[j] > mx) mx = s[j];
         }
@@ -225,21 +239,196 @@ static void attention_task(void *arg, int ith, int nth) {
         if (batch) {
             memset(acc, 0, (size_t)n_slots * hd * sizeof(float));
             for (int j = 0; j < n_keys; j++)
-                att_mad(acc + (size_t)(j % n_slots) * hd, v + (size_t)j * kv_dim * ev, fv, s[j], hd);
+                att_mad(acc + (size_t)(j % n_slots) * hd, v + (size_t)j * v_row, fv, s[j], hd);
             for (int d = 0; d < hd; d++) {
                 float r[8];
                 for (int l = 0; l < 8; l++) r[l] = acc[(size_t)l * hd + d];
                 out[d] = ll_hsum8_pairs(r);
             }
         } else {
-            att_values_1(acc, v, kv_dim * ev, fv, s, n_keys, hd);
+            att_values_1(acc, v, v_row, fv, s, n_keys, hd);
             att_reduce_1(out, acc, hd);
         }
     }
 }
 
-void ll_attend(ll_context *c, int l, int n_tok, int pos0) {
-    att_task tk = {c, n_tok, l, pos0};
+// One head's keys or values of a cell as floats: decoded in place when the head starts on a
+// block boundary, else from the whole decoded row (row: kv_dim floats of scratch).
+static const float *head_f32(const ll_context *c, bool keys, int l, int cell, int kv_head, float *row) {
+    const ll_kv_cache *kv = &c->kv;
+    const enum gl_type t = keys ? kv->type_k : kv->type_v;
+    const int hd = kv->head_dim;
+    if (!ll_kv_head_aligned(t, hd)) {
+        ll_kv_cache_row_f32(kv, keys, l, cell, row);
+        return row + (size_t)kv_head * hd;
+    }
+    const char *src = (keys ? ll_kv_k(kv, l, cell) : ll_kv_v(kv, l, cell)) + gl_row_size(t, (int64_t)kv_head * hd);
+    if (t == GL_TYPE_F32) return (const float *)src;
+    gl_get_type_traits(t)->to_float(src, row, hd);
+    return row;
+}
+
+// Scores, softmax, values over a cache of any type (one (token, head) pair per unit).
+static void attention_any_task(void *arg, int ith, int nth) {
+    const att_task *tk = arg;
+    ll_context *c = tk->c;
     const ll_hparams *hp = &c->model->hp;
-    ll_run(c, attention_task, &tk, (size_t)n_tok * hp->n_head * (pos0 + n_tok) * hp->head_dim);
+    const ll_kv_cache *kv = &c->kv;
+    const int hd = hp->head_dim, n_head = hp->n_head, group = n_head / hp->n_head_kv, q_dim = n_head * hd;
+    const float scale = hp->q_scale_first ? 1.0f : hp->kq_scale, cap = hp->attn_softcap;
+    const bool k_aligned = ll_kv_head_aligned(kv->type_k, hd);
+    const gl_vec_dot_fn dot = gl_get_type_traits(kv->type_k)->vec_dot;
+    float *s = c->att + (size_t)ith * c->n_ctx;
+    float *row = c->att_scratch + (size_t)ith * c->att_scratch_floats; // kv_dim floats
+    char *qc = (char *)(row + kv->kv_dim);                             // the converted query
+
+    for (int u = ith; u < tk->n_rows * n_head; u += nth) {
+        const int t = u / n_head, h = u % n_head, hk = h / group, pos = tk->pos0 + t;
+        const int j0 = first_key(c, tk->layer, pos), n_keys = pos + 1 - j0;
+        const float *q = c->q + (size_t)t * q_dim + (size_t)h * hd;
+        float *out = c->xb + (size_t)t * q_dim + (size_t)h * hd;
+        const size_t k_off = k_aligned ? gl_row_size(kv->type_k, (int64_t)hk * hd) : 0;
+        if (k_aligned) gl_attn_convert_q(kv->type_k, q, qc, hd);
+        float mx = -INFINITY;
+        for (int j = 0; j < n_keys; j++) {
+            float x;
+            if (k_aligned) dot(hd, &x, ll_kv_k(kv, tk->layer, j0 + j) + k_off, qc);
+            else x = gl_vec_dot_f32(head_f32(c, true, tk->layer, j0 + j, hk, row), q, hd);
+            x *= scale;
+            if (cap > 0) x = cap * tanhf(x / cap);
+            s[j] = x;
+            if (x > mx) mx = x;
+        }
+        const float inv = (float)(1.0 / gl_exp_sum8(s, s, mx, n_keys, n_keys));
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int j = 0; j < n_keys; j++)
+            if (s[j] > 0) gl_vec_mad(out, head_f32(c, false, tk->layer, j0 + j, hk, row), s[j] * inv, hd);
+    }
+}
+
+// ---- fused attention -------------------------------------------------------------------------
+
+#define FA_MAX_Q 64 // queries per unit (a GQA group times a few tokens)
+
+// Queries per unit and the per-thread scratch of the fused kernel.
+static int fa_tok_block(const ll_hparams *hp) {
+    const int group = hp->n_head / hp->n_head_kv;
+    return group >= FA_MAX_Q ? 1 : FA_MAX_Q / group;
+}
+
+size_t ll_attend_scratch_floats(const ll_hparams *hp) {
+    const size_t hd = (size_t)hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hd;
+    const size_t n_q = (size_t)fa_tok_block(hp) * (hp->n_head / hp->n_head_kv);
+    size_t n = 33 * hd;                                      // F16/F32 two-pass
+    if (kv_dim + 2 * hd + 64 > n) n = kv_dim + 2 * hd + 64;  // any-type two-pass
+    const size_t fa = n_q * (hd + 8) + 2 * n_q + n_q * hd + gl_attn_scratch_floats((int)n_q, (int)hd);
+    return fa > n ? fa : n;
+}
+
+size_t ll_attend_part_floats(const ll_hparams *hp, int n_threads) {
+    const size_t n_q = (size_t)fa_tok_block(hp) * (hp->n_head / hp->n_head_kv);
+    return (size_t)hp->n_head_kv * 2 * n_threads * n_q * ((size_t)hp->head_dim + 2);
+}
+
+// One unit of the fused attention: KV head hk, token block tb, key split sp. With one split
+// the outputs go to xb; with several, each split leaves its softmax state in att_part.
+static void fa_unit(const att_task *tk, int hk, int tb, int sp, float *scratch) {
+    ll_context *c = tk->c;
+    const ll_hparams *hp = &c->model->hp;
+    const ll_kv_cache *kv = &c->kv;
+    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, q_dim = hp->n_head * hd;
+    const int t0 = tb * tk->tok_block, t1 = t0 + tk->tok_block < tk->n_rows ? t0 + tk->tok_block : tk->n_rows;
+    const int n_q = (t1 - t0) * group;
+    const size_t q_size = gl_attn_q_size(kv->type_k, hd);
+
+    int lo[FA_MAX_Q], hi[FA_MAX_Q];
+    char *qc = (char *)scratch;
+    float *m = scratch + (size_t)tk->tok_block * group * (hd + 8), *l = m + n_q, *acc = l + n_q;
+    float *kscratch = acc + (size_t)n_q * hd;
+    const int k_first = first_key(c, tk->layer, tk->pos0 + t0), k_end = tk->pos0 + t1;
+    int j0 = k_first + sp * tk->split_len, j1 = j0 + tk->split_len;
+    if (j1 > k_end || tk->n_split == 1) j1 = k_end;
+    for (int t = t0; t < t1; t++)
+        for (int g = 0; g < group; g++) {
+            const int i = (t - t0) * group + g, pos = tk->pos0 + t;
+            lo[i] = first_key(c, tk->layer, pos);
+            hi[i] = pos + 1;
+            gl_attn_convert_q(kv->type_k, c->q + (size_t)t * q_dim + (size_t)(hk * group + g) * hd, qc + i * q_size, hd);
+        }
+    gl_attn_state st = {.n_q = n_q, .q = qc, .q_stride = q_size, .lo = lo, .hi = hi};
+    if (tk->n_split > 1) { // this split's state goes to att_part
+        float *part = c->att_part + ((size_t)hk * tk->n_split + sp) * n_q * (hd + 2);
+        st.m = part, st.l = part + n_q, st.acc = part + 2 * n_q;
+    } else {
+        st.m = m, st.l = l, st.acc = acc;
+    }
+    const gl_attn_kv kvh = {
+        .head_dim = hd, .k_type = kv->type_k, .v_type = kv->type_v,
+        .k = ll_kv_k(kv, tk->layer, 0) + gl_row_size(kv->type_k, (int64_t)hk * hd),
+        .v = ll_kv_v(kv, tk->layer, 0) + gl_row_size(kv->type_v, (int64_t)hk * hd),
+        .k_stride = kv->k_row, .v_stride = kv->v_row,
+        .scale = hp->q_scale_first ? 1.0f : hp->kq_scale, .softcap = hp->attn_softcap,
+    };
+    gl_attn_begin(&st, hd);
+    if (j0 < j1) gl_attn_keys(&kvh, &st, j0, j1, kscratch);
+    if (tk->n_split > 1) return;
+    for (int i = 0; i < n_q; i++)
+        gl_attn_end(&st, i, hd, c->xb + (size_t)(t0 + i / group) * q_dim + (size_t)(hk * group + i % group) * hd);
+}
+
+static void fa_task(void *arg, int ith, int nth) {
+    const att_task *tk = arg;
+    ll_context *c = tk->c;
+    const int n_units = c->model->hp.n_head_kv * tk->n_tok_blocks * tk->n_split;
+    float *scratch = c->att_scratch + (size_t)ith * c->att_scratch_floats;
+    for (int u = ith; u < n_units; u += nth) {
+        const int sp = u % tk->n_split, r = u / tk->n_split;
+        fa_unit(tk, r % c->model->hp.n_head_kv, r / c->model->hp.n_head_kv, sp, scratch);
+    }
+}
+
+// The splits' states of each KV head merged into the outputs (one token block).
+static void fa_merge_splits(const att_task *tk) {
+    ll_context *c = tk->c;
+    const ll_hparams *hp = &c->model->hp;
+    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, q_dim = hp->n_head * hd;
+    const int n_q = tk->n_rows * group;
+    for (int hk = 0; hk < hp->n_head_kv; hk++) {
+        gl_attn_state st[2];
+        for (int sp = 0; sp < tk->n_split; sp++) {
+            float *part = c->att_part + ((size_t)hk * tk->n_split + sp) * n_q * (hd + 2);
+            st[sp > 0] = (gl_attn_state){.n_q = n_q, .m = part, .l = part + n_q, .acc = part + 2 * n_q};
+            if (sp > 0) gl_attn_merge(&st[0], &st[1], hd);
+        }
+        for (int i = 0; i < n_q; i++)
+            gl_attn_end(&st[0], i, hd, c->xb + (size_t)(i / group) * q_dim + (size_t)(hk * group + i % group) * hd);
+    }
+}
+
+static void attend_fused(ll_context *c, int l, int n_tok, int pos0) {
+    const ll_hparams *hp = &c->model->hp;
+    att_task tk = {c, n_tok, l, pos0, fa_tok_block(hp), 0, 1, 0};
+    tk.n_tok_blocks = (n_tok + tk.tok_block - 1) / tk.tok_block;
+    // Few units (one token, few KV heads): split the keys so every thread has work.
+    const int n_keys = pos0 + n_tok - first_key(c, l, pos0);
+    const int units = hp->n_head_kv * tk.n_tok_blocks;
+    if (tk.n_tok_blocks == 1 && units < 2 * c->n_threads && n_keys >= 512) {
+        tk.n_split = (2 * c->n_threads + units - 1) / units;
+        if (tk.n_split > 2 * c->n_threads) tk.n_split = 2 * c->n_threads;
+        tk.split_len = ((n_keys + tk.n_split - 1) / tk.n_split + GL_ATTN_TILE - 1) / GL_ATTN_TILE * GL_ATTN_TILE;
+    }
+    ll_run(c, fa_task, &tk, (size_t)n_tok * hp->n_head * (pos0 + n_tok) * hp->head_dim);
+    if (tk.n_split > 1) fa_merge_splits(&tk);
+}
+
+void ll_attend(ll_context *c, int l, int n_tok, int pos0) {
+    if (c->flash_attn) {
+        attend_fused(c, l, n_tok, pos0);
+        return;
+    }
+    att_task tk = {c, n_tok, l, pos0, 0, 0, 0, 0};
+    const ll_hparams *hp = &c->model->hp;
+    const bool plain = (c->kv.type_k == GL_TYPE_F16 || c->kv.type_k == GL_TYPE_F32) &&
+                       (c->kv.type_v == GL_TYPE_F16 || c->kv.type_v == GL_TYPE_F32);
+    ll_run(c, plain ? attention_task : attention_any_task, &tk, (size_t)n_tok * hp->n_head * (pos0 + n_tok) * hp->head_dim);
 }

@@ -88,11 +88,6 @@ static void add_bias(float *x, const float *b, int n_tok, int n) {
     for (int t = 0; t < n_tok; t++) gl_vec_add(x + (size_t)t * n, x + (size_t)t * n, b, n);
 }
 
-static void store_rows(void *cache, bool f16, size_t off, const float *src, int n) {
-    if (f16) gl_fp32_to_fp16_row(src, (gl_fp16 *)cache + off, n);
-    else memcpy((float *)cache + off, src, (size_t)n * sizeof(float));
-}
-
 void ll_dump(const char *name, int l, const float *p, int n_tok, int n) {
     static int dir_state = -1;
     static const char *dir;
@@ -209,14 +204,11 @@ bool ll_attention(ll_context *c, int l, const float *x, int B, int pos0, float *
     // RoPE on q and k; the chunk's keys and values go into the cache.
     const gl_rope_params *rope = &c->rope[L->rope].p;
     const float *rope_cs = c->rope_cs[L->rope];
-    const size_t layer_off = (size_t)l * c->n_ctx * kv_dim;
     for (int t = 0; t < B; t++) {
         const float *cs = rope_cs + (size_t)t * hp->n_rot;
         gl_rope_apply(rope, cs, c->q + (size_t)t * q_dim, hp->n_head, hd);
         gl_rope_apply(rope, cs, c->k + (size_t)t * kv_dim, hp->n_head_kv, hd);
-        const size_t off = layer_off + (size_t)(pos0 + t) * kv_dim;
-        store_rows(c->k_cache, c->kv_f16_k, off, c->k + (size_t)t * kv_dim, kv_dim);
-        store_rows(c->v_cache, c->kv_f16_v, off, c->v + (size_t)t * kv_dim, kv_dim);
+        ll_kv_cache_store(&c->kv, l, pos0 + t, c->k + (size_t)t * kv_dim, c->v + (size_t)t * kv_dim);
     }
     if (hp->q_scale_first) gl_vec_scale(c->q, hp->kq_scale, B * q_dim);
     ll_dump("Qcur_rope", l, c->q, B, q_dim);

@@ -75,6 +75,9 @@ bool ll_lora_embd(ll_context *c, const ll_token *tokens, int n_tok);
 // Causal attention of layer l for the chunk's queries (c->q, roped and scaled) over the cache
 // (which holds the chunk's keys and values): the heads' outputs into c->xb (attention.c).
 void ll_attend(ll_context *c, int l, int n_tok, int pos0);
+// Scratch the attention needs per thread (floats), and for the fused kernel's key splits.
+size_t ll_attend_scratch_floats(const ll_hparams *hp);
+size_t ll_attend_part_floats(const ll_hparams *hp, int n_threads);
 
 // LL_DUMP_DIR: named intermediates as f32 files, for layer-by-layer comparison with the
 // reference engine (l < 0: not a layer's). Off unless the variable is set.
