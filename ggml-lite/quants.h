@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "ggml-lite.h"
+#include "quants_lowbit.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,6 +50,18 @@ GL_DECLARE_QUANT_FNS(q6_K)
 GL_DECLARE_QUANT_FNS(q8_K)
 GL_DECLARE_QUANT_FNS(iq4_nl)
 GL_DECLARE_QUANT_FNS(iq4_xs)
+
+// The low-bit types (quants_lowbit.c, quantize_lowbit.c).
+GL_DECLARE_QUANT_FNS(iq2_xxs)
+GL_DECLARE_QUANT_FNS(iq2_xs)
+GL_DECLARE_QUANT_FNS(iq2_s)
+GL_DECLARE_QUANT_FNS(iq3_xxs)
+GL_DECLARE_QUANT_FNS(iq3_s)
+GL_DECLARE_QUANT_FNS(iq1_s)
+GL_DECLARE_QUANT_FNS(iq1_m)
+GL_DECLARE_QUANT_FNS(tq1_0)
+GL_DECLARE_QUANT_FNS(tq2_0)
+GL_DECLARE_QUANT_FNS(mxfp4)
 
 GL_DECLARE_IMATRIX_FN(q4_0)
 GL_DECLARE_IMATRIX_FN(q4_1)
