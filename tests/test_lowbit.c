@@ -3,7 +3,8 @@
 //    rows of every attn_q of ../shared/models/mixed-iq.gguf (made with llama.cpp's to_float);
 //  - on random block bytes (every index, sign and scale bit pattern; sane fp16 scales): the
 //    scalar kernel equals decode-both-then-dot in double, and the selected (SIMD) kernel equals
-//    the scalar one within float rounding;
+//    the scalar one within float rounding; the batched kernel (1..4 activation rows) gives the
+//    single-row kernel's result bit for bit;
 //  - the quantizers that need no imatrix (TQ1_0, TQ2_0, MXFP4) round-trip their own grids
 //    exactly and Gaussian rows closely;
 //  - a tensor of these types whose row length is not a multiple of 256 is refused with one line
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "engine/gguf/gguf.h"
+#include "ggml-lite/dot.h"
 #include "ggml-lite/ggml-lite.h"
 #include "ggml-lite/quants.h"
 #include "tests/gguf_badfiles.h"
@@ -138,6 +140,26 @@ static void test_kernels(enum gl_type type, int n) {
               tr->name, n, s_scalar, exact);
         CHECK(fabs(s_best - s_scalar) <= 1e-5 * mag + 1e-30, "%s n=%d: %s kernel %.9g, scalar %.9g", tr->name, n,
               gl_simd_name(), s_best, s_scalar);
+    }
+    // Batched: one weight row against GL_DOT_NR activation rows.
+    const gl_vec_dot_nr_fn nr_fn = gl_get_vec_dot_nr(type);
+    if (nr_fn) {
+        const size_t yb = gl_row_size(tr->vec_dot_type, n);
+        uint8_t *ys = malloc(yb * GL_DOT_NR);
+        for (int j = 0; j < GL_DOT_NR; j++) {
+            for (int i = 0; i < n; i++) x[i] = gauss() * (1 + j);
+            vt->from_float(x, ys + (size_t)j * yb, n);
+        }
+        for (int nr = 1; nr <= GL_DOT_NR; nr++) {
+            float out[2 * GL_DOT_NR] = {0}, one;
+            nr_fn(n, out, 2, w, ys, yb, nr);
+            for (int j = 0; j < nr; j++) {
+                tr->vec_dot(n, &one, w, ys + (size_t)j * yb);
+                CHECK(out[2 * j] == one, "%s n=%d nr=%d row %d: batched %.9g, single %.9g", tr->name, n, nr, j,
+                      out[2 * j], one);
+            }
+        }
+        free(ys);
     }
     free(w), free(y), free(x), free(wd), free(yd);
 }
