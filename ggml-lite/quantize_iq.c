@@ -1,4 +1,4 @@
-// Quantizers of the lattice i-quants IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S, making the
+// Quantizers of the lattice i-quants IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S and IQ1_M, making the
 // reference's choices (same search, same float operations, hence the same bytes).
 //
 // Each group of 8 (IQ2) or 4 (IQ3) magnitudes must be a point of the type's lattice; the
@@ -30,10 +30,10 @@ typedef struct {
     uint16_t *neighbours; // per off-lattice index: count, then the candidate points
 } lattice;
 
-enum { LAT_IQ2_XXS, LAT_IQ2_XS, LAT_IQ2_S, LAT_IQ3_XXS, LAT_IQ3_S, LAT_COUNT };
+enum { LAT_IQ2_XXS, LAT_IQ2_XS, LAT_IQ2_S, LAT_IQ3_XXS, LAT_IQ3_S, LAT_IQ1, LAT_COUNT };
 static lattice lattices[LAT_COUNT];
 static pthread_once_t lattice_once[LAT_COUNT] = {PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT,
-                                                 PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT};
+                                                 PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT, PTHREAD_ONCE_INIT};
 
 // Level of byte b among the sorted distinct bytes of a grid (its magnitudes).
 static int level_of(const uint8_t *levels, int n_levels, int b) {
@@ -47,7 +47,7 @@ static int level_of(const uint8_t *levels, int n_levels, int b) {
 // (equal distances by point index).
 static void build_lattice(int id) {
     static const struct { int group, bits, n_points, nwant; } shape[LAT_COUNT] = {
-        {8, 2, 256, 2}, {8, 2, 512, 2}, {8, 2, 1024, 1}, {4, 3, 256, 2}, {4, 3, 512, 3}};
+        {8, 2, 256, 2}, {8, 2, 512, 2}, {8, 2, 1024, 1}, {4, 3, 256, 2}, {4, 3, 512, 3}, {8, 2, 2048, 3}};
     lattice *lat = &lattices[id];
     const int g = shape[id].group, n = shape[id].n_points;
     lat->group = g;
@@ -58,8 +58,10 @@ static void build_lattice(int id) {
     for (int k = 0; k < n; k++)
         for (int j = 0; j < g; j++) {
             uint64_t e = id == LAT_IQ2_XXS ? gl_iq2xxs_grid[k] : id == LAT_IQ2_XS ? gl_iq2xs_grid[k]
-                       : id == LAT_IQ2_S ? gl_iq2s_grid[k] : id == LAT_IQ3_XXS ? gl_iq3xxs_grid[k] : gl_iq3s_grid[k];
+                       : id == LAT_IQ2_S ? gl_iq2s_grid[k] : id == LAT_IQ3_XXS ? gl_iq3xxs_grid[k]
+                       : id == LAT_IQ3_S ? gl_iq3s_grid[k] : gl_iq1s_grid[k];
             bytes[k * g + j] = (uint8_t)(e >> (8 * j));
+            if (id == LAT_IQ1) bytes[k * g + j] += 1; // int8 -1, 0, 1 -> 0, 1, 2 (ordered as levels)
         }
     uint8_t levels[8];
     int n_levels = 0;
@@ -128,9 +130,10 @@ static void build_iq2_xs(void) { build_lattice(LAT_IQ2_XS); }
 static void build_iq2_s(void) { build_lattice(LAT_IQ2_S); }
 static void build_iq3_xxs(void) { build_lattice(LAT_IQ3_XXS); }
 static void build_iq3_s(void) { build_lattice(LAT_IQ3_S); }
+static void build_iq1(void) { build_lattice(LAT_IQ1); }
 
 static const lattice *get_lattice(int id) {
-    static void (*const build[LAT_COUNT])(void) = {build_iq2_xxs, build_iq2_xs, build_iq2_s, build_iq3_xxs, build_iq3_s};
+    static void (*const build[LAT_COUNT])(void) = {build_iq2_xxs, build_iq2_xs, build_iq2_s, build_iq3_xxs, build_iq3_s, build_iq1};
     pthread_once(&lattice_once[id], build[id]);
     return &lattices[id];
 }
@@ -424,6 +427,233 @@ static void quant_iq3_s(const float *x, void *vy, int64_t n, const float *qw) {
     }
 }
 
+// ---- IQ1_S, IQ1_M: levels -1, 0, 1 plus a shift of +-1/8 per block (IQ1_M: per half) -------
+// With three levels the best split of a block's elements, sorted by value, into the levels is
+// found exhaustively (two boundaries), for each shift sign; groups off the lattice then take the
+// lattice neighbour nearest at that scale.
+
+static const float shift_p[3] = {-1 + 0.125f, 0.125f, 1 + 0.125f};
+static const float shift_m[3] = {-1 - 0.125f, -0.125f, 1 - 0.125f};
+
+// Indices of x[0..n) in increasing order of value, equal values in index order (a stable
+// sort, as the reference's C library sorts them).
+static void sort_indices(const float *x, int n, int *idx) {
+    for (int i = 0; i < n; i++) {
+        int j = i;
+        while (j > 0 && x[idx[j - 1]] > x[i]) idx[j] = idx[j - 1], j--;
+        idx[j] = i;
+    }
+}
+
+// The lattice point nearest (weighted) to the 8 values at `scale` with levels read through xs;
+// rewrites L. For a group off the lattice only.
+static int iq1_neighbour(const lattice *lat, int8_t *L, const float *xb, const float *w, float scale, const float *xs) {
+    int index = 0;
+    for (int j = 0; j < 8; j++) index |= L[j] << (2 * j);
+    const int32_t m = lat->map[index];
+    if (m >= 0) return m;
+    const uint16_t *nb = lat->neighbours + (-m - 1);
+    float best = INFINITY;
+    int point = nb[1];
+    for (int c = 1; c <= nb[0]; c++) {
+        const int8_t *v = lat->value + (size_t)nb[c] * 8;
+        float d2 = 0;
+        for (int j = 0; j < 8; j++) {
+            const float diff = scale * xs[(v[j] - 1) / 2] - xb[j];
+            d2 += w[j] * diff * diff;
+        }
+        if (d2 < best) best = d2, point = nb[c];
+    }
+    const int8_t *v = lat->value + (size_t)point * 8;
+    for (int j = 0; j < 8; j++) L[j] = (int8_t)((v[j] - 1) / 2);
+    return point;
+}
+
+// Least-squares scale of the chosen points (with their shifts) when some group moved.
+static float iq1_refit(const lattice *lat, const int *points, int n_groups, const float *xb, const float *w,
+                       const float *const *xs, float scale) {
+    float sumqx = 0, sumq2 = 0;
+    for (int k = 0; k < n_groups; k++) {
+        const int8_t *v = lat->value + (size_t)points[k] * 8;
+        for (int j = 0; j < 8; j++) {
+            const float q = xs[k][(v[j] - 1) / 2];
+            sumqx += w[8 * k + j] * q * xb[8 * k + j];
+            sumq2 += w[8 * k + j] * q * q;
+        }
+    }
+    return sumqx > 0 && sumq2 > 0 ? sumqx / sumq2 : scale;
+}
+
+static void quant_iq1_s(const float *x, void *vy, int64_t n, const float *qw) {
+    const lattice *lat = get_lattice(LAT_IQ1);
+    block_iq1_s *y = (block_iq1_s *)vy;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += QK_K) {
+        memset(&y[ibl], 0, sizeof y[ibl]);
+        float scales[8], weight[32], max_scale = 0;
+        int shifts[8] = {0};
+        uint16_t qh[8] = {0};
+        const float sigma2 = 2 * sum_squares(x) / QK_K;
+        for (int ib = 0; ib < 8; ib++) {
+            const float *xb = x + 32 * ib;
+            for (int i = 0; i < 32; i++) weight[i] = (qw ? qw[QK_K * ibl + 32 * ib + i] : 1.0f) * sqrtf(sigma2 + xb[i] * xb[i]);
+            float max = fabsf(xb[0]);
+            for (int i = 1; i < 32; i++) max = fabsf(xb[i]) > max ? fabsf(xb[i]) : max;
+            scales[ib] = 0;
+            if (max < 1e-12f) continue;
+            int idx[32];
+            float sumx[33], sumw[33];
+            sort_indices(xb, 32, idx);
+            sumx[0] = sumw[0] = 0;
+            for (int j = 0; j < 32; j++) {
+                sumx[j + 1] = sumx[j] + weight[idx[j]] * xb[idx[j]];
+                sumw[j + 1] = sumw[j] + weight[idx[j]];
+            }
+            float best = -0x1p-126f, scale = max; // -FLT_MIN: any positive fit beats it
+            int b1 = -1, b2 = -1, shift = 0;
+            for (int i1 = 0; i1 <= 32; i1++)
+                for (int i2 = i1; i2 <= 32; i2++)
+                    for (int sgn = 1; sgn >= -1; sgn -= 2) {
+                        const float *xs = sgn > 0 ? shift_p : shift_m;
+                        const float sumqx = (sumx[i1] - sumx[0]) * xs[0] + (sumx[i2] - sumx[i1]) * xs[1] + (sumx[32] - sumx[i2]) * xs[2];
+                        const float sumq2 = (sumw[i1] - sumw[0]) * xs[0] * xs[0] + (sumw[i2] - sumw[i1]) * xs[1] * xs[1] +
+                                            (sumw[32] - sumw[i2]) * xs[2] * xs[2];
+                        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                            scale = sumqx / sumq2;
+                            best = scale * sumqx;
+                            b1 = i1, b2 = i2, shift = sgn;
+                        }
+                    }
+            int8_t L[32];
+            for (int j = 0; j < 32; j++) L[idx[j]] = (int8_t)(j < b1 ? 0 : j < b2 ? 1 : 2);
+            if (scale < 0) {
+                for (int j = 0; j < 32; j++) L[j] = (int8_t)(2 - L[j]);
+                scale = -scale, shift = -shift;
+            }
+            const float *xs = shift == 1 ? shift_p : shift_m;
+            const float *xsk[4] = {xs, xs, xs, xs};
+            int points[4];
+            bool moved = false;
+            for (int k = 0; k < 4; k++) {
+                int index = 0;
+                for (int j = 0; j < 8; j++) index |= L[8 * k + j] << (2 * j);
+                moved |= lat->map[index] < 0;
+                points[k] = iq1_neighbour(lat, L + 8 * k, xb + 8 * k, weight + 8 * k, scale, xs);
+            }
+            if (moved) scale = iq1_refit(lat, points, 4, xb, weight, xsk, scale);
+            for (int k = 0; k < 4; k++) {
+                y[ibl].qs[4 * ib + k] = (uint8_t)(points[k] & 255);
+                qh[ib] |= (uint16_t)((points[k] >> 8) << (3 * k));
+            }
+            scales[ib] = scale;
+            shifts[ib] = shift;
+            max_scale = scale > max_scale ? scale : max_scale;
+        }
+        if (max_scale) {
+            const float d = max_scale / 15, id = 1 / d;
+            y[ibl].d = gl_fp32_to_fp16(d * 1.125f); // the reference's fudge factor
+            for (int ib = 0; ib < 8; ib++) {
+                int l = clampi(gl_nearest_int(0.5f * (id * scales[ib] - 1)), 0, 7);
+                if (shifts[ib] == -1) l |= 8;
+                qh[ib] |= (uint16_t)(l << 12);
+            }
+        }
+        memcpy(y[ibl].qh, qh, sizeof qh);
+    }
+}
+
+static void quant_iq1_m(const float *x, void *vy, int64_t n, const float *qw) {
+    const lattice *lat = get_lattice(LAT_IQ1);
+    static const uint8_t shift_bits[4] = {0x00, 0x80, 0x08, 0x88};
+    block_iq1_m *y = (block_iq1_m *)vy;
+    for (int64_t ibl = 0; ibl < n / QK_K; ibl++, x += QK_K) {
+        memset(&y[ibl], 0, sizeof y[ibl]);
+        float scales[16], weight[16], max_scale = 0;
+        int shifts[16] = {0}; // per block of 16: bit 1 = first half's shift is -, bit 0 = second's
+        const float sigma2 = 2 * sum_squares(x) / QK_K;
+        for (int ib = 0; ib < 16; ib++) {
+            const float *xb = x + 16 * ib;
+            block_weights(GL_TYPE_IQ1_M, xb, qw ? qw + QK_K * ibl + 16 * ib : NULL, sigma2, 16, weight);
+            float max = fabsf(xb[0]);
+            for (int i = 1; i < 16; i++) max = fabsf(xb[i]) > max ? fabsf(xb[i]) : max;
+            scales[ib] = 0;
+            if (max < 1e-7f) continue;
+            int idx[16];
+            sort_indices(xb, 16, idx);
+            float best = -0x1p-126f, scale = max;
+            int b1 = -1, b2 = -1, best_k = -1;
+            for (int i1 = 0; i1 <= 16; i1++)
+                for (int i2 = i1; i2 <= 16; i2++) {
+                    float sumqx[4] = {0}, sumq2[4] = {0};
+                    for (int j = 0; j < 16; j++) {
+                        const int i = idx[j], level = j < i1 ? 0 : j < i2 ? 1 : 2;
+                        for (int k = 0; k < 4; k++) {
+                            const bool minus = i < 8 ? k >= 2 : k % 2 == 1;
+                            const float q = (minus ? shift_m : shift_p)[level];
+                            sumqx[k] += weight[i] * q * xb[i];
+                            sumq2[k] += weight[i] * q * q;
+                        }
+                    }
+                    for (int k = 0; k < 4; k++)
+                        if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best * sumq2[k]) {
+                            scale = sumqx[k] / sumq2[k];
+                            best = scale * sumqx[k];
+                            b1 = i1, b2 = i2, best_k = k;
+                        }
+                }
+            int8_t L[16];
+            for (int j = 0; j < 16; j++) L[idx[j]] = (int8_t)(j < b1 ? 0 : j < b2 ? 1 : 2);
+            if (scale < 0) {
+                for (int j = 0; j < 16; j++) L[j] = (int8_t)(2 - L[j]);
+                scale = -scale;
+                best_k = 3 - best_k;
+            }
+            const float *xsk[2] = {best_k < 2 ? shift_p : shift_m, best_k % 2 == 0 ? shift_p : shift_m};
+            int points[2];
+            bool moved = false;
+            for (int k = 0; k < 2; k++) {
+                int index = 0;
+                for (int j = 0; j < 8; j++) index |= L[8 * k + j] << (2 * j);
+                moved |= lat->map[index] < 0;
+                points[k] = iq1_neighbour(lat, L + 8 * k, xb + 8 * k, weight + 8 * k, scale, xsk[k]);
+            }
+            if (moved) scale = iq1_refit(lat, points, 2, xb, weight, xsk, scale);
+            y[ibl].qs[2 * ib] = (uint8_t)(points[0] & 255);
+            y[ibl].qs[2 * ib + 1] = (uint8_t)(points[1] & 255);
+            y[ibl].qh[ib] = (uint8_t)((points[0] >> 8) | (points[1] >> 8) << 4);
+            scales[ib] = scale;
+            shifts[ib] = best_k;
+            max_scale = scale > max_scale ? scale : max_scale;
+        }
+        if (!max_scale) continue;
+        // 3-bit block scales, then d refitted to the scaled points.
+        uint16_t sc[4] = {0};
+        float d = max_scale / 15;
+        const float id = 1 / d;
+        float sumqx = 0, sumq2 = 0;
+        for (int ib = 0; ib < 16; ib++) {
+            const int l = clampi(gl_nearest_int(0.5f * (id * scales[ib] - 1)), 0, 7);
+            sc[ib / 4] |= (uint16_t)(l << (3 * (ib % 4)));
+            y[ibl].qh[ib] |= shift_bits[shifts[ib]];
+            const float *xb = x + 16 * ib;
+            block_weights(GL_TYPE_IQ1_M, xb, qw ? qw + QK_K * ibl + 16 * ib : NULL, sigma2, 16, weight);
+            for (int k = 0; k < 2; k++) {
+                const float *xs = (k == 0 ? shifts[ib] < 2 : shifts[ib] % 2 == 0) ? shift_p : shift_m;
+                const int point = y[ibl].qs[2 * ib + k] | (y[ibl].qh[ib] >> (4 * k) & 7) << 8;
+                const int8_t *v = lat->value + (size_t)point * 8;
+                for (int j = 0; j < 8; j++) {
+                    const float q = xs[(v[j] - 1) / 2] * (2 * l + 1);
+                    sumqx += weight[8 * k + j] * q * xb[8 * k + j];
+                    sumq2 += weight[8 * k + j] * q * q;
+                }
+            }
+        }
+        if (sumq2 > 0) d = sumqx / sumq2;
+        const gl_fp16 dh = gl_fp32_to_fp16(d * 1.1125f); // the reference's fudge factor
+        for (int k = 0; k < 4; k++) sc[k] |= (uint16_t)((dh >> (4 * k) & 0xf) << 12);
+        memcpy(y[ibl].scales, sc, sizeof sc);
+    }
+}
+
 // ---- entry points: with an imatrix, and without (IQ2_XXS / IQ2_XS need one: they then use
 // uniform importance, which the quantize command never asks for) ------------------------------
 
@@ -432,6 +662,8 @@ void gl_quant_row_iq2_xs_imatrix(const float *x, void *y, int64_t n, const float
 void gl_quant_row_iq2_s_imatrix(const float *x, void *y, int64_t n, const float *qw) { quant_iq2_xs_s(GL_TYPE_IQ2_S, x, y, n, qw); }
 void gl_quant_row_iq3_xxs_imatrix(const float *x, void *y, int64_t n, const float *qw) { quant_iq3_xxs(x, y, n, qw); }
 void gl_quant_row_iq3_s_imatrix(const float *x, void *y, int64_t n, const float *qw) { quant_iq3_s(x, y, n, qw); }
+void gl_quant_row_iq1_s_imatrix(const float *x, void *y, int64_t n, const float *qw) { quant_iq1_s(x, y, n, qw); }
+void gl_quant_row_iq1_m_imatrix(const float *x, void *y, int64_t n, const float *qw) { quant_iq1_m(x, y, n, qw); }
 
 static void uniform_importance(void (*fn)(const float *, void *, int64_t, const float *), const float *x, void *y, int64_t n) {
     float *ones = malloc(sizeof(float) * (size_t)n);
@@ -446,3 +678,5 @@ void gl_quant_row_iq2_xs_ref(const float *x, void *y, int64_t n) { uniform_impor
 void gl_quant_row_iq2_s_ref(const float *x, void *y, int64_t n) { quant_iq2_xs_s(GL_TYPE_IQ2_S, x, y, n, NULL); }
 void gl_quant_row_iq3_xxs_ref(const float *x, void *y, int64_t n) { quant_iq3_xxs(x, y, n, NULL); }
 void gl_quant_row_iq3_s_ref(const float *x, void *y, int64_t n) { quant_iq3_s(x, y, n, NULL); }
+void gl_quant_row_iq1_s_ref(const float *x, void *y, int64_t n) { quant_iq1_s(x, y, n, NULL); }
+void gl_quant_row_iq1_m_ref(const float *x, void *y, int64_t n) { quant_iq1_m(x, y, n, NULL); }

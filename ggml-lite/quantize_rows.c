@@ -44,6 +44,8 @@ static const quant_info infos[GL_TYPE_COUNT] = {
     QI(IQ2_S, "IQ2_S", QK_K, sizeof(block_iq2_s), iq2_s),
     QI(IQ3_XXS, "IQ3_XXS", QK_K, sizeof(block_iq3_xxs), iq3_xxs),
     QI(IQ3_S, "IQ3_S", QK_K, sizeof(block_iq3_s), iq3_s),
+    QI(IQ1_S, "IQ1_S", QK_K, sizeof(block_iq1_s), iq1_s),
+    QI(IQ1_M, "IQ1_M", QK_K, sizeof(block_iq1_m), iq1_m),
     Q(TQ1_0, "TQ1_0", QK_K, sizeof(block_tq1_0), tq1_0),
     Q(TQ2_0, "TQ2_0", QK_K, sizeof(block_tq2_0), tq2_0),
     Q(MXFP4, "MXFP4", QK_MXFP4, sizeof(block_mxfp4), mxfp4),

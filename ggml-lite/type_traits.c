@@ -14,11 +14,6 @@
     [GL_TYPE_##ID] = { .name = NAME, .blck_size = BLCK, .type_size = SIZE, .is_quantized = Q,     \
                        .to_float = gl_dequant_row_##VT, .from_float_ref = gl_quant_row_##VT##_ref }
 
-// Types whose quantizer is not in the table (decode and multiply only).
-#define TD(ID, NAME, BLCK, SIZE, VT)                                                                \
-    [GL_TYPE_##ID] = { .name = NAME, .blck_size = BLCK, .type_size = SIZE, .is_quantized = true,  \
-                       .to_float = gl_dequant_row_##VT }
-
 static gl_type_traits traits[GL_TYPE_COUNT] = {
     T(F32, "F32", 1, sizeof(float), false, f32),
     T(F16, "F16", 1, sizeof(gl_fp16), false, f16),
@@ -42,8 +37,8 @@ static gl_type_traits traits[GL_TYPE_COUNT] = {
     T(IQ2_S, "IQ2_S", QK_K, sizeof(block_iq2_s), true, iq2_s),
     T(IQ3_XXS, "IQ3_XXS", QK_K, sizeof(block_iq3_xxs), true, iq3_xxs),
     T(IQ3_S, "IQ3_S", QK_K, sizeof(block_iq3_s), true, iq3_s),
-    TD(IQ1_S, "IQ1_S", QK_K, sizeof(block_iq1_s), iq1_s),
-    TD(IQ1_M, "IQ1_M", QK_K, sizeof(block_iq1_m), iq1_m),
+    T(IQ1_S, "IQ1_S", QK_K, sizeof(block_iq1_s), true, iq1_s),
+    T(IQ1_M, "IQ1_M", QK_K, sizeof(block_iq1_m), true, iq1_m),
     T(TQ1_0, "TQ1_0", QK_K, sizeof(block_tq1_0), true, tq1_0),
     T(TQ2_0, "TQ2_0", QK_K, sizeof(block_tq2_0), true, tq2_0),
     T(MXFP4, "MXFP4", QK_MXFP4, sizeof(block_mxfp4), true, mxfp4),
