@@ -10,6 +10,7 @@
 // Q8_K activations carry 16-element sums), or make the weights signed and move their sign onto
 // y (|w| * sign(y, w)). Both give the scalar kernels' exact integer block sums.
 #include "dot.h"
+#include "dot_lowbit.h"
 
 #if defined(GL_HAVE_AVX2_KERNELS)
 
@@ -688,6 +689,7 @@ const gl_kernel_set gl_kernels_avx2 = {
         K(F32, f32), K(F16, f16), K(BF16, bf16), K(Q4_0, q4_0), K(Q4_1, q4_1), K(Q5_0, q5_0),
         K(Q5_1, q5_1), K(Q8_0, q8_0), K(IQ4_NL, iq4_nl), K(Q2_K, q2_K), K(Q3_K, q3_K),
         K(Q4_K, q4_K), K(Q5_K, q5_K), K(Q6_K, q6_K), K(IQ4_XS, iq4_xs),
+        GL_LOWBIT_ENTRIES(avx2),
     },
 #undef K
 #define K(T, name) [GL_TYPE_##T] = name##_nr
@@ -695,6 +697,7 @@ const gl_kernel_set gl_kernels_avx2 = {
         K(F32, f32), K(F16, f16), K(BF16, bf16), K(Q4_0, q4_0), K(Q4_1, q4_1), K(Q5_0, q5_0),
         K(Q5_1, q5_1), K(Q8_0, q8_0), K(IQ4_NL, iq4_nl), K(Q2_K, q2_K), K(Q3_K, q3_K),
         K(Q4_K, q4_K), K(Q5_K, q5_K), K(Q6_K, q6_K), K(IQ4_XS, iq4_xs),
+        GL_LOWBIT_NR_ENTRIES(avx2),
     },
 #undef K
     .from_float = {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dot.h"
+#include "dot_lowbit.h"
 #include "quants.h"
 
 // ---- float rows -------------------------------------------------------------------------------
@@ -256,6 +257,7 @@ const gl_kernel_set gl_kernels_scalar = {
         [GL_TYPE_Q5_1] = dot_q5_1, [GL_TYPE_Q8_0] = dot_q8_0, [GL_TYPE_IQ4_NL] = dot_iq4_nl,
         [GL_TYPE_Q2_K] = dot_q2_K, [GL_TYPE_Q3_K] = dot_q3_K, [GL_TYPE_Q4_K] = dot_q4_K,
         [GL_TYPE_Q5_K] = dot_q5_K, [GL_TYPE_Q6_K] = dot_q6_K, [GL_TYPE_IQ4_XS] = dot_iq4_xs,
+        GL_LOWBIT_ENTRIES(scalar),
     },
     .from_float = {
         [GL_TYPE_F32] = gl_quant_row_f32_ref, [GL_TYPE_F16] = gl_quant_row_f16_ref,

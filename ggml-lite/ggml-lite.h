@@ -27,10 +27,20 @@ enum gl_type {
     GL_TYPE_Q5_K = 13,
     GL_TYPE_Q6_K = 14,
     GL_TYPE_Q8_K = 15,
+    GL_TYPE_IQ2_XXS = 16,
+    GL_TYPE_IQ2_XS = 17,
+    GL_TYPE_IQ3_XXS = 18,
+    GL_TYPE_IQ1_S = 19,
     GL_TYPE_IQ4_NL = 20,
+    GL_TYPE_IQ3_S = 21,
+    GL_TYPE_IQ2_S = 22,
     GL_TYPE_IQ4_XS = 23,
+    GL_TYPE_IQ1_M = 29,
     GL_TYPE_BF16 = 30,
-    GL_TYPE_COUNT = 39, // ids >= this, and ids we do not implement, are rejected
+    GL_TYPE_TQ1_0 = 34,
+    GL_TYPE_TQ2_0 = 35,
+    GL_TYPE_MXFP4 = 39,
+    GL_TYPE_COUNT = 40, // ids >= this, and ids we do not implement, are rejected
 };
 
 typedef uint16_t gl_fp16; // IEEE half, raw bits

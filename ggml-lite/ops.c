@@ -118,6 +118,7 @@ static inline float hsum8_ref(const float *l) {
 }
 
 double gl_exp_sum8(float *y, const float *x, float sub, int n, int n_row) {
+    if (gl_ref_avx512()) return gl_exp_sum_ref512(y, x, sub, n, n_row);
     double sum = 0;
     int i = 0;
     for (; i + 8 <= n_row && i < n; i += 8) {
@@ -212,6 +213,7 @@ void gl_softmax(float *x, int n) {
 // SiLU as the reference computes it: x / (1 + e^-x) with its 8-lane exp over whole groups of
 // 8, the C library's expf for the n % 8 left over.
 void gl_silu(float *out, const float *x, int n) {
+    if (gl_ref_avx512()) return gl_silu_ref512(out, x, n);
     const int nv = n & ~7;
     int i = 0;
 #ifdef OPS_AVX2
@@ -228,6 +230,7 @@ void gl_silu(float *out, const float *x, int n) {
 }
 
 void gl_swiglu(float *out, const float *gate, const float *up, int n) {
+    if (gl_ref_avx512()) return gl_swiglu_ref512(out, gate, up, n);
     const int nv = n & ~7;
     int i = 0;
 #ifdef OPS_AVX2

@@ -74,6 +74,15 @@ void gl_rope_apply(const gl_rope_params *p, const float *cs, float *x, int n_hea
 void gl_rope_shift(const gl_rope_params *p, float *x, int n_heads, int head_dim, int delta);
 void gl_rope_shift_f16(const gl_rope_params *p, gl_fp16 *x, int n_heads, int head_dim, int delta);
 
+// The arithmetic of a GGML_NATIVE AVX-512 reference build (ops_ref512.c), used instead of the
+// above when LLAMALITE_REF=avx512: SiLU, the softmax core, and a single token's attention dots
+// (a: element i at a[i * stride], F16 or F32, the first n_valid read and the rest zero).
+bool gl_ref_avx512(void);
+void gl_silu_ref512(float *out, const float *x, int n);
+void gl_swiglu_ref512(float *out, const float *gate, const float *up, int n);
+double gl_exp_sum_ref512(float *y, const float *x, float sub, int n, int n_row);
+float gl_dot_ref512(const void *a, size_t stride, bool f16, int n_valid, const float *b, int n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -39,6 +39,16 @@ static const quant_info infos[GL_TYPE_COUNT] = {
     Q(Q8_K, "Q8_K", QK_K, sizeof(block_q8_K), q8_K),
     QI(IQ4_NL, "IQ4_NL", QK4_NL, sizeof(block_iq4_nl), iq4_nl),
     QI(IQ4_XS, "IQ4_XS", QK_K, sizeof(block_iq4_xs), iq4_xs),
+    QI(IQ2_XXS, "IQ2_XXS", QK_K, sizeof(block_iq2_xxs), iq2_xxs),
+    QI(IQ2_XS, "IQ2_XS", QK_K, sizeof(block_iq2_xs), iq2_xs),
+    QI(IQ2_S, "IQ2_S", QK_K, sizeof(block_iq2_s), iq2_s),
+    QI(IQ3_XXS, "IQ3_XXS", QK_K, sizeof(block_iq3_xxs), iq3_xxs),
+    QI(IQ3_S, "IQ3_S", QK_K, sizeof(block_iq3_s), iq3_s),
+    QI(IQ1_S, "IQ1_S", QK_K, sizeof(block_iq1_s), iq1_s),
+    QI(IQ1_M, "IQ1_M", QK_K, sizeof(block_iq1_m), iq1_m),
+    Q(TQ1_0, "TQ1_0", QK_K, sizeof(block_tq1_0), tq1_0),
+    Q(TQ2_0, "TQ2_0", QK_K, sizeof(block_tq2_0), tq2_0),
+    Q(MXFP4, "MXFP4", QK_MXFP4, sizeof(block_mxfp4), mxfp4),
 };
 
 static const quant_info *info(enum gl_type type) {

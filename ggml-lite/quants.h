@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "ggml-lite.h"
+#include "quants_lowbit.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,6 +51,18 @@ GL_DECLARE_QUANT_FNS(q8_K)
 GL_DECLARE_QUANT_FNS(iq4_nl)
 GL_DECLARE_QUANT_FNS(iq4_xs)
 
+// The low-bit types (quants_lowbit.c, quantize_lowbit.c).
+GL_DECLARE_QUANT_FNS(iq2_xxs)
+GL_DECLARE_QUANT_FNS(iq2_xs)
+GL_DECLARE_QUANT_FNS(iq2_s)
+GL_DECLARE_QUANT_FNS(iq3_xxs)
+GL_DECLARE_QUANT_FNS(iq3_s)
+GL_DECLARE_QUANT_FNS(iq1_s)
+GL_DECLARE_QUANT_FNS(iq1_m)
+GL_DECLARE_QUANT_FNS(tq1_0)
+GL_DECLARE_QUANT_FNS(tq2_0)
+GL_DECLARE_QUANT_FNS(mxfp4)
+
 GL_DECLARE_IMATRIX_FN(q4_0)
 GL_DECLARE_IMATRIX_FN(q4_1)
 GL_DECLARE_IMATRIX_FN(q5_0)
@@ -61,6 +74,13 @@ GL_DECLARE_IMATRIX_FN(q5_K)
 GL_DECLARE_IMATRIX_FN(q6_K)
 GL_DECLARE_IMATRIX_FN(iq4_nl)
 GL_DECLARE_IMATRIX_FN(iq4_xs)
+GL_DECLARE_IMATRIX_FN(iq2_xxs)
+GL_DECLARE_IMATRIX_FN(iq2_xs)
+GL_DECLARE_IMATRIX_FN(iq2_s)
+GL_DECLARE_IMATRIX_FN(iq3_xxs)
+GL_DECLARE_IMATRIX_FN(iq3_s)
+GL_DECLARE_IMATRIX_FN(iq1_s)
+GL_DECLARE_IMATRIX_FN(iq1_m)
 
 // The 16 levels of the IQ4 formats (IQ4_NL, IQ4_XS), in increasing order.
 extern const int8_t gl_iq4nl_values[16];

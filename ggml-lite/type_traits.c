@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dot.h"
+#include "dot_lowbit.h"
 #include "quants.h"
 
 #define T(ID, NAME, BLCK, SIZE, Q, VT)                                                           \
@@ -31,6 +32,16 @@ static gl_type_traits traits[GL_TYPE_COUNT] = {
     T(Q8_K, "Q8_K", QK_K, sizeof(block_q8_K), true, q8_K),
     T(IQ4_NL, "IQ4_NL", QK4_NL, sizeof(block_iq4_nl), true, iq4_nl),
     T(IQ4_XS, "IQ4_XS", QK_K, sizeof(block_iq4_xs), true, iq4_xs),
+    T(IQ2_XXS, "IQ2_XXS", QK_K, sizeof(block_iq2_xxs), true, iq2_xxs),
+    T(IQ2_XS, "IQ2_XS", QK_K, sizeof(block_iq2_xs), true, iq2_xs),
+    T(IQ2_S, "IQ2_S", QK_K, sizeof(block_iq2_s), true, iq2_s),
+    T(IQ3_XXS, "IQ3_XXS", QK_K, sizeof(block_iq3_xxs), true, iq3_xxs),
+    T(IQ3_S, "IQ3_S", QK_K, sizeof(block_iq3_s), true, iq3_s),
+    T(IQ1_S, "IQ1_S", QK_K, sizeof(block_iq1_s), true, iq1_s),
+    T(IQ1_M, "IQ1_M", QK_K, sizeof(block_iq1_m), true, iq1_m),
+    T(TQ1_0, "TQ1_0", QK_K, sizeof(block_tq1_0), true, tq1_0),
+    T(TQ2_0, "TQ2_0", QK_K, sizeof(block_tq2_0), true, tq2_0),
+    T(MXFP4, "MXFP4", QK_MXFP4, sizeof(block_mxfp4), true, mxfp4),
 };
 
 // The activation type each weight type's kernel reads (as ggml; F16/BF16 weights multiply
@@ -42,6 +53,10 @@ static const enum gl_type dot_types[GL_TYPE_COUNT] = {
     [GL_TYPE_Q8_1] = GL_TYPE_Q8_1, [GL_TYPE_Q2_K] = GL_TYPE_Q8_K, [GL_TYPE_Q3_K] = GL_TYPE_Q8_K,
     [GL_TYPE_Q4_K] = GL_TYPE_Q8_K, [GL_TYPE_Q5_K] = GL_TYPE_Q8_K, [GL_TYPE_Q6_K] = GL_TYPE_Q8_K,
     [GL_TYPE_Q8_K] = GL_TYPE_Q8_K, [GL_TYPE_IQ4_XS] = GL_TYPE_Q8_K,
+    [GL_TYPE_IQ2_XXS] = GL_TYPE_Q8_K, [GL_TYPE_IQ2_XS] = GL_TYPE_Q8_K, [GL_TYPE_IQ2_S] = GL_TYPE_Q8_K,
+    [GL_TYPE_IQ3_XXS] = GL_TYPE_Q8_K, [GL_TYPE_IQ3_S] = GL_TYPE_Q8_K, [GL_TYPE_IQ1_S] = GL_TYPE_Q8_K,
+    [GL_TYPE_IQ1_M] = GL_TYPE_Q8_K, [GL_TYPE_TQ1_0] = GL_TYPE_Q8_K, [GL_TYPE_TQ2_0] = GL_TYPE_Q8_K,
+    [GL_TYPE_MXFP4] = GL_TYPE_Q8_0,
 };
 
 static const gl_kernel_set *best; // the SIMD set in use, or NULL for scalar only

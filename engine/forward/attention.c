@@ -190,6 +190,7 @@ static void attention_task(void *arg, int ith, int nth) {
     const bool fk = c->kv.type_k == GL_TYPE_F16, fv = c->kv.type_v == GL_TYPE_F16;
     const bool batch = tk->n_rows > 1 && !c->exact_batches;
     const size_t ek = fk ? 2 : 4, ev = fv ? 2 : 4;
+    const bool ref512 = !batch && gl_ref_avx512(); // a GGML_NATIVE AVX-512 reference's single-token sums
     // value sums: 8 lanes (batch) or 4 x 8 (single token), each a row of hd partial sums
     const int n_slots = batch ? 8 : 32;
     float *s = c->att + (size_t)ith * c->n_ctx;
@@ -219,7 +220,8 @@ static void attention_task(void *arg, int ith, int nth) {
         }
         float mx = -INFINITY;
         for (int j = 0; j < n_keys; j++) {
-            s[j] = att_dot(k + (size_t)j * k_row, fk, qr, hd, batch) * scale;
+            const void *kj = k + (size_t)j * k_row;
+            s[j] = (ref512 ? gl_dot_ref512(kj, 1, fk, hd, qr, hd) : att_dot(kj, fk, qr, hd, batch)) * scale;
             if (cap > 0) s[j] = tanhf(s[j] * inv_cap) * cap;
             if (s[j] > mx) mx = s[j];
         }
@@ -245,6 +247,8 @@ static void attention_task(void *arg, int ith, int nth) {
                 for (int l = 0; l < 8; l++) r[l] = acc[(size_t)l * hd + d];
                 out[d] = ll_hsum8_pairs(r);
             }
+        } else if (ref512) { // each output element: the values' column against the weights
+            for (int d = 0; d < hd; d++) out[d] = gl_dot_ref512(v + (size_t)d * ev, v_row / ev, fv, n_keys, s, row);
         } else {
             att_values_1(acc, v, v_row, fv, s, n_keys, hd);
             att_reduce_1(out, acc, hd);
