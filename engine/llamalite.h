@@ -115,6 +115,11 @@ int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t er
 // stops with err "interrupted" (and the cache as before the call) when it returns true, e.g.
 // after Ctrl-C. cb may be called from the decoding thread only; NULL removes it.
 void ll_set_abort_callback(ll_context *c, bool (*cb)(void *ud), void *ud);
+// Mixture-of-experts models: over the last decode's tokens and layers, the smallest gap between
+// the last expert chosen and the best one left out, relative to the largest router logit's
+// magnitude (INFINITY for dense models). A tiny margin is a near tie in routing, which another
+// engine's rounding may break the other way (golden tests allow their paths to part there).
+float ll_get_route_margin(const ll_context *c);
 // Logits (n_vocab floats) of the last token of the last decode.
 float *ll_get_logits(ll_context *c);
 // Logits of token i of the last decode; needs logits_all (else NULL unless i is the last).

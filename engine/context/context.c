@@ -1,5 +1,6 @@
 // Contexts: the KV cache, scratch buffers sized once, the threadpool, and the decode loop
 // that feeds the forward pass n_batch tokens at a time.
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,7 @@ void ll_context_free(ll_context *c) {
 int ll_n_ctx(const ll_context *c) { return c->n_ctx; }
 int ll_n_past(const ll_context *c) { return c->n_past; }
 int ll_n_threads(const ll_context *c) { return c->n_threads; }
+float ll_get_route_margin(const ll_context *c) { return c->route_margin; }
 const ll_model *ll_context_model(const ll_context *c) { return c->model; }
 
 int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t errlen) {
@@ -156,6 +158,7 @@ int ll_decode(ll_context *c, const ll_token *tokens, int n, char *err, size_t er
         ll_set_err(err, errlen, "decode: no tokens");
         return -1;
     }
+    c->route_margin = INFINITY;
     if (n > c->n_ctx - c->n_past) {
         ll_set_err(err, errlen, "context full: %d cached + %d new tokens exceed n_ctx %d",
                 c->n_past, n, c->n_ctx);

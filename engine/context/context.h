@@ -44,6 +44,7 @@ struct ll_context {
     gl_act act;
     const float *act_src; // the buffer act was made from (NULL: stale)
     struct ll_moe_buf *moe; // mixture-of-experts scratch (forward/moe.c), made on first use
+    float route_margin;     // the last decode's closest routing call (ll_get_route_margin)
 
     // Logits of the last decode: n_logits rows (all tokens with logits_all, else the last).
     float *logits;

@@ -113,6 +113,21 @@ void ll_moe_route(const ll_hparams *hp, const float *logits, float *probs, int *
         for (int j = 0; j < k; j++) w[j] /= sum;
 }
 
+// How close a routing call came to choosing differently: the last chosen logit minus the best
+// logit left out, over the largest |logit| (the softmax keeps the order, so logits decide).
+static float route_margin(const float *logits, int n, const int *sel, int k) {
+    float left_out = -INFINITY, scale = 0;
+    for (int i = 0; i < n; i++) {
+        if (fabsf(logits[i]) > scale) scale = fabsf(logits[i]);
+        bool chosen = false;
+        for (int j = 0; j < k; j++) chosen |= sel[j] == i;
+        if (!chosen && logits[i] > left_out) left_out = logits[i];
+    }
+    float last = INFINITY;
+    for (int j = 0; j < k; j++) last = fminf(last, logits[sel[j]]);
+    return scale > 0 ? (last - left_out) / scale : INFINITY;
+}
+
 // Adds row e of an [n, n_expert] bias block to each of n_rows rows of n floats.
 static void add_expert_bias(float *x, const float *bias, int e, int n_rows, int n) {
     if (!bias) return;
@@ -273,6 +288,8 @@ bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
         float *lg = b->logits + (size_t)t * n_exp;
         if (router_bias) gl_vec_add(lg, lg, router_bias, n_exp);
         ll_moe_route(hp, lg, b->probs, b->sel + (size_t)t * k, b->w + (size_t)t * k);
+        const float margin = route_margin(lg, n_exp, b->sel + (size_t)t * k, k);
+        if (margin < c->route_margin) c->route_margin = margin;
         for (int j = 0; j < k; j++) b->count[b->sel[(size_t)t * k + j]]++;
     }
     ll_dump("ffn_moe_logits", l, b->logits, n_tok, n_exp);
