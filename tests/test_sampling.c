@@ -814,6 +814,27 @@ static void test_dry(void) {
     CHECK(max_abs_diff(probs, want, N) < 1e-6, "dry repeat of 2");
     ll_sampler_free(s);
 
+    // -1 reaches back over the whole history, however long: "100 101 102 103" followed by 5,
+    // then 70000 tokens that never repeat, then "100 101 102 103" again: 5 extends a repeat of
+    // 4 (penalty 0.5 * 2^2 = 2). A window of 1000 does not see the first occurrence.
+    enum { NV = 72000, FILL = 70000 };
+    float *big_logits = calloc(NV, sizeof(float)), *big_probs = malloc(sizeof(float) * NV);
+    for (int last_n = -1; big_logits && big_probs && last_n <= 1000; last_n += 1001) {
+        p.dry_penalty_last_n = last_n;
+        s = ll_sampler_new(&p, NV);
+        for (int i = 0; i < 4; i++) ll_sampler_accept(s, 100 + i);
+        ll_sampler_accept(s, 5);
+        for (int i = 0; i < FILL; i++) ll_sampler_accept(s, 1000 + i);
+        for (int i = 0; i < 4; i++) ll_sampler_accept(s, 100 + i);
+        ll_sampler_probs(s, big_logits, big_probs);
+        const double ratio = big_probs[5] / big_probs[0], want_ratio = last_n < 0 ? exp(-2.0) : 1.0;
+        CHECK(fabs(ratio - want_ratio) < 1e-4, "dry-penalty-last-n %d over %d tokens: p(5)/p(0) %g, expected %g",
+              last_n, FILL + 9, ratio, want_ratio);
+        ll_sampler_free(s);
+    }
+    free(big_logits);
+    free(big_probs);
+
     // Sequence breakers need a vocabulary: ':' limits how far back a repeat reaches.
     const char *dir = test_shared_dir();
     if (!dir) return;

@@ -19,7 +19,7 @@
 enum {
     DRY_MAX_BREAKER_CHARS = 40, // llama.cpp's limits on a breaker and the tokens of its tail
     DRY_MAX_TAIL = 20,
-    DRY_HISTORY_MAX = 1 << 16,  // -1 (the whole history) looks this far back at most
+    DRY_HISTORY_START = 256,    // -1 (the whole history): the first allocation, then doubling
     MIROSTAT_M = 100,           // Mirostat 1 estimates the Zipf exponent from the top 100
 };
 
@@ -39,7 +39,7 @@ struct ll_sampler_extra {
 
     bool dry_on;
     ll_token *hist;             // DRY's history, oldest first
-    int32_t hist_len, hist_cap;
+    int32_t hist_len, hist_cap; // cap: dry_penalty_last_n, or growing for -1 (the whole history)
     int32_t *first_breaker;     // [n_vocab]: the first entry with that head, -1: none
     dry_breaker *breakers;
     int32_t n_breakers;
@@ -123,7 +123,8 @@ ll_sampler_extra *extra_new(const ll_sampler_params *p, int32_t n_vocab) {
     x->par.logit_bias = NULL;
     x->dry_on = p->dry_multiplier != 0.0f && p->dry_base >= 1.0f && p->dry_penalty_last_n != 0;
     if (x->dry_on) {
-        x->hist_cap = p->dry_penalty_last_n > 0 && p->dry_penalty_last_n < DRY_HISTORY_MAX ? p->dry_penalty_last_n : DRY_HISTORY_MAX;
+        x->hist_cap = p->dry_penalty_last_n > 0 && p->dry_penalty_last_n < DRY_HISTORY_START ? p->dry_penalty_last_n
+                                                                                            : DRY_HISTORY_START;
         x->hist = malloc(sizeof *x->hist * (size_t)x->hist_cap);
         x->repeat = malloc(sizeof *x->repeat * (size_t)x->hist_cap);
         x->max_repeat = calloc((size_t)n_vocab, sizeof *x->max_repeat);
@@ -153,9 +154,28 @@ void extra_free(ll_sampler_extra *x) {
     free(x);
 }
 
+// Room for n tokens of history: the window's size, or for -1 as many as there are (doubling).
+// False when the window is full (or memory is short): the caller drops the oldest.
+static bool dry_reserve(ll_sampler_extra *x, int32_t n) {
+    if (n <= x->hist_cap) return true;
+    const int32_t window = x->par.dry_penalty_last_n;
+    if (window > 0 && x->hist_cap >= window) return false;
+    int64_t cap = (int64_t)x->hist_cap * 2;
+    if (cap < n) cap = n;
+    if (window > 0 && cap > window) cap = window;
+    if (cap > INT32_MAX / 2) return false;
+    ll_token *h = realloc(x->hist, sizeof *h * (size_t)cap);
+    if (h) x->hist = h;
+    int32_t *r = h ? realloc(x->repeat, sizeof *r * (size_t)cap) : NULL;
+    if (r) x->repeat = r;
+    if (!h || !r) return false;
+    x->hist_cap = (int32_t)cap;
+    return true;
+}
+
 void extra_accept(ll_sampler_extra *x, ll_token t) {
     if (!x->dry_on) return;
-    if (x->hist_len == x->hist_cap) { // the oldest leaves the window
+    if (x->hist_len == x->hist_cap && !dry_reserve(x, x->hist_len + 1)) { // the oldest leaves the window
         memmove(x->hist, x->hist + 1, sizeof *x->hist * (size_t)(x->hist_cap - 1));
         x->hist_len--;
     }
@@ -339,8 +359,11 @@ void *extra_save(const ll_sampler_extra *x) {
 void extra_restore(ll_sampler_extra *x, const void *state) {
     const extra_state *st = state;
     x->mu = st->mu;
-    x->hist_len = st->hist_len;
-    if (st->hist_len) memcpy(x->hist, st->hist, sizeof(ll_token) * (size_t)st->hist_len);
+    if (!x->dry_on) return;
+    // The newest tokens that fit (all of them unless memory is short).
+    const int32_t n = dry_reserve(x, st->hist_len) || st->hist_len <= x->hist_cap ? st->hist_len : x->hist_cap;
+    x->hist_len = n;
+    if (n) memcpy(x->hist, st->hist + (st->hist_len - n), sizeof(ll_token) * (size_t)n);
 }
 
 void extra_state_free(void *state) { free(state); }

@@ -2,6 +2,7 @@
 // $LLAMALITE_SHARED/tokenizer) tokenizes any bytes into ids inside the vocabulary, and every
 // id turns back into a piece, whatever the flags. The first input byte picks the vocabulary
 // (low bits) and the flags add_special (bit 4) and parse_special (bit 5); the rest is the text.
+// LLAMALITE_FUZZ_VOCAB=NAME (e.g. gpt-2) loads that vocabulary alone: a campaign per vocabulary.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc; (void)argv;
     const char *shared = getenv("LLAMALITE_SHARED");
     if (!shared || !*shared) shared = "../shared";
+    const char *only = getenv("LLAMALITE_FUZZ_VOCAB");
+    if (only && !*only) only = NULL;
     for (size_t i = 0; i < N_VOCABS; i++) {
+        if (only && strcmp(only, VOCABS[i]) != 0) continue;
         char path[4096], err[512];
         snprintf(path, sizeof path, "%s/tokenizer/ggml-vocab-%s.gguf", shared, VOCABS[i]);
         ll_model_params mp = ll_model_default_params();
@@ -27,7 +31,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         if (!m) { fprintf(stderr, "fuzz_tokenizer: %s\n", err); continue; }
         models[n_models++] = m;
     }
-    return n_models == (int)N_VOCABS ? 0 : -1;
+    if (only && n_models == 0) fprintf(stderr, "fuzz_tokenizer: no vocabulary named '%s'\n", only);
+    return n_models == (only ? 1 : (int)N_VOCABS) ? 0 : -1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
