@@ -215,6 +215,10 @@ struct jinja_loop {
     int depth;
 };
 
+// Makes an error message one line: control characters (a template's own text may hold
+// newlines) become spaces.
+void jinja_one_line(char *msg);
+
 // Reports an error at node n (or the line:column given) and unwinds. printf-style.
 _Noreturn void jinja_fail(jinja_eval *e, const jinja_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

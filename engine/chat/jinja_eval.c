@@ -44,6 +44,7 @@ _Noreturn void jinja_fail(jinja_eval *e, const jinja_node *n, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(e->err + k, e->errlen - (size_t)k, fmt, ap);
     va_end(ap);
+    jinja_one_line(e->err);
     longjmp(e->fail, 1);
 }
 

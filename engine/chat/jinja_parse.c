@@ -26,6 +26,7 @@ static _Noreturn void parse_fail(parser *P, const jinja_tok *t, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(P->err + k, P->errlen - (size_t)k, fmt, ap);
     va_end(ap);
+    jinja_one_line(P->err);
     longjmp(*P->a->fail, 1);
 }
 

@@ -49,6 +49,11 @@ void jinja_arena_free(jinja_arena *a) {
     a->used = 0;
 }
 
+void jinja_one_line(char *msg) {
+    for (; *msg; msg++)
+        if ((unsigned char)*msg < 0x20 || *msg == 0x7f) *msg = ' ';
+}
+
 // ---- buffers -----------------------------------------------------------------------------------
 void jinja_buf_put(jinja_buf *b, const char *s, size_t n) {
     if (b->over) return;
