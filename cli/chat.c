@@ -613,8 +613,7 @@ bool chat_save(const chat *c, const char *path, char *err, size_t errlen) {
         return false;
     }
     fputs("{\n  \"template\": ", f);
-    char name[300];
-    if (c->tmpl) json_write_string(f, chat_tmpl_name(c->tmpl, name, sizeof name));
+    if (c->tmpl) json_write_string(f, c->tmpl->jinja ? "jinja" : c->tmpl->family);   // what rendered it
     else fputs("null", f);
     fputs(",\n  \"messages\": [", f);
     for (size_t i = 0; i < c->n_msgs; i++) {
