@@ -152,7 +152,7 @@ size_t jinja_lex(jinja_arena *a, const char *src, size_t len, jinja_tok **out, c
 typedef enum {
     // statements
     N_TEXT, N_OUTPUT, N_IF, N_FOR, N_SET, N_SET_BLOCK, N_MACRO, N_CALL_BLOCK, N_FILTER_BLOCK,
-    N_BREAK, N_CONTINUE, N_BODY,
+    N_BREAK, N_CONTINUE, N_BODY, N_WITH,
     // expressions
     N_CONST, N_NAME, N_ATTR, N_ITEM, N_SLICE, N_CALL, N_FILTER, N_TEST, N_NOT, N_NEG, N_POS,
     N_BINARY, N_AND, N_OR, N_COMPARE, N_COND, N_LIST, N_TUPLE, N_DICT, N_CONCAT,

@@ -710,6 +710,12 @@ static flow exec(jinja_eval *e, const jinja_node *n, jinja_scope *s, jinja_buf *
     }
     case N_CALL_BLOCK: jv_print(out, eval_call(e, n->a, s, n, s)); break;
     case N_FILTER_BLOCK: jv_print(out, apply_filters(e, n->a, s, render_body(e, n, n->b, s))); break;
+    case N_WITH: {
+        jinja_scope *w = scope_new(e, s);
+        for (size_t i = 0; i < n->kw.n; i++) scope_set(e, w, n->kw.v[i]->name, n->kw.v[i]->name_n, eval(e, n->kw.v[i]->a, s));
+        f = exec(e, n->b, w, out);
+        break;
+    }
     case N_BREAK: f = FLOW_BREAK; break;
     case N_CONTINUE: f = FLOW_CONTINUE; break;
     default: jinja_fail(e, n, "not a statement");
