@@ -205,8 +205,7 @@ typedef struct jinja_eval {
     char *err;
     size_t errlen;
     int64_t now;             // strftime_now's time (seconds since the epoch)
-    const jinja_node *caller; // the body of the innermost {% call %}, for caller()
-    jinja_scope *caller_scope;
+    jinja_scope *caller_scope; // where the innermost {% call %} is, for its body (caller())
 } jinja_eval;
 
 struct jinja_loop {
@@ -241,5 +240,10 @@ jv_list *jinja_iterable(jinja_eval *e, const jinja_node *n, jv v);      // items
 size_t jinja_utf8_len(const char *p, size_t n);                           // code points
 jv jinja_escape(jinja_eval *e, jv s);                                     // HTML-escaped, as Markup
 void jinja_step(jinja_eval *e, const jinja_node *n);                      // counts toward max_steps
+// Work that scans a value (a search in a long string, the length of one, a sort): one step per
+// 64 bytes, so that no template can spend long on values it does not make bigger (growing ones hit
+// the memory bound).
+void jinja_work(jinja_eval *e, const jinja_node *n, size_t bytes);
+size_t jinja_size(jv v);                                                  // bytes jinja_work counts for v
 
 #endif

@@ -295,6 +295,7 @@ static void stable_sort(jinja_eval *e, jv *v, size_t n) {
 static jv sorted(jinja_eval *e, const jinja_node *n, jv_list *items, bool reverse, sort_ctx ctx) {
     jv l = jv_new_list(e->a, items->n);
     for (size_t i = 0; i < items->n; i++) jv_list_push(e->a, l.l, items->v[i]);
+    for (size_t k = items->n; k > 1; k >>= 1) jinja_work(e, n, jinja_size(l));   // n log n comparisons
     sort_ctx *saved = g_sort;
     ctx.e = e;
     ctx.n = n;
@@ -411,6 +412,7 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
                   size_t npos, const jv *kw_names, const jv *kw_vals, size_t nkw, jv *out) {
     args A = {pos, kw_names, kw_vals, npos, nkw}, *a = &A;
     size_t len;
+    jinja_work(e, n, jinja_size(in));
     if (is(name, "default") || is(name, "d")) {
         bool boolean = jv_truthy(arg(a, 1, "boolean", jv_bool(false)));
         *out = in.t == JV_UNDEF || (boolean && !jv_truthy(in)) ? arg(a, 0, "default_value", jv_strn("", 0)) : in;
@@ -474,6 +476,7 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
         for (size_t i = 0; i < items->n; i++) {
             jinja_step(e, n);
             jv key = lower_if(e, attr.t == JV_NONE ? items->v[i] : attr_path(e, n, items->v[i], attr), cs);
+            jinja_work(e, n, jinja_size(seen));   // a linear search: quadratic in all
             bool dup = false;
             for (size_t k = 0; k < seen.l->n && !dup; k++) dup = jv_eq(seen.l->v[k], key);
             if (dup) continue;
@@ -624,6 +627,7 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
 // ---- tests -------------------------------------------------------------------------------------
 bool jinja_test(jinja_eval *e, const jinja_node *n, const char *name, jv v, const jv *pos, size_t npos, bool *out) {
     jv other = npos ? pos[0] : jv_undef(NULL);
+    jinja_work(e, n, jinja_size(v) + jinja_size(other));
     if (is(name, "defined")) *out = v.t != JV_UNDEF;
     else if (is(name, "undefined")) *out = v.t == JV_UNDEF;
     else if (is(name, "none")) *out = v.t == JV_NONE;
@@ -802,6 +806,7 @@ static bool string_method(jinja_eval *e, const jinja_node *n, jv s, const char *
 bool jinja_method(jinja_eval *e, const jinja_node *n, jv obj, const char *name, const jv *pos, size_t npos,
                   const jv *kw_names, const jv *kw_vals, size_t nkw, jv *out) {
     args A = {pos, kw_names, kw_vals, npos, nkw}, *a = &A;
+    jinja_work(e, n, jinja_size(obj));
     if (obj.t == JV_STR) return string_method(e, n, obj, name, a, out);
     if (obj.t == JV_LIST || obj.t == JV_DICT)
         for (const char *const *m = mutating; *m; m++)

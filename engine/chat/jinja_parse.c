@@ -188,7 +188,6 @@ static jinja_node *parse_postfix(parser *P, jinja_node *n) {
 
 static jinja_node *parse_filter(parser *P, jinja_node *in, const jinja_tok *at) {
     jinja_tok *name = expect_name(P);
-    // dotted filter names (Jinja2 allows them) are joined
     jinja_node *f = node(P, N_FILTER, at);
     f->a = in;
     f->name = name->p;
