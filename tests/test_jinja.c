@@ -104,6 +104,8 @@ int main(void) {
     expect_error("long loops", "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", "too long");
     expect_error("scanning a long string", "{% set s = 'x' * 1000000 %}{% for i in range(1000000) %}{% if s[-1] == 'y' %}{% endif %}{% endfor %}", "too long");
     expect_error("searching a long list", "{% set l = range(100000) %}{% for i in range(1000000) %}{% if -1 in l %}{% endif %}{% endfor %}", "too long");
+    expect_error("deep lists", "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}", "nested more than");
+    expect_error("deep dicts", "{% set ns = namespace(d={}) %}{% for i in range(100000) %}{% set ns.d = dict(x=ns.d) %}{% endfor %}{{ ns.d == ns.d }}", "nested more than");
     expect_error("large output", "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", "larger than");
     expect_error("doubling string", "{% set ns = namespace(s='x') %}{% for i in range(200) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "larger than");
     expect_error("doubling list", "{% set ns = namespace(l=[1]) %}{% for i in range(200) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", "memory");

@@ -29,6 +29,7 @@ typedef struct {
     size_t used, limit;     // bytes handed out / at most
     jmp_buf *fail;          // where to go when the limit is reached (or malloc fails)
     bool over;              // ... which sets this, for the catcher to say so
+    bool too_deep;          // or a list or dict nested more than JV_MAX_DEPTH deep was made
 } jinja_arena;
 
 void *jinja_alloc(jinja_arena *a, size_t n); // zeroed; longjmps on the limit or out of memory
@@ -64,8 +65,11 @@ typedef struct jv {
 
 // tuple: prints as (a, b), never equals a list. generator: what Jinja2's map/select/... return,
 // a one-pass iterator: always true, no length, no index, not JSON (|list makes a list of it).
-struct jv_list { size_t n, cap; jv *v; bool tuple, generator; };
-struct jv_dict { size_t n, cap; jv *k, *v; };
+// depth: how deeply lists and dicts nest in it (bounded, so that printing and comparing, which
+// recurse, stay within the stack).
+struct jv_list { size_t n, cap; jv *v; bool tuple, generator; unsigned depth; };
+struct jv_dict { size_t n, cap; jv *k, *v; unsigned depth; };
+enum { JV_MAX_DEPTH = 256 };
 
 static inline jv jv_undef(const char *name) { jv v = {.t = JV_UNDEF}; v.undef_name = name; return v; }
 static inline jv jv_none(void) { jv v = {.t = JV_NONE}; return v; }

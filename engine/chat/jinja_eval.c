@@ -761,15 +761,17 @@ bool jinja_render(const jinja_template *t, jinja_arena *a, jv vars, const jinja_
     r->out.limit = e->lim.max_output;
     jmp_buf *saved = a->fail;
     a->fail = &e->fail;
-    a->over = false;
+    a->over = a->too_deep = false;
     const char *epoch = getenv("SOURCE_DATE_EPOCH");   // reproducible builds' convention
     e->now = epoch && *epoch ? strtoll(epoch, NULL, 10) : (int64_t)time(NULL);
     if (setjmp(e->fail)) {
-        if (a->over) {
-            const jinja_node *at = r->at;
+        const jinja_node *at = r->at;
+        if (a->over)
             snprintf(err, errlen, "line %d, column %d: the template needs more than %zu MB of memory",
                      at ? at->line : 1, at ? at->col : 1, a->limit >> 20);
-        }
+        else if (a->too_deep)
+            snprintf(err, errlen, "line %d, column %d: lists or dicts nested more than %d deep", at ? at->line : 1,
+                     at ? at->col : 1, JV_MAX_DEPTH);
         a->fail = saved;
         free(r->out.p);
         free(r);
