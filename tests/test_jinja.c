@@ -46,6 +46,8 @@ static const char *const cases[][2] = {
      "a\n  b\ncd"},
     {"{%- set x -%}\n  {{- 'block' | upper -}}\n{%- endset -%}{{ x }}|{% filter lower %}LOW{% endfilter %}|{% raw %}{{ kept }}{% endraw %}",
      "BLOCK|low|{{ kept }}"},
+    {"{% set x = 0 %}{% for i in [1,2,3] %}{{ x }}{% set x = i %}{% endfor %}{{ x }}|{% for i in [1,2,3] %}{% if i == 1 %}{% set y = 5 %}{% endif %}{{ y }}{% endfor %}|{% for i in [1,2] %}{% set y = i %}{% for j in [1] %}{{ y }}{% set y = 9 %}{{ y }}{% endfor %}{{ y }}{% endfor %}|{% with a = 1 %}{{ a }}{% endwith %}{{ a }}",
+     "0000|5|191292|1"},
 };
 
 // A template that must fail with an error naming a line and column and containing `want`.

@@ -107,6 +107,7 @@ static const jv *scope_find(const jinja_scope *s, const char *name, size_t len) 
     return NULL;
 }
 
+// The render around an evaluation (jinja_eval is render_state's first member).
 static render_state *state(jinja_eval *e) { return (render_state *)e; }
 
 static jv lookup(jinja_eval *e, jinja_scope *s, const jinja_node *n) {
@@ -679,6 +680,7 @@ static flow exec_for(jinja_eval *e, const jinja_node *n, jinja_scope *s, jinja_b
     for (size_t i = 0; i < items->n; i++) {
         jinja_step(e, n);
         L->index = i;
+        body->n = 0;   // as in Jinja2, what one iteration sets the next does not see
         scope_set(e, body, "loop", 4, loop);
         assign(e, n, body, &n->targets, items->v[i]);
         if (exec(e, n->b, body, out) == FLOW_BREAK) break;
