@@ -221,21 +221,19 @@ static bool render_plain(const chat *c, rendered *r) {
 }
 
 // The first n messages through the template.
-static bool render_n(const chat *c, size_t n, bool add_ass, rendered *r) {
+static bool render_n(chat *c, size_t n, bool add_ass, rendered *r) {
     memset(r, 0, sizeof *r);
-    char err[600];
-    if (chat_tmpl_render(c->tmpl, c->msgs, n, add_ass, c->bos, c->eos, &r->text, &r->spans, &r->n_spans, err,
-                         sizeof err) != 0) {
-        fprintf(stderr, "llamalite: %s\n", err);
+    if (chat_tmpl_render(c->tmpl, c->msgs, n, add_ass, c->bos, c->eos, &r->text, &r->spans, &r->n_spans,
+                         c->render_err, sizeof c->render_err) != 0)
         return false;
-    }
     r->len = strlen(r->text);
     return true;
 }
 
-static bool render(const chat *c, rendered *r) {
+static bool render(chat *c, rendered *r) {
     if (!c->tmpl) {
         memset(r, 0, sizeof *r);
+        snprintf(c->render_err, sizeof c->render_err, "out of memory");
         return render_plain(c, r);
     }
     return render_n(c, c->n_msgs, true, r);
@@ -333,7 +331,7 @@ static bool cache_push(chat *c, const ll_token *t, int n) {
 // the reply as generated (as llama-cli does): what is new is the end of that assistant turn
 // in the template (e.g. "<|eot_id|>") and everything after it. Sets *ok and returns true when
 // this applies (the template renders the conversation before the new message as a prefix).
-static bool tail_delta(const chat *c, const rendered *r, tokvec *tv, bool *ok) {
+static bool tail_delta(chat *c, const rendered *r, tokvec *tv, bool *ok) {
     *ok = true;
     if (!c->tmpl || !c->reply_in_cache || c->n_cache == 0 || c->n_msgs < 2) return false;
     const chat_msg *reply = &c->msgs[c->n_msgs - 2];
@@ -458,7 +456,7 @@ static int evaluate_turn(chat *c, rendered *r, char *err, size_t errlen) {
     for (;;) {
         if (!render(c, r)) {
             rendered_free(r);
-            snprintf(err, errlen, "cannot render the conversation");
+            snprintf(err, errlen, "cannot render the conversation: %s", c->render_err);
             return -1;
         }
         int e = evaluate(c, r, reserve, err, errlen);
@@ -613,8 +611,7 @@ bool chat_save(const chat *c, const char *path, char *err, size_t errlen) {
         return false;
     }
     fputs("{\n  \"template\": ", f);
-    char name[300];
-    if (c->tmpl) json_write_string(f, chat_tmpl_name(c->tmpl, name, sizeof name));
+    if (c->tmpl) json_write_string(f, c->tmpl->jinja ? "jinja" : c->tmpl->family);   // what rendered it
     else fputs("null", f);
     fputs(",\n  \"messages\": [", f);
     for (size_t i = 0; i < c->n_msgs; i++) {

@@ -47,6 +47,7 @@ typedef struct {
     bool dropped;            // turns were dropped since the last evaluation: their positions
                              // can be shifted out of the cache (ll_kv_shift)
 
+    char render_err[600];    // why the template failed, when it did
     char **specials;         // texts of control tokens (user text containing one is tokenized apart)
     int n_specials;
 

@@ -226,7 +226,7 @@ static const char *const completions[] = {
     "/help", "/clear", "/system ", "/show", "/stats", "/save ", "/load ", "/exit",
     "/set temp ", "/set top_k ", "/set top_p ", "/set min_p ", "/set typical_p ", "/set repeat_last_n ",
     "/set repeat_penalty ", "/set frequency_penalty ", "/set presence_penalty ", "/set seed ",
-    "/set n_predict ", "/lora", "/lora scale ",
+    "/set n_predict ", "/lora", "/lora scale ", "/think", "/no_think",
 };
 
 static void print_help(void) {
@@ -239,6 +239,8 @@ static void print_help(void) {
          "  /lora [scale N S]   list the LoRA adapters, or set adapter N's scale (the conversation\n"
          "                      is then evaluated again)\n"
          "  /stats              context use and the speed of the last turn\n"
+         "  /think, /no_think   reasoning models (Qwen3-style templates): think before replying, or\n"
+         "                      not, from the next reply on; with TEXT: send TEXT with the switch\n"
          "  /save FILE          write the conversation as JSON\n"
          "  /load FILE          read a conversation saved with /save\n"
          "  /exit               leave (also Ctrl-D, or Ctrl-C twice on an empty line)\n"
@@ -384,8 +386,30 @@ static void cmd_lora(chat *c, char *args) {
     printf("(adapter %ld scale %g; the conversation is evaluated again on the next turn)\n", idx, scale);
 }
 
+// /think and /no_think. Qwen3's templates read enable_thinking (false: an empty think block
+// ends the generation prompt): without TEXT the switch sets it for the replies to come. With
+// TEXT, the model card's soft switch: the message is sent with "/think" or "/no_think" at its end.
+// Returns the message to send (malloc'd), or NULL.
+static char *cmd_think(chat *c, bool on, const char *text) {
+    if (*text) {
+        size_t n = strlen(text) + 16;
+        char *msg = malloc(n);
+        if (msg) snprintf(msg, n, "%s %s", text, on ? "/think" : "/no_think");
+        return msg;
+    }
+    if (!c->tmpl || !c->tmpl->has_enable_thinking) {
+        printf("this chat template has no thinking switch (enable_thinking); /%s TEXT sends TEXT with it\n",
+               on ? "think" : "no_think");
+        return NULL;
+    }
+    free(c->tmpl->extra_json);
+    c->tmpl->extra_json = strdup(on ? "{\"enable_thinking\": true}" : "{\"enable_thinking\": false}");
+    printf("(thinking %s from the next reply on)\n", on ? "on" : "off");
+    return NULL;
+}
+
 // Returns false when the REPL should end.
-static bool slash_command(chat *c, const cli_params *p, char *line) {
+static bool slash_command(chat *c, const cli_params *p, char *line, char **send) {
     char *cmd = line, *args = line + strcspn(line, " \t");
     if (*args) *args++ = 0;
     args += strspn(args, " \t");
@@ -410,6 +434,7 @@ static bool slash_command(chat *c, const cli_params *p, char *line) {
     else if (!strcmp(cmd, "/show")) cmd_show(c, p);
     else if (!strcmp(cmd, "/lora")) cmd_lora(c, args);
     else if (!strcmp(cmd, "/stats")) cmd_stats(c);
+    else if (!strcmp(cmd, "/think") || !strcmp(cmd, "/no_think")) *send = cmd_think(c, !strcmp(cmd, "/think"), args);
     else if (!strcmp(cmd, "/save")) {
         if (!*args) puts("usage: /save FILE");
         else if (!chat_save(c, args, err, sizeof err)) printf("%s\n", err);
@@ -623,10 +648,12 @@ int repl_main(int argc, char **argv, cli_params *p) {
             continue;
         }
         if (!typed && line[0] == '/' && line[1] != '/' && line[1] != ' ' && line[1]) {
-            bool go_on = slash_command(&c, p, line);
+            char *send = NULL;   // a command that sends a message (/no_think TEXT)
+            bool go_on = slash_command(&c, p, line, &send);
             free(line);
             if (!go_on) break;
-            continue;
+            if (!send) continue;
+            line = send;
         }
         if (p->multiline && !(line = gather_lines(&typed, line))) continue; // more lines to come
         // "//text" sends "/text".

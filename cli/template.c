@@ -18,6 +18,7 @@
 #include "args.h"
 #include "commands.h"
 #include "json.h"
+#include "progress.h"
 
 static void usage(FILE *out) {
     fputs("usage: llamalite template [-m MODEL] [--chat-template-file F | --chat-template NAME] "
@@ -30,6 +31,7 @@ static void usage(FILE *out) {
           "  --chat-template NAME      use a built-in template (overrides the model's)\n"
           "  --messages FILE           the conversation (JSON)\n"
           "  --add-generation-prompt   end with the start of an assistant turn\n"
+          "  --time                    also parse and render 100 times; the median times go to stderr\n"
           "  --list                    print the built-in template names\n", out);
 }
 
@@ -75,7 +77,34 @@ static json *load_messages(const char *path, ll_chat_msg **msgs, size_t *n) {
 }
 
 // The model's Jinja template (or file's) with the conversation file as it is.
-static int render_jinja(const char *model_path, const char *file, const char *messages, bool add_ass) {
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+// --time: the median of 100 parses and renders (a benchmark; the machine's load shows in it).
+static void time_jinja(const char *text, const char *conv, const ll_chat_jinja_vars *vars) {
+    enum { RUNS = 100 };
+    double parse_ms[RUNS], render_ms[RUNS];
+    char err[600];
+    for (int i = 0; i < RUNS; i++) {
+        double t0 = cli_now();
+        ll_chat_jinja *t = ll_chat_jinja_parse(text, err, sizeof err);
+        double t1 = cli_now();
+        char *out = NULL;
+        if (t) ll_chat_jinja_render(t, conv, vars, &out, err, sizeof err);
+        render_ms[i] = (cli_now() - t1) * 1e3;
+        parse_ms[i] = (t1 - t0) * 1e3;
+        free(out);
+        ll_chat_jinja_free(t);
+    }
+    qsort(parse_ms, RUNS, sizeof *parse_ms, cmp_double);
+    qsort(render_ms, RUNS, sizeof *render_ms, cmp_double);
+    fprintf(stderr, "template: parse %.3f ms, render %.3f ms (median of %d; fastest %.3f / %.3f ms)\n",
+            parse_ms[RUNS / 2], render_ms[RUNS / 2], RUNS, parse_ms[0], render_ms[0]);
+}
+
+static int render_jinja(const char *model_path, const char *file, const char *messages, bool add_ass, bool timed) {
     int rc = 1;
     ll_model *model = NULL;
     char *file_text = NULL, *conv = NULL, *out = NULL, err[600];
@@ -118,6 +147,7 @@ static int render_jinja(const char *model_path, const char *file, const char *me
         goto done;
     }
     fputs(out, stdout);
+    if (timed) time_jinja(text, conv, &vars);
     rc = 0; // main checks that stdout was written
 done:
     free(out);
@@ -130,7 +160,7 @@ done:
 
 int cmd_template(int argc, char **argv) {
     const char *model_path = NULL, *name = NULL, *file = NULL, *messages = NULL;
-    bool add_ass = false;
+    bool add_ass = false, timed = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -151,6 +181,8 @@ int cmd_template(int argc, char **argv) {
             if (!args_value(argc, argv, &i, &messages)) return 1;
         } else if (!strcmp(a, "--add-generation-prompt")) {
             add_ass = true;
+        } else if (!strcmp(a, "--time")) {
+            timed = true;
         } else {
             args_unknown("template", a);
             return 1;
@@ -166,7 +198,7 @@ int cmd_template(int argc, char **argv) {
         return 1;
     }
 
-    if (!name) return render_jinja(model_path, file, messages, add_ass);
+    if (!name) return render_jinja(model_path, file, messages, add_ass, timed);
 
     ll_chat_msg *msgs = NULL;
     size_t n = 0;

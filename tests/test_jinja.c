@@ -46,6 +46,8 @@ static const char *const cases[][2] = {
      "a\n  b\ncd"},
     {"{%- set x -%}\n  {{- 'block' | upper -}}\n{%- endset -%}{{ x }}|{% filter lower %}LOW{% endfilter %}|{% raw %}{{ kept }}{% endraw %}",
      "BLOCK|low|{{ kept }}"},
+    {"{% set x = 0 %}{% for i in [1,2,3] %}{{ x }}{% set x = i %}{% endfor %}{{ x }}|{% for i in [1,2,3] %}{% if i == 1 %}{% set y = 5 %}{% endif %}{{ y }}{% endfor %}|{% for i in [1,2] %}{% set y = i %}{% for j in [1] %}{{ y }}{% set y = 9 %}{{ y }}{% endfor %}{{ y }}{% endfor %}|{% with a = 1 %}{{ a }}{% endwith %}{{ a }}",
+     "0000|5|191292|1"},
 };
 
 // A template that must fail with an error naming a line and column and containing `want`.
@@ -102,6 +104,10 @@ int main(void) {
     expect_error("macro recursion", "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "recurses too deeply");
     expect_error("long range", "{% for i in range(1000000000) %}{% endfor %}", "too long");
     expect_error("long loops", "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", "too long");
+    expect_error("scanning a long string", "{% set s = 'x' * 1000000 %}{% for i in range(1000000) %}{% if s[-1] == 'y' %}{% endif %}{% endfor %}", "too long");
+    expect_error("searching a long list", "{% set l = range(100000) %}{% for i in range(1000000) %}{% if -1 in l %}{% endif %}{% endfor %}", "too long");
+    expect_error("deep lists", "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}", "nested more than");
+    expect_error("deep dicts", "{% set ns = namespace(d={}) %}{% for i in range(100000) %}{% set ns.d = dict(x=ns.d) %}{% endfor %}{{ ns.d == ns.d }}", "nested more than");
     expect_error("large output", "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", "larger than");
     expect_error("doubling string", "{% set ns = namespace(s='x') %}{% for i in range(200) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "larger than");
     expect_error("doubling list", "{% set ns = namespace(l=[1]) %}{% for i in range(200) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", "memory");

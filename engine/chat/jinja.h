@@ -29,6 +29,7 @@ typedef struct {
     size_t used, limit;     // bytes handed out / at most
     jmp_buf *fail;          // where to go when the limit is reached (or malloc fails)
     bool over;              // ... which sets this, for the catcher to say so
+    bool too_deep;          // or a list or dict nested more than JV_MAX_DEPTH deep was made
 } jinja_arena;
 
 void *jinja_alloc(jinja_arena *a, size_t n); // zeroed; longjmps on the limit or out of memory
@@ -64,8 +65,11 @@ typedef struct jv {
 
 // tuple: prints as (a, b), never equals a list. generator: what Jinja2's map/select/... return,
 // a one-pass iterator: always true, no length, no index, not JSON (|list makes a list of it).
-struct jv_list { size_t n, cap; jv *v; bool tuple, generator; };
-struct jv_dict { size_t n, cap; jv *k, *v; };
+// depth: how deeply lists and dicts nest in it (bounded, so that printing and comparing, which
+// recurse, stay within the stack).
+struct jv_list { size_t n, cap; jv *v; bool tuple, generator; unsigned depth; };
+struct jv_dict { size_t n, cap; jv *k, *v; unsigned depth; };
+enum { JV_MAX_DEPTH = 256 };
 
 static inline jv jv_undef(const char *name) { jv v = {.t = JV_UNDEF}; v.undef_name = name; return v; }
 static inline jv jv_none(void) { jv v = {.t = JV_NONE}; return v; }
@@ -152,7 +156,7 @@ size_t jinja_lex(jinja_arena *a, const char *src, size_t len, jinja_tok **out, c
 typedef enum {
     // statements
     N_TEXT, N_OUTPUT, N_IF, N_FOR, N_SET, N_SET_BLOCK, N_MACRO, N_CALL_BLOCK, N_FILTER_BLOCK,
-    N_BREAK, N_CONTINUE, N_BODY,
+    N_BREAK, N_CONTINUE, N_BODY, N_WITH,
     // expressions
     N_CONST, N_NAME, N_ATTR, N_ITEM, N_SLICE, N_CALL, N_FILTER, N_TEST, N_NOT, N_NEG, N_POS,
     N_BINARY, N_AND, N_OR, N_COMPARE, N_COND, N_LIST, N_TUPLE, N_DICT, N_CONCAT,
@@ -205,8 +209,7 @@ typedef struct jinja_eval {
     char *err;
     size_t errlen;
     int64_t now;             // strftime_now's time (seconds since the epoch)
-    const jinja_node *caller; // the body of the innermost {% call %}, for caller()
-    jinja_scope *caller_scope;
+    jinja_scope *caller_scope; // where the innermost {% call %} is, for its body (caller())
 } jinja_eval;
 
 struct jinja_loop {
@@ -214,6 +217,10 @@ struct jinja_loop {
     size_t index;
     int depth;
 };
+
+// Makes an error message one line: control characters (a template's own text may hold
+// newlines) become spaces.
+void jinja_one_line(char *msg);
 
 // Reports an error at node n (or the line:column given) and unwinds. printf-style.
 _Noreturn void jinja_fail(jinja_eval *e, const jinja_node *n, const char *fmt, ...)
@@ -237,5 +244,10 @@ jv_list *jinja_iterable(jinja_eval *e, const jinja_node *n, jv v);      // items
 size_t jinja_utf8_len(const char *p, size_t n);                           // code points
 jv jinja_escape(jinja_eval *e, jv s);                                     // HTML-escaped, as Markup
 void jinja_step(jinja_eval *e, const jinja_node *n);                      // counts toward max_steps
+// Work that scans a value (a search in a long string, the length of one, a sort): one step per
+// 64 bytes, so that no template can spend long on values it does not make bigger (growing ones hit
+// the memory bound).
+void jinja_work(jinja_eval *e, const jinja_node *n, size_t bytes);
+size_t jinja_size(jv v);                                                  // bytes jinja_work counts for v
 
 #endif

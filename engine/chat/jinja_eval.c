@@ -44,12 +44,27 @@ _Noreturn void jinja_fail(jinja_eval *e, const jinja_node *n, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(e->err + k, e->errlen - (size_t)k, fmt, ap);
     va_end(ap);
+    jinja_one_line(e->err);
     longjmp(e->fail, 1);
 }
 
 void jinja_step(jinja_eval *e, const jinja_node *n) {
     if (++e->steps > e->lim.max_steps)
         jinja_fail(e, n, "the template runs too long (more than %lld steps)", (long long)e->lim.max_steps);
+}
+
+void jinja_work(jinja_eval *e, const jinja_node *n, size_t bytes) {
+    e->steps += (int64_t)(bytes >> 6);
+    jinja_step(e, n);
+}
+
+size_t jinja_size(jv v) {
+    switch (v.t) {
+    case JV_STR: return v.s.n;
+    case JV_LIST: return v.l->n * sizeof(jv);
+    case JV_DICT: case JV_NS: return v.d->n * 2 * sizeof(jv);
+    default: return 0;
+    }
 }
 
 // ---- scopes ------------------------------------------------------------------------------------
@@ -92,6 +107,7 @@ static const jv *scope_find(const jinja_scope *s, const char *name, size_t len) 
     return NULL;
 }
 
+// The render around an evaluation (jinja_eval is render_state's first member).
 static render_state *state(jinja_eval *e) { return (render_state *)e; }
 
 static jv lookup(jinja_eval *e, jinja_scope *s, const jinja_node *n) {
@@ -200,6 +216,7 @@ jv jinja_getattr(jinja_eval *e, const jinja_node *n, jv obj, jv key) {
         if (seq_index(key, obj.l->n, &i)) return obj.l->v[i];
         break;
     case JV_STR:
+        jinja_work(e, n, obj.s.n);
         if (seq_index(key, jinja_utf8_len(obj.s.p, obj.s.n), &i)) {
             size_t b = utf8_offset(obj.s.p, obj.s.n, i), b2 = utf8_offset(obj.s.p, obj.s.n, i + 1);
             return jv_strn(obj.s.p + b, b2 - b);
@@ -246,14 +263,17 @@ static jv slice(jinja_eval *e, const jinja_node *n, jv obj, jv start, jv stop, j
     }
     lo = out[0];
     hi = out[1];
+    jinja_work(e, n, jinja_size(obj));
     if (is_str) {
+        // the byte offset of every code point, once
+        size_t *at = jinja_alloc(e->a, ((size_t)len + 1) * sizeof *at), k = 0;
+        for (size_t b = 0; b < obj.s.n; b++)
+            if (((unsigned char)obj.s.p[b] & 0xC0) != 0x80) at[k++] = b;
+        at[k] = obj.s.n;
         jinja_buf b = {.a = e->a};
         jinja_buf_put(&b, "", 0);
-        for (int64_t i = lo; st > 0 ? i < hi : i > hi; i += st) {
-            size_t b1 = utf8_offset(obj.s.p, obj.s.n, (size_t)i), b2 = utf8_offset(obj.s.p, obj.s.n, (size_t)i + 1);
-            jinja_buf_put(&b, obj.s.p + b1, b2 - b1);
-        }
-        return jv_strn(b.p ? b.p : "", b.n);
+        for (int64_t i = lo; st > 0 ? i < hi : i > hi; i += st) jinja_buf_put(&b, obj.s.p + at[i], at[i + 1] - at[i]);
+        return jv_strn(b.p, b.n);
     }
     jv l = jv_new_list(e->a, 0);
     for (int64_t i = lo; st > 0 ? i < hi : i > hi; i += st) jv_list_push(e->a, l.l, obj.l->v[i]);
@@ -262,6 +282,7 @@ static jv slice(jinja_eval *e, const jinja_node *n, jv obj, jv start, jv stop, j
 
 // ---- operators ---------------------------------------------------------------------------------
 static bool contains(jinja_eval *e, const jinja_node *n, jv item, jv in) {
+    jinja_work(e, n, jinja_size(in));
     switch (in.t) {
     case JV_UNDEF: return false;
     case JV_STR:
@@ -280,12 +301,15 @@ static bool contains(jinja_eval *e, const jinja_node *n, jv item, jv in) {
 }
 
 static bool compare(jinja_eval *e, const jinja_node *n, const char *op, jv a, jv b) {
-    if (!strcmp(op, "==")) return jv_eq(a, b);
-    if (!strcmp(op, "!=")) return !jv_eq(a, b);
+    if (op[0] == '=' || op[0] == '!') {
+        jinja_work(e, n, jinja_size(a) < jinja_size(b) ? jinja_size(a) : jinja_size(b));
+        return op[0] == '=' ? jv_eq(a, b) : !jv_eq(a, b);
+    }
     if (!strcmp(op, "in")) return contains(e, n, a, b);
     if (!strcmp(op, "ni")) return !contains(e, n, a, b);
     if (a.t == JV_UNDEF) fail_undefined(e, n, a);
     if (b.t == JV_UNDEF) fail_undefined(e, n, b);
+    jinja_work(e, n, jinja_size(a) < jinja_size(b) ? jinja_size(a) : jinja_size(b));
     int c = jv_compare(a, b);
     if (c == -2)
         jinja_fail(e, n, "'%s' not supported between instances of '%s' and '%s'", op, jv_type_name(a), jv_type_name(b));
@@ -428,17 +452,18 @@ static bool name_is(const jinja_node *p, jv name) {
 // Calls a macro (or a {% call %} body through caller()); returns its output as a string.
 static jv call_macro(jinja_eval *e, const jinja_node *at, const jinja_node *m, call_args c,
                      const jinja_node *caller, jinja_scope *caller_scope) {
+    const char *mname = m->name ? m->name : "caller";   // a {% call %} body has no name
+    int mname_n = m->name ? (int)m->name_n : 6;
     if (c.npos > m->args.n)
-        jinja_fail(e, at, "macro '%.*s' takes not more than %zu argument(s)", (int)m->name_n,
-                   m->name ? m->name : "caller", m->args.n);
+        jinja_fail(e, at, "macro '%.*s' takes not more than %zu argument(s)", mname_n, mname, m->args.n);
     jinja_scope *parent = m->t == N_CALL_BLOCK ? e->caller_scope : e->globals;
     jinja_scope *s = scope_new(e, parent);
     for (size_t i = 0; i < c.nkw; i++) {
         bool known = false;
         for (size_t p = 0; p < m->args.n; p++) known |= name_is(m->args.v[p], c.kw_names[i]);
         if (!known)
-            jinja_fail(e, at, "macro '%.*s' takes no keyword argument '%.*s'", (int)m->name_n,
-                       m->name ? m->name : "caller", (int)c.kw_names[i].s.n, c.kw_names[i].s.p);
+            jinja_fail(e, at, "macro '%.*s' takes no keyword argument '%.*s'", mname_n, mname,
+                       (int)c.kw_names[i].s.n, c.kw_names[i].s.p);
     }
     for (size_t p = 0; p < m->args.n; p++) {
         const jinja_node *param = m->args.v[p];
@@ -459,20 +484,17 @@ static jv call_macro(jinja_eval *e, const jinja_node *at, const jinja_node *m, c
         }
         scope_set(e, s, param->name, param->name_n, v);
     }
-    const jinja_node *saved_caller = e->caller;
     jinja_scope *saved_scope = e->caller_scope;
     if (caller) {
         jv cv = {.t = JV_MACRO};
         cv.m = caller;
         scope_set(e, s, "caller", 6, cv);
-        e->caller = caller;
         e->caller_scope = caller_scope;
     }
     jinja_buf b = {.a = e->a, .limit = e->lim.max_output};
     jinja_buf_put(&b, "", 0);
     if (exec(e, m->b, s, &b) != FLOW_NEXT) jinja_fail(e, at, "'break' or 'continue' outside a loop");
     if (b.over) jinja_fail(e, at, "the output of a macro is larger than %zu bytes", e->lim.max_output);
-    e->caller = saved_caller;
     e->caller_scope = saved_scope;
     return jv_strn(b.p, b.n);
 }
@@ -658,6 +680,7 @@ static flow exec_for(jinja_eval *e, const jinja_node *n, jinja_scope *s, jinja_b
     for (size_t i = 0; i < items->n; i++) {
         jinja_step(e, n);
         L->index = i;
+        body->n = 0;   // as in Jinja2, what one iteration sets the next does not see
         scope_set(e, body, "loop", 4, loop);
         assign(e, n, body, &n->targets, items->v[i]);
         if (exec(e, n->b, body, out) == FLOW_BREAK) break;
@@ -709,6 +732,12 @@ static flow exec(jinja_eval *e, const jinja_node *n, jinja_scope *s, jinja_buf *
     }
     case N_CALL_BLOCK: jv_print(out, eval_call(e, n->a, s, n, s)); break;
     case N_FILTER_BLOCK: jv_print(out, apply_filters(e, n->a, s, render_body(e, n, n->b, s))); break;
+    case N_WITH: {
+        jinja_scope *w = scope_new(e, s);
+        for (size_t i = 0; i < n->kw.n; i++) scope_set(e, w, n->kw.v[i]->name, n->kw.v[i]->name_n, eval(e, n->kw.v[i]->a, s));
+        f = exec(e, n->b, w, out);
+        break;
+    }
     case N_BREAK: f = FLOW_BREAK; break;
     case N_CONTINUE: f = FLOW_CONTINUE; break;
     default: jinja_fail(e, n, "not a statement");
@@ -734,15 +763,17 @@ bool jinja_render(const jinja_template *t, jinja_arena *a, jv vars, const jinja_
     r->out.limit = e->lim.max_output;
     jmp_buf *saved = a->fail;
     a->fail = &e->fail;
-    a->over = false;
+    a->over = a->too_deep = false;
     const char *epoch = getenv("SOURCE_DATE_EPOCH");   // reproducible builds' convention
     e->now = epoch && *epoch ? strtoll(epoch, NULL, 10) : (int64_t)time(NULL);
     if (setjmp(e->fail)) {
-        if (a->over) {
-            const jinja_node *at = r->at;
+        const jinja_node *at = r->at;
+        if (a->over)
             snprintf(err, errlen, "line %d, column %d: the template needs more than %zu MB of memory",
                      at ? at->line : 1, at ? at->col : 1, a->limit >> 20);
-        }
+        else if (a->too_deep)
+            snprintf(err, errlen, "line %d, column %d: lists or dicts nested more than %d deep", at ? at->line : 1,
+                     at ? at->col : 1, JV_MAX_DEPTH);
         a->fail = saved;
         free(r->out.p);
         free(r);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <utf8proc.h>
+
 #include "jinja.h"
 
 // ---- arguments ---------------------------------------------------------------------------------
@@ -41,31 +43,74 @@ static int64_t want_int(jinja_eval *e, const jinja_node *n, jv v, const char *wh
 }
 
 // ---- strings -----------------------------------------------------------------------------------
-static bool py_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
+// Strings are UTF-8 and Python's methods work on code points: these read one (bad UTF-8 reads as
+// one byte each, as U+FFFD).
+static int32_t cp_at(const char *p, size_t n, size_t i, size_t *len) {
+    utf8proc_int32_t c;
+    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)p + i, (utf8proc_ssize_t)(n - i), &c);
+    if (k <= 0) { *len = 1; return 0xFFFD; }
+    *len = (size_t)k;
+    return c;
+}
 
+static int32_t cp_before(const char *p, size_t end, size_t *len) {
+    size_t st = end - 1;
+    while (st > 0 && end - st < 4 && ((unsigned char)p[st] & 0xC0) == 0x80) st--;
+    size_t k;
+    int32_t c = cp_at(p, end, st, &k);
+    if (st + k != end) { *len = 1; return 0xFFFD; }
+    *len = k;
+    return c;
+}
+
+// Python's str.isspace.
+static bool py_space(int32_t c) {
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xA0 ||
+           c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+           c == 0x205F || c == 0x3000;
+}
+
+static bool in_chars(int32_t c, jv chars) {
+    for (size_t i = 0, k; i < chars.s.n; i += k)
+        if (cp_at(chars.s.p, chars.s.n, i, &k) == c) return true;
+    return false;
+}
+
+// str.strip/lstrip/rstrip: whitespace, or the code points of chars.
 static jv strip(jv s, jv chars, bool left, bool right) {
-    size_t lo = 0, hi = s.s.n;
+    size_t lo = 0, hi = s.s.n, k;
     bool ws = chars.t != JV_STR;
-#define STRIPPED(c) (ws ? py_space((unsigned char)(c)) : memchr(chars.s.p, (c), chars.s.n) != NULL)
-    if (left) while (lo < hi && STRIPPED(s.s.p[lo])) lo++;
-    if (right) while (hi > lo && STRIPPED(s.s.p[hi - 1])) hi--;
-#undef STRIPPED
+    while (left && lo < hi) {
+        int32_t c = cp_at(s.s.p, hi, lo, &k);
+        if (!(ws ? py_space(c) : in_chars(c, chars))) break;
+        lo += k;
+    }
+    while (right && hi > lo) {
+        int32_t c = cp_before(s.s.p, hi, &k);
+        if (!(ws ? py_space(c) : in_chars(c, chars))) break;
+        hi -= k;
+    }
     return jv_strn(s.s.p + lo, hi - lo);
 }
 
-static jv map_case(jinja_eval *e, jv s, int mode) {   // 0 lower, 1 upper, 2 capitalize, 3 title
-    char *p = jinja_alloc(e->a, s.s.n + 1);
+// 0 lower, 1 upper, 2 capitalize (first upper, rest lower), 3 title (Jinja2's: each word's first
+// letter upper, the rest lower; words start after whitespace or one of -({[<).
+static jv map_case(jinja_eval *e, jv s, int mode) {
+    char *p = jinja_alloc(e->a, s.s.n * 2 + 4);   // a mapped code point takes at most 1.5 times the bytes
+    size_t o = 0, k;
     bool word_start = true;
-    for (size_t i = 0; i < s.s.n; i++) {
-        char c = s.s.p[i];
+    for (size_t i = 0; i < s.s.n; i += k) {
+        int32_t c = cp_at(s.s.p, s.s.n, i, &k);
         bool up = mode == 1 || (mode == 2 && i == 0) || (mode == 3 && word_start);
-        if (up && c >= 'a' && c <= 'z') c = (char)(c - 32);
-        else if (!up && c >= 'A' && c <= 'Z') c = (char)(c + 32);
-        p[i] = c;
-        word_start = py_space((unsigned char)c) || strchr("-({[<", c) != NULL;
-        if (c == 0) word_start = false;
+        int32_t m = up ? utf8proc_toupper(c) : utf8proc_tolower(c);
+        if (up && c == 0xDF) {   // Python's full mapping: ß -> SS (the one a template may meet)
+            p[o++] = 'S';
+            m = 'S';
+        }
+        o += (size_t)utf8proc_encode_char(m, (utf8proc_uint8_t *)p + o);
+        word_start = py_space(c) || (c < 0x80 && strchr("-({[<", (int)c) != NULL && c != 0);
     }
-    return jv_strn(p, s.s.n);
+    return jv_strn(p, o);
 }
 
 static jv replace(jinja_eval *e, jv s, jv old, jv new_, int64_t count) {
@@ -104,17 +149,16 @@ static jv split(jinja_eval *e, jv s, jv sep, int64_t maxsplit) {
     const char *p = s.s.p;
     size_t n = s.s.n, i = 0;
     if (sep.t != JV_STR) {   // runs of whitespace, no empty parts
-        while (i < n) {
-            while (i < n && py_space((unsigned char)p[i])) i++;
+        size_t k;
+        for (;;) {
+            while (i < n && py_space(cp_at(p, n, i, &k))) i += k;
             if (i >= n) break;
             if (maxsplit >= 0 && (int64_t)l.l->n >= maxsplit) {
-                size_t end = n;
-                while (end > i && py_space((unsigned char)p[end - 1])) end--;
-                jv_list_push(e->a, l.l, jv_strn(p + i, end - i));
+                jv_list_push(e->a, l.l, strip(jv_strn(p + i, n - i), jv_none(), false, true));
                 break;
             }
             size_t st = i;
-            while (i < n && !py_space((unsigned char)p[i])) i++;
+            while (i < n && !py_space(cp_at(p, n, i, &k))) i += k;
             jv_list_push(e->a, l.l, jv_strn(p + st, i - st));
         }
         return l;
@@ -251,6 +295,7 @@ static void stable_sort(jinja_eval *e, jv *v, size_t n) {
 static jv sorted(jinja_eval *e, const jinja_node *n, jv_list *items, bool reverse, sort_ctx ctx) {
     jv l = jv_new_list(e->a, items->n);
     for (size_t i = 0; i < items->n; i++) jv_list_push(e->a, l.l, items->v[i]);
+    for (size_t k = items->n; k > 1; k >>= 1) jinja_work(e, n, jinja_size(l));   // n log n comparisons
     sort_ctx *saved = g_sort;
     ctx.e = e;
     ctx.n = n;
@@ -367,6 +412,7 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
                   size_t npos, const jv *kw_names, const jv *kw_vals, size_t nkw, jv *out) {
     args A = {pos, kw_names, kw_vals, npos, nkw}, *a = &A;
     size_t len;
+    jinja_work(e, n, jinja_size(in));
     if (is(name, "default") || is(name, "d")) {
         bool boolean = jv_truthy(arg(a, 1, "boolean", jv_bool(false)));
         *out = in.t == JV_UNDEF || (boolean && !jv_truthy(in)) ? arg(a, 0, "default_value", jv_strn("", 0)) : in;
@@ -430,6 +476,7 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
         for (size_t i = 0; i < items->n; i++) {
             jinja_step(e, n);
             jv key = lower_if(e, attr.t == JV_NONE ? items->v[i] : attr_path(e, n, items->v[i], attr), cs);
+            jinja_work(e, n, jinja_size(seen));   // a linear search: quadratic in all
             bool dup = false;
             for (size_t k = 0; k < seen.l->n && !dup; k++) dup = jv_eq(seen.l->v[k], key);
             if (dup) continue;
@@ -580,6 +627,7 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
 // ---- tests -------------------------------------------------------------------------------------
 bool jinja_test(jinja_eval *e, const jinja_node *n, const char *name, jv v, const jv *pos, size_t npos, bool *out) {
     jv other = npos ? pos[0] : jv_undef(NULL);
+    jinja_work(e, n, jinja_size(v) + jinja_size(other));
     if (is(name, "defined")) *out = v.t != JV_UNDEF;
     else if (is(name, "undefined")) *out = v.t == JV_UNDEF;
     else if (is(name, "none")) *out = v.t == JV_NONE;
@@ -758,6 +806,7 @@ static bool string_method(jinja_eval *e, const jinja_node *n, jv s, const char *
 bool jinja_method(jinja_eval *e, const jinja_node *n, jv obj, const char *name, const jv *pos, size_t npos,
                   const jv *kw_names, const jv *kw_vals, size_t nkw, jv *out) {
     args A = {pos, kw_names, kw_vals, npos, nkw}, *a = &A;
+    jinja_work(e, n, jinja_size(obj));
     if (obj.t == JV_STR) return string_method(e, n, obj, name, a, out);
     if (obj.t == JV_LIST || obj.t == JV_DICT)
         for (const char *const *m = mutating; *m; m++)

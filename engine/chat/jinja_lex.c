@@ -51,6 +51,7 @@ static _Noreturn void lex_fail(lexer *L, size_t at, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(L->err + k, L->errlen - (size_t)k, fmt, ap);
     va_end(ap);
+    jinja_one_line(L->err);
     longjmp(*L->a->fail, 1);
 }
 

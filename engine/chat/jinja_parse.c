@@ -1,5 +1,5 @@
 // Jinja parser: tokens -> tree. Statements as Jinja2 has them ({% if %}, {% for %}, {% set %},
-// {% macro %}, {% call %}, {% filter %}, {% break %}/{% continue %}, transformers'
+// {% macro %}, {% call %}, {% filter %}, {% with %}, {% break %}/{% continue %}, transformers'
 // {% generation %}), expressions with Jinja2's precedence, lowest first:
 //   a if c else b  /  or  /  and  /  not  /  == != < <= > >= in, not in  /  + -  /  ~  /
 //   * / // %  /  **  /  unary - +  /  primary with .attr [item] [a:b:c] (call) |filter is test
@@ -26,6 +26,7 @@ static _Noreturn void parse_fail(parser *P, const jinja_tok *t, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(P->err + k, P->errlen - (size_t)k, fmt, ap);
     va_end(ap);
+    jinja_one_line(P->err);
     longjmp(*P->a->fail, 1);
 }
 
@@ -187,7 +188,6 @@ static jinja_node *parse_postfix(parser *P, jinja_node *n) {
 
 static jinja_node *parse_filter(parser *P, jinja_node *in, const jinja_tok *at) {
     jinja_tok *name = expect_name(P);
-    // dotted filter names (Jinja2 allows them) are joined
     jinja_node *f = node(P, N_FILTER, at);
     f->a = in;
     f->name = name->p;
@@ -593,6 +593,22 @@ static jinja_node *parse_statement(parser *P) {
         n->a = filter;
         expect_block_end(P);
         static const char *const ends[] = {"endfilter", NULL};
+        n->b = parse_body(P, ends, &end);
+    } else if (is_name(t, "with")) {
+        // {% with a = 1, b = x %}...{% endwith %}: a scope of its own
+        n = node(P, N_WITH, t);
+        while (cur(P)->t != TK_BLOCK_END) {
+            if (n->kw.n) expect_op(P, ",");
+            jinja_tok *name = expect_name(P);
+            jinja_node *k = node(P, N_NAME, name);
+            k->name = name->p;
+            k->name_n = name->n;
+            expect_op(P, "=");
+            k->a = parse_expr(P);
+            add(P, &n->kw, k);
+        }
+        expect_block_end(P);
+        static const char *const ends[] = {"endwith", NULL};
         n->b = parse_body(P, ends, &end);
     } else if (is_name(t, "generation")) {
         // transformers' assistant-mask tag: renders its body

@@ -49,6 +49,11 @@ void jinja_arena_free(jinja_arena *a) {
     a->used = 0;
 }
 
+void jinja_one_line(char *msg) {
+    for (; *msg; msg++)
+        if ((unsigned char)*msg < 0x20 || *msg == 0x7f) *msg = ' ';
+}
+
 // ---- buffers -----------------------------------------------------------------------------------
 void jinja_buf_put(jinja_buf *b, const char *s, size_t n) {
     if (b->over) return;
@@ -104,7 +109,19 @@ jv jv_new_dict(jinja_arena *a, size_t cap) {
     return v;
 }
 
+// The nesting depth of v as an item (namespaces are mutable and print without recursing: 1).
+static unsigned item_depth(jinja_arena *a, jv v) {
+    unsigned d = v.t == JV_LIST ? v.l->depth + 1 : v.t == JV_DICT ? v.d->depth + 1 : v.t == JV_NS ? 1 : 0;
+    if (d > JV_MAX_DEPTH) {
+        a->too_deep = true;
+        longjmp(*a->fail, 1);
+    }
+    return d;
+}
+
 void jv_list_push(jinja_arena *a, jv_list *l, jv v) {
+    unsigned d = item_depth(a, v);
+    if (d > l->depth) l->depth = d;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 4;
         jv *nv = jinja_alloc(a, cap * sizeof(jv));
@@ -128,6 +145,9 @@ const jv *jv_dict_find(const jv_dict *d, const char *key, size_t n) {
 }
 
 void jv_dict_set(jinja_arena *a, jv_dict *d, jv key, jv v) {
+    unsigned dv = item_depth(a, v), dk = item_depth(a, key);
+    if (dv > d->depth) d->depth = dv;
+    if (dk > d->depth) d->depth = dk;
     for (size_t i = 0; i < d->n; i++)
         if (jv_eq(d->k[i], key)) {
             d->v[i] = v;
