@@ -163,6 +163,67 @@ static int lattice_point(const lattice *lat, int8_t *L, const float *xval, const
     return point;
 }
 
+// make_qp_quants as the reference runs it for IQ2_XXS, where one magnitude may be negative
+// (the sign flipped to keep the count of minus signs even): its levels live in bytes, so a
+// negative level reads back as level + 256 where the byte is read (the search goes on from
+// there). Only the starting scale and levels of the sweep depend on it.
+static float qp_quants_bytes(int n, int nmax, const float *x, uint8_t *L, const float *w) {
+    float max = 0;
+    for (int i = 0; i < n; i++) max = max > x[i] ? max : x[i];
+    if (!max) {
+        memset(L, 0, (size_t)n);
+        return 0;
+    }
+    float iscale = nmax / max;
+    for (int i = 0; i < n; i++) L[i] = (uint8_t)gl_nearest_int(iscale * x[i]);
+    const float scale = 1 / iscale;
+    float best_mse = 0;
+    for (int i = 0; i < n; i++) {
+        const float diff = x[i] - scale * L[i];
+        best_mse += w[i] * diff * diff;
+    }
+    for (int is = -4; is <= 4; is++) {
+        if (is == 0) continue;
+        const float iscale_is = (0.1f * is + nmax) / max, scale_is = 1 / iscale_is;
+        float mse = 0;
+        for (int i = 0; i < n; i++) {
+            int l = gl_nearest_int(iscale_is * x[i]);
+            l = l < nmax ? l : nmax;
+            const float diff = x[i] - scale_is * l;
+            mse += w[i] * diff * diff;
+        }
+        if (mse < best_mse) best_mse = mse, iscale = iscale_is;
+    }
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = gl_nearest_int(iscale * x[i]);
+        l = l < nmax ? l : nmax;
+        L[i] = (uint8_t)l;
+        sumlx += w[i] * x[i] * l;
+        suml2 += w[i] * l * l;
+    }
+    for (int pass = 0; pass < 5; pass++) {
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            float slx = sumlx - w[i] * x[i] * L[i];
+            float sl2 = suml2 - w[i] * L[i] * L[i];
+            if (!(slx > 0 && sl2 > 0)) continue;
+            int nl = gl_nearest_int(x[i] * sl2 / slx);
+            nl = nl < nmax ? nl : nmax;
+            if (nl == L[i]) continue;
+            slx += w[i] * x[i] * nl;
+            sl2 += w[i] * nl * nl;
+            if (slx * slx * suml2 > sumlx * sumlx * sl2) {
+                L[i] = (uint8_t)nl;
+                sumlx = slx, suml2 = sl2;
+                changed++;
+            }
+        }
+        if (!changed) break;
+    }
+    return sumlx / suml2;
+}
+
 // ---- one block of 16 or 32 -------------------------------------------------------------------
 
 // Which groups are rounded again at the chosen scale: the off-lattice ones when there are any,
@@ -198,7 +259,7 @@ static float weighted_fit(const float *w, const float *xval, const int8_t *L, in
 static float quantize_block(const iq_search *p, const float *xb, const float *weight, uint8_t *signs, int *points) {
     const lattice *lat = get_lattice(p->lat);
     const int n = p->block, g = lat->group, n_groups = n / g;
-    float xval[32], waux[32];
+    float xval[32] = {0}, waux[32];
     int8_t L[32], Laux[32];
     bool on[8], on_aux[8];
     for (int i = 0; i < n; i++) waux[i] = sqrtf(weight[i]);
@@ -229,7 +290,7 @@ static float quantize_block(const iq_search *p, const float *xb, const float *we
     }
     float scale, best = 0, trial_max = max;
     if (p->qp_start) {
-        scale = gl_make_qp_quants(n, p->kmaxq + 1, xval, (uint8_t *)L, weight);
+        scale = qp_quants_bytes(n, p->kmaxq + 1, xval, (uint8_t *)L, weight);
         trial_max = scale * p->kmaxq;
     } else {
         scale = max / (2 * p->kmaxq - 1);

@@ -246,6 +246,12 @@ int ll_model_quantize(const char *in_path, const char *out_path, const ll_quanti
     for (int i = 0; i < n; i++) {
         plan_entry *e = &plan[i];
         if (e->convert && e->type == e->t->type) e->convert = false; // already that type
+        if (e->convert && !e->imatrix && ll_type_needs_imatrix(e->type, e->t->name)) {
+            ll_set_err(err, errlen, "'%s' needs an importance matrix for %s (the result would be garbage): "
+                       "make one with 'llamalite imatrix -m MODEL -f TEXT -o imatrix.dat' and pass --imatrix imatrix.dat",
+                       e->t->name, gl_type_name(e->type));
+            goto done;
+        }
         if (!e->convert) {
             e->type = e->t->type;
             continue;

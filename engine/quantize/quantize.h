@@ -19,7 +19,16 @@ enum {
     LL_FTYPE_Q3_K_M = 12, LL_FTYPE_Q3_K_L = 13, LL_FTYPE_Q4_K_S = 14, LL_FTYPE_Q4_K_M = 15,
     LL_FTYPE_Q5_K_S = 16, LL_FTYPE_Q5_K_M = 17, LL_FTYPE_Q6_K = 18, LL_FTYPE_IQ4_NL = 25,
     LL_FTYPE_IQ4_XS = 30, LL_FTYPE_BF16 = 32,
+    // the low-bit mixtures
+    LL_FTYPE_IQ2_XXS = 19, LL_FTYPE_IQ2_XS = 20, LL_FTYPE_IQ3_XS = 22, LL_FTYPE_IQ3_XXS = 23,
+    LL_FTYPE_IQ1_S = 24, LL_FTYPE_IQ3_S = 26, LL_FTYPE_IQ3_M = 27, LL_FTYPE_IQ2_S = 28,
+    LL_FTYPE_IQ2_M = 29, LL_FTYPE_IQ1_M = 31, LL_FTYPE_TQ1_0 = 36, LL_FTYPE_TQ2_0 = 37,
+    LL_FTYPE_MXFP4 = 38,
 };
+
+// Whether a tensor of this type must be quantized with an importance matrix (llama.cpp refuses
+// otherwise: the result would be garbage). IQ1_M only outside the embedding and the head.
+bool ll_type_needs_imatrix(enum gl_type type, const char *name);
 
 typedef struct {
     const char *name;   // "Q4_K_M"
@@ -52,7 +61,7 @@ typedef struct {
     bool falcon;
     int n_layer, n_gqa;     // n_head / n_head_kv
     int n_expert;           // experts per MoE layer (0: dense)
-    int n_attn_v, i_attn_v, i_ffn_down;
+    int n_attn_v, i_attn_v, i_ffn_down, i_ffn_gate, i_ffn_up;
     int n_fallback;
 } ll_mix_state;
 

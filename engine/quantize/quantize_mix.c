@@ -23,6 +23,14 @@ static const ll_ftype_info FTYPES[] = {
     {"Q5_K_S", LL_FTYPE_Q5_K_S, GL_TYPE_Q5_K},  {"Q5_K_M", LL_FTYPE_Q5_K_M, GL_TYPE_Q5_K},
     {"Q6_K", LL_FTYPE_Q6_K, GL_TYPE_Q6_K},      {"IQ4_NL", LL_FTYPE_IQ4_NL, GL_TYPE_IQ4_NL},
     {"IQ4_XS", LL_FTYPE_IQ4_XS, GL_TYPE_IQ4_XS},
+    // the low-bit mixtures (IQ2_S is mostly IQ2_XS and IQ2_M mostly IQ2_S, as llama.cpp names them)
+    {"IQ2_XXS", LL_FTYPE_IQ2_XXS, GL_TYPE_IQ2_XXS}, {"IQ2_XS", LL_FTYPE_IQ2_XS, GL_TYPE_IQ2_XS},
+    {"IQ2_S", LL_FTYPE_IQ2_S, GL_TYPE_IQ2_XS},      {"IQ2_M", LL_FTYPE_IQ2_M, GL_TYPE_IQ2_S},
+    {"IQ3_XXS", LL_FTYPE_IQ3_XXS, GL_TYPE_IQ3_XXS}, {"IQ3_XS", LL_FTYPE_IQ3_XS, GL_TYPE_IQ3_S},
+    {"IQ3_S", LL_FTYPE_IQ3_S, GL_TYPE_IQ3_S},       {"IQ3_M", LL_FTYPE_IQ3_M, GL_TYPE_IQ3_S},
+    {"IQ1_S", LL_FTYPE_IQ1_S, GL_TYPE_IQ1_S},       {"IQ1_M", LL_FTYPE_IQ1_M, GL_TYPE_IQ1_M},
+    {"TQ1_0", LL_FTYPE_TQ1_0, GL_TYPE_TQ1_0},       {"TQ2_0", LL_FTYPE_TQ2_0, GL_TYPE_TQ2_0},
+    {"MXFP4", LL_FTYPE_MXFP4, GL_TYPE_MXFP4},
 };
 enum { N_FTYPES = sizeof FTYPES / sizeof FTYPES[0] };
 
@@ -102,6 +110,41 @@ static bool more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i -
 
 static int blck(int type) { return gl_get_type_traits((enum gl_type)type)->blck_size; }
 
+bool ll_type_needs_imatrix(enum gl_type type, const char *name) {
+    switch (type) {
+    case GL_TYPE_IQ2_XXS: case GL_TYPE_IQ2_XS: case GL_TYPE_IQ2_S: case GL_TYPE_IQ1_S: return true;
+    case GL_TYPE_IQ1_M: return strcmp(name, "token_embd.weight") != 0 && strcmp(name, "output.weight") != 0;
+    default: return false;
+    }
+}
+
+// The 1- and 2-bit mixtures, whose tensors outside attn_v / ffn_down / attn_output all get
+// the base type.
+static bool very_low_bit(int ft) {
+    return ft == LL_FTYPE_IQ2_XXS || ft == LL_FTYPE_IQ2_XS || ft == LL_FTYPE_IQ1_S || ft == LL_FTYPE_IQ2_S ||
+           ft == LL_FTYPE_IQ2_M || ft == LL_FTYPE_IQ1_M;
+}
+
+// Their rules: attn_v and the first eighth of ffn_down with more bits, attn_output too for
+// IQ1 (IQ2_XXS) and IQ2_S/IQ2_M (IQ3_S).
+static int very_low_bit_rule(ll_mix_state *s, const char *name, int t) {
+    const int ft = s->ft->ftype;
+    const bool iq2_sm = ft == LL_FTYPE_IQ2_S || ft == LL_FTYPE_IQ2_M;
+    if (strstr(name, "attn_v.weight")) {
+        s->i_attn_v++;
+        return s->n_gqa >= 4 ? GL_TYPE_Q4_K : iq2_sm ? GL_TYPE_IQ3_S : GL_TYPE_Q2_K;
+    }
+    if (strstr(name, "ffn_down")) {
+        if (s->i_ffn_down++ < s->n_layer / 8) t = iq2_sm ? GL_TYPE_IQ3_S : GL_TYPE_Q2_K;
+        return t;
+    }
+    if (strstr(name, "attn_output.weight")) {
+        if (ft == LL_FTYPE_IQ1_S || ft == LL_FTYPE_IQ1_M) t = GL_TYPE_IQ2_XXS;
+        else if (iq2_sm) t = GL_TYPE_IQ3_S;
+    }
+    return t;
+}
+
 // The mixture's choice before the block-size check.
 static int rule_type(ll_mix_state *s, const char *name, int64_t ne0) {
     const int ft = s->ft->ftype;
@@ -111,13 +154,25 @@ static int rule_type(ll_mix_state *s, const char *name, int64_t ne0) {
         // A tied embedding is the output head too: it gets the head's type.
         if (s->output_type >= 0) return s->output_type;
         if (s->falcon || ne0 % blck(t) != 0) return GL_TYPE_Q8_0;
+        if (very_low_bit(ft) || ft == LL_FTYPE_IQ3_XXS) return GL_TYPE_Q5_K;
         return t != GL_TYPE_Q8_0 ? GL_TYPE_Q6_K : t;
     }
-    if (!strcmp(name, "token_embd.weight")) return s->embd_type >= 0 ? s->embd_type : t;
+    if (!strcmp(name, "token_embd.weight")) {
+        if (s->embd_type >= 0) return s->embd_type;
+        // the low-bit mixtures' embedding fallbacks
+        if (ft == LL_FTYPE_IQ2_XXS || ft == LL_FTYPE_IQ2_XS || ft == LL_FTYPE_IQ1_S || ft == LL_FTYPE_IQ1_M) return GL_TYPE_Q2_K;
+        if (ft == LL_FTYPE_IQ2_S || ft == LL_FTYPE_IQ2_M || ft == LL_FTYPE_IQ3_XXS) return GL_TYPE_IQ3_S;
+        if (ft == LL_FTYPE_TQ1_0 || ft == LL_FTYPE_TQ2_0) return GL_TYPE_Q4_K;
+        return t;
+    }
+    if (very_low_bit(ft)) return very_low_bit_rule(s, name, t);
 
     if (strstr(name, "attn_v.weight")) {
         const int i = s->i_attn_v++;
         if (ft == LL_FTYPE_Q2_K) t = s->n_gqa >= 4 ? GL_TYPE_Q4_K : GL_TYPE_Q3_K;
+        else if (ft == LL_FTYPE_IQ3_XXS) t = s->n_gqa >= 4 ? GL_TYPE_Q4_K : !s->has_imatrix ? GL_TYPE_IQ3_S : GL_TYPE_IQ3_XXS;
+        else if ((ft == LL_FTYPE_IQ3_XS || ft == LL_FTYPE_IQ3_S) && s->n_gqa >= 4) t = GL_TYPE_Q4_K;
+        else if (ft == LL_FTYPE_IQ3_M) t = GL_TYPE_Q4_K;
         else if (ft == LL_FTYPE_Q3_K_M) t = i < 2 ? GL_TYPE_Q5_K : GL_TYPE_Q4_K;
         else if (ft == LL_FTYPE_Q3_K_L) t = GL_TYPE_Q5_K;
         else if ((ft == LL_FTYPE_IQ4_NL || ft == LL_FTYPE_IQ4_XS) && s->n_gqa >= 4) t = GL_TYPE_Q5_K;
@@ -126,13 +181,20 @@ static int rule_type(ll_mix_state *s, const char *name, int64_t ne0) {
         // Eight experts share each layer's attention: its K and V get 8 bits (as llama.cpp).
         return s->n_expert == 8 ? GL_TYPE_Q8_0 : t;
     }
-    if (strstr(name, "attn_k.weight")) return s->n_expert == 8 ? GL_TYPE_Q8_0 : t;
+    if (strstr(name, "attn_k.weight") && s->n_expert == 8) return GL_TYPE_Q8_0;
+    if (strstr(name, "attn_k.weight") || strstr(name, "attn_q.weight")) {
+        if (ft == LL_FTYPE_IQ3_XS) t = GL_TYPE_IQ3_XXS;
+        else if (ft == LL_FTYPE_IQ3_XXS) t = GL_TYPE_IQ2_S;
+        return t;
+    }
     if (strstr(name, "ffn_down")) {
         // With experts (ffn_down_exps, and ffn_down_shexp beside it) the layer is the name's.
         const int counted = s->i_ffn_down++, i = s->n_expert > 1 ? layer_of(name) : counted, n = s->n_layer;
         if (ft == LL_FTYPE_Q2_K) t = GL_TYPE_Q3_K;
+        else if (ft == LL_FTYPE_IQ3_XXS && !s->has_imatrix) t = i < n / 8 ? GL_TYPE_Q4_K : GL_TYPE_Q3_K;
         else if (ft == LL_FTYPE_Q3_K_M)
             t = i < n / 16 ? GL_TYPE_Q5_K : !s->falcon || more_bits(i, n) ? GL_TYPE_Q4_K : GL_TYPE_Q3_K;
+        else if (ft == LL_FTYPE_IQ3_M && i < n / 8) t = GL_TYPE_Q4_K;
         else if (ft == LL_FTYPE_Q3_K_L) t = s->falcon ? GL_TYPE_Q4_K : GL_TYPE_Q5_K;
         else if (ft == LL_FTYPE_Q4_K_M) {
             if (s->falcon) t = i < n / 16 ? GL_TYPE_Q6_K : more_bits(i, n) ? GL_TYPE_Q5_K : GL_TYPE_Q4_K;
@@ -152,15 +214,23 @@ static int rule_type(ll_mix_state *s, const char *name, int64_t ne0) {
                 t = GL_TYPE_Q5_K;
         } else if (!s->falcon) {
             if (ft == LL_FTYPE_Q2_K) t = GL_TYPE_Q3_K;
+            else if (ft == LL_FTYPE_IQ3_XXS) t = GL_TYPE_IQ3_S;
             else if (ft == LL_FTYPE_Q3_K_M) t = GL_TYPE_Q4_K;
             else if (ft == LL_FTYPE_Q3_K_L) t = GL_TYPE_Q5_K;
+            else if (ft == LL_FTYPE_IQ3_M) t = GL_TYPE_Q4_K;
         } else if (ft == LL_FTYPE_Q3_K_L) t = GL_TYPE_Q4_K;
         return t;
     }
     if (strstr(name, "attn_qkv.weight")) {
-        if (ft == LL_FTYPE_Q3_K_M || ft == LL_FTYPE_Q3_K_L) t = GL_TYPE_Q4_K;
+        if (ft == LL_FTYPE_Q3_K_M || ft == LL_FTYPE_Q3_K_L || ft == LL_FTYPE_IQ3_M) t = GL_TYPE_Q4_K;
         else if (ft == LL_FTYPE_Q4_K_M) t = GL_TYPE_Q5_K;
         else if (ft == LL_FTYPE_Q5_K_M) t = GL_TYPE_Q6_K;
+        return t;
+    }
+    if (strstr(name, "ffn_gate") || strstr(name, "ffn_up")) { // IQ3_XS: the middle layers at IQ3_XXS
+        const int counted = strstr(name, "ffn_gate") ? s->i_ffn_gate++ : s->i_ffn_up++;
+        const int i = s->n_expert > 1 ? layer_of(name) : counted, n = s->n_layer;
+        if (ft == LL_FTYPE_IQ3_XS && i >= n / 8 && i < 7 * n / 8) t = GL_TYPE_IQ3_XXS;
         return t;
     }
     return t;
@@ -175,6 +245,9 @@ int ll_mix_type(ll_mix_state *s, const char *name, int64_t ne0, bool *fallback, 
         if (ne0 % blck(t) != 0) {
             // llama.cpp's substitutes for rows that do not split into whole blocks
             switch (t) {
+            case GL_TYPE_TQ1_0: case GL_TYPE_TQ2_0: t = GL_TYPE_Q4_0; break;
+            case GL_TYPE_IQ2_XXS: case GL_TYPE_IQ2_XS: case GL_TYPE_IQ2_S: case GL_TYPE_IQ3_XXS:
+            case GL_TYPE_IQ3_S: case GL_TYPE_IQ1_S: case GL_TYPE_IQ1_M:
             case GL_TYPE_Q2_K: case GL_TYPE_Q3_K: case GL_TYPE_IQ4_XS: t = GL_TYPE_IQ4_NL; break;
             case GL_TYPE_Q4_K: t = GL_TYPE_Q5_0; break;
             case GL_TYPE_Q5_K: t = GL_TYPE_Q5_1; break;

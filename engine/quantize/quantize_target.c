@@ -32,7 +32,7 @@
 #include "quantize/quantize.h"
 #include "util.h"
 
-enum { SAMPLE_ROWS = 256, MAX_CAND = 8 };
+enum { SAMPLE_ROWS = 256, MAX_CAND = 16 };
 
 // Score mean squares above this no longer make q/k errors worse (the softmax saturates).
 static const double QK_SCORE_CAP = 4.0;
@@ -41,8 +41,11 @@ static const double QK_SCORE_CAP = 4.0;
 static const double DEPTH_DAMP = 0.5;
 
 // Candidates for rows that split into 256-element blocks, and for those that only split into 32.
-static const enum gl_type CAND_K[] = {GL_TYPE_Q2_K, GL_TYPE_Q3_K, GL_TYPE_IQ4_XS, GL_TYPE_Q4_K,
-                                      GL_TYPE_Q5_K, GL_TYPE_Q6_K, GL_TYPE_Q8_0, GL_TYPE_F16};
+// The 1- and 2-bit lattice types only where the tensor has importances (or, like IQ3_XXS and
+// IQ3_S, do without).
+static const enum gl_type CAND_K[] = {GL_TYPE_IQ1_M, GL_TYPE_IQ2_XXS, GL_TYPE_IQ2_S, GL_TYPE_Q2_K,
+                                      GL_TYPE_IQ3_XXS, GL_TYPE_IQ3_S, GL_TYPE_Q3_K, GL_TYPE_IQ4_XS,
+                                      GL_TYPE_Q4_K, GL_TYPE_Q5_K, GL_TYPE_Q6_K, GL_TYPE_Q8_0, GL_TYPE_F16};
 static const enum gl_type CAND_32[] = {GL_TYPE_IQ4_NL, GL_TYPE_Q4_1, GL_TYPE_Q5_0, GL_TYPE_Q5_1,
                                        GL_TYPE_Q8_0, GL_TYPE_F16};
 
@@ -292,6 +295,7 @@ bool ll_plan_budget(ll_plan_tensor *ts, int n, uint64_t budget, gl_threadpool *t
         const int nl = t->ne[0] % QK_K == 0 ? (int)(sizeof CAND_K / sizeof CAND_K[0]) : (int)(sizeof CAND_32 / sizeof CAND_32[0]);
         for (int k = 0; k < nl; k++) {
             if (gl_row_size(list[k], t->ne[0]) == 0) continue;
+            if (!ts[i].imatrix && ll_type_needs_imatrix(list[k], t->name)) continue;
             c[i].type[c[i].n] = list[k];
             c[i].bytes[c[i].n] = (double)gl_row_size(list[k], t->ne[0]) * (double)rows_of(t);
             jobs[m.n_jobs++] = i * MAX_CAND + c[i].n;
