@@ -132,23 +132,25 @@ static void add_expert_bias(float *x, const float *bias, int e, int n_rows, int 
     for (int r = 0; r < n_rows; r++) gl_vec_add(x + (size_t)r * n, x + (size_t)r * n, bias + (size_t)e * n, n);
 }
 
-// Expert e over its n gathered tokens: ye = down(act(gate xe) * up xe), with its biases (and the
-// adapters and observer of the layer's expert stacks).
+// Expert e over its n tokens, gathered in its rows of xe (from first[e]): its rows of ye =
+// down(act(gate xe) * up xe), with its biases (and the adapters and observer of the stacks).
 static bool run_expert(ll_context *c, int l, int e, int n, struct ll_moe_buf *b) {
     const ll_hparams *hp = &c->model->hp;
     const ll_layer *L = &c->model->layers[l];
-    const int ff = hp->n_ff_exp;
+    const int ff = hp->n_ff_exp, E = hp->n_embd;
+    float *xe = b->xe + (size_t)b->first[e] * E, *ge = b->ge + (size_t)b->first[e] * ff,
+          *ue = b->ue + (size_t)b->first[e] * ff, *ye = b->ye + (size_t)b->first[e] * E;
     c->act_src = NULL; // xe holds this expert's tokens now
-    if (!ll_matmul_expert(c, &L->w[LL_ROLE_FFN_GATE_EXPS], ll_lora_slot(l, LL_ROLE_FFN_GATE_EXPS), e, b->xe, n, b->ge) ||
-        !ll_matmul_expert(c, &L->w[LL_ROLE_FFN_UP_EXPS], ll_lora_slot(l, LL_ROLE_FFN_UP_EXPS), e, b->xe, n, b->ue))
+    if (!ll_matmul_expert(c, &L->w[LL_ROLE_FFN_GATE_EXPS], ll_lora_slot(l, LL_ROLE_FFN_GATE_EXPS), e, xe, n, ge) ||
+        !ll_matmul_expert(c, &L->w[LL_ROLE_FFN_UP_EXPS], ll_lora_slot(l, LL_ROLE_FFN_UP_EXPS), e, xe, n, ue))
         return false;
-    add_expert_bias(b->ge, ll_vec(L, LL_ROLE_FFN_GATE_EXPS_B), e, n, ff);
-    add_expert_bias(b->ue, ll_vec(L, LL_ROLE_FFN_UP_EXPS_B), e, n, ff);
-    ll_glu(c, b->ge, b->ge, b->ue, n, ff, (size_t)ff, hp->ffn_act);
+    add_expert_bias(ge, ll_vec(L, LL_ROLE_FFN_GATE_EXPS_B), e, n, ff);
+    add_expert_bias(ue, ll_vec(L, LL_ROLE_FFN_UP_EXPS_B), e, n, ff);
+    ll_glu(c, ge, ge, ue, n, ff, (size_t)ff, hp->ffn_act);
     c->act_src = NULL;
-    if (!ll_matmul_expert(c, &L->w[LL_ROLE_FFN_DOWN_EXPS], ll_lora_slot(l, LL_ROLE_FFN_DOWN_EXPS), e, b->ge, n, b->ye))
+    if (!ll_matmul_expert(c, &L->w[LL_ROLE_FFN_DOWN_EXPS], ll_lora_slot(l, LL_ROLE_FFN_DOWN_EXPS), e, ge, n, ye))
         return false;
-    add_expert_bias(b->ye, ll_vec(L, LL_ROLE_FFN_DOWN_EXPS_B), e, n, hp->n_embd);
+    add_expert_bias(ye, ll_vec(L, LL_ROLE_FFN_DOWN_EXPS_B), e, n, E);
     return true;
 }
 
@@ -245,6 +247,22 @@ static bool shared_expert(ll_context *c, int l, const float *x, int n_tok, float
 
 // ---- several tokens: grouped by expert -----------------------------------------------------
 
+// Copies the input rows of expert e's tokens to its rows of xe.
+static void gather(const float *x, int e, int E, int k, struct ll_moe_buf *b) {
+    const int *entries = b->order + b->first[e];
+    float *xe = b->xe + (size_t)b->first[e] * E;
+    for (int i = 0; i < b->count[e]; i++) memcpy(xe + (size_t)i * E, x + (size_t)(entries[i] / k) * E, sizeof(float) * E);
+}
+
+// out row t = sum over token t's choices j, in their order, of w[t][j] * its expert's output row.
+static void sum_choices(int n_tok, int E, int k, float *out, const struct ll_moe_buf *b) {
+    for (int t = 0; t < n_tok; t++) {
+        float *o = out + (size_t)t * E;
+        memset(o, 0, sizeof(float) * E);
+        for (int j = 0; j < k; j++) gl_vec_mad(o, b->ye + (size_t)b->pos[t * k + j] * E, b->w[t * k + j], E);
+    }
+}
+
 // Sorts the chunk's (token, choice) entries by expert: order, first, count.
 static void group_by_expert(const ll_hparams *hp, int n_tok, struct ll_moe_buf *b) {
     const int n_exp = hp->n_expert, k = hp->n_expert_used;
@@ -257,20 +275,14 @@ static void group_by_expert(const ll_hparams *hp, int n_tok, struct ll_moe_buf *
     }
 }
 
-// Expert by expert, each one's matmuls split over the threads (few experts in use, or an
-// observer that sees every matmul in turn). Its weighted outputs join their tokens' rows.
-static bool experts_in_turn(ll_context *c, int l, const float *x, int n_tok, float *out, struct ll_moe_buf *b) {
+// Expert by expert, each one's matmuls split over the threads (few experts in use, an
+// observer or adapter that sees every matmul in turn, or exact batches).
+static bool experts_in_turn(ll_context *c, int l, const float *x, struct ll_moe_buf *b) {
     const ll_hparams *hp = &c->model->hp;
-    const int E = hp->n_embd, n_exp = hp->n_expert, k = hp->n_expert_used;
-    memset(out, 0, sizeof(float) * (size_t)n_tok * E);
-    for (int e = 0; e < n_exp; e++) {
-        const int n = b->count[e], *entries = b->order + b->first[e];
-        if (!n) continue;
-        for (int i = 0; i < n; i++)
-            memcpy(b->xe + (size_t)i * E, x + (size_t)(entries[i] / k) * E, sizeof(float) * E);
-        if (!run_expert(c, l, e, n, b)) return false;
-        for (int i = 0; i < n; i++)
-            gl_vec_mad(out + (size_t)(entries[i] / k) * E, b->ye + (size_t)i * E, b->w[entries[i]], E);
+    for (int e = 0; e < hp->n_expert; e++) {
+        if (!b->count[e]) continue;
+        gather(x, e, hp->n_embd, hp->n_expert_used, b);
+        if (!run_expert(c, l, e, b->count[e], b)) return false;
     }
     return true;
 }
@@ -297,11 +309,11 @@ static void side_by_side_task(void *arg, int ith, int nth) {
     const enum gl_type tg = gl_get_type_traits(gate->type)->vec_dot_type, tu = gl_get_type_traits(up->type)->vec_dot_type,
                        td = gl_get_type_traits(down->type)->vec_dot_type;
     for (int e; (e = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed)) < hp->n_expert;) {
-        const int n = b->count[e], *entries = b->order + b->first[e];
+        const int n = b->count[e];
         if (!n) continue;
         float *xe = b->xe + (size_t)b->first[e] * E, *ge = b->ge + (size_t)b->first[e] * ff,
               *ue = b->ue + (size_t)b->first[e] * ff, *ye = b->ye + (size_t)b->first[e] * E;
-        for (int i = 0; i < n; i++) memcpy(xe + (size_t)i * E, t->x + (size_t)(entries[i] / k) * E, sizeof(float) * E);
+        gather(t->x, e, E, k, b);
         gl_act *ag = &b->exp_in[e], *au = tu != tg ? &b->exp_up[e] : ag, *ah = &b->exp_h[e];
         if (!gl_act_prepare(ag, NULL, xe, n, E, tg) || (au != ag && !gl_act_prepare(au, NULL, xe, n, E, tu))) {
             atomic_store(&t->oom, true);
@@ -322,25 +334,13 @@ static void side_by_side_task(void *arg, int ith, int nth) {
     }
 }
 
-// Every expert in use at once, one per thread at a time; then each token's outputs summed in
-// the order of its choices.
-static bool experts_side_by_side(ll_context *c, const ll_layer *L, const float *x, int n_tok, float *out,
-                                 struct ll_moe_buf *b) {
-    const ll_hparams *hp = &c->model->hp;
-    const int E = hp->n_embd, k = hp->n_expert_used;
+// Every expert in use at once, one per thread at a time.
+static bool experts_side_by_side(ll_context *c, const ll_layer *L, const float *x, struct ll_moe_buf *b) {
     side_by_side t = {.c = c, .L = L, .x = x, .b = b};
     atomic_init(&t.next, 0);
     atomic_init(&t.oom, false);
     gl_threadpool_run(c->tp, side_by_side_task, &t);
-    if (atomic_load(&t.oom)) return false;
-    for (int tk = 0; tk < n_tok; tk++) {
-        float *o = out + (size_t)tk * E;
-        const int *p = b->pos + (size_t)tk * k;
-        const float *w = b->w + (size_t)tk * k;
-        memset(o, 0, sizeof(float) * E);
-        for (int j = 0; j < k; j++) gl_vec_mad(o, b->ye + (size_t)p[j] * E, w[j], E);
-    }
-    return true;
+    return !atomic_load(&t.oom);
 }
 
 // Whether an attached adapter changes layer l's experts.
@@ -385,14 +385,16 @@ bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
         for (int j = 0; j < k; j++) gl_vec_mad(out, b->ye + (size_t)j * E, b->w[j], E);
     } else {
         // Several tokens: each expert in use runs once over all its tokens. With many experts in
-        // use the threads take whole experts (two pool wake-ups per layer instead of three per
-        // expert); with few, or an observer (imatrix), each expert's matmuls are split.
+        // use the threads take whole experts (one pool wake-up per layer instead of several per
+        // expert); with few, or an observer (imatrix), or exact batches (each row as a one-token
+        // decode computes it), each expert's matmuls are split. Every token's outputs are then
+        // summed in the order of its choices.
         group_by_expert(hp, n_tok, b);
         int n_used = 0;
         for (int e = 0; e < n_exp; e++) n_used += b->count[e] > 0;
-        const bool side = plain && c->n_threads > 1 && n_used >= 4 * c->n_threads;
-        if (!(side ? experts_side_by_side(c, L, x, n_tok, out, b) : experts_in_turn(c, l, x, n_tok, out, b)))
-            return false;
+        const bool side = plain && !c->exact_batches && c->n_threads > 1 && n_used >= 4 * c->n_threads;
+        if (!(side ? experts_side_by_side(c, L, x, b) : experts_in_turn(c, l, x, b))) return false;
+        sum_choices(n_tok, E, k, out, b);
     }
     ll_dump("ffn_moe_out", l, out, n_tok, E);
     if (L->w[LL_ROLE_FFN_GATE_SHEXP].data && !shared_expert(c, l, x, n_tok, out, b)) return false;
