@@ -18,26 +18,27 @@
 
 #include "forward/blocks.h"
 
-// Scratch for one chunk, allocated on the first MoE layer for n_batch tokens.
+// Scratch for one chunk, allocated on the first MoE layer for n_batch tokens. A chunk's
+// (token, choice) entries are grouped by expert: expert e's rows of xe, ge, ue, ye start at
+// row first[e] (one row per entry; for one token, row j is its j-th choice).
 struct ll_moe_buf {
     int n_tok_cap, n_used, n_expert;
-    float *logits; // [n_tok][n_expert] router scores
-    float *probs;  // [n_expert] one token's softmax
-    int *sel;      // [n_tok][k] chosen experts, best first
-    float *w;      // [n_tok][k] their weights
-    int *count;    // [n_expert] how many of the chunk's tokens chose each expert
-    int *first;    // [n_expert] where each expert's entries start in `order`
-    int *order;    // [n_tok * k] entries t * k + j (token t's j-th choice), grouped by expert
-    float *xe;     // [n_tok][n_embd] the inputs of one expert's tokens, gathered
-    float *ge, *ue; // [n_tok][n_ff] their gate and up projections; ge then holds act(gate) * up
-    float *ye;     // [n_tok][n_embd] the expert's outputs
+    float *logits;  // [n_tok][n_expert] router scores
+    float *probs;   // [n_expert] one token's softmax
+    int *sel;       // [n_tok][k] chosen experts, best first
+    float *w;       // [n_tok][k] their weights
+    int *count;     // [n_expert] how many of the chunk's entries chose each expert
+    int *first;     // [n_expert] where each expert's entries start in `order` (and its rows)
+    int *order;     // [n_tok * k] entries t * k + j (token t's j-th choice), grouped by expert
+    int *pos;       // [n_tok * k] the row of entry t * k + j
+    float *xe;      // [n_tok * k][n_embd] each entry's input row
+    float *ge, *ue; // [n_tok * k][n_ff] its gate and up projections; ge then act(gate) * up
+    float *ye;      // [n_tok * k][n_embd] its expert's output
     // One generated token: its input once in the experts' activation types, and each chosen
-    // expert's act(gate) * up row in the down projections' (rows of ge, ye: one per choice).
+    // expert's act(gate) * up row in the down projections'.
     gl_act act_gate, act_up, *act_down; // act_down: [k]
-    // A chunk run expert-parallel: every expert's rows stay in place (xe, ge, ue, ye from
-    // first[e]) with its own activations. pos[t * k + j]: the row of token t's j-th choice.
-    gl_act *exp_in, *exp_up, *exp_h; // [n_expert] each
-    int *pos;
+    // Experts side by side: each expert's inputs and hidden rows in its own activations.
+    gl_act *exp_in, *exp_up, *exp_h;    // [n_expert] each
 };
 
 void ll_moe_free(struct ll_moe_buf *b) {
@@ -76,13 +77,12 @@ static struct ll_moe_buf *moe_buf(ll_context *c) {
     b->count = malloc(n_exp * sizeof(int));
     b->first = malloc(n_exp * sizeof(int));
     b->order = malloc(B * k * sizeof(int));
-    // every (token, choice) row at once when the experts run side by side
     b->xe = malloc(B * k * E * sizeof(float));
     b->ge = malloc(B * k * ff * sizeof(float));
     b->ue = malloc(B * k * ff * sizeof(float));
     b->ye = malloc(B * k * E * sizeof(float));
-    if (!b->act_down || !b->exp_in || !b->exp_up || !b->exp_h || !b->pos || !b->logits || !b->probs || !b->sel || !b->w || !b->count || !b->first || !b->order || !b->xe || !b->ge ||
-        !b->ue || !b->ye) {
+    if (!b->act_down || !b->exp_in || !b->exp_up || !b->exp_h || !b->pos || !b->logits || !b->probs || !b->sel ||
+        !b->w || !b->count || !b->first || !b->order || !b->xe || !b->ge || !b->ue || !b->ye) {
         ll_moe_free(b);
         return NULL;
     }
@@ -376,8 +376,8 @@ bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
     ll_dump("ffn_moe_logits", l, b->logits, n_tok, n_exp);
 
     // One token (generation): its k experts' rows in two passes over the threads, summed in the
-    // order of its choices.
-    // Observers and adapters of the expert stacks see each expert's matmuls in turn.
+    // order of its choices. Observers and adapters of the expert stacks see each expert's
+    // matmuls in turn instead.
     const bool plain = !c->act_hook && !experts_adapted(c, l);
     if (n_tok == 1 && plain) {
         if (!experts_one_token(c, L, x, b->sel, b)) return false;
