@@ -128,7 +128,7 @@ int main(void) {
     }
 
     expect_error(&(variant){.key_str = "general.architecture", .val_str = "mamba"},
-                 "unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, phi3, gemma2, gemma3",
+                 "unsupported architecture 'mamba' (supported: llama, qwen2, qwen3, phi3, gemma2, gemma3, ",
                  "architecture");
     expect_error(&(variant){.drop = "blk.1.attn_k.weight"}, "blk.1.attn_k.weight", "missing tensor");
     expect_error(&(variant){.drop = "output_norm.weight"}, "output_norm.weight", "missing norm");
