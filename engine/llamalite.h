@@ -483,7 +483,9 @@ int ll_imatrix_n_chunks(const ll_imatrix *im);
 const char *ll_imatrix_dataset(const ll_imatrix *im); // "" when unknown
 void ll_imatrix_set_info(ll_imatrix *im, int n_chunks, const char *dataset);
 // Collects from every later decode of c of at least 16 tokens: the input of each layer matmul
-// (and of a separate output head when process_output), as llama.cpp's imatrix tool does.
+// (and of a separate output head when process_output), as llama.cpp's imatrix tool does. A stack
+// of experts is collected from every decode: n_expert x n_in values, expert e's columns from
+// e * n_in, each averaged over the tokens that chose it.
 // c == NULL detaches. Returns 0, or -1 when c already has a collector.
 int ll_imatrix_attach(ll_imatrix *im, ll_context *c, bool process_output);
 

@@ -22,7 +22,8 @@ int ll_lora_slot_of(const ll_model *m, const char *name) {
     if (!digits || *s != '.' || layer >= m->hp.n_layer || (digits > 1 && name[4] == '0')) return -1;
     s++;
     for (int r = 0; r < LL_ROLE_COUNT; r++)
-        if (ll_roles[r].kind == LL_KIND_MATRIX && !strcmp(s, ll_roles[r].name)) return ll_lora_slot(layer, (ll_role)r);
+        if ((ll_roles[r].kind == LL_KIND_MATRIX || ll_roles[r].kind == LL_KIND_EXPERTS) && !strcmp(s, ll_roles[r].name))
+            return ll_lora_slot(layer, (ll_role)r);
     return -1;
 }
 
@@ -31,7 +32,14 @@ const ll_weight *ll_lora_base(const ll_model *m, int slot) {
     if (slot == ll_lora_slot_embd(m)) return &m->tok_embd;
     if (slot == ll_lora_slot_output(m)) return m->output.data == m->tok_embd.data ? NULL : &m->output;
     const ll_weight *w = &m->layers[slot / LL_ROLE_COUNT].w[slot % LL_ROLE_COUNT];
-    return w->data && ll_roles[slot % LL_ROLE_COUNT].kind == LL_KIND_MATRIX ? w : NULL;
+    const ll_role_kind kind = ll_roles[slot % LL_ROLE_COUNT].kind;
+    return w->data && (kind == LL_KIND_MATRIX || kind == LL_KIND_EXPERTS) ? w : NULL;
+}
+
+// How many matrices the weight of a slot stacks (n_expert for expert stacks, else 1).
+static int64_t slot_mats(const ll_model *m, int slot) {
+    if (slot >= ll_lora_slot_output(m)) return 1;
+    return ll_roles[slot % LL_ROLE_COUNT].kind == LL_KIND_EXPERTS ? m->hp.n_expert : 1;
 }
 
 // ---- messages -------------------------------------------------------------------------------
@@ -109,24 +117,27 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-// Checks one of A/B: the expected dims (0 = any, reported as "rank"), a LoRA type whose rows
-// the kernels can multiply, data in range. Fills w.
-static bool check_part(const gguf_file *f, const gguf_tensor *t, int64_t e0, int64_t e1,
+// Checks one of A/B: the expected dims (0 = any, reported as "rank"; n_mat > 1: that many
+// stacked, for a stack of experts), a LoRA type whose rows the kernels can multiply, data in
+// range. Fills w (one matrix of the stack's shape).
+static bool check_part(const gguf_file *f, const gguf_tensor *t, int64_t e0, int64_t e1, int64_t n_mat,
                        const char *base, const int64_t *base_ne, ll_weight *w, char *err,
                        size_t errlen) {
     char name[128], got[96], want[96], bshape[96];
     const char *path = gguf_path(f);
     safe(t->name, name, sizeof name);
-    bool ok = t->n_dims <= 2 && t->ne[2] == 1 && t->ne[3] == 1 && t->ne[0] > 0 && t->ne[1] > 0 &&
-              (e0 == 0 || t->ne[0] == e0) && (e1 == 0 || t->ne[1] == e1);
+    bool ok = t->n_dims <= (n_mat > 1 ? 3u : 2u) && t->ne[2] == n_mat && t->ne[3] == 1 && t->ne[0] > 0 &&
+              t->ne[1] > 0 && (e0 == 0 || t->ne[0] == e0) && (e1 == 0 || t->ne[1] == e1);
     if (!ok) {
         tensor_shape(t, got, sizeof got);
-        shape_str(base_ne, 2, bshape, sizeof bshape);
+        shape_str(base_ne, n_mat > 1 ? 3 : 2, bshape, sizeof bshape);
         int k = snprintf(want, sizeof want, "[");
         if (e0) k += snprintf(want + k, sizeof want - k, "%lld, ", (long long)e0);
         else k += snprintf(want + k, sizeof want - k, "rank, ");
-        if (e1) snprintf(want + k, sizeof want - k, "%lld]", (long long)e1);
-        else snprintf(want + k, sizeof want - k, "rank]");
+        if (e1) k += snprintf(want + k, sizeof want - k, "%lld", (long long)e1);
+        else k += snprintf(want + k, sizeof want - k, "rank");
+        if (n_mat > 1) snprintf(want + k, sizeof want - k, ", %lld]", (long long)n_mat);
+        else snprintf(want + k, sizeof want - k, "]");
         char bname[128];
         ll_set_err(err, errlen, "%s: tensor '%s' has shape %s, expected %s for the model's '%s' %s",
                    path, name, got, want, safe(base, bname, sizeof bname), bshape);
@@ -144,7 +155,7 @@ static bool check_part(const gguf_file *f, const gguf_tensor *t, int64_t e0, int
                    path, name, gl_type_name(t->type), (long long)t->ne[0]);
         return false;
     }
-    if (!t->data || t->size < row * (size_t)t->ne[1]) {
+    if (!t->data || t->size < row * (size_t)t->ne[1] * (size_t)n_mat) {
         ll_set_err(err, errlen, "%s: tensor '%s' has too little data", path, name);
         return false;
     }
@@ -152,10 +163,11 @@ static bool check_part(const gguf_file *f, const gguf_tensor *t, int64_t e0, int
     return true;
 }
 
-// A LoRA part (n_out rows of rank elements) transposed to floats: rank rows of n_out.
-static float *transpose(const ll_weight *w) {
+// A LoRA part (n_out rows of rank elements) transposed to floats: rank rows of n_out; for a
+// stack, each of its n_mat matrices so, one after the other.
+static float *transpose(const ll_weight *w, int64_t n_mat) {
     const int64_t n = w->n_out, r = w->n_in;
-    float *row = malloc((size_t)r * sizeof(float)), *t = malloc((size_t)n * (size_t)r * sizeof(float));
+    float *row = malloc((size_t)r * sizeof(float)), *t = malloc((size_t)n_mat * (size_t)n * (size_t)r * sizeof(float));
     if (!row || !t) {
         free(row);
         free(t);
@@ -163,9 +175,12 @@ static float *transpose(const ll_weight *w) {
     }
     const gl_type_traits *tr = gl_get_type_traits(w->type);
     const size_t rb = gl_row_size(w->type, r);
-    for (int64_t i = 0; i < n; i++) {
-        tr->to_float((const char *)w->data + (size_t)i * rb, row, r);
-        for (int64_t k = 0; k < r; k++) t[(size_t)k * n + i] = row[k];
+    for (int64_t e = 0; e < n_mat; e++) {
+        float *te = t + (size_t)e * (size_t)n * (size_t)r;
+        for (int64_t i = 0; i < n; i++) {
+            tr->to_float((const char *)w->data + (size_t)(e * n + i) * rb, row, r);
+            for (int64_t k = 0; k < r; k++) te[(size_t)k * n + i] = row[k];
+        }
     }
     free(row);
     return t;
@@ -186,22 +201,23 @@ static bool add_pair(ll_adapter *ad, const char *base, const gguf_tensor *ta, co
         return false;
     }
     if (slot < 0 || !w) {
-        ll_set_err(err, errlen, "%s: LoRA on '%s' is not supported (only attention, feed-forward, output "
-                   "and token embedding matrices)", path, safe(base, bname, sizeof bname));
+        ll_set_err(err, errlen, "%s: LoRA on '%s' is not supported (only attention, feed-forward, expert, "
+                   "output and token embedding matrices)", path, safe(base, bname, sizeof bname));
         return false;
     }
     ll_lora_pair *p = &ad->pairs[slot];
-    const int64_t base_ne[2] = {w->n_in, w->n_out};
+    const int64_t n_mat = slot_mats(m, slot), base_ne[3] = {w->n_in, w->n_out, n_mat};
     bool embd = slot == ll_lora_slot_embd(m);
     if (embd) {
         // llama.cpp's layout: A [rank, n_vocab] (looked up by token), B [rank, n_embd].
-        if (!check_part(ad->file, ta, 0, w->n_out, base, base_ne, &p->a, err, errlen) ||
-            !check_part(ad->file, tb, p->a.n_in, w->n_in, base, base_ne, &p->b, err, errlen))
+        if (!check_part(ad->file, ta, 0, w->n_out, 1, base, base_ne, &p->a, err, errlen) ||
+            !check_part(ad->file, tb, p->a.n_in, w->n_in, 1, base, base_ne, &p->b, err, errlen))
             return false;
         p->rank = (int)p->a.n_in;
     } else {
-        if (!check_part(ad->file, ta, w->n_in, 0, base, base_ne, &p->a, err, errlen) ||
-            !check_part(ad->file, tb, p->a.n_out, w->n_out, base, base_ne, &p->b, err, errlen))
+        // A stack of experts: A [n_in, rank, n_expert], B [rank, n_out, n_expert].
+        if (!check_part(ad->file, ta, w->n_in, 0, n_mat, base, base_ne, &p->a, err, errlen) ||
+            !check_part(ad->file, tb, p->a.n_out, w->n_out, n_mat, base, base_ne, &p->b, err, errlen))
             return false;
         p->rank = (int)p->a.n_out;
     }
@@ -217,7 +233,7 @@ static bool add_pair(ll_adapter *ad, const char *base, const gguf_tensor *ta, co
         }
     }
     p->scale = ad->alpha != 0 ? ad->alpha / (float)p->rank : 1.0f;
-    if (!(p->bt = transpose(&p->b)) || (embd && !(p->at = transpose(&p->a)))) {
+    if (!(p->bt = transpose(&p->b, n_mat)) || (embd && !(p->at = transpose(&p->a, 1)))) {
         ll_set_err(err, errlen, "out of memory");
         return false;
     }

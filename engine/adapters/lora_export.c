@@ -179,6 +179,10 @@ int ll_lora_export(const ll_model *m, ll_adapter *const *ads, const float *scale
             gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->size);
             continue;
         }
+        if (t->n_dims > 2) { // each expert has its own low-rank basis: not merged (yet)
+            ll_set_err(err, errlen, "merging an adapter into the expert stack '%s' is not supported", t->name);
+            goto done;
+        }
         size_t size;
         enum gl_type ot;
         if (!merge_tensor(m, slot, t->name, ads, scales, n, want, tp, &owned[i], &size, &ot, err, errlen))

@@ -78,8 +78,10 @@ struct ll_context {
 
     // Activation observer (importance-matrix collection, imatrix.c): when set, the forward
     // pass calls it before every weight matmul with the matmul's input (n_tok rows of n_in
-    // floats) and the weight's slot as lora.h numbers them. NULL (the default) costs one test.
-    void (*act_hook)(void *ud, int slot, const float *x, int n_tok, int n_in);
+    // floats) and the weight's slot as lora.h numbers them; for a stack of experts, once per
+    // expert in use (expert >= 0, in increasing order within a layer), else expert is -1.
+    // NULL (the default) costs one test.
+    void (*act_hook)(void *ud, int slot, int expert, const float *x, int n_tok, int n_in);
     void *act_hook_ud;
 
     // ll_set_abort_callback: asked between chunks and between layers whether to stop.

@@ -33,6 +33,7 @@ bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out);
 // best first) and their weights (w) by the family's rule; probs is scratch of n_expert floats.
 void ll_moe_route(const ll_hparams *hp, const float *logits, float *probs, int *sel, float *w);
 // dst = act(gate) * up over n_rows rows of n; gate and up rows are stride floats apart, dst's n.
+// c NULL: on the calling thread (inside a task of the pool).
 void ll_glu(ll_context *c, float *dst, const float *gate, const float *up, int n_rows, int n, size_t stride,
             ll_act act);
 // x += y over n_tok rows of n_embd (name, layer: the debug dump's label).
@@ -69,6 +70,10 @@ static inline float ll_hsum8_hadd(const float *l) {
 // converted for the previous call is reused when it came from the same buffer in the same type
 // (q/k/v, gate/up); callers reset c->act_src whenever that buffer changes (matmul.c).
 bool ll_matmul(ll_context *c, const ll_weight *w, int slot, const float *x, int n_tok, float *out);
+// out = expert `expert` of a stack of expert matrices · x, plus the adapters of the stack's
+// slot for that expert (matmul.c).
+bool ll_matmul_expert(ll_context *c, const ll_weight *stack, int slot, int expert, const float *x, int n_tok,
+                      float *out);
 // The adapters' deltas of the embedding rows of tokens, added to c->x (matmul.c).
 bool ll_lora_embd(ll_context *c, const ll_token *tokens, int n_tok);
 

@@ -219,15 +219,21 @@ static bool lora_first(ll_context *c, const ll_weight *w, const float *x, int n_
     return true;
 }
 
-// The adapters of weight `slot`: out += sum of s * B·(A·x).
-static bool lora_apply(ll_context *c, int slot, const float *x, int n_tok, float *out) {
+// The adapters of weight `slot`: out += sum of s * B·(A·x). For a stack of experts (expert >= 0)
+// the adapters' A and B are stacks too, and expert's own pair applies.
+static bool lora_apply(ll_context *c, int slot, int expert, const float *x, int n_tok, float *out) {
     lora_sum sum = {0};
     for (int i = 0; i < c->n_loras; i++) {
         const ll_lora_use *u = &c->loras[i];
         const ll_lora_pair *p = &u->adapter->pairs[slot];
         if (!p->a.data || u->scale == 0) continue;
-        if (!lora_first(c, &p->a, x, n_tok) || !lora_accum(c, &p->b, p->bt, n_tok, u->scale * p->scale, &sum))
-            return false;
+        ll_weight a = p->a, b = p->b;
+        const float *bt = p->bt;
+        if (expert >= 0) {
+            a = ll_expert(&p->a, expert), b = ll_expert(&p->b, expert);
+            bt += (size_t)expert * (size_t)p->b.n_in * (size_t)p->b.n_out;
+        }
+        if (!lora_first(c, &a, x, n_tok) || !lora_accum(c, &b, bt, n_tok, u->scale * p->scale, &sum)) return false;
     }
     lora_flush(c, &sum, out);
     return true;
@@ -272,8 +278,8 @@ bool ll_lora_embd(ll_context *c, const ll_token *tokens, int n_tok) {
 
 // ---- matmul with a shared activation ------------------------------------------------------
 
-bool ll_matmul(ll_context *c, const ll_weight *w, int slot, const float *x, int n_tok, float *out) {
-    if (c->act_hook) c->act_hook(c->act_hook_ud, slot, x, n_tok, (int)w->n_in);
+// out = W · x, x converted to W's activation type unless the last conversion was of x already.
+static bool base_matmul(ll_context *c, const ll_weight *w, const float *x, int n_tok, float *out) {
     const enum gl_type vt = gl_get_type_traits(w->type)->vec_dot_type;
     if (c->act_src != x || c->act.type != vt || c->act.n_tok != n_tok || c->act.n_in != w->n_in) {
         c->lora_act_src = NULL; // x's buffer may hold new values: the LoRA copy is stale too
@@ -285,8 +291,22 @@ bool ll_matmul(ll_context *c, const ll_weight *w, int slot, const float *x, int 
     }
     if (c->exact_batches && n_tok > 1) gl_matmul_rowwise(c->tp, w->data, w->type, w->n_out, &c->act, out);
     else gl_matmul(c->tp, w->data, w->type, w->n_out, &c->act, out);
+    return true;
+}
+
+bool ll_matmul(ll_context *c, const ll_weight *w, int slot, const float *x, int n_tok, float *out) {
+    if (c->act_hook) c->act_hook(c->act_hook_ud, slot, -1, x, n_tok, (int)w->n_in);
+    if (!base_matmul(c, w, x, n_tok, out)) return false;
     if (c->n_loras == 0 || slot < 0) return true;
     if (slot == ll_lora_slot_output(c->model) && w->data == c->model->tok_embd.data)
         return lora_apply_tied_output(c, x, n_tok, out);
-    return lora_apply(c, slot, x, n_tok, out);
+    return lora_apply(c, slot, -1, x, n_tok, out);
+}
+
+bool ll_matmul_expert(ll_context *c, const ll_weight *stack, int slot, int expert, const float *x, int n_tok,
+                      float *out) {
+    if (c->act_hook) c->act_hook(c->act_hook_ud, slot, expert, x, n_tok, (int)stack->n_in);
+    const ll_weight w = ll_expert(stack, expert);
+    if (!base_matmul(c, &w, x, n_tok, out)) return false;
+    return c->n_loras == 0 || lora_apply(c, slot, expert, x, n_tok, out);
 }

@@ -18,22 +18,27 @@
 
 #include "forward/blocks.h"
 
-// Scratch for one chunk, allocated on the first MoE layer for n_batch tokens.
+// Scratch for one chunk, allocated on the first MoE layer for n_batch tokens. A chunk's
+// (token, choice) entries are grouped by expert: expert e's rows of xe, ge, ue, ye start at
+// row first[e] (one row per entry; for one token, row j is its j-th choice).
 struct ll_moe_buf {
-    int n_tok_cap, n_used;
-    float *logits; // [n_tok][n_expert] router scores
-    float *probs;  // [n_expert] one token's softmax
-    int *sel;      // [n_tok][k] chosen experts, best first
-    float *w;      // [n_tok][k] their weights
-    int *count;    // [n_expert] how many of the chunk's tokens chose each expert
-    int *first;    // [n_expert] where each expert's entries start in `order`
-    int *order;    // [n_tok * k] entries t * k + j (token t's j-th choice), grouped by expert
-    float *xe;     // [n_tok][n_embd] the inputs of one expert's tokens, gathered
-    float *ge, *ue; // [n_tok][n_ff] their gate and up projections; ge then holds act(gate) * up
-    float *ye;     // [n_tok][n_embd] the expert's outputs
+    int n_tok_cap, n_used, n_expert;
+    float *logits;  // [n_tok][n_expert] router scores
+    float *probs;   // [n_expert] one token's softmax
+    int *sel;       // [n_tok][k] chosen experts, best first
+    float *w;       // [n_tok][k] their weights
+    int *count;     // [n_expert] how many of the chunk's entries chose each expert
+    int *first;     // [n_expert] where each expert's entries start in `order` (and its rows)
+    int *order;     // [n_tok * k] entries t * k + j (token t's j-th choice), grouped by expert
+    int *pos;       // [n_tok * k] the row of entry t * k + j
+    float *xe;      // [n_tok * k][n_embd] each entry's input row
+    float *ge, *ue; // [n_tok * k][n_ff] its gate and up projections; ge then act(gate) * up
+    float *ye;      // [n_tok * k][n_embd] its expert's output
     // One generated token: its input once in the experts' activation types, and each chosen
-    // expert's act(gate) * up row in the down projections' (rows of ge, ye: one per choice).
+    // expert's act(gate) * up row in the down projections'.
     gl_act act_gate, act_up, *act_down; // act_down: [k]
+    // Experts side by side: each expert's inputs and hidden rows in its own activations.
+    gl_act *exp_in, *exp_up, *exp_h;    // [n_expert] each
 };
 
 void ll_moe_free(struct ll_moe_buf *b) {
@@ -43,6 +48,9 @@ void ll_moe_free(struct ll_moe_buf *b) {
     gl_act_free(&b->act_gate), gl_act_free(&b->act_up);
     for (int j = 0; b->act_down && j < b->n_used; j++) gl_act_free(&b->act_down[j]);
     free(b->act_down);
+    for (int e = 0; b->exp_in && e < b->n_expert; e++)
+        gl_act_free(&b->exp_in[e]), gl_act_free(&b->exp_up[e]), gl_act_free(&b->exp_h[e]);
+    free(b->exp_in), free(b->exp_up), free(b->exp_h), free(b->pos);
     free(b);
 }
 
@@ -56,7 +64,12 @@ static struct ll_moe_buf *moe_buf(ll_context *c) {
     if (!b) return NULL;
     b->n_tok_cap = c->n_batch;
     b->n_used = (int)k;
+    b->n_expert = (int)n_exp;
     b->act_down = calloc(k, sizeof(gl_act));
+    b->exp_in = calloc(n_exp, sizeof(gl_act));
+    b->exp_up = calloc(n_exp, sizeof(gl_act));
+    b->exp_h = calloc(n_exp, sizeof(gl_act));
+    b->pos = malloc(B * k * sizeof(int));
     b->logits = malloc(B * n_exp * sizeof(float));
     b->probs = malloc(n_exp * sizeof(float));
     b->sel = malloc(B * k * sizeof(int));
@@ -64,12 +77,12 @@ static struct ll_moe_buf *moe_buf(ll_context *c) {
     b->count = malloc(n_exp * sizeof(int));
     b->first = malloc(n_exp * sizeof(int));
     b->order = malloc(B * k * sizeof(int));
-    b->xe = malloc(B * E * sizeof(float));
-    b->ge = malloc(B * ff * sizeof(float));
-    b->ue = malloc(B * ff * sizeof(float));
-    b->ye = malloc(B * E * sizeof(float));
-    if (!b->act_down || !b->logits || !b->probs || !b->sel || !b->w || !b->count || !b->first || !b->order || !b->xe || !b->ge ||
-        !b->ue || !b->ye) {
+    b->xe = malloc(B * k * E * sizeof(float));
+    b->ge = malloc(B * k * ff * sizeof(float));
+    b->ue = malloc(B * k * ff * sizeof(float));
+    b->ye = malloc(B * k * E * sizeof(float));
+    if (!b->act_down || !b->exp_in || !b->exp_up || !b->exp_h || !b->pos || !b->logits || !b->probs || !b->sel ||
+        !b->w || !b->count || !b->first || !b->order || !b->xe || !b->ge || !b->ue || !b->ye) {
         ll_moe_free(b);
         return NULL;
     }
@@ -134,20 +147,25 @@ static void add_expert_bias(float *x, const float *bias, int e, int n_rows, int 
     for (int r = 0; r < n_rows; r++) gl_vec_add(x + (size_t)r * n, x + (size_t)r * n, bias + (size_t)e * n, n);
 }
 
-// Expert e over its n gathered tokens: ye = down(act(gate xe) * up xe), with its biases.
-static bool run_expert(ll_context *c, const ll_layer *L, int e, int n, struct ll_moe_buf *b) {
+// Expert e over its n tokens, gathered in its rows of xe (from first[e]): its rows of ye =
+// down(act(gate xe) * up xe), with its biases (and the adapters and observer of the stacks).
+static bool run_expert(ll_context *c, int l, int e, int n, struct ll_moe_buf *b) {
     const ll_hparams *hp = &c->model->hp;
-    const int ff = hp->n_ff_exp;
-    const ll_weight gate = ll_expert(&L->w[LL_ROLE_FFN_GATE_EXPS], e), up = ll_expert(&L->w[LL_ROLE_FFN_UP_EXPS], e),
-                    down = ll_expert(&L->w[LL_ROLE_FFN_DOWN_EXPS], e);
+    const ll_layer *L = &c->model->layers[l];
+    const int ff = hp->n_ff_exp, E = hp->n_embd;
+    float *xe = b->xe + (size_t)b->first[e] * E, *ge = b->ge + (size_t)b->first[e] * ff,
+          *ue = b->ue + (size_t)b->first[e] * ff, *ye = b->ye + (size_t)b->first[e] * E;
     c->act_src = NULL; // xe holds this expert's tokens now
-    if (!ll_matmul(c, &gate, -1, b->xe, n, b->ge) || !ll_matmul(c, &up, -1, b->xe, n, b->ue)) return false;
-    add_expert_bias(b->ge, ll_vec(L, LL_ROLE_FFN_GATE_EXPS_B), e, n, ff);
-    add_expert_bias(b->ue, ll_vec(L, LL_ROLE_FFN_UP_EXPS_B), e, n, ff);
-    ll_glu(c, b->ge, b->ge, b->ue, n, ff, (size_t)ff, hp->ffn_act);
+    if (!ll_matmul_expert(c, &L->w[LL_ROLE_FFN_GATE_EXPS], ll_lora_slot(l, LL_ROLE_FFN_GATE_EXPS), e, xe, n, ge) ||
+        !ll_matmul_expert(c, &L->w[LL_ROLE_FFN_UP_EXPS], ll_lora_slot(l, LL_ROLE_FFN_UP_EXPS), e, xe, n, ue))
+        return false;
+    add_expert_bias(ge, ll_vec(L, LL_ROLE_FFN_GATE_EXPS_B), e, n, ff);
+    add_expert_bias(ue, ll_vec(L, LL_ROLE_FFN_UP_EXPS_B), e, n, ff);
+    ll_glu(c, ge, ge, ue, n, ff, (size_t)ff, hp->ffn_act);
     c->act_src = NULL;
-    if (!ll_matmul(c, &down, -1, b->ge, n, b->ye)) return false;
-    add_expert_bias(b->ye, ll_vec(L, LL_ROLE_FFN_DOWN_EXPS_B), e, n, hp->n_embd);
+    if (!ll_matmul_expert(c, &L->w[LL_ROLE_FFN_DOWN_EXPS], ll_lora_slot(l, LL_ROLE_FFN_DOWN_EXPS), e, ge, n, ye))
+        return false;
+    add_expert_bias(ye, ll_vec(L, LL_ROLE_FFN_DOWN_EXPS_B), e, n, E);
     return true;
 }
 
@@ -242,31 +260,111 @@ static bool shared_expert(ll_context *c, int l, const float *x, int n_tok, float
     return true;
 }
 
-// Several tokens: each chosen expert once, a batched matmul over the tokens that chose it.
-static bool experts_grouped(ll_context *c, const ll_layer *L, const float *x, int n_tok, float *out,
-                            struct ll_moe_buf *b) {
-    const ll_hparams *hp = &c->model->hp;
-    const int E = hp->n_embd, n_exp = hp->n_expert, k = hp->n_expert_used;
-    // Group the (token, choice) entries by expert.
+// ---- several tokens: grouped by expert -----------------------------------------------------
+
+// Copies the input rows of expert e's tokens to its rows of xe.
+static void gather(const float *x, int e, int E, int k, struct ll_moe_buf *b) {
+    const int *entries = b->order + b->first[e];
+    float *xe = b->xe + (size_t)b->first[e] * E;
+    for (int i = 0; i < b->count[e]; i++) memcpy(xe + (size_t)i * E, x + (size_t)(entries[i] / k) * E, sizeof(float) * E);
+}
+
+// out row t = sum over token t's choices j, in their order, of w[t][j] * its expert's output row.
+static void sum_choices(int n_tok, int E, int k, float *out, const struct ll_moe_buf *b) {
+    for (int t = 0; t < n_tok; t++) {
+        float *o = out + (size_t)t * E;
+        memset(o, 0, sizeof(float) * E);
+        for (int j = 0; j < k; j++) gl_vec_mad(o, b->ye + (size_t)b->pos[t * k + j] * E, b->w[t * k + j], E);
+    }
+}
+
+// Sorts the chunk's (token, choice) entries by expert: order, first, count.
+static void group_by_expert(const ll_hparams *hp, int n_tok, struct ll_moe_buf *b) {
+    const int n_exp = hp->n_expert, k = hp->n_expert_used;
     for (int e = 0, at = 0; e < n_exp; e++) b->first[e] = at, at += b->count[e];
     memset(b->count, 0, (size_t)n_exp * sizeof(int));
     for (int i = 0; i < n_tok * k; i++) {
         const int e = b->sel[i];
+        b->pos[i] = b->first[e] + b->count[e];
         b->order[b->first[e] + b->count[e]++] = i;
     }
+}
 
-    // Each chosen expert once over its tokens; its weighted outputs join their tokens' rows.
-    memset(out, 0, sizeof(float) * (size_t)n_tok * E);
-    for (int e = 0; e < n_exp; e++) {
-        const int n = b->count[e], *entries = b->order + b->first[e];
-        if (!n) continue;
-        for (int i = 0; i < n; i++)
-            memcpy(b->xe + (size_t)i * E, x + (size_t)(entries[i] / k) * E, sizeof(float) * E);
-        if (!run_expert(c, L, e, n, b)) return false;
-        for (int i = 0; i < n; i++)
-            gl_vec_mad(out + (size_t)(entries[i] / k) * E, b->ye + (size_t)i * E, b->w[entries[i]], E);
+// Expert by expert, each one's matmuls split over the threads (few experts in use, an
+// observer or adapter that sees every matmul in turn, or exact batches).
+static bool experts_in_turn(ll_context *c, int l, const float *x, struct ll_moe_buf *b) {
+    const ll_hparams *hp = &c->model->hp;
+    for (int e = 0; e < hp->n_expert; e++) {
+        if (!b->count[e]) continue;
+        gather(x, e, hp->n_embd, hp->n_expert_used, b);
+        if (!run_expert(c, l, e, b->count[e], b)) return false;
     }
     return true;
+}
+
+typedef struct {
+    ll_context *c;
+    const ll_layer *L;
+    const float *x;
+    struct ll_moe_buf *b;
+    atomic_int next;  // next expert to take
+    atomic_bool oom;
+} side_by_side;
+
+// Whole experts dealt out to the threads: each gathers its tokens' rows, converts them once for
+// gate and up, runs the three matmuls on its own (no pool inside), all in its own rows.
+static void side_by_side_task(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
+    side_by_side *t = arg;
+    struct ll_moe_buf *b = t->b;
+    const ll_hparams *hp = &t->c->model->hp;
+    const int E = hp->n_embd, ff = hp->n_ff_exp, k = hp->n_expert_used;
+    const ll_weight *gate = &t->L->w[LL_ROLE_FFN_GATE_EXPS], *up = &t->L->w[LL_ROLE_FFN_UP_EXPS],
+                    *down = &t->L->w[LL_ROLE_FFN_DOWN_EXPS];
+    const enum gl_type tg = gl_get_type_traits(gate->type)->vec_dot_type, tu = gl_get_type_traits(up->type)->vec_dot_type,
+                       td = gl_get_type_traits(down->type)->vec_dot_type;
+    for (int e; (e = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed)) < hp->n_expert;) {
+        const int n = b->count[e];
+        if (!n) continue;
+        float *xe = b->xe + (size_t)b->first[e] * E, *ge = b->ge + (size_t)b->first[e] * ff,
+              *ue = b->ue + (size_t)b->first[e] * ff, *ye = b->ye + (size_t)b->first[e] * E;
+        gather(t->x, e, E, k, b);
+        gl_act *ag = &b->exp_in[e], *au = tu != tg ? &b->exp_up[e] : ag, *ah = &b->exp_h[e];
+        if (!gl_act_prepare(ag, NULL, xe, n, E, tg) || (au != ag && !gl_act_prepare(au, NULL, xe, n, E, tu))) {
+            atomic_store(&t->oom, true);
+            return;
+        }
+        const ll_weight g = ll_expert(gate, e), u = ll_expert(up, e), d = ll_expert(down, e);
+        gl_matmul(NULL, g.data, g.type, ff, ag, ge);
+        gl_matmul(NULL, u.data, u.type, ff, au, ue);
+        add_expert_bias(ge, ll_vec(t->L, LL_ROLE_FFN_GATE_EXPS_B), e, n, ff);
+        add_expert_bias(ue, ll_vec(t->L, LL_ROLE_FFN_UP_EXPS_B), e, n, ff);
+        ll_glu(NULL, ge, ge, ue, n, ff, (size_t)ff, hp->ffn_act);
+        if (!gl_act_prepare(ah, NULL, ge, n, ff, td)) {
+            atomic_store(&t->oom, true);
+            return;
+        }
+        gl_matmul(NULL, d.data, d.type, E, ah, ye);
+        add_expert_bias(ye, ll_vec(t->L, LL_ROLE_FFN_DOWN_EXPS_B), e, n, E);
+    }
+}
+
+// Every expert in use at once, one per thread at a time.
+static bool experts_side_by_side(ll_context *c, const ll_layer *L, const float *x, struct ll_moe_buf *b) {
+    side_by_side t = {.c = c, .L = L, .x = x, .b = b};
+    atomic_init(&t.next, 0);
+    atomic_init(&t.oom, false);
+    gl_threadpool_run(c->tp, side_by_side_task, &t);
+    return !atomic_load(&t.oom);
+}
+
+// Whether an attached adapter changes layer l's experts.
+static bool experts_adapted(const ll_context *c, int l) {
+    static const ll_role stacks[3] = {LL_ROLE_FFN_GATE_EXPS, LL_ROLE_FFN_UP_EXPS, LL_ROLE_FFN_DOWN_EXPS};
+    for (int i = 0; i < c->n_loras; i++)
+        for (int r = 0; r < 3; r++)
+            if (c->loras[i].adapter->pairs[ll_lora_slot(l, stacks[r])].a.data && c->loras[i].scale != 0) return true;
+    return false;
 }
 
 bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
@@ -295,13 +393,25 @@ bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
     ll_dump("ffn_moe_logits", l, b->logits, n_tok, n_exp);
 
     // One token (generation): its k experts' rows in two passes over the threads, summed in the
-    // order of its choices. (Observers and expert adapters take the general path below.)
-    if (n_tok == 1 && !c->act_hook) {
+    // order of its choices. Observers and adapters of the expert stacks see each expert's
+    // matmuls in turn instead.
+    const bool plain = !c->act_hook && !experts_adapted(c, l);
+    if (n_tok == 1 && plain) {
         if (!experts_one_token(c, L, x, b->sel, b)) return false;
         memset(out, 0, sizeof(float) * E);
         for (int j = 0; j < k; j++) gl_vec_mad(out, b->ye + (size_t)j * E, b->w[j], E);
-    } else if (!experts_grouped(c, L, x, n_tok, out, b)) {
-        return false;
+    } else {
+        // Several tokens: each expert in use runs once over all its tokens. With many experts in
+        // use the threads take whole experts (one pool wake-up per layer instead of several per
+        // expert); with few, or an observer (imatrix), or exact batches (each row as a one-token
+        // decode computes it), each expert's matmuls are split. Every token's outputs are then
+        // summed in the order of its choices.
+        group_by_expert(hp, n_tok, b);
+        int n_used = 0;
+        for (int e = 0; e < n_exp; e++) n_used += b->count[e] > 0;
+        const bool side = plain && !c->exact_batches && c->n_threads > 1 && n_used >= 4 * c->n_threads;
+        if (!(side ? experts_side_by_side(c, L, x, b) : experts_in_turn(c, l, x, b))) return false;
+        sum_choices(n_tok, E, k, out, b);
     }
     ll_dump("ffn_moe_out", l, out, n_tok, E);
     if (L->w[LL_ROLE_FFN_GATE_SHEXP].data && !shared_expert(c, l, x, n_tok, out, b)) return false;

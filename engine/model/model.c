@@ -777,14 +777,19 @@ static void make_desc(ll_model *m) {
 }
 
 // Reads one byte per page of every weight so the first decode does not pay for page faults,
-// reporting the bytes done as it goes.
+// reporting the bytes done as it goes. Stacks of experts are left alone: only the experts the
+// router chooses are ever read, and those it never chooses need never come into memory.
 static void prefault(const ll_model *m, const ll_model_params *p) {
     const int64_t nt = gguf_n_tensors(m->file);
     uint64_t total = 0, done = 0;
-    for (int64_t i = 0; i < nt; i++) total += gguf_get_tensor(m->file, i)->size;
+    for (int64_t i = 0; i < nt; i++) {
+        const gguf_tensor *t = gguf_get_tensor(m->file, i);
+        if (t->n_dims < 3) total += t->size;
+    }
     volatile unsigned char sink = 0;
     for (int64_t i = 0; i < nt; i++) {
         const gguf_tensor *t = gguf_get_tensor(m->file, i);
+        if (t->n_dims >= 3) continue;
         const unsigned char *d = t->data;
         for (size_t off = 0; off < t->size; off += 4096) sink ^= d[off];
         done += t->size;

@@ -6,6 +6,9 @@
 //   n_entries; n_entries x { name_len, name bytes, ncall, nval, nval floats (mean * ncall) };
 //   then (optional) the chunk count and { dataset_len, dataset bytes }.
 // ncall is the number of matmul calls the means were taken over; a reader divides by it.
+// A stack of experts has one entry of n_expert x n_in values (expert e's columns from e * n_in),
+// each expert's means over the tokens that chose it, as llama-imatrix collects them; ncall
+// counts the layer's passes (an expert no token chose is written as zeros).
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,8 +24,10 @@ typedef struct {
     char *name;
     int ncall;       // matmul calls seen
     int nval;
+    int n_seg;       // 1, or the experts of a stack: segments of nval / n_seg columns
     double *sum;     // sum over rows of x^2 per column
-    double count;    // rows summed (a loaded entry counts as ncall rows of its means)
+    double *count;   // [n_seg] rows summed (a loaded entry counts as ncall rows of its means)
+    int last_expert; // the expert seen last (a lower one starts the layer's next pass)
     bool loaded;     // from a file: sum holds floats, divided in float as llama.cpp does
     float *mean;     // cache for ll_imatrix_get (NULL: stale)
 } im_entry;
@@ -45,6 +50,7 @@ void ll_imatrix_free(ll_imatrix *im) {
     for (int i = 0; i < im->n; i++) {
         free(im->e[i].name);
         free(im->e[i].sum);
+        free(im->e[i].count);
         free(im->e[i].mean);
     }
     free(im->e);
@@ -58,11 +64,11 @@ static im_entry *find(const ll_imatrix *im, const char *name) {
     return NULL;
 }
 
-// The entry for name with nval columns, created empty when new; NULL when out of memory or
-// when an entry of that name has another size.
-static im_entry *entry(ll_imatrix *im, const char *name, int nval) {
+// The entry for name with nval columns in n_seg segments, created empty when new; NULL when out
+// of memory or when an entry of that name has another size.
+static im_entry *entry(ll_imatrix *im, const char *name, int nval, int n_seg) {
     im_entry *e = find(im, name);
-    if (e) return e->nval == nval ? e : NULL;
+    if (e) return e->nval == nval && e->n_seg == n_seg ? e : NULL;
     if (im->n == im->cap) {
         int cap = im->cap ? 2 * im->cap : 64;
         im_entry *ne = realloc(im->e, (size_t)cap * sizeof *ne);
@@ -74,12 +80,16 @@ static im_entry *entry(ll_imatrix *im, const char *name, int nval) {
     memset(e, 0, sizeof *e);
     e->name = strdup(name);
     e->sum = calloc((size_t)nval, sizeof *e->sum);
-    if (!e->name || !e->sum) {
+    e->count = calloc((size_t)n_seg, sizeof *e->count);
+    if (!e->name || !e->sum || !e->count) {
         free(e->name);
         free(e->sum);
+        free(e->count);
         return NULL;
     }
     e->nval = nval;
+    e->n_seg = n_seg;
+    e->last_expert = n_seg;
     im->n++;
     return e;
 }
@@ -97,10 +107,11 @@ static const float *means(im_entry *e) {
     if (!e->mean) {
         e->mean = malloc((size_t)e->nval * sizeof *e->mean);
         if (!e->mean) return NULL;
-        for (int j = 0; j < e->nval; j++)
-            e->mean[j] = e->count <= 0 ? 0.0f
-                         : e->loaded ? (float)e->sum[j] / (float)e->count
-                                     : (float)(e->sum[j] / e->count);
+        const int seg = e->nval / e->n_seg;
+        for (int j = 0; j < e->nval; j++) {
+            const double n = e->count[j / seg];
+            e->mean[j] = n <= 0 ? 0.0f : e->loaded ? (float)e->sum[j] / (float)n : (float)(e->sum[j] / n);
+        }
     }
     return e->mean;
 }
@@ -130,13 +141,14 @@ void ll_imatrix_set_info(ll_imatrix *im, int n_chunks, const char *dataset) {
 
 // ---- collection ------------------------------------------------------------------------------
 
-static void observe(void *ud, int slot, const float *x, int n_tok, int n_in) {
+static void observe(void *ud, int slot, int expert, const float *x, int n_tok, int n_in) {
     ll_imatrix *im = ud;
     const ll_model *m = im->ctx->model;
     // As llama.cpp's collector: decodes of fewer than 16 tokens (generation) are not
-    // representative; the output head only on request, and only when it is its own matrix
-    // (a tied head reads token_embd, which llama.cpp never collects).
-    if (n_tok < 16) return;
+    // representative, except for the experts (collected whatever the batch); the output head
+    // only on request, and only when it is its own matrix (a tied head reads token_embd, which
+    // llama.cpp never collects).
+    if (n_tok < 16 && expert < 0) return;
     char name[96];
     if (slot == ll_lora_slot_output(m)) {
         if (!im->process_output || m->output.data == m->tok_embd.data) return;
@@ -146,14 +158,18 @@ static void observe(void *ud, int slot, const float *x, int n_tok, int n_in) {
     } else {
         return;
     }
-    im_entry *e = entry(im, name, n_in);
+    const int n_seg = expert >= 0 ? m->hp.n_expert : 1, seg = expert >= 0 ? expert : 0;
+    im_entry *e = entry(im, name, n_in * n_seg, n_seg);
     if (!e) return; // out of memory: the entry stays incomplete rather than wrong
+    double *sum = e->sum + (size_t)seg * n_in;
     for (int t = 0; t < n_tok; t++) {
         const float *r = x + (size_t)t * n_in;
-        for (int j = 0; j < n_in; j++) e->sum[j] += (double)r[j] * r[j];
+        for (int j = 0; j < n_in; j++) sum[j] += (double)r[j] * r[j];
     }
-    e->count += n_tok;
-    e->ncall++;
+    e->count[seg] += n_tok;
+    // The experts of one pass come in increasing order: one call per pass.
+    if (seg <= e->last_expert) e->ncall++;
+    e->last_expert = seg;
     e->loaded = false;
     free(e->mean);
     e->mean = NULL;
@@ -184,13 +200,13 @@ int ll_imatrix_save(const ll_imatrix *im, const char *path, char *err, size_t er
     if (!out) return -1;
     FILE *f = ll_outfile_stream(out);
     int n = 0;
-    for (int i = 0; i < im->n; i++) n += im->e[i].count > 0;
+    for (int i = 0; i < im->n; i++) n += im->e[i].ncall > 0 || im->e[i].loaded;
     bool ok = put_i32(f, n);
     float *tmp = NULL;
     bool oom = false;
     for (int i = 0; ok && i < im->n; i++) {
         const im_entry *e = &im->e[i];
-        if (e->count <= 0) continue;
+        if (!(e->ncall > 0 || e->loaded)) continue;
         const int32_t len = (int32_t)strlen(e->name);
         float *nt = realloc(tmp, (size_t)e->nval * sizeof *tmp);
         if (!nt) {
@@ -200,7 +216,11 @@ int ll_imatrix_save(const ll_imatrix *im, const char *path, char *err, size_t er
         }
         tmp = nt;
         // Stored as mean * ncall, which readers divide by ncall again.
-        for (int j = 0; j < e->nval; j++) tmp[j] = (float)(e->sum[j] / e->count * e->ncall);
+        const int seg = e->nval / e->n_seg;
+        for (int j = 0; j < e->nval; j++) {
+            const double n = e->count[j / seg];
+            tmp[j] = n > 0 ? (float)(e->sum[j] / n * e->ncall) : 0.0f;
+        }
         ok = put_i32(f, len) && fwrite(e->name, 1, (size_t)len, f) == (size_t)len && put_i32(f, e->ncall) &&
              put_i32(f, e->nval) && fwrite(tmp, sizeof *tmp, (size_t)e->nval, f) == (size_t)e->nval;
     }
@@ -268,12 +288,12 @@ ll_imatrix *ll_imatrix_load(const char *path, char *err, size_t errlen) {
             ll_set_err(err, errlen, "%s: entry '%s' appears twice", path, name);
             goto fail;
         }
-        im_entry *e = entry(im, name, nval);
+        im_entry *e = entry(im, name, nval, 1);
         if (!e) goto oom;
         // As llama.cpp reads it: the mean is value / ncall (a value as is when ncall is 0).
         const double c = ncall > 0 ? ncall : 1;
         for (int j = 0; j < nval; j++) e->sum[j] = tmp[j];
-        e->count = c;
+        e->count[0] = c;
         e->ncall = ncall;
         e->loaded = true;
         free(name);
