@@ -282,6 +282,13 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
             p->in_suffix = v;
             return ARG_DONE;
         }
+        if (is(a, "--prompt-cache", NULL, NULL)) {
+            VALUE();
+            p->prompt_cache = v;
+            return ARG_DONE;
+        }
+        if (is(a, "--prompt-cache-all", NULL, NULL)) { p->prompt_cache_all = true; return ARG_DONE; }
+        if (is(a, "--prompt-cache-ro", NULL, NULL)) { p->prompt_cache_ro = true; return ARG_DONE; }
     }
     if (g & ARGS_CONTEXT) {
         if (is(a, "-c", "--ctx-size", NULL)) {
@@ -490,7 +497,11 @@ void args_print_common_help(FILE *out, unsigned g) {
               "  --in-suffix TEXT          TEXT after it (a newline ends each input); the chat\n"
               "                            then continues plain text (no chat template)\n"
               "  -mli, --multiline-input   in a chat, Enter starts a new line; end a line with\n"
-              "                            '/' to send\n", out);
+              "                            '/' to send\n"
+              "  --prompt-cache FNAME      file to cache the evaluated prompt in: a later run whose\n"
+              "                            prompt starts the same evaluates only the rest\n"
+              "  --prompt-cache-all        save the generated tokens too\n"
+              "  --prompt-cache-ro         use the prompt cache, do not update it\n", out);
     if (g & ARGS_CONTEXT)
         fputs("  -c, --ctx-size N          context size (default: 0 = the model's, at most 4096)\n"
               "  -b, --batch-size N        prompt tokens per forward chunk (default: 512)\n"

@@ -68,6 +68,9 @@ typedef struct {
     ll_logit_bias logit_bias[ARGS_MAX_LOGIT_BIAS]; // -l (sampling.logit_bias points here)
     bool dry_breakers_given;    // the first --dry-sequence-breaker replaces the defaults
     bool ignore_eos;            // --ignore-eos: never sample end-of-generation tokens
+    const char *prompt_cache;   // --prompt-cache FNAME: session file of the evaluated prompt
+    bool prompt_cache_all;      // --prompt-cache-all: ... and of the generated tokens
+    bool prompt_cache_ro;       // --prompt-cache-ro: read it, never write it
     cli_grammar_opts grammar;   // --grammar, --grammar-file, -j, --json-schema-file, --json
 
     int verbosity;              // 0 with --log-disable, 1 by default, 2 with -v

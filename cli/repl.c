@@ -409,6 +409,47 @@ static char *cmd_think(chat *c, bool on, const char *text) {
 }
 
 // Returns false when the REPL should end.
+// /save FILE also writes FILE.kv, a session file of the KV cache and the tokens it holds, and
+// /load FILE takes it back when it is there, so that a resumed conversation is not evaluated
+// again (the next turn evaluates only what follows the longest common prefix of the
+// conversation's tokens and the cache's). A session that does not fit this model and context
+// (-c, -ctk/-ctv) is refused with one line; the conversation then is evaluated anew.
+static void save_session(chat *c, const char *path) {
+    char kv[4096], err[512];
+    if (c->n_cache == 0 || c->n_cache != ll_n_past(c->ctx) || snprintf(kv, sizeof kv, "%s.kv", path) >= (int)sizeof kv)
+        return;
+    if (ll_session_save(c->ctx, kv, c->cache, c->n_cache, NULL, 0, err, sizeof err) != 0) printf("%s\n", err);
+    else printf("(saved the cache of %d tokens to %s)\n", c->n_cache, kv);
+}
+
+static void load_session(chat *c, const char *path) {
+    char kv[4096], err[512];
+    if (snprintf(kv, sizeof kv, "%s.kv", path) >= (int)sizeof kv || access(kv, F_OK) != 0) return;
+    ll_token *toks = NULL;
+    int n = 0;
+    c->n_cache = 0;
+    if (ll_session_load(c->ctx, kv, &toks, &n, NULL, NULL, err, sizeof err) != 0) {
+        printf("%s (the conversation will be evaluated again)\n", err);
+        return;
+    }
+    if (n > c->cap_cache) {
+        ll_token *grown = realloc(c->cache, sizeof *grown * (size_t)n);
+        if (!grown) {
+            free(toks);
+            ll_kv_clear(c->ctx);
+            puts("out of memory (the conversation will be evaluated again)");
+            return;
+        }
+        c->cache = grown;
+        c->cap_cache = n;
+    }
+    memcpy(c->cache, toks, sizeof *toks * (size_t)n);
+    c->n_cache = n;
+    c->reply_in_cache = false;
+    free(toks);
+    printf("(loaded the cache of %d tokens from %s)\n", n, kv);
+}
+
 static bool slash_command(chat *c, const cli_params *p, char *line, char **send) {
     char *cmd = line, *args = line + strcspn(line, " \t");
     if (*args) *args++ = 0;
@@ -438,11 +479,17 @@ static bool slash_command(chat *c, const cli_params *p, char *line, char **send)
     else if (!strcmp(cmd, "/save")) {
         if (!*args) puts("usage: /save FILE");
         else if (!chat_save(c, args, err, sizeof err)) printf("%s\n", err);
-        else printf("(saved %zu message%s to %s)\n", c->n_msgs, c->n_msgs == 1 ? "" : "s", args);
+        else {
+            printf("(saved %zu message%s to %s)\n", c->n_msgs, c->n_msgs == 1 ? "" : "s", args);
+            save_session(c, args);
+        }
     } else if (!strcmp(cmd, "/load")) {
         if (!*args) puts("usage: /load FILE");
         else if (!chat_load(c, args, err, sizeof err)) printf("%s\n", err);
-        else printf("(loaded %zu message%s from %s)\n", c->n_msgs, c->n_msgs == 1 ? "" : "s", args);
+        else {
+            printf("(loaded %zu message%s from %s)\n", c->n_msgs, c->n_msgs == 1 ? "" : "s", args);
+            load_session(c, args);
+        }
     } else {
         printf("unknown command '%s' (/help lists them)\n", cmd);
     }

@@ -170,6 +170,40 @@ static int context_full(const cli_params *p, int n_past, int n_keep, int n_ctx, 
     return n_discard;
 }
 
+// --prompt-cache: the cache rows of the session file's tokens that start the prompt are taken
+// from the file, so only the rest is evaluated (when the whole prompt matches, its last token is
+// evaluated again, for its logits, as llama-cli does). No file yet: nothing reused. *n_reuse:
+// the prompt tokens now in the cache. False (message printed) when the file is refused.
+static bool prompt_cache_load(const cli_params *p, ll_context *ctx, const ll_token *prompt, int n_prompt, int *n_reuse) {
+    char err[512];
+    *n_reuse = 0;
+    if (access(p->prompt_cache, F_OK) != 0) {
+        cli_log(p, 1, "llamalite: prompt cache %s: none yet\n", p->prompt_cache);
+        return true;
+    }
+    ll_token *toks = NULL;
+    int n_toks = 0;
+    if (ll_session_load(ctx, p->prompt_cache, &toks, &n_toks, NULL, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        return false;
+    }
+    int n = 0;
+    while (n < n_toks && n < n_prompt && toks[n] == prompt[n]) n++;
+    if (n == n_prompt) n--; // the last token again, for the logits
+    free(toks);
+    ll_kv_truncate(ctx, n);
+    *n_reuse = n;
+    cli_log(p, 1, "llamalite: prompt cache %s: %d of %d prompt tokens reused\n", p->prompt_cache, n, n_prompt);
+    return true;
+}
+
+static void prompt_cache_save(const cli_params *p, ll_context *ctx, const ll_token *toks, int n) {
+    char err[512];
+    if (ll_session_save(ctx, p->prompt_cache, toks, n, NULL, 0, err, sizeof err) != 0)
+        fprintf(stderr, "%sllamalite: %s\n", nl(), err);
+    else cli_log(p, 2, "%sllamalite: prompt cache %s: saved %d tokens\n", nl(), p->prompt_cache, n);
+}
+
 // Prompt in, tokens out until -n, an end-of-generation token, a reverse prompt or a full
 // context. With cs, the tokens come from speculative decoding (cli/speculative.c). Returns
 // the exit code.
@@ -268,16 +302,31 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
     const bool hide = repl_hide_reasoning && repl_hide_reasoning();
     reasoning_init(&thinking, hide ? REASONING_HIDE : REASONING_SHOW, p->prompt, emit_answer, NULL);
 
+    // --prompt-cache (not with a draft model, whose cache would have to follow)
+    const bool pcache = p->prompt_cache && !cs;
+    int n_reuse = 0;
+    if (p->prompt_cache && cs) cli_log(p, 1, "llamalite: --prompt-cache is not used with speculative decoding\n");
+    if (pcache && !prompt_cache_load(p, ctx, prompt, n_prompt, &n_reuse)) {
+        rc = 1;
+        goto done;
+    }
+    // --prompt-cache-all: the tokens in the cache (prompt, then generated), until a context shift
+    ll_token *hist = pcache && p->prompt_cache_all && !p->prompt_cache_ro ? malloc(sizeof *hist * (size_t)n_ctx) : NULL;
+    int n_hist = 0;
+    if (hist) memcpy(hist, prompt, sizeof *hist * (size_t)(n_hist = n_prompt));
+
     double t0 = cli_now();
     if (cs ? spec_feed(cs, prompt, n_prompt, err, sizeof err) != 0
-           : ll_decode(ctx, prompt, n_prompt, err, sizeof err) != 0) {
+           : ll_decode(ctx, prompt + n_reuse, n_prompt - n_reuse, err, sizeof err) != 0) {
         if (g_interrupted) cli_log(p, 1, "%sllamalite: interrupted\n", nl());
         else fprintf(stderr, "llamalite: %s\n", err);
         rc = g_interrupted ? 130 : 1;
+        free(hist);
         goto done;
     }
     st->prompt_ms = (cli_now() - t0) * 1e3;
-    st->n_prompt = n_prompt;
+    st->n_prompt = n_prompt - n_reuse;
+    if (pcache && !p->prompt_cache_ro && !p->prompt_cache_all) prompt_cache_save(p, ctx, prompt, n_prompt);
 
     ll_detok dt = {0};
     text_tail tail = {.len = 0};
@@ -340,7 +389,11 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
             int n_discard = context_full(p, ll_n_past(ctx), n_keep, n_ctx, &rc);
             if (n_discard <= 0) break;
             ll_kv_shift(ctx, n_keep, n_discard);
+            free(hist); // the cache no longer starts with the prompt's positions as they were
+            hist = NULL;
+            if (pcache && p->prompt_cache_all) cli_log(p, 1, "%sllamalite: context shifted: the prompt cache is not updated\n", nl());
         }
+        if (hist) hist[n_hist++] = t;
         if (ll_decode(ctx, &t, 1, err, sizeof err) != 0) {
             if (!g_interrupted) fprintf(stderr, "%sllamalite: %s\n", nl(), err);
             rc = g_interrupted ? 0 : 1; // 130 below
@@ -352,6 +405,8 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
         out_ok = reasoning_feed(&thinking, piece, n) && reasoning_flush(&thinking);
     }
     st->gen_ms = (cli_now() - t1) * 1e3;
+    if (hist && n_hist == ll_n_past(ctx)) prompt_cache_save(p, ctx, hist, n_hist);
+    free(hist);
     // Constrained output cut short (-n, a full context...) must not pass as complete.
     if (constrained && rc == 0 && !g_interrupted && ll_sampler_grammar_status(smp) == LL_GRAMMAR_MORE) {
         fprintf(stderr, "%sllamalite: the output was cut off before the grammar completed "

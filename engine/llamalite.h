@@ -141,6 +141,20 @@ void ll_kv_truncate(ll_context *c, int n_keep);
 // the cached keys to their new positions (context shift).
 void ll_kv_shift(ll_context *c, int n_keep, int n_discard);
 
+// ---- sessions (engine/context/session.c) ---------------------------------------------------
+// Saves the cache rows of positions [0, n_tokens) with the tokens they hold and an optional blob
+// of the caller's (n_extra bytes, at most 64 MiB) to path (written beside it and renamed over it).
+// Returns 0, or -1 with err set.
+int ll_session_save(const ll_context *c, const char *path, const ll_token *tokens, int n_tokens,
+                    const void *extra, size_t n_extra, char *err, size_t errlen);
+// Loads a session file into the cache (n_past becomes its token count) after checking it against
+// the context: magic, version, model identity, cache shape and types, sizes against the file's
+// length, token ids, checksum. *tokens (and *extra, NUL-terminated, when extra is not NULL) are
+// malloc'd for the caller. Returns 0, or -1 with err set to one line saying why; the cache is
+// then empty.
+int ll_session_load(ll_context *c, const char *path, ll_token **tokens, int *n_tokens, void **extra,
+                    size_t *n_extra, char *err, size_t errlen);
+
 // Timings accumulated since the context was made (or reset).
 typedef struct {
     double t_load_ms;

@@ -34,14 +34,10 @@ static void *alloc3(size_t a, size_t b, size_t c) {
     return malloc(n ? n : 1);
 }
 
-// -fa on/off as asked; auto: fused for caches in block formats or BF16 (one decode of each
-// row serves a whole GQA group), the reference's two passes for F16/F32 caches. The fused kernel
-// needs heads that start on block boundaries; otherwise the two passes read any layout.
+// Whether the fused kernel may run (-fa on or auto; ll_attend decides where with auto). It needs
+// heads that start on block boundaries; otherwise the two passes read any layout.
 static bool use_flash_attn(ll_flash_attn fa, enum gl_type tk, enum gl_type tv, int head_dim) {
-    if (fa == LL_FLASH_ATTN_OFF || !gl_attn_supported(tk, tv, head_dim)) return false;
-    if (fa == LL_FLASH_ATTN_ON) return true;
-    const bool plain = (tk == GL_TYPE_F16 || tk == GL_TYPE_F32) && (tv == GL_TYPE_F16 || tv == GL_TYPE_F32);
-    return !plain;
+    return fa != LL_FLASH_ATTN_OFF && gl_attn_supported(tk, tv, head_dim);
 }
 
 ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, size_t errlen) {
@@ -99,7 +95,7 @@ ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, s
     for (int r = 0; r < c->n_ropes; r++) rope_ok &= (c->rope_cs[r] = alloc3(NB, hp->n_rot, sizeof(float))) != NULL;
     c->att_scratch_floats = ll_attend_scratch_floats(hp);
     c->att_scratch = alloc3(c->n_threads, c->att_scratch_floats, sizeof(float));
-    c->att_part = alloc3(ll_attend_part_floats(hp, c->n_threads), 1, sizeof(float));
+    c->att_part = alloc3(ll_attend_part_floats(hp, c->n_ctx), 1, sizeof(float));
     c->logits_cap = (size_t)hp->n_vocab;
     c->logits = alloc3(c->logits_cap, 1, sizeof(float));
     c->tp = gl_threadpool_create(c->n_threads);

@@ -162,8 +162,8 @@ static void att_reduce_1(float *out, const float *acc, int hd) {
 typedef struct {
     ll_context *c;
     int n_rows, layer, pos0;
-    // fused: queries per unit, token blocks, key splits and the key range they split
-    int tok_block, n_tok_blocks, n_split, split_len;
+    // fused: tokens per block, token blocks, chunks as units of their own (0: none)
+    int tok_block, n_tok_blocks, n_chunks, unused;
 } att_task;
 
 // Keys [*j0, pos + 1) a query at pos sees in layer l (all, or the sliding window's).
@@ -311,10 +311,19 @@ static void attention_any_task(void *arg, int ith, int nth) {
 }
 
 // ---- fused attention -------------------------------------------------------------------------
+//
+// Units of work: a KV head, a block of tokens (its queries are the block's tokens times the heads
+// of the GQA group, so each key and value row is read and decoded once for all of them), and a
+// chunk of FA_CHUNK keys. Chunk boundaries are fixed key indices and a query's chunks are merged
+// left to right, so a query's result does not depend on which other tokens share its decode
+// (speculative verification needs one-token and batched decodes to agree bitwise). When the
+// heads and token blocks alone keep every thread busy, a unit takes all chunks of its block in
+// turn; otherwise (one token, few KV heads) the chunks are units of their own, their softmax
+// states parked in att_part and merged afterwards.
 
-#define FA_MAX_Q 64 // queries per unit (a GQA group times a few tokens)
+#define FA_MAX_Q 64   // queries per unit (a GQA group times a few tokens)
+#define FA_CHUNK 512  // keys per chunk (a multiple of GL_ATTN_TILE)
 
-// Queries per unit and the per-thread scratch of the fused kernel.
 static int fa_tok_block(const ll_hparams *hp) {
     const int group = hp->n_head / hp->n_head_kv;
     return group >= FA_MAX_Q ? 1 : FA_MAX_Q / group;
@@ -325,33 +334,37 @@ size_t ll_attend_scratch_floats(const ll_hparams *hp) {
     const size_t n_q = (size_t)fa_tok_block(hp) * (hp->n_head / hp->n_head_kv);
     size_t n = 33 * hd;                                      // F16/F32 two-pass
     if (kv_dim + 2 * hd + 64 > n) n = kv_dim + 2 * hd + 64;  // any-type two-pass
-    const size_t fa = n_q * (hd + 8) + 2 * n_q + n_q * hd + gl_attn_scratch_floats((int)n_q, (int)hd);
+    // fused: converted queries, two softmax states (running, chunk), the kernel's scratch
+    const size_t fa = n_q * (hd + 8) + 2 * n_q * (hd + 2) + gl_attn_scratch_floats((int)n_q, (int)hd);
     return fa > n ? fa : n;
 }
 
-size_t ll_attend_part_floats(const ll_hparams *hp, int n_threads) {
-    const size_t n_q = (size_t)fa_tok_block(hp) * (hp->n_head / hp->n_head_kv);
-    return (size_t)hp->n_head_kv * 2 * n_threads * n_q * ((size_t)hp->head_dim + 2);
+size_t ll_attend_part_floats(const ll_hparams *hp, int n_ctx) {
+    const size_t max_q = (size_t)fa_tok_block(hp) * (hp->n_head / hp->n_head_kv);
+    const size_t n_chunks = (size_t)(n_ctx + FA_CHUNK - 1) / FA_CHUNK;
+    return (size_t)hp->n_head_kv * n_chunks * max_q * ((size_t)hp->head_dim + 2);
 }
 
-// One unit of the fused attention: KV head hk, token block tb, key split sp. With one split
-// the outputs go to xb; with several, each split leaves its softmax state in att_part.
-static void fa_unit(const att_task *tk, int hk, int tb, int sp, float *scratch) {
+// A softmax state of n_q queries laid out in one buffer: m, l, then acc.
+static gl_attn_state fa_state(float *buf, int n_q, const char *q, size_t q_size, const int *lo, const int *hi) {
+    return (gl_attn_state){.n_q = n_q, .q = q, .q_stride = q_size, .lo = lo, .hi = hi,
+                           .m = buf, .l = buf + n_q, .acc = buf + 2 * n_q};
+}
+
+// Unit (KV head hk, token block tb, chunk ch; ch < 0: all chunks in turn).
+static void fa_unit(const att_task *tk, int hk, int tb, int ch, float *scratch) {
     ll_context *c = tk->c;
     const ll_hparams *hp = &c->model->hp;
     const ll_kv_cache *kv = &c->kv;
     const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, q_dim = hp->n_head * hd;
     const int t0 = tb * tk->tok_block, t1 = t0 + tk->tok_block < tk->n_rows ? t0 + tk->tok_block : tk->n_rows;
-    const int n_q = (t1 - t0) * group;
+    const int n_q = (t1 - t0) * group, max_q = tk->tok_block * group;
     const size_t q_size = gl_attn_q_size(kv->type_k, hd);
+    char *qc = (char *)scratch;
+    float *run = scratch + (size_t)max_q * (hd + 8), *part = run + (size_t)max_q * (hd + 2);
+    float *kscratch = part + (size_t)max_q * (hd + 2);
 
     int lo[FA_MAX_Q], hi[FA_MAX_Q];
-    char *qc = (char *)scratch;
-    float *m = scratch + (size_t)tk->tok_block * group * (hd + 8), *l = m + n_q, *acc = l + n_q;
-    float *kscratch = acc + (size_t)n_q * hd;
-    const int k_first = first_key(c, tk->layer, tk->pos0 + t0), k_end = tk->pos0 + t1;
-    int j0 = k_first + sp * tk->split_len, j1 = j0 + tk->split_len;
-    if (j1 > k_end || tk->n_split == 1) j1 = k_end;
     for (int t = t0; t < t1; t++)
         for (int g = 0; g < group; g++) {
             const int i = (t - t0) * group + g, pos = tk->pos0 + t;
@@ -359,13 +372,6 @@ static void fa_unit(const att_task *tk, int hk, int tb, int sp, float *scratch) 
             hi[i] = pos + 1;
             gl_attn_convert_q(kv->type_k, c->q + (size_t)t * q_dim + (size_t)(hk * group + g) * hd, qc + i * q_size, hd);
         }
-    gl_attn_state st = {.n_q = n_q, .q = qc, .q_stride = q_size, .lo = lo, .hi = hi};
-    if (tk->n_split > 1) { // this split's state goes to att_part
-        float *part = c->att_part + ((size_t)hk * tk->n_split + sp) * n_q * (hd + 2);
-        st.m = part, st.l = part + n_q, st.acc = part + 2 * n_q;
-    } else {
-        st.m = m, st.l = l, st.acc = acc;
-    }
     const gl_attn_kv kvh = {
         .head_dim = hd, .k_type = kv->type_k, .v_type = kv->type_v,
         .k = ll_kv_k(kv, tk->layer, 0) + gl_row_size(kv->type_k, (int64_t)hk * hd),
@@ -373,9 +379,26 @@ static void fa_unit(const att_task *tk, int hk, int tb, int sp, float *scratch) 
         .k_stride = kv->k_row, .v_stride = kv->v_row,
         .scale = hp->q_scale_first ? 1.0f : hp->kq_scale, .softcap = hp->attn_softcap,
     };
-    gl_attn_begin(&st, hd);
-    if (j0 < j1) gl_attn_keys(&kvh, &st, j0, j1, kscratch);
-    if (tk->n_split > 1) return;
+    const int k_begin = first_key(c, tk->layer, tk->pos0 + t0), k_end = tk->pos0 + t1;
+    const int ch0 = k_begin / FA_CHUNK, ch1 = (k_end - 1) / FA_CHUNK;
+    if (ch >= 0) { // one chunk of a single token block, parked for fa_merge_chunks
+        gl_attn_state st = fa_state(c->att_part + ((size_t)hk * tk->n_chunks + (ch - ch0)) * n_q * (hd + 2), n_q, qc,
+                                    q_size, lo, hi);
+        gl_attn_begin(&st, hd);
+        const int j0 = ch * FA_CHUNK > k_begin ? ch * FA_CHUNK : k_begin;
+        const int j1 = (ch + 1) * FA_CHUNK < k_end ? (ch + 1) * FA_CHUNK : k_end;
+        gl_attn_keys(&kvh, &st, j0, j1, kscratch);
+        return;
+    }
+    gl_attn_state st = fa_state(run, n_q, qc, q_size, lo, hi), cs = fa_state(part, n_q, qc, q_size, lo, hi);
+    for (int k = ch0; k <= ch1; k++) {
+        gl_attn_state *into = k == ch0 ? &st : &cs;
+        gl_attn_begin(into, hd);
+        const int j0 = k * FA_CHUNK > k_begin ? k * FA_CHUNK : k_begin;
+        const int j1 = (k + 1) * FA_CHUNK < k_end ? (k + 1) * FA_CHUNK : k_end;
+        gl_attn_keys(&kvh, into, j0, j1, kscratch);
+        if (k > ch0) gl_attn_merge(&st, &cs, hd);
+    }
     for (int i = 0; i < n_q; i++)
         gl_attn_end(&st, i, hd, c->xb + (size_t)(t0 + i / group) * q_dim + (size_t)(hk * group + i % group) * hd);
 }
@@ -383,56 +406,74 @@ static void fa_unit(const att_task *tk, int hk, int tb, int sp, float *scratch) 
 static void fa_task(void *arg, int ith, int nth) {
     const att_task *tk = arg;
     ll_context *c = tk->c;
-    const int n_units = c->model->hp.n_head_kv * tk->n_tok_blocks * tk->n_split;
+    const int n_kv = c->model->hp.n_head_kv;
     float *scratch = c->att_scratch + (size_t)ith * c->att_scratch_floats;
-    for (int u = ith; u < n_units; u += nth) {
-        const int sp = u % tk->n_split, r = u / tk->n_split;
-        fa_unit(tk, r % c->model->hp.n_head_kv, r / c->model->hp.n_head_kv, sp, scratch);
+    if (tk->n_chunks > 0) { // (KV head, chunk) units of one token block
+        const int ch0 = first_key(c, tk->layer, tk->pos0) / FA_CHUNK;
+        for (int u = ith; u < n_kv * tk->n_chunks; u += nth) fa_unit(tk, u / tk->n_chunks, 0, ch0 + u % tk->n_chunks, scratch);
+        return;
     }
+    for (int u = ith; u < n_kv * tk->n_tok_blocks; u += nth) fa_unit(tk, u % n_kv, u / n_kv, -1, scratch);
 }
 
-// The splits' states of each KV head merged into the outputs (one token block).
-static void fa_merge_splits(const att_task *tk) {
+// The parked chunk states of each KV head merged left to right into the outputs.
+static void fa_merge_chunks(const att_task *tk) {
     ll_context *c = tk->c;
     const ll_hparams *hp = &c->model->hp;
     const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, q_dim = hp->n_head * hd;
     const int n_q = tk->n_rows * group;
     for (int hk = 0; hk < hp->n_head_kv; hk++) {
-        gl_attn_state st[2];
-        for (int sp = 0; sp < tk->n_split; sp++) {
-            float *part = c->att_part + ((size_t)hk * tk->n_split + sp) * n_q * (hd + 2);
-            st[sp > 0] = (gl_attn_state){.n_q = n_q, .m = part, .l = part + n_q, .acc = part + 2 * n_q};
-            if (sp > 0) gl_attn_merge(&st[0], &st[1], hd);
+        float *base = c->att_part + (size_t)hk * tk->n_chunks * n_q * (hd + 2);
+        gl_attn_state st = fa_state(base, n_q, NULL, 0, NULL, NULL);
+        for (int k = 1; k < tk->n_chunks; k++) {
+            gl_attn_state cs = fa_state(base + (size_t)k * n_q * (hd + 2), n_q, NULL, 0, NULL, NULL);
+            gl_attn_merge(&st, &cs, hd);
         }
         for (int i = 0; i < n_q; i++)
-            gl_attn_end(&st[0], i, hd, c->xb + (size_t)(i / group) * q_dim + (size_t)(hk * group + i % group) * hd);
+            gl_attn_end(&st, i, hd, c->xb + (size_t)(i / group) * q_dim + (size_t)(hk * group + i % group) * hd);
     }
 }
 
-static void attend_fused(ll_context *c, int l, int n_tok, int pos0) {
+// Fused attention of rows [r0, r0 + n_tok) of the chunk (queries at pos0 + r0 ...).
+static void attend_fused(ll_context *c, int l, int r0, int n_tok, int pos0) {
     const ll_hparams *hp = &c->model->hp;
-    att_task tk = {c, n_tok, l, pos0, fa_tok_block(hp), 0, 1, 0};
+    // The task sees the rows as a chunk of their own: shift q and xb by r0 rows.
+    const size_t q_dim = (size_t)hp->n_head * hp->head_dim;
+    float *q = c->q, *xb = c->xb;
+    c->q += (size_t)r0 * q_dim, c->xb += (size_t)r0 * q_dim;
+    att_task tk = {c, n_tok, l, pos0 + r0, fa_tok_block(hp), 0, 0, 0};
     tk.n_tok_blocks = (n_tok + tk.tok_block - 1) / tk.tok_block;
-    // Few units (one token, few KV heads): split the keys so every thread has work.
-    const int n_keys = pos0 + n_tok - first_key(c, l, pos0);
-    const int units = hp->n_head_kv * tk.n_tok_blocks;
-    if (tk.n_tok_blocks == 1 && units < 2 * c->n_threads && n_keys >= 512) {
-        tk.n_split = (2 * c->n_threads + units - 1) / units;
-        if (tk.n_split > 2 * c->n_threads) tk.n_split = 2 * c->n_threads;
-        tk.split_len = ((n_keys + tk.n_split - 1) / tk.n_split + GL_ATTN_TILE - 1) / GL_ATTN_TILE * GL_ATTN_TILE;
-    }
-    ll_run(c, fa_task, &tk, (size_t)n_tok * hp->n_head * (pos0 + n_tok) * hp->head_dim);
-    if (tk.n_split > 1) fa_merge_splits(&tk);
+    // Too few (head, token block) units for the threads: chunks become units too.
+    const int ch0 = first_key(c, l, tk.pos0) / FA_CHUNK, ch1 = (tk.pos0 + n_tok - 1) / FA_CHUNK;
+    if (tk.n_tok_blocks == 1 && hp->n_head_kv < 2 * c->n_threads && ch1 > ch0) tk.n_chunks = ch1 - ch0 + 1;
+    ll_run(c, fa_task, &tk, (size_t)n_tok * hp->n_head * (tk.pos0 + n_tok) * hp->head_dim);
+    if (tk.n_chunks > 0) fa_merge_chunks(&tk);
+    c->q = q, c->xb = xb;
 }
+
+// Where the fused kernel takes over with auto: a query seeing this many keys or more. Below,
+// an F16/F32 cache keeps the reference's two-pass arithmetic (the goldens' own, and the
+// attention is a small part of the work there); above, one pass over the cache for a whole GQA
+// group costs about half the CPU time of the two passes per head.
+#define FA_AUTO_MIN_KEYS 1024
 
 void ll_attend(ll_context *c, int l, int n_tok, int pos0) {
-    if (c->flash_attn) {
-        attend_fused(c, l, n_tok, pos0);
-        return;
-    }
-    att_task tk = {c, n_tok, l, pos0, 0, 0, 0, 0};
     const ll_hparams *hp = &c->model->hp;
     const bool plain = (c->kv.type_k == GL_TYPE_F16 || c->kv.type_k == GL_TYPE_F32) &&
                        (c->kv.type_v == GL_TYPE_F16 || c->kv.type_v == GL_TYPE_F32);
-    ll_run(c, plain ? attention_task : attention_any_task, &tk, (size_t)n_tok * hp->n_head * (pos0 + n_tok) * hp->head_dim);
+    // rows [0, n_two) two passes, the rest fused (decided per row, so a row's arithmetic does not
+    // depend on the decode it is part of)
+    int n_two = n_tok;
+    if (c->flash_attn && hp->n_head / hp->n_head_kv <= FA_MAX_Q) {
+        n_two = 0;
+        if (c->params.flash_attn == LL_FLASH_ATTN_AUTO && plain) {
+            n_two = FA_AUTO_MIN_KEYS - 1 - pos0; // rows whose position + 1 < FA_AUTO_MIN_KEYS
+            n_two = n_two < 0 ? 0 : n_two > n_tok ? n_tok : n_two;
+        }
+    }
+    if (n_two > 0) {
+        att_task tk = {c, n_two, l, pos0, 0, 0, 0, 0};
+        ll_run(c, plain ? attention_task : attention_any_task, &tk, (size_t)n_two * hp->n_head * (pos0 + n_two) * hp->head_dim);
+    }
+    if (n_two < n_tok) attend_fused(c, l, n_two, n_tok - n_two, pos0);
 }

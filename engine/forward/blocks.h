@@ -82,7 +82,7 @@ bool ll_lora_embd(ll_context *c, const ll_token *tokens, int n_tok);
 void ll_attend(ll_context *c, int l, int n_tok, int pos0);
 // Scratch the attention needs per thread (floats), and for the fused kernel's key splits.
 size_t ll_attend_scratch_floats(const ll_hparams *hp);
-size_t ll_attend_part_floats(const ll_hparams *hp, int n_threads);
+size_t ll_attend_part_floats(const ll_hparams *hp, int n_ctx);
 
 // LL_DUMP_DIR: named intermediates as f32 files, for layer-by-layer comparison with the
 // reference engine (l < 0: not a layer's). Off unless the variable is set.
