@@ -3,17 +3,14 @@
 // softmax update (rescale what was summed when the maximum grows), then each value row decoded
 // once and added into every query that weighs it. A block of queries sharing a KV head (the
 // heads of a GQA group, several tokens of a prompt chunk) so reads and decodes each key and
-// value once.
+// value once. The loops over a tile are the kernel set's (gl_attn_ops, arch/*/attention_*.c).
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "attention.h"
+#include "dot.h"
 #include "ops.h"
-
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
 
 size_t gl_attn_q_size(enum gl_type k_type, int head_dim) {
     const gl_type_traits *tr = gl_get_type_traits(k_type);
@@ -40,10 +37,6 @@ void gl_attn_begin(gl_attn_state *st, int head_dim) {
     memset(st->acc, 0, (size_t)st->n_q * head_dim * sizeof(float));
 }
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#define ATTN_AVX2 1
-#endif
-
 // Float keys: F16, BF16 and F32 caches are decoded a tile at a time (once for all the queries)
 // and dotted in float; block-quantized keys go through their type's integer dot kernel against
 // the query quantized to its activation type (the reference's arithmetic).
@@ -52,66 +45,28 @@ static bool float_keys(enum gl_type t) { return t == GL_TYPE_F16 || t == GL_TYPE
 // n rows of head_dim elements of type t (row j at src + j * stride bytes) as floats into dst.
 static void decode_rows(enum gl_type t, const char *src, size_t stride, int n, int hd, float *dst) {
     const gl_to_float_fn to_float = gl_get_type_traits(t)->to_float;
+    const gl_attn_ops *ops = gl_kernels()->attn;
     for (int j = 0; j < n; j++) {
         const char *r = src + (size_t)j * stride;
         float *y = dst + (size_t)j * hd;
         switch (t) {
         case GL_TYPE_F32: memcpy(y, r, (size_t)hd * sizeof(float)); break;
         case GL_TYPE_F16: gl_fp16_to_fp32_row((const gl_fp16 *)r, y, hd); break;
-#ifdef ATTN_AVX2
-        case GL_TYPE_Q8_0:
-            for (int b = 0; b < hd / QK8_0; b++) {
-                const block_q8_0 *blk = (const block_q8_0 *)r + b;
-                const __m256 d = _mm256_set1_ps(gl_fp16_to_fp32(blk->d));
-                for (int k = 0; k < QK8_0; k += 8) {
-                    const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk->qs + k)));
-                    _mm256_storeu_ps(y + b * QK8_0 + k, _mm256_mul_ps(d, _mm256_cvtepi32_ps(q)));
-                }
-            }
-            break;
-#endif
+        case GL_TYPE_Q8_0: ops->q8_0_to_f32(r, y, hd); break;
         default: to_float(r, y, hd);
         }
-    }
-}
-
-// s[j] = q · k_j for n float key rows (k_j at k + j * hd), 8 keys at a time.
-static void float_dots(const float *q, const float *k, int n, int hd, float *s) {
-    int j = 0;
-#ifdef ATTN_AVX2
-    if (hd % 8 == 0)
-        for (; j + 8 <= n; j += 8) {
-            __m256 a[8];
-            const float *kj = k + (size_t)j * hd;
-            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) a[r] = _mm256_setzero_ps();
-            for (int d = 0; d < hd; d += 8) {
-                const __m256 qv = _mm256_loadu_ps(q + d);
-                _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
-                    a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(kj + (size_t)r * hd + d), qv, a[r]);
-            }
-            // eight horizontal sums at once: pairs, quads, then the two 128-bit halves
-            const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
-            const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
-            const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-            _mm256_storeu_ps(s + j, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31)));
-        }
-#endif
-    for (; j < n; j++) {
-        float x = 0;
-        for (int d = 0; d < hd; d++) x = fmaf(q[d], k[(size_t)j * hd + d], x);
-        s[j] = x;
     }
 }
 
 // Scores of one query over keys [t0, t0 + n) into s (scaled, soft-capped), -inf outside
 // [lo, hi). kf: the tile's keys as floats (float key types), qf: the query as floats. False
 // when the query sees none of them.
-static bool tile_scores(const gl_attn_kv *kv, gl_vec_dot_fn dot, const void *q, const float *qf, const float *kf,
-                        int lo, int hi, int t0, int n, float *s) {
+static bool tile_scores(const gl_attn_kv *kv, const gl_attn_ops *ops, gl_vec_dot_fn dot, const void *q, const float *qf,
+                        const float *kf, int lo, int hi, int t0, int n, float *s) {
     const int a = lo > t0 ? lo : t0, b = hi < t0 + n ? hi : t0 + n;
     if (a >= b) return false;
     if (kf) {
-        float_dots(qf, kf + (size_t)(a - t0) * kv->head_dim, b - a, kv->head_dim, s + (a - t0));
+        ops->dots(qf, kf + (size_t)(a - t0) * kv->head_dim, b - a, kv->head_dim, s + (a - t0));
     } else {
         for (int j = a; j < b; j++) dot(kv->head_dim, &s[j - t0], kv->k + (size_t)j * kv->k_stride, q);
     }
@@ -123,53 +78,6 @@ static bool tile_scores(const gl_attn_kv *kv, gl_vec_dot_fn dot, const void *q, 
     for (int j = 0; j < a - t0; j++) s[j] = -INFINITY;
     for (int j = b - t0; j < n; j++) s[j] = -INFINITY;
     return true;
-}
-
-// acc[0..hd) = acc * rescale[j] (where key j raised the maximum) + w[j] * v_j, key after key.
-static void accumulate(float *acc, const float *v, const float *w, const float *rescale, uint32_t grows, int n,
-                       int hd) {
-    int d = 0;
-#ifdef ATTN_AVX2
-    for (; d + 32 <= hd; d += 32) { // 32 outputs in registers across the tile
-        __m256 a0 = _mm256_loadu_ps(acc + d), a1 = _mm256_loadu_ps(acc + d + 8);
-        __m256 a2 = _mm256_loadu_ps(acc + d + 16), a3 = _mm256_loadu_ps(acc + d + 24);
-        for (int j = 0; j < n; j++) {
-            if (grows >> j & 1) {
-                const __m256 f = _mm256_set1_ps(rescale[j]);
-                a0 = _mm256_mul_ps(a0, f), a1 = _mm256_mul_ps(a1, f);
-                a2 = _mm256_mul_ps(a2, f), a3 = _mm256_mul_ps(a3, f);
-            }
-            const __m256 wj = _mm256_set1_ps(w[j]);
-            const float *vj = v + (size_t)j * hd + d;
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(vj), wj, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(vj + 8), wj, a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(vj + 16), wj, a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(vj + 24), wj, a3);
-        }
-        _mm256_storeu_ps(acc + d, a0), _mm256_storeu_ps(acc + d + 8, a1);
-        _mm256_storeu_ps(acc + d + 16, a2), _mm256_storeu_ps(acc + d + 24, a3);
-    }
-#endif
-    for (int j = 0; j < n; j++) {
-        if (grows >> j & 1)
-            for (int e = d; e < hd; e++) acc[e] *= rescale[j];
-        for (int e = d; e < hd; e++) acc[e] = fmaf(v[(size_t)j * hd + e], w[j], acc[e]);
-    }
-}
-
-// Sum of n floats (8 lanes, then their halves).
-static float tile_sum(const float *x, int n) {
-    int j = 0;
-    float sum = 0;
-#ifdef ATTN_AVX2
-    __m256 a = _mm256_setzero_ps();
-    for (; j + 8 <= n; j += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + j));
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    sum = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-#endif
-    for (; j < n; j++) sum += x[j];
-    return sum;
 }
 
 size_t gl_attn_scratch_floats(int n_q, int head_dim) {
@@ -186,6 +94,7 @@ size_t gl_attn_scratch_floats(int n_q, int head_dim) {
 void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float *scratch) {
     const int hd = kv->head_dim, n_q = st->n_q;
     const gl_vec_dot_fn dot = gl_get_type_traits(kv->k_type)->vec_dot;
+    const gl_attn_ops *ops = gl_kernels()->attn;
     const bool fk = float_keys(kv->k_type);
     float *p = scratch;                               // [n_q][TILE] scores, then weights
     float *rescale = p + (size_t)n_q * GL_ATTN_TILE;  // [TILE] one query's scale factors
@@ -207,7 +116,7 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
                 decode_rows(kv->v_type, kv->v + (size_t)t0 * kv->v_stride, kv->v_stride, n, hd, vt);
                 decoded = true;
             }
-            tile_scores(kv, dot, st->q + (size_t)i * st->q_stride, qf + (size_t)i * hd, fk ? kt : NULL, lo, hi, t0, n, s);
+            tile_scores(kv, ops, dot, st->q + (size_t)i * st->q_stride, qf + (size_t)i * hd, fk ? kt : NULL, lo, hi, t0, n, s);
             uint32_t grows = 0;
             float m = st->m[i], l = st->l[i];
             for (int j = 0; j < n; j++) {
@@ -222,9 +131,9 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
             if (grows) { // key by key, the sum scaled down where the maximum grows
                 for (int j = 0; j < n; j++) l = grows >> j & 1 ? l * rescale[j] + 1.0f : l + s[j];
             } else { // the usual case once the maximum settles: the tile's weights summed apart
-                l += tile_sum(s, n);
+                l += ops->sum(s, n);
             }
-            accumulate(st->acc + (size_t)i * hd, vt, s, rescale, grows, n, hd);
+            ops->accumulate(st->acc + (size_t)i * hd, vt, s, rescale, grows, n, hd);
             st->m[i] = m;
             st->l[i] = l;
         }

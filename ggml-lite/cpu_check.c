@@ -1,14 +1,26 @@
-// Refuses to run an AVX2 build on a CPU without AVX2 (before main can execute any of it).
-// This file is compiled without SIMD flags.
-#include <stdio.h>
-#include <stdlib.h>
+// What the CPU runs, asked at run time (CPUID through the compiler's builtins). Built without
+// SIMD flags, like everything outside arch/, so it runs on any CPU of the architecture.
+#include "dot.h"
 
-#include "ggml-lite.h"
+#if defined(__x86_64__) || defined(__i386__)
+#define GL_X86 1
+#endif
 
 bool gl_cpu_has_avx2(void) {
-#if defined(__x86_64__) || defined(__i386__)
+#ifdef GL_X86
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
+// AVX-512 F/BW/VL (512-bit integer and float work, and the 256-bit forms with 32 registers).
+bool gl_cpu_has_avx512(void) {
+#ifdef GL_X86
+    __builtin_cpu_init();
+    return gl_cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
 #else
     return false;
 #endif
@@ -16,20 +28,10 @@ bool gl_cpu_has_avx2(void) {
 
 // AVX512-VNNI with 256-bit (VL) forms: optional faster tiles on CPUs that have it.
 bool gl_cpu_has_avx512vnni(void) {
-#if defined(__x86_64__) || defined(__i386__)
+#ifdef GL_X86
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
 #else
     return false;
 #endif
 }
-
-#if defined(LLAMALITE_BUILT_AVX2) && (defined(__x86_64__) || defined(__i386__))
-__attribute__((constructor)) static void gl_refuse_without_avx2(void) {
-    if (!gl_cpu_has_avx2()) {
-        fputs("llamalite: this build needs a CPU with AVX2 and FMA; rebuild with "
-              "-DLLAMALITE_AVX2=OFF\n", stderr);
-        exit(1);
-    }
-}
-#endif

@@ -1,4 +1,4 @@
-// Internal: dot-product kernels per ISA and the activation quantizers they read.
+// Internal: the kernel sets, one per ISA (arch/ folders), and the activation quantizers they read.
 //
 // Every weight type T has
 //   vec_dot:     one weight row x one activation row (of T's vec_dot_type), n elements;
@@ -22,63 +22,110 @@
 typedef void (*gl_vec_dot_nr_fn)(int n, float *s, size_t bs, const void *x, const void *y,
                                  size_t by, int nr);
 
-// One ISA's kernels, indexed by weight type (NULL where the ISA has none).
+// Several tokens against n_rows weight rows of `type` (prompt processing), each weight block
+// decoded once for many tokens: out[t * bs + r] for r < n_rows, t < n_tok. y: activation rows
+// by bytes apart; dy, ys: for Q8_0 activations each block's scale and sum(q) (n / 32 per token,
+// see matmul.c), NULL otherwise. False when it cannot run (out of memory): nothing written.
+typedef bool (*gl_tile_fn)(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
+                           const void *y, size_t by, const float *dy, const int32_t *ys, int n_tok,
+                           float *out, size_t bs);
+// One token against n_rows weight rows (generation): out[r], bitwise vec_dot row by row.
+typedef void (*gl_gen_fn)(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
+                          const void *y, const float *dy, const int32_t *ys, float *out);
+// n_tok tokens (speculative verification): out[t * bs + r], each token bitwise what gl_gen_fn
+// gives for it alone.
+typedef void (*gl_gen_n_fn)(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
+                            const void *y, size_t by, const float *dy, const int32_t *ys, int n_tok,
+                            float *out, size_t bs);
+// The same from the activation rows rearranged once (vx, `size` bytes, 32-byte aligned) by
+// `build` (token groups [g0, g1) of 4, so threads share it). `usable`: whether this CPU runs it.
 typedef struct {
+    bool (*usable)(void);
+    size_t (*size)(int n, int n_tok);
+    void (*build)(const void *y, size_t by, const float *dy, int n, int n_tok, int g0, int g1, void *vx);
+    bool (*rows)(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *vx,
+                 int n_tok, float *out, size_t bs);
+} gl_gen_nx;
+
+// Vector ops (ops.h has what each computes).
+typedef struct {
+    double (*exp_sum8)(float *y, const float *x, float sub, int n, int n_row);
+    void (*rmsnorm)(float *out, const float *x, const float *w, int n, float eps);
+    void (*softmax)(float *x, int n);
+    void (*silu)(float *out, const float *x, int n);
+    void (*swiglu)(float *out, const float *gate, const float *up, int n);
+    void (*vec_add)(float *out, const float *a, const float *b, int n);
+    void (*vec_scale)(float *x, float s, int n);
+    void (*vec_mad)(float *y, const float *x, float a, int n);
+    float (*vec_dot_f32)(const float *a, const float *b, int n);
+    void (*fp32_to_fp16_row)(const float *x, gl_fp16 *y, int64_t n);
+    void (*fp16_to_fp32_row)(const gl_fp16 *x, float *y, int64_t n);
+    float (*vec_dot_f16_f32)(const gl_fp16 *x, const float *y, int n);
+    void (*vec_mad_f16)(float *y, const gl_fp16 *x, float a, int n);
+    float (*kv_dot)(const void *k, bool f16, const float *q, int n, bool batch);
+    void (*kv_mad)(float *acc, const void *v, bool f16, float w, int n);
+    void (*kv_values_32)(float *acc, const char *v, size_t v_row, bool f16, const float *w, int n_keys, int hd);
+    void (*kv_reduce_32)(float *out, const float *acc, int hd);
+    float (*dot_f32_tok)(const float *w, const float *x, int n);
+    float (*dot_f32_batch)(const float *w, const float *x, int n);
+    void (*dot_f32_lanes8)(const float *wt, int rank, int n_out, const float *t, float *out);
+    void (*exp_row)(float *y, const float *x, int n);
+} gl_vec_ops;
+
+// The fused attention kernel's loops over a tile of keys (attention.c). Every set computes the
+// same roundings: the scalar set's loops are the SIMD sets' lanes written out.
+typedef struct {
+    // s[j] = q · k_j for n float key rows (k_j at k + j * hd): when hd % 8 == 0, 8 lanes over
+    // steps of 8 (fused), the lanes added ((0+1)+(2+3))+((4+5)+(6+7)); else one fused chain.
+    void (*dots)(const float *q, const float *k, int n, int hd, float *s);
+    // Key after key, element by element: acc *= rescale[j] where bit j of grows is set, then
+    // acc = fma(v_j, w[j], acc) (v_j at v + j * hd).
+    void (*accumulate)(float *acc, const float *v, const float *w, const float *rescale, uint32_t grows, int n, int hd);
+    // x[0..n) summed in 8 lanes over steps of 8, the lanes added as gl_hsum8_pairs, then the
+    // n % 8 left over one by one.
+    float (*sum)(const float *x, int n);
+    // n Q8_0 blocks' worth of elements as floats: d * q.
+    void (*q8_0_to_f32)(const void *x, float *y, int n);
+} gl_attn_ops;
+
+// One ISA's kernels (an arch/ folder), indexed by weight type; NULL where the ISA has none.
+// A set owns each type it has a vec_dot for: the chosen set's vec_dot, vec_dot_nr, tile, gen,
+// gen_n and gen_nx of a type all come from one set (they agree with each other bitwise where
+// the header says so), a type the set lacks comes whole from the next set down.
+typedef struct {
+    const char *name;
     gl_vec_dot_fn vec_dot[GL_TYPE_COUNT];
     gl_vec_dot_nr_fn vec_dot_nr[GL_TYPE_COUNT];
+    gl_tile_fn tile[GL_TYPE_COUNT];
+    gl_gen_fn gen[GL_TYPE_COUNT];
+    gl_gen_n_fn gen_n[GL_TYPE_COUNT];
+    const gl_gen_nx *gen_nx[GL_TYPE_COUNT];
     gl_from_float_fn from_float[GL_TYPE_COUNT]; // activation quantizers (Q8_0, Q8_1, Q8_K, F16, BF16)
+    const gl_vec_ops *ops;                       // NULL: the next set down's
+    const gl_attn_ops *attn;                     // NULL: the next set down's
 } gl_kernel_set;
 
+// The sets, one per arch/ folder (kernel_select.c lists the ones this build has).
 extern const gl_kernel_set gl_kernels_scalar;
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#define GL_HAVE_AVX2_KERNELS 1
 extern const gl_kernel_set gl_kernels_avx2;
-#endif
-#if defined(__ARM_NEON) && defined(__aarch64__)
-#define GL_HAVE_NEON_KERNELS 1
 extern const gl_kernel_set gl_kernels_neon;
-#endif
+extern const gl_kernel_set gl_kernels_avx512;
+extern const gl_vec_ops gl_vec_ops_scalar, gl_vec_ops_avx2;
+extern const gl_attn_ops gl_attn_ops_scalar, gl_attn_ops_avx2;
 
+// The kernels in use: the best set this CPU runs (or the one LLAMALITE_ISA names), each entry
+// filled from the sets below it where it has none. Chosen once, thread-safe.
+const gl_kernel_set *gl_kernels(void);
 // The batched kernel chosen for this CPU, or NULL (then the matmul calls vec_dot per row).
 gl_vec_dot_nr_fn gl_get_vec_dot_nr(enum gl_type type);
 
-#if defined(GL_HAVE_AVX2_KERNELS)
-// Interleaved 8-row tiles (tile_q8_avx2.c) for Q4_0, Q5_0, Q8_0 and IQ4_NL against Q8_0 rows:
-// out[t * bs + r] for r < n_rows, t < n_tok. dy, ys: per token (stride n / 32) each block's
-// scale and sum(q). False when out of memory (nothing written). Bitwise the batched per-row
-// kernel (vec_dot_nr) for every row and token.
-bool gl_tile8_supported(enum gl_type type);
-// -1: use AVX512-VNNI (256-bit vpdpbusd) in the tiles when the CPU has it; 0: never; 1: always
-// (tests set it to cover both paths).
+// x86 features (cpu_check.c, built without SIMD flags); gl_cpu_has_avx2 is in ggml-lite.h.
+bool gl_cpu_has_avx512(void); // F, BW and VL
+bool gl_cpu_has_avx512vnni(void);
+// -1: the x86 kernels use AVX512-VNNI (256-bit vpdpbusd) when the CPU has it; 0: never;
+// 1: always (tests set it to cover both paths).
 extern int gl_tile8_vnni;
-bool gl_cpu_has_avx512vnni(void); // cpu_check.c
-bool gl_use_vnni(void);            // whether the kernels use it (gl_tile8_vnni, else the CPU check)
-bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
-                     const void *y, size_t by, const float *dy, const int32_t *ys, int n_tok,
-                     float *out, size_t bs);
-// The same for Q4_K, Q5_K and Q6_K against Q8_K rows.
-bool gl_tile8k_supported(enum gl_type type);
-bool gl_tile8k_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
-                      const void *y, size_t by, int n_tok, float *out, size_t bs);
-// One token against rows of the same types (generation), with the activation's float scales dy
-// and sums ys: out[r] for r < n_rows, bitwise the one-token per-row kernel (vec_dot).
-bool gl_gen_supported(enum gl_type type);
-void gl_gen_rows(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
-                 const float *dy, const int32_t *ys, float *out);
-// The same for n_tok tokens (activation rows by bytes apart, scales n / 32 floats apart):
-// out[t * bs + r], each token's outputs bitwise what gl_gen_rows gives for it alone.
-void gl_gen_rows_n(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
-                   size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
-// The same with AVX512-VNNI (only on CPUs with it, gl_use_vnni) for Q8_0, Q5_0 and IQ4_NL, from
-// the activation rows (Q8_0, by bytes apart, block scales dy) rearranged by gl_gen_n_vnni_extras
-// into vx (gl_gen_n_vnni_extras_size bytes, 32-byte aligned). False when out of memory.
-bool gl_gen_n_vnni_supported(enum gl_type type);
-size_t gl_gen_n_vnni_extras_size(int n, int n_tok);
-// Only token groups [g0, g1) (groups of 4 tokens) are written, so threads can share the work.
-void gl_gen_n_vnni_extras(const void *y, size_t by, const float *dy, int n, int n_tok, int g0, int g1, void *vx);
-bool gl_gen_rows_n_vnni(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *vx,
-                        int n_tok, float *out, size_t bs);
-#endif
+bool gl_use_vnni(void); // gl_tile8_vnni, else the CPU check
 
 // Helpers shared by the kernel files: the 6-bit scale/min pairs of Q4_K/Q5_K and the signed
 // 6-bit scales of Q3_K, unpacked from their 12-byte encodings.

@@ -11,21 +11,12 @@
 #define GL_DECLARE_LOWBIT_DOT(T) void gl_dot_##T##_scalar(int n, float *s, const void *x, const void *y);
 GL_LOWBIT_TYPES(GL_DECLARE_LOWBIT_DOT)
 
-#if defined(GL_HAVE_AVX2_KERNELS)
+// The AVX2 set's (arch/x86-avx2/dot_lowbit_avx2.c): one row and the batched entries.
 #define GL_DECLARE_LOWBIT_DOT_AVX2(T)                                                      \
     void gl_dot_##T##_avx2(int n, float *s, const void *x, const void *y);                 \
     void gl_dot_##T##_nr_avx2(int n, float *s, size_t bs, const void *x, const void *y, size_t by, int nr);
 GL_LOWBIT_TYPES(GL_DECLARE_LOWBIT_DOT_AVX2)
 #undef GL_DECLARE_LOWBIT_DOT_AVX2
-// The batched kernels (one weight row, 1..GL_DOT_NR activation rows; MXFP4 has none).
-#define GL_LOWBIT_NR_ENTRIES(SUFFIX)                                                                    \
-    [GL_TYPE_IQ2_XXS] = gl_dot_iq2_xxs_nr_##SUFFIX, [GL_TYPE_IQ2_XS] = gl_dot_iq2_xs_nr_##SUFFIX,       \
-    [GL_TYPE_IQ2_S] = gl_dot_iq2_s_nr_##SUFFIX, [GL_TYPE_IQ3_XXS] = gl_dot_iq3_xxs_nr_##SUFFIX,         \
-    [GL_TYPE_IQ3_S] = gl_dot_iq3_s_nr_##SUFFIX, [GL_TYPE_IQ1_S] = gl_dot_iq1_s_nr_##SUFFIX,             \
-    [GL_TYPE_IQ1_M] = gl_dot_iq1_m_nr_##SUFFIX, [GL_TYPE_TQ1_0] = gl_dot_tq1_0_nr_##SUFFIX,             \
-    [GL_TYPE_TQ2_0] = gl_dot_tq2_0_nr_##SUFFIX
-
-#endif
 
 // The designated initializers that register them, for the kernel tables.
 #define GL_LOWBIT_ENTRIES(SUFFIX)                                                                 \

@@ -5,14 +5,16 @@
 // is slowed down by something else, and all finish at about the same time.
 //
 // Several tokens (prompt): compute bound. Work items are (token block, row chunk) pairs; the
-// token block's activation rows stay in L2. Inside one, the chunk's weight rows are decoded once
-// into interleaved 8-row tiles (tile_q8_avx2.c, tile_k_avx2.c: Q4_0, Q5_0, Q8_0, IQ4_NL, Q4_K, Q5_K, Q6_K) that
-// every token of the block reuses, or, for the other types, the batched kernel decodes each
-// weight block once per GL_DOT_NR tokens.
+// token block's activation rows stay in L2. Inside one, the kernel set's tile kernel decodes the
+// chunk's weight rows once (e.g. into interleaved 8-row tiles) for every token of the block, or,
+// for types without one, the batched kernel decodes each weight block once per GL_DOT_NR tokens.
 //
 // Several tokens, each through the one-token arithmetic (gl_matmul_rowwise, speculative
-// verification): row chunks that every token passes over while they are in cache; with
-// AVX512-VNNI the Q8_0-family kernel gen_n_vnni.c on a rearranged copy of the activations.
+// verification): row chunks that every token passes over while they are in cache, through the
+// set's gen_n kernel, or its gen_nx kernel on a rearranged copy of the activations.
+//
+// Which kernels run is the kernel set's business (dot.h, kernel_select.c); nothing here depends
+// on the ISA.
 //
 // Q8_0 activations carry extras after their rows (block scales as floats, sum(q))
 // that the Q8_0-family tile and generation kernels read instead of recomputing them per weight row.
@@ -28,7 +30,7 @@ enum {
     ROWS_PER_CHUNK_B = 64, // weight rows per work item in the batched path
     MIN_ROWS_1 = 8,        // smallest chunk in the single-token path
     INLINE_BYTES = 1 << 16, // below this many weight bytes x tokens, don't wake the pool
-    TILE8_MIN_TOK = 4,     // fewer tokens don't pay for decoding the 8-row tiles
+    TILE_MIN_TOK = 4,      // fewer tokens don't pay for decoding the tiles
     ROWWISE_CHUNK_BYTES = 64 << 10 // weight bytes per work item of gl_matmul_rowwise (in L2)
 };
 
@@ -55,9 +57,12 @@ typedef struct {
 // tiled kernels read these instead of recomputing them for every weight row.
 static inline size_t extras_offset(const gl_act *a) { return (a->row_bytes * (size_t)a->n_tok + 63) & ~(size_t)63; }
 // Token t's block scales and sums (n_in / 32 of each per token).
-static inline const float *act_dy(const gl_act *a) { return (const float *)((const char *)a->data + extras_offset(a)); }
+// NULL for the other activation types.
+static inline const float *act_dy(const gl_act *a) {
+    return a->type == GL_TYPE_Q8_0 ? (const float *)((const char *)a->data + extras_offset(a)) : NULL;
+}
 static inline const int32_t *act_ys(const gl_act *a) {
-    return (const int32_t *)(act_dy(a) + (a->n_in / QK8_0) * a->n_tok);
+    return a->type == GL_TYPE_Q8_0 ? (const int32_t *)(act_dy(a) + (a->n_in / QK8_0) * a->n_tok) : NULL;
 }
 
 static void q8_0_extras(const void *row, int64_t nb, float *dy, int32_t *ys) {
@@ -129,10 +134,11 @@ typedef struct {
     enum gl_type wtype;
     gl_vec_dot_fn vec_dot;
     gl_vec_dot_nr_fn vec_dot_nr; // may be NULL: then vec_dot per token
-    bool tile8;            // interleaved 8-row tiles (when the CPU and type have them)
-    bool tile8k;           // the same for Q4_K / Q5_K / Q6_K
+    gl_tile_fn tile;       // several tokens at once, or NULL
+    gl_gen_fn gen;         // one token, several rows at once, or NULL (vec_dot per row)
+    gl_gen_n_fn gen_n;     // rowwise, several tokens per pass, or NULL
+    const gl_gen_nx *gen_nx; // rowwise on act->vx (already built), or NULL
     bool rowwise;          // several tokens, each with the one-token kernel (gl_matmul_rowwise)
-    bool vnni_n;           // ... through gl_gen_rows_n_vnni, on act->vx
     bool guided;           // one token: `next` is the next row, chunks shrink as rows run out
     int64_t rows_per_chunk;
     int64_t tok_block;     // activation rows per work item (batched path)
@@ -146,16 +152,13 @@ static void mm_rows_1(const mm_task *t, int64_t r0, int64_t r1, int64_t tok) {
     const int n = (int)t->act->n_in;
     const void *y = (const char *)t->act->data + (size_t)tok * t->act->row_bytes;
     float *out = t->out + (size_t)tok * (size_t)t->n_out;
-#if defined(GL_HAVE_AVX2_KERNELS)
-    if (t->tile8) { // the types with tiles have a generation kernel on the same extras
+    if (t->gen) {
         const int64_t nb = n / QK8_0;
-        const float *dy = act_dy(t->act);
-        const int32_t *ys = act_ys(t->act);
-        gl_gen_rows(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0), y,
-                    dy + tok * nb, ys + tok * nb, out + r0);
+        const float *dy = act_dy(t->act), *dyt = dy ? dy + tok * nb : NULL;
+        const int32_t *ys = act_ys(t->act), *yst = ys ? ys + tok * nb : NULL;
+        t->gen(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0), y, dyt, yst, out + r0);
         return;
     }
-#endif
     for (int64_t r = r0; r < r1; r++) t->vec_dot(n, out + r, t->w + (size_t)r * t->w_row, y);
 }
 
@@ -165,21 +168,15 @@ static void mm_rows_batched(const mm_task *t, int64_t r0, int64_t r1, int64_t t0
     const size_t by = t->act->row_bytes;
     const char *ya = (const char *)t->act->data;
     const size_t bs = (size_t)t->n_out;
-#if defined(GL_HAVE_AVX2_KERNELS)
-    if (t->tile8 && t1 - t0 >= TILE8_MIN_TOK) {
+    if (t->tile && t1 - t0 >= TILE_MIN_TOK) {
         const int64_t nb = n / QK8_0;
         const float *dy = act_dy(t->act);
         const int32_t *ys = act_ys(t->act);
-        if (gl_tile8_matmul(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
-                            ya + (size_t)t0 * by, by, dy + t0 * nb, ys + t0 * nb, (int)(t1 - t0),
-                            t->out + (size_t)t0 * bs + r0, bs))
+        if (t->tile(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0), ya + (size_t)t0 * by,
+                    by, dy ? dy + t0 * nb : NULL, ys ? ys + t0 * nb : NULL, (int)(t1 - t0),
+                    t->out + (size_t)t0 * bs + r0, bs))
             return;
     }
-    if (t->tile8k && t1 - t0 >= TILE8_MIN_TOK &&
-        gl_tile8k_matmul(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
-                         ya + (size_t)t0 * by, by, (int)(t1 - t0), t->out + (size_t)t0 * bs + r0, bs))
-        return;
-#endif
     for (int64_t tk = t0; tk < t1; tk += GL_DOT_NR) {
         const int nr = (int)(t1 - tk < GL_DOT_NR ? t1 - tk : GL_DOT_NR);
         const char *y = ya + (size_t)tk * by;
@@ -200,18 +197,16 @@ static void mm_item(const mm_task *t, int64_t item) {
     if (t->act->n_tok == 1) {
         mm_rows_1(t, r0, r1, 0);
     } else if (t->rowwise) {
-#if defined(GL_HAVE_AVX2_KERNELS)
-        if (t->vnni_n && gl_gen_rows_n_vnni(t->wtype, (int)t->act->n_in, t->w + (size_t)r0 * t->w_row, t->w_row,
-                                            (int)(r1 - r0), t->act->vx, (int)t->act->n_tok, t->out + r0,
-                                            (size_t)t->n_out))
+        if (t->gen_nx && t->gen_nx->rows(t->wtype, (int)t->act->n_in, t->w + (size_t)r0 * t->w_row, t->w_row,
+                                         (int)(r1 - r0), t->act->vx, (int)t->act->n_tok, t->out + r0,
+                                         (size_t)t->n_out))
             return;
-        if (t->tile8) { // the generation kernel takes up to 4 tokens per pass over a row
-            gl_gen_rows_n(t->wtype, (int)t->act->n_in, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
-                          t->act->data, t->act->row_bytes, act_dy(t->act), act_ys(t->act),
-                          (int)t->act->n_tok, t->out + r0, (size_t)t->n_out);
+        if (t->gen_n) { // several tokens per pass over a row
+            t->gen_n(t->wtype, (int)t->act->n_in, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
+                     t->act->data, t->act->row_bytes, act_dy(t->act), act_ys(t->act), (int)t->act->n_tok,
+                     t->out + r0, (size_t)t->n_out);
             return;
         }
-#endif
         for (int64_t tok = 0; tok < t->act->n_tok; tok++) mm_rows_1(t, r0, r1, tok);
     } else {
         const int64_t t0 = tb * t->tok_block;
@@ -250,72 +245,66 @@ static void mm_run(void *p, int ith, int nth) {
         mm_item(t, item);
 }
 
-#if defined(GL_HAVE_AVX2_KERNELS)
+typedef struct {
+    gl_act *a;
+    const gl_gen_nx *k;
+} vx_task;
+
 // Token groups of the rearranged rows, split between the threads.
 static void vx_run(void *p, int ith, int nth) {
-    gl_act *a = (gl_act *)p;
+    const vx_task *t = (const vx_task *)p;
+    const gl_act *a = t->a;
     const int ng = (int)(a->n_tok + 3) / 4;
-    gl_gen_n_vnni_extras(a->data, a->row_bytes, act_dy(a), (int)a->n_in, (int)a->n_tok, ng * ith / nth,
-                         ng * (ith + 1) / nth, a->vx);
+    t->k->build(a->data, a->row_bytes, act_dy(a), (int)a->n_in, (int)a->n_tok, ng * ith / nth, ng * (ith + 1) / nth,
+                a->vx);
 }
-#endif
 
-// The rearranged rows gl_gen_rows_n_vnni reads, built once per activation. False when the
-// kernel does not apply or memory is short (then the portable rowwise path runs).
-static bool act_vnni_extras(gl_threadpool *tp, gl_act *a, enum gl_type wtype) {
-#if defined(GL_HAVE_AVX2_KERNELS)
-    if (a->n_tok < 2 || !gl_use_vnni() || !gl_gen_n_vnni_supported(wtype) || gl_get_vec_dot_nr(wtype) == NULL)
-        return false;
-    if (a->vx_ready) return true;
-    const size_t need = gl_gen_n_vnni_extras_size((int)a->n_in, (int)a->n_tok);
+// The rearranged rows the type's gen_nx kernel reads, built once per activation. NULL when the
+// set has no such kernel for the type, the CPU lacks it, or memory is short (then gen_n runs).
+static const gl_gen_nx *act_vx(gl_threadpool *tp, gl_act *a, enum gl_type wtype) {
+    const gl_gen_nx *k = gl_kernels()->gen_nx[wtype];
+    if (a->n_tok < 2 || a->type != GL_TYPE_Q8_0 || !k || !k->usable()) return NULL;
+    if (a->vx_ready) return k;
+    const size_t need = k->size((int)a->n_in, (int)a->n_tok);
     if (need > a->vx_cap) {
         free(a->vx);
         a->vx = NULL;
         a->vx_cap = 0;
         if (posix_memalign(&a->vx, 64, need) != 0) {
             a->vx = NULL;
-            return false;
+            return NULL;
         }
         a->vx_cap = need;
     }
+    vx_task t = {a, k};
     const int ng = (int)(a->n_tok + 3) / 4;
-    if (ng > 1 && tp && gl_threadpool_n_threads(tp) > 1) gl_threadpool_run(tp, vx_run, a);
-    else gl_gen_n_vnni_extras(a->data, a->row_bytes, act_dy(a), (int)a->n_in, (int)a->n_tok, 0, ng, a->vx);
+    if (ng > 1 && tp && gl_threadpool_n_threads(tp) > 1) gl_threadpool_run(tp, vx_run, &t);
+    else vx_run(&t, 0, 1);
     a->vx_ready = true;
-    return true;
-#else
-    (void)tp;
-    (void)a;
-    (void)wtype;
-    return false;
-#endif
+    return k;
 }
 
 static void matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
-                   const gl_act *act, float *out, bool rowwise, bool vnni_n) {
+                   const gl_act *act, float *out, bool rowwise, const gl_gen_nx *gen_nx) {
     const gl_type_traits *tr = gl_get_type_traits(wtype);
     if (!tr || !tr->vec_dot || !act || act->type != tr->vec_dot_type || n_out <= 0 ||
         act->n_tok <= 0)
         return;
     const size_t w_row = gl_row_size(wtype, act->n_in);
     if (!w_row) return;
-    bool tile8 = false, tile8k = false;
-#if defined(GL_HAVE_AVX2_KERNELS)
-    tile8 = gl_tile8_supported(wtype) && gl_get_vec_dot_nr(wtype) != NULL; // NULL: scalar kernels chosen
-    tile8k = gl_tile8k_supported(wtype) && gl_get_vec_dot_nr(wtype) != NULL;
-#endif
+    const gl_kernel_set *k = gl_kernels();
     int nth = gl_threadpool_n_threads(tp);
     if ((double)w_row * (double)n_out * (double)act->n_tok < INLINE_BYTES) nth = 1;
 
     mm_task t = {
         .w = (const char *)w, .w_row = w_row, .n_out = n_out, .act = act, .out = out,
-        .vec_dot = tr->vec_dot, .vec_dot_nr = gl_get_vec_dot_nr(wtype), .tile8 = tile8, .tile8k = tile8k, .wtype = wtype,
-        .rowwise = rowwise && act->n_tok > 1, .vnni_n = vnni_n,
+        .vec_dot = tr->vec_dot, .vec_dot_nr = k->vec_dot_nr[wtype], .tile = k->tile[wtype], .gen = k->gen[wtype],
+        .gen_n = k->gen_n[wtype], .gen_nx = gen_nx, .wtype = wtype, .rowwise = rowwise && act->n_tok > 1,
     };
     int64_t n_tok_blocks = 1;
     if (t.rowwise) {
-        // Every token passes over a chunk while it is in cache. Whole groups of 8 rows: the
-        // VNNI kernel takes 4 (or 2) at a time.
+        // Every token passes over a chunk while it is in cache. Whole groups of 8 rows (kernels
+        // take several at a time).
         int64_t rows = (int64_t)(ROWWISE_CHUNK_BYTES / w_row);
         rows = (rows + 7) / 8 * 8;
         t.rows_per_chunk = rows < MIN_ROWS_1 ? MIN_ROWS_1 : rows;
@@ -346,13 +335,13 @@ static void matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t
 
 void gl_matmul(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
                const gl_act *act, float *out) {
-    matmul(tp, w, wtype, n_out, act, out, false, false);
+    matmul(tp, w, wtype, n_out, act, out, false, NULL);
 }
 
 void gl_matmul_rowwise(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_out,
                        gl_act *act, float *out) {
-    const bool vnni_n = act && act->type == GL_TYPE_Q8_0 && act_vnni_extras(tp, act, wtype);
-    matmul(tp, w, wtype, n_out, act, out, true, vnni_n);
+    const gl_gen_nx *gen_nx = act && (unsigned)wtype < GL_TYPE_COUNT ? act_vx(tp, act, wtype) : NULL;
+    matmul(tp, w, wtype, n_out, act, out, true, gen_nx);
 }
 
 bool gl_matmul_f32(gl_threadpool *tp, const void *w, enum gl_type wtype, int64_t n_in,

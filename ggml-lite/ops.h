@@ -1,7 +1,6 @@
 // Elementwise and small vector ops for the forward pass: norms, RoPE, softmax, activations,
-// axpy-style helpers and the F16 rows of the KV cache. Scalar code with AVX2/F16C paths
-// (compile-time: the x86 build always targets AVX2). Sizes are element counts; no op
-// allocates. Unless said otherwise, out may be the same pointer as an input.
+// axpy-style helpers and the F16 rows of the KV cache, each run by the kernel set chosen for
+// this CPU (arch/). Sizes are element counts; no op allocates. Unless said otherwise, out may be the same pointer as an input.
 #ifndef GGML_LITE_OPS_H
 #define GGML_LITE_OPS_H
 
@@ -44,6 +43,25 @@ void gl_fp16_to_fp32_row(const gl_fp16 *x, float *y, int64_t n);
 // and y += a * (f16 value row).
 float gl_vec_dot_f16_f32(const gl_fp16 *x, const float *y, int n);
 void gl_vec_mad_f16(float *y, const gl_fp16 *x, float a, int n);
+
+// ---- the reference engine's summation orders for attention and F32 adapters -------------
+// dot of a KV-cache row (F16 or F32) with a float query. batch: one 8-lane accumulator (n % 8
+// == 0); else four over steps of 32, reduced as hadd does, the rest added in double.
+float gl_kv_dot(const void *k, bool f16, const float *q, int n, bool batch);
+// acc[0..n) += w * v[0..n)   (fused, element by element)
+void gl_kv_mad(float *acc, const void *v, bool f16, float w, int n);
+// One token's weighted values into 32 slots of hd floats: slot l sums, in key order, the keys
+// j with j % 32 == l (rows v_row bytes apart); gl_kv_reduce_32 then adds the slots of each
+// element as the reference's one-token sum does.
+void gl_kv_values_32(float *acc, const char *v, size_t v_row, bool f16, const float *w, int n_keys, int hd);
+void gl_kv_reduce_32(float *out, const float *acc, int hd);
+// F32 dots in the reference's orders: one token (4 x 8 lanes over steps of 32, the tail's
+// products rounded then added) and a batch (8 lanes, n % 8 == 0, else as one token).
+float gl_dot_f32_tok(const float *w, const float *x, int n);
+float gl_dot_f32_batch(const float *w, const float *x, int n);
+// out[j] = wt[.., j] · t for a transposed F32 matrix wt (rank rows of n_out, rank % 8 == 0):
+// lane l of output j accumulates wt[8s+l][j] * t[8s+l], the 8 lanes summed as the batch dot.
+void gl_dot_f32_lanes8(const float *wt, int rank, int n_out, const float *t, float *out);
 
 // ---- RoPE ------------------------------------------------------------------------------
 // Rotary position embedding. Pair i (0 <= i < n_rot/2) of each head turns by

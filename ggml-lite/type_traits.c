@@ -1,6 +1,6 @@
 // The type table: block sizes, decoders, quantizers and the dot kernels chosen for this CPU.
-// The table is filled once (thread-safe) on first use: AVX2 kernels when the build has them and
-// the CPU runs them, otherwise scalar (or NEON on aarch64).
+// The table is filled once (thread-safe) on first use from the kernel set kernel_select.c
+// chose.
 #include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -59,35 +59,20 @@ static const enum gl_type dot_types[GL_TYPE_COUNT] = {
     [GL_TYPE_MXFP4] = GL_TYPE_Q8_0,
 };
 
-static const gl_kernel_set *best; // the SIMD set in use, or NULL for scalar only
-static const char *simd_name = "scalar";
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+// Each type's kernels from the set chosen for this CPU (kernel_select.c).
 static void init_traits(void) {
-    // LLAMALITE_KERNELS=scalar runs the reference kernels (for tracking down numeric differences).
-    const char *env = getenv("LLAMALITE_KERNELS");
-    const bool force_scalar = env && strcmp(env, "scalar") == 0;
-#if defined(GL_HAVE_AVX2_KERNELS)
-    if (gl_cpu_has_avx2() && !force_scalar) {
-        best = &gl_kernels_avx2;
-        simd_name = "avx2";
-    }
-#elif defined(GL_HAVE_NEON_KERNELS)
-    if (!force_scalar) {
-        best = &gl_kernels_neon;
-        simd_name = "neon";
-    }
-#endif
-    (void)force_scalar;
+    const gl_kernel_set *k = gl_kernels();
     for (int t = 0; t < GL_TYPE_COUNT; t++) {
         gl_type_traits *tr = &traits[t];
         if (!tr->name) continue;
         tr->vec_dot_type = dot_types[t];
         tr->vec_dot_scalar = gl_kernels_scalar.vec_dot[t];
-        tr->vec_dot = best && best->vec_dot[t] ? best->vec_dot[t] : tr->vec_dot_scalar;
+        tr->vec_dot = k->vec_dot[t];
         // from_float is for activations: only the dot types have one; the weight types are
         // quantized by from_float_ref (the quantize command), never on the hot path.
-        tr->from_float = best && best->from_float[t] ? best->from_float[t] : gl_kernels_scalar.from_float[t];
+        tr->from_float = k->from_float[t];
     }
 }
 
@@ -95,12 +80,6 @@ const gl_type_traits *gl_get_type_traits(enum gl_type type) {
     if ((unsigned)type >= GL_TYPE_COUNT || !traits[type].name) return NULL;
     pthread_once(&once, init_traits);
     return &traits[type];
-}
-
-gl_vec_dot_nr_fn gl_get_vec_dot_nr(enum gl_type type) {
-    if ((unsigned)type >= GL_TYPE_COUNT) return NULL;
-    pthread_once(&once, init_traits);
-    return best ? best->vec_dot_nr[type] : NULL;
 }
 
 const char *gl_type_name(enum gl_type type) {
@@ -127,9 +106,4 @@ size_t gl_row_size(enum gl_type type, int64_t n) {
     const gl_type_traits *tr = &traits[type];
     if (n % tr->blck_size) return 0;
     return (size_t)(n / tr->blck_size) * tr->type_size;
-}
-
-const char *gl_simd_name(void) {
-    pthread_once(&once, init_traits);
-    return simd_name;
 }

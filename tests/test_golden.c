@@ -1,7 +1,8 @@
 // Golden test: the forward pass against the reference engine's greedy runs
 // (../shared/golden/<model>.jsonl). The golden prompt tokens are decoded directly, so this test
-// does not depend on the tokenizer. At every step our argmax must be the reference's token and
-// each of the reference's top-8 logits must agree within 2% relative or 0.05 absolute.
+// does not depend on the tokenizer. At every step our argmax must be the reference's token (on
+// the random-weight models: unless the reference's is a near tie) and each of the reference's
+// top-8 logits must agree within 2% relative or 0.05 absolute.
 // Runs with 1 and 2 threads.
 #include <ctype.h>
 #include <math.h>
@@ -17,7 +18,7 @@
 typedef struct {
     double max_rel, max_abs, sum_rel;
     int n_rel;
-    int steps, argmax_miss, top_miss;
+    int steps, argmax_miss, top_miss, near_ties;
 } stats;
 
 static int argmax(const float *x, int n) {
@@ -27,17 +28,15 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
-// Tolerances: the issue's (each top-8 logit within 2% or 0.05, the reference's argmax) for
-// every model. With the AVX2 kernels our arithmetic is the golden's own (llama.cpp's AVX2 build:
-// norms, RoPE, softmax, SiLU, activation quantizers and every dot kernel's summation order), so
-// there every logit must also equal the printed golden value to its 5 decimals (`exact`).
-// Other ISAs sum in their own order; the two random-weight 14-layer models are chaotic (one
-// flipped rounding grows to percent-level logit differences), so there they get 5% per logit, a
-// near-tie argmax band and a 1% mean (a wrong kernel is far above all three).
-typedef struct { double rel, abs, mean_rel, exact; } tolerance;
-static const tolerance strict = {0.02, 0.05, 0.02, 0};
-static const tolerance exact = {0.02, 0.05, 0.02, 2e-5};
-static const tolerance chaotic = {0.05, 0.05, 0.01, 0};
+// The fidelity policy (issue 19), for every kernel set: each of the reference's top-8 logits
+// within 2% or 0.05 at every step, the mean relative error under 2%, and our argmax the
+// reference's token. On the random 14-layer models (mixed-*), which re-quantize activations every
+// layer, another summation order than the reference's flips roundings: there our argmax may
+// differ, but only at a near tie in the reference (its top-2 margin under 0.5% of the top logit).
+// (The reference's token is fed at every step, so the following steps stay comparable.)
+typedef struct { double rel, abs, mean_rel, tie_margin; } tolerance;
+static const tolerance trained = {0.02, 0.05, 0.02, 0};
+static const tolerance random_weights = {0.02, 0.05, 0.02, 0.005};
 
 static void run_case(ll_context *c, int n_vocab, const golden_case *g, stats *st, const char *tag,
                      const tolerance *tol) {
@@ -52,10 +51,9 @@ static void run_case(ll_context *c, int n_vocab, const golden_case *g, stats *st
         if (!lg) return;
         int am = argmax(lg, n_vocab);
         st->steps++;
-        double top1 = g->top_logit[k][0], pick = -1e30; // the reference's logit for our pick
-        for (int j = 0; j < GOLDEN_TOP; j++)
-            if (g->top_id[k][j] == am) pick = g->top_logit[k][j];
-        bool near_tie = tol == &chaotic && top1 - pick <= tol->rel * fabs(top1);
+        const double top1 = g->top_logit[k][0], top2 = g->top_logit[k][1];
+        const bool near_tie = top1 - top2 < tol->tie_margin * fabs(top1);
+        if (am != g->token[k] && near_tie) st->near_ties++;
         if (am != g->token[k] && !near_tie) {
             st->argmax_miss++;
             CHECK(am == g->token[k], "%s step %d: argmax %d (%.4f), reference %d (ours %.4f)", tag, k,
@@ -113,12 +111,9 @@ static void run_file(const char *shared, const char *name, const tolerance *tol)
         }
         double mean = st.n_rel ? st.sum_rel / st.n_rel : 0;
         CHECK(mean <= tol->mean_rel, "%s threads %d: mean relative error %.4f above %.4f", name, nt, mean, tol->mean_rel);
-        if (tol->exact > 0)
-            CHECK(st.max_abs <= tol->exact, "%s threads %d: largest logit difference %.2e; the AVX2 kernels should "
-                  "reproduce the reference's arithmetic (limit %.0e)", name, nt, st.max_abs, tol->exact);
-        printf("%-22s threads %d: %d cases, %d steps, argmax misses %d, top-8 misses %d, "
+        printf("%-22s threads %d: %d cases, %d steps, argmax misses %d (near ties %d), top-8 misses %d, "
                "max rel err %.2e, mean rel err %.2e, max abs err %.2e\n",
-               name, nt, n_cases, st.steps, st.argmax_miss, st.top_miss, st.max_rel, mean, st.max_abs);
+               name, nt, n_cases, st.steps, st.argmax_miss, st.near_ties, st.top_miss, st.max_rel, mean, st.max_abs);
         ll_context_free(c);
     }
     ll_model_free(m);
@@ -127,10 +122,10 @@ static void run_file(const char *shared, const char *name, const tolerance *tol)
 int main(void) {
     const char *shared = test_shared_dir();
     if (!shared) return TEST_SKIP;
-    const bool avx2 = strcmp(gl_simd_name(), "avx2") == 0;
-    run_file(shared, "stories260K", avx2 ? &exact : &strict);
-    run_file(shared, "stories260K-f16", avx2 ? &exact : &strict);
-    run_file(shared, "mixed-types", avx2 ? &exact : &chaotic);
-    run_file(shared, "mixed-base-q8_0", avx2 ? &exact : &chaotic);
+    printf("kernels: %s\n", gl_simd_name());
+    run_file(shared, "stories260K", &trained);
+    run_file(shared, "stories260K-f16", &trained);
+    run_file(shared, "mixed-types", &random_weights);
+    run_file(shared, "mixed-base-q8_0", &random_weights);
     return test_result("test_golden");
 }

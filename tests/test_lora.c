@@ -1,8 +1,7 @@
 // LoRA adapters (engine/lora.c, forward_llama.c, lora_export.c):
 // - mixed-base-q8_0 + lora-rank8 against the reference's golden run (teacher-forced; the
-//   the issue's 2% per logit and the reference's argmax; with the AVX2 kernels, whose arithmetic
-//   is the reference's own, every logit equal to the golden's printed value; other ISAs get the
-//   chaotic-model tolerance of test_golden.c: 5% per logit, 1% mean, near-tie argmax);
+//   the fidelity policy of test_golden.c, for every kernel set: 2% per logit, 2% mean, and the
+//   reference's argmax unless the reference's top-2 margin is under 0.5%);
 // - scale 0 gives bitwise the base model's logits and matches the base golden;
 // - the same adapter loaded twice at 0.5 equals it once at 1.0 (1e-3 relative);
 // - F16, BF16 and Q8_0 copies of the adapter agree with the F32 one;
@@ -61,20 +60,16 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
-// Tolerances. Against the golden files: the issue's (2% per logit, the reference's argmax, 2%
-// mean); with the AVX2 kernels also every logit equal to the golden's 5 printed decimals. The
-// random 14-layer models re-quantize their activations to 8 bits in every layer and are chaotic
-// (one flipped rounding grows to percent-level differences), so where the kernels sum in another
-// order (other ISAs) and for comparisons between configurations: each of the reference's top-8
-// logits within `rel` (or 0.05), the mean relative error under `mean`, and our argmax the
-// reference's unless within `rel` of its top logit.
+// Tolerances. Against the golden files: the fidelity policy (`issue`: 2% per logit, 2% mean, the
+// reference's argmax unless its top-2 margin is under 0.5%). Between our own configurations:
+// each of the reference's top-8 logits within `rel` (or 0.05), the mean relative error under
+// `mean`, and our argmax the reference's unless within `rel` of its top logit.
 // On the trained stories260K, comparisons are tight: every logit within `tight` of the
 // largest logit.
 typedef struct {
     double rel, mean;   // top-8 policy
     double tight;       // > 0: all logits within tight * max |logit| instead
 } tolerance;
-static const tolerance chaotic = {0.05, 0.01, 0};
 static const tolerance issue = {0.02, 0.02, 0};
 
 typedef struct { double max_rel, sum_rel, worst, max_abs; int n; int misses; } cmp_stats;
@@ -86,7 +81,10 @@ static void cmp_step(const float *lg, int n_vocab, const ll_token *ids, const fl
     double top1 = ref[0], pick = -1e30;
     for (int j = 0; j < GOLDEN_TOP; j++)
         if (ids[j] == am) pick = ref[j];
-    if (am != ref_tok && !(tol != &issue && top1 - pick <= tol->rel * fabs(top1))) {
+    // Against the golden: a different pick only at a near tie of the reference (top-2 margin
+    // under 0.5%); between our configurations: a pick within `rel` of the top logit.
+    const bool near_tie = tol == &issue ? top1 - ref[1] < 0.005 * fabs(top1) : top1 - pick <= tol->rel * fabs(top1);
+    if (am != ref_tok && !near_tie) {
         st->misses++;
         if (report) CHECK(0, "%s step %d: argmax %d, reference %d", tag, step, am, ref_tok);
     }
@@ -119,8 +117,7 @@ static void cmp_finish(const cmp_stats *st, const tolerance *tol, const char *ta
 // Teacher-forced run of every case against the golden top-8 logits.
 static void check_golden(ll_context *c, int n_vocab, const golden_case *cases, int n_cases, const char *tag) {
     cmp_stats st = {0};
-    const bool avx2 = strcmp(gl_simd_name(), "avx2") == 0;
-    const tolerance *tol = avx2 ? &issue : &chaotic;
+    const tolerance *tol = &issue;
     float *lg = malloc((size_t)MAX_STEPS * n_vocab * sizeof(float));
     for (int i = 0; lg && i < n_cases; i++) {
         const golden_case *g = &cases[i];
@@ -131,9 +128,6 @@ static void check_golden(ll_context *c, int n_vocab, const golden_case *cases, i
     }
     free(lg);
     cmp_finish(&st, tol, tag);
-    if (avx2)
-        CHECK(st.max_abs <= 2e-5, "%s: largest logit difference %.2e; the AVX2 kernels should reproduce the "
-              "reference's arithmetic", tag, st.max_abs);
 }
 
 // Two configurations on the same teacher-forced tokens, a as the reference. report: CHECK

@@ -110,17 +110,13 @@ static void run_all(void) {
 
 int main(void) {
     gl_act act = {0};
-#if defined(GL_HAVE_AVX2_KERNELS)
-    // The tiles' AVX2 path, then their VNNI path where the CPU has one.
+    // The x86 tiles' AVX2 path, then their VNNI path where the CPU has one.
     gl_tile8_vnni = 0;
     run_all();
     if (gl_cpu_has_avx512vnni()) {
         gl_tile8_vnni = 1;
         run_all();
     }
-#else
-    run_all();
-#endif
     // Bad arguments are refused, not crashed on.
     CHECK(!gl_act_prepare(&act, NULL, NULL, 1, 100, GL_TYPE_Q8_0), "n_in not a multiple of 32");
     CHECK(!gl_act_prepare(&act, NULL, NULL, 1, 64, (enum gl_type)4), "bad type");

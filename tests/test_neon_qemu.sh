@@ -10,7 +10,7 @@ trap 'rm -rf "$out"' EXIT
 fail=0
 for t in test_dot test_matmul test_quants test_ops test_threadpool; do
     if ! $cc -std=c11 -O2 -D_GNU_SOURCE -march=armv8.2-a+dotprod+fp16 -Wall -Wextra -Wno-unused-parameter \
-            -Werror -I. -Iggml-lite ggml-lite/*.c tests/$t.c -lm -lpthread -static -o "$out/$t"; then
+            -Werror -I. -Iggml-lite -DGL_ISA_ARM_NEON=1 ggml-lite/*.c ggml-lite/arch/scalar/*.c ggml-lite/arch/arm-neon/*.c tests/$t.c -lm -lpthread -static -o "$out/$t"; then
         echo "FAIL: $t does not build for aarch64"; fail=1; continue
     fi
     if ! timeout 600 qemu-aarch64 "$out/$t" >"$out/$t.log" 2>&1; then

@@ -10,7 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ggml-lite/ggml-lite.h"
 #include "tests/test_util.h"
 
 // ---- a small JSON reader (just enough for the golden format) --------------------------------
@@ -196,25 +195,18 @@ static char *run_capture(char *const argv[], int *status) {
     return buf;
 }
 
-// The issue's acceptance: same token at every step, top-8 within 2% or 0.05 — for every model
-// when the kernels are AVX2 (the binary is built like this test): then our arithmetic is the
-// reference's own (llama.cpp's AVX2 build made the golden files) and the logits match exactly.
-// Other ISAs sum in their own order, and on the random 14-layer models (mixed-*), which are
-// chaotic, a logit may then differ by 5%, and a different greedy pick ends the comparison of that
-// case when it is a near tie in the reference too. LLAMALITE_TRACE_STRICT=1 forces the issue's.
-static double rel_tol = 0.02;
-static bool chaotic_model = false;
+// The fidelity policy (issue 19), for every kernel set: top-8 logits within 2% or 0.05 at
+// every step where the greedy paths agree. On the trained models (stories260K*) every greedy
+// token must be the reference's. The random 14-layer models (mixed-*) re-quantize their
+// activations every layer, so any other summation order than the reference's shows up as
+// rounding flips: there our path may part from the reference's, but only at a near tie in the
+// reference (its top-2 margin under 0.5% of the top logit); the rest of that case is not compared.
+static const double rel_tol = 0.02, tie_margin = 0.005;
+static bool random_model = false;
 
 static bool close_enough(double ours, double ref) {
     double d = fabs(ours - ref);
     return d <= 0.05 || d <= rel_tol * fabs(ref);
-}
-
-// The reference's logit for token id at one step, or -1e30 when it is not in its top list.
-static double ref_logit(const jval *rtop, double id) {
-    for (int j = 0; j < rtop->n; j++)
-        if (rtop->items[j].items[0].num == id) return rtop->items[j].items[1].num;
-    return -1e30;
 }
 
 // Compares one traced line with its golden line; returns the number of problems.
@@ -247,10 +239,10 @@ static int compare(const char *what, const jval *ref, const jval *got) {
             return bad + 1;
         }
         if (gtok->num != rtok->num) {
-            double top1 = rtop->items[0].items[1].num, pick = ref_logit(rtop, gtok->num);
-            if (chaotic_model && top1 - pick <= rel_tol * fabs(top1)) {
-                fprintf(stderr, "%s: step %d near tie (%g vs reference %g); compared %d steps\n", what,
-                        s, gtok->num, rtok->num, s);
+            const double top1 = rtop->items[0].items[1].num, top2 = rtop->n > 1 ? rtop->items[1].items[1].num : -1e30;
+            if (random_model && top1 - top2 < tie_margin * fabs(top1)) {
+                fprintf(stderr, "%s: step %d near tie (%g vs reference %g, margin %.4f); compared %d steps\n", what,
+                        s, gtok->num, rtok->num, top1 - top2, s);
                 break; // the rest of the sequence follows another path
             }
             fprintf(stderr, "%s: step %d chose token %g, reference %g\n", what, s, gtok->num, rtok->num);
@@ -311,10 +303,7 @@ int main(int argc, char **argv) {
     int n_models = argc > 1 ? argc - 1 : (int)(sizeof all / sizeof all[0]);
 
     for (int m = 0; m < n_models; m++) {
-        const char *strict = getenv("LLAMALITE_TRACE_STRICT");
-        const bool exact_kernels = strcmp(gl_simd_name(), "avx2") == 0 || (strict && *strict == '1');
-        chaotic_model = strncmp(models[m], "mixed", 5) == 0 && !exact_kernels;
-        rel_tol = chaotic_model ? 0.05 : 0.02;
+        random_model = strncmp(models[m], "mixed", 5) == 0;
         char golden[4096], model[4096];
         snprintf(golden, sizeof golden, "%s/golden/%s.jsonl", shared, models[m]);
         snprintf(model, sizeof model, "%s/models/%s.gguf", shared, models[m]);

@@ -12,11 +12,6 @@
 
 #include "forward/blocks.h"
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define MM_AVX2 1
-#endif
-
 static bool grow(float **buf, size_t *cap, size_t n) {
     if (n <= *cap) return true;
     float *nb = realloc(*buf, n * sizeof(float));
@@ -47,49 +42,9 @@ typedef struct {
     size_t len;   // floats in lora_out
 } lora_sum;
 
-// F32 adapters are multiplied in the reference's F32 order, so that a model whose activations
-// are re-quantized every layer sees the same roundings. One token (and each row of an exact
-// batch): its F32 dot, four 8-lane accumulators over steps of 32, reduced (0+2)+(1+3), lanes
-// halved and added pairwise as hadd does, the rest added to the float sum (products rounded
-// first, not fused). A batch: its GEMM,
-// one 8-lane accumulator over steps of 8 (n % 8 == 0, else as one token), halves then
-// (0+2)+(1+3).
-static float f32_dot_tok(const float *w, const float *x, int n) {
-    const int np = n & ~31;
-    float sum = 0;
-    if (np) {
-        float r[8];
-#ifdef MM_AVX2
-        __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-        for (int i = 0; i < np; i += 32)
-            for (int m = 0; m < 4; m++)
-                a[m] = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8 * m), _mm256_loadu_ps(x + i + 8 * m), a[m]);
-        _mm256_storeu_ps(r, _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3])));
-#else
-        float a[4][8] = {{0}};
-        for (int i = 0; i < np; i++) a[(i / 8) % 4][i % 8] = fmaf(w[i], x[i], a[(i / 8) % 4][i % 8]);
-        for (int l = 0; l < 8; l++) r[l] = (a[0][l] + a[2][l]) + (a[1][l] + a[3][l]);
-#endif
-        sum = ll_hsum8_hadd(r);
-    }
-    for (int i = np; i < n; i++) sum += w[i] * x[i]; // product rounded, then added
-    return sum;
-}
-
-static float f32_dot_batch(const float *w, const float *x, int n) {
-    if (n % 8) return f32_dot_tok(w, x, n);
-    float r[8];
-#ifdef MM_AVX2
-    __m256 a = _mm256_setzero_ps();
-    for (int i = 0; i < n; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a);
-    _mm256_storeu_ps(r, a);
-#else
-    for (int l = 0; l < 8; l++) r[l] = 0;
-    for (int i = 0; i < n; i++) r[i % 8] = fmaf(w[i], x[i], r[i % 8]);
-#endif
-    return ll_hsum8_pairs(r);
-}
-
+// F32 adapters are multiplied in the reference's F32 orders (gl_dot_f32_tok for one token and
+// each row of an exact batch, gl_dot_f32_batch for a batch), so that a model whose activations
+// are re-quantized every layer sees the same roundings.
 typedef struct {
     const ll_weight *w;
     const float *x;
@@ -107,34 +62,10 @@ static void f32_product_task(void *arg, int ith, int nth) {
     for (int t = lo; t < hi; t++)
         for (int r = 0; r < n_out; r++) {
             const float *wr = (const float *)p->w->data + (size_t)r * n_in, *xt = p->x + (size_t)t * n_in;
-            p->out[(size_t)t * n_out + r] = p->batch ? f32_dot_batch(wr, xt, n_in) : f32_dot_tok(wr, xt, n_in);
+            p->out[(size_t)t * n_out + r] = p->batch ? gl_dot_f32_batch(wr, xt, n_in) : gl_dot_f32_tok(wr, xt, n_in);
         }
 }
 
-// A batch's B·t for an F32 B of rank columns (rank % 8 == 0), through B transposed so the n_out
-// dots of rank elements run as vector steps over the outputs: lane l of output j accumulates
-// B[j][8s+l] * t[8s+l] over s, and the 8 lanes are summed as the reference's GEMM sums them.
-static void f32_second_batch(const float *wt, int rank, int n_out, const float *tk, float *o) {
-    int j = 0;
-#ifdef MM_AVX2
-    for (; j + 8 <= n_out; j += 8) {
-        __m256 p[8];
-        for (int l = 0; l < 8; l++) p[l] = _mm256_setzero_ps();
-        for (int k0 = 0; k0 < rank; k0 += 8)
-            for (int l = 0; l < 8; l++)
-                p[l] = _mm256_fmadd_ps(_mm256_loadu_ps(wt + (size_t)(k0 + l) * n_out + j), _mm256_set1_ps(tk[k0 + l]), p[l]);
-        const __m256 t0 = _mm256_add_ps(p[0], p[4]), t1 = _mm256_add_ps(p[1], p[5]);
-        const __m256 t2 = _mm256_add_ps(p[2], p[6]), t3 = _mm256_add_ps(p[3], p[7]);
-        _mm256_storeu_ps(o + j, _mm256_add_ps(_mm256_add_ps(t0, t2), _mm256_add_ps(t1, t3)));
-    }
-#endif
-    for (; j < n_out; j++) {
-        float r[8] = {0};
-        for (int k0 = 0; k0 < rank; k0 += 8)
-            for (int l = 0; l < 8; l++) r[l] = fmaf(wt[(size_t)(k0 + l) * n_out + j], tk[k0 + l], r[l]);
-        o[j] = ll_hsum8_pairs(r);
-    }
-}
 
 // o[i] += w[i] * s with the product rounded before the add (no fused multiply-add).
 static void add_products(float *o, const float *w, float s, int n) {
@@ -165,7 +96,7 @@ static bool second_product(ll_context *c, const ll_weight *w, const float *wt, i
     }
     if (w->type == GL_TYPE_F32 && w->n_in % 8 == 0) {
         for (int t = 0; t < n_tok; t++)
-            f32_second_batch(wt, (int)w->n_in, (int)n_out, c->lora_tmp + (size_t)t * w->n_in, out + (size_t)t * n_out);
+            gl_dot_f32_lanes8(wt, (int)w->n_in, (int)n_out, c->lora_tmp + (size_t)t * w->n_in, out + (size_t)t * n_out);
         return true;
     }
     const enum gl_type vt = gl_get_type_traits(w->type)->vec_dot_type;

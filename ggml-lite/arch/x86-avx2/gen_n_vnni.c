@@ -6,7 +6,7 @@
 // acc = fma(lanes, dw * dy, acc) block after block; IQ4_NL alternates two accumulators), so the
 // results are bitwise equal. What changes is the work per pair and block:
 //  - the weights are made unsigned once per row and block (w + 128) and the activations carry
-//    -128 * the sum of each 4-byte group (gl_gen_n_vnni_extras), so one vpdpbusd starting from
+//    -128 * the sum of each 4-byte group (vx_build), so one vpdpbusd starting from
 //    that correction gives the exact signed lane sums;
 //  - the scale products dw * dy are formed ahead, 16 per block (4 rows x 4 tokens) in two
 //    multiplies, and the FMAs take them as broadcasts from memory (load ports) instead of
@@ -16,11 +16,10 @@
 // per pair is the floor; a 17-token verification of 1.1B Q8_0 weights runs at about 1.7.)
 #include "dot.h"
 
-#if defined(GL_HAVE_AVX2_KERNELS)
-
 #include <stdlib.h>
 
 #include "quants.h"
+#include "kernels_avx2.h"
 #include "simd_avx2.h"
 
 #define VNNI __attribute__((target("avx512vl,avx512vnni")))
@@ -40,12 +39,12 @@ enum {
     STACK_SCRATCH = 24 << 10
 };
 
-size_t gl_gen_n_vnni_extras_size(int n, int n_tok) {
+static size_t vx_size(int n, int n_tok) {
     return sizeof(vx_block) * (size_t)(n / QK8_0) * (size_t)((n_tok + 3) / 4);
 }
 
 // Token t's blocks into group slot j (tokens past the end repeat the group's first token).
-void gl_gen_n_vnni_extras(const void *y, size_t by, const float *dy, int n, int n_tok, int g0, int g1, void *vx) {
+static void vx_build(const void *y, size_t by, const float *dy, int n, int n_tok, int g0, int g1, void *vx) {
     const int nb = n / QK8_0;
     vx_block *out = (vx_block *)vx;
     const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
@@ -191,12 +190,8 @@ VNNI static void run_type(enum gl_type t, int R, size_t bsz, int nb, const char 
     }
 }
 
-bool gl_gen_n_vnni_supported(enum gl_type t) {
-    return t == GL_TYPE_Q8_0 || t == GL_TYPE_Q5_0 || t == GL_TYPE_IQ4_NL;
-}
-
-bool gl_gen_rows_n_vnni(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *vx,
-                        int n_tok, float *out, size_t bs) {
+static bool vx_rows(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *vx,
+                    int n_tok, float *out, size_t bs) {
     const int nb = n / QK8_0, R = type == GL_TYPE_IQ4_NL ? 2 : ROWS;
     const size_t bsz = q8_family_block_size(type);
     // scratch: the row group's scales, then the token groups' accumulators (on the stack when
@@ -212,4 +207,4 @@ bool gl_gen_rows_n_vnni(enum gl_type type, int n, const void *w, size_t w_row, i
     return true;
 }
 
-#endif
+const gl_gen_nx gl_gen_nx_vnni = {.usable = gl_use_vnni, .size = vx_size, .build = vx_build, .rows = vx_rows};

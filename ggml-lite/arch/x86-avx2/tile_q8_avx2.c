@@ -21,11 +21,10 @@
 // (the order of the additions is unchanged: each accumulator still takes its blocks in order).
 #include "dot.h"
 
-#if defined(GL_HAVE_AVX2_KERNELS)
-
 #include <stdlib.h>
 
 #include "quants.h"
+#include "kernels_avx2.h"
 #include "simd_avx2.h"
 
 typedef struct {
@@ -51,10 +50,6 @@ enum {
 };
 
 typedef enum { PK_U4, PK_S8 } pk_kind; // unsigned 4-bit (offset 8), signed 8-bit
-
-bool gl_tile8_supported(enum gl_type t) {
-    return t == GL_TYPE_Q4_0 || t == GL_TYPE_Q5_0 || t == GL_TYPE_Q8_0 || t == GL_TYPE_IQ4_NL;
-}
 
 // 32 nibbles: elements 0..15 from the low nibbles, 16..31 from the high ones.
 INL __m256i nibbles(const uint8_t *qs) {
@@ -213,17 +208,6 @@ INL void s8_chunk(int b0, int b1, const pk_block *pk, const int8_t *const *yq, c
     UNROLL for (int p = 0; p < 8 / k; p++) s8_kernel(b0, b1, pk, yq, ybs, dy, st, nt, k, p, vnni);
 }
 
-int gl_tile8_vnni = -1;
-
-bool gl_use_vnni(void) {
-    int v = __atomic_load_n(&gl_tile8_vnni, __ATOMIC_RELAXED);
-    if (v < 0) { // first use; every thread computes the same answer
-        v = gl_cpu_has_avx512vnni() ? 1 : 0;
-        __atomic_store_n(&gl_tile8_vnni, v, __ATOMIC_RELAXED);
-    }
-    return v == 1;
-}
-
 // Blocks [b0, b1) of every token: Q4_0.
 static void chunk_u4(int b0, int b1, int nb, const pk_block *pk, const void *y, size_t by, const float *dy,
                      const int32_t *ys, int n_tok, float *st, bool vnni) {
@@ -354,5 +338,3 @@ bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int 
     free(mem);
     return true;
 }
-
-#endif

@@ -12,12 +12,11 @@
 #include "dot.h"
 #include "dot_lowbit.h"
 
-#if defined(GL_HAVE_AVX2_KERNELS)
-
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
+#include "kernels_avx2.h"
 #include "quants.h"
 
 #define INL static inline __attribute__((always_inline))
@@ -316,7 +315,6 @@ INL __m128i q3_scales(const uint8_t *s) {
     const uint32_t s3 = ((b >> 4) & m4) | ((c >> 2) & m30); // 12..15
     return _mm_sub_epi8(_mm_setr_epi32((int)s0, (int)s1, (int)s2, (int)s3), _mm_set1_epi8(32));
 }
-
 
 INL void q2_K_k(int n, float *s, size_t bs, const void *vx, const void *vy, size_t by, const int nr) {
     const block_q2_K *x = (const block_q2_K *)vx;
@@ -684,6 +682,7 @@ static void quant_f16(const float *x, void *vy, int64_t n) {
 }
 
 const gl_kernel_set gl_kernels_avx2 = {
+    .name = "avx2",
 #define K(T, name) [GL_TYPE_##T] = name##_1
     .vec_dot = {
         K(F32, f32), K(F16, f16), K(BF16, bf16), K(Q4_0, q4_0), K(Q4_1, q4_1), K(Q5_0, q5_0),
@@ -704,6 +703,17 @@ const gl_kernel_set gl_kernels_avx2 = {
         [GL_TYPE_Q8_0] = quant_q8_0, [GL_TYPE_Q8_1] = quant_q8_1, [GL_TYPE_Q8_K] = quant_q8_K,
         [GL_TYPE_F16] = quant_f16,
     },
+    // the Q8_0 family's tiles read the activations' extras (matmul.c), the K-quants' their bsums
+    .tile = {
+        [GL_TYPE_Q4_0] = gl_tile8_matmul, [GL_TYPE_Q5_0] = gl_tile8_matmul, [GL_TYPE_Q8_0] = gl_tile8_matmul,
+        [GL_TYPE_IQ4_NL] = gl_tile8_matmul, [GL_TYPE_Q4_K] = gl_tile8k_matmul, [GL_TYPE_Q5_K] = gl_tile8k_matmul,
+        [GL_TYPE_Q6_K] = gl_tile8k_matmul,
+    },
+    .gen = {[GL_TYPE_Q4_0] = gl_gen_rows, [GL_TYPE_Q5_0] = gl_gen_rows, [GL_TYPE_Q8_0] = gl_gen_rows,
+            [GL_TYPE_IQ4_NL] = gl_gen_rows},
+    .gen_n = {[GL_TYPE_Q4_0] = gl_gen_rows_n, [GL_TYPE_Q5_0] = gl_gen_rows_n, [GL_TYPE_Q8_0] = gl_gen_rows_n,
+              [GL_TYPE_IQ4_NL] = gl_gen_rows_n},
+    .gen_nx = {[GL_TYPE_Q5_0] = &gl_gen_nx_vnni, [GL_TYPE_Q8_0] = &gl_gen_nx_vnni, [GL_TYPE_IQ4_NL] = &gl_gen_nx_vnni},
+    .ops = &gl_vec_ops_avx2,
+    .attn = &gl_attn_ops_avx2,
 };
-
-#endif // GL_HAVE_AVX2_KERNELS

@@ -5,7 +5,6 @@
 // kernel here fall back to the scalar ones.
 #include "dot.h"
 
-#if defined(GL_HAVE_NEON_KERNELS)
 
 #include <arm_neon.h>
 #include <string.h>
@@ -298,6 +297,7 @@ KERNELS(q6_K)
 
 // Activation quantizers stay the scalar reference ones (exact; not on the critical path).
 const gl_kernel_set gl_kernels_neon = {
+    .name = "neon",
 #define K(T, name) [GL_TYPE_##T] = name##_1
     .vec_dot = {
         K(F32, f32), K(F16, f16), K(Q4_0, q4_0), K(Q4_1, q4_1), K(Q5_0, q5_0), K(Q5_1, q5_1),
@@ -311,5 +311,3 @@ const gl_kernel_set gl_kernels_neon = {
     },
 #undef K
 };
-
-#endif // GL_HAVE_NEON_KERNELS

@@ -3,11 +3,10 @@
 // every token of the block then reuses.
 #include "dot.h"
 
-#if defined(GL_HAVE_AVX2_KERNELS)
-
 #include <stdlib.h>
 
 #include "quants.h"
+#include "kernels_avx2.h"
 #include "simd_avx2.h"
 
 // ---- Q4_K / Q5_K tiles against Q8_K ------------------------------------------------------------------
@@ -21,9 +20,6 @@ typedef struct {
     int16_t mn[4][16];   // pair p: row r's (min[2p], min[2p+1]) in lanes 2r, 2r+1
     uint8_t q[64][32];   // step s: elements 4s..4s+3 of row r at bytes 4r..4r+3
 } pk_k4;
-
-bool gl_tile8k_supported(enum gl_type t) { return t == GL_TYPE_Q4_K || t == GL_TYPE_Q5_K || t == GL_TYPE_Q6_K; }
-
 
 static void pack_k4(enum gl_type t, const char *w, size_t w_row, int nrows, int nsb, pk_k4 *pk) {
     uint8_t lv[QK_K], sc[8], m[8];
@@ -256,7 +252,9 @@ INL void tile_q6_kernel(int nsb, const pk_q6 *pk, const block_q8_K *const *y, fl
 // Rows [0, n_rows) x tokens [0, n_tok): each group of eight rows is decoded once, then every
 // token passes over it.
 bool gl_tile8k_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
-                      const void *y, size_t by, int n_tok, float *out, size_t bs) {
+                      const void *y, size_t by, const float *dy, const int32_t *ys, int n_tok, float *out,
+                      size_t bs) {
+    (void)dy, (void)ys; // Q8_K rows carry their own sums
     const int nsb = n / QK_K;
     const bool q6 = type == GL_TYPE_Q6_K, five = type == GL_TYPE_Q5_K, vnni = gl_use_vnni();
     void *pk = NULL;
@@ -278,5 +276,3 @@ bool gl_tile8k_matmul(enum gl_type type, int n, const void *w, size_t w_row, int
     free(pk);
     return true;
 }
-
-#endif

@@ -251,6 +251,9 @@ static void dot_iq4_xs(int n, float *s, const void *vx, const void *vy) {
 // ---- the table ---------------------------------------------------------------------------------
 
 const gl_kernel_set gl_kernels_scalar = {
+    .name = "scalar",
+    .ops = &gl_vec_ops_scalar,
+    .attn = &gl_attn_ops_scalar,
     .vec_dot = {
         [GL_TYPE_F32] = dot_f32, [GL_TYPE_F16] = dot_f16, [GL_TYPE_BF16] = dot_bf16,
         [GL_TYPE_Q4_0] = dot_q4_0, [GL_TYPE_Q4_1] = dot_q4_1, [GL_TYPE_Q5_0] = dot_q5_0,

@@ -4,11 +4,9 @@
 // holds elements 4k..4k+3 of every block times its scale. The lanes are then scaled in float
 // exactly as llama.cpp's AVX2 build does (same lane contents, same fused multiply-adds, same
 // horizontal sum), so the logits are the reference's bit for bit.
-#include "dot_lowbit.h"
-
-#if defined(GL_HAVE_AVX2_KERNELS)
 #include <math.h>
 
+#include "dot_lowbit.h"
 #include "iq_grids.h"
 #include "simd_avx2.h"
 
@@ -290,5 +288,3 @@ void gl_dot_mxfp4_avx2(int n, float *s, const void *vx, const void *vy) {
     }
     *s = hsum8(acc);
 }
-
-#endif

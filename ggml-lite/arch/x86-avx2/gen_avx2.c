@@ -3,12 +3,11 @@
 // it with each weight block decoded once (batch-invariant: speculative decoding verifies with it).
 #include "dot.h"
 
-#if defined(GL_HAVE_AVX2_KERNELS)
-
 #include <math.h>
 #include <stdlib.h>
 
 #include "quants.h"
+#include "kernels_avx2.h"
 #include "simd_avx2.h"
 
 // ---- one token: the generation kernels --------------------------------------------------------
@@ -214,8 +213,6 @@ INL void gen_rows_nt(enum gl_type type, int n, const char *w, size_t w_row, int 
         GEN_TYPE(GL_TYPE_IQ4_NL, NT)                                                             \
     }
 
-bool gl_gen_supported(enum gl_type t) { return gl_tile8_supported(t); }
-
 void gl_gen_rows_n(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
                    size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs) {
     const char *wr = (const char *)w;
@@ -245,5 +242,3 @@ void gl_gen_rows(enum gl_type type, int n, const void *w, size_t w_row, int n_ro
                  const float *dy, const int32_t *ys, float *out) {
     gl_gen_rows_n(type, n, w, w_row, n_rows, y, 0, dy, ys, 1, out, 0);
 }
-
-#endif

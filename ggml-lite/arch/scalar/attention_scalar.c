@@ -1,0 +1,60 @@
+// The scalar set's loops of the fused attention kernel (gl_attn_ops in dot.h): the AVX2 set's
+// lanes written out, so both round alike.
+#include <math.h>
+#include <string.h>
+
+#include "dot.h"
+#include "ops_ref.h"
+#include "quants.h"
+
+// Eight lanes added as two rounds of pairwise adds do: ((0+1)+(2+3))+((4+5)+(6+7)).
+static inline float hsum8_tree(const float *a) {
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+static void dots(const float *q, const float *k, int n, int hd, float *s) {
+    for (int j = 0; j < n; j++) {
+        const float *kj = k + (size_t)j * hd;
+        if (hd % 8 == 0) {
+            float a[8] = {0};
+            for (int d = 0; d < hd; d += 8)
+                for (int l = 0; l < 8; l++) a[l] = fmaf(kj[d + l], q[d + l], a[l]);
+            s[j] = hsum8_tree(a);
+        } else {
+            float x = 0;
+            for (int d = 0; d < hd; d++) x = fmaf(q[d], kj[d], x);
+            s[j] = x;
+        }
+    }
+}
+
+static void accumulate(float *acc, const float *v, const float *w, const float *rescale, uint32_t grows, int n,
+                       int hd) {
+    for (int j = 0; j < n; j++) {
+        if (grows >> j & 1)
+            for (int e = 0; e < hd; e++) acc[e] *= rescale[j];
+        for (int e = 0; e < hd; e++) acc[e] = fmaf(v[(size_t)j * hd + e], w[j], acc[e]);
+    }
+}
+
+static float sum(const float *x, int n) {
+    float a[8] = {0};
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) a[l] += x[j + l];
+    float s = gl_hsum8_pairs(a);
+    for (; j < n; j++) s += x[j];
+    return s;
+}
+
+static void q8_0_to_f32(const void *vx, float *y, int n) {
+    const block_q8_0 *x = (const block_q8_0 *)vx;
+    for (int b = 0; b < n / QK8_0; b++) {
+        const float d = gl_fp16_to_fp32(x[b].d);
+        for (int k = 0; k < QK8_0; k++) y[b * QK8_0 + k] = d * x[b].qs[k];
+    }
+}
+
+const gl_attn_ops gl_attn_ops_scalar = {
+    .dots = dots, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
+};

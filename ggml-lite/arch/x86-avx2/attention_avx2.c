@@ -1,0 +1,103 @@
+// The AVX2 set's loops of the fused attention kernel (gl_attn_ops in dot.h): eight keys' dots at
+// once, 32 output elements kept in registers across a tile of values.
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "dot.h"
+#include "ops_ref.h"
+#include "quants.h"
+
+// One key's 8 lanes reduced as dots() reduces eight keys' at once (hadd, hadd, halves).
+static inline float hsum8_tree(__m256 a) {
+    const __m256 t = _mm256_hadd_ps(a, a), u = _mm256_hadd_ps(t, t);
+    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1)));
+}
+
+static void dots(const float *q, const float *k, int n, int hd, float *s) {
+    int j = 0;
+    if (hd % 8 == 0) {
+        for (; j + 8 <= n; j += 8) {
+            __m256 a[8];
+            const float *kj = k + (size_t)j * hd;
+            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) a[r] = _mm256_setzero_ps();
+            for (int d = 0; d < hd; d += 8) {
+                const __m256 qv = _mm256_loadu_ps(q + d);
+                _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
+                    a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(kj + (size_t)r * hd + d), qv, a[r]);
+            }
+            // eight horizontal sums at once: pairs, quads, then the two 128-bit halves
+            const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+            const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+            const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+            _mm256_storeu_ps(s + j, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31)));
+        }
+        for (; j < n; j++) {
+            const float *kj = k + (size_t)j * hd;
+            __m256 a = _mm256_setzero_ps();
+            for (int d = 0; d < hd; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(kj + d), _mm256_loadu_ps(q + d), a);
+            s[j] = hsum8_tree(a);
+        }
+        return;
+    }
+    for (; j < n; j++) {
+        float x = 0;
+        for (int d = 0; d < hd; d++) x = fmaf(q[d], k[(size_t)j * hd + d], x);
+        s[j] = x;
+    }
+}
+
+static void accumulate(float *acc, const float *v, const float *w, const float *rescale, uint32_t grows, int n,
+                       int hd) {
+    int d = 0;
+    for (; d + 32 <= hd; d += 32) { // 32 outputs in registers across the tile
+        __m256 a0 = _mm256_loadu_ps(acc + d), a1 = _mm256_loadu_ps(acc + d + 8);
+        __m256 a2 = _mm256_loadu_ps(acc + d + 16), a3 = _mm256_loadu_ps(acc + d + 24);
+        for (int j = 0; j < n; j++) {
+            if (grows >> j & 1) {
+                const __m256 f = _mm256_set1_ps(rescale[j]);
+                a0 = _mm256_mul_ps(a0, f), a1 = _mm256_mul_ps(a1, f);
+                a2 = _mm256_mul_ps(a2, f), a3 = _mm256_mul_ps(a3, f);
+            }
+            const __m256 wj = _mm256_set1_ps(w[j]);
+            const float *vj = v + (size_t)j * hd + d;
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(vj), wj, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(vj + 8), wj, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(vj + 16), wj, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(vj + 24), wj, a3);
+        }
+        _mm256_storeu_ps(acc + d, a0), _mm256_storeu_ps(acc + d + 8, a1);
+        _mm256_storeu_ps(acc + d + 16, a2), _mm256_storeu_ps(acc + d + 24, a3);
+    }
+    for (int j = 0; j < n; j++) {
+        if (grows >> j & 1)
+            for (int e = d; e < hd; e++) acc[e] *= rescale[j];
+        for (int e = d; e < hd; e++) acc[e] = fmaf(v[(size_t)j * hd + e], w[j], acc[e]);
+    }
+}
+
+static float sum(const float *x, int n) {
+    int j = 0;
+    __m256 a = _mm256_setzero_ps();
+    for (; j + 8 <= n; j += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + j));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    float s = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+    for (; j < n; j++) s += x[j];
+    return s;
+}
+
+static void q8_0_to_f32(const void *vx, float *y, int n) {
+    const block_q8_0 *x = (const block_q8_0 *)vx;
+    for (int b = 0; b < n / QK8_0; b++) {
+        const __m256 d = _mm256_set1_ps(gl_fp16_to_fp32(x[b].d));
+        for (int k = 0; k < QK8_0; k += 8) {
+            const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].qs + k)));
+            _mm256_storeu_ps(y + b * QK8_0 + k, _mm256_mul_ps(d, _mm256_cvtepi32_ps(q)));
+        }
+    }
+}
+
+const gl_attn_ops gl_attn_ops_avx2 = {
+    .dots = dots, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
+};
