@@ -16,6 +16,7 @@
 
 #include "engine/gguf/gguf.h"
 #include "engine/llamalite.h"
+#include "ggml-lite/ggml-lite.h"
 #include "tests/scratch_dir.h"
 #include "tests/test_util.h"
 
@@ -225,6 +226,18 @@ int main(void) {
                  "missing tensor 'blk.1.ffn_down_shexp.weight'", "qwen2moe-no-shexp");
     expect_error(&(variant){.model = "qwen3moe", .reshape = "blk.0.ffn_down_exps.weight"},
                  "'blk.0.ffn_down_exps.weight' has shape", "qwen3moe-down-shape");
+
+    // gpt-oss (its experts are MXFP4, GGUF type 39: only where ggml-lite decodes it).
+    if (gl_get_type_traits((enum gl_type)39)) {
+        expect_error(&(variant){.model = "gpt-oss", .drop_key = "gpt-oss.attention.sliding_window"},
+                     "missing metadata 'gpt-oss.attention.sliding_window'", "gpt-oss-no-window");
+        expect_error(&(variant){.model = "gpt-oss", .drop_tensor = "blk.1.attn_sinks.weight"},
+                     "missing tensor 'blk.1.attn_sinks.weight'", "gpt-oss-no-sinks");
+        expect_error(&(variant){.model = "gpt-oss", .drop_tensor = "blk.0.ffn_down_exps.bias"},
+                     "missing tensor 'blk.0.ffn_down_exps.bias'", "gpt-oss-no-expert-bias");
+        expect_error(&(variant){.model = "gpt-oss", .key_u32 = "gpt-oss.expert_used_count", .val_u32 = 12},
+                     "invalid gpt-oss.expert_used_count 12 for 8 experts", "gpt-oss-used-12");
+    }
 
     // Valid variants: per-layer arrays of the right length, Q/K/V instead of Phi-3's attn_qkv.
     expect_loads(&(variant){.model = "qwen2", .key_arr = "qwen2.feed_forward_length", .n_arr = 2, .val_arr = 160},

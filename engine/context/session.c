@@ -4,7 +4,8 @@
 //
 // Layout (little-endian):
 //   "LLSESSN\0"  magic, u32 version (1)
-//   u64 model    identity of the model (model_id: shapes, size, samples of its weights)
+//   u64 model    identity of the model and its adapters (cache_id: shapes, size, samples of the
+//                weights, each adapter in use with its scale)
 //   u32 n_layer, n_head_kv, head_dim, type_k, type_v (ggml type ids), n_tokens
 //   u64 n_extra
 //   i32 tokens[n_tokens]
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters/lora.h"
 #include "context/context.h"
 #include "util.h"
 
@@ -55,6 +57,29 @@ static uint64_t model_id(const ll_model *m) {
         if (!w[i]->data || w[i]->n_in <= 0) continue;
         size_t n = gl_row_size(w[i]->type, w[i]->n_in);
         hash_bytes(&s, w[i]->data, n < 4096 ? n : 4096);
+    }
+    return s.h;
+}
+
+// The model's identity and the adapters the cache was computed with: rows made with a LoRA at
+// one scale are wrong for the same model at another scale or without it.
+static uint64_t cache_id(const ll_context *c) {
+    hasher s = {model_id(c->model)};
+    for (int i = 0; i < c->n_loras; i++) {
+        const ll_lora_use *u = &c->loras[i];
+        if (u->scale == 0) continue;
+        const ll_adapter *a = u->adapter;
+        const int32_t shape[] = {a->n_pairs, a->max_rank};
+        hash_bytes(&s, &u->scale, sizeof u->scale);
+        hash_bytes(&s, &a->alpha, sizeof a->alpha);
+        hash_bytes(&s, shape, sizeof shape);
+        for (int slot = 0; slot < a->n_slots; slot++) {
+            const ll_lora_pair *p = &a->pairs[slot];
+            if (!p->a.data) continue;
+            hash_bytes(&s, &slot, sizeof slot);
+            const size_t n = gl_row_size(p->b.type, p->b.n_in);
+            hash_bytes(&s, p->b.data, n < 256 ? n : 256);
+        }
     }
     return s.h;
 }
@@ -99,7 +124,7 @@ int ll_session_save(const ll_context *c, const char *path, const ll_token *token
     unsigned char h[HEADER_BYTES];
     memcpy(h, MAGIC, 8);
     put_u32(h + 8, VERSION);
-    put_u64(h + 12, model_id(c->model));
+    put_u64(h + 12, cache_id(c));
     const uint32_t f32s[] = {(uint32_t)kv->n_layer, (uint32_t)kv->n_head_kv, (uint32_t)kv->head_dim,
                              (uint32_t)kv->type_k, (uint32_t)kv->type_v, (uint32_t)n_tokens};
     for (int i = 0; i < 6; i++) put_u32(h + 20 + 4 * i, f32s[i]);
@@ -164,8 +189,8 @@ int ll_session_load(ll_context *c, const char *path, ll_token **tokens_out, int 
         snprintf(whybuf, sizeof whybuf, "session version %u, expected %d", get_u32(h + 8), VERSION), why = whybuf;
         goto fail;
     }
-    if (get_u64(h + 12) != model_id(c->model)) {
-        why = "made with another model";
+    if (get_u64(h + 12) != cache_id(c)) {
+        why = "made with another model or other adapters (--lora and their scales)";
         goto fail;
     }
     const uint32_t n_layer = get_u32(h + 20), n_head_kv = get_u32(h + 24), head_dim = get_u32(h + 28);
