@@ -15,12 +15,12 @@ bool gl_cpu_has_avx2(void) {
 #endif
 }
 
-// AVX-512 F/BW/VL (512-bit integer and float work, and the 256-bit forms with 32 registers).
+// AVX-512 F/BW/VL with VNNI (Ice Lake, Zen 4 and later; Skylake-X runs the AVX2 set).
 bool gl_cpu_has_avx512(void) {
 #ifdef GL_X86
     __builtin_cpu_init();
     return gl_cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 #else
     return false;
 #endif

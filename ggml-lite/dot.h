@@ -7,9 +7,10 @@
 //                weight block is decoded once for several tokens.
 // The scalar kernels are the reference; SIMD kernels agree with them within float rounding
 // (they compute the same integer block sums and differ only in the order of float adds). The
-// AVX2 kernels add in exactly the order of llama.cpp's AVX2 build (its one-token vec_dot for
-// vec_dot, its batched GEMM for vec_dot_nr), and the tiles and generation kernels exactly as
-// these per-row kernels (tests/test_kernel_order.c), so logits match the reference bitwise.
+// AVX2 kernels add in the order of llama.cpp's AVX2 build (its one-token vec_dot for vec_dot,
+// its batched GEMM for vec_dot_nr). Within a set, the generation kernels (gen, gen_n, gen_nx)
+// are bitwise vec_dot, so speculative verification reproduces one-token decoding; prompt tiles
+// only have to be accurate (tests/test_kernel_order.c).
 #ifndef GGML_LITE_DOT_H
 #define GGML_LITE_DOT_H
 
@@ -88,10 +89,10 @@ typedef struct {
     void (*q8_0_to_f32)(const void *x, float *y, int n);
 } gl_attn_ops;
 
-// One ISA's kernels (an arch/ folder), indexed by weight type; NULL where the ISA has none.
-// A set owns each type it has a vec_dot for: the chosen set's vec_dot, vec_dot_nr, tile, gen,
-// gen_n and gen_nx of a type all come from one set (they agree with each other bitwise where
-// the header says so), a type the set lacks comes whole from the next set down.
+// One ISA's kernels (an arch/ folder), indexed by weight type; NULL where the ISA has none, and
+// then the next set down's serves. A type's one-token kernels (vec_dot, gen, gen_n, gen_nx)
+// come together from one set, as they agree bitwise (speculative decoding relies on it); the
+// batch kernels (vec_dot_nr, tile) may each come from another set.
 typedef struct {
     const char *name;
     gl_vec_dot_fn vec_dot[GL_TYPE_COUNT];
@@ -120,7 +121,7 @@ const gl_kernel_set *gl_kernels(void);
 gl_vec_dot_nr_fn gl_get_vec_dot_nr(enum gl_type type);
 
 // x86 features (cpu_check.c, built without SIMD flags); gl_cpu_has_avx2 is in ggml-lite.h.
-bool gl_cpu_has_avx512(void); // F, BW and VL
+bool gl_cpu_has_avx512(void); // F, BW, VL and VNNI
 bool gl_cpu_has_avx512vnni(void);
 // -1: the x86 kernels use AVX512-VNNI (256-bit vpdpbusd) when the CPU has it; 0: never;
 // 1: always (tests set it to cover both paths).

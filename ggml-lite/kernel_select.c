@@ -32,18 +32,24 @@ static gl_kernel_set active;
 static gl_vec_ops active_ops;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-// A type's kernels, all from the first set (top down) that has its vec_dot.
+// A type's one-token kernels (vec_dot, gen, gen_n, gen_nx) all come from the first set (top
+// down) that has its vec_dot: speculative verification (gen_n, gen_nx) must give bitwise what
+// one-token decoding gives. The batch kernels (vec_dot_nr, tile) only have to be accurate: each
+// from the first set that has one.
 static void take_type(int t, int top) {
+    bool one_token = false;
     for (int i = top; i < N_ISAS; i++) {
         const gl_kernel_set *s = isas[i].set;
-        if (!isas[i].cpu_runs() || !s->vec_dot[t]) continue;
-        active.vec_dot[t] = s->vec_dot[t];
-        active.vec_dot_nr[t] = s->vec_dot_nr[t];
-        active.tile[t] = s->tile[t];
-        active.gen[t] = s->gen[t];
-        active.gen_n[t] = s->gen_n[t];
-        active.gen_nx[t] = s->gen_nx[t];
-        return;
+        if (!isas[i].cpu_runs()) continue;
+        if (!one_token && s->vec_dot[t]) {
+            active.vec_dot[t] = s->vec_dot[t];
+            active.gen[t] = s->gen[t];
+            active.gen_n[t] = s->gen_n[t];
+            active.gen_nx[t] = s->gen_nx[t];
+            one_token = true;
+        }
+        if (!active.vec_dot_nr[t]) active.vec_dot_nr[t] = s->vec_dot_nr[t];
+        if (!active.tile[t]) active.tile[t] = s->tile[t];
     }
 }
 
@@ -91,7 +97,6 @@ static void choose(void) {
     active.ops = &active_ops;
     for (int i = top; i < N_ISAS && !active.attn; i++)
         if (isas[i].cpu_runs()) active.attn = isas[i].set->attn; // whole, from one set
-
 }
 
 const gl_kernel_set *gl_kernels(void) {

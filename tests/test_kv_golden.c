@@ -1,17 +1,23 @@
 // Golden test of a quantized KV cache with fused attention: the reference engine's greedy run of
 // mixed-base-q8_0.gguf with -ctk q8_0 -ctv q8_0 -fa (../shared/golden/kv/mixed-base-q8_0.q8_0.jsonl).
-// The reference's tokens are fed at every step; each of its top-8 logits must agree within 2%
-// (or 0.05 absolute), and our argmax may differ from its token only where its own top-2 margin
-// is below 0.5% (a near-tie that a last-bit difference in the attention may turn). Runs with
-// -fa on and, since a quantized V does not need it here, with -fa off; 1 and 2 threads.
-// (With -fa the two short prompts reproduce the reference's logits to the printed digits: the
-// fused kernel adds keys in its order. The 157-token prompt is within about 1.6%: this random
-// model amplifies the cache's rounding; its F16-cache golden is 4.5% away from this one.)
+// The reference's tokens are fed at every step. The model has random weights and re-quantizes
+// its activations every layer, so the fidelity policy's random-weight band applies (issue 19,
+// as in test_golden): each of the reference's top-8 logits within 5% (or 0.05 absolute), the
+// mean relative error under 1%, and our argmax may differ from its token only where the
+// reference's logit for ours is within that 5% of its top (a near tie that a last-bit
+// difference may turn: any summation order but the reference's, as the scalar set's or the
+// AVX-512 prompt tiles', does; the q8_0 cache's rounding, which this model amplifies, widens
+// test_golden's 2% band here). Runs with -fa on and, since a quantized V does not need it
+// here, with -fa off; 1 and 2 threads. (With the AVX2 set and -fa the two short prompts
+// reproduce the reference's logits to the printed digits; the 157-token prompt is within about
+// 1.6%: this model amplifies the cache's rounding; its F16-cache golden is 4.5% away from this
+// one.)
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "engine/llamalite.h"
+#include "ggml-lite/ggml-lite.h"
 #include "tests/golden_file.h"
 #include "tests/test_util.h"
 
@@ -23,9 +29,11 @@ static int argmax(const float *x, int n) {
 }
 
 typedef struct {
-    int steps, ties_parted;
-    double max_rel;
+    int steps, ties_parted, n_rel;
+    double max_rel, sum_rel;
 } stats;
+
+enum { TOL_REL_PCT = 5, TOL_MEAN_PCT = 1, TOL_TIE_PCT = 5 };
 
 static void run_case(ll_context *c, int n_vocab, const golden_case *g, const char *tag, stats *st) {
     char err[256];
@@ -35,20 +43,24 @@ static void run_case(ll_context *c, int n_vocab, const golden_case *g, const cha
     for (int k = 0; k < g->n_steps && rc == 0; k++) {
         const float *lg = ll_get_logits(c);
         const int am = argmax(lg, n_vocab);
-        const double top1 = g->top_logit[k][0], top2 = g->top_logit[k][1];
-        const bool near_tie = top1 - top2 < 0.005 * fabs(top1);
+        double top1 = g->top_logit[k][0], pick = -1e30; // the reference's logit for our pick
+        for (int j = 0; j < GOLDEN_TOP; j++)
+            if (g->top_id[k][j] == am) pick = g->top_logit[k][j];
+        const bool near_tie = top1 - pick <= TOL_TIE_PCT / 100.0 * fabs(top1);
         st->steps++;
         if (am != g->token[k]) {
             st->ties_parted += near_tie;
-            CHECK(near_tie, "%s step %d: argmax %d, reference %d (its top-2 margin %.4f is no near-tie)", tag, k, am,
-                  g->token[k], top1 - top2);
+            CHECK(near_tie, "%s step %d: argmax %d, reference %d (its margin to ours %.4f is no near-tie)", tag, k, am,
+                  g->token[k], top1 - pick);
         }
         for (int j = 0; j < GOLDEN_TOP; j++) {
             const ll_token id = g->top_id[k][j];
             if (id < 0 || id >= n_vocab) continue;
             const double ref = g->top_logit[k][j], d = fabs(lg[id] - ref), rel = d / fmax(fabs(ref), 1e-6);
             if (rel > st->max_rel) st->max_rel = rel;
-            CHECK(d <= 0.05 || rel <= 0.02, "%s step %d: logit of %d is %.5f, reference %.5f", tag, k, id, lg[id], ref);
+            st->sum_rel += rel;
+            st->n_rel++;
+            CHECK(d <= 0.05 || rel <= TOL_REL_PCT / 100.0, "%s step %d: logit of %d is %.5f, reference %.5f", tag, k, id, lg[id], ref);
         }
         rc = ll_decode(c, &g->token[k], 1, err, sizeof err);
         CHECK(rc == 0, "%s step %d: %s", tag, k, err);
@@ -58,6 +70,7 @@ static void run_case(ll_context *c, int n_vocab, const golden_case *g, const cha
 int main(void) {
     const char *shared = test_shared_dir();
     if (!shared) return TEST_SKIP;
+    printf("kernels: %s\n", gl_simd_name());
     char path[1024], gpath[1024], err[512];
     snprintf(path, sizeof path, "%s/models/mixed-base-q8_0.gguf", shared);
     snprintf(gpath, sizeof gpath, "%s/golden/kv/mixed-base-q8_0.q8_0.jsonl", shared);
@@ -85,8 +98,10 @@ int main(void) {
                 snprintf(tag, sizeof tag, "case %d -fa %s threads %d", i, fa ? "off" : "on", nt);
                 run_case(c, n_vocab, &cases[i], tag, &st);
             }
-            printf("q8_0/q8_0 -fa %-3s threads %d: %d steps, max rel err %.2e, near-ties parted %d\n",
-                   fa ? "off" : "on", nt, st.steps, st.max_rel, st.ties_parted);
+            const double mean = st.n_rel ? st.sum_rel / st.n_rel : 0;
+            CHECK(mean <= TOL_MEAN_PCT / 100.0, "-fa %s threads %d: mean relative error %.4f", fa ? "off" : "on", nt, mean);
+            printf("q8_0/q8_0 -fa %-3s threads %d: %d steps, max rel err %.2e, mean %.2e, near-ties parted %d\n",
+                   fa ? "off" : "on", nt, st.steps, st.max_rel, mean, st.ties_parted);
             ll_context_free(c);
         }
     ll_model_free(m);

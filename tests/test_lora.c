@@ -1,7 +1,7 @@
 // LoRA adapters (engine/lora.c, forward_llama.c, lora_export.c):
 // - mixed-base-q8_0 + lora-rank8 against the reference's golden run (teacher-forced; the
-//   the fidelity policy of test_golden.c, for every kernel set: 2% per logit, 2% mean, and the
-//   reference's argmax unless the reference's top-2 margin is under 0.5%);
+//   the fidelity policy of test_golden.c for the random models, for every kernel set: 5% per
+//   logit, 1% mean, and the reference's argmax unless it is a near tie);
 // - scale 0 gives bitwise the base model's logits and matches the base golden;
 // - the same adapter loaded twice at 0.5 equals it once at 1.0 (1e-3 relative);
 // - F16, BF16 and Q8_0 copies of the adapter agree with the F32 one;
@@ -60,8 +60,9 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
-// Tolerances. Against the golden files: the fidelity policy (`issue`: 2% per logit, 2% mean, the
-// reference's argmax unless its top-2 margin is under 0.5%). Between our own configurations:
+// Tolerances. Against the golden files: the fidelity policy for the random (chaotic) models of
+// test_golden.c (`issue`: 5% per logit, 1% mean, the reference's argmax unless the reference's
+// logit for ours is within 2% of its top). Between our own configurations:
 // each of the reference's top-8 logits within `rel` (or 0.05), the mean relative error under
 // `mean`, and our argmax the reference's unless within `rel` of its top logit.
 // On the trained stories260K, comparisons are tight: every logit within `tight` of the
@@ -70,7 +71,7 @@ typedef struct {
     double rel, mean;   // top-8 policy
     double tight;       // > 0: all logits within tight * max |logit| instead
 } tolerance;
-static const tolerance issue = {0.02, 0.02, 0};
+static const tolerance issue = {0.05, 0.01, 0};
 
 typedef struct { double max_rel, sum_rel, worst, max_abs; int n; int misses; } cmp_stats;
 
@@ -81,9 +82,9 @@ static void cmp_step(const float *lg, int n_vocab, const ll_token *ids, const fl
     double top1 = ref[0], pick = -1e30;
     for (int j = 0; j < GOLDEN_TOP; j++)
         if (ids[j] == am) pick = ref[j];
-    // Against the golden: a different pick only at a near tie of the reference (top-2 margin
-    // under 0.5%); between our configurations: a pick within `rel` of the top logit.
-    const bool near_tie = tol == &issue ? top1 - ref[1] < 0.005 * fabs(top1) : top1 - pick <= tol->rel * fabs(top1);
+    // A different pick only near a tie: the reference's logit for it within 2% of its top
+    // (against the golden), or within `rel` (between our configurations).
+    const bool near_tie = top1 - pick <= (tol == &issue ? 0.02 : tol->rel) * fabs(top1);
     if (am != ref_tok && !near_tie) {
         st->misses++;
         if (report) CHECK(0, "%s step %d: argmax %d, reference %d", tag, step, am, ref_tok);

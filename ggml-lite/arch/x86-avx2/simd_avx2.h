@@ -1,5 +1,5 @@
 // Internal: building blocks shared by the AVX2 matmul kernel files (tile_q8_avx2.c,
-// tile_k_avx2.c, gen_avx2.c, gen_n_vnni.c). Only included where GL_HAVE_AVX2_KERNELS is defined.
+// tile_k_avx2.c, gen_avx2.c, gen_n_vnni.c; the AVX-512 tiles reuse the block decoders).
 #ifndef GGML_LITE_SIMD_AVX2_H
 #define GGML_LITE_SIMD_AVX2_H
 

@@ -1,0 +1,15 @@
+// Internal to arch/x86-avx512: the kernels its set (kernels_avx512.c) lists.
+#ifndef GGML_LITE_KERNELS_AVX512_H
+#define GGML_LITE_KERNELS_AVX512_H
+
+#include "dot.h"
+
+// 16-row prompt tiles for Q4_0, Q5_0, Q8_0 and IQ4_NL against Q8_0 rows (gl_tile_fn).
+bool gl_tile16_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                      size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
+
+// The same for Q4_K, Q5_K, Q6_K and IQ4_XS against Q8_K rows (tile_k_avx512.c).
+bool gl_tile16k_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                       size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
+
+#endif
