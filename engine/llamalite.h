@@ -279,6 +279,9 @@ ll_grammar *ll_grammar_parse(const char *gbnf, char *err, size_t errlen);
 void ll_grammar_free(ll_grammar *g);
 // Whether the whole of s[0..n) is a sentence of the grammar.
 bool ll_grammar_match(const ll_grammar *g, const char *s, size_t n);
+// The same, saying when it cannot tell: 1 a sentence, 0 not, -1 out of memory or the grammar
+// too ambiguous (more partial parses at once than the matcher keeps, GR_MAX_STACKS = 65536).
+int ll_grammar_match_status(const ll_grammar *g, const char *s, size_t n);
 
 // Translates a JSON Schema to GBNF. Returns a malloc'd NUL-terminated grammar (free()), or
 // NULL with err set.
