@@ -23,7 +23,6 @@ typedef struct {
     const char *family;      // the built-in family, or what the Jinja text resembles; NULL: none
     char *origin;            // where the template came from, for messages
     bool reads_reasoning;    // the Jinja text reads messages' reasoning_content
-    bool thinks;             // the Jinja text knows <think> or enable_thinking (a reasoning model)
     bool has_enable_thinking;
     char *extra_json;        // further variables for the template (e.g. {"enable_thinking": false})
 } chat_tmpl;
