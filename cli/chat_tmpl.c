@@ -33,8 +33,11 @@ static bool take_jinja(chat_tmpl *t, const char *text, const char *origin, bool 
     return t->family != NULL;
 }
 
+bool chat_tmpl_is_jinja(const char *s) { return strstr(s, "{{") || strstr(s, "{%"); }
+
 bool chat_tmpl_pick(chat_tmpl *t, const ll_model *m, const char *name, const char *file, bool quiet) {
     memset(t, 0, sizeof *t);
+    if (name && chat_tmpl_is_jinja(name)) return take_jinja(t, name, "--chat-template", true, false);
     if (name) {
         t->family = ll_chat_detect(name);
         if (!t->family) {

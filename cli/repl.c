@@ -41,7 +41,7 @@ int repl_parse_arg(int argc, char **argv, int *i) {
     const char *a = argv[*i];
     if (!strcmp(a, "--chat-template")) {
         if (!args_value(argc, argv, i, &g_opt.tmpl)) return ARG_ERROR;
-        if (!ll_chat_detect(g_opt.tmpl)) {
+        if (!chat_tmpl_is_jinja(g_opt.tmpl) && !ll_chat_detect(g_opt.tmpl)) {
             fprintf(stderr, "llamalite: unknown chat template '%s' (see 'llamalite template --list')\n", g_opt.tmpl);
             return ARG_ERROR;
         }
@@ -71,7 +71,8 @@ int repl_parse_arg(int argc, char **argv, int *i) {
 void repl_print_help(FILE *out) {
     fputs("\nchat (with no -p on a terminal, or with -i / -cnv; -p is then the first message):\n"
           "  --chat-template NAME      use a built-in chat template instead of the model's own\n"
-          "                            Jinja template ('llamalite template --list')\n"
+          "                            Jinja template ('llamalite template --list'), or the Jinja\n"
+          "                            text given\n"
           "  --chat-template-file F    use the Jinja chat template in file F\n"
           "  --jinja                   accepted for llama-cli users (Jinja templates are the default)\n"
           "  --reasoning on|off        off: hide the thinking of reasoning models (<think>...</think>;\n"

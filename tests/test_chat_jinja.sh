@@ -47,6 +47,15 @@ else bad "model without a template"; cat "$TMP/err"; fi
 if [ $? -eq 0 ] && grep -q '<|im_start|>assistant' "$TMP/got"; then ok "--chat-template chatml"
 else bad "--chat-template chatml"; cat "$TMP/err"; fi
 
+# llama-cli's --chat-template also takes Jinja text.
+"$BIN" template --chat-template "{% for m in messages %}[{{ m.role }}]{{ m.content|upper }}{% endfor %}" --messages "$TMP/msgs.json" >"$TMP/got" 2>"$TMP/err"
+if [ $? -eq 0 ] && [ "$(cat "$TMP/got")" = "[user]HÉLLO[assistant]<THINK>
+HM
+</THINK>
+
+HI[user]AND?" ]; then ok "--chat-template JINJA_TEXT"
+else bad "--chat-template JINJA_TEXT"; cat "$TMP/got" "$TMP/err"; fi
+
 # One-shot -sys through the file's template; --reasoning off hides what follows the open
 # <think> (the tiny model never closes it: nothing is left).
 "$BIN" -m "$MODEL" --chat-template-file "$TMP/think.jinja" -sys "Be brief." -p "hi" -n 12 --temp 0 >"$TMP/shown" 2>"$TMP/err"
