@@ -95,6 +95,13 @@ int main(void) {
     expect_error("generator length", "{{ [1]|select|length }}", "len()");
     expect_error("generator tojson", "{{ [1]|map('string')|tojson }}", "not JSON serializable");
 
+    // Bad UTF-8 through the case filters (a byte of it becomes U+FFFD, 3 bytes: found by the fuzzer).
+    char err[512] = "";
+    char *bad = render("{{ '\xff\xff\xff\xff\xff\xff\xff\xff'|upper }}{{ '\xfe\xfe'.lower() }}", err, sizeof err);
+    CHECK(bad && !strcmp(bad, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                               "\xef\xbf\xbd\xef\xbf\xbd"), "bad UTF-8 upper/lower: %s", bad ? bad : err);
+    free(bad);
+
     // Bounds: each a clear error, none a crash or a hang.
     char *deep = repeat("(", 100000, "1", ")");
     char *deep_tmpl = malloc(strlen(deep) + 8);

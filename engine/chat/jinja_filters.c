@@ -96,7 +96,9 @@ static jv strip(jv s, jv chars, bool left, bool right) {
 // 0 lower, 1 upper, 2 capitalize (first upper, rest lower), 3 title (Jinja2's: each word's first
 // letter upper, the rest lower; words start after whitespace or one of -({[<).
 static jv map_case(jinja_eval *e, jv s, int mode) {
-    char *p = jinja_alloc(e->a, s.s.n * 2 + 4);   // a mapped code point takes at most 1.5 times the bytes
+    // A mapped code point takes at most 1.5 times its bytes; a byte of bad UTF-8 becomes U+FFFD
+    // (3 bytes): at most 3 times in all.
+    char *p = jinja_alloc(e->a, s.s.n * 3 + 4);
     size_t o = 0, k;
     bool word_start = true;
     for (size_t i = 0; i < s.s.n; i += k) {
