@@ -17,6 +17,11 @@ GL_LOWBIT_TYPES(GL_DECLARE_LOWBIT_DOT)
     void gl_dot_##T##_nr_avx2(int n, float *s, size_t bs, const void *x, const void *y, size_t by, int nr);
 GL_LOWBIT_TYPES(GL_DECLARE_LOWBIT_DOT_AVX2)
 #undef GL_DECLARE_LOWBIT_DOT_AVX2
+// Several tokens against rows of IQ1/IQ2/IQ3 weights (the prompt path): out[t * bs + r] for
+// r < n_rows, t < n_tok, each bitwise what the one-row kernel gives. False for other types or
+// when out of memory (nothing written).
+bool gl_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y, size_t by,
+                      int n_tok, float *out, size_t bs);
 // The batched kernels (one weight row, 1..GL_DOT_NR activation rows; MXFP4 has none).
 #define GL_LOWBIT_NR_ENTRIES(SUFFIX)                                                                    \
     [GL_TYPE_IQ2_XXS] = gl_dot_iq2_xxs_nr_##SUFFIX, [GL_TYPE_IQ2_XS] = gl_dot_iq2_xs_nr_##SUFFIX,       \

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "dot.h"
+#include "dot_lowbit.h"
 #include "matmul.h"
 
 enum {
@@ -177,6 +178,11 @@ static void mm_rows_batched(const mm_task *t, int64_t r0, int64_t r1, int64_t t0
     }
     if (t->tile8k && t1 - t0 >= TILE8_MIN_TOK &&
         gl_tile8k_matmul(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
+                         ya + (size_t)t0 * by, by, (int)(t1 - t0), t->out + (size_t)t0 * bs + r0, bs))
+        return;
+    // the low-bit types: each weight row decoded once for all the tokens
+    if (t1 - t0 >= TILE8_MIN_TOK &&
+        gl_lowbit_matmul(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
                          ya + (size_t)t0 * by, by, (int)(t1 - t0), t->out + (size_t)t0 * bs + r0, bs))
         return;
 #endif
