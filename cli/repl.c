@@ -431,7 +431,7 @@ static void load_session(chat *c, const char *path) {
     int n = 0;
     c->n_cache = 0;
     if (ll_session_load(c->ctx, kv, &toks, &n, NULL, NULL, err, sizeof err) != 0) {
-        printf("%s (the conversation will be evaluated again)\n", err);
+        fprintf(stderr, "llamalite: %s (the conversation will be evaluated again)\n", err);
         return;
     }
     if (n > c->cap_cache) {

@@ -98,6 +98,7 @@ typedef struct {
     ll_cache_type type_k, type_v;
     bool logits_all;  // keep logits of every token of a decode (perplexity, speculative)
     ll_flash_attn flash_attn;
+    bool swa_full;    // sliding-window layers keep the whole context too (default: their window)
 } ll_context_params;
 
 ll_context_params ll_context_default_params(void);
@@ -135,7 +136,9 @@ void ll_set_logits_all(ll_context *c, bool on);
 void ll_set_exact_batches(ll_context *c, bool on);
 
 void ll_kv_clear(ll_context *c);
-// Forgets every cached position >= n_keep (rollback).
+// Forgets every cached position >= n_keep (rollback). Sliding-window layers hold only the rows
+// their window needs; a rollback further back than they hold (more than a batch before the
+// last decode) forgets everything: ll_n_past says where the cache stands.
 void ll_kv_truncate(ll_context *c, int n_keep);
 // Removes cached positions [n_keep, n_keep + n_discard) and moves the rest down, re-rotating
 // the cached keys to their new positions (context shift).
