@@ -387,6 +387,7 @@ static int evaluate(chat *c, const rendered *r, int reserve, char *err, size_t e
         if (k == tv.n) k--; // re-evaluate the last token for its logits
         if (k < 0) k = 0;
         ll_kv_truncate(c->ctx, k);
+        k = ll_n_past(c->ctx); // (sliding-window layers may have had to start over)
         c->n_cache = k;
         todo = tv.t + k;
         n_todo = tv.n - k;

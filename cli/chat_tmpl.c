@@ -10,27 +10,34 @@
 static bool mentions(const char *text, const char *what) { return text && strstr(text, what) != NULL; }
 
 // Takes a Jinja text: parsed, or (on a parse error) a warning and the family it resembles.
-static bool take_jinja(chat_tmpl *t, const char *text, const char *origin, bool quiet) {
+// With no such family a file is an error; the model's own template leaves the chat without
+// one (plain continuation), with a warning.
+static bool take_jinja(chat_tmpl *t, const char *text, const char *origin, bool is_file, bool quiet) {
     char err[512];
     t->origin = strdup(origin);
     t->family = ll_chat_detect(text);
     t->reads_reasoning = mentions(text, "reasoning_content");
     t->has_enable_thinking = mentions(text, "enable_thinking");
-    t->thinks = mentions(text, "<think>") || mentions(text, "</think>") || t->reads_reasoning || t->has_enable_thinking;
     t->jinja = ll_chat_jinja_parse(text, err, sizeof err);
     if (t->jinja) return true;
-    if (!t->family) {
+    if (!t->family && is_file) {
         fprintf(stderr, "llamalite: %s: %s (and it resembles no built-in template; --chat-template NAME picks one)\n",
                 origin, err);
         return false;
     }
-    if (!quiet)
+    if (!quiet && t->family)
         fprintf(stderr, "llamalite: warning: %s: %s; using the built-in '%s' template instead\n", origin, err, t->family);
-    return true;
+    else if (!quiet)
+        fprintf(stderr, "llamalite: warning: %s: %s; no built-in template resembles it: plain continuation "
+                "(--chat-template NAME picks one)\n", origin, err);
+    return t->family != NULL;
 }
+
+bool chat_tmpl_is_jinja(const char *s) { return strstr(s, "{{") || strstr(s, "{%"); }
 
 bool chat_tmpl_pick(chat_tmpl *t, const ll_model *m, const char *name, const char *file, bool quiet) {
     memset(t, 0, sizeof *t);
+    if (name && chat_tmpl_is_jinja(name)) return take_jinja(t, name, "--chat-template", true, false);
     if (name) {
         t->family = ll_chat_detect(name);
         if (!t->family) {
@@ -48,13 +55,13 @@ bool chat_tmpl_pick(chat_tmpl *t, const ll_model *m, const char *name, const cha
             free(text);
             return false;
         }
-        bool ok = take_jinja(t, text, file, false);
+        bool ok = take_jinja(t, text, file, true, false);
         free(text);
         return ok;
     }
     const char *text = m ? ll_model_meta_str(m, "tokenizer.chat_template") : NULL;
     if (!text) return true;
-    if (!take_jinja(t, text, "the model's chat template", quiet)) {
+    if (!take_jinja(t, text, "the model's chat template", false, quiet)) {
         chat_tmpl_free(t);   // no template: plain continuation
         memset(t, 0, sizeof *t);
     }

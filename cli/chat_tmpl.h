@@ -23,17 +23,18 @@ typedef struct {
     const char *family;      // the built-in family, or what the Jinja text resembles; NULL: none
     char *origin;            // where the template came from, for messages
     bool reads_reasoning;    // the Jinja text reads messages' reasoning_content
-    bool thinks;             // the Jinja text knows <think> or enable_thinking (a reasoning model)
     bool has_enable_thinking;
     char *extra_json;        // further variables for the template (e.g. {"enable_thinking": false})
 } chat_tmpl;
 
-// Picks the template: name (--chat-template) first, then file (--chat-template-file), then the
-// model's. With none of them usable, t is left without a template (chat_tmpl_active false).
+// Picks the template: name (--chat-template: a built-in name, or Jinja text) first, then file
+// (--chat-template-file), then the model's. With none of them usable, t is left without a template (chat_tmpl_active false).
 // Returns false after printing one line (a bad --chat-template name, an unreadable file, a
 // Jinja file with no built-in family to fall back on).
 bool chat_tmpl_pick(chat_tmpl *t, const ll_model *m, const char *name, const char *file, bool quiet);
 bool chat_tmpl_active(const chat_tmpl *t);
+// Whether a --chat-template value is Jinja text rather than a name (llama-cli takes both).
+bool chat_tmpl_is_jinja(const char *s);
 // The name to show: the family, or "jinja (ORIGIN)".
 const char *chat_tmpl_name(const chat_tmpl *t, char *buf, size_t n);
 void chat_tmpl_free(chat_tmpl *t);

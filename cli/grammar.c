@@ -113,7 +113,13 @@ static int check_lines(const ll_grammar *g) {
             puts("reject");
             status = 1;
         } else {
-            puts(ll_grammar_match(g, j->str, j->str_len) ? "accept" : "reject");
+            const int m = ll_grammar_match_status(g, j->str, j->str_len);
+            if (m < 0) {
+                fprintf(stderr, "llamalite: stdin line %zu: cannot check: the grammar is too ambiguous (more than "
+                        "65536 partial parses at once) or memory ran out\n", lineno);
+                status = 1;
+            }
+            puts(m == 1 ? "accept" : "reject");
         }
         fflush(stdout);
         json_free(j);

@@ -41,7 +41,7 @@ int repl_parse_arg(int argc, char **argv, int *i) {
     const char *a = argv[*i];
     if (!strcmp(a, "--chat-template")) {
         if (!args_value(argc, argv, i, &g_opt.tmpl)) return ARG_ERROR;
-        if (!ll_chat_detect(g_opt.tmpl)) {
+        if (!chat_tmpl_is_jinja(g_opt.tmpl) && !ll_chat_detect(g_opt.tmpl)) {
             fprintf(stderr, "llamalite: unknown chat template '%s' (see 'llamalite template --list')\n", g_opt.tmpl);
             return ARG_ERROR;
         }
@@ -71,14 +71,16 @@ int repl_parse_arg(int argc, char **argv, int *i) {
 void repl_print_help(FILE *out) {
     fputs("\nchat (with no -p on a terminal, or with -i / -cnv; -p is then the first message):\n"
           "  --chat-template NAME      use a built-in chat template instead of the model's own\n"
-          "                            Jinja template ('llamalite template --list')\n"
+          "                            Jinja template ('llamalite template --list'), or the Jinja\n"
+          "                            text given\n"
           "  --chat-template-file F    use the Jinja chat template in file F\n"
           "  --jinja                   accepted for llama-cli users (Jinja templates are the default)\n"
-          "  --reasoning on|off        off: hide the thinking of reasoning models (<think>...</think>)\n"
+          "  --reasoning on|off        off: hide the thinking of reasoning models (<think>...</think>;\n"
+          "                            on, the default, shows it, dimmed in the chat on a terminal)\n"
           "  -sys, --system-prompt T   the system message\n"
-          "                            In one-shot, -sys or --chat-template puts -p through the\n"
-          "                            template as a user message (after -sys) and generates the\n"
-          "                            reply; without them -p is plain text\n"
+          "                            In one-shot, -sys, --chat-template or --chat-template-file\n"
+          "                            puts -p through the template as a user message (after\n"
+          "                            -sys) and generates the reply; without them -p is plain text\n"
           "  --color, --no-color       colour the prompt and input (default: on a terminal,\n"
           "                            unless NO_COLOR is set)\n"
           "  --no-history              do not read or write the input history\n"
@@ -429,7 +431,7 @@ static void load_session(chat *c, const char *path) {
     int n = 0;
     c->n_cache = 0;
     if (ll_session_load(c->ctx, kv, &toks, &n, NULL, NULL, err, sizeof err) != 0) {
-        printf("%s (the conversation will be evaluated again)\n", err);
+        fprintf(stderr, "llamalite: %s (the conversation will be evaluated again)\n", err);
         return;
     }
     if (n > c->cap_cache) {

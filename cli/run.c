@@ -192,7 +192,7 @@ static bool prompt_cache_load(const cli_params *p, ll_context *ctx, const ll_tok
     if (n == n_prompt) n--; // the last token again, for the logits
     free(toks);
     ll_kv_truncate(ctx, n);
-    *n_reuse = n;
+    *n_reuse = n = ll_n_past(ctx); // (sliding-window layers may have had to start over)
     cli_log(p, 1, "llamalite: prompt cache %s: %d of %d prompt tokens reused\n", p->prompt_cache, n, n_prompt);
     return true;
 }

@@ -17,6 +17,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "chat_tmpl.h"
 #include "json.h"
 #include "progress.h"
 
@@ -28,7 +29,7 @@ static void usage(FILE *out) {
           "options:\n"
           "  -m, --model FILE          take the Jinja template and BOS/EOS texts from this model\n"
           "  --chat-template-file F    use the Jinja template in file F (overrides the model's)\n"
-          "  --chat-template NAME      use a built-in template (overrides the model's)\n"
+          "  --chat-template NAME      use a built-in template, or Jinja text (overrides the model's)\n"
           "  --messages FILE           the conversation (JSON)\n"
           "  --add-generation-prompt   end with the start of an assistant turn\n"
           "  --time                    also parse and render 100 times; the median times go to stderr\n"
@@ -104,7 +105,9 @@ static void time_jinja(const char *text, const char *conv, const ll_chat_jinja_v
             parse_ms[RUNS / 2], render_ms[RUNS / 2], RUNS, parse_ms[0], render_ms[0]);
 }
 
-static int render_jinja(const char *model_path, const char *file, const char *messages, bool add_ass, bool timed) {
+// The Jinja text: inline (--chat-template TEXT), the file's, or the model's.
+static int render_jinja(const char *model_path, const char *file, const char *inline_text, const char *messages,
+                        bool add_ass, bool timed) {
     int rc = 1;
     ll_model *model = NULL;
     char *file_text = NULL, *conv = NULL, *out = NULL, err[600];
@@ -124,7 +127,10 @@ static int render_jinja(const char *model_path, const char *file, const char *me
         if (ll_vocab_bos(v) >= 0) bos = ll_token_get_text(v, ll_vocab_bos(v));
         if (ll_vocab_eos(v) >= 0) eos = ll_token_get_text(v, ll_vocab_eos(v));
     }
-    if (file) {
+    if (inline_text) {
+        text = inline_text;
+        origin = "--chat-template";
+    } else if (file) {
         if (!(file_text = args_read_file(file, &len))) goto done;
         text = file_text;
     } else {
@@ -193,12 +199,11 @@ int cmd_template(int argc, char **argv) {
               "--chat-template NAME\n", stderr);
         return 1;
     }
-    if (name && !ll_chat_detect(name)) {
+    if (!name || chat_tmpl_is_jinja(name)) return render_jinja(model_path, file, name, messages, add_ass, timed);
+    if (!ll_chat_detect(name)) {
         fprintf(stderr, "llamalite: unknown chat template '%s' (see 'llamalite template --list')\n", name);
         return 1;
     }
-
-    if (!name) return render_jinja(model_path, file, messages, add_ass, timed);
 
     ll_chat_msg *msgs = NULL;
     size_t n = 0;
@@ -220,18 +225,6 @@ int cmd_template(int argc, char **argv) {
         const ll_vocab *v = ll_model_get_vocab(model);
         if (ll_vocab_bos(v) >= 0) bos = ll_token_get_text(v, ll_vocab_bos(v));
         if (ll_vocab_eos(v) >= 0) eos = ll_token_get_text(v, ll_vocab_eos(v));
-        if (!tmpl) {
-            tmpl = ll_model_meta_str(model, "tokenizer.chat_template");
-            if (!tmpl) {
-                fprintf(stderr, "llamalite: %s has no chat template (use --chat-template NAME)\n", model_path);
-                goto done;
-            }
-            if (!ll_chat_detect(tmpl)) {
-                fprintf(stderr, "llamalite: the chat template of %s is not one llamalite knows "
-                        "(use --chat-template NAME)\n", model_path);
-                goto done;
-            }
-        }
     }
     char *out = NULL;
     int r = ll_chat_render(tmpl, msgs, n, add_ass, bos, eos, &out, NULL, NULL);

@@ -98,6 +98,7 @@ typedef struct {
     ll_cache_type type_k, type_v;
     bool logits_all;  // keep logits of every token of a decode (perplexity, speculative)
     ll_flash_attn flash_attn;
+    bool swa_full;    // sliding-window layers keep the whole context too (default: their window)
 } ll_context_params;
 
 ll_context_params ll_context_default_params(void);
@@ -135,7 +136,9 @@ void ll_set_logits_all(ll_context *c, bool on);
 void ll_set_exact_batches(ll_context *c, bool on);
 
 void ll_kv_clear(ll_context *c);
-// Forgets every cached position >= n_keep (rollback).
+// Forgets every cached position >= n_keep (rollback). Sliding-window layers hold only the rows
+// their window needs; a rollback further back than they hold (more than a batch before the
+// last decode) forgets everything: ll_n_past says where the cache stands.
 void ll_kv_truncate(ll_context *c, int n_keep);
 // Removes cached positions [n_keep, n_keep + n_discard) and moves the rest down, re-rotating
 // the cached keys to their new positions (context shift).
@@ -279,6 +282,9 @@ ll_grammar *ll_grammar_parse(const char *gbnf, char *err, size_t errlen);
 void ll_grammar_free(ll_grammar *g);
 // Whether the whole of s[0..n) is a sentence of the grammar.
 bool ll_grammar_match(const ll_grammar *g, const char *s, size_t n);
+// The same, saying when it cannot tell: 1 a sentence, 0 not, -1 out of memory or the grammar
+// too ambiguous (more partial parses at once than the matcher keeps, GR_MAX_STACKS = 65536).
+int ll_grammar_match_status(const ll_grammar *g, const char *s, size_t n);
 
 // Translates a JSON Schema to GBNF. Returns a malloc'd NUL-terminated grammar (free()), or
 // NULL with err set.

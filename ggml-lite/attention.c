@@ -104,16 +104,21 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
     float *qf = kt + (size_t)GL_ATTN_TILE * hd;       // [n_q][hd] the queries as floats
     if (fk)
         for (int i = 0; i < n_q; i++) decode_rows(gl_get_type_traits(kv->k_type)->vec_dot_type, st->q + (size_t)i * st->q_stride, 0, 1, hd, qf + (size_t)i * hd);
-    for (int t0 = j0; t0 < j1; t0 += GL_ATTN_TILE) {
-        const int n = j1 - t0 < GL_ATTN_TILE ? j1 - t0 : GL_ATTN_TILE;
+    // Tiles on a fixed grid of key indices + kv->grid (whatever range is asked), so that a
+    // query's arithmetic does not depend on the range's start; rows of the first tile before j0
+    // are neither read nor weighed.
+    const int first = j0 - ((j0 + kv->grid) % GL_ATTN_TILE + GL_ATTN_TILE) % GL_ATTN_TILE;
+    for (int t0 = first; t0 < j1; t0 += GL_ATTN_TILE) {
+        const int n = j1 - t0 < GL_ATTN_TILE ? j1 - t0 : GL_ATTN_TILE, r0 = t0 < j0 ? j0 - t0 : 0;
         bool decoded = false;
         for (int i = 0; i < n_q; i++) {
             float *s = p + (size_t)i * GL_ATTN_TILE;
-            const int lo = st->lo[i], hi = st->hi[i];
-            if (lo >= t0 + n || hi <= t0) continue; // sees none of this tile
+            const int lo = st->lo[i] > j0 ? st->lo[i] : j0, hi = st->hi[i] < j1 ? st->hi[i] : j1;
+            if (lo >= t0 + n || hi <= t0 || lo >= hi) continue; // sees none of this tile
             if (!decoded) {
-                if (fk) decode_rows(kv->k_type, kv->k + (size_t)t0 * kv->k_stride, kv->k_stride, n, hd, kt);
-                decode_rows(kv->v_type, kv->v + (size_t)t0 * kv->v_stride, kv->v_stride, n, hd, vt);
+                if (fk) decode_rows(kv->k_type, kv->k + (size_t)(t0 + r0) * kv->k_stride, kv->k_stride, n - r0, hd, kt + (size_t)r0 * hd);
+                decode_rows(kv->v_type, kv->v + (size_t)(t0 + r0) * kv->v_stride, kv->v_stride, n - r0, hd, vt + (size_t)r0 * hd);
+                memset(vt, 0, sizeof(float) * (size_t)r0 * hd);
                 decoded = true;
             }
             tile_scores(kv, ops, dot, st->q + (size_t)i * st->q_stride, qf + (size_t)i * hd, fk ? kt : NULL, lo, hi, t0, n, s);

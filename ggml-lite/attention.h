@@ -23,6 +23,7 @@ typedef struct {
     size_t k_stride, v_stride;
     float scale;   // score = scale * q·k
     float softcap; // > 0: score -> softcap * tanh(score / softcap)
+    int grid;      // tiles of keys start where (key index + grid) % GL_ATTN_TILE == 0
 } gl_attn_kv;
 
 // A block of n_q queries and their running softmax state: query i (converted by

@@ -17,6 +17,11 @@ GL_LOWBIT_TYPES(GL_DECLARE_LOWBIT_DOT)
     void gl_dot_##T##_nr_avx2(int n, float *s, size_t bs, const void *x, const void *y, size_t by, int nr);
 GL_LOWBIT_TYPES(GL_DECLARE_LOWBIT_DOT_AVX2)
 #undef GL_DECLARE_LOWBIT_DOT_AVX2
+// Several tokens against rows of IQ1/IQ2/IQ3 weights (the prompt path, a gl_tile_fn; dy and ys
+// unused): out[t * bs + r] for r < n_rows, t < n_tok, each bitwise what the one-row kernel
+// gives. False for other types or when out of memory (nothing written).
+bool gl_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y, size_t by,
+                      const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
 
 // The designated initializers that register them, for the kernel tables.
 #define GL_LOWBIT_ENTRIES(SUFFIX)                                                                 \
@@ -33,5 +38,10 @@ GL_LOWBIT_TYPES(GL_DECLARE_LOWBIT_DOT_AVX2)
     [GL_TYPE_IQ3_S] = gl_dot_iq3_s_nr_##SUFFIX, [GL_TYPE_IQ1_S] = gl_dot_iq1_s_nr_##SUFFIX,             \
     [GL_TYPE_IQ1_M] = gl_dot_iq1_m_nr_##SUFFIX, [GL_TYPE_TQ1_0] = gl_dot_tq1_0_nr_##SUFFIX,             \
     [GL_TYPE_TQ2_0] = gl_dot_tq2_0_nr_##SUFFIX
+
+// The prompt tile fn for the types it takes.
+#define GL_LOWBIT_TILE_ENTRIES(FN)                                                                  \
+    [GL_TYPE_IQ2_XXS] = FN, [GL_TYPE_IQ2_XS] = FN, [GL_TYPE_IQ2_S] = FN, [GL_TYPE_IQ3_XXS] = FN,    \
+    [GL_TYPE_IQ3_S] = FN, [GL_TYPE_IQ1_S] = FN, [GL_TYPE_IQ1_M] = FN
 
 #endif

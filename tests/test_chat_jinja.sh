@@ -47,6 +47,15 @@ else bad "model without a template"; cat "$TMP/err"; fi
 if [ $? -eq 0 ] && grep -q '<|im_start|>assistant' "$TMP/got"; then ok "--chat-template chatml"
 else bad "--chat-template chatml"; cat "$TMP/err"; fi
 
+# llama-cli's --chat-template also takes Jinja text.
+"$BIN" template --chat-template "{% for m in messages %}[{{ m.role }}]{{ m.content|upper }}{% endfor %}" --messages "$TMP/msgs.json" >"$TMP/got" 2>"$TMP/err"
+if [ $? -eq 0 ] && [ "$(cat "$TMP/got")" = "[user]HÉLLO[assistant]<THINK>
+HM
+</THINK>
+
+HI[user]AND?" ]; then ok "--chat-template JINJA_TEXT"
+else bad "--chat-template JINJA_TEXT"; cat "$TMP/got" "$TMP/err"; fi
+
 # One-shot -sys through the file's template; --reasoning off hides what follows the open
 # <think> (the tiny model never closes it: nothing is left).
 "$BIN" -m "$MODEL" --chat-template-file "$TMP/think.jinja" -sys "Be brief." -p "hi" -n 12 --temp 0 >"$TMP/shown" 2>"$TMP/err"
@@ -91,4 +100,31 @@ else bad "/no_think"; cat "$TMP/out" "$TMP/err"; fi
 printf '/no_think\n' | "$BIN" -m "$MODEL" --chat-template-file "$TMP/think.jinja" -i -c 512 --temp 0 -n 4 >"$TMP/out" 2>"$TMP/err"
 if grep -q "no thinking switch" "$TMP/out"; then ok "/no_think without enable_thinking says so"
 else bad "/no_think without enable_thinking"; cat "$TMP/out"; fi
+
+# On a terminal the thinking is dimmed, the answer is not (the tiny model stays in the think
+# block that think.jinja opens; qwen3ish.jinja opens none).
+if command -v tmux >/dev/null; then
+    T="tmux -L llamalite-jinja-$$ -f /dev/null"
+    reply_row() { # TEMPLATE: the screen row after "> hi", with its SGR codes
+        $T new-session -d -s s -x 100 -y 30 "'$BIN' -m '$MODEL' --chat-template-file '$1' -n 6 --temp 0 -c 512 --no-history; sleep 30"
+        for _ in $(seq 1 100); do
+            $T capture-pane -p -t s | grep -q '^> *$' && break
+            sleep 0.1
+        done
+        $T send-keys -t s hi Enter
+        for _ in $(seq 1 100); do
+            [ "$($T capture-pane -p -t s | grep -c '^>')" -ge 2 ] && break
+            sleep 0.1
+        done
+        $T capture-pane -e -p -t s | grep -A1 'hi$' | sed -n 2p
+        $T kill-server 2>/dev/null
+    }
+    dim=$(printf '\033[2m')
+    think_row=$(reply_row "$TMP/think.jinja")
+    plain_row=$(reply_row "$TMP/qwen3ish.jinja")
+    case "$think_row" in *"$dim"*) t_dim=1 ;; *) t_dim=0 ;; esac
+    case "$plain_row" in *"$dim"*) p_dim=1 ;; *) p_dim=0 ;; esac
+    if [ $t_dim -eq 1 ] && [ $p_dim -eq 0 ]; then ok "on a terminal the thinking is dimmed, the answer is not"
+    else bad "dimmed thinking: '$(printf %s "$think_row" | cat -v)' / '$(printf %s "$plain_row" | cat -v)'"; fi
+fi
 exit $fail

@@ -48,6 +48,10 @@ static const char *const cases[][2] = {
      "BLOCK|low|{{ kept }}"},
     {"{% set x = 0 %}{% for i in [1,2,3] %}{{ x }}{% set x = i %}{% endfor %}{{ x }}|{% for i in [1,2,3] %}{% if i == 1 %}{% set y = 5 %}{% endif %}{{ y }}{% endfor %}|{% for i in [1,2] %}{% set y = i %}{% for j in [1] %}{{ y }}{% set y = 9 %}{{ y }}{% endfor %}{{ y }}{% endfor %}|{% with a = 1 %}{{ a }}{% endwith %}{{ a }}",
      "0000|5|191292|1"},
+    {"{{ [\"b\",\"A\",\"a\",\"B\"]|sort }}|{{ [\"b\",\"A\",\"a\",\"B\"]|sort(reverse=true) }}|{{ {\"b\":1,\"a\":2,\"C\":0}|dictsort }}|{{ {\"b\":1,\"a\":2}|dictsort(by=\"value\", reverse=true) }}|{{ [{\"n\":2,\"k\":\"x\"},{\"n\":1,\"k\":\"y\"},{\"n\":2,\"k\":\"z\"}]|sort(attribute=\"n\", reverse=true)|map(attribute=\"k\")|join }}",
+     "['A', 'a', 'b', 'B']|['b', 'B', 'A', 'a']|[('a', 2), ('b', 1), ('C', 0)]|[('a', 2), ('b', 1)]|xzy"},
+    {"{{ \"été ß\"|upper }}|{{ \"　 a \"|trim }}|{{ \"a b c\".split() }}|{{ \"日本語\"[1:] }}|{{ 0.0 % -3 }}|{{ (1, 2) * 2 }}|{{ [x, 1] }}",
+     "ÉTÉ SS|a|['a', 'b', 'c']|本語|-0.0|(1, 2, 1, 2)|[Undefined, 1]"},
 };
 
 // A template that must fail with an error naming a line and column and containing `want`.
@@ -90,6 +94,13 @@ int main(void) {
     expect_error("str + int", "{{ 'a' + 1 }}", "unsupported operand");
     expect_error("generator length", "{{ [1]|select|length }}", "len()");
     expect_error("generator tojson", "{{ [1]|map('string')|tojson }}", "not JSON serializable");
+
+    // Bad UTF-8 through the case filters (a byte of it becomes U+FFFD, 3 bytes: found by the fuzzer).
+    char err[512] = "";
+    char *bad = render("{{ '\xff\xff\xff\xff\xff\xff\xff\xff'|upper }}{{ '\xfe\xfe'.lower() }}", err, sizeof err);
+    CHECK(bad && !strcmp(bad, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                               "\xef\xbf\xbd\xef\xbf\xbd"), "bad UTF-8 upper/lower: %s", bad ? bad : err);
+    free(bad);
 
     // Bounds: each a clear error, none a crash or a hang.
     char *deep = repeat("(", 100000, "1", ")");

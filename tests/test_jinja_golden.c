@@ -25,10 +25,11 @@ static char *read_all(const char *path, size_t *n) {
     return s;
 }
 
-static const char *str_field(jv obj, const char *key) {
+// A string field as a C string (in the arena), or NULL.
+static const char *str_field(jinja_arena *a, jv obj, const char *key) {
     const jv *v = jv_dict_find(obj.d, key, strlen(key));
     if (!v || v->t != JV_STR) return NULL;
-    char *s = malloc(v->s.n + 1);   // freed with the process; a test
+    char *s = jinja_alloc(a, v->s.n + 1);
     memcpy(s, v->s.p, v->s.n);
     s[v->s.n] = 0;
     return s;
@@ -80,14 +81,14 @@ int main(void) {
     int passed = 0, total = 0;
     for (size_t i = 0; i < cases.l->n; i++) {
         jv c = cases.l->v[i];
-        const char *name = str_field(c, "template_name"), *which = str_field(c, "case");
-        const char *tmpl = str_field(c, "template"), *expected = str_field(c, "expected");
-        const char *error = str_field(c, "error");
+        const char *name = str_field(&a, c, "template_name"), *which = str_field(&a, c, "case");
+        const char *tmpl = str_field(&a, c, "template"), *expected = str_field(&a, c, "expected");
+        const char *error = str_field(&a, c, "error");
         const jv *agp = jv_dict_find(c.d, "add_generation_prompt", 21);
         ll_chat_jinja_vars vars = {
             .add_generation_prompt = agp && jv_truthy(*agp),
-            .bos_token = str_field(c, "bos_token"),
-            .eos_token = str_field(c, "eos_token"),
+            .bos_token = str_field(&a, c, "bos_token"),
+            .eos_token = str_field(&a, c, "eos_token"),
         };
         char *conv = conversation(&a, c);
         char err[512] = "", *out = NULL;

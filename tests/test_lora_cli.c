@@ -369,8 +369,7 @@ int main(void) {
         free(e);
         run(in2, &o_b, &e, at1);
         free(e);
-        // (the KV cache /save kept was made at scale 0: /load must refuse it and evaluate anew)
-        const char *ta = strstr(o_a, "evaluated again"), *tb = strstr(o_b, "other adapters");
+        const char *ta = strstr(o_a, "evaluated again"), *tb = strstr(o_b, "(loaded");
         ta = ta ? strchr(ta, '\n') : NULL;
         tb = tb ? strchr(tb, '\n') : NULL;
         CHECK(ta && tb && ta[1] && !strcmp(ta, tb), "REPL re-evaluation: '%s' vs '%s'", ta ? ta : o_a, tb ? tb : o_b);

@@ -1,6 +1,7 @@
 // The low-bit types (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, TQ1_0, TQ2_0, MXFP4):
 //  - decoders against the reference's: hashes of the reference's dequantization of the first 4
-//    rows of every attn_q of ../shared/models/mixed-iq.gguf (made with llama.cpp's to_float);
+//    rows of every attn_q of ../shared/models/mixed-iq.gguf (made with llama.cpp's to_float) and
+//    of the MXFP4 experts of ../shared/models/arch/gpt-oss.gguf (ik_llama.cpp's to_float);
 //  - on random block bytes (every index, sign and scale bit pattern; sane fp16 scales): the
 //    scalar kernel equals decode-both-then-dot in double, and the selected (SIMD) kernel equals
 //    the scalar one within float rounding; the batched kernel (1..4 activation rows) gives the
@@ -49,42 +50,49 @@ static uint64_t fnv(const void *p, size_t n) {
 
 // ---- decoders against the reference ---------------------------------------------------------
 
-typedef struct { const char *name; int type; uint64_t hash; float first, last; } ref_decode;
-// llama.cpp's dequantization of the first 4 rows (FNV-1a of the floats' bytes, first and last value).
+typedef struct { const char *model, *name; int type; uint64_t hash; float first, last; } ref_decode;
+// The reference's dequantization of the first 4 rows (FNV-1a of the floats' bytes, first and last value).
 static const ref_decode ref_decodes[] = {
-    {"blk.0.attn_q.weight", 16, 0x12571590aeb2c400ull, -0.0262975693f, -0.0302810669f},
-    {"blk.1.attn_q.weight", 17, 0x9466c81a0e7a8bfcull, 0.0214862823f, 0.0422000885f},
-    {"blk.2.attn_q.weight", 17, 0x1560bf772e6220d7ull, -0.108987093f, -0.0746876001f},
-    {"blk.3.attn_q.weight", 18, 0xd4c8a837fb1d2f39ull, 0.0135064125f, 0.0299606323f},
-    {"blk.4.attn_q.weight", 21, 0xcd3170af65c32ffdull, -0.0644397736f, -0.0624680519f},
-    {"blk.5.attn_q.weight", 19, 0x05602769136b890aull, -0.0155992508f, 0.131678581f},
-    {"blk.6.attn_q.weight", 29, 0xc2f02df1f31b514cull, -0.0172252655f, -0.0890674591f},
-    {"blk.7.attn_q.weight", 34, 0x5b16c8ccf87d7d9dull, 0, 0.256103516f},
-    {"blk.8.attn_q.weight", 35, 0x925fe5b836153d08ull, 0, 0},
+    {"mixed-iq", "blk.0.attn_q.weight", 16, 0x12571590aeb2c400ull, -0.0262975693f, -0.0302810669f},
+    {"mixed-iq", "blk.1.attn_q.weight", 17, 0x9466c81a0e7a8bfcull, 0.0214862823f, 0.0422000885f},
+    {"mixed-iq", "blk.2.attn_q.weight", 17, 0x1560bf772e6220d7ull, -0.108987093f, -0.0746876001f},
+    {"mixed-iq", "blk.3.attn_q.weight", 18, 0xd4c8a837fb1d2f39ull, 0.0135064125f, 0.0299606323f},
+    {"mixed-iq", "blk.4.attn_q.weight", 21, 0xcd3170af65c32ffdull, -0.0644397736f, -0.0624680519f},
+    {"mixed-iq", "blk.5.attn_q.weight", 19, 0x05602769136b890aull, -0.0155992508f, 0.131678581f},
+    {"mixed-iq", "blk.6.attn_q.weight", 29, 0xc2f02df1f31b514cull, -0.0172252655f, -0.0890674591f},
+    {"mixed-iq", "blk.7.attn_q.weight", 34, 0x5b16c8ccf87d7d9dull, 0, 0.256103516f},
+    {"mixed-iq", "blk.8.attn_q.weight", 35, 0x925fe5b836153d08ull, 0, 0},
+    {"arch/gpt-oss", "blk.0.ffn_gate_exps.weight", 39, 0x6f3eda1f8ab51b60ull, 0, -0.0625f},
+    {"arch/gpt-oss", "blk.0.ffn_up_exps.weight", 39, 0x3e801e005acb3786ull, 0.375f, -0.09375f},
+    {"arch/gpt-oss", "blk.0.ffn_down_exps.weight", 39, 0xe2d571b6411e14c3ull, -0.0078125f, -0.03125f},
+    {"arch/gpt-oss", "blk.1.ffn_gate_exps.weight", 39, 0x21447e64867c0993ull, 0.03125f, -0.375f},
+    {"arch/gpt-oss", "blk.1.ffn_up_exps.weight", 39, 0xd031b1a4b642d244ull, 0, 0.09375f},
+    {"arch/gpt-oss", "blk.1.ffn_down_exps.weight", 39, 0xe18735909edcda30ull, 0.015625f, 0.03125f},
 };
 
 static void test_reference_decodes(void) {
     const char *shared = test_shared_dir();
     if (!shared) return;
     char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/models/mixed-iq.gguf", shared);
-    gguf_file *f = gguf_open(path, err, sizeof err);
-    CHECK(f != NULL, "open %s: %s", path, err);
-    if (!f) return;
     for (size_t i = 0; i < sizeof ref_decodes / sizeof ref_decodes[0]; i++) {
         const ref_decode *r = &ref_decodes[i];
+        snprintf(path, sizeof path, "%s/models/%s.gguf", shared, r->model);
+        gguf_file *f = gguf_open(path, err, sizeof err);
+        CHECK(f != NULL, "open %s: %s", path, err);
+        if (!f) continue;
         const gguf_tensor *t = gguf_find_tensor(f, r->name);
-        CHECK(t && (int)t->type == r->type, "%s: missing or of another type", r->name);
-        if (!t || (int)t->type != r->type) continue;
-        const int64_t n = t->ne[0] * 4;
-        float *y = malloc(sizeof(float) * (size_t)n);
-        gl_get_type_traits(t->type)->to_float(t->data, y, n);
-        CHECK(fnv(y, sizeof(float) * (size_t)n) == r->hash && y[0] == r->first && y[n - 1] == r->last,
-              "%s (%s): decoded rows differ from the reference's (first %.9g, want %.9g)", r->name,
-              gl_type_name(t->type), y[0], r->first);
-        free(y);
+        CHECK(t && (int)t->type == r->type, "%s: %s missing or of another type", r->model, r->name);
+        if (t && (int)t->type == r->type) {
+            const int64_t n = t->ne[0] * 4;
+            float *y = malloc(sizeof(float) * (size_t)n);
+            gl_get_type_traits(t->type)->to_float(t->data, y, n);
+            CHECK(fnv(y, sizeof(float) * (size_t)n) == r->hash && y[0] == r->first && y[n - 1] == r->last,
+                  "%s %s (%s): decoded rows differ from the reference's (first %.9g, want %.9g)", r->model, r->name,
+                  gl_type_name(t->type), y[0], r->first);
+            free(y);
+        }
+        gguf_close(f);
     }
-    gguf_close(f);
 }
 
 // ---- kernels on random blocks -----------------------------------------------------------------

@@ -235,17 +235,18 @@ jv jinja_getattr(jinja_eval *e, const jinja_node *n, jv obj, jv key) {
     return jv_undef(NULL);
 }
 
+static int64_t as_int(jv v) { return v.t == JV_INT ? v.i : v.b; }   // an int or a bool
+
 // Python's slice of a list or string.
 static jv slice(jinja_eval *e, const jinja_node *n, jv obj, jv start, jv stop, jv step) {
     int64_t st = 1;
-    if (step.t == JV_INT) st = step.i;
-    else if (step.t != JV_NONE && step.t != JV_UNDEF) jinja_fail(e, n, "slice indices must be integers");
+    if (step.t == JV_INT || step.t == JV_BOOL) st = as_int(step);
+    else if (step.t != JV_NONE) jinja_fail(e, n, "slice indices must be integers or None");
     if (st == 0) jinja_fail(e, n, "slice step cannot be zero");
     bool is_str = obj.t == JV_STR;
-    if (obj.t != JV_LIST && !is_str) {
-        if (obj.t == JV_UNDEF) fail_undefined(e, n, obj);
-        jinja_fail(e, n, "'%s' object is not subscriptable", jv_type_name(obj));
-    }
+    if (obj.t == JV_UNDEF) fail_undefined(e, n, obj);
+    if ((obj.t != JV_LIST && !is_str) || (obj.t == JV_LIST && obj.l->generator))
+        return jv_undef(NULL);   // Jinja2's getitem: what cannot be sliced is undefined
     int64_t len = is_str ? (int64_t)jinja_utf8_len(obj.s.p, obj.s.n) : (int64_t)obj.l->n;
     int64_t lo, hi;
     jv bounds[2] = {start, stop};
@@ -253,9 +254,9 @@ static jv slice(jinja_eval *e, const jinja_node *n, jv obj, jv start, jv stop, j
     int64_t out[2];
     for (int k = 0; k < 2; k++) {
         jv b = bounds[k];
-        if (b.t == JV_NONE || b.t == JV_UNDEF) { out[k] = def[k]; continue; }
-        if (b.t != JV_INT) jinja_fail(e, n, "slice indices must be integers");
-        int64_t x = b.i;
+        if (b.t == JV_NONE) { out[k] = def[k]; continue; }
+        if (b.t != JV_INT && b.t != JV_BOOL) jinja_fail(e, n, "slice indices must be integers or None");
+        int64_t x = as_int(b);
         if (x < 0) x += len;
         if (st > 0) x = x < 0 ? 0 : x > len ? len : x;
         else x = x < -1 ? -1 : x > len - 1 ? len - 1 : x;
@@ -319,7 +320,6 @@ static bool compare(jinja_eval *e, const jinja_node *n, const char *op, jv a, jv
     return c >= 0;
 }
 
-static int64_t as_int(jv v) { return v.t == JV_INT ? v.i : v.b; }
 
 static jv repeat(jinja_eval *e, const jinja_node *n, jv seq, int64_t k) {
     if (k < 0) k = 0;
@@ -330,7 +330,9 @@ static jv repeat(jinja_eval *e, const jinja_node *n, jv seq, int64_t k) {
         for (int64_t i = 0; i < k; i++) memcpy(p + (size_t)i * seq.s.n, seq.s.p, seq.s.n);
         return jv_strn(p, seq.s.n * (size_t)k);
     }
+    if (seq.l->generator) jinja_fail(e, n, "unsupported operand type(s) for *: 'generator' and 'int'");
     jv l = jv_new_list(e->a, seq.l->n * (size_t)k);
+    l.l->tuple = seq.l->tuple;
     for (int64_t i = 0; i < k; i++)
         for (size_t j = 0; j < seq.l->n; j++) jv_list_push(e->a, l.l, seq.l->v[j]);
     return l;
@@ -414,7 +416,8 @@ static jv arith(jinja_eval *e, const jinja_node *n, const char *op, jv a, jv b) 
     default:
         if (y == 0) jinja_fail(e, n, "float modulo");
         double r = fmod(x, y);
-        if (r != 0 && ((r < 0) != (y < 0))) r += y;
+        if (r == 0) r = copysign(0.0, y);   // Python: the sign of the divisor, also for zero
+        else if ((r < 0) != (y < 0)) r += y;
         return jv_float(r);
     }
 }

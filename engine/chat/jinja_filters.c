@@ -96,7 +96,9 @@ static jv strip(jv s, jv chars, bool left, bool right) {
 // 0 lower, 1 upper, 2 capitalize (first upper, rest lower), 3 title (Jinja2's: each word's first
 // letter upper, the rest lower; words start after whitespace or one of -({[<).
 static jv map_case(jinja_eval *e, jv s, int mode) {
-    char *p = jinja_alloc(e->a, s.s.n * 2 + 4);   // a mapped code point takes at most 1.5 times the bytes
+    // A mapped code point takes at most 1.5 times its bytes; a byte of bad UTF-8 becomes U+FFFD
+    // (3 bytes): at most 3 times in all.
+    char *p = jinja_alloc(e->a, s.s.n * 3 + 4);
     size_t o = 0, k;
     bool word_start = true;
     for (size_t i = 0; i < s.s.n; i += k) {
@@ -256,56 +258,46 @@ static jv attr_path(jinja_eval *e, const jinja_node *n, jv v, jv path) {
     return v;
 }
 
+// How sort and dictsort order: by the item, an attribute of it, or one half of (key, value)
+// pairs; keys compared case-insensitively unless case_sensitive.
 typedef struct {
-    jinja_eval *e;
-    const jinja_node *n;
-    jv attr;
-    bool case_sensitive, by_value, has_attr;
-} sort_ctx;
+    jv attr;           // JV_NONE: the item itself
+    int pair_index;    // dictsort: 0 by key, 1 by value; -1: not pairs
+    bool case_sensitive, reverse;
+} sort_order;
 
-static sort_ctx *g_sort;   // qsort has no context argument in C11; renders do not run in parallel threads
-static int sort_cmp(const void *x, const void *y) {
-    jv a = *(const jv *)x, b = *(const jv *)y;
-    if (g_sort->has_attr) { a = attr_path(g_sort->e, g_sort->n, a, g_sort->attr); b = attr_path(g_sort->e, g_sort->n, b, g_sort->attr); }
-    if (g_sort->by_value) { a = a.l->v[1]; b = b.l->v[1]; }
-    else if (a.t == JV_LIST && a.l->n == 2 && g_sort->attr.t == JV_BOOL) { a = a.l->v[0]; b = b.l->v[0]; }
-    a = lower_if(g_sort->e, a, g_sort->case_sensitive);
-    b = lower_if(g_sort->e, b, g_sort->case_sensitive);
-    int c = jv_compare(a, b);
-    if (c == -2) jinja_fail(g_sort->e, g_sort->n, "cannot sort '%s' and '%s'", jv_type_name(a), jv_type_name(b));
-    return c;
-}
+typedef struct {
+    jv key, item;
+} keyed;
 
-// A stable sort (Python's sort is stable): merge sort on a copy.
-static void stable_sort(jinja_eval *e, jv *v, size_t n) {
-    if (n < 2) return;
-    jv *tmp = jinja_alloc(e->a, n * sizeof *tmp);
-    for (size_t w = 1; w < n; w *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * w) {
-            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+// Python's sorted(): stable, also with reverse (equal keys keep their order). A merge sort on
+// keys computed once.
+static jv sorted(jinja_eval *e, const jinja_node *n, jv_list *items, sort_order o) {
+    size_t count = items->n;
+    for (size_t k = count; k > 1; k >>= 1) jinja_work(e, n, count * sizeof(jv));   // n log n comparisons
+    keyed *v = jinja_alloc(e->a, (count ? count : 1) * sizeof *v), *tmp = jinja_alloc(e->a, (count ? count : 1) * sizeof *tmp);
+    for (size_t i = 0; i < count; i++) {
+        jv key = items->v[i];
+        if (o.pair_index >= 0) key = key.l->v[o.pair_index];
+        else if (o.attr.t != JV_NONE) key = attr_path(e, n, key, o.attr);
+        v[i] = (keyed){lower_if(e, key, o.case_sensitive), items->v[i]};
+    }
+    for (size_t w = 1; w < count; w *= 2) {
+        for (size_t lo = 0; lo < count; lo += 2 * w) {
+            size_t mid = lo + w < count ? lo + w : count, hi = lo + 2 * w < count ? lo + 2 * w : count;
             size_t i = lo, j = mid, k = lo;
-            while (i < mid && j < hi) tmp[k++] = sort_cmp(&v[j], &v[i]) < 0 ? v[j++] : v[i++];
+            while (i < mid && j < hi) {
+                int c = jv_compare(v[j].key, v[i].key);
+                if (c == -2) jinja_fail(e, n, "cannot sort '%s' and '%s'", jv_type_name(v[j].key), jv_type_name(v[i].key));
+                tmp[k++] = (o.reverse ? c > 0 : c < 0) ? v[j++] : v[i++];   // ties: the earlier one first
+            }
             while (i < mid) tmp[k++] = v[i++];
             while (j < hi) tmp[k++] = v[j++];
         }
-        memcpy(v, tmp, n * sizeof *v);
+        memcpy(v, tmp, count * sizeof *v);
     }
-}
-
-static jv sorted(jinja_eval *e, const jinja_node *n, jv_list *items, bool reverse, sort_ctx ctx) {
-    jv l = jv_new_list(e->a, items->n);
-    for (size_t i = 0; i < items->n; i++) jv_list_push(e->a, l.l, items->v[i]);
-    for (size_t k = items->n; k > 1; k >>= 1) jinja_work(e, n, jinja_size(l));   // n log n comparisons
-    sort_ctx *saved = g_sort;
-    ctx.e = e;
-    ctx.n = n;
-    g_sort = &ctx;
-    stable_sort(e, l.l->v, l.l->n);
-    g_sort = saved;
-    if (reverse)
-        for (size_t i = 0, j = l.l->n; i + 1 < j; i++, j--) {
-            jv t = l.l->v[i]; l.l->v[i] = l.l->v[j - 1]; l.l->v[j - 1] = t;
-        }
+    jv l = jv_new_list(e->a, count);
+    for (size_t i = 0; i < count; i++) jv_list_push(e->a, l.l, v[i].item);
     return l;
 }
 
@@ -458,15 +450,15 @@ bool jinja_filter(jinja_eval *e, const jinja_node *n, const char *name, jv in, c
     } else if (is(name, "dictsort")) {
         jv items = items_of(e, n, in);
         jv by = arg(a, 1, "by", jv_strn("key", 3));
-        sort_ctx c = {.case_sensitive = jv_truthy(arg(a, 0, "case_sensitive", jv_bool(false))),
-                      .by_value = by.t == JV_STR && by.s.n == 5 && !memcmp(by.s.p, "value", 5),
-                      .attr = jv_bool(true)};
-        *out = sorted(e, n, items.l, jv_truthy(arg(a, 2, "reverse", jv_bool(false))), c);
+        sort_order o = {.attr = jv_none(), .case_sensitive = jv_truthy(arg(a, 0, "case_sensitive", jv_bool(false))),
+                        .reverse = jv_truthy(arg(a, 2, "reverse", jv_bool(false)))};
+        o.pair_index = by.t == JV_STR && by.s.n == 5 && !memcmp(by.s.p, "value", 5) ? 1 : 0;
+        *out = sorted(e, n, items.l, o);
     } else if (is(name, "sort")) {
-        jv attr = arg(a, 2, "attribute", jv_none());
-        sort_ctx c = {.case_sensitive = jv_truthy(arg(a, 1, "case_sensitive", jv_bool(false))),
-                      .attr = attr, .has_attr = attr.t != JV_NONE};
-        *out = sorted(e, n, jinja_iterable(e, n, in), jv_truthy(arg(a, 0, "reverse", jv_bool(false))), c);
+        sort_order o = {.attr = arg(a, 2, "attribute", jv_none()), .pair_index = -1,
+                        .case_sensitive = jv_truthy(arg(a, 1, "case_sensitive", jv_bool(false))),
+                        .reverse = jv_truthy(arg(a, 0, "reverse", jv_bool(false)))};
+        *out = sorted(e, n, jinja_iterable(e, n, in), o);
     } else if (is(name, "unique")) {
         jv_list *items = jinja_iterable(e, n, in);
         bool cs = jv_truthy(arg(a, 0, "case_sensitive", jv_bool(false)));

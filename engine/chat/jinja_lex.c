@@ -322,7 +322,7 @@ size_t jinja_lex(jinja_arena *a, const char *src, size_t len, jinja_tok **out, c
             size_t e = (size_t)(end - L.s);
             L.pos = e + 2;
             line_starting = false;
-            if (e > at + 2 && L.s[e - 1] == '-') {
+            if (e > at + 3 && L.s[e - 1] == '-') {   // -#} (not the - of the opening {#-)
                 while (L.pos < L.n && is_space(L.s[L.pos])) L.pos++;
                 line_starting = L.pos > e + 2 && L.s[L.pos - 1] == '\n';
             } else if (L.pos < L.n && L.s[L.pos] == '\n') {

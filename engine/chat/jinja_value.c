@@ -353,6 +353,7 @@ void jv_repr(jinja_buf *b, jv v) {
         }
         jinja_buf_puts(b, "}");
         return;
+    case JV_UNDEF: jinja_buf_puts(b, "Undefined"); return;
     default: jv_print(b, v);
     }
 }
@@ -367,8 +368,18 @@ void jv_print(jinja_buf *b, jv v) {
     case JV_STR: jinja_buf_put(b, v.s.p, v.s.n); return;
     case JV_LIST: case JV_DICT: jv_repr(b, v); return;
     case JV_NS: jinja_buf_puts(b, "<Namespace>"); return;
-    case JV_MACRO: jinja_buf_puts(b, "<Macro>"); return;
-    case JV_LOOP: jinja_buf_puts(b, "<LoopContext>"); return;
+    case JV_MACRO:
+        jinja_buf_puts(b, "<Macro '");
+        if (v.m->name) jinja_buf_put(b, v.m->name, v.m->name_n);
+        else jinja_buf_puts(b, "caller");
+        jinja_buf_puts(b, "'>");
+        return;
+    case JV_LOOP: {
+        char s[64];
+        snprintf(s, sizeof s, "<LoopContext %zu/%zu>", v.loop->index + 1, v.loop->items->n);
+        jinja_buf_puts(b, s);
+        return;
+    }
     case JV_FUNC: jinja_buf_puts(b, "<function "); jinja_buf_puts(b, v.func); jinja_buf_puts(b, ">"); return;
     }
 }

@@ -75,7 +75,17 @@ ll_context *ll_context_new(ll_model *m, const ll_context_params *p, char *err, s
     bool fused_qkv = false;
     for (int l = 0; l < hp->n_layer; l++) fused_qkv |= m->layers[l].w[LL_ROLE_ATTN_QKV].data != NULL;
     const size_t n_hb = (size_t)hp->n_ff * (hp->ffn_fused_gate_up ? 2 : 1);
-    if (!ll_kv_cache_init(&c->kv, hp->n_layer, hp->n_head_kv, hp->head_dim, c->n_ctx, type_k, type_v, err, errlen)) {
+    // Sliding-window layers: their window before a chunk, and the chunk (kv_cache.h).
+    int *cells = malloc(sizeof *cells * (size_t)hp->n_layer);
+    for (int l = 0; cells && l < hp->n_layer; l++) {
+        const int n_swa = m->layers[l].n_swa;
+        cells[l] = n_swa > 0 && !p->swa_full ? n_swa - 1 + c->n_batch : c->n_ctx;
+    }
+    const bool kv_ok = cells && ll_kv_cache_init(&c->kv, hp->n_layer, hp->n_head_kv, hp->head_dim, c->n_ctx, cells,
+                                                 type_k, type_v, err, errlen);
+    if (!cells) ll_set_err(err, errlen, "out of memory");
+    free(cells);
+    if (!kv_ok) {
         ll_context_free(c);
         return NULL;
     }
@@ -252,8 +262,16 @@ const float *ll_last_residual(const ll_context *c) {
     return c->n_rows_x > 0 ? c->x + (size_t)(c->n_rows_x - 1) * c->model->hp.n_embd : NULL;
 }
 
+// (Contexts whose layers all hold every position: rows are copied position for position.)
+static bool all_full(const ll_context *c) {
+    for (int l = 0; l < c->kv.n_layer; l++)
+        if (c->kv.cells[l] < c->kv.n_cells) return false;
+    return true;
+}
+
 bool ll_kv_same_layout(const ll_context *a, const ll_context *b) {
-    return a->kv.type_k == b->kv.type_k && a->kv.type_v == b->kv.type_v && a->kv.kv_dim == b->kv.kv_dim;
+    return a->kv.type_k == b->kv.type_k && a->kv.type_v == b->kv.type_v && a->kv.kv_dim == b->kv.kv_dim &&
+           all_full(a) && all_full(b);
 }
 
 void ll_kv_copy_rows(ll_context *dst, const ll_context *src, int n_layers, int p0, int p1) {
@@ -261,6 +279,7 @@ void ll_kv_copy_rows(ll_context *dst, const ll_context *src, int n_layers, int p
     ll_kv_cache *d = &dst->kv;
     if (p0 < 0 || p1 > src->n_ctx || p1 > dst->n_ctx || p0 >= p1 || n_layers > s->n_layer || n_layers > d->n_layer)
         return;
+    if (!all_full(src) || !all_full(dst)) return;
     for (int l = 0; l < n_layers; l++) {
         memcpy(ll_kv_k(d, l, p0), ll_kv_k(s, l, p0), (size_t)(p1 - p0) * s->k_row);
         memcpy(ll_kv_v(d, l, p0), ll_kv_v(s, l, p0), (size_t)(p1 - p0) * s->v_row);
@@ -268,11 +287,20 @@ void ll_kv_copy_rows(ll_context *dst, const ll_context *src, int n_layers, int p
     if (dst->n_past >= p0 && dst->n_past < p1) dst->n_past = p1;
 }
 
-void ll_kv_clear(ll_context *c) { c->n_past = 0; }
+void ll_kv_clear(ll_context *c) {
+    c->n_past = 0;
+    for (int l = 0; l < c->kv.n_layer; l++) c->kv.base[l] = 0;
+}
 
 void ll_kv_truncate(ll_context *c, int n_keep) {
     if (n_keep < 0) n_keep = 0;
-    if (n_keep < c->n_past) c->n_past = n_keep;
+    if (n_keep >= c->n_past) return;
+    for (int l = 0; l < c->kv.n_layer; l++)
+        if (!ll_kv_cache_can_keep(&c->kv, l, n_keep, c->model->layers[l].n_swa)) {
+            ll_kv_clear(c); // the window's rows before n_keep are gone
+            return;
+        }
+    c->n_past = n_keep;
 }
 
 typedef struct {
@@ -285,13 +313,8 @@ typedef struct {
 static void kv_shift_task(void *arg, int ith, int nth) {
     const shift_task *st = arg;
     ll_context *c = st->c;
-    for (int l = ith; l < c->kv.n_layer; l += nth) {
-        const ll_rope *rope = &c->rope[c->model->layers[l].rope];
-        for (int p = st->n_keep + st->n_discard; p < c->n_past; p++) {
-            ll_kv_cache_move(&c->kv, l, p, p - st->n_discard);
-            ll_kv_cache_rerotate(&c->kv, l, p - st->n_discard, rope, -st->n_discard);
-        }
-    }
+    for (int l = ith; l < c->kv.n_layer; l += nth)
+        ll_kv_cache_shift_layer(&c->kv, l, c->n_past, st->n_keep, st->n_discard, &c->rope[c->model->layers[l].rope]);
 }
 
 void ll_kv_shift(ll_context *c, int n_keep, int n_discard) {

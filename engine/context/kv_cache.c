@@ -49,7 +49,7 @@ bool ll_kv_head_aligned(enum gl_type t, int head_dim) {
     return tr && head_dim % tr->blck_size == 0;
 }
 
-bool ll_kv_cache_init(ll_kv_cache *kv, int n_layer, int n_head_kv, int head_dim, int n_cells,
+bool ll_kv_cache_init(ll_kv_cache *kv, int n_layer, int n_head_kv, int head_dim, int n_cells, const int *cells,
                       enum gl_type type_k, enum gl_type type_v, char *err, size_t errlen) {
     memset(kv, 0, sizeof *kv);
     const int kv_dim = n_head_kv * head_dim;
@@ -63,13 +63,24 @@ bool ll_kv_cache_init(ll_kv_cache *kv, int n_layer, int n_head_kv, int head_dim,
     *kv = (ll_kv_cache){.type_k = type_k, .type_v = type_v, .n_layer = n_layer, .n_cells = n_cells,
                         .n_head_kv = n_head_kv, .head_dim = head_dim, .kv_dim = kv_dim,
                         .k_row = k_row, .v_row = v_row};
-    const size_t rows = (size_t)n_layer * (size_t)n_cells;
+    kv->cell0 = calloc((size_t)n_layer + 1, sizeof *kv->cell0);
+    kv->cells = calloc((size_t)n_layer + 1, sizeof *kv->cells);
+    kv->base = calloc((size_t)n_layer + 1, sizeof *kv->base);
+    size_t rows = 0;
+    for (int l = 0; l < n_layer && kv->cells; l++) {
+        kv->cells[l] = cells && cells[l] > 0 && cells[l] < n_cells ? cells[l] : n_cells;
+        kv->cell0[l] = rows;
+        rows += (size_t)kv->cells[l];
+    }
     if (rows && (k_row > SIZE_MAX / rows || v_row > SIZE_MAX / rows)) {
+        ll_kv_cache_free(kv);
         ll_set_err(err, errlen, "out of memory for a KV cache of %d cells", n_cells);
         return false;
     }
-    kv->k = malloc(rows * k_row > 0 ? rows * k_row : 1);
-    kv->v = malloc(rows * v_row > 0 ? rows * v_row : 1);
+    if (kv->cell0 && kv->cells && kv->base) {
+        kv->k = malloc(rows * k_row > 0 ? rows * k_row : 1);
+        kv->v = malloc(rows * v_row > 0 ? rows * v_row : 1);
+    }
     if (!kv->k || !kv->v) {
         ll_kv_cache_free(kv);
         ll_set_err(err, errlen, "out of memory for a KV cache of %d cells", n_cells);
@@ -81,7 +92,41 @@ bool ll_kv_cache_init(ll_kv_cache *kv, int n_layer, int n_head_kv, int head_dim,
 void ll_kv_cache_free(ll_kv_cache *kv) {
     free(kv->k);
     free(kv->v);
+    free(kv->cell0);
+    free(kv->cells);
+    free(kv->base);
     kv->k = kv->v = NULL;
+    kv->cell0 = NULL;
+    kv->cells = kv->base = NULL;
+}
+
+void ll_kv_cache_make_room(ll_kv_cache *kv, int l, int pos0, int n, int n_swa) {
+    if (kv->cells[l] >= kv->n_cells || pos0 + n - kv->base[l] <= kv->cells[l]) return;
+    // the first key the chunk's first query sees; rows before it go
+    const int keep_from = pos0 + 1 > n_swa ? pos0 + 1 - n_swa : 0;
+    const int drop = keep_from - kv->base[l];
+    const int kept = pos0 - keep_from;
+    if (drop <= 0) return; // (cannot happen: cells >= n_swa - 1 + n_batch)
+    memmove(ll_kv_k(kv, l, 0), ll_kv_k(kv, l, drop), (size_t)kept * kv->k_row);
+    memmove(ll_kv_v(kv, l, 0), ll_kv_v(kv, l, drop), (size_t)kept * kv->v_row);
+    kv->base[l] = keep_from;
+}
+
+bool ll_kv_cache_can_keep(const ll_kv_cache *kv, int l, int n_keep, int n_swa) {
+    const int first = n_keep + 1 > n_swa ? n_keep + 1 - n_swa : 0; // the next query's first key
+    return kv->base[l] <= first;
+}
+
+void ll_kv_cache_shift_layer(ll_kv_cache *kv, int l, int n_past, int n_keep, int n_discard, const ll_rope *rope) {
+    const int base = kv->base[l];
+    // Held after the shift: [base, n_keep) as they are, then the moved ones from n_keep on.
+    const int new_base = base < n_keep ? base : base >= n_keep + n_discard ? base - n_discard : n_keep;
+    for (int p = new_base; p < n_past - n_discard; p++) {
+        const int from = p < n_keep ? p : p + n_discard;
+        ll_kv_cache_move(kv, l, from - base, p - new_base);
+        if (p >= n_keep) ll_kv_cache_rerotate(kv, l, p - new_base, rope, -n_discard);
+    }
+    kv->base[l] = new_base;
 }
 
 // n floats into a row of type t.

@@ -4,12 +4,12 @@
 //
 // Layout (little-endian):
 //   "LLSESSN\0"  magic, u32 version (1)
-//   u64 model    identity of the model and its adapters (cache_id: shapes, size, samples of the
-//                weights, each adapter in use with its scale)
+//   u64 model    identity of the model and its applied LoRA adapters (context_id)
 //   u32 n_layer, n_head_kv, head_dim, type_k, type_v (ggml type ids), n_tokens
 //   u64 n_extra
 //   i32 tokens[n_tokens]
-//   per layer: K rows of positions [0, n_tokens), then V rows (the cache's own row bytes)
+//   per layer: u32 first position held (0, or a sliding-window layer's first), then the K rows
+//              of positions [first, n_tokens), then the V rows (the cache's own row bytes)
 //   extra[n_extra]
 //   u64 checksum of everything before it
 // A file is read like any hostile input: every field is checked against the context before
@@ -26,7 +26,8 @@
 static const char MAGIC[8] = {'L', 'L', 'S', 'E', 'S', 'S', 'N', 0};
 enum { VERSION = 1, HEADER_BYTES = 8 + 4 + 8 + 6 * 4 + 8, MAX_EXTRA = 64 << 20 };
 
-// 64-bit FNV-1a over 8-byte words (and the tail byte by byte): cheap over hundreds of MB.
+// 64-bit FNV-1a over 8-byte words (and the tail byte by byte): cheap over hundreds of MB. Pieces
+// are hashed as the writer and the reader both cut them (header, tokens, each row, blob).
 typedef struct { uint64_t h; } hasher;
 static void hash_bytes(hasher *s, const void *p, size_t n) {
     const unsigned char *b = p;
@@ -61,24 +62,22 @@ static uint64_t model_id(const ll_model *m) {
     return s.h;
 }
 
-// The model's identity and the adapters the cache was computed with: rows made with a LoRA at
-// one scale are wrong for the same model at another scale or without it.
-static uint64_t cache_id(const ll_context *c) {
+// The model and the LoRA adapters applied with their scales: all of them shape the cached rows.
+static uint64_t context_id(const ll_context *c) {
     hasher s = {model_id(c->model)};
     for (int i = 0; i < c->n_loras; i++) {
         const ll_lora_use *u = &c->loras[i];
-        if (u->scale == 0) continue;
+        if (u->scale == 0) continue; // attached but off: the rows are the base model's
         const ll_adapter *a = u->adapter;
-        const int32_t shape[] = {a->n_pairs, a->max_rank};
         hash_bytes(&s, &u->scale, sizeof u->scale);
         hash_bytes(&s, &a->alpha, sizeof a->alpha);
-        hash_bytes(&s, shape, sizeof shape);
-        for (int slot = 0; slot < a->n_slots; slot++) {
-            const ll_lora_pair *p = &a->pairs[slot];
-            if (!p->a.data) continue;
-            hash_bytes(&s, &slot, sizeof slot);
-            const size_t n = gl_row_size(p->b.type, p->b.n_in);
-            hash_bytes(&s, p->b.data, n < 256 ? n : 256);
+        hash_bytes(&s, &a->n_pairs, sizeof a->n_pairs);
+        for (int k = 0; k < a->n_slots; k++) {
+            const ll_weight *w = &a->pairs[k].a;
+            if (!w->data || w->n_in <= 0) continue;
+            const size_t n = gl_row_size(w->type, w->n_in);
+            hash_bytes(&s, &k, sizeof k);
+            hash_bytes(&s, w->data, n < 1024 ? n : 1024);
         }
     }
     return s.h;
@@ -106,7 +105,10 @@ static bool put(FILE *f, hasher *s, const void *p, size_t n) {
 int ll_session_save(const ll_context *c, const char *path, const ll_token *tokens, int n_tokens, const void *extra,
                     size_t n_extra, char *err, size_t errlen) {
     const ll_kv_cache *kv = &c->kv;
-    if (n_tokens < 0 || n_tokens > c->n_past || (n_tokens && !tokens) || n_extra > MAX_EXTRA) {
+    bool whole = n_tokens >= 0 && n_tokens <= c->n_past;
+    for (int l = 0; l < kv->n_layer && whole; l++)
+        whole = ll_kv_cache_can_keep(kv, l, n_tokens, c->model->layers[l].n_swa);
+    if (!whole || (n_tokens && !tokens) || n_extra > MAX_EXTRA) {
         ll_set_err(err, errlen, "cannot save a session of %d tokens (the cache holds %d)", n_tokens, c->n_past);
         return -1;
     }
@@ -124,7 +126,7 @@ int ll_session_save(const ll_context *c, const char *path, const ll_token *token
     unsigned char h[HEADER_BYTES];
     memcpy(h, MAGIC, 8);
     put_u32(h + 8, VERSION);
-    put_u64(h + 12, cache_id(c));
+    put_u64(h + 12, context_id(c));
     const uint32_t f32s[] = {(uint32_t)kv->n_layer, (uint32_t)kv->n_head_kv, (uint32_t)kv->head_dim,
                              (uint32_t)kv->type_k, (uint32_t)kv->type_v, (uint32_t)n_tokens};
     for (int i = 0; i < 6; i++) put_u32(h + 20 + 4 * i, f32s[i]);
@@ -136,9 +138,15 @@ int ll_session_save(const ll_context *c, const char *path, const ll_token *token
         put_u32(t, (uint32_t)tokens[i]);
         ok = put(f, &s, t, 4);
     }
-    for (int l = 0; l < kv->n_layer && ok; l++)
-        ok = put(f, &s, ll_kv_k(kv, l, 0), (size_t)n_tokens * kv->k_row) &&
-             put(f, &s, ll_kv_v(kv, l, 0), (size_t)n_tokens * kv->v_row);
+    for (int l = 0; l < kv->n_layer && ok; l++) {
+        const int first = kv->base[l] < n_tokens ? kv->base[l] : n_tokens, rows = n_tokens - first;
+        unsigned char b[4];
+        put_u32(b, (uint32_t)first);
+        ok = put(f, &s, b, 4);
+        // row by row, as the loader reads (and hashes) them
+        for (int r = 0; r < rows && ok; r++) ok = put(f, &s, ll_kv_k(kv, l, r), kv->k_row);
+        for (int r = 0; r < rows && ok; r++) ok = put(f, &s, ll_kv_v(kv, l, r), kv->v_row);
+    }
     if (ok && n_extra) ok = put(f, &s, extra, n_extra);
     unsigned char sum[8];
     put_u64(sum, s.h);
@@ -189,8 +197,8 @@ int ll_session_load(ll_context *c, const char *path, ll_token **tokens_out, int 
         snprintf(whybuf, sizeof whybuf, "session version %u, expected %d", get_u32(h + 8), VERSION), why = whybuf;
         goto fail;
     }
-    if (get_u64(h + 12) != cache_id(c)) {
-        why = "made with another model or other adapters (--lora and their scales)";
+    if (get_u64(h + 12) != context_id(c)) {
+        why = "made with another model (or other LoRA adapters or scales)";
         goto fail;
     }
     const uint32_t n_layer = get_u32(h + 20), n_head_kv = get_u32(h + 24), head_dim = get_u32(h + 28);
@@ -212,10 +220,12 @@ int ll_session_load(ll_context *c, const char *path, ll_token **tokens_out, int 
         snprintf(whybuf, sizeof whybuf, "%u tokens, more than the context of %d (-c)", n_tokens, c->n_ctx), why = whybuf;
         goto fail;
     }
-    const unsigned long long need = (unsigned long long)HEADER_BYTES + 4ull * n_tokens +
-                                    (unsigned long long)n_layer * n_tokens * (kv->k_row + kv->v_row) + n_extra + 8;
-    if (n_extra > MAX_EXTRA || need != (unsigned long long)file_size) {
-        snprintf(whybuf, sizeof whybuf, "%lld bytes, its header says %llu (truncated or corrupt)", file_size, need), why = whybuf;
+    // the size within what the header allows (each layer holds up to n_tokens rows)
+    const unsigned long long least = (unsigned long long)HEADER_BYTES + 4ull * n_tokens + 4ull * n_layer + n_extra + 8;
+    const unsigned long long most = least + (unsigned long long)n_layer * n_tokens * (kv->k_row + kv->v_row);
+    if (n_extra > MAX_EXTRA || (unsigned long long)file_size < least || (unsigned long long)file_size > most) {
+        snprintf(whybuf, sizeof whybuf, "%lld bytes, its header says %llu to %llu (truncated or corrupt)", file_size, least,
+                 most), why = whybuf;
         goto fail;
     }
     tokens = malloc(sizeof *tokens * (n_tokens ? n_tokens : 1));
@@ -238,15 +248,43 @@ int ll_session_load(ll_context *c, const char *path, ll_token **tokens_out, int 
     }
     // From here the cache is overwritten: a failure leaves it empty.
     c->n_past = 0;
-    for (uint32_t l = 0; l < n_layer; l++)
-        if (!get(f, &s, ll_kv_k(kv, (int)l, 0), (size_t)n_tokens * kv->k_row) ||
-            !get(f, &s, ll_kv_v(kv, (int)l, 0), (size_t)n_tokens * kv->v_row)) {
+    for (uint32_t l = 0; l < n_layer; l++) {
+        unsigned char b[4];
+        if (!get(f, &s, b, 4)) {
             why = "truncated";
             goto fail;
         }
+        // A layer holds [first, n_tokens); a sliding-window layer with fewer cells takes the
+        // last rows (the file may come from a context with more), and must get its window.
+        const uint32_t first = get_u32(b), n_swa = (uint32_t)c->model->layers[l].n_swa;
+        const uint32_t window = n_swa > 0 && n_tokens + 1 > n_swa ? n_tokens + 1 - n_swa : 0;
+        if (first > n_tokens || (n_swa == 0 && first != 0) || first > window) {
+            snprintf(whybuf, sizeof whybuf, "layer %u holds positions from %u of %u, its window needs %u", l, first,
+                     n_tokens, window), why = whybuf;
+            goto fail;
+        }
+        const uint32_t rows = n_tokens - first, cells = (uint32_t)kv->cells[l];
+        const uint32_t skip = rows > cells ? rows - cells : 0;
+        kv->base[l] = (int)(first + skip);
+        // K rows then V rows; the skipped ones pass through one cell and are overwritten
+        for (int part = 0; part < 2; part++) {
+            const size_t row = part ? kv->v_row : kv->k_row;
+            for (uint32_t r = 0; r < rows; r++) {
+                const int cell = r < skip ? 0 : (int)(r - skip);
+                if (!get(f, &s, part ? ll_kv_v(kv, (int)l, cell) : ll_kv_k(kv, (int)l, cell), row)) {
+                    why = "truncated";
+                    goto fail;
+                }
+            }
+        }
+    }
     unsigned char sum[8];
     if ((n_extra && !get(f, &s, extra, n_extra)) || fread(sum, 1, 8, f) != 8) {
         why = "truncated";
+        goto fail;
+    }
+    if (fgetc(f) != EOF) {
+        why = "bytes after the end (corrupt)";
         goto fail;
     }
     if (get_u64(sum) != s.h) {
@@ -264,7 +302,7 @@ int ll_session_load(ll_context *c, const char *path, ll_token **tokens_out, int 
     return 0;
 fail:
     fclose(f);
-    c->n_past = 0;
+    ll_kv_clear(c);
     free(tokens);
     free(extra);
     ll_set_err(err, errlen, "session file %s: %s", path, why);

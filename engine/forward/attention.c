@@ -39,9 +39,12 @@ typedef struct {
 } att_task;
 
 // Keys [*j0, pos + 1) a query at pos sees in layer l (all, or the sliding window's).
+// (After a context shift a sliding-window layer may hold fewer rows than its window: the query
+// then sees those it holds.)
 static int first_key(const ll_context *c, int l, int pos) {
     const int n_swa = c->model->layers[l].n_swa;
-    return n_swa > 0 && pos + 1 > n_swa ? pos + 1 - n_swa : 0;
+    const int j0 = n_swa > 0 && pos + 1 > n_swa ? pos + 1 - n_swa : 0;
+    return j0 > c->kv.base[l] ? j0 : c->kv.base[l];
 }
 
 // Causal self-attention of the chunk's queries over an F16/F32 cache, one (token, head) pair
@@ -75,8 +78,9 @@ static void attention_task(void *arg, int ith, int nth) {
         const int j0 = first_key(c, tk->layer, pos);
         const int n_keys = pos + 1 - j0;
         const float *q = c->q + (size_t)t * q_dim + (size_t)h * hd;
-        const char *k = ll_kv_k(&c->kv, tk->layer, j0) + (size_t)(h / group) * hd * ek;
-        const char *v = ll_kv_v(&c->kv, tk->layer, j0) + (size_t)(h / group) * hd * ev;
+        const int cell0 = ll_kv_cell(&c->kv, tk->layer, j0);
+        const char *k = ll_kv_k(&c->kv, tk->layer, cell0) + (size_t)(h / group) * hd * ek;
+        const char *v = ll_kv_v(&c->kv, tk->layer, cell0) + (size_t)(h / group) * hd * ev;
         const size_t k_row = c->kv.k_row, v_row = c->kv.v_row;
         float *out = c->xb + (size_t)t * q_dim + (size_t)h * hd;
 
@@ -130,8 +134,9 @@ static void attention_task(void *arg, int ith, int nth) {
 
 // One head's keys or values of a cell as floats: decoded in place when the head starts on a
 // block boundary, else from the whole decoded row (row: kv_dim floats of scratch).
-static const float *head_f32(const ll_context *c, bool keys, int l, int cell, int kv_head, float *row) {
+static const float *head_f32(const ll_context *c, bool keys, int l, int pos, int kv_head, float *row) {
     const ll_kv_cache *kv = &c->kv;
+    const int cell = ll_kv_cell(kv, l, pos);
     const enum gl_type t = keys ? kv->type_k : kv->type_v;
     const int hd = kv->head_dim;
     if (!ll_kv_head_aligned(t, hd)) {
@@ -168,7 +173,7 @@ static void attention_any_task(void *arg, int ith, int nth) {
         float mx = -INFINITY;
         for (int j = 0; j < n_keys; j++) {
             float x;
-            if (k_aligned) dot(hd, &x, ll_kv_k(kv, tk->layer, j0 + j) + k_off, qc);
+            if (k_aligned) dot(hd, &x, ll_kv_k(kv, tk->layer, ll_kv_cell(kv, tk->layer, j0 + j)) + k_off, qc);
             else x = gl_vec_dot_f32(head_f32(c, true, tk->layer, j0 + j, hk, row), q, hd);
             x *= scale;
             if (cap > 0) x = cap * tanhf(x / cap);
@@ -237,11 +242,12 @@ static void fa_unit(const att_task *tk, int hk, int tb, int ch, float *scratch) 
     float *kscratch = part + (size_t)max_q * (hd + 2);
 
     int lo[FA_MAX_Q], hi[FA_MAX_Q];
+    const int base = kv->base[tk->layer]; // the position of cell 0
     for (int t = t0; t < t1; t++)
         for (int g = 0; g < group; g++) {
             const int i = (t - t0) * group + g, pos = tk->pos0 + t;
-            lo[i] = first_key(c, tk->layer, pos);
-            hi[i] = pos + 1;
+            lo[i] = first_key(c, tk->layer, pos) - base; // cells from here on
+            hi[i] = pos + 1 - base;
             gl_attn_convert_q(kv->type_k, c->q + (size_t)t * q_dim + (size_t)(hk * group + g) * hd, qc + i * q_size, hd);
         }
     const gl_attn_kv kvh = {
@@ -249,7 +255,7 @@ static void fa_unit(const att_task *tk, int hk, int tb, int ch, float *scratch) 
         .k = ll_kv_k(kv, tk->layer, 0) + gl_row_size(kv->type_k, (int64_t)hk * hd),
         .v = ll_kv_v(kv, tk->layer, 0) + gl_row_size(kv->type_v, (int64_t)hk * hd),
         .k_stride = kv->k_row, .v_stride = kv->v_row,
-        .scale = hp->q_scale_first ? 1.0f : hp->kq_scale, .softcap = hp->attn_softcap,
+        .scale = hp->q_scale_first ? 1.0f : hp->kq_scale, .softcap = hp->attn_softcap, .grid = base,
     };
     const int k_begin = first_key(c, tk->layer, tk->pos0 + t0), k_end = tk->pos0 + t1;
     const int ch0 = k_begin / FA_CHUNK, ch1 = (k_end - 1) / FA_CHUNK;
@@ -259,7 +265,7 @@ static void fa_unit(const att_task *tk, int hk, int tb, int ch, float *scratch) 
         gl_attn_begin(&st, hd);
         const int j0 = ch * FA_CHUNK > k_begin ? ch * FA_CHUNK : k_begin;
         const int j1 = (ch + 1) * FA_CHUNK < k_end ? (ch + 1) * FA_CHUNK : k_end;
-        gl_attn_keys(&kvh, &st, j0, j1, kscratch);
+        gl_attn_keys(&kvh, &st, j0 - base, j1 - base, kscratch);
         return;
     }
     gl_attn_state st = fa_state(run, n_q, qc, q_size, lo, hi), cs = fa_state(part, n_q, qc, q_size, lo, hi);
@@ -268,7 +274,7 @@ static void fa_unit(const att_task *tk, int hk, int tb, int ch, float *scratch) 
         gl_attn_begin(into, hd);
         const int j0 = k * FA_CHUNK > k_begin ? k * FA_CHUNK : k_begin;
         const int j1 = (k + 1) * FA_CHUNK < k_end ? (k + 1) * FA_CHUNK : k_end;
-        gl_attn_keys(&kvh, into, j0, j1, kscratch);
+        gl_attn_keys(&kvh, into, j0 - base, j1 - base, kscratch);
         if (k > ch0) gl_attn_merge(&st, &cs, hd);
     }
     for (int i = 0; i < n_q; i++)

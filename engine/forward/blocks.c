@@ -202,14 +202,16 @@ bool ll_attention(ll_context *c, int l, const float *x, int B, int pos0, float *
     ll_dump("Kcur", l, c->k, B, kv_dim);
     ll_dump("Vcur", l, c->v, B, kv_dim);
 
-    // RoPE on q and k; the chunk's keys and values go into the cache.
+    // RoPE on q and k; the chunk's keys and values go into the cache (a sliding-window layer
+    // first drops the rows the chunk's queries no longer see, if it needs the room).
+    if (L->n_swa > 0) ll_kv_cache_make_room(&c->kv, l, pos0, B, L->n_swa);
     const gl_rope_params *rope = &c->rope[L->rope].p;
     const float *rope_cs = c->rope_cs[L->rope];
     for (int t = 0; t < B; t++) {
         const float *cs = rope_cs + (size_t)t * hp->n_rot;
         gl_rope_apply(rope, cs, c->q + (size_t)t * q_dim, hp->n_head, hd);
         gl_rope_apply(rope, cs, c->k + (size_t)t * kv_dim, hp->n_head_kv, hd);
-        ll_kv_cache_store(&c->kv, l, pos0 + t, c->k + (size_t)t * kv_dim, c->v + (size_t)t * kv_dim);
+        ll_kv_cache_store(&c->kv, l, ll_kv_cell(&c->kv, l, pos0 + t), c->k + (size_t)t * kv_dim, c->v + (size_t)t * kv_dim);
     }
     if (hp->q_scale_first) gl_vec_scale(c->q, hp->kq_scale, B * q_dim);
     ll_dump("Qcur_rope", l, c->q, B, q_dim);

@@ -956,6 +956,7 @@ struct gr_matcher {
     gr_item *work;          // expand's pending (element, parent) pairs
     uint32_t n_work, cap_work;
     bool oom;
+    bool too_ambiguous; // the last step passed GR_MAX_STACKS
 };
 
 static inline uint32_t hash2(uint32_t a, uint32_t b) {
@@ -1126,7 +1127,12 @@ bool gr_start(gr_matcher *m, gr_set *out) {
 // Code point c taken by every stack of io[first..first+n) that can: appended to io.
 static void accept_cp(gr_matcher *m, gr_set *io, uint32_t first, uint32_t n, uint32_t c) {
     const ll_grammar *g = m->g;
+    const uint32_t before = io->n;
     for (uint32_t i = first; i < first + n; i++) {
+        if (io->n - before > GR_MAX_STACKS) {
+            m->too_ambiguous = m->oom = true;
+            return;
+        }
         uint32_t s = io->v[i]; // re-read: io->v moves when it grows
         if (s == 0) continue;
         uint32_t p = m->pos[s];
@@ -1143,7 +1149,7 @@ int gr_step(gr_matcher *m, gr_set *io, uint32_t first, uint32_t n, gr_partial *p
         memset(m->mark, 0, (size_t)m->cap_nodes * sizeof *m->mark);
         m->gen = 1;
     }
-    m->oom = false;
+    m->oom = m->too_ambiguous = false;
     if (p->n_remain == 0) {
         if (b < 0x80) {
             accept_cp(m, io, first, n, b);
@@ -1177,6 +1183,8 @@ int gr_step(gr_matcher *m, gr_set *io, uint32_t first, uint32_t n, gr_partial *p
     }
     return (int)(io->n - before);
 }
+
+bool gr_too_ambiguous(const gr_matcher *m) { return m->too_ambiguous; }
 
 bool gr_can_end(const uint32_t *in, uint32_t n, const gr_partial *p) {
     if (p->n_remain != 0) return false;
@@ -1277,22 +1285,24 @@ uint32_t gr_min_completion(gr_matcher *m, const uint32_t *in, uint32_t n, const 
 
 // ---- whole-string match -----------------------------------------------------------------------
 
-bool ll_grammar_match(const ll_grammar *g, const char *s, size_t n) {
-    if (!g || (!s && n)) return false;
+int ll_grammar_match_status(const ll_grammar *g, const char *s, size_t n) {
+    if (!g || (!s && n)) return 0;
     gr_matcher *m = gr_matcher_new(g);
     gr_set a = { 0 };
-    bool ok = m && gr_start(m, &a);
+    int status = m && gr_start(m, &a) ? 1 : -1;
     gr_partial p = { 0, 0, 0 };
-    for (size_t i = 0; ok && i < n; i++) {
+    for (size_t i = 0; status == 1 && i < n; i++) {
         uint32_t n_in = a.n;
         int k = gr_step(m, &a, 0, n_in, &p, (uint8_t)s[i]);
-        if (k <= 0) { ok = false; break; }
+        if (k <= 0) { status = k; break; }
         memmove(a.v, a.v + n_in, (size_t)k * sizeof *a.v);
         a.n = (uint32_t)k;
-        if (gr_matcher_n_nodes(m) > (1u << 20) && !gr_matcher_compact(m, &a)) ok = false;
+        if (gr_matcher_n_nodes(m) > (1u << 20) && !gr_matcher_compact(m, &a)) status = -1;
     }
-    ok = ok && gr_can_end(a.v, a.n, &p);
+    if (status == 1 && !gr_can_end(a.v, a.n, &p)) status = 0;
     gr_set_free(&a);
     gr_matcher_free(m);
-    return ok;
+    return status;
 }
+
+bool ll_grammar_match(const ll_grammar *g, const char *s, size_t n) { return ll_grammar_match_status(g, s, n) == 1; }

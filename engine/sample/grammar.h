@@ -84,10 +84,18 @@ gr_matcher *gr_matcher_new(const ll_grammar *g); // g must outlive the matcher
 void gr_matcher_free(gr_matcher *m);
 // Appends the stacks of the grammar's start (root expanded) to out. False when out of memory.
 bool gr_start(gr_matcher *m, gr_set *out);
+// Partial parses a step may hold. An ambiguous grammar (nested repetitions and options over
+// any character) can multiply them with every byte; past this it is refused as too ambiguous
+// instead of taking exponential time and memory.
+#define GR_MAX_STACKS (1u << 16)
+
 // Advances the stacks io->v[first .. first+n) (with the pending sequence *p) by one byte:
 // appends the surviving stacks to io (after the input, which stays in place), updates *p,
-// returns how many were appended (0: the byte is not allowed) or -1 when out of memory.
+// returns how many were appended (0: the byte is not allowed) or -1 when out of memory or
+// past GR_MAX_STACKS (then gr_too_ambiguous says so).
 int gr_step(gr_matcher *m, gr_set *io, uint32_t first, uint32_t n, gr_partial *p, uint8_t byte);
+// The last gr_step stopped at GR_MAX_STACKS.
+bool gr_too_ambiguous(const gr_matcher *m);
 // The grammar has matched completely: the empty stack is there and no sequence is pending.
 bool gr_can_end(const uint32_t *in, uint32_t n, const gr_partial *p);
 // Some stack can still take more input.

@@ -62,7 +62,7 @@ static bool add_breaker(ll_sampler_extra *x, ll_token head, const ll_token *tail
     // The same tail for the same head once.
     for (int32_t e = x->first_breaker[head]; e >= 0; e = x->breakers[e].next) {
         const dry_breaker *b = &x->breakers[e];
-        if (b->tail_len == n_tail && !memcmp(x->tails + b->tail_off, tail, sizeof *tail * (size_t)n_tail))
+        if (b->tail_len == n_tail && (n_tail == 0 || !memcmp(x->tails + b->tail_off, tail, sizeof *tail * (size_t)n_tail)))
             return true;
     }
     dry_breaker *nb = realloc(x->breakers, sizeof *nb * (size_t)(x->n_breakers + 1));
@@ -71,7 +71,7 @@ static bool add_breaker(ll_sampler_extra *x, ll_token head, const ll_token *tail
     ll_token *nt = realloc(x->tails, sizeof *nt * (size_t)(x->n_tails + n_tail + 1));
     if (!nt) return false;
     x->tails = nt;
-    memcpy(x->tails + x->n_tails, tail, sizeof *tail * (size_t)n_tail);
+    if (n_tail) memcpy(x->tails + x->n_tails, tail, sizeof *tail * (size_t)n_tail); // tail NULL when empty
     x->breakers[x->n_breakers] = (dry_breaker){x->first_breaker[head], x->n_tails, n_tail};
     x->first_breaker[head] = x->n_breakers++;
     x->n_tails += n_tail;

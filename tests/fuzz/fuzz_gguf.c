@@ -1,5 +1,6 @@
-// libFuzzer harness for the GGUF reader: any input either opens, and then every accessor and
-// the info formatter are safe on it, or is refused with one line naming the file. Built with
+// libFuzzer harness for the GGUF reader: any input either opens, and then every accessor, the
+// info formatter and the hyperparameter readers are safe on it, or is refused with one line
+// naming the file; mapped or read into memory, the verdict and the line are the same. Built with
 // -DFUZZ_REPLAY_MAIN it is a plain program that replays the crafted files of
 // tests/gguf_badfiles.h (every prefix and byte mutations of the valid one too) and any files
 // given on the command line through the same entry point; --write-corpus DIR writes them out
@@ -69,14 +70,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     }
     if (ftruncate(fd, 0) != 0 || (size && pwrite(fd, data, size, 0) != (ssize_t)size)) abort();
-    char err[512] = "";
+    char err[512] = "", err_read[512] = "";
     gguf_file *f = gguf_open(path, err, sizeof err);
+    // Read into memory (--no-mmap): the same verdict and the same line.
+    gguf_file *fr = gguf_open_with(path, &(gguf_load){.read_in = true}, err_read, sizeof err_read);
+    if (!f != !fr || strcmp(err, err_read) != 0) {
+        fprintf(stderr, "mapped and read in differ: '%s' vs '%s'\n", err, err_read);
+        abort();
+    }
     if (!f) {
         check_message(err, path);
         return 0;
     }
     touch(f);
+    touch(fr);
     gguf_close(f);
+    gguf_close(fr);
     ll_gguf *g = ll_gguf_open(path, err, sizeof err);
     if (!g) abort(); // it opened a moment ago
     for (int64_t i = 0; i < ll_gguf_n_kv(g); i++) {
@@ -88,6 +97,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ll_gguf_tensor_info t;
         if (!ll_gguf_tensor(g, i, &t) || !t.name || !t.type) abort();
     }
+    // The hyperparameters `info` prints, for files that claim an architecture we run.
+    char herr[512] = "";
+    char *hp = ll_gguf_hparams(g, herr, sizeof herr);
+    if (!hp && strchr(herr, '\n')) abort();
+    free(hp);
     ll_gguf_close(g);
     return 0;
 }

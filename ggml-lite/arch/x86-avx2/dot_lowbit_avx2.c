@@ -5,6 +5,7 @@
 // exactly as llama.cpp's AVX2 build does (same lane contents, same fused multiply-adds, same
 // horizontal sum), so the logits are the reference's bit for bit.
 #include <math.h>
+#include <stdlib.h>
 
 #include "dot_lowbit.h"
 #include "iq_grids.h"
@@ -223,6 +224,93 @@ LOWBIT_KERNEL(iq3_xxs, block_iq3_xxs, dec_iq3_xxs)
 LOWBIT_KERNEL(iq3_s, block_iq3_s, dec_iq3_s)
 LOWBIT_KERNEL(iq1_s, block_iq1_s, dec_iq1_s)
 LOWBIT_KERNEL(iq1_m, block_iq1_m, dec_iq1_m)
+
+// ---- prompts: each weight row decoded once for every token ------------------------------------
+// The batched kernel above decodes a weight super-block for every GL_DOT_NR activation rows; on
+// a prompt the decoding then costs as much as the products. Here a row is decoded whole, once,
+// into L1, and every token of the block is run over it, 8 at a time (their accumulators in
+// registers). Each token's sums are formed exactly as in the one-row kernel.
+
+enum lowbit_kind { K_PLAIN, K_IQ1_S, K_IQ1_M };
+
+typedef void (*lowbit_decoder)(const void *row, int i, lowbit_sb *b);
+#define DECODER(T, BLOCK) \
+    static void decode_##T(const void *row, int i, lowbit_sb *b) { dec_##T((const BLOCK *)row + i, b); }
+DECODER(iq2_xxs, block_iq2_xxs)
+DECODER(iq2_xs, block_iq2_xs)
+DECODER(iq2_s, block_iq2_s)
+DECODER(iq3_xxs, block_iq3_xxs)
+DECODER(iq3_s, block_iq3_s)
+DECODER(iq1_s, block_iq1_s)
+DECODER(iq1_m, block_iq1_m)
+
+// Up to 8 tokens (y: their rows, by bytes apart) against one decoded weight row of nb
+// super-blocks; out[j * bs] for token j.
+INL void tokens_x_row(enum lowbit_kind kind, float c, const lowbit_sb *sb, int nb, const char *y, size_t by, int nt,
+                      float *out, size_t bs) {
+    __m256 acc[8], acc_m[8];
+    float acc_s[8] = {0};
+    for (int j = 0; j < nt; j++) acc[j] = acc_m[j] = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        const lowbit_sb *b = &sb[i];
+        for (int j = 0; j < nt; j++) {
+            const block_q8_K *q = (const block_q8_K *)(y + (size_t)j * by) + i;
+            const float d = q->d * b->d;
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes(b, q->qs)), acc[j]);
+            if (kind == K_IQ1_S) {
+                int sum_shift = 0;
+                for (int ib = 0; ib < 8; ib++) sum_shift += (q->bsums[2 * ib] + q->bsums[2 * ib + 1]) * b->shift_ls[ib];
+                acc_s[j] = fmaf(d, (float)sum_shift, acc_s[j]);
+            } else if (kind == K_IQ1_M) {
+                __m256i sum_shift = _mm256_setzero_si256();
+                for (int ib = 0; ib < 8; ib++) {
+                    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(b->shift[ib], b->shift[ib]),
+                                                           _mm256_sign_epi8(load32(q->qs + 32 * ib), b->shift[ib]));
+                    sum_shift = _mm256_add_epi32(sum_shift, _mm256_madd_epi16(p, b->ls[ib]));
+                }
+                acc_m[j] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sum_shift), acc_m[j]);
+            }
+        }
+    }
+    for (int j = 0; j < nt; j++)
+        out[(size_t)j * bs] = kind == K_IQ1_S   ? hsum8(acc[j]) + 0.125f * acc_s[j]
+                            : kind == K_IQ1_M ? hsum8(acc[j]) + 0.125f * hsum8(acc_m[j])
+                                              : c * hsum8(acc[j]);
+}
+
+bool gl_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y, size_t by,
+                      const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs) {
+    lowbit_decoder dec;
+    enum lowbit_kind kind = K_PLAIN;
+    float c = 1.0f;
+    switch (type) {
+    case GL_TYPE_IQ2_XXS: dec = decode_iq2_xxs, c = 0.125f; break;
+    case GL_TYPE_IQ2_XS: dec = decode_iq2_xs, c = 0.125f; break;
+    case GL_TYPE_IQ2_S: dec = decode_iq2_s, c = 0.125f; break;
+    case GL_TYPE_IQ3_XXS: dec = decode_iq3_xxs, c = 0.25f; break;
+    case GL_TYPE_IQ3_S: dec = decode_iq3_s; break;
+    case GL_TYPE_IQ1_S: dec = decode_iq1_s, kind = K_IQ1_S; break;
+    case GL_TYPE_IQ1_M: dec = decode_iq1_m, kind = K_IQ1_M; break;
+    default: return false;
+    }
+    const int nb = n / QK_K;
+    lowbit_sb *sb = aligned_alloc(32, sizeof(lowbit_sb) * (size_t)nb);
+    if (!sb) return false;
+    for (int r = 0; r < n_rows; r++) {
+        const char *row = (const char *)w + (size_t)r * w_row;
+        for (int i = 0; i < nb; i++) dec(row, i, &sb[i]);
+        for (int t = 0; t < n_tok; t += 8) {
+            const int nt = n_tok - t < 8 ? n_tok - t : 8;
+            const char *yt = (const char *)y + (size_t)t * by;
+            float *o = out + (size_t)t * bs + r;
+            if (kind == K_IQ1_S) tokens_x_row(K_IQ1_S, c, sb, nb, yt, by, nt, o, bs);
+            else if (kind == K_IQ1_M) tokens_x_row(K_IQ1_M, c, sb, nb, yt, by, nt, o, bs);
+            else tokens_x_row(K_PLAIN, c, sb, nb, yt, by, nt, o, bs);
+        }
+    }
+    free(sb);
+    return true;
+}
 
 // ---- ternary: (q + 1) in 0..2 times y in 16-bit pair sums, minus the activation sums ------------
 
