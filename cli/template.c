@@ -105,6 +105,22 @@ static void time_jinja(const char *text, const char *conv, const ll_chat_jinja_v
             parse_ms[RUNS / 2], render_ms[RUNS / 2], RUNS, parse_ms[0], render_ms[0]);
 }
 
+// The model's vocabulary only (no weights), for its BOS/EOS texts; NULL after one error line.
+static ll_model *load_vocab(const char *path, const char **bos, const char **eos) {
+    char err[512];
+    ll_model_params mp = ll_model_default_params();
+    mp.vocab_only = true;
+    ll_model *model = ll_model_load(path, &mp, err, sizeof err);
+    if (!model) {
+        fprintf(stderr, "llamalite: %s\n", err);
+        return NULL;
+    }
+    const ll_vocab *v = ll_model_get_vocab(model);
+    if (ll_vocab_bos(v) >= 0) *bos = ll_token_get_text(v, ll_vocab_bos(v));
+    if (ll_vocab_eos(v) >= 0) *eos = ll_token_get_text(v, ll_vocab_eos(v));
+    return model;
+}
+
 // The Jinja text: inline (--chat-template TEXT), the file's, or the model's.
 static int render_jinja(const char *model_path, const char *file, const char *inline_text, const char *messages,
                         bool add_ass, bool timed) {
@@ -115,18 +131,7 @@ static int render_jinja(const char *model_path, const char *file, const char *in
     const char *bos = NULL, *eos = NULL, *text = NULL, *origin = file;
     size_t len;
     if (!(conv = args_read_file(messages, &len))) goto done;
-    if (model_path) {
-        ll_model_params mp = ll_model_default_params();
-        mp.vocab_only = true;
-        model = ll_model_load(model_path, &mp, err, sizeof err);
-        if (!model) {
-            fprintf(stderr, "llamalite: %s\n", err);
-            goto done;
-        }
-        const ll_vocab *v = ll_model_get_vocab(model);
-        if (ll_vocab_bos(v) >= 0) bos = ll_token_get_text(v, ll_vocab_bos(v));
-        if (ll_vocab_eos(v) >= 0) eos = ll_token_get_text(v, ll_vocab_eos(v));
-    }
+    if (model_path && !(model = load_vocab(model_path, &bos, &eos))) goto done;
     if (inline_text) {
         text = inline_text;
         origin = "--chat-template";
@@ -213,19 +218,7 @@ int cmd_template(int argc, char **argv) {
     int rc = 1;
     ll_model *model = NULL;
     const char *tmpl = name, *bos = NULL, *eos = NULL;
-    if (model_path) {
-        char err[512];
-        ll_model_params mp = ll_model_default_params();
-        mp.vocab_only = true;
-        model = ll_model_load(model_path, &mp, err, sizeof err);
-        if (!model) {
-            fprintf(stderr, "llamalite: %s\n", err);
-            goto done;
-        }
-        const ll_vocab *v = ll_model_get_vocab(model);
-        if (ll_vocab_bos(v) >= 0) bos = ll_token_get_text(v, ll_vocab_bos(v));
-        if (ll_vocab_eos(v) >= 0) eos = ll_token_get_text(v, ll_vocab_eos(v));
-    }
+    if (model_path && !(model = load_vocab(model_path, &bos, &eos))) goto done;
     char *out = NULL;
     int r = ll_chat_render(tmpl, msgs, n, add_ass, bos, eos, &out, NULL, NULL);
     if (r != 0) {
