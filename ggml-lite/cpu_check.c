@@ -4,12 +4,21 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define GL_X86 1
+#include <cpuid.h>
+#endif
+
+#ifdef GL_X86
+// F16C read from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports has no "f16c".
+static bool cpu_has_f16c(void) {
+    unsigned eax, ebx, ecx, edx;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+}
 #endif
 
 bool gl_cpu_has_avx2(void) {
 #ifdef GL_X86
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 #else
     return false;
 #endif

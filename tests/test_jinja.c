@@ -24,6 +24,9 @@ static char *render(const char *tmpl, char *err, size_t errlen) {
 static const char *const cases[][2] = {
     {"{{ 7 // 2 }}|{{ -7 // 2 }}|{{ 7 % -3 }}|{{ 7 / 2 }}|{{ 2 ** 10 }}|{{ 0.1 + 0.2 }}|{{ 1e20 }}|{{ 1e-5 }}",
      "3|-4|-2|3.5|1024|0.30000000000000004|1e+20|1e-05"},
+    // powers by squaring: a huge exponent of 1, 0 or -1 ends at once (a fuzzer found the loop)
+    {"{{ 1 ** 9223372036854775807 }}|{{ (-1) ** 999999999999999999 }}|{{ 0 ** 4000000000000000000 }}|{{ 2 ** 62 }}|{{ 3 ** 39 }}",
+     "1|-1|0|4611686018427387904|4052555153018976267"},
     {"{{ \"a\" ~ 1 ~ none ~ true }}|{{ [1,2] + [3] }}|{{ ('a', 1) }}|{{ {'k': [none, 'it\\'s']} }}",
      "a1NoneTrue|[1, 2, 3]|('a', 1)|{'k': [None, \"it's\"]}"},
     {"{{ \" a b \"|trim }}|{{ \"a,b,,c\".split(\",\") }}|{{ \" a  b \".split() }}|{{ \"hello world\"|title }}",
@@ -92,6 +95,8 @@ int main(void) {
     expect_error("unclosed block", "{% if true %}x", "endif");
     expect_error("unknown filter", "{{ 1|nosuch }}", "nosuch");
     expect_error("str + int", "{{ 'a' + 1 }}", "unsupported operand");
+    expect_error("power past int64", "{{ 2 ** 63 }}", "integer overflow");
+    expect_error("huge power", "{{ 3 ** 9223372036854775807 }}", "integer overflow");
     expect_error("generator length", "{{ [1]|select|length }}", "len()");
     expect_error("generator tojson", "{{ [1]|map('string')|tojson }}", "not JSON serializable");
 

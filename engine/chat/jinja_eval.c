@@ -338,6 +338,21 @@ static jv repeat(jinja_eval *e, const jinja_node *n, jv seq, int64_t k) {
     return l;
 }
 
+// x ** y for y >= 0 by squaring: O(log y) steps, so 1 ** 10**18 ends at once. False when the
+// result leaves int64 (Python's ints would grow; we report the overflow).
+static bool int_pow(int64_t x, int64_t y, int64_t *out) {
+    int64_t r = 1, base = x;
+    bool base_over = false; // base squared past int64: fine while no later bit of y needs it
+    for (; y > 0; y >>= 1) {
+        if (y & 1) {
+            if (base_over || __builtin_mul_overflow(r, base, &r)) return false;
+        }
+        if (y > 1 && !base_over) base_over = __builtin_mul_overflow(base, base, &base);
+    }
+    *out = r;
+    return true;
+}
+
 static jv arith(jinja_eval *e, const jinja_node *n, const char *op, jv a, jv b) {
     if (a.t == JV_UNDEF) fail_undefined(e, n, a);
     if (b.t == JV_UNDEF) fail_undefined(e, n, b);
@@ -379,10 +394,7 @@ static jv arith(jinja_eval *e, const jinja_node *n, const char *op, jv a, jv b) 
         case '*':
             if (op[1] == '*') {
                 if (y < 0) return jv_float(pow((double)x, (double)y));
-                r = 1;
-                bool over = false;
-                for (int64_t i = 0; i < y && !over; i++) over = __builtin_mul_overflow(r, x, &r);
-                if (!over) return jv_int(r);
+                if (int_pow(x, y, &r)) return jv_int(r);
                 break;
             }
             if (!__builtin_mul_overflow(x, y, &r)) return jv_int(r);
