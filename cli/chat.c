@@ -58,7 +58,7 @@ static bool push_msg(chat *c, const char *role, const char *content) {
         c->msgs = nm;
         c->cap_msgs = cap;
     }
-    chat_msg m = {strdup(role), strdup(content), NULL};
+    chat_msg m = {strdup(role), strdup(content), NULL, -1};
     if (!m.role || !m.content) {
         free(m.role);
         free(m.content);
@@ -199,16 +199,16 @@ static void rendered_free(rendered *r) {
     memset(r, 0, sizeof *r);
 }
 
-// Without a template, the conversation is one running text; a user message starts on a new
-// line after a reply.
-static bool render_plain(const chat *c, rendered *r) {
+// Without a template, the conversation (its first n_msgs messages) is one running text; a user
+// message starts on a new line after a reply.
+static bool render_plain(const chat *c, size_t n_msgs, rendered *r) {
     size_t cap = 1;
-    for (size_t i = 0; i < c->n_msgs; i++) cap += strlen(c->msgs[i].content) + 1;
+    for (size_t i = 0; i < n_msgs; i++) cap += strlen(c->msgs[i].content) + 1;
     r->text = malloc(cap);
-    r->spans = malloc(sizeof *r->spans * (c->n_msgs ? c->n_msgs : 1));
+    r->spans = malloc(sizeof *r->spans * (n_msgs ? n_msgs : 1));
     if (!r->text || !r->spans) return false;
     size_t n = 0;
-    for (size_t i = 0; i < c->n_msgs; i++) {
+    for (size_t i = 0; i < n_msgs; i++) {
         if (!strcmp(c->msgs[i].role, "user") && n && r->text[n - 1] != '\n' && !c->plain_join) r->text[n++] = '\n';
         size_t l = strlen(c->msgs[i].content);
         r->spans[r->n_spans++] = (ll_chat_span){n, l};
@@ -234,7 +234,7 @@ static bool render(chat *c, rendered *r) {
     if (!c->tmpl) {
         memset(r, 0, sizeof *r);
         snprintf(c->render_err, sizeof c->render_err, "out of memory");
-        return render_plain(c, r);
+        return render_plain(c, c->n_msgs, r);
     }
     return render_n(c, c->n_msgs, true, r);
 }
@@ -279,15 +279,53 @@ static bool tokenize_full(const chat *c, const rendered *r, tokvec *out) {
     return true;
 }
 
+static bool shift_out_plain(chat *c, size_t f, size_t g);
+
 // Drops the oldest exchange after the system message (never the last message). False when
 // there is nothing left to drop.
 static bool drop_oldest(chat *c) {
     size_t f = chat_system(c) ? 1 : 0;
     if (f + 1 >= c->n_msgs) return false;
-    remove_msg(c, f);
-    while (f + 1 < c->n_msgs && strcmp(c->msgs[f].role, "user") != 0) remove_msg(c, f);
+    size_t g = f + 1; // the first message kept after the dropped ones
+    while (g + 1 < c->n_msgs && strcmp(c->msgs[g].role, "user") != 0) g++;
+    if (!c->tmpl && shift_out_plain(c, f, g)) return true;
+    while (g-- > f) remove_msg(c, f);
     forget_cache_text(c);
     c->dropped = true;
+    return true;
+}
+
+// Plain continuation keeps the cache's tokens as the conversation (as llama-cli does): dropping
+// messages [f, g) removes their tokens' positions and re-rotates the later keys, and the kept
+// text is not tokenized again (it would tokenize differently at its new start, e.g. SPM's
+// leading space). False, changing nothing, when the cache does not hold those messages'
+// tokens at known places.
+static bool shift_out_plain(chat *c, size_t f, size_t g) {
+    const size_t last = c->n_msgs - 1; // the new message, not evaluated yet
+    if (!c->cache_text || !c->reply_in_cache || c->n_cache != ll_n_past(c->ctx)) return false;
+    const int s = c->msgs[f].tok_start;
+    const int e = g < last ? c->msgs[g].tok_start : c->n_cache;
+    if (s < 0 || e <= s || e > c->n_cache) return false;
+    for (size_t i = g; i < last; i++)
+        if (c->msgs[i].tok_start < e) return false;
+    const int d = e - s;
+    if (e < c->n_cache) ll_kv_shift(c->ctx, s, d);
+    else ll_kv_truncate(c->ctx, s);
+    memmove(c->cache + s, c->cache + e, sizeof *c->cache * (size_t)(c->n_cache - e));
+    c->n_cache -= d;
+    c->turn_shifted += d;
+    for (size_t i = g; i < last; i++) c->msgs[i].tok_start -= d;
+    for (size_t i = f; i < g; i++) remove_msg(c, f);
+    // The cache now stands for the kept messages before the new one.
+    rendered r = {0};
+    bool ok = render_plain(c, c->n_msgs - 1, &r);
+    free(c->cache_text);
+    c->cache_text = ok ? r.text : NULL;
+    if (!ok) {
+        free(r.text);
+        c->reply_in_cache = false;
+    }
+    free(r.spans);
     return true;
 }
 
@@ -350,6 +388,19 @@ static bool tail_delta(chat *c, const rendered *r, tokvec *tv, bool *ok) {
     return applies;
 }
 
+// Plain continuation: where the messages' tokens start in the cache, for dropping them later
+// (shift_out_plain). Evaluating what followed the cached text, the new message starts where
+// that evaluation did; a whole new tokenization knows only the first message's start.
+static void note_plain_starts(chat *c, bool delta, int new_start) {
+    if (delta) {
+        c->msgs[c->n_msgs - 1].tok_start = new_start;
+        return;
+    }
+    for (size_t i = 0; i < c->n_msgs; i++) c->msgs[i].tok_start = -1;
+    const ll_token bos = ll_vocab_bos(c->vocab);
+    c->msgs[0].tok_start = c->n_cache > 0 && bos >= 0 && c->cache[0] == bos ? 1 : 0;
+}
+
 // Brings the KV cache to the rendered conversation: evaluates only what is new.
 // Returns 0, -1 on errors, 1 when the tokens and `reserve` more do not fit in the context.
 static int evaluate(chat *c, const rendered *r, int reserve, char *err, size_t errlen) {
@@ -392,11 +443,13 @@ static int evaluate(chat *c, const rendered *r, int reserve, char *err, size_t e
         todo = tv.t + k;
         n_todo = tv.n - k;
     }
+    const int new_start = c->n_cache;
     if (n_todo > 0 && ll_decode(c->ctx, todo, n_todo, err, errlen) != 0) rc = -1;
     else if (!cache_push(c, todo, n_todo)) {
         snprintf(err, errlen, "out of memory");
         rc = -1;
     }
+    if (rc == 0 && !c->tmpl) note_plain_starts(c, delta, new_start);
     // A failed decode leaves the cache as it was (e.g. Ctrl-C); otherwise its state is unknown:
     // start over next time.
     if (rc != 0 && ll_n_past(c->ctx) != c->n_cache) {
@@ -523,6 +576,7 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
     int rc = 0;
     bool out_ok = true;
     double t0 = cli_now();
+    const int reply_start = c->n_cache;
     sb_add(&reply, "", 0);
     while (out_ok && !*stop) {
         if (c->n_predict >= 0 && c->turn_gen_tokens >= c->n_predict) break;
@@ -598,6 +652,7 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
     }
     if (!push_reply(c, reply.s ? reply.s : "")) forget_cache_text(c);
     else c->reply_in_cache = rc == 0 && c->n_cache == ll_n_past(c->ctx);
+    if (c->reply_in_cache) c->msgs[c->n_msgs - 1].tok_start = reply_start;
     free(reply.s);
     rendered_free(&r);
     return rc;

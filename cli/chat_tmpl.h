@@ -16,6 +16,7 @@
 typedef struct {
     char *role, *content;
     char *reasoning;         // reasoning_content (thinking kept apart), or NULL
+    int tok_start;           // chat.c, plain continuation: where its tokens start in the cache, -1 unknown
 } chat_msg;
 
 typedef struct {

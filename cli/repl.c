@@ -113,8 +113,8 @@ char *repl_oneshot_prompt(const ll_model *model, const cli_params *p, bool *fail
     const char *eos_text = eos >= 0 ? ll_token_get_text(v, eos) : "";
     chat_msg msgs[2];
     size_t n = 0;
-    if (g_opt.system && *g_opt.system) msgs[n++] = (chat_msg){"system", (char *)g_opt.system, NULL};
-    msgs[n++] = (chat_msg){"user", (char *)p->prompt, NULL};
+    if (g_opt.system && *g_opt.system) msgs[n++] = (chat_msg){"system", (char *)g_opt.system, NULL, -1};
+    msgs[n++] = (chat_msg){"user", (char *)p->prompt, NULL, -1};
     char *out = NULL, err[600], name[300];
     if (chat_tmpl_render(&g_tmpl, msgs, n, true, bos_text, eos_text, &out, NULL, NULL, err, sizeof err) != 0) {
         fprintf(stderr, "llamalite: %s\n", err);

@@ -82,22 +82,30 @@ else
 fi
 
 # A full context: older turns are dropped and their positions shifted out of the cache, so a
-# turn evaluates only its own tokens (not the whole kept history again).
-for i in $(seq 1 14); do echo "Tell me a story about the dog number $i please"; done |
-    "$BIN" -m "$MODEL" -i -c 256 -n 24 --temp 0 --chat-template chatml -v >/dev/null 2>"$TMP/err"
-rc=$?
-dropped=$(grep -c '^\[dropped' "$TMP/err")
-shifted=$(sed -n 's/.*; \([0-9]*\) cached tokens shifted out.*/\1/p' "$TMP/err" | awk '$1 > 0' | wc -l)
-# (A turn's own tokens: the message and the template's text around it, as the second turn had.)
-second=$(sed -n 's/^\[prompt: \([0-9]*\) new tokens.*/\1/p' "$TMP/err" | sed -n 2p)
-max_new=$(sed -n 's/^\[prompt: \([0-9]*\) new tokens.*/\1/p' "$TMP/err" | tail -n +2 | sort -n | tail -1)
-if [ $rc -eq 0 ] && [ "$dropped" -ge 3 ] && [ "$shifted" -eq "$dropped" ] && [ -n "$second" ] &&
-   [ "${max_new:-999}" -le $((second + 4)) ]; then
-    ok "full context: $dropped shifts, at most $max_new new tokens a turn"
-else
-    bad "full context: exit $rc, $dropped drops, $shifted shifts, up to ${max_new:-?} new tokens a turn"
-    grep -E '^\[(prompt|dropped)' "$TMP/err" | head -20
-fi
+# turn evaluates only its own tokens (not the whole kept history again): with a template, and in
+# plain continuation (no template: the cache's tokens are kept as they are, the kept text is not
+# tokenized again), also with -r's llama-cli style.
+full_context() { # NAME FLAGS...
+    local name=$1; shift
+    for i in $(seq 1 14); do echo "Tell me a story about the dog number $i please"; done |
+        "$BIN" -m "$MODEL" -i -c 256 -n 24 --temp 0 -v "$@" >/dev/null 2>"$TMP/err"
+    local rc=$? dropped shifted second max_new
+    dropped=$(grep -c '^\[dropped' "$TMP/err")
+    shifted=$(sed -n 's/.*; \([0-9]*\) cached tokens shifted out.*/\1/p' "$TMP/err" | awk '$1 > 0' | wc -l)
+    # (A turn's own tokens: the message and the template's text around it, as the second turn had.)
+    second=$(sed -n 's/^\[prompt: \([0-9]*\) new tokens.*/\1/p' "$TMP/err" | sed -n 2p)
+    max_new=$(sed -n 's/^\[prompt: \([0-9]*\) new tokens.*/\1/p' "$TMP/err" | tail -n +2 | sort -n | tail -1)
+    if [ $rc -eq 0 ] && [ "$dropped" -ge 3 ] && [ "$shifted" -eq "$dropped" ] && [ -n "$second" ] &&
+       [ "${max_new:-999}" -le $((second + 4)) ]; then
+        ok "full context, $name: $dropped shifts, at most $max_new new tokens a turn"
+    else
+        bad "full context, $name: exit $rc, $dropped drops, $shifted shifts, up to ${max_new:-?} new tokens a turn"
+        grep -E '^\[(prompt|dropped)' "$TMP/err" | head -20
+    fi
+}
+full_context chatml --chat-template chatml
+full_context plain
+full_context "plain -r" -r "User:"
 
 # Ctrl-C while a long message is evaluated (~30 s on one thread) stops it within seconds; the
 # message is not sent and the next one is answered.

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Fuzz campaigns: each harness of tests/fuzz for RUNS executions (default 10^7) under
+# ASan/UBSan with libFuzzer, the checked-in corpus as the seed. Needs clang.
+#   scripts/fuzz.sh [RUNS] [HARNESS...]      harnesses: gguf gbnf json_schema jinja tok:VOCAB
+# Findings (crashes, leaks, inputs slower than 10 s) land in build-fuzz/findings/; the line
+# "HARNESS: N executions, K findings" per campaign goes to stdout and build-fuzz/campaigns.log.
+set -u
+cd "$(dirname "$0")/.."
+RUNS=${1:-10000000}; shift || true
+HARNESSES=("$@")
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(json_schema tok:llama-spm tok:llama-bpe tok:gpt-2 tok:falcon tok:deepseek-llm gguf jinja gbnf)
+export LLAMALITE_SHARED=${LLAMALITE_SHARED:-$(cd .. && pwd)/shared}
+
+if [ ! -x build-fuzz/tests/fuzz/fuzz_gbnf ]; then
+  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 1
+fi
+cmake --build build-fuzz -j2 --target fuzz_gguf fuzz_gguf_replay fuzz_gbnf fuzz_json_schema fuzz_tokenizer fuzz_jinja >/dev/null || exit 1
+mkdir -p build-fuzz/findings build-fuzz/corpus
+
+for h in "${HARNESSES[@]}"; do
+  bin=fuzz_${h%%:*}; vocab=""; extra=()
+  case $h in
+    tok:*) bin=fuzz_tokenizer; vocab=${h#tok:} ;;
+    gguf) extra=(-max_len=4096 -dict=tests/fuzz/gguf.dict) ;;
+    gbnf|jinja|json_schema) extra=(-dict=tests/fuzz/$h.dict) ;;
+  esac
+  seed=tests/fuzz/corpus/$bin; [ -d "$seed" ] || seed=""
+  work=build-fuzz/corpus/${h/:/-}; mkdir -p "$work"
+  log=build-fuzz/${h/:/-}.log
+  [ "$bin" = fuzz_gguf ] && [ -z "$(ls "$work")" ] && build-fuzz/tests/fuzz/fuzz_gguf_replay --write-corpus "$work" >/dev/null 2>&1
+  LLAMALITE_FUZZ_VOCAB=$vocab build-fuzz/tests/fuzz/$bin -runs="$RUNS" -timeout=10 -rss_limit_mb=3072 \
+    -print_final_stats=1 -artifact_prefix="build-fuzz/findings/${h/:/-}-" "${extra[@]}" "$work" $seed >"$log" 2>&1
+  rc=$?
+  n=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
+  k=$(ls build-fuzz/findings | grep -c "^${h/:/-}-")
+  echo "$h: ${n:-0} executions, $k findings (exit $rc, $(date -u +%FT%TZ), $(git rev-parse --short HEAD))" | tee -a build-fuzz/campaigns.log
+done
