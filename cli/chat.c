@@ -534,6 +534,7 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
     c->turn_prompt_tokens = c->turn_gen_tokens = c->turn_dropped = c->turn_shifted = 0;
     c->turn_prompt_ms = c->turn_gen_ms = 0;
     c->turn_ctx_full = c->turn_reverse = c->turn_thinking = false;
+    c->turn_grammar_stuck = NULL;
     if (!push_msg(c, "user", user)) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -592,14 +593,20 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
         if (cs) { // the samplers have accepted t
             int sr = spec_next(cs, c->smp, left, &t, err, errlen);
             if (sr != SPEC_OK) {
-                if (c->grammar && strstr(err, "grammar")) break; // allows nothing here, as below
+                if (c->grammar && strstr(err, "grammar")) { // allows nothing here, as below
+                    c->turn_grammar_stuck = ll_sampler_grammar_why(c->smp);
+                    break;
+                }
                 rc = -1;
                 break;
             }
         } else {
             if (c->grammar) ll_sampler_grammar_set_budget(c->smp, left);
             t = ll_sampler_sample(c->smp, ll_get_logits(c->ctx));
-            if (t < 0) break; // the grammar allows nothing here
+            if (t < 0) { // the grammar allows nothing here (or cannot tell)
+                c->turn_grammar_stuck = ll_sampler_grammar_why(c->smp);
+                break;
+            }
             ll_sampler_accept(c->smp, t);
         }
         if (ll_vocab_is_eog(c->vocab, t)) break;

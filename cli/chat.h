@@ -58,6 +58,7 @@ typedef struct {
                              // prompt opened it): set before the reply streams
     bool turn_ctx_full;      // the reply stopped because the context was full
     bool turn_reverse;       // the reply stopped at a reverse prompt
+    const char *turn_grammar_stuck; // the reply stopped where the grammar allowed no token: why
     int turn_shifted;        // cached tokens of dropped turns shifted out (not re-evaluated)
 } chat;
 

@@ -569,6 +569,7 @@ static int run_turn(chat *c, const cli_params *p, le_term *term, out_state *o, c
     }
     if (g_stop) note(o, "(stopped)\n");
     if (c->turn_ctx_full) note(o, "(the context is full: older turns are dropped next time)\n");
+    if (c->turn_grammar_stuck) note(o, "(%s)\n", c->turn_grammar_stuck);
     if (c->turn_dropped)
         cli_log(p, 1, "[dropped %d old message%s to make room; %d cached tokens shifted out]\n", c->turn_dropped,
                 c->turn_dropped == 1 ? "" : "s", c->turn_shifted);

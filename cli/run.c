@@ -362,7 +362,7 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
             if (constrained) ll_sampler_grammar_set_budget(smp, left == INT_MAX ? -1 : left);
             t = ll_sampler_sample(smp, logits);
             if (t < 0) { // only a constraint can forbid every token
-                fprintf(stderr, "%sllamalite: the grammar allows no token here\n", nl());
+                fprintf(stderr, "%sllamalite: %s\n", nl(), ll_sampler_grammar_why(smp));
                 rc = 1;
                 break;
             }

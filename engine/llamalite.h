@@ -310,6 +310,9 @@ typedef enum {
 ll_grammar_status ll_sampler_grammar_status(const ll_sampler *s);
 // Shorthand: the grammar is complete and nothing more can follow (or an end token came).
 bool ll_sampler_grammar_done(const ll_sampler *s);
+// Why the last ll_sampler_sample found no token the grammar allows, as one line: the grammar
+// allows none, or it cannot tell in bounded time and memory (too ambiguous), or out of memory.
+const char *ll_sampler_grammar_why(const ll_sampler *s);
 // Tells the grammar how many tokens may still be sampled (this one included; -1: no limit,
 // the default). While completing in time is possible, only tokens after which the grammar can
 // still complete within the rest are allowed, so output limited by -n or the context ends

@@ -879,6 +879,8 @@ static void test_budget(const ll_vocab *v) {
     ll_grammar_free(g);
 }
 
+static void test_ambiguous_sampling(const ll_vocab *v);
+
 static void test_sampler(void) {
     const char *dir = test_shared_dir();
     if (!dir) { fprintf(stderr, "test_grammar: no shared data, sampler tests skipped\n"); return; }
@@ -936,6 +938,7 @@ static void test_sampler(void) {
     ll_sampler_free(s);
     ll_grammar_free(g);
     test_budget(v);
+    test_ambiguous_sampling(v);
     ll_model_free(m);
 }
 
@@ -1004,8 +1007,8 @@ static void test_mutations(void) {
 // repetitions over any character, found by fuzz_gbnf: 8.6 million stacks after 16 bytes):
 // the matcher stops at GR_MAX_STACKS and says it cannot tell, instead of exponential time
 // and memory; ordinary matches are unaffected.
-static void test_ambiguous(void) {
-    char g[1024] = "root ::= (\"yz\"", err[256];
+static void ambiguous_grammar(char g[1024]) {
+    strcpy(g, "root ::= (\"yz\"");
     for (int i = 0; i < 24; i++) strcat(g, "?");
     strcat(g, ".........");
     for (int i = 0; i < 30; i++) strcat(g, "+");
@@ -1016,6 +1019,11 @@ static void test_ambiguous(void) {
     strcat(g, "){2,6} .");
     for (int i = 0; i < 11; i++) strcat(g, "?");
     for (int i = 0; i < 80; i++) strcat(g, ".");
+}
+
+static void test_ambiguous(void) {
+    char g[1024], err[256];
+    ambiguous_grammar(g);
     ll_grammar *gr = ll_grammar_parse(g, err, sizeof err);
     CHECK(gr != NULL, "ambiguous grammar: %s", err);
     if (!gr) return;
@@ -1026,6 +1034,42 @@ static void test_ambiguous(void) {
     gr = ll_grammar_parse("root ::= [a-z]+ (\",\" [a-z]+)*", err, sizeof err);
     CHECK(gr && ll_grammar_match_status(gr, "abc,de", 6) == 1 && ll_grammar_match_status(gr, "abc,", 4) == 0,
           "an ordinary grammar's verdicts");
+    ll_grammar_free(gr);
+}
+
+// Sampling under that grammar: after one byte no token can be judged in bounded time (the
+// walk over the vocabulary passes GR_MAX_STACKS or the work bound), and the sampler says that
+// the grammar is too ambiguous instead of "allows no token" (or minutes a token).
+static void test_ambiguous_sampling(const ll_vocab *v) {
+    char g[1024], err[256];
+    ambiguous_grammar(g);
+    ll_grammar *gr = ll_grammar_parse(g, err, sizeof err);
+    const int32_t nv = ll_vocab_n_tokens(v);
+    ll_token nul = -1; // the byte token <0x00>
+    for (int32_t t = 0; t < nv && nul < 0; t++) {
+        const char *text = ll_token_get_text(v, t);
+        if (text && !strcmp(text, "<0x00>")) nul = t;
+    }
+    CHECK(gr && nul >= 0, "ambiguous grammar and the vocab's <0x00>");
+    if (!gr || nul < 0) { ll_grammar_free(gr); return; }
+    ll_sampler_params sp = ll_sampler_default_params();
+    sp.temp = 0;
+    ll_sampler *s = ll_sampler_new(&sp, nv);
+    CHECK(ll_sampler_set_grammar(s, v, gr, err, sizeof err) == 0, "%s", err);
+    ll_sampler_accept(s, nul);
+    float *lg = calloc((size_t)nv, sizeof *lg);
+    ll_token t = ll_sampler_sample(s, lg);
+    const char *why = ll_sampler_grammar_why(s);
+    CHECK(t < 0 && strstr(why, "too ambiguous"), "ambiguous grammar while sampling: token %d, '%s'", t, why);
+    free(lg);
+    ll_sampler_free(s);
+    ll_grammar_free(gr);
+    // An ordinary grammar that allows nothing more says so.
+    gr = ll_grammar_parse("root ::= \"a\"", err, sizeof err);
+    s = ll_sampler_new(&sp, nv);
+    CHECK(ll_sampler_set_grammar(s, v, gr, err, sizeof err) == 0, "%s", err);
+    CHECK(strstr(ll_sampler_grammar_why(s), "allows no token") != NULL, "plain 'allows no token'");
+    ll_sampler_free(s);
     ll_grammar_free(gr);
 }
 

@@ -957,6 +957,7 @@ struct gr_matcher {
     uint32_t n_work, cap_work;
     bool oom;
     bool too_ambiguous; // the last step passed GR_MAX_STACKS
+    uint64_t visits;    // work items expanded and stacks stepped, ever (gr_work)
 };
 
 static inline uint32_t hash2(uint32_t a, uint32_t b) {
@@ -1079,6 +1080,7 @@ static void expand(gr_matcher *m, uint32_t p0, uint32_t parent0, gr_set *out) {
     if (!work_push(m, p0, parent0)) return;
     while (m->n_work > base && !m->oom) {
         gr_item it = m->work[--m->n_work];
+        m->visits++;
         if (it.p == EMPTY_STACK) { set_add(m, out, 0); continue; }
         uint32_t e = g->elems[it.p];
         if (GE_TYPE(e) == GE_CHAR) {
@@ -1128,6 +1130,7 @@ bool gr_start(gr_matcher *m, gr_set *out) {
 static void accept_cp(gr_matcher *m, gr_set *io, uint32_t first, uint32_t n, uint32_t c) {
     const ll_grammar *g = m->g;
     const uint32_t before = io->n;
+    m->visits += n;
     for (uint32_t i = first; i < first + n; i++) {
         if (io->n - before > GR_MAX_STACKS) {
             m->too_ambiguous = m->oom = true;
@@ -1185,6 +1188,8 @@ int gr_step(gr_matcher *m, gr_set *io, uint32_t first, uint32_t n, gr_partial *p
 }
 
 bool gr_too_ambiguous(const gr_matcher *m) { return m->too_ambiguous; }
+
+uint64_t gr_work(const gr_matcher *m) { return m->visits; }
 
 bool gr_can_end(const uint32_t *in, uint32_t n, const gr_partial *p) {
     if (p->n_remain != 0) return false;

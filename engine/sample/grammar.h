@@ -96,6 +96,9 @@ bool gr_start(gr_matcher *m, gr_set *out);
 int gr_step(gr_matcher *m, gr_set *io, uint32_t first, uint32_t n, gr_partial *p, uint8_t byte);
 // The last gr_step stopped at GR_MAX_STACKS.
 bool gr_too_ambiguous(const gr_matcher *m);
+// Work done so far (stacks stepped and expansion items visited, ever): a measure of time that
+// lets a caller bound a whole vocabulary's walk.
+uint64_t gr_work(const gr_matcher *m);
 // The grammar has matched completely: the empty stack is there and no sequence is pending.
 bool gr_can_end(const uint32_t *in, uint32_t n, const gr_partial *p);
 // Some stack can still take more input.

@@ -40,6 +40,8 @@ typedef struct {
     gr_partial part;  // an incomplete UTF-8 sequence at the end of them
     bool failed;      // a rejected token was accepted
     bool ended;       // an end-of-generation token was accepted
+    bool ambiguous;   // the last apply() could not tell (GR_MAX_STACKS or GS_MAX_WORK reached)
+    bool oom;         // ... or ran out of memory walking one
     int32_t budget;   // tokens that may still be sampled, this one included (-1: no limit)
     int pinned;       // saved states alive (speculative drafts): no compaction meanwhile
     uint8_t *verdict; // apply(): per token, 0 allowed, 1 rejected, 2 too long for the budget
@@ -202,9 +204,15 @@ static bool gs_check(void *ud, ll_token t) {
     return !guard_active(G) || fits(G, len);
 }
 
+// The matcher work (gr_work) one apply() may spend over the whole vocabulary, about a second:
+// json.gbnf over a 32,000-token vocabulary needs 0.4 million; a grammar so ambiguous that it
+// needs more is refused as too ambiguous rather than taking minutes a token.
+#define GS_MAX_WORK (1ull << 27)
+
 static void gs_apply(void *ud, float *logits, int32_t n_vocab) {
     gsampler *G = ud;
     const token_table *T = G->tt;
+    G->ambiguous = G->oom = false;
     int32_t nv = n_vocab < T->n_vocab ? n_vocab : T->n_vocab;
     for (int32_t i = nv; i < n_vocab; i++) logits[i] = -INFINITY; // beyond the vocabulary
     bool end_ok = !G->failed && (G->ended || can_end(G));
@@ -224,6 +232,7 @@ static void gs_apply(void *ud, float *logits, int32_t n_vocab) {
     G->n[0] = G->cur.n;
     G->parts[0] = G->part;
     const bool guard = guard_active(G);
+    const uint64_t work0 = gr_work(G->m); // the walk's work is bounded: GS_MAX_WORK
     bool any_fits = false;
     uint32_t valid = 0;        // states 0..valid follow the last walked token's bytes
     uint32_t dead = UINT32_MAX; // depth where that walk found no stack left (<= valid)
@@ -240,12 +249,21 @@ static void gs_apply(void *ud, float *logits, int32_t n_vocab) {
         dead = UINT32_MAX;
         uint32_t d = use;
         for (; d < len; d++) {
+            if (gr_work(G->m) - work0 > GS_MAX_WORK) { // cannot tell in reasonable time: say so
+                G->ambiguous = true;
+                for (int32_t j = 0; j < nv; j++) if (T->kind[j] == TOK_TEXT) logits[j] = -INFINITY;
+                return;
+            }
             gr_partial p = G->parts[d];
             uint32_t before = G->work.n;
             int k = gr_step(G->m, &G->work, G->first[d], G->n[d], &p, (uint8_t)s[d]);
             G->first[d + 1] = before;
             G->n[d + 1] = k > 0 ? (uint32_t)k : 0;
             G->parts[d + 1] = p;
+            if (k < 0) { // not "no": "cannot tell" (too ambiguous) or out of memory
+                if (gr_too_ambiguous(G->m)) G->ambiguous = true;
+                else G->oom = true;
+            }
             if (k <= 0) { dead = d + 1; break; }
         }
         valid = dead != UINT32_MAX ? dead : len;
@@ -394,6 +412,15 @@ ll_grammar_status ll_sampler_grammar_status(const ll_sampler *s) {
 
 bool ll_sampler_grammar_done(const ll_sampler *s) {
     return ll_sampler_grammar_status(s) == LL_GRAMMAR_DONE;
+}
+
+const char *ll_sampler_grammar_why(const ll_sampler *s) {
+    const gsampler *G = ours(s);
+    if (G && G->ambiguous)
+        return "the grammar is too ambiguous here (too many partial parses at once: simplify "
+               "nested repetitions or alternatives that match the same text)";
+    if (G && G->oom) return "the grammar ran out of memory here";
+    return "the grammar allows no token here";
 }
 
 void ll_sampler_grammar_set_budget(ll_sampler *s, int32_t n_tokens) {

@@ -612,7 +612,7 @@ int ll_spec_step(ll_spec *s, ll_sampler *smp, ll_sampler *dsmp, int budget, ll_t
             t = ll_sampler_sample(smp, l); // after the whole draft: the target's own token
         }
         if (t < 0) {
-            ll_set_err(err, errlen, "the grammar allows no token here");
+            ll_set_err(err, errlen, "%s", ll_sampler_grammar_why(smp));
             rc = -1;
             break;
         }
