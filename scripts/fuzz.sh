@@ -22,7 +22,8 @@ for h in "${HARNESSES[@]}"; do
   case $h in
     tok:*) bin=fuzz_tokenizer; vocab=${h#tok:} ;;
     gguf) extra=(-max_len=4096 -dict=tests/fuzz/gguf.dict) ;;
-    gbnf|jinja|json_schema) extra=(-dict=tests/fuzz/$h.dict) ;;
+    gbnf) extra=(-dict=tests/fuzz/gbnf.dict -max_len=1024) ;;
+    jinja|json_schema) extra=(-dict=tests/fuzz/$h.dict) ;;
   esac
   seed=tests/fuzz/corpus/$bin; [ -d "$seed" ] || seed=""
   work=build-fuzz/corpus/${h/:/-}; mkdir -p "$work"
