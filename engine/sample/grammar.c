@@ -958,6 +958,7 @@ struct gr_matcher {
     bool oom;
     bool too_ambiguous; // the last step passed GR_MAX_STACKS
     uint64_t visits;    // work items expanded and stacks stepped, ever (gr_work)
+    uint64_t visit_limit; // past it a step stops as too ambiguous (gr_set_work_limit)
 };
 
 static inline uint32_t hash2(uint32_t a, uint32_t b) {
@@ -1029,6 +1030,7 @@ gr_matcher *gr_matcher_new(const ll_grammar *g) {
     m->pos[0] = m->parent[0] = 0;
     m->minrest[0] = 0;
     m->gen = 1;
+    m->visit_limit = UINT64_MAX;
     return m;
 }
 
@@ -1080,7 +1082,10 @@ static void expand(gr_matcher *m, uint32_t p0, uint32_t parent0, gr_set *out) {
     if (!work_push(m, p0, parent0)) return;
     while (m->n_work > base && !m->oom) {
         gr_item it = m->work[--m->n_work];
-        m->visits++;
+        if (++m->visits > m->visit_limit) {
+            m->too_ambiguous = m->oom = true;
+            break;
+        }
         if (it.p == EMPTY_STACK) { set_add(m, out, 0); continue; }
         uint32_t e = g->elems[it.p];
         if (GE_TYPE(e) == GE_CHAR) {
@@ -1132,7 +1137,7 @@ static void accept_cp(gr_matcher *m, gr_set *io, uint32_t first, uint32_t n, uin
     const uint32_t before = io->n;
     m->visits += n;
     for (uint32_t i = first; i < first + n; i++) {
-        if (io->n - before > GR_MAX_STACKS) {
+        if (io->n - before > GR_MAX_STACKS || m->visits > m->visit_limit) {
             m->too_ambiguous = m->oom = true;
             return;
         }
@@ -1190,6 +1195,10 @@ int gr_step(gr_matcher *m, gr_set *io, uint32_t first, uint32_t n, gr_partial *p
 bool gr_too_ambiguous(const gr_matcher *m) { return m->too_ambiguous; }
 
 uint64_t gr_work(const gr_matcher *m) { return m->visits; }
+
+void gr_set_work_limit(gr_matcher *m, uint64_t more) {
+    m->visit_limit = more > UINT64_MAX - m->visits ? UINT64_MAX : m->visits + more;
+}
 
 bool gr_can_end(const uint32_t *in, uint32_t n, const gr_partial *p) {
     if (p->n_remain != 0) return false;
@@ -1290,10 +1299,17 @@ uint32_t gr_min_completion(gr_matcher *m, const uint32_t *in, uint32_t n, const 
 
 // ---- whole-string match -----------------------------------------------------------------------
 
+// Matcher work a whole-string match may spend: ordinary grammars need tens to hundreds of
+// visits a byte; an ambiguous one that needs far more is reported as "cannot tell" (-1)
+// instead of taking seconds or minutes (a fuzzer's grammar of nested options over '.').
+#define MATCH_WORK_PER_BYTE (1ull << 18)
+#define MATCH_WORK_MIN (1ull << 22)
+
 int ll_grammar_match_status(const ll_grammar *g, const char *s, size_t n) {
     if (!g || (!s && n)) return 0;
     gr_matcher *m = gr_matcher_new(g);
     gr_set a = { 0 };
+    if (m) gr_set_work_limit(m, MATCH_WORK_MIN + MATCH_WORK_PER_BYTE * (uint64_t)(n < (1u << 30) ? n : (1u << 30)));
     int status = m && gr_start(m, &a) ? 1 : -1;
     gr_partial p = { 0, 0, 0 };
     for (size_t i = 0; status == 1 && i < n; i++) {

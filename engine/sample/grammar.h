@@ -99,6 +99,9 @@ bool gr_too_ambiguous(const gr_matcher *m);
 // Work done so far (stacks stepped and expansion items visited, ever): a measure of time that
 // lets a caller bound a whole vocabulary's walk.
 uint64_t gr_work(const gr_matcher *m);
+// Lets the matcher do `more` work from now on; past it, steps fail as too ambiguous
+// (UINT64_MAX: no limit, the default).
+void gr_set_work_limit(gr_matcher *m, uint64_t more);
 // The grammar has matched completely: the empty stack is there and no sequence is pending.
 bool gr_can_end(const uint32_t *in, uint32_t n, const gr_partial *p);
 // Some stack can still take more input.

@@ -232,7 +232,7 @@ static void gs_apply(void *ud, float *logits, int32_t n_vocab) {
     G->n[0] = G->cur.n;
     G->parts[0] = G->part;
     const bool guard = guard_active(G);
-    const uint64_t work0 = gr_work(G->m); // the walk's work is bounded: GS_MAX_WORK
+    gr_set_work_limit(G->m, GS_MAX_WORK); // the walk over the vocabulary is bounded
     bool any_fits = false;
     uint32_t valid = 0;        // states 0..valid follow the last walked token's bytes
     uint32_t dead = UINT32_MAX; // depth where that walk found no stack left (<= valid)
@@ -249,11 +249,6 @@ static void gs_apply(void *ud, float *logits, int32_t n_vocab) {
         dead = UINT32_MAX;
         uint32_t d = use;
         for (; d < len; d++) {
-            if (gr_work(G->m) - work0 > GS_MAX_WORK) { // cannot tell in reasonable time: say so
-                G->ambiguous = true;
-                for (int32_t j = 0; j < nv; j++) if (T->kind[j] == TOK_TEXT) logits[j] = -INFINITY;
-                return;
-            }
             gr_partial p = G->parts[d];
             uint32_t before = G->work.n;
             int k = gr_step(G->m, &G->work, G->first[d], G->n[d], &p, (uint8_t)s[d]);
@@ -266,6 +261,7 @@ static void gs_apply(void *ud, float *logits, int32_t n_vocab) {
             }
             if (k <= 0) { dead = d + 1; break; }
         }
+        if (G->ambiguous || G->oom) break;
         valid = dead != UINT32_MAX ? dead : len;
         run = UINT32_MAX;
         if (dead != UINT32_MAX) logits[t] = -INFINITY;
@@ -273,6 +269,11 @@ static void gs_apply(void *ud, float *logits, int32_t n_vocab) {
             G->verdict[t] = fits(G, len) ? 0 : 2;
             any_fits |= G->verdict[t] == 0;
         }
+    }
+    gr_set_work_limit(G->m, UINT64_MAX);
+    if (G->ambiguous || G->oom) { // some token could not be judged: choosing among the rest would be a guess
+        for (int32_t i = 0; i < nv; i++) logits[i] = -INFINITY;
+        return;
     }
     // Apply the guard only if it leaves a choice (an end token or a token that fits).
     if (guard && (any_fits || (end_ok && T->has_eog))) {
