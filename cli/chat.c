@@ -469,8 +469,15 @@ static int evaluate(chat *c, const rendered *r, int reserve, char *err, size_t e
 // reasoning_content get the thinking there and the answer as the content; the others get the
 // reply as generated (reasoning templates drop the thinking of earlier turns themselves).
 static bool push_reply(chat *c, const char *reply) {
-    if (!c->tmpl || !c->tmpl->reads_reasoning || !strstr(reply, "</think>")) return push_msg(c, "assistant", reply);
-    char *thinking, *answer = reasoning_split(reply, &thinking);
+    const bool harmony = c->tmpl && c->tmpl->harmony; // gpt-oss: channels, and the template refuses them in content
+    if (!harmony && (!c->tmpl || !c->tmpl->reads_reasoning || !strstr(reply, "</think>")))
+        return push_msg(c, "assistant", reply);
+    char *thinking, *answer = harmony ? reasoning_split_harmony(reply, &thinking) : reasoning_split(reply, &thinking);
+    if (harmony && answer && !thinking) { // no analysis: the answer alone
+        bool ok = push_msg(c, "assistant", answer);
+        free(answer);
+        return ok;
+    }
     bool ok = answer && thinking && push_msg(c, "assistant", answer);
     if (ok) c->msgs[c->n_msgs - 1].reasoning = thinking;
     else free(thinking);
@@ -610,7 +617,8 @@ int chat_turn(chat *c, const char *user, volatile sig_atomic_t *stop, chat_emit_
             ll_sampler_accept(c->smp, t);
         }
         if (ll_vocab_is_eog(c->vocab, t)) break;
-        size_t n = ll_detok_push(&dt, c->vocab, t, false, piece, sizeof piece);
+        // (harmony replies keep their special tokens: they mark the channels, for the filter and the split)
+        size_t n = ll_detok_push(&dt, c->vocab, t, c->tmpl && c->tmpl->harmony, piece, sizeof piece);
         if (!sb_add(&reply, piece, n)) {
             snprintf(err, errlen, "out of memory");
             rc = -1;

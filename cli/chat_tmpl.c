@@ -17,6 +17,7 @@ static bool take_jinja(chat_tmpl *t, const char *text, const char *origin, bool 
     t->origin = strdup(origin);
     t->family = ll_chat_detect(text);
     t->reads_reasoning = mentions(text, "reasoning_content");
+    t->harmony = mentions(text, "<|channel|>");
     t->has_enable_thinking = mentions(text, "enable_thinking");
     t->jinja = ll_chat_jinja_parse(text, err, sizeof err);
     if (t->jinja) return true;
@@ -118,7 +119,7 @@ static void put_json_string(buf *b, const char *s) {
     put(b, "\"", 1);
 }
 
-char *chat_tmpl_messages_json(const chat_msg *msgs, size_t n) {
+char *chat_tmpl_messages_json(const chat_msg *msgs, size_t n, const char *reasoning_key) {
     buf b = {0};
     put(&b, "[", 1);
     for (size_t i = 0; i < n; i++) {
@@ -127,7 +128,9 @@ char *chat_tmpl_messages_json(const chat_msg *msgs, size_t n) {
         put(&b, ", \"content\": ", 13);
         put_json_string(&b, msgs[i].content);
         if (msgs[i].reasoning) {
-            put(&b, ", \"reasoning_content\": ", 23);
+            put(&b, ", ", 2);
+            put_json_string(&b, reasoning_key);
+            put(&b, ": ", 2);
             put_json_string(&b, msgs[i].reasoning);
         }
         put(&b, "}", 1);
@@ -173,7 +176,7 @@ int chat_tmpl_render(chat_tmpl *t, const chat_msg *msgs, size_t n, bool add_gen,
     if (spans) *spans = NULL;
     if (n_spans) *n_spans = 0;
     if (t->jinja) {
-        char *conv = chat_tmpl_messages_json(msgs, n);
+        char *conv = chat_tmpl_messages_json(msgs, n, t->harmony ? "thinking" : "reasoning_content");
         if (!conv) {
             snprintf(err, errlen, "out of memory");
             return -1;

@@ -24,6 +24,7 @@ typedef struct {
     const char *family;      // the built-in family, or what the Jinja text resembles; NULL: none
     char *origin;            // where the template came from, for messages
     bool reads_reasoning;    // the Jinja text reads messages' reasoning_content
+    bool harmony;            // gpt-oss's channels (<|channel|>): replies split into thinking and answer
     bool has_enable_thinking;
     char *extra_json;        // further variables for the template (e.g. {"enable_thinking": false})
 } chat_tmpl;
@@ -47,7 +48,8 @@ int chat_tmpl_render(chat_tmpl *t, const chat_msg *msgs, size_t n, bool add_gen,
                      const char *eos, char **out, ll_chat_span **spans, size_t *n_spans, char *err,
                      size_t errlen);
 
-// The conversation as the JSON array the Jinja templates get (role, content, reasoning_content).
-char *chat_tmpl_messages_json(const chat_msg *msgs, size_t n);
+// The conversation as the JSON array the Jinja templates get (role, content, and the thinking
+// as reasoning_key: "reasoning_content", or gpt-oss's "thinking").
+char *chat_tmpl_messages_json(const chat_msg *msgs, size_t n, const char *reasoning_key);
 
 #endif

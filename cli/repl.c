@@ -191,6 +191,7 @@ static bool emit_reply(void *ud, const char *s, size_t n) {
         reasoning_mode mode = g_opt.hide_reasoning ? REASONING_HIDE : o->color ? REASONING_DIM : REASONING_SHOW;
         reasoning_init(&o->thinking, mode, NULL, emit_piece, o);
         o->thinking.thinking = o->chat->turn_thinking;
+        if (o->chat->tmpl && o->chat->tmpl->harmony) reasoning_set_harmony(&o->thinking);
         o->thinking_ready = true;
     }
     return reasoning_feed(&o->thinking, s, n);

@@ -81,7 +81,7 @@ enum { GB_TYPE_F32 = 0, GB_TYPE_Q4_0 = 2, GB_TYPE_Q8_0 = 8 };
 // with b ending exactly at the end of the file, so every shorter prefix is invalid.
 #define GB_GOOD_N_KV 20
 #define GB_GOOD_STR "h\xc3\xa9llo \"world\"\n"
-static void gb_good(gbuf *b, uint32_t version) {
+static inline void gb_good(gbuf *b, uint32_t version) {
     gb_header(b, version, 2, GB_GOOD_N_KV);
     gb_key(b, "t.u8", GB_U8); gb_u8(b, 200);
     gb_key(b, "t.i8", GB_I8); gb_u8(b, (uint8_t)-100);

@@ -127,4 +127,25 @@ if command -v tmux >/dev/null; then
     if [ $t_dim -eq 1 ] && [ $p_dim -eq 0 ]; then ok "on a terminal the thinking is dimmed, the answer is not"
     else bad "dimmed thinking: '$(printf %s "$think_row" | cat -v)' / '$(printf %s "$plain_row" | cat -v)'"; fi
 fi
+# gpt-oss's harmony format (its real template, from the Jinja2 goldens): the reply's channels are
+# split, the analysis is thinking (hidden with --reasoning off), the final channel the answer, the
+# markup never shows; the next turn renders the reply as the template wants it (content without
+# channel tags, the analysis as "thinking": the template raises otherwise). A grammar makes the
+# small model write a harmony reply.
+if python3 -c 'import json,sys; c=[c for c in json.load(open(sys.argv[1])) if c["template_name"]=="openai-gpt-oss-120b"]; open(sys.argv[2],"w").write(c[0]["template"])' \
+        "$SHARED/golden/chat-templates/cases.json" "$TMP/gpt-oss.jinja" 2>/dev/null; then
+    G='root ::= "<|channel|>analysis<|message|>User greets.<|end|><|start|>assistant<|channel|>final<|message|>Hello there"'
+    printf 'hi\nagain\n' | "$BIN" -m "$MODEL" -c 1024 -i --chat-template-file "$TMP/gpt-oss.jinja" --grammar "$G" \
+        --reasoning off -n 120 --temp 0 >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    if [ $rc -eq 0 ] && [ "$(cat "$TMP/out")" = "$(printf 'Hello there\nHello there')" ] && ! grep -qi "template\|raise" "$TMP/err"; then
+        ok "gpt-oss channels: the answer alone, two turns through its own template"
+    else bad "gpt-oss channels: rc $rc"; cat -A "$TMP/out" | head -5; head -5 "$TMP/err"; fi
+    printf 'hi\n' | "$BIN" -m "$MODEL" -c 1024 -i --chat-template-file "$TMP/gpt-oss.jinja" --grammar "$G" -n 120 --temp 0 \
+        >"$TMP/out" 2>/dev/null
+    if [ "$(cat "$TMP/out")" = "$(printf 'User greets.\nHello there')" ]; then ok "gpt-oss channels: the analysis on a line of its own"
+    else bad "gpt-oss analysis shown: '$(cat -A "$TMP/out" | head -3)'"; fi
+else
+    echo "skip: no gpt-oss template in the chat-template goldens"
+fi
 exit $fail

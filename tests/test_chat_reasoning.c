@@ -21,25 +21,53 @@ static bool collect(void *ud, const char *s, size_t n, bool thinking) {
 }
 
 // Feeds text in pieces of `step` bytes; returns what came out.
-static sink run(reasoning_mode mode, const char *prompt, const char *text, size_t step) {
+static sink run(reasoning_mode mode, const char *prompt, const char *text, size_t step, bool harmony) {
     sink k = {{0}, {0}};
     reasoning_filter f;
     reasoning_init(&f, mode, prompt, collect, &k);
+    if (harmony) reasoning_set_harmony(&f);
     for (size_t i = 0, n = strlen(text); i < n; i += step) reasoning_feed(&f, text + i, i + step <= n ? step : n - i);
     reasoning_flush(&f);
     return k;
 }
 
-static void expect(reasoning_mode mode, const char *prompt, const char *text, const char *answer, const char *thinking) {
+static void expect_in(bool harmony, reasoning_mode mode, const char *prompt, const char *text, const char *answer,
+                      const char *thinking) {
     for (size_t step = 1; step <= strlen(text); step++) {
-        sink k = run(mode, prompt, text, step);
+        sink k = run(mode, prompt, text, step, harmony);
         CHECK(!strcmp(k.answer, answer) && !strcmp(k.thinking, thinking),
               "'%s' in pieces of %zu: answer '%s' thinking '%s' (want '%s' / '%s')", text, step, k.answer, k.thinking,
               answer, thinking);
     }
 }
 
+static void expect(reasoning_mode mode, const char *prompt, const char *text, const char *answer, const char *thinking) {
+    expect_in(false, mode, prompt, text, answer, thinking);
+}
+
+// gpt-oss's harmony format: channels instead of tags; the markup between messages never shows.
+static void check_harmony(void) {
+    const char *reply = "<|channel|>analysis<|message|>User says hi. Reply.<|end|>"
+                        "<|start|>assistant<|channel|>final<|message|>Hi! 1 < 2 <b>.<|return|>";
+    expect_in(true, REASONING_DIM, NULL, reply, "Hi! 1 < 2 <b>.", "User says hi. Reply.\n"); // (a line of its own)
+    expect_in(true, REASONING_HIDE, NULL, reply, "Hi! 1 < 2 <b>.", "");
+    expect_in(true, REASONING_DIM, NULL, "<|channel|>commentary to=functions.w <|constrain|>json<|message|>{\"c\": 1}<|call|>",
+              "", "{\"c\": 1}\n");
+    expect_in(true, REASONING_DIM, NULL, "no channels <|x|> here", "no channels  here", ""); // an unknown tag hides
+    expect_in(true, REASONING_DIM, NULL, "plain <i>text</i> < ok", "plain <i>text</i> < ok", "");
+    expect_in(true, REASONING_DIM, NULL, "<|channel|>final<|message|>cut off mid-answer", "cut off mid-answer", "");
+    char *thinking, *answer = reasoning_split_harmony(reply, &thinking);
+    CHECK(answer && thinking && !strcmp(answer, "Hi! 1 < 2 <b>.") && !strcmp(thinking, "User says hi. Reply."),
+          "harmony split: '%s' / '%s'", answer ? answer : "(null)", thinking ? thinking : "(null)");
+    free(answer);
+    free(thinking);
+    answer = reasoning_split_harmony("just text", &thinking);
+    CHECK(answer && !strcmp(answer, "just text") && !thinking, "harmony split without channels");
+    free(answer);
+}
+
 int main(void) {
+    check_harmony();
     expect(REASONING_DIM, NULL, "a<think>b c</think>d e", "ad e", "<think>b c</think>");
     expect(REASONING_HIDE, NULL, "a<think>b c</think>d e", "ad e", "");
     expect(REASONING_SHOW, NULL, "a<think>b c</think>d e", "a<think>b c</think>d e", "");

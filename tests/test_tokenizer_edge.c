@@ -1,7 +1,9 @@
 // Tokenizer edge cases: special-token parsing, BOS, invalid UTF-8 (ids the reference gives,
 // recorded from llama.cpp's llama-tokenize), the streaming detokenizer, and the pre-tokenizer
 // splits of every supported tokenizer.ggml.pre family (expected pieces derived by hand from the
-// reference regexes). The splitter and detokenizer parts run without ../shared.
+// reference regexes). The splitter and detokenizer parts run without ../shared; so does the
+// end-of-generation set of a crafted gpt-oss (harmony) vocabulary.
+#define _DEFAULT_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,8 @@
 #include "engine/llamalite.h"
 #include "engine/vocab/pretokenize.h"
 #include "engine/vocab/unicode.h"
+#include "tests/gguf_badfiles.h"
+#include "tests/scratch_dir.h"
 #include "tests/test_util.h"
 
 // ---- pre-tokenizer splits ------------------------------------------------------------------
@@ -224,8 +228,61 @@ static void check_detok(const char *dir) {
     ll_model_free(m);
 }
 
+// ---- end of generation in gpt-oss's harmony format -------------------------------------------
+
+// A reply is "<|channel|>analysis<|message|>...<|end|><|start|>assistant<|channel|>final
+// <|message|>...<|return|>": <|return|> and <|call|> end generation, <|end|> must not (it ends
+// the analysis, and the answer comes after it). A vocabulary without <|return|> keeps <|end|>
+// as its end of turn (Phi-3).
+static void write_vocab(const char *path, const char *const *tokens, const uint32_t *types, uint32_t n) {
+    gbuf b = {0};
+    gb_header(&b, 3, 0, 6);
+    gb_key(&b, "general.architecture", GB_STR); gb_str(&b, "llama");
+    gb_key(&b, "tokenizer.ggml.model", GB_STR); gb_str(&b, "llama");
+    gb_key(&b, "tokenizer.ggml.tokens", GB_ARR); gb_u32(&b, GB_STR); gb_u64(&b, n);
+    for (uint32_t i = 0; i < n; i++) gb_str(&b, tokens[i]);
+    gb_key(&b, "tokenizer.ggml.scores", GB_ARR); gb_u32(&b, GB_F32); gb_u64(&b, n);
+    for (uint32_t i = 0; i < n; i++) gb_f32(&b, -(float)i);
+    gb_key(&b, "tokenizer.ggml.token_type", GB_ARR); gb_u32(&b, GB_I32); gb_u64(&b, n);
+    for (uint32_t i = 0; i < n; i++) gb_u32(&b, types[i]);
+    gb_kv_u32(&b, "tokenizer.ggml.eos_token_id", 2);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(b.p, 1, b.n, f) == b.n && fclose(f) == 0, "cannot write %s", path);
+    gb_free(&b);
+}
+
+static void check_harmony_eog(void) {
+    const int failures0 = test_failures;
+    char dir[512], path[600], err[256];
+    if (!scratch_dir_make(dir, sizeof dir, "test_tokenizer_edge")) return;
+    snprintf(path, sizeof path, "%s/vocab.gguf", dir);
+    static const char *const tokens[] = {"<unk>", "<s>", "</s>", "<|start|>", "<|channel|>", "<|message|>",
+                                         "<|end|>", "<|return|>", "<|call|>", "\xe2\x96\x81" "a", "b"};
+    static const uint32_t types[] = {2, 3, 3, 3, 3, 3, 3, 3, 3, 1, 1};
+    for (int harmony = 1; harmony >= 0; harmony--) {
+        write_vocab(path, tokens, types, harmony ? 11 : 7); // without <|return|> and <|call|>: Phi-3-like
+        ll_model_params mp = ll_model_default_params();
+        mp.vocab_only = true;
+        ll_model *m = ll_model_load(path, &mp, err, sizeof err);
+        CHECK(m != NULL, "crafted vocabulary: %s", err);
+        if (!m) break;
+        const ll_vocab *v = ll_model_get_vocab(m);
+        CHECK(ll_vocab_is_eog(v, 2), "</s> ends generation");
+        if (harmony) {
+            CHECK(ll_vocab_is_eog(v, 7) && ll_vocab_is_eog(v, 8), "harmony: <|return|> and <|call|> end generation");
+            CHECK(!ll_vocab_is_eog(v, 6), "harmony: <|end|> ends only the analysis, not the reply");
+            CHECK(!ll_vocab_is_eog(v, 3) && !ll_vocab_is_eog(v, 4) && !ll_vocab_is_eog(v, 5), "harmony: markup tokens");
+        } else {
+            CHECK(ll_vocab_is_eog(v, 6), "without <|return|>: <|end|> ends the turn");
+        }
+        ll_model_free(m);
+    }
+    if (test_failures == failures0) scratch_dir_remove(dir);
+}
+
 int main(void) {
     check_utf8();
+    check_harmony_eog();
     check_splitters();
     const char *dir = test_shared_dir();
     if (!dir) {

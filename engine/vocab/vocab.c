@@ -96,7 +96,8 @@ static void find_eog(ll_vocab *v, const gguf_file *f) {
                                       "<|endoftext|>", "<EOT>", // DeepSeek's <｜end▁of▁sentence｜>:
                                       "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"};
     static const char *eog_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                                      "<|endoftext|>", "<|eom_id|>", "<EOT>"};
+                                      "<|endoftext|>", "<|eom_id|>", "<EOT>",
+                                      "<|return|>", "<|call|>"}; // gpt-oss (harmony)
     // fill-in-the-middle pad / repo / file separator also end generation
     static const char *fim_texts[][4] = {{"<|fim_pad|>", "<fim-pad>", "<PAD>", NULL},
                                          {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"},
@@ -127,6 +128,13 @@ static void find_eog(ll_vocab *v, const gguf_file *f) {
     add_eog(v, v->eos);
     add_eog(v, v->eot);
     add_eog(v, v->eom);
+    // gpt-oss's harmony format ends a reply with <|return|> (or <|call|> for a tool call); its
+    // <|end|> only ends one message of the reply (the analysis before the final answer).
+    ll_token ret = find_text(v, "<|return|>"), call = find_text(v, "<|call|>"), end = find_text(v, "<|end|>");
+    if (ret >= 0 && call >= 0 && end >= 0) {
+        for (int32_t i = 0; i < v->n_eog; i++)
+            if (v->eog[i] == end) v->eog[i--] = v->eog[--v->n_eog];
+    }
 }
 
 static int cmp_special_len(const void *a, const void *b, void *ctx) {
