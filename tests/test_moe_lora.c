@@ -3,7 +3,8 @@
 // expert e by (alpha / rank) B_e·A_e. Its logits, for a prompt (experts grouped, 1 and 2
 // threads) and for generated tokens (one token at a time), must match the model whose stacks
 // hold the merged F32 matrices, and differ from the base model's. A stack adapter with the
-// wrong expert count is refused in one line. (The merged stacks are F32 where the base is F16:
+// wrong expert count is refused in one line; export-lora merges the stacks to what the test
+// merged itself. (The merged stacks are F32 where the base is F16:
 // their activations are not rounded, so the two agree to about 1%, not exactly.)
 #include <math.h>
 #include <stdio.h>
@@ -162,6 +163,21 @@ int main(void) {
         CHECK(strstr(err, "blk.0.ffn_up_exps.weight.lora_a' has shape [64, 4, 4], expected [64, rank, 8]"),
               "error: '%s'", err);
         CHECK(strchr(err, '\n') == NULL, "error has several lines");
+        ll_adapter_free(a);
+        // export-lora merges expert by expert (each with its own A and B): the merged file gives
+        // the logits of the test's own merged model.
+        char exported[1100];
+        snprintf(exported, sizeof exported, "%s/exported.gguf", dir);
+        a = ll_adapter_load(m, lora, err, sizeof err);
+        CHECK(a != NULL, "%s", err);
+        const float one = 1.0f;
+        const int k = a ? ll_lora_export(m, &a, &one, 1, "F32", exported, 2, err, sizeof err) : -1;
+        CHECK(k == 2, "export-lora merged %d expert stacks, expected 2 (%s)", k, err);
+        if (k == 2 && run(exported, NULL, 1, with, V)) {
+            const double d = rel_diff(with, ref, n);
+            printf("export-lora into the expert stacks vs merged by the test: %.2e\n", d);
+            CHECK(d < 1e-4, "the exported model's logits differ from the merged model's by %.3g", d);
+        }
         ll_adapter_free(a);
         ll_model_free(m);
     }

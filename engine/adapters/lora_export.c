@@ -2,7 +2,8 @@
 //   W' = W + sum_i scale_i * (alpha_i / rank_i) * B_i · A_i
 // row by row: each merged tensor is decoded to floats a block of rows at a time, the low-rank
 // terms are added, and the block is quantized again (to the base type, or to the type asked
-// for). Metadata and untouched tensors are copied as they are.
+// for); an expert stack expert by expert, each with its own A and B. Metadata and untouched
+// tensors are copied as they are.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +77,49 @@ static void free_terms(merge_term *terms, int n) {
     }
 }
 
-// Merges the adapters of `slot` into a new buffer (*out, *out_size). Returns false with err set.
-static bool merge_tensor(const ll_model *m, int slot, const char *name, ll_adapter *const *ads,
+// Matrix e of a stack of n_out-row matrices (an expert of an expert stack; e = 0: the weight).
+static ll_weight matrix_of(const ll_weight *w, int64_t e) {
+    ll_weight v = *w;
+    v.data = (const char *)w->data + (size_t)e * gl_row_size(w->type, w->n_in) * (size_t)w->n_out;
+    return v;
+}
+
+// Merges the adapters into matrix e of the slot's weight, writing its rows to t->dst.
+static bool merge_matrix(const ll_model *m, int slot, int64_t e, ll_adapter *const *ads, const float *scales,
+                         int n, gl_threadpool *tp, merge_task *t) {
+    const bool embd = slot == ll_lora_slot_embd(m);
+    merge_term *terms = calloc((size_t)n, sizeof *terms);
+    bool ok = terms != NULL;
+    t->terms = terms;
+    t->n_terms = 0;
+    for (int i = 0; ok && i < n; i++) {
+        const ll_lora_pair *p = &ads[i]->pairs[slot];
+        if (!p->a.data || scales[i] == 0) continue;
+        merge_term *mt = &terms[t->n_terms++];
+        mt->rank = p->rank;
+        mt->s = scales[i] * p->scale;
+        const ll_weight a = matrix_of(&p->a, e), b = matrix_of(&p->b, e);
+        if (embd) {
+            mt->coef = decode(&a);  // [n_vocab][rank]
+            mt->basis = p->bt;      // [rank][n_embd]
+        } else {
+            mt->coef = decode(&b);  // [n_out][rank]
+            mt->basis = mt->basis_owned = decode(&a); // [rank][n_in]
+        }
+        ok = mt->coef && mt->basis;
+    }
+    if (ok) {
+        t->n_blocks = (t->w->n_out + MERGE_ROWS - 1) / MERGE_ROWS;
+        gl_threadpool_run(tp, merge_run, t);
+    }
+    if (terms) free_terms(terms, t->n_terms);
+    free(terms);
+    return ok;
+}
+
+// Merges the adapters of `slot` into a new buffer (*out, *out_size): each of its n_mat matrices
+// (the experts of an expert stack, each with its own A and B) in turn. Returns false with err set.
+static bool merge_tensor(const ll_model *m, int slot, const char *name, int64_t n_mat, ll_adapter *const *ads,
                          const float *scales, int n, int type, gl_threadpool *tp, void **out,
                          size_t *out_size, enum gl_type *out_type, char *err, size_t errlen) {
     const ll_weight *w = ll_lora_base(m, slot);
@@ -89,43 +131,25 @@ static bool merge_tensor(const ll_model *m, int slot, const char *name, ll_adapt
                    (long long)w->n_in, gl_type_name(ot), type >= 0 ? "" : " (choose another type)");
         return false;
     }
-    merge_term *terms = calloc((size_t)n, sizeof *terms);
-    merge_task t = {.w = w, .out_type = ot, .out_row = out_row, .terms = terms};
+    const size_t mat_size = out_row * (size_t)w->n_out;
     const int nth = gl_threadpool_n_threads(tp);
-    t.scratch = malloc((size_t)nth * MERGE_ROWS * (size_t)w->n_in * sizeof(float));
-    t.dst = malloc(out_row * (size_t)w->n_out);
-    bool ok = terms && t.scratch && t.dst;
-    const bool embd = slot == ll_lora_slot_embd(m);
-    for (int i = 0; ok && i < n; i++) {
-        const ll_lora_pair *p = &ads[i]->pairs[slot];
-        if (!p->a.data || scales[i] == 0) continue;
-        merge_term *mt = &terms[t.n_terms++];
-        mt->rank = p->rank;
-        mt->s = scales[i] * p->scale;
-        if (embd) {
-            mt->coef = decode(&p->a);  // [n_vocab][rank]
-            mt->basis = p->bt;         // [rank][n_embd]
-        } else {
-            mt->coef = decode(&p->b);  // [n_out][rank]
-            mt->basis = mt->basis_owned = decode(&p->a); // [rank][n_in]
-        }
-        ok = mt->coef && mt->basis;
+    float *scratch = malloc((size_t)nth * MERGE_ROWS * (size_t)w->n_in * sizeof(float));
+    char *dst = malloc(mat_size * (size_t)n_mat);
+    bool ok = scratch && dst;
+    for (int64_t e = 0; ok && e < n_mat; e++) {
+        const ll_weight we = matrix_of(w, e);
+        merge_task t = {.w = &we, .out_type = ot, .out_row = out_row, .dst = dst + (size_t)e * mat_size,
+                        .scratch = scratch};
+        ok = merge_matrix(m, slot, e, ads, scales, n, tp, &t);
     }
+    free(scratch);
     if (!ok) {
         ll_set_err(err, errlen, "out of memory merging '%s'", name);
-        free_terms(terms, t.n_terms);
-        free(terms);
-        free(t.scratch);
-        free(t.dst);
+        free(dst);
         return false;
     }
-    t.n_blocks = (w->n_out + MERGE_ROWS - 1) / MERGE_ROWS;
-    gl_threadpool_run(tp, merge_run, &t);
-    free_terms(terms, t.n_terms);
-    free(terms);
-    free(t.scratch);
-    *out = t.dst;
-    *out_size = out_row * (size_t)w->n_out;
+    *out = dst;
+    *out_size = mat_size * (size_t)n_mat;
     *out_type = ot;
     return true;
 }
@@ -179,13 +203,10 @@ int ll_lora_export(const ll_model *m, ll_adapter *const *ads, const float *scale
             gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->size);
             continue;
         }
-        if (t->n_dims > 2) { // each expert has its own low-rank basis: not merged (yet)
-            ll_set_err(err, errlen, "merging an adapter into the expert stack '%s' is not supported", t->name);
-            goto done;
-        }
+        const int64_t n_mat = t->n_dims > 2 ? (int64_t)t->ne[2] : 1; // experts, each with its own A and B
         size_t size;
         enum gl_type ot;
-        if (!merge_tensor(m, slot, t->name, ads, scales, n, want, tp, &owned[i], &size, &ot, err, errlen))
+        if (!merge_tensor(m, slot, t->name, n_mat, ads, scales, n, want, tp, &owned[i], &size, &ot, err, errlen))
             goto done;
         gguf_writer_add_tensor(w, t->name, ot, t->n_dims, t->ne, owned[i], size);
         count++;
