@@ -2,7 +2,8 @@
 # Fuzz campaigns: each harness of tests/fuzz for RUNS executions (default 10^7) under
 # ASan/UBSan with libFuzzer, the checked-in corpus as the seed. Needs clang.
 #   scripts/fuzz.sh [RUNS] [HARNESS...]      harnesses: gguf gbnf json_schema jinja tok:VOCAB
-# Findings (crashes, leaks, inputs slower than 10 s) land in build-fuzz/findings/; the line
+# Findings (crashes, leaks, out of memory, inputs slower than 60 s: a hang) land in
+# build-fuzz/findings/ (slow units, reported from 30 s, too, but they are not findings); the line
 # "HARNESS: N executions, K findings" per campaign goes to stdout and build-fuzz/campaigns.log.
 set -u
 cd "$(dirname "$0")/.."
@@ -29,10 +30,10 @@ for h in "${HARNESSES[@]}"; do
   work=build-fuzz/corpus/${h/:/-}; mkdir -p "$work"
   log=build-fuzz/${h/:/-}.log
   [ "$bin" = fuzz_gguf ] && [ -z "$(ls "$work")" ] && build-fuzz/tests/fuzz/fuzz_gguf_replay --write-corpus "$work" >/dev/null 2>&1
-  LLAMALITE_FUZZ_VOCAB=$vocab build-fuzz/tests/fuzz/$bin -runs="$RUNS" -timeout=10 -rss_limit_mb=3072 \
+  LLAMALITE_FUZZ_VOCAB=$vocab build-fuzz/tests/fuzz/$bin -runs="$RUNS" -timeout=60 -report_slow_units=30 -rss_limit_mb=3072 \
     -print_final_stats=1 -artifact_prefix="build-fuzz/findings/${h/:/-}-" "${extra[@]}" "$work" $seed >"$log" 2>&1
   rc=$?
   n=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*$')
-  k=$(ls build-fuzz/findings | grep -c "^${h/:/-}-")
+  k=$(ls build-fuzz/findings | grep -cE "^${h/:/-}-(crash|leak|timeout|oom)-")
   echo "$h: ${n:-0} executions, $k findings (exit $rc, $(date -u +%FT%TZ), $(git rev-parse --short HEAD))" | tee -a build-fuzz/campaigns.log
 done
