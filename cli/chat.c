@@ -264,13 +264,26 @@ static bool tokenize_rendered(const chat *c, const rendered *r, size_t from, tok
 }
 
 // The full token sequence, with BOS in front when the vocab wants one and the text had none.
-static bool tokenize_full(const chat *c, const rendered *r, tokvec *out) {
+// Plain continuation (no template) tokenizes message by message, each with the separator
+// before it, as a later turn tokenizes its own message: then starts[i] says where message i's
+// tokens begin, so that old turns can be dropped by position (shift_out_plain).
+static bool tokenize_full(const chat *c, const rendered *r, tokvec *out, int *starts) {
     ll_token bos = ll_vocab_bos(c->vocab);
     if (ll_vocab_add_bos(c->vocab) && bos >= 0) {
         if (!tv_reserve(out, 1)) return false;
         out->t[out->n++] = bos;
     }
     int first = out->n;
+    if (!c->tmpl && starts && r->n_spans == c->n_msgs) {
+        for (size_t i = 0, from = 0; i < r->n_spans; i++) {
+            const size_t to = i + 1 < r->n_spans ? r->spans[i].off + r->spans[i].len : r->len;
+            starts[i] = out->n;
+            if (!tokenize_into(c->vocab, r->text + from, to - from, false, out)) return false;
+            from = to;
+        }
+        return true;
+    }
+    if (starts) starts[0] = -1; // not known
     if (!tokenize_rendered(c, r, 0, out)) return false;
     if (first == 1 && out->n > 1 && out->t[1] == bos) { // the template wrote BOS itself
         memmove(out->t, out->t + 1, sizeof *out->t * (size_t)(out->n - 1));
@@ -390,15 +403,13 @@ static bool tail_delta(chat *c, const rendered *r, tokvec *tv, bool *ok) {
 
 // Plain continuation: where the messages' tokens start in the cache, for dropping them later
 // (shift_out_plain). Evaluating what followed the cached text, the new message starts where
-// that evaluation did; a whole new tokenization knows only the first message's start.
-static void note_plain_starts(chat *c, bool delta, int new_start) {
+// that evaluation did; a whole new tokenization says where each starts (tokenize_full).
+static void note_plain_starts(chat *c, bool delta, int new_start, const int *starts) {
     if (delta) {
         c->msgs[c->n_msgs - 1].tok_start = new_start;
         return;
     }
-    for (size_t i = 0; i < c->n_msgs; i++) c->msgs[i].tok_start = -1;
-    const ll_token bos = ll_vocab_bos(c->vocab);
-    c->msgs[0].tok_start = c->n_cache > 0 && bos >= 0 && c->cache[0] == bos ? 1 : 0;
+    for (size_t i = 0; i < c->n_msgs; i++) c->msgs[i].tok_start = starts && starts[0] >= 0 ? starts[i] : -1;
 }
 
 // Brings the KV cache to the rendered conversation: evaluates only what is new.
@@ -406,6 +417,7 @@ static void note_plain_starts(chat *c, bool delta, int new_start) {
 static int evaluate(chat *c, const rendered *r, int reserve, char *err, size_t errlen) {
     const int n_ctx = ll_n_ctx(c->ctx);
     tokvec tv = {0};
+    int *starts = NULL; // plain continuation, tokenized anew: where each message starts
     bool ok, delta = c->cache_text && c->n_cache > 0 && r->len > strlen(c->cache_text) &&
                      !strncmp(r->text, c->cache_text, strlen(c->cache_text));
     if (delta) {
@@ -413,16 +425,19 @@ static int evaluate(chat *c, const rendered *r, int reserve, char *err, size_t e
     } else if ((delta = tail_delta(c, r, &tv, &ok))) {
         // ok was set by tail_delta
     } else {
-        ok = tokenize_full(c, r, &tv);
+        starts = c->tmpl ? NULL : malloc(sizeof *starts * (c->n_msgs ? c->n_msgs : 1));
+        ok = (c->tmpl || starts) && tokenize_full(c, r, &tv, starts);
     }
     if (!ok) {
         free(tv.t);
+        free(starts);
         snprintf(err, errlen, "cannot tokenize the conversation (out of memory)");
         return -1;
     }
     int total = delta ? c->n_cache + tv.n : tv.n;
     if (total + reserve > n_ctx) {
         free(tv.t);
+        free(starts);
         snprintf(err, errlen, "the message needs %d tokens, the context has %d (use a larger -c)", total, n_ctx);
         return 1; // the caller drops a turn and tries again
     }
@@ -449,7 +464,8 @@ static int evaluate(chat *c, const rendered *r, int reserve, char *err, size_t e
         snprintf(err, errlen, "out of memory");
         rc = -1;
     }
-    if (rc == 0 && !c->tmpl) note_plain_starts(c, delta, new_start);
+    if (rc == 0 && !c->tmpl) note_plain_starts(c, delta, new_start, starts);
+    free(starts);
     // A failed decode leaves the cache as it was (e.g. Ctrl-C); otherwise its state is unknown:
     // start over next time.
     if (rc != 0 && ll_n_past(c->ctx) != c->n_cache) {

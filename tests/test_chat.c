@@ -97,7 +97,7 @@ int main(void) {
     rendered r;
     CHECK(render(c, &r), "render");
     tokvec tv = {0};
-    CHECK(tokenize_full(c, &r, &tv), "tokenize");
+    CHECK(tokenize_full(c, &r, &tv, NULL), "tokenize");
     // <s>[INST] hi</s> there <s> [/INST] ok </s><s>[INST] bye [/INST]: two BOS and one EOS come
     // from the template; the user's "</s>" and "<s>" stay text.
     CHECK(count(&tv, bos) == 2, "BOS count %d", count(&tv, bos));
@@ -124,7 +124,7 @@ int main(void) {
     // What turn 2 evaluated is less than re-tokenizing the whole conversation.
     CHECK(render(c, &r), "render 2");
     tokvec all = {0};
-    tokenize_full(c, &r, &all);
+    tokenize_full(c, &r, &all, NULL);
     CHECK(c->turn_prompt_tokens < all.n / 2, "turn 2 evaluated %d of %d", c->turn_prompt_tokens, all.n);
     free(all.t);
     rendered_free(&r);

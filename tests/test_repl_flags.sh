@@ -106,6 +106,7 @@ full_context() { # NAME FLAGS...
 full_context chatml --chat-template chatml
 full_context plain
 full_context "plain -r" -r "User:"
+full_context "plain -sys" -sys "You are a storyteller."
 
 # Ctrl-C while a long message is evaluated (~30 s on one thread) stops it within seconds; the
 # message is not sent and the next one is answered.
