@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz campaigns: each harness of tests/fuzz for RUNS executions (default 10^7) under
 # ASan/UBSan with libFuzzer, the checked-in corpus as the seed. Needs clang.
-#   scripts/fuzz.sh [RUNS] [HARNESS...]      harnesses: gguf gbnf json_schema jinja tok:VOCAB
+#   scripts/fuzz.sh [RUNS] [HARNESS...]      harnesses: gguf gbnf json_schema jinja tok (every
+#                                            shared vocabulary, picked by the first byte) tok:VOCAB
 # Findings (crashes, leaks, out of memory, inputs slower than 60 s: a hang) land in
 # build-fuzz/findings/ (slow units, reported from 30 s, too, but they are not findings); the line
 # "HARNESS: N executions, K findings" per campaign goes to stdout and build-fuzz/campaigns.log.
@@ -9,7 +10,7 @@ set -u
 cd "$(dirname "$0")/.."
 RUNS=${1:-10000000}; shift || true
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(json_schema tok:llama-spm tok:llama-bpe tok:gpt-2 tok:falcon tok:deepseek-llm gguf jinja gbnf)
+[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=(gguf json_schema tok jinja gbnf)
 export LLAMALITE_SHARED=${LLAMALITE_SHARED:-$(cd .. && pwd)/shared}
 
 if [ ! -x build-fuzz/tests/fuzz/fuzz_gbnf ]; then
@@ -21,6 +22,7 @@ mkdir -p build-fuzz/findings build-fuzz/corpus
 for h in "${HARNESSES[@]}"; do
   bin=fuzz_${h%%:*}; vocab=""; extra=()
   case $h in
+    tok) bin=fuzz_tokenizer ;;
     tok:*) bin=fuzz_tokenizer; vocab=${h#tok:} ;;
     gguf) extra=(-max_len=4096 -dict=tests/fuzz/gguf.dict) ;;
     gbnf) extra=(-dict=tests/fuzz/gbnf.dict -max_len=1024) ;;
