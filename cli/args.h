@@ -53,6 +53,8 @@ typedef struct {
     bool conversation;          // -cnv
     bool interactive_first;     // -if: wait for the user's input first (-p goes in front of it)
     bool special;               // -sp: print special tokens (one-shot)
+    bool harmony;               // one-shot: the prompt went through gpt-oss's template, whose reply
+                                // has channels (analysis: thinking; final: the answer)
     const char *in_prefix;      // --in-prefix, --in-suffix: around each user input (the chat
     const char *in_suffix;      // then continues plain text, as llama-cli does)
     bool multiline;             // -mli: Enter starts a new line; a line ending in '/' sends
@@ -136,6 +138,8 @@ void repl_print_help(FILE *out);
 char *repl_oneshot_prompt(const ll_model *m, const cli_params *p, bool *failed);
 // --reasoning off: the thinking of reasoning models stays off stdout. Weak too.
 bool repl_hide_reasoning(void);
+// The template repl_oneshot_prompt used writes gpt-oss's channels (harmony). Weak too.
+bool repl_template_harmony(void);
 
 // Tokenizes a NUL-terminated text with BOS/EOS as the vocab says. Returns a malloc'd array
 // (count in *n_out), or NULL when out of memory.

@@ -126,6 +126,7 @@ char *repl_oneshot_prompt(const ll_model *model, const cli_params *p, bool *fail
 }
 
 bool repl_hide_reasoning(void) { return g_opt.hide_reasoning; }
+bool repl_template_harmony(void) { return g_tmpl.harmony; }
 
 // ---- signals --------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@
 #pragma weak repl_print_help
 #pragma weak repl_oneshot_prompt
 #pragma weak repl_hide_reasoning
+#pragma weak repl_template_harmony
 
 static volatile sig_atomic_t g_interrupted = 0;
 
@@ -301,6 +302,8 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
     reasoning_filter thinking; // the prompt may have opened a <think> (a reasoning model's template)
     const bool hide = repl_hide_reasoning && repl_hide_reasoning();
     reasoning_init(&thinking, hide ? REASONING_HIDE : REASONING_SHOW, p->prompt, emit_answer, NULL);
+    const bool harmony = p->harmony && !p->special; // (-sp: the reply as generated, tags and all)
+    if (harmony) reasoning_set_harmony(&thinking);
 
     // --prompt-cache (not with a draft model, whose cache would have to follow)
     const bool pcache = p->prompt_cache && !cs;
@@ -373,7 +376,7 @@ static int generate(const cli_params *p, ll_context *ctx, const ll_vocab *v, cli
             break;
         }
         st->n_gen++;
-        size_t n = ll_detok_push(&dt, v, t, p->special, piece, sizeof piece);
+        size_t n = ll_detok_push(&dt, v, t, p->special || harmony, piece, sizeof piece);
         out_ok = reasoning_feed(&thinking, piece, n);
         if (p->n_reverse) {
             tail_push(&tail, piece, n);
@@ -511,6 +514,7 @@ int cmd_run(int argc, char **argv) {
     if (templated) {
         free(p.prompt_buf);
         p.prompt = p.prompt_buf = templated;
+        p.harmony = repl_template_harmony && repl_template_harmony();
     }
     ll_context_params cp = ll_context_default_params();
     if (p.n_ctx > 0) cp.n_ctx = p.n_ctx;

@@ -145,6 +145,10 @@ if python3 -c 'import json,sys; c=[c for c in json.load(open(sys.argv[1])) if c[
         >"$TMP/out" 2>/dev/null
     if [ "$(cat "$TMP/out")" = "$(printf 'User greets.\nHello there')" ]; then ok "gpt-oss channels: the analysis on a line of its own"
     else bad "gpt-oss analysis shown: '$(cat -A "$TMP/out" | head -3)'"; fi
+    "$BIN" -m "$MODEL" -c 1024 --chat-template-file "$TMP/gpt-oss.jinja" -p hi --grammar "$G" -n 120 --temp 0 \
+        --reasoning off >"$TMP/out" 2>/dev/null
+    if [ "$(cat "$TMP/out")" = "Hello there" ]; then ok "gpt-oss channels in one-shot: the answer"
+    else bad "gpt-oss one-shot: '$(cat -A "$TMP/out" | head -3)'"; fi
 else
     echo "skip: no gpt-oss template in the chat-template goldens"
 fi
