@@ -1,0 +1,266 @@
+// Q4_K and Q6_K weights repacked at load into groups of 16 interleaved rows, and the one kernel
+// that reads them for generation, speculative verification and prompts (gl_repack_kernels).
+//
+// Per super-block of 256 elements a group holds, for 16 rows side by side, the 4-bit levels as
+// 64-byte vectors whose byte 4r+e is row r's element e of a 4-element step (low nibble) and of
+// the step 16 elements further (high nibble), then the sub-block scales (and Q4_K's mins) one
+// byte per row, and the 16 rows' fp16 super-block scales. One vpdpbusd of a step against a
+// token's 4 activation bytes (broadcast) advances 16 dot products. A sub-block's steps add up in
+// integers, are scaled by its per-row scales (vpmulld) and summed over the super-block; then
+// one conversion and one FMA per super-block and token: acc += float(sum) * (d_w * d_y), and
+// for Q4_K acc -= float(sum(min * ysum)) * (dmin_w * d_y). The float steps are the same for any
+// number of tokens, so every token gets bitwise its one-token result.
+//  - Q4_K: 8 sub-blocks of 32: vector h of sub-block k: elements 32k+4h+e and 32k+16+4h+e.
+//    2368 bytes per group and super-block (16 rows of 144 plus 64: the scales one byte each).
+//  - Q6_K: run c of 32 elements = sub-blocks 2c (low nibbles) and 2c+1 (high nibbles); the top
+//    two bits of each level in two more vectors per run; levels 0..63, the -32 offset starts
+//    each sub-block's sum at -32 * its activation sum. 3392 bytes (16 rows of 210, padded).
+// Activations: Q8_K rows (the plain types' vec_dot_type).
+#include <assert.h>
+#include <immintrin.h>
+#include <string.h>
+
+#include "dot.h"
+#include "kernels_avx512.h"
+
+typedef struct {
+    uint8_t q[8][4][64];  // sub-block k, vector h
+    uint8_t sc[8][16];    // sub-block k: each row's 6-bit scale
+    uint8_t mn[4][16][2]; // pair p: each row's (min[2p], min[2p+1])
+    gl_fp16 d[16], dmin[16];
+} rq4k;
+
+typedef struct {
+    uint8_t ql[8][4][64]; // run c, vector h: low 4 bits of elements 32c+4h+e | 32c+16+4h+e << 4
+    uint8_t qh[8][2][64]; // run c, vector g: top 2 bits of steps 2g (bits 0-3) and 2g+1 (4-7)
+    int8_t sc[16][16];    // sub-block k: each row's scale
+    gl_fp16 d[16];
+    uint8_t pad[32];
+} rq6k;
+
+static_assert(sizeof(rq4k) == 2368 && sizeof(rq6k) == 3392, "repacked block sizes");
+
+enum {
+    CHUNK = 4, // super-blocks per pass over the tokens: their weights stay in L1
+    NT = 4     // tokens per pass
+};
+
+#define INL static inline __attribute__((always_inline))
+#define FOR_T _Pragma("GCC unroll 4") for (int j = 0; j < nt; j++)
+
+// ---- packing -------------------------------------------------------------------------------
+
+// 16 rows' 16-byte vectors (four 4-byte words each) to four 64-byte vectors: vector h holds
+// word h of every row, row r at bytes 4r..4r+3.
+static void transpose16x4(const __m128i w[16], uint8_t out[4][64]) {
+    for (int q = 0; q < 4; q++) {
+        const __m128i *v = w + 4 * q;
+        const __m128i t0 = _mm_unpacklo_epi32(v[0], v[1]), t1 = _mm_unpackhi_epi32(v[0], v[1]);
+        const __m128i t2 = _mm_unpacklo_epi32(v[2], v[3]), t3 = _mm_unpackhi_epi32(v[2], v[3]);
+        _mm_storeu_si128((__m128i *)(out[0] + 16 * q), _mm_unpacklo_epi64(t0, t2));
+        _mm_storeu_si128((__m128i *)(out[1] + 16 * q), _mm_unpackhi_epi64(t0, t2));
+        _mm_storeu_si128((__m128i *)(out[2] + 16 * q), _mm_unpacklo_epi64(t1, t3));
+        _mm_storeu_si128((__m128i *)(out[3] + 16 * q), _mm_unpackhi_epi64(t1, t3));
+    }
+}
+
+static void pack_q4_K(const void *src, size_t src_row, int n, void *dst) {
+    const __m128i lo4 = _mm_set1_epi8(0x0f), hi4 = _mm_set1_epi8((char)0xf0);
+    for (int i = 0; i < n / QK_K; i++) {
+        rq4k *o = (rq4k *)dst + i;
+        const block_q4_K *b[16];
+        for (int r = 0; r < 16; r++) b[r] = (const block_q4_K *)((const char *)src + (size_t)r * src_row) + i;
+        // Q4_K's qs[32c + l]: element 64c + l (low nibble), 64c + 32 + l (high nibble).
+        for (int c = 0; c < 4; c++) {
+            __m128i even[16], odd[16]; // sub-blocks 2c and 2c + 1
+            for (int r = 0; r < 16; r++) {
+                const __m128i a = _mm_loadu_si128((const __m128i *)(b[r]->qs + 32 * c));
+                const __m128i u = _mm_loadu_si128((const __m128i *)(b[r]->qs + 32 * c + 16));
+                even[r] = _mm_or_si128(_mm_and_si128(a, lo4), _mm_and_si128(_mm_slli_epi16(u, 4), hi4));
+                odd[r] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), lo4), _mm_and_si128(u, hi4));
+            }
+            transpose16x4(even, o->q[2 * c]);
+            transpose16x4(odd, o->q[2 * c + 1]);
+        }
+        for (int r = 0; r < 16; r++) {
+            uint8_t s8[8], m8[8];
+            gl_unpack_scales_k4(b[r]->scales, s8, m8);
+            for (int k = 0; k < 8; k++) o->sc[k][r] = s8[k];
+            for (int p = 0; p < 4; p++) o->mn[p][r][0] = m8[2 * p], o->mn[p][r][1] = m8[2 * p + 1];
+            o->d[r] = b[r]->d, o->dmin[r] = b[r]->dmin;
+        }
+    }
+}
+
+static void pack_q6_K(const void *src, size_t src_row, int n, void *dst) {
+    const __m128i lo4 = _mm_set1_epi8(0x0f), three = _mm_set1_epi8(3);
+    for (int i = 0; i < n / QK_K; i++) {
+        rq6k *o = (rq6k *)dst + i;
+        memset(o->pad, 0, sizeof o->pad);
+        for (int c = 0; c < 8; c++) {
+            __m128i low[16];
+            uint32_t top[16][2];
+            for (int r = 0; r < 16; r++) {
+                const block_q6_K *b = (const block_q6_K *)((const char *)src + (size_t)r * src_row) + i;
+                // Levels 32c..32c+31: half c / 4 of the block, quarter c % 4 of it (ggml's order).
+                const int h = c / 4, part = c % 4;
+                const uint8_t *ql = b->ql + 64 * h + (part & 1) * 32, *qh = b->qh + 32 * h;
+                __m128i lv[2];
+                for (int s = 0; s < 2; s++) {
+                    const __m128i l = _mm_loadu_si128((const __m128i *)(ql + 16 * s));
+                    const __m128i t = _mm_loadu_si128((const __m128i *)(qh + 16 * s));
+                    const __m128i l4 = part < 2 ? _mm_and_si128(l, lo4) : _mm_and_si128(_mm_srli_epi16(l, 4), lo4);
+                    const __m128i t2 = _mm_and_si128(_mm_srli_epi16(t, 2 * part), three);
+                    lv[s] = _mm_or_si128(l4, _mm_slli_epi16(t2, 4)); // (t2 < 4: no carry across bytes)
+                }
+                low[r] = _mm_or_si128(_mm_and_si128(lv[0], lo4), _mm_slli_epi16(_mm_and_si128(lv[1], lo4), 4));
+                // top bits, per byte (step h, element e): lower run's | upper run's << 2
+                const __m128i hb = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(lv[0], 4), three),
+                                                _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(lv[1], 4), three), 2));
+                const __m128i x = _mm_or_si128(hb, _mm_slli_epi32(_mm_bsrli_si128(hb, 4), 4));
+                top[r][0] = (uint32_t)_mm_cvtsi128_si32(x);
+                top[r][1] = (uint32_t)_mm_extract_epi32(x, 2);
+            }
+            transpose16x4(low, o->ql[c]);
+            for (int g = 0; g < 2; g++)
+                for (int r = 0; r < 16; r++) memcpy(o->qh[c][g] + 4 * r, &top[r][g], 4);
+        }
+        for (int r = 0; r < 16; r++) {
+            const block_q6_K *b = (const block_q6_K *)((const char *)src + (size_t)r * src_row) + i;
+            for (int k = 0; k < 16; k++) o->sc[k][r] = b->scales[k];
+            o->d[r] = b->d;
+        }
+    }
+}
+
+// ---- the kernel ----------------------------------------------------------------------------
+
+INL __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+// nt tokens x one group over super-blocks [i0, i1): acc[j] (16 rows) of token j, y[j] its row.
+INL void q4k_sb(const rq4k *w, int i0, int i1, const block_q8_K *const *y, __m512 *acc, const int nt) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int i = i0; i < i1; i++) {
+        const rq4k *p = w + i;
+        __m512i tot[NT];
+        FOR_T tot[j] = _mm512_setzero_si512();
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+            __m512i a[NT], b[NT];
+            FOR_T a[j] = b[j] = _mm512_setzero_si512();
+            _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
+                const __m512i v = _mm512_load_si512((const __m512i *)p->q[k][h]);
+                const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                FOR_T {
+                    const int8_t *yq = y[j][i].qs + 32 * k + 4 * h;
+                    a[j] = _mm512_dpbusd_epi32(a[j], lo, bcast4(yq));
+                    b[j] = _mm512_dpbusd_epi32(b[j], hi, bcast4(yq + 16));
+                }
+            }
+            const __m512i sc = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)p->sc[k]));
+            FOR_T tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a[j], b[j]), sc));
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p->d));
+        const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p->dmin));
+        FOR_T {
+            const int16_t *bs = y[j][i].bsums;
+            __m512i ms = _mm512_setzero_si512();
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+                const int lo = bs[4 * q] + bs[4 * q + 1], hi = bs[4 * q + 2] + bs[4 * q + 3];
+                const __m512i pair = _mm512_set1_epi32((int)((uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16));
+                const __m512i mins = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p->mn[q]));
+                ms = _mm512_dpwssd_epi32(ms, mins, pair);
+            }
+            const __m512 yd = _mm512_set1_ps(y[j][i].d);
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[j]), _mm512_mul_ps(d, yd), acc[j]);
+            acc[j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dm, yd), acc[j]);
+        }
+    }
+}
+
+INL void q6k_sb(const rq6k *w, int i0, int i1, const block_q8_K *const *y, __m512 *acc, const int nt) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    for (int i = i0; i < i1; i++) {
+        const rq6k *p = w + i;
+        __m512i tot[NT];
+        FOR_T tot[j] = _mm512_setzero_si512();
+        _Pragma("GCC unroll 8") for (int c = 0; c < 8; c++) {
+            __m512i a[NT], b[NT];
+            FOR_T {
+                a[j] = _mm512_set1_epi32(-32 * y[j][i].bsums[2 * c]);
+                b[j] = _mm512_set1_epi32(-32 * y[j][i].bsums[2 * c + 1]);
+            }
+            const __m512i t0 = _mm512_load_si512((const __m512i *)p->qh[c][0]);
+            const __m512i t1 = _mm512_load_si512((const __m512i *)p->qh[c][1]);
+            _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
+                const __m512i v = _mm512_loadu_si512((const __m512i *)p->ql[c][h]), t = h < 2 ? t0 : t1;
+                const __m512i tl = h & 1 ? t : _mm512_slli_epi16(t, 4);
+                const __m512i th = h & 1 ? _mm512_srli_epi16(t, 2) : _mm512_slli_epi16(t, 2);
+                // (v & 0x0f) | (tl & 0x30), and the high nibbles likewise
+                const __m512i lo = _mm512_ternarylogic_epi32(_mm512_and_si512(v, m4), tl, m30, 0xf8);
+                const __m512i hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), th, m30, 0xf8);
+                FOR_T {
+                    const int8_t *yq = y[j][i].qs + 32 * c + 4 * h;
+                    a[j] = _mm512_dpbusd_epi32(a[j], lo, bcast4(yq));
+                    b[j] = _mm512_dpbusd_epi32(b[j], hi, bcast4(yq + 16));
+                }
+            }
+            const __m512i sa = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p->sc[2 * c]));
+            const __m512i sb = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p->sc[2 * c + 1]));
+            FOR_T tot[j] = _mm512_add_epi32(tot[j], _mm512_add_epi32(_mm512_mullo_epi32(a[j], sa), _mm512_mullo_epi32(b[j], sb)));
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p->d));
+        FOR_T acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[j]), _mm512_mul_ps(d, _mm512_set1_ps(y[j][i].d)), acc[j]);
+    }
+}
+
+// One group x n_tok tokens: super-blocks CHUNK at a time, every token passing over them while
+// they are in L1; st: the tokens' accumulators between chunks.
+INL void mul_group(const void *w, size_t bb, int nsb, const char *y, size_t by, int n_tok, float *out, size_t bs,
+                   const bool q6) {
+    _Alignas(64) float st[GL_REPACK_MAX_TOK][16];
+    const int chunk = n_tok <= NT ? nsb : CHUNK;
+    for (int i0 = 0; i0 < nsb; i0 += chunk) {
+        const int i1 = nsb - i0 < chunk ? nsb : i0 + chunk;
+        for (int t0 = 0; t0 < n_tok; t0 += NT) {
+            const int nt = n_tok - t0 < NT ? n_tok - t0 : NT;
+            const block_q8_K *yy[NT];
+            __m512 acc[NT];
+            for (int j = 0; j < nt; j++) {
+                yy[j] = (const block_q8_K *)(y + (size_t)(t0 + j) * by);
+                acc[j] = i0 == 0 ? _mm512_setzero_ps() : _mm512_load_ps(st[t0 + j]);
+            }
+#define RUN(N) q6 ? q6k_sb((const rq6k *)w, i0, i1, yy, acc, N) : q4k_sb((const rq4k *)w, i0, i1, yy, acc, N)
+            switch (nt) {
+            case 4: RUN(4); break;
+            case 3: RUN(3); break;
+            case 2: RUN(2); break;
+            default: RUN(1); break;
+            }
+#undef RUN
+            for (int j = 0; j < nt; j++) {
+                if (i1 == nsb) _mm512_storeu_ps(out + (size_t)(t0 + j) * bs, acc[j]);
+                else _mm512_store_ps(st[t0 + j], acc[j]);
+            }
+        }
+    }
+    (void)bb;
+}
+
+static void mul_q4_K(int n, const void *w, int n_groups, const void *y, size_t by, int n_tok, float *out, size_t bs) {
+    const int nsb = n / QK_K;
+    for (int g = 0; g < n_groups; g++)
+        mul_group((const rq4k *)w + (size_t)g * nsb, sizeof(rq4k), nsb, (const char *)y, by, n_tok, out + 16 * g, bs, false);
+}
+
+static void mul_q6_K(int n, const void *w, int n_groups, const void *y, size_t by, int n_tok, float *out, size_t bs) {
+    const int nsb = n / QK_K;
+    for (int g = 0; g < n_groups; g++)
+        mul_group((const rq6k *)w + (size_t)g * nsb, sizeof(rq6k), nsb, (const char *)y, by, n_tok, out + 16 * g, bs, true);
+}
+
+const gl_repack_kernels gl_repack_q4_K_avx512 = {sizeof(rq4k), pack_q4_K, mul_q4_K};
+const gl_repack_kernels gl_repack_q6_K_avx512 = {sizeof(rq6k), pack_q6_K, mul_q6_K};
