@@ -40,6 +40,9 @@ typedef struct {
 
 static_assert(sizeof(rq4k) == 2368 && sizeof(rq6k) == 3392, "repacked block sizes");
 
+#ifndef PREFETCH_BYTES
+#define PREFETCH_BYTES 4096
+#endif
 enum {
     CHUNK = 4, // super-blocks per pass over the tokens: their weights stay in L1
     NT = 4     // tokens per pass
@@ -152,6 +155,7 @@ INL void q4k_sb(const rq4k *w, int i0, int i1, const block_q8_K *const *y, __m51
             __m512i a[NT], b[NT];
             FOR_T a[j] = b[j] = _mm512_setzero_si512();
             _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
+                _mm_prefetch((const char *)p->q[k][h] + PREFETCH_BYTES, _MM_HINT_T0);
                 const __m512i v = _mm512_load_si512((const __m512i *)p->q[k][h]);
                 const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
                 FOR_T {
@@ -195,7 +199,10 @@ INL void q6k_sb(const rq6k *w, int i0, int i1, const block_q8_K *const *y, __m51
             }
             const __m512i t0 = _mm512_load_si512((const __m512i *)p->qh[c][0]);
             const __m512i t1 = _mm512_load_si512((const __m512i *)p->qh[c][1]);
+            _mm_prefetch((const char *)p->qh[c] + PREFETCH_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)p->qh[c] + 64 + PREFETCH_BYTES, _MM_HINT_T0);
             _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
+                _mm_prefetch((const char *)p->ql[c][h] + PREFETCH_BYTES, _MM_HINT_T0);
                 const __m512i v = _mm512_loadu_si512((const __m512i *)p->ql[c][h]), t = h < 2 ? t0 : t1;
                 const __m512i tl = h & 1 ? t : _mm512_slli_epi16(t, 4);
                 const __m512i th = h & 1 ? _mm512_srli_epi16(t, 2) : _mm512_slli_epi16(t, 2);
