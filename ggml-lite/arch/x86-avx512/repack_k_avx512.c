@@ -144,7 +144,16 @@ INL __m512i bcast4(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
+// A token's 32-element sums (sub-blocks k = 0..7 of a super-block, from Q8_K's 16-element
+// bsums) as int16 pairs: word q = sum_{2q} | sum_{2q+1} << 16, for vpdpwssd against the mins.
+INL void ysum_pairs(const int16_t *bsums, int32_t pairs[8]) {
+    const __m256i s = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), _mm256_set1_epi16(1));
+    // per 128-bit half: (s0 s1 s2 s3 s0 s1 s2 s3), (s4 .. s7 s4 .. s7): words 0, 1, 4, 5 are the pairs
+    _mm256_storeu_si256((__m256i *)pairs, _mm256_packs_epi32(s, s));
+}
+
 // nt tokens x one group over super-blocks [i0, i1): acc[j] (16 rows) of token j, y[j] its row.
+// A sub-block's two nibble halves go into one integer sum per token (the same scale).
 INL void q4k_sb(const rq4k *w, int i0, int i1, const block_q8_K *const *y, __m512 *acc, const int nt) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int i = i0; i < i1; i++) {
@@ -152,8 +161,8 @@ INL void q4k_sb(const rq4k *w, int i0, int i1, const block_q8_K *const *y, __m51
         __m512i tot[NT];
         FOR_T tot[j] = _mm512_setzero_si512();
         _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
-            __m512i a[NT], b[NT];
-            FOR_T a[j] = b[j] = _mm512_setzero_si512();
+            __m512i a[NT];
+            FOR_T a[j] = _mm512_setzero_si512();
             _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
                 _mm_prefetch((const char *)p->q[k][h] + PREFETCH_BYTES, _MM_HINT_T0);
                 const __m512i v = _mm512_load_si512((const __m512i *)p->q[k][h]);
@@ -161,23 +170,23 @@ INL void q4k_sb(const rq4k *w, int i0, int i1, const block_q8_K *const *y, __m51
                 FOR_T {
                     const int8_t *yq = y[j][i].qs + 32 * k + 4 * h;
                     a[j] = _mm512_dpbusd_epi32(a[j], lo, bcast4(yq));
-                    b[j] = _mm512_dpbusd_epi32(b[j], hi, bcast4(yq + 16));
+                    a[j] = _mm512_dpbusd_epi32(a[j], hi, bcast4(yq + 16));
                 }
             }
             const __m512i sc = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)p->sc[k]));
-            FOR_T tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(_mm512_add_epi32(a[j], b[j]), sc));
+            FOR_T tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(a[j], sc));
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p->d));
         const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p->dmin));
+        __m512i mins[4];
+        for (int q = 0; q < 4; q++) mins[q] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p->mn[q]));
         FOR_T {
-            const int16_t *bs = y[j][i].bsums;
-            __m512i ms = _mm512_setzero_si512();
-            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
-                const int lo = bs[4 * q] + bs[4 * q + 1], hi = bs[4 * q + 2] + bs[4 * q + 3];
-                const __m512i pair = _mm512_set1_epi32((int)((uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16));
-                const __m512i mins = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p->mn[q]));
-                ms = _mm512_dpwssd_epi32(ms, mins, pair);
-            }
+            int32_t pr[8];
+            ysum_pairs(y[j][i].bsums, pr);
+            __m512i ms = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mins[0], _mm512_set1_epi32(pr[0]));
+            ms = _mm512_dpwssd_epi32(ms, mins[1], _mm512_set1_epi32(pr[1]));
+            ms = _mm512_dpwssd_epi32(ms, mins[2], _mm512_set1_epi32(pr[4]));
+            ms = _mm512_dpwssd_epi32(ms, mins[3], _mm512_set1_epi32(pr[5]));
             const __m512 yd = _mm512_set1_ps(y[j][i].d);
             acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(tot[j]), _mm512_mul_ps(d, yd), acc[j]);
             acc[j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dm, yd), acc[j]);
@@ -190,12 +199,18 @@ INL void q6k_sb(const rq6k *w, int i0, int i1, const block_q8_K *const *y, __m51
     for (int i = i0; i < i1; i++) {
         const rq6k *p = w + i;
         __m512i tot[NT];
-        FOR_T tot[j] = _mm512_setzero_si512();
+        // each sub-block's sum starts at -32 * its activation sum (the levels' offset)
+        _Alignas(64) int32_t off[NT][16];
+        FOR_T {
+            tot[j] = _mm512_setzero_si512();
+            const __m512i bs = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)y[j][i].bsums));
+            _mm512_store_si512((__m512i *)off[j], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bs, 5)));
+        }
         _Pragma("GCC unroll 8") for (int c = 0; c < 8; c++) {
             __m512i a[NT], b[NT];
             FOR_T {
-                a[j] = _mm512_set1_epi32(-32 * y[j][i].bsums[2 * c]);
-                b[j] = _mm512_set1_epi32(-32 * y[j][i].bsums[2 * c + 1]);
+                a[j] = _mm512_set1_epi32(off[j][2 * c]);
+                b[j] = _mm512_set1_epi32(off[j][2 * c + 1]);
             }
             const __m512i t0 = _mm512_load_si512((const __m512i *)p->qh[c][0]);
             const __m512i t1 = _mm512_load_si512((const __m512i *)p->qh[c][1]);
