@@ -11,7 +11,7 @@
 // for Q4_K acc -= float(sum(min * ysum)) * (dmin_w * d_y). The float steps are the same for any
 // number of tokens, so every token gets bitwise its one-token result.
 //  - Q4_K: 8 sub-blocks of 32: vector h of sub-block k: elements 32k+4h+e and 32k+16+4h+e.
-//    2368 bytes per group and super-block (16 rows of 144 plus 64: the scales one byte each).
+//    2304 bytes per group and super-block (16 rows of 144: the 6-bit scales and mins rearranged).
 //  - Q6_K: run c of 32 elements = sub-blocks 2c (low nibbles) and 2c+1 (high nibbles); the top
 //    two bits of each level in two more vectors per run; levels 0..63, the -32 offset starts
 //    each sub-block's sum at -32 * its activation sum. 3392 bytes (16 rows of 210, padded).
@@ -24,9 +24,9 @@
 #include "kernels_avx512.h"
 
 typedef struct {
-    uint8_t q[8][4][64];  // sub-block k, vector h
-    uint8_t sc[8][16];    // sub-block k: each row's 6-bit scale
-    uint8_t mn[4][16][2]; // pair p: each row's (min[2p], min[2p+1])
+    uint8_t q[8][4][64]; // sub-block k, vector h
+    uint8_t sc[8][16];   // sub-block k: each row's 6-bit scale | the top 2 bits of its 6-bit min << 6
+    uint8_t mlo[4][16];  // pair p: each row's low 4 bits of min[2p] | of min[2p + 1] << 4
     gl_fp16 d[16], dmin[16];
 } rq4k;
 
@@ -38,7 +38,7 @@ typedef struct {
     uint8_t pad[32];
 } rq6k;
 
-static_assert(sizeof(rq4k) == 2368 && sizeof(rq6k) == 3392, "repacked block sizes");
+static_assert(sizeof(rq4k) == 2304 && sizeof(rq6k) == 3392, "repacked block sizes");
 
 #ifndef PREFETCH_BYTES
 #define PREFETCH_BYTES 4096
@@ -88,8 +88,8 @@ static void pack_q4_K(const void *src, size_t src_row, int n, void *dst) {
         for (int r = 0; r < 16; r++) {
             uint8_t s8[8], m8[8];
             gl_unpack_scales_k4(b[r]->scales, s8, m8);
-            for (int k = 0; k < 8; k++) o->sc[k][r] = s8[k];
-            for (int p = 0; p < 4; p++) o->mn[p][r][0] = m8[2 * p], o->mn[p][r][1] = m8[2 * p + 1];
+            for (int k = 0; k < 8; k++) o->sc[k][r] = (uint8_t)(s8[k] | (m8[k] >> 4) << 6);
+            for (int p = 0; p < 4; p++) o->mlo[p][r] = (uint8_t)((m8[2 * p] & 15) | (m8[2 * p + 1] & 15) << 4);
             o->d[r] = b[r]->d, o->dmin[r] = b[r]->dmin;
         }
     }
@@ -155,7 +155,7 @@ INL void ysum_pairs(const int16_t *bsums, int32_t pairs[8]) {
 // nt tokens x one group over super-blocks [i0, i1): acc[j] (16 rows) of token j, y[j] its row.
 // A sub-block's two nibble halves go into one integer sum per token (the same scale).
 INL void q4k_sb(const rq4k *w, int i0, int i1, const block_q8_K *const *y, __m512 *acc, const int nt) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m63 = _mm512_set1_epi32(63);
     for (int i = i0; i < i1; i++) {
         const rq4k *p = w + i;
         __m512i tot[NT];
@@ -173,13 +173,22 @@ INL void q4k_sb(const rq4k *w, int i0, int i1, const block_q8_K *const *y, __m51
                     a[j] = _mm512_dpbusd_epi32(a[j], hi, bcast4(yq + 16));
                 }
             }
-            const __m512i sc = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)p->sc[k]));
+            const __m512i sc = _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)p->sc[k])), m63);
             FOR_T tot[j] = _mm512_add_epi32(tot[j], _mm512_mullo_epi32(a[j], sc));
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p->d));
         const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p->dmin));
-        __m512i mins[4];
-        for (int q = 0; q < 4; q++) mins[q] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p->mn[q]));
+        __m512i mins[4]; // pair q: each row's (min[2q], min[2q + 1]) as two int16
+        for (int q = 0; q < 4; q++) {
+            const __m512i x = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)p->mlo[q]));
+            const __m512i s0 = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)p->sc[2 * q]));
+            const __m512i s1 = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)p->sc[2 * q + 1]));
+            const __m512i lo = _mm512_ternarylogic_epi32(_mm512_and_si512(x, _mm512_set1_epi32(0x0f)),
+                                                         _mm512_slli_epi32(x, 12), _mm512_set1_epi32(0xf0000), 0xf8);
+            const __m512i top = _mm512_ternarylogic_epi32(_mm512_srli_epi32(s0, 2), _mm512_slli_epi32(s1, 14),
+                                                          _mm512_set1_epi32(0x300000), 0xf8); // (s0 >> 2) | (s1 << 14 & ..)
+            mins[q] = _mm512_or_si512(lo, _mm512_and_si512(top, _mm512_set1_epi32(0x300030)));
+        }
         FOR_T {
             int32_t pr[8];
             ysum_pairs(y[j][i].bsums, pr);
