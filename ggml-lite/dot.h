@@ -94,12 +94,14 @@ typedef struct {
 // token's outputs are bitwise what it gives for that token alone (batch-invariant).
 #define GL_REPACK_ROWS 16
 typedef struct {
-    size_t block_bytes; // one group's bytes per QK_K elements of its rows
+    size_t block_bytes; // one group's bytes per block of the type (16 rows' blocks side by side)
     // Rows [0, 16) of the plain rows at src (src_row bytes apart), n elements, into one group.
     void (*pack)(const void *src, size_t src_row, int n, void *dst);
     // n_groups groups (w, consecutive) x n_tok (<= GL_REPACK_MAX_TOK) activation rows (by
-    // bytes apart): out[t * bs + 16 * g + r].
-    void (*mul)(int n, const void *w, int n_groups, const void *y, size_t by, int n_tok, float *out, size_t bs);
+    // bytes apart; dy, ys: Q8_0 activations' extras from the first row on, as gl_tile_fn):
+    // out[t * bs + 16 * g + r].
+    void (*mul)(int n, const void *w, int n_groups, const void *y, size_t by, const float *dy, const int32_t *ys,
+                int n_tok, float *out, size_t bs);
 } gl_repack_kernels;
 #define GL_REPACK_MAX_TOK 256
 

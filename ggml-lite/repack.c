@@ -17,26 +17,27 @@ enum {
 };
 
 static const gl_repack_kernels *kernels_for(enum gl_type type, int64_t n_in, int64_t n_out) {
-    if ((unsigned)type >= GL_TYPE_COUNT || n_in <= 0 || n_in % QK_K != 0 || n_out <= 0 || n_out % GL_REPACK_ROWS != 0)
-        return NULL;
+    if ((unsigned)type >= GL_TYPE_COUNT || n_in <= 0 || n_out <= 0 || n_out % GL_REPACK_ROWS != 0) return NULL;
     const gl_type_traits *tr = gl_get_type_traits(type);
-    if (!tr || tr->vec_dot_type != GL_TYPE_Q8_K) return NULL;
+    if (!tr || n_in % tr->blck_size != 0) return NULL;
     return gl_kernels()->repack[type];
 }
 
 bool gl_repack_available(enum gl_type type, int64_t n_in, int64_t n_out) { return kernels_for(type, n_in, n_out) != NULL; }
 
-static size_t group_bytes(const gl_repack_kernels *k, int64_t n_in) { return k->block_bytes * (size_t)(n_in / QK_K); }
+static size_t group_bytes(const gl_repack_kernels *k, enum gl_type type, int64_t n_in) {
+    return k->block_bytes * (size_t)(n_in / gl_get_type_traits(type)->blck_size);
+}
 
 size_t gl_repack_size(enum gl_type type, int64_t n_in, int64_t n_out) {
     const gl_repack_kernels *k = kernels_for(type, n_in, n_out);
-    return k ? group_bytes(k, n_in) * (size_t)(n_out / GL_REPACK_ROWS) : 0;
+    return k ? group_bytes(k, type, n_in) * (size_t)(n_out / GL_REPACK_ROWS) : 0;
 }
 
 void gl_repack_rows(enum gl_type type, const void *src, int64_t n_in, int64_t r0, int64_t r1, void *dst) {
     const gl_repack_kernels *k = kernels_for(type, n_in, r1 > 0 ? r1 : 0);
     if (!k || r0 % GL_REPACK_ROWS != 0 || r1 % GL_REPACK_ROWS != 0) return;
-    const size_t row = gl_row_size(type, n_in), gb = group_bytes(k, n_in);
+    const size_t row = gl_row_size(type, n_in), gb = group_bytes(k, type, n_in);
     for (int64_t r = r0; r < r1; r += GL_REPACK_ROWS)
         k->pack((const char *)src + (size_t)r * row, row, (int)n_in, (char *)dst + (size_t)(r / GL_REPACK_ROWS) * gb);
 }
@@ -60,8 +61,12 @@ static void rp_item(const rp_task *t, int64_t item) {
     const int64_t t0 = tb * t->tok_block;
     const int64_t t1 = t0 + t->tok_block < t->act->n_tok ? t0 + t->tok_block : t->act->n_tok;
     const size_t by = t->act->row_bytes;
+    const int64_t nb = t->act->n_in / QK8_0; // Q8_0 extras per token
+    const float *dy = gl_act_dy(t->act);
+    const int32_t *ys = gl_act_ys(t->act);
     t->k->mul((int)t->act->n_in, t->w + (size_t)g0 * t->gb, (int)(g1 - g0), (const char *)t->act->data + (size_t)t0 * by,
-              by, (int)(t1 - t0), t->out + (size_t)t0 * t->bs + (size_t)g0 * GL_REPACK_ROWS, t->bs);
+              by, dy ? dy + t0 * nb : NULL, ys ? ys + t0 * nb : NULL, (int)(t1 - t0),
+              t->out + (size_t)t0 * t->bs + (size_t)g0 * GL_REPACK_ROWS, t->bs);
 }
 
 static void rp_run(void *p, int ith, int nth) {
@@ -74,8 +79,8 @@ static void rp_run(void *p, int ith, int nth) {
 void gl_matmul_repacked(gl_threadpool *tp, const void *w, enum gl_type type, int64_t n_out, const gl_act *act,
                         float *out) {
     const gl_repack_kernels *k = act ? kernels_for(type, act->n_in, n_out) : NULL;
-    if (!k || act->type != GL_TYPE_Q8_K || act->n_tok <= 0) return;
-    rp_task t = {.k = k, .w = (const char *)w, .gb = group_bytes(k, act->n_in), .n_groups = n_out / GL_REPACK_ROWS,
+    if (!k || act->type != gl_get_type_traits(type)->vec_dot_type || act->n_tok <= 0) return;
+    rp_task t = {.k = k, .w = (const char *)w, .gb = group_bytes(k, type, act->n_in), .n_groups = n_out / GL_REPACK_ROWS,
                  .act = act, .out = out, .bs = (size_t)n_out};
     if (act->n_tok == 1) {
         t.groups_per_item = GROUPS_1;

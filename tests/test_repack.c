@@ -1,5 +1,5 @@
-// Repacked weights (ggml-lite/repack.h) against the plain rows: for Q4_K and Q6_K, random rows
-// at widths of 1 to 22 super-blocks, row counts of one and several 16-row groups, and token
+// Repacked weights (ggml-lite/repack.h) against the plain rows: for Q4_K, Q6_K, Q8_0 and Q4_0,
+// random rows at widths of 1 to 22 super-blocks (1 to 176 blocks of 32), row counts of one and several 16-row groups, and token
 // counts around every kernel tail (passes of 4 tokens, chunks of super-blocks, token blocks):
 //  - every output within float rounding of the plain per-row kernel (vec_dot);
 //  - every token's outputs bitwise what a one-token call gives (speculative decoding verifies
@@ -74,7 +74,7 @@ static void check(gl_threadpool *tp, enum gl_type type, int n_in, int n_out, int
 }
 
 int main(void) {
-    const enum gl_type types[] = {GL_TYPE_Q4_K, GL_TYPE_Q6_K};
+    const enum gl_type types[] = {GL_TYPE_Q4_K, GL_TYPE_Q6_K, GL_TYPE_Q8_0, GL_TYPE_Q4_0};
     if (!gl_repack_available(GL_TYPE_Q4_K, QK_K, 16)) {
         printf("kernels %s: no repacked layouts\n", gl_simd_name());
         return TEST_SKIP;
@@ -83,12 +83,14 @@ int main(void) {
     CHECK(!gl_repack_available(GL_TYPE_Q4_K, 96, 16), "widths off the super-blocks are not repacked");
     for (int nth = 1; nth <= 2; nth++) {
         gl_threadpool *tp = gl_threadpool_create(nth);
-        for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
-            const int widths[] = {256, 768, 1280, 5632};
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const bool kq = gl_get_type_traits(types[ti])->blck_size == QK_K;
+            const int widths_k[] = {256, 768, 1280, 5632}, widths_32[] = {32, 96, 544, 5632};
+            const int *widths = kq ? widths_k : widths_32;
             for (int wi = 0; wi < 4; wi++)
-                for (int n_tok = 1; n_tok <= 11; n_tok += n_tok < 6 ? 1 : 5) check(tp, types[k], widths[wi], 48, n_tok);
-            check(tp, types[k], 2048, 16, 300); // token blocks of at most 256
-            check(tp, types[k], 5632, 160, 37);
+                for (int n_tok = 1; n_tok <= 11; n_tok += n_tok < 6 ? 1 : 5) check(tp, types[ti], widths[wi], 48, n_tok);
+            check(tp, types[ti], 2048, 16, 300); // token blocks of at most 256
+            check(tp, types[ti], 5632, 160, 37);
         }
         gl_threadpool_free(tp);
     }

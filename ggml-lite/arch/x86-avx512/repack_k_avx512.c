@@ -22,6 +22,7 @@
 
 #include "dot.h"
 #include "kernels_avx512.h"
+#include "repack_avx512.h"
 
 typedef struct {
     uint8_t q[8][4][64]; // sub-block k, vector h
@@ -48,24 +49,9 @@ enum {
     NT = 4     // tokens per pass
 };
 
-#define INL static inline __attribute__((always_inline))
 #define FOR_T _Pragma("GCC unroll 4") for (int j = 0; j < nt; j++)
 
 // ---- packing -------------------------------------------------------------------------------
-
-// 16 rows' 16-byte vectors (four 4-byte words each) to four 64-byte vectors: vector h holds
-// word h of every row, row r at bytes 4r..4r+3.
-static void transpose16x4(const __m128i w[16], uint8_t out[4][64]) {
-    for (int q = 0; q < 4; q++) {
-        const __m128i *v = w + 4 * q;
-        const __m128i t0 = _mm_unpacklo_epi32(v[0], v[1]), t1 = _mm_unpackhi_epi32(v[0], v[1]);
-        const __m128i t2 = _mm_unpacklo_epi32(v[2], v[3]), t3 = _mm_unpackhi_epi32(v[2], v[3]);
-        _mm_storeu_si128((__m128i *)(out[0] + 16 * q), _mm_unpacklo_epi64(t0, t2));
-        _mm_storeu_si128((__m128i *)(out[1] + 16 * q), _mm_unpackhi_epi64(t0, t2));
-        _mm_storeu_si128((__m128i *)(out[2] + 16 * q), _mm_unpacklo_epi64(t1, t3));
-        _mm_storeu_si128((__m128i *)(out[3] + 16 * q), _mm_unpackhi_epi64(t1, t3));
-    }
-}
 
 static void pack_q4_K(const void *src, size_t src_row, int n, void *dst) {
     const __m128i lo4 = _mm_set1_epi8(0x0f), hi4 = _mm_set1_epi8((char)0xf0);
@@ -137,12 +123,6 @@ static void pack_q6_K(const void *src, size_t src_row, int n, void *dst) {
 }
 
 // ---- the kernel ----------------------------------------------------------------------------
-
-INL __m512i bcast4(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
-}
 
 // A token's 32-element sums (sub-blocks k = 0..7 of a super-block, from Q8_K's 16-element
 // bsums) as int16 pairs: word q = sum_{2q} | sum_{2q+1} << 16, for vpdpwssd against the mins.
@@ -281,13 +261,17 @@ INL void mul_group(const void *w, size_t bb, int nsb, const char *y, size_t by, 
     (void)bb;
 }
 
-static void mul_q4_K(int n, const void *w, int n_groups, const void *y, size_t by, int n_tok, float *out, size_t bs) {
+static void mul_q4_K(int n, const void *w, int n_groups, const void *y, size_t by, const float *dy, const int32_t *ys,
+                     int n_tok, float *out, size_t bs) {
+    (void)dy, (void)ys; // Q8_K rows carry their own scales and sums
     const int nsb = n / QK_K;
     for (int g = 0; g < n_groups; g++)
         mul_group((const rq4k *)w + (size_t)g * nsb, sizeof(rq4k), nsb, (const char *)y, by, n_tok, out + 16 * g, bs, false);
 }
 
-static void mul_q6_K(int n, const void *w, int n_groups, const void *y, size_t by, int n_tok, float *out, size_t bs) {
+static void mul_q6_K(int n, const void *w, int n_groups, const void *y, size_t by, const float *dy, const int32_t *ys,
+                     int n_tok, float *out, size_t bs) {
+    (void)dy, (void)ys;
     const int nsb = n / QK_K;
     for (int g = 0; g < n_groups; g++)
         mul_group((const rq6k *)w + (size_t)g * nsb, sizeof(rq6k), nsb, (const char *)y, by, n_tok, out + 16 * g, bs, true);
