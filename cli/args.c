@@ -324,7 +324,12 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
         }
     }
     if (g & ARGS_LOAD) {
-        if (is(a, "--mlock", NULL, NULL)) { p->mlock = true; return ARG_DONE; }
+        if (is(a, "--mlock", NULL, NULL)) {
+            // mlockall would bring every given-back page of the file back: keep the file's layout
+            p->mlock = true;
+            cli_load_no_repack(true);
+            return ARG_DONE;
+        }
         if (is(a, "--no-mmap", NULL, NULL)) { p->no_mmap = true; return ARG_DONE; }
         if (is(a, "--no-warmup", NULL, NULL)) return ARG_DONE; // there is no warm-up run to skip
         if (is(a, "-ngl", "--n-gpu-layers", "--gpu-layers")) {
