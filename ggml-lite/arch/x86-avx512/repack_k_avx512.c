@@ -3,8 +3,8 @@
 //
 // Per super-block of 256 elements a group holds, for 16 rows side by side, the 4-bit levels as
 // 64-byte vectors whose byte 4r+e is row r's element e of a 4-element step (low nibble) and of
-// the step 16 elements further (high nibble), then the sub-block scales (and Q4_K's mins) one
-// byte per row, and the 16 rows' fp16 super-block scales. One vpdpbusd of a step against a
+// the step 16 elements further (high nibble), then the sub-block scales (and Q4_K's mins) by
+// row, and the 16 rows' fp16 super-block scales. One vpdpbusd of a step against a
 // token's 4 activation bytes (broadcast) advances 16 dot products. A sub-block's steps add up in
 // integers, are scaled by its per-row scales (vpmulld) and summed over the super-block; then
 // one conversion and one FMA per super-block and token: acc += float(sum) * (d_w * d_y), and
@@ -230,7 +230,7 @@ INL void q6k_sb(const rq6k *w, int i0, int i1, const block_q8_K *const *y, __m51
 
 // One group x n_tok tokens: super-blocks CHUNK at a time, every token passing over them while
 // they are in L1; st: the tokens' accumulators between chunks.
-INL void mul_group(const void *w, size_t bb, int nsb, const char *y, size_t by, int n_tok, float *out, size_t bs,
+INL void mul_group(const void *w, int nsb, const char *y, size_t by, int n_tok, float *out, size_t bs,
                    const bool q6) {
     _Alignas(64) float st[GL_REPACK_MAX_TOK][16];
     const int chunk = n_tok <= NT ? nsb : CHUNK;
@@ -258,7 +258,6 @@ INL void mul_group(const void *w, size_t bb, int nsb, const char *y, size_t by, 
             }
         }
     }
-    (void)bb;
 }
 
 static void mul_q4_K(int n, const void *w, int n_groups, const void *y, size_t by, const float *dy, const int32_t *ys,
@@ -266,7 +265,7 @@ static void mul_q4_K(int n, const void *w, int n_groups, const void *y, size_t b
     (void)dy, (void)ys; // Q8_K rows carry their own scales and sums
     const int nsb = n / QK_K;
     for (int g = 0; g < n_groups; g++)
-        mul_group((const rq4k *)w + (size_t)g * nsb, sizeof(rq4k), nsb, (const char *)y, by, n_tok, out + 16 * g, bs, false);
+        mul_group((const rq4k *)w + (size_t)g * nsb, nsb, (const char *)y, by, n_tok, out + 16 * g, bs, false);
 }
 
 static void mul_q6_K(int n, const void *w, int n_groups, const void *y, size_t by, const float *dy, const int32_t *ys,
@@ -274,7 +273,7 @@ static void mul_q6_K(int n, const void *w, int n_groups, const void *y, size_t b
     (void)dy, (void)ys;
     const int nsb = n / QK_K;
     for (int g = 0; g < n_groups; g++)
-        mul_group((const rq6k *)w + (size_t)g * nsb, sizeof(rq6k), nsb, (const char *)y, by, n_tok, out + 16 * g, bs, true);
+        mul_group((const rq6k *)w + (size_t)g * nsb, nsb, (const char *)y, by, n_tok, out + 16 * g, bs, true);
 }
 
 const gl_repack_kernels gl_repack_q4_K_avx512 = {sizeof(rq4k), pack_q4_K, mul_q4_K};
