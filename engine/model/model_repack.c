@@ -17,16 +17,21 @@
 #include "repack.h"
 #include "threadpool.h"
 
+// Rows per slice: a slice's file pages are given back as soon as it is repacked, so the
+// resident memory never holds much more than one slice twice.
+enum { SLICE_BYTES = 4 << 20 };
+
 typedef struct {
     const ll_weight *w;
     void *dst;
+    int64_t r0, r1; // the slice's rows (multiples of 16)
 } repack_task;
 
 static void repack_part(void *arg, int ith, int nth) {
     const repack_task *t = arg;
-    const int64_t groups = t->w->n_out / 16;
+    const int64_t groups = (t->r1 - t->r0) / 16;
     const int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
-    gl_repack_rows(t->w->type, t->w->data, t->w->n_in, 16 * g0, 16 * g1, t->dst);
+    gl_repack_rows(t->w->type, t->w->data, t->w->n_in, t->r0 + 16 * g0, t->r0 + 16 * g1, t->dst);
 }
 
 // The whole pages inside [p, p + n) go back to the file.
@@ -69,10 +74,15 @@ bool ll_model_repack(ll_model *m) {
     char *cur = mem;
     for (int i = 0; i < n; i++) {
         ll_weight *w = list[i];
-        repack_task t = {w, cur};
-        if (tp) gl_threadpool_run(tp, repack_part, &t);
-        else repack_part(&t, 0, 1);
-        release_pages(w->data, gl_row_size(w->type, w->n_in) * (size_t)w->n_out);
+        const size_t row = gl_row_size(w->type, w->n_in);
+        int64_t slice = (int64_t)(SLICE_BYTES / row) / 16 * 16;
+        if (slice < 16) slice = 16;
+        for (int64_t r0 = 0; r0 < w->n_out; r0 += slice) {
+            repack_task t = {w, cur, r0, r0 + slice < w->n_out ? r0 + slice : w->n_out};
+            if (tp) gl_threadpool_run(tp, repack_part, &t);
+            else repack_part(&t, 0, 1);
+            release_pages(w->data, row * (size_t)t.r1); // (from the start: no page left between slices)
+        }
         w->packed = cur;
         cur += gl_repack_size(w->type, w->n_in, w->n_out);
     }
