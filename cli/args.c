@@ -1,5 +1,6 @@
 // Shared flag parsing: validated numbers, one-line errors, llama-cli's flag names.
 #include "args.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -220,6 +221,10 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
         p->model = v;
         return ARG_DONE;
     }
+    if ((g & ARGS_MODEL) && is(a, "--no-repack", NULL, NULL)) {
+        cli_load_no_repack(true); // every model loaded from now on (the draft model too)
+        return ARG_DONE;
+    }
     if (g & ARGS_PROMPT) {
         if (is(a, "-p", "--prompt", NULL)) {
             VALUE();
@@ -319,7 +324,12 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
         }
     }
     if (g & ARGS_LOAD) {
-        if (is(a, "--mlock", NULL, NULL)) { p->mlock = true; return ARG_DONE; }
+        if (is(a, "--mlock", NULL, NULL)) {
+            // mlockall would bring every given-back page of the file back: keep the file's layout
+            p->mlock = true;
+            cli_load_no_repack(true);
+            return ARG_DONE;
+        }
         if (is(a, "--no-mmap", NULL, NULL)) { p->no_mmap = true; return ARG_DONE; }
         if (is(a, "--no-warmup", NULL, NULL)) return ARG_DONE; // there is no warm-up run to skip
         if (is(a, "-ngl", "--n-gpu-layers", "--gpu-layers")) {
@@ -476,7 +486,10 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
 }
 
 void args_print_common_help(FILE *out, unsigned g) {
-    if (g & ARGS_MODEL) fputs("  -m, --model FNAME         model file (GGUF)\n", out);
+    if (g & ARGS_MODEL)
+        fputs("  -m, --model FNAME         model file (GGUF)\n"
+              "  --no-repack               keep the weights as the file has them (zero-copy from the\n"
+              "                            mapping) instead of repacking them for the kernels at load\n", out);
     if (g & ARGS_PROMPT)
         fputs("  -p, --prompt TEXT         prompt (in a chat: the first message)\n"
               "  -f, --file FNAME          read the prompt from a file\n"

@@ -94,13 +94,15 @@ void progress_watch_loading(ll_model_params *mp, bool show) {
     mp->progress_ud = &bar;
 }
 
-static bool load_read_in;
+static bool load_read_in, load_no_repack;
 
 void cli_load_read_in(bool on) { load_read_in = on; }
+void cli_load_no_repack(bool on) { load_no_repack = on; }
 
 ll_model *cli_load_model(const char *path, bool show_progress, const char *role) {
     ll_model_params mp = ll_model_default_params();
     mp.no_mmap = load_read_in;
+    mp.no_repack = load_no_repack;
     progress_watch_loading(&mp, show_progress);
     char err[512];
     ll_model *m = ll_model_load(path, &mp, err, sizeof err);

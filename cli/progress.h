@@ -33,6 +33,8 @@ void progress_watch_loading(ll_model_params *mp, bool show);
 ll_model *cli_load_model(const char *path, bool show_progress, const char *role);
 // --no-mmap: the models cli_load_model loads from now on are read into memory, not mapped.
 void cli_load_read_in(bool on);
+// --no-repack: the models cli_load_model loads from now on keep the file's layout (zero-copy).
+void cli_load_no_repack(bool on);
 
 // Monotonic seconds, shared by the commands that time things.
 double cli_now(void);

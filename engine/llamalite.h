@@ -27,6 +27,10 @@ typedef struct {
     void (*progress)(void *ud, uint64_t done, uint64_t total);
     void *progress_ud;
     bool no_mmap;      // read the file into memory instead of mapping it (progress: bytes read)
+    // Keep the weights as the file has them (zero-copy from the mapping). By default the
+    // matrices the kernels in use have an interleaved layout for are repacked at load, and
+    // their file pages given back (mapped files only).
+    bool no_repack;
 } ll_model_params;
 
 ll_model_params ll_model_default_params(void);

@@ -89,6 +89,22 @@ typedef struct {
     void (*q8_0_to_f32)(const void *x, float *y, int n);
 } gl_attn_ops;
 
+// Weight rows rearranged once (at load, repack.h) into groups of GL_REPACK_ROWS interleaved
+// rows, and the kernel reading them. mul serves one token, verification and prompts alike: each
+// token's outputs are bitwise what it gives for that token alone (batch-invariant).
+#define GL_REPACK_ROWS 16
+typedef struct {
+    size_t block_bytes; // one group's bytes per block of the type (16 rows' blocks side by side)
+    // Rows [0, 16) of the plain rows at src (src_row bytes apart), n elements, into one group.
+    void (*pack)(const void *src, size_t src_row, int n, void *dst);
+    // n_groups groups (w, consecutive) x n_tok (<= GL_REPACK_MAX_TOK) activation rows (by
+    // bytes apart; dy, ys: Q8_0 activations' extras from the first row on, as gl_tile_fn):
+    // out[t * bs + 16 * g + r].
+    void (*mul)(int n, const void *w, int n_groups, const void *y, size_t by, const float *dy, const int32_t *ys,
+                int n_tok, float *out, size_t bs);
+} gl_repack_kernels;
+#define GL_REPACK_MAX_TOK 256
+
 // One ISA's kernels (an arch/ folder), indexed by weight type; NULL where the ISA has none, and
 // then the next set down's serves. A type's one-token kernels (vec_dot, gen, gen_n, gen_nx)
 // come together from one set, as they agree bitwise (speculative decoding relies on it); the
@@ -104,6 +120,7 @@ typedef struct {
     gl_from_float_fn from_float[GL_TYPE_COUNT]; // activation quantizers (Q8_0, Q8_1, Q8_K, F16, BF16)
     const gl_vec_ops *ops;                       // NULL: the next set down's
     const gl_attn_ops *attn;                     // NULL: the next set down's
+    const gl_repack_kernels *repack[GL_TYPE_COUNT]; // NULL: weights of the type stay as loaded
 } gl_kernel_set;
 
 // The sets, one per arch/ folder (kernel_select.c lists the ones this build has).

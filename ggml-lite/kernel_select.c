@@ -50,6 +50,7 @@ static void take_type(int t, int top) {
         }
         if (!active.vec_dot_nr[t]) active.vec_dot_nr[t] = s->vec_dot_nr[t];
         if (!active.tile[t]) active.tile[t] = s->tile[t];
+        if (!active.repack[t]) active.repack[t] = s->repack[t];
     }
 }
 

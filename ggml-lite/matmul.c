@@ -58,11 +58,11 @@ typedef struct {
 static inline size_t extras_offset(const gl_act *a) { return (a->row_bytes * (size_t)a->n_tok + 63) & ~(size_t)63; }
 // Token t's block scales and sums (n_in / 32 of each per token).
 // NULL for the other activation types.
-static inline const float *act_dy(const gl_act *a) {
+const float *gl_act_dy(const gl_act *a) {
     return a->type == GL_TYPE_Q8_0 ? (const float *)((const char *)a->data + extras_offset(a)) : NULL;
 }
-static inline const int32_t *act_ys(const gl_act *a) {
-    return a->type == GL_TYPE_Q8_0 ? (const int32_t *)(act_dy(a) + (a->n_in / QK8_0) * a->n_tok) : NULL;
+const int32_t *gl_act_ys(const gl_act *a) {
+    return a->type == GL_TYPE_Q8_0 ? (const int32_t *)(gl_act_dy(a) + (a->n_in / QK8_0) * a->n_tok) : NULL;
 }
 
 static void q8_0_extras(const void *row, int64_t nb, float *dy, int32_t *ys) {
@@ -154,8 +154,8 @@ static void mm_rows_1(const mm_task *t, int64_t r0, int64_t r1, int64_t tok) {
     float *out = t->out + (size_t)tok * (size_t)t->n_out;
     if (t->gen) {
         const int64_t nb = n / QK8_0;
-        const float *dy = act_dy(t->act), *dyt = dy ? dy + tok * nb : NULL;
-        const int32_t *ys = act_ys(t->act), *yst = ys ? ys + tok * nb : NULL;
+        const float *dy = gl_act_dy(t->act), *dyt = dy ? dy + tok * nb : NULL;
+        const int32_t *ys = gl_act_ys(t->act), *yst = ys ? ys + tok * nb : NULL;
         t->gen(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0), y, dyt, yst, out + r0);
         return;
     }
@@ -170,8 +170,8 @@ static void mm_rows_batched(const mm_task *t, int64_t r0, int64_t r1, int64_t t0
     const size_t bs = (size_t)t->n_out;
     if (t->tile && t1 - t0 >= TILE_MIN_TOK) {
         const int64_t nb = n / QK8_0;
-        const float *dy = act_dy(t->act);
-        const int32_t *ys = act_ys(t->act);
+        const float *dy = gl_act_dy(t->act);
+        const int32_t *ys = gl_act_ys(t->act);
         if (t->tile(t->wtype, n, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0), ya + (size_t)t0 * by,
                     by, dy ? dy + t0 * nb : NULL, ys ? ys + t0 * nb : NULL, (int)(t1 - t0),
                     t->out + (size_t)t0 * bs + r0, bs))
@@ -203,7 +203,7 @@ static void mm_item(const mm_task *t, int64_t item) {
             return;
         if (t->gen_n) { // several tokens per pass over a row
             t->gen_n(t->wtype, (int)t->act->n_in, t->w + (size_t)r0 * t->w_row, t->w_row, (int)(r1 - r0),
-                     t->act->data, t->act->row_bytes, act_dy(t->act), act_ys(t->act), (int)t->act->n_tok,
+                     t->act->data, t->act->row_bytes, gl_act_dy(t->act), gl_act_ys(t->act), (int)t->act->n_tok,
                      t->out + r0, (size_t)t->n_out);
             return;
         }
@@ -255,7 +255,7 @@ static void vx_run(void *p, int ith, int nth) {
     const vx_task *t = (const vx_task *)p;
     const gl_act *a = t->a;
     const int ng = (int)(a->n_tok + 3) / 4;
-    t->k->build(a->data, a->row_bytes, act_dy(a), (int)a->n_in, (int)a->n_tok, ng * ith / nth, ng * (ith + 1) / nth,
+    t->k->build(a->data, a->row_bytes, gl_act_dy(a), (int)a->n_in, (int)a->n_tok, ng * ith / nth, ng * (ith + 1) / nth,
                 a->vx);
 }
 

@@ -30,6 +30,11 @@ void gl_act_free(gl_act *a);
 bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok, int64_t n_in,
                     enum gl_type type);
 
+// Q8_0 activations' extras (after the rows): each block's scale as a float and sum(q), n_in / 32
+// of each per token, token after token; NULL for the other types.
+const float *gl_act_dy(const gl_act *a);
+const int32_t *gl_act_ys(const gl_act *a);
+
 // out[t * n_out + r] = dot(W row r, activation row t), for t < act->n_tok, r < n_out.
 // act->type must be gl_get_type_traits(wtype)->vec_dot_type. Uses the batched (tiled) path
 // when act->n_tok > 1.

@@ -159,7 +159,7 @@ static bool check_part(const gguf_file *f, const gguf_tensor *t, int64_t e0, int
         ll_set_err(err, errlen, "%s: tensor '%s' has too little data", path, name);
         return false;
     }
-    *w = (ll_weight){t->data, t->type, t->ne[0], t->ne[1]};
+    *w = (ll_weight){t->data, t->type, t->ne[0], t->ne[1], NULL};
     return true;
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "forward/blocks.h"
+#include "repack.h"
 
 static bool grow(float **buf, size_t *cap, size_t n) {
     if (n <= *cap) return true;
@@ -172,7 +173,7 @@ static bool lora_apply_tied_output(ll_context *c, const float *x, int n_tok, flo
         const ll_lora_use *u = &c->loras[i];
         const ll_lora_pair *p = &u->adapter->pairs[slot];
         if (!p->a.data || u->scale == 0) continue;
-        const ll_weight bt = {p->bt, GL_TYPE_F32, p->b.n_out, p->rank};
+        const ll_weight bt = {p->bt, GL_TYPE_F32, p->b.n_out, p->rank, NULL};
         if (!lora_first(c, &bt, x, n_tok) || !lora_accum(c, &p->a, p->at, n_tok, u->scale * p->scale, &sum))
             return false;
     }
@@ -213,7 +214,9 @@ static bool base_matmul(ll_context *c, const ll_weight *w, const float *x, int n
         }
         c->act_src = x;
     }
-    if (c->exact_batches && n_tok > 1) gl_matmul_rowwise(c->tp, w->data, w->type, w->n_out, &c->act, out);
+    // (the repacked kernel is batch-invariant: it serves exact batches as it is)
+    if (w->packed) gl_matmul_repacked(c->tp, w->packed, w->type, w->n_out, &c->act, out);
+    else if (c->exact_batches && n_tok > 1) gl_matmul_rowwise(c->tp, w->data, w->type, w->n_out, &c->act, out);
     else gl_matmul(c->tp, w->data, w->type, w->n_out, &c->act, out);
     return true;
 }

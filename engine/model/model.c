@@ -658,7 +658,7 @@ static bool load_tensors(ll_model *m, char *err, size_t errlen) {
     // The embedding is read a row at a time with to_float, so any decodable type works.
     bool ok = true;
     if (!find_checked(f, "token_embd.weight", E, V, 1, true, &ok, err, errlen)) return false;
-    m->tok_embd = (ll_weight){te->data, te->type, E, V};
+    m->tok_embd = (ll_weight){te->data, te->type, E, V, NULL};
     m->n_params += (uint64_t)E * V;
     m->size_bytes += gl_row_size(te->type, E) * (uint64_t)V;
 
@@ -706,7 +706,7 @@ static bool load_tensors(ll_model *m, char *err, size_t errlen) {
                 const int64_t n_vec = kind == LL_KIND_EXPERT_VECTORS ? hp->n_expert : 1;
                 const float *v;
                 if (!get_vectors(m, name, n_in, n_vec, need, &v, &cur, err, errlen)) return false;
-                L->w[r] = v ? (ll_weight){v, GL_TYPE_F32, n_in, n_vec} : (ll_weight){0};
+                L->w[r] = v ? (ll_weight){v, GL_TYPE_F32, n_in, n_vec, NULL} : (ll_weight){0};
             } else if (!get_weight(m, name, n_in, n_out, kind == LL_KIND_EXPERTS ? hp->n_expert : 1, need, &L->w[r],
                                    err, errlen)) {
                 return false;
@@ -838,6 +838,7 @@ ll_model *ll_model_load(const char *path, const ll_model_params *p, char *err, s
     }
     make_desc(m);
     if (p->progress && !how.read_in) prefault(m, p); // read in: already in memory
+    if (!p->no_repack && !how.read_in) ll_model_repack(m); // (read in: the copy would double the memory)
     m->t_load_ms = ll_now_ms() - t0;
     return m;
 fail:
@@ -849,6 +850,7 @@ void ll_model_free(ll_model *m) {
     if (!m) return;
     if (m->vocab) ll_vocab_free(m->vocab);
     if (m->file) gguf_close(m->file);
+    ll_model_unpack(m);
     free(m->layers);
     free(m->owned);
     free(m);

@@ -13,11 +13,14 @@
 
 // A weight: n_out rows of n_in elements of `type`, row-major (ggml ne = [n_in, n_out]).
 // data points into the file mapping, or for vectors (norms, biases: n_out == 1) to an owned
-// F32 copy. data == NULL: the model has no such weight.
+// F32 copy. data == NULL: the model has no such weight. packed: the same rows repacked at load
+// for the kernels in use (ggml-lite/repack.h), which the matmuls then read instead of data (whose
+// pages are given back; reading data still works, from the file); NULL when not repacked.
 typedef struct {
     const void *data;
     enum gl_type type;
     int64_t n_in, n_out;
+    const void *packed;
 } ll_weight;
 
 // ---- weight roles ----------------------------------------------------------------------------
@@ -92,6 +95,7 @@ static inline const float *ll_vec(const ll_layer *L, ll_role r) { return (const 
 // Expert e of a stack of expert matrices: n_out rows of n_in, the e-th block of the tensor.
 static inline ll_weight ll_expert(const ll_weight *w, int e) {
     ll_weight x = *w;
+    x.packed = NULL; // (stacks of experts are never repacked)
     x.data = (const char *)w->data + (size_t)e * gl_row_size(w->type, w->n_in) * (size_t)w->n_out;
     return x;
 }
@@ -206,6 +210,8 @@ struct ll_model {
     ll_layer *layers;
 
     float *owned;        // one block holding every float copy (norms, biases, rope factors)
+    void *packed;        // one mapping holding every repacked matrix (model_repack.c), or NULL
+    size_t packed_size;
     uint64_t n_params;
     uint64_t size_bytes;
     double t_load_ms;
@@ -221,6 +227,12 @@ bool ll_hparams_same(const ll_hparams *a, const ll_hparams *b);
 // Helpers for the family readers (arch.c): an optional float key "<arch>.<suffix>".
 float ll_arch_f32(const ll_model *m, const char *suffix, float def);
 bool ll_arch_has(const ll_model *m, const char *suffix);
+// Repacks the matrices the kernels in use have a repacked layout for into m->packed, giving
+// back each one's file pages once repacked (model_repack.c). False (and nothing repacked) when
+// memory is short.
+bool ll_model_repack(ll_model *m);
+void ll_model_unpack(ll_model *m);
+
 // The final logits' post-processing (soft-capping), for every place that makes logits.
 void ll_logits_finish(const ll_model *m, float *logits, int n_rows);
 

@@ -9,4 +9,6 @@ const gl_kernel_set gl_kernels_avx512 = {
              [GL_TYPE_Q8_0] = gl_tile16_matmul, [GL_TYPE_IQ4_NL] = gl_tile16_matmul,
              [GL_TYPE_Q4_K] = gl_tile16k_matmul, [GL_TYPE_Q5_K] = gl_tile16k_matmul,
              [GL_TYPE_Q6_K] = gl_tile16k_matmul, [GL_TYPE_IQ4_XS] = gl_tile16k_matmul},
+    .repack = {[GL_TYPE_Q4_K] = &gl_repack_q4_K_avx512, [GL_TYPE_Q6_K] = &gl_repack_q6_K_avx512,
+               [GL_TYPE_Q8_0] = &gl_repack_q8_0_avx512, [GL_TYPE_Q4_0] = &gl_repack_q4_0_avx512},
 };

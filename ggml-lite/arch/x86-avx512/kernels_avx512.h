@@ -12,4 +12,9 @@ bool gl_tile16_matmul(enum gl_type type, int n, const void *w, size_t w_row, int
 bool gl_tile16k_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
                        size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
 
+// Rows repacked into 16-row groups: Q4_K and Q6_K (repack_k_avx512.c), Q8_0 and Q4_0
+// (repack_q8_avx512.c).
+extern const gl_repack_kernels gl_repack_q4_K_avx512, gl_repack_q6_K_avx512;
+extern const gl_repack_kernels gl_repack_q8_0_avx512, gl_repack_q4_0_avx512;
+
 #endif

@@ -1,0 +1,101 @@
+// Repacking at load: every matrix the kernels in use have an interleaved layout for (ggml-lite's
+// repack.h; e.g. Q4_K and Q6_K with AVX-512 VNNI) is copied once into that layout, on all cores,
+// into one anonymous mapping (huge pages where the kernel grants them: fewer TLB misses while
+// streaming weights). Right after a matrix is repacked its pages of the file mapping are given
+// back (MADV_DONTNEED), so the resident memory stays about the file's size: the copy grows as the
+// mapping shrinks. The file's bytes stay readable (a page comes back from the page cache if
+// something reads it: the draft head, a session's model hash).
+//
+// Experts' stacks are not repacked (only the chosen experts are read), nor a tied output head
+// (its rows are the embedding, read a row at a time).
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "model/model.h"
+#include "repack.h"
+#include "threadpool.h"
+
+// Rows per slice: a slice's file pages are given back as soon as it is repacked, so the
+// resident memory never holds much more than one slice twice.
+enum { SLICE_BYTES = 4 << 20 };
+
+typedef struct {
+    const ll_weight *w;
+    void *dst;
+    int64_t r0, r1; // the slice's rows (multiples of 16)
+} repack_task;
+
+static void repack_part(void *arg, int ith, int nth) {
+    const repack_task *t = arg;
+    const int64_t groups = (t->r1 - t->r0) / 16;
+    const int64_t g0 = groups * ith / nth, g1 = groups * (ith + 1) / nth;
+    gl_repack_rows(t->w->type, t->w->data, t->w->n_in, t->r0 + 16 * g0, t->r0 + 16 * g1, t->dst);
+}
+
+// The whole pages inside [p, p + n) go back to the file.
+static void release_pages(const void *p, size_t n) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + n) & ~(page - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+static bool repackable(const ll_weight *w) { return w->data && gl_repack_available(w->type, w->n_in, w->n_out); }
+
+// The weights to repack (into list, which has room for every matrix); how many.
+static int to_repack(ll_model *m, ll_weight **list) {
+    int n = 0;
+    for (int l = 0; l < m->hp.n_layer; l++)
+        for (int r = 0; r < LL_ROLE_COUNT; r++)
+            if (ll_roles[r].kind == LL_KIND_MATRIX && repackable(&m->layers[l].w[r])) list[n++] = &m->layers[l].w[r];
+    if (m->output.data != m->tok_embd.data && repackable(&m->output)) list[n++] = &m->output;
+    return n;
+}
+
+bool ll_model_repack(ll_model *m) {
+    ll_weight **list = malloc(sizeof *list * ((size_t)m->hp.n_layer * LL_ROLE_COUNT + 1));
+    if (!list) return false;
+    const int n = to_repack(m, list);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += gl_repack_size(list[i]->type, list[i]->n_in, list[i]->n_out);
+    void *mem = MAP_FAILED;
+    const size_t huge = 2u << 20, size = (total + huge - 1) & ~(huge - 1);
+    if (total > 0) mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        free(list);
+        return total == 0;
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(mem, size, MADV_HUGEPAGE);
+#endif
+    const int n_threads = gl_physical_cores();
+    gl_threadpool *tp = n_threads > 1 ? gl_threadpool_create(n_threads) : NULL;
+    char *cur = mem;
+    for (int i = 0; i < n; i++) {
+        ll_weight *w = list[i];
+        const size_t row = gl_row_size(w->type, w->n_in);
+        int64_t slice = (int64_t)(SLICE_BYTES / row) / 16 * 16;
+        if (slice < 16) slice = 16;
+        for (int64_t r0 = 0; r0 < w->n_out; r0 += slice) {
+            repack_task t = {w, cur, r0, r0 + slice < w->n_out ? r0 + slice : w->n_out};
+            if (tp) gl_threadpool_run(tp, repack_part, &t);
+            else repack_part(&t, 0, 1);
+            release_pages(w->data, row * (size_t)t.r1); // (from the start: no page left between slices)
+        }
+        w->packed = cur;
+        cur += gl_repack_size(w->type, w->n_in, w->n_out);
+    }
+    gl_threadpool_free(tp);
+    free(list);
+    m->packed = mem;
+    m->packed_size = size;
+    return true;
+}
+
+void ll_model_unpack(ll_model *m) {
+    if (!m->packed) return;
+    munmap(m->packed, m->packed_size);
+    m->packed = NULL;
+    m->packed_size = 0;
+}
