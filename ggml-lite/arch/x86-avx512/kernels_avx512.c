@@ -2,11 +2,12 @@
 // it lacks (one-token kernels, vector ops, the other types) comes from the AVX2 set.
 #include "dot.h"
 #include "kernels_avx512.h"
+#include "kernels_avx512_lowbit.h"
 
 const gl_kernel_set gl_kernels_avx512 = {
     .name = "avx512",
     .tile = {[GL_TYPE_Q4_0] = gl_tile16_matmul, [GL_TYPE_Q5_0] = gl_tile16_matmul,
              [GL_TYPE_Q8_0] = gl_tile16_matmul, [GL_TYPE_IQ4_NL] = gl_tile16_matmul,
              [GL_TYPE_Q4_K] = gl_tile16k_matmul, [GL_TYPE_Q5_K] = gl_tile16k_matmul,
-             [GL_TYPE_Q6_K] = gl_tile16k_matmul, [GL_TYPE_IQ4_XS] = gl_tile16k_matmul},
+             [GL_TYPE_Q6_K] = gl_tile16k_matmul, [GL_TYPE_IQ4_XS] = gl_tile16k_matmul, GL_AVX512_LOWBIT_TILES},
 };

@@ -1,0 +1,20 @@
+// Internal to arch/x86-avx512: the low-bit types' kernels (tile_lowbit_avx512.c).
+#ifndef GGML_LITE_KERNELS_AVX512_LOWBIT_H
+#define GGML_LITE_KERNELS_AVX512_LOWBIT_H
+
+#include "dot.h"
+
+// 16-row prompt tiles for IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, TQ1_0 and
+// TQ2_0 against Q8_K rows (a gl_tile_fn; false for other types or when out of memory).
+bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                             size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
+
+// Its entries in the set's tile table.
+#define GL_AVX512_LOWBIT_TILES                                                                                 \
+    [GL_TYPE_IQ2_XXS] = gl_tile16_lowbit_matmul, [GL_TYPE_IQ2_XS] = gl_tile16_lowbit_matmul,                    \
+    [GL_TYPE_IQ2_S] = gl_tile16_lowbit_matmul, [GL_TYPE_IQ3_XXS] = gl_tile16_lowbit_matmul,                     \
+    [GL_TYPE_IQ3_S] = gl_tile16_lowbit_matmul, [GL_TYPE_IQ1_S] = gl_tile16_lowbit_matmul,                       \
+    [GL_TYPE_IQ1_M] = gl_tile16_lowbit_matmul, [GL_TYPE_TQ1_0] = gl_tile16_lowbit_matmul,                       \
+    [GL_TYPE_TQ2_0] = gl_tile16_lowbit_matmul
+
+#endif
