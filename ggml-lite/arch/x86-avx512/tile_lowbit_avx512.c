@@ -19,17 +19,14 @@
 #include <string.h>
 
 #include "dot.h"
-#include "iq_grids.h"
 #include "kernels_avx512_lowbit.h"
+#include "lowbit_decode_avx512.h"
 #include "quants.h"
-#include "quants_lowbit.h"
-
-enum { OFFSET = 64 }; // added to every level: |q| <= 62 in all these formats
 
 typedef struct {
     float d[16];        // d / div of each row
     int32_t sc[16][16]; // sub-block k: each row's scale
-    uint8_t q[64][64];  // step s: elements 4s..4s+3 of rows 0..15, plus OFFSET
+    uint8_t q[64][64];  // step s: elements 4s..4s+3 of rows 0..15, plus LOWBIT_OFFSET
 } pk16lb;
 
 enum {
@@ -39,111 +36,6 @@ enum {
 
 #define INL static inline __attribute__((always_inline))
 #define FOR_T _Pragma("GCC unroll 8") for (int j = 0; j < nt; j++)
-
-// Sub-blocks with a scale of their own: 8 of 32 elements, or 16 of 16.
-static int n_sub(enum gl_type t) {
-    return t == GL_TYPE_IQ2_XS || t == GL_TYPE_IQ2_S || t == GL_TYPE_IQ1_M ? 16 : 8;
-}
-
-static inline uint32_t rd32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint16_t rd16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-
-// Magnitudes g with sign bytes s (byte l of s: bit j negates element 8l + j of g).
-static inline __m256i apply_signs(__m256i g, uint32_t s) {
-    const __m256i pick = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
-    const __m256i bits = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-    const __m256i sb = _mm256_shuffle_epi8(_mm256_set1_epi32((int)s), pick);
-    const __m256i m = _mm256_cmpeq_epi8(_mm256_and_si256(sb, bits), bits);
-    return _mm256_sub_epi8(_mm256_xor_si256(g, m), m);
-}
-
-// Four 7-bit sign fields of an IQ2_XXS/IQ3_XXS word to four full sign bytes.
-static inline uint32_t signs4(uint32_t aux) {
-    return gl_iq_signs8(aux) | (uint32_t)gl_iq_signs8(aux >> 7) << 8 | (uint32_t)gl_iq_signs8(aux >> 14) << 16 |
-           (uint32_t)gl_iq_signs8(aux >> 21) << 24;
-}
-
-// Super-block i of one row: its 256 levels (8 vectors of 32), sub-block scales, d / div.
-static void decode_row(enum gl_type t, const char *row, int i, __m256i lv[8], int32_t sc[16], float *d) {
-    switch (t) {
-    case GL_TYPE_IQ2_XXS: {
-        const block_iq2_xxs *b = (const block_iq2_xxs *)row + i;
-        *d = gl_fp16_to_fp32(b->d) * 0.125f;
-        for (int ib = 0; ib < 8; ib++) {
-            const uint8_t *w = (const uint8_t *)(b->qs + 4 * ib);
-            const uint32_t aux = rd32(w + 4);
-            sc[ib] = (int32_t)(2 * (aux >> 28) + 1);
-            const __m256i g = _mm256_set_epi64x((long long)gl_iq2xxs_grid[w[3]], (long long)gl_iq2xxs_grid[w[2]],
-                                                (long long)gl_iq2xxs_grid[w[1]], (long long)gl_iq2xxs_grid[w[0]]);
-            lv[ib] = apply_signs(g, signs4(aux));
-        }
-        return;
-    }
-    case GL_TYPE_IQ3_XXS: {
-        const block_iq3_xxs *b = (const block_iq3_xxs *)row + i;
-        const uint8_t *qs = b->qs, *ss = b->qs + QK_K / 4;
-        *d = gl_fp16_to_fp32(b->d) * 0.25f;
-        for (int ib = 0; ib < 8; ib++) {
-            const uint32_t aux = rd32(ss + 4 * ib);
-            sc[ib] = (int32_t)(2 * (aux >> 28) + 1);
-            const uint8_t *q = qs + 8 * ib;
-            const __m256i g = _mm256_set_epi32((int)gl_iq3xxs_grid[q[7]], (int)gl_iq3xxs_grid[q[6]],
-                                               (int)gl_iq3xxs_grid[q[5]], (int)gl_iq3xxs_grid[q[4]],
-                                               (int)gl_iq3xxs_grid[q[3]], (int)gl_iq3xxs_grid[q[2]],
-                                               (int)gl_iq3xxs_grid[q[1]], (int)gl_iq3xxs_grid[q[0]]);
-            lv[ib] = apply_signs(g, signs4(aux));
-        }
-        return;
-    }
-    case GL_TYPE_IQ3_S: {
-        const block_iq3_s *b = (const block_iq3_s *)row + i;
-        *d = gl_fp16_to_fp32(b->d);
-        for (int ib = 0; ib < 8; ib++) {
-            sc[ib] = (int32_t)(2 * (b->scales[ib / 2] >> (4 * (ib % 2)) & 0xf) + 1);
-            const uint8_t *q = b->qs + 8 * ib;
-            const unsigned h = b->qh[ib];
-#define IDX(k) (int)gl_iq3s_grid[q[k] | (h >> (k) & 1) << 8]
-            const __m256i g = _mm256_set_epi32(IDX(7), IDX(6), IDX(5), IDX(4), IDX(3), IDX(2), IDX(1), IDX(0));
-#undef IDX
-            lv[ib] = apply_signs(g, rd32(b->signs + 4 * ib));
-        }
-        return;
-    }
-    case GL_TYPE_IQ1_M: {
-        const block_iq1_m *b = (const block_iq1_m *)row + i;
-        uint16_t s[4];
-        for (int k = 0; k < 4; k++) s[k] = rd16(b->scales + 2 * k);
-        const uint16_t dbits = (uint16_t)((s[0] >> 12) | (s[1] >> 8 & 0x00f0) | (s[2] >> 4 & 0x0f00) | (s[3] & 0xf000));
-        *d = gl_fp16_to_fp32(dbits) * 0.125f;
-        const __m256i high = _mm256_set1_epi8((char)0xf8);
-        for (int ib = 0; ib < 8; ib++) {
-            const int v = s[ib / 2] >> (6 * (ib % 2));
-            sc[2 * ib] = 2 * (v & 7) + 1;
-            sc[2 * ib + 1] = 2 * (v >> 3 & 7) + 1;
-            long long g[4], sh[4];
-            for (int l = 0; l < 4; l++) {
-                const int h = b->qh[2 * ib + l / 2] >> (4 * (l % 2)) & 0xf; // 3 index bits, shift sign
-                g[l] = (long long)gl_iq1s_grid[b->qs[4 * ib + l] | (h & 7) << 8];
-                sh[l] = h & 8 ? -1LL : 0x0101010101010101LL;
-            }
-            // 8 * grid (bytes -1, 0, 1; the bits shifted into the next byte masked off) + shift
-            const __m256i gv = _mm256_set_epi64x(g[3], g[2], g[1], g[0]);
-            lv[ib] = _mm256_add_epi8(_mm256_and_si256(_mm256_slli_epi16(gv, 3), high),
-                                     _mm256_set_epi64x(sh[3], sh[2], sh[1], sh[0]));
-        }
-        return;
-    }
-    default: {
-        gl_lowbit_block u;
-        gl_unpack_lowbit(t, row, i, &u);
-        *d = u.d / (float)u.div;
-        const int ns = n_sub(t), per = 16 / ns;
-        for (int k = 0; k < ns; k++) sc[k] = u.ls[per * k];
-        for (int c = 0; c < 8; c++) lv[c] = _mm256_loadu_si256((const __m256i *)(u.q + 32 * c));
-        return;
-    }
-    }
-}
 
 // 8 rows' 32-byte level vectors to 8 steps: step s holds 4-byte group s of every row.
 static void transpose8(const __m256i v[8], __m256i q[8]) {
@@ -166,7 +58,7 @@ static void transpose8(const __m256i v[8], __m256i q[8]) {
 static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int nsb, pk16lb *pk) {
     _Alignas(32) __m256i lv[16][8];
     int32_t sc[16];
-    const __m256i off = _mm256_set1_epi8(OFFSET);
+    const __m256i off = _mm256_set1_epi8(LOWBIT_OFFSET);
     for (int i = 0; i < nsb; i++) {
         pk16lb *p = &pk[i];
         for (int r = 0; r < 16; r++) {
@@ -190,7 +82,7 @@ static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int
 }
 
 // nt tokens x 16 rows over super-blocks [i0, i1). Token j: yk[j] its Q8_K blocks, yo[j] +
-// nsub * i its sub-blocks' -OFFSET * sum(y), st[j] its 16 accumulators between chunks.
+// nsub * i its sub-blocks' -LOWBIT_OFFSET * sum(y), st[j] its 16 accumulators between chunks.
 INL void kernel16lb(int i0, int i1, const pk16lb *pk, const block_q8_K *const *yk, const int32_t *const *yo,
                     float *const *st, const int nt, const int nsub) {
     const int steps = 64 / nsub;
@@ -271,7 +163,7 @@ bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_r
             for (int k = 0; k < nsub; k++) {
                 const int16_t *b = yb[i].bsums;
                 const int sum = nsub == 16 ? b[k] : b[2 * k] + b[2 * k + 1];
-                o[nsub * i + k] = -OFFSET * sum;
+                o[nsub * i + k] = -LOWBIT_OFFSET * sum;
             }
     }
     for (int r0 = 0; r0 < n_rows; r0 += 16) {

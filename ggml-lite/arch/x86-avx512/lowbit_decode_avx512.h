@@ -1,0 +1,128 @@
+// Internal to arch/x86-avx512: the low-bit super-blocks decoded into vectors, for the prompt
+// tiles (tile_lowbit_avx512.c) and the one-token kernels (dot_lowbit_avx512.c).
+//
+// decode_row gives super-block i of a row as signed levels q[256] (8 vectors of 32), the
+// integer scale of each sub-block and the float factor, x = (d / div) * sc[sub-block] * q
+// (quants_lowbit.h), bit for bit what gl_unpack_lowbit gives. IQ2_XXS, IQ3_XXS, IQ3_S and
+// IQ1_M are decoded straight into vectors (grid lookups, sign bits as AVX-512 byte masks);
+// the other types go through the scalar unpacker.
+#ifndef GGML_LITE_LOWBIT_DECODE_AVX512_H
+#define GGML_LITE_LOWBIT_DECODE_AVX512_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "iq_grids.h"
+#include "quants.h"
+#include "quants_lowbit.h"
+
+enum { LOWBIT_OFFSET = 64 }; // makes every level unsigned: |q| <= 62 in all these formats
+
+// Sub-blocks with a scale of their own: 8 of 32 elements, or 16 of 16.
+static inline int n_sub(enum gl_type t) {
+    return t == GL_TYPE_IQ2_XS || t == GL_TYPE_IQ2_S || t == GL_TYPE_IQ1_M ? 16 : 8;
+}
+
+static inline uint32_t rd32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint16_t rd16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+// Magnitudes g negated where bit j of s is set (element j).
+static inline __m256i apply_signs(__m256i g, uint32_t s) {
+    return _mm256_mask_sub_epi8(g, (__mmask32)s, _mm256_setzero_si256(), g);
+}
+
+// Four 7-bit sign fields of an IQ2_XXS/IQ3_XXS word to four full sign bytes: each byte's eighth
+// bit makes its count of minus signs even (gl_iq_signs8), its parity folded into bit 0.
+static inline uint32_t signs4(uint32_t aux) {
+    const uint32_t x = (aux & 0x7f) | (aux << 1 & 0x7f00) | (aux << 2 & 0x7f0000) | (aux << 3 & 0x7f000000);
+    uint32_t p = x ^ x >> 4;
+    p ^= p >> 2;
+    p ^= p >> 1;
+    return x | (p & 0x01010101) << 7;
+}
+
+static inline float half_to_float(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+
+// Super-block i of one row: its 256 levels (8 vectors of 32), sub-block scales, d / div.
+static inline __attribute__((always_inline)) void decode_row(enum gl_type t, const char *row, int i, __m256i lv[8], int32_t sc[16], float *d) {
+    switch (t) {
+    case GL_TYPE_IQ2_XXS: {
+        const block_iq2_xxs *b = (const block_iq2_xxs *)row + i;
+        *d = half_to_float(b->d) * 0.125f;
+        for (int ib = 0; ib < 8; ib++) {
+            const uint8_t *w = (const uint8_t *)(b->qs + 4 * ib);
+            const uint32_t aux = rd32(w + 4);
+            sc[ib] = (int32_t)(2 * (aux >> 28) + 1);
+            const __m256i g = _mm256_set_epi64x((long long)gl_iq2xxs_grid[w[3]], (long long)gl_iq2xxs_grid[w[2]],
+                                                (long long)gl_iq2xxs_grid[w[1]], (long long)gl_iq2xxs_grid[w[0]]);
+            lv[ib] = apply_signs(g, signs4(aux));
+        }
+        return;
+    }
+    case GL_TYPE_IQ3_XXS: {
+        const block_iq3_xxs *b = (const block_iq3_xxs *)row + i;
+        const uint8_t *qs = b->qs, *ss = b->qs + QK_K / 4;
+        *d = half_to_float(b->d) * 0.25f;
+        for (int ib = 0; ib < 8; ib++) {
+            const uint32_t aux = rd32(ss + 4 * ib);
+            sc[ib] = (int32_t)(2 * (aux >> 28) + 1);
+            const uint8_t *q = qs + 8 * ib;
+            const __m256i g = _mm256_set_epi32((int)gl_iq3xxs_grid[q[7]], (int)gl_iq3xxs_grid[q[6]],
+                                               (int)gl_iq3xxs_grid[q[5]], (int)gl_iq3xxs_grid[q[4]],
+                                               (int)gl_iq3xxs_grid[q[3]], (int)gl_iq3xxs_grid[q[2]],
+                                               (int)gl_iq3xxs_grid[q[1]], (int)gl_iq3xxs_grid[q[0]]);
+            lv[ib] = apply_signs(g, signs4(aux));
+        }
+        return;
+    }
+    case GL_TYPE_IQ3_S: {
+        const block_iq3_s *b = (const block_iq3_s *)row + i;
+        *d = half_to_float(b->d);
+        for (int ib = 0; ib < 8; ib++) {
+            sc[ib] = (int32_t)(2 * (b->scales[ib / 2] >> (4 * (ib % 2)) & 0xf) + 1);
+            const uint8_t *q = b->qs + 8 * ib;
+            const unsigned h = b->qh[ib];
+#define IDX(k) (int)gl_iq3s_grid[q[k] | (h >> (k) & 1) << 8]
+            const __m256i g = _mm256_set_epi32(IDX(7), IDX(6), IDX(5), IDX(4), IDX(3), IDX(2), IDX(1), IDX(0));
+#undef IDX
+            lv[ib] = apply_signs(g, rd32(b->signs + 4 * ib));
+        }
+        return;
+    }
+    case GL_TYPE_IQ1_M: {
+        const block_iq1_m *b = (const block_iq1_m *)row + i;
+        uint16_t s[4];
+        for (int k = 0; k < 4; k++) s[k] = rd16(b->scales + 2 * k);
+        const uint16_t dbits = (uint16_t)((s[0] >> 12) | (s[1] >> 8 & 0x00f0) | (s[2] >> 4 & 0x0f00) | (s[3] & 0xf000));
+        *d = half_to_float(dbits) * 0.125f;
+        const __m256i high = _mm256_set1_epi8((char)0xf8);
+        for (int ib = 0; ib < 8; ib++) {
+            const int v = s[ib / 2] >> (6 * (ib % 2));
+            sc[2 * ib] = 2 * (v & 7) + 1;
+            sc[2 * ib + 1] = 2 * (v >> 3 & 7) + 1;
+            long long g[4], sh[4];
+            for (int l = 0; l < 4; l++) {
+                const int h = b->qh[2 * ib + l / 2] >> (4 * (l % 2)) & 0xf; // 3 index bits, shift sign
+                g[l] = (long long)gl_iq1s_grid[b->qs[4 * ib + l] | (h & 7) << 8];
+                sh[l] = h & 8 ? -1LL : 0x0101010101010101LL;
+            }
+            // 8 * grid (bytes -1, 0, 1; the bits shifted into the next byte masked off) + shift
+            const __m256i gv = _mm256_set_epi64x(g[3], g[2], g[1], g[0]);
+            lv[ib] = _mm256_add_epi8(_mm256_and_si256(_mm256_slli_epi16(gv, 3), high),
+                                     _mm256_set_epi64x(sh[3], sh[2], sh[1], sh[0]));
+        }
+        return;
+    }
+    default: {
+        gl_lowbit_block u;
+        gl_unpack_lowbit(t, row, i, &u);
+        *d = u.d / (float)u.div;
+        const int ns = n_sub(t), per = 16 / ns;
+        for (int k = 0; k < ns; k++) sc[k] = u.ls[per * k];
+        for (int c = 0; c < 8; c++) lv[c] = _mm256_loadu_si256((const __m256i *)(u.q + 32 * c));
+        return;
+    }
+    }
+}
+
+#endif
