@@ -100,16 +100,16 @@ static inline __attribute__((always_inline)) void decode_row(enum gl_type t, con
             const int v = s[ib / 2] >> (6 * (ib % 2));
             sc[2 * ib] = 2 * (v & 7) + 1;
             sc[2 * ib + 1] = 2 * (v >> 3 & 7) + 1;
-            long long g[4], sh[4];
-            for (int l = 0; l < 4; l++) {
-                const int h = b->qh[2 * ib + l / 2] >> (4 * (l % 2)) & 0xf; // 3 index bits, shift sign
-                g[l] = (long long)gl_iq1s_grid[b->qs[4 * ib + l] | (h & 7) << 8];
-                sh[l] = h & 8 ? -1LL : 0x0101010101010101LL;
-            }
+            const uint8_t *q = b->qs + 4 * ib;
+            const unsigned h0 = b->qh[2 * ib], h1 = b->qh[2 * ib + 1]; // per group: 3 index bits, shift sign
+            const __m256i g = _mm256_set_epi64x((long long)gl_iq1s_grid[q[3] | (h1 >> 4 & 7) << 8],
+                                                (long long)gl_iq1s_grid[q[2] | (h1 & 7) << 8],
+                                                (long long)gl_iq1s_grid[q[1] | (h0 >> 4 & 7) << 8],
+                                                (long long)gl_iq1s_grid[q[0] | (h0 & 7) << 8]);
+            const __mmask8 minus = (__mmask8)((h0 >> 3 & 1) | (h0 >> 6 & 2) | (h1 >> 1 & 4) | (h1 >> 4 & 8));
             // 8 * grid (bytes -1, 0, 1; the bits shifted into the next byte masked off) + shift
-            const __m256i gv = _mm256_set_epi64x(g[3], g[2], g[1], g[0]);
-            lv[ib] = _mm256_add_epi8(_mm256_and_si256(_mm256_slli_epi16(gv, 3), high),
-                                     _mm256_set_epi64x(sh[3], sh[2], sh[1], sh[0]));
+            lv[ib] = _mm256_add_epi8(_mm256_and_si256(_mm256_slli_epi16(g, 3), high),
+                                     _mm256_mask_blend_epi64(minus, _mm256_set1_epi8(1), _mm256_set1_epi8(-1)));
         }
         return;
     }
