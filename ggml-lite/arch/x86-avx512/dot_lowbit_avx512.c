@@ -1,4 +1,4 @@
-// One-token kernels for IQ2_XXS, IQ3_XXS, IQ3_S and IQ1_M against Q8_K rows, with AVX512-VNNI
+// One-token kernels for IQ2_XXS, IQ2_S, IQ3_XXS, IQ3_S and IQ1_M against Q8_K rows, with AVX512-VNNI
 // on 256-bit registers.
 //
 // A super-block decodes to signed levels (lowbit_decode_avx512.h), which enter vpdpbusd plus
@@ -70,6 +70,7 @@ _Static_assert(LOWBIT_OFFSET == 64, "block_sum shifts by 6");
         for (int j = 0; j < nr; j++) s[(size_t)j * bs] = dot_row(TYPE, n, x, (const char *)y + (size_t)j * by); \
     }
 LOWBIT_DOT_AVX512(iq2_xxs, GL_TYPE_IQ2_XXS)
+LOWBIT_DOT_AVX512(iq2_s, GL_TYPE_IQ2_S)
 LOWBIT_DOT_AVX512(iq3_xxs, GL_TYPE_IQ3_XXS)
 LOWBIT_DOT_AVX512(iq3_s, GL_TYPE_IQ3_S)
 LOWBIT_DOT_AVX512(iq1_m, GL_TYPE_IQ1_M)

@@ -23,13 +23,15 @@ bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_r
     void gl_dot_##T##_avx512(int n, float *s, const void *x, const void *y);        \
     void gl_dot_##T##_nr_avx512(int n, float *s, size_t bs, const void *x, const void *y, size_t by, int nr);
 GL_AVX512_LOWBIT_DOT(iq2_xxs)
+GL_AVX512_LOWBIT_DOT(iq2_s)
 GL_AVX512_LOWBIT_DOT(iq3_xxs)
 GL_AVX512_LOWBIT_DOT(iq3_s)
 GL_AVX512_LOWBIT_DOT(iq1_m)
 #undef GL_AVX512_LOWBIT_DOT
 
 #define GL_AVX512_LOWBIT_DOTS(SUFFIX)                                                                        \
-    [GL_TYPE_IQ2_XXS] = gl_dot_iq2_xxs##SUFFIX, [GL_TYPE_IQ3_XXS] = gl_dot_iq3_xxs##SUFFIX,                   \
+    [GL_TYPE_IQ2_XXS] = gl_dot_iq2_xxs##SUFFIX, [GL_TYPE_IQ2_S] = gl_dot_iq2_s##SUFFIX,          \
+    [GL_TYPE_IQ3_XXS] = gl_dot_iq3_xxs##SUFFIX,                   \
     [GL_TYPE_IQ3_S] = gl_dot_iq3_s##SUFFIX, [GL_TYPE_IQ1_M] = gl_dot_iq1_m##SUFFIX
 
 #endif

@@ -3,8 +3,8 @@
 //
 // decode_row gives super-block i of a row as signed levels q[256] (8 vectors of 32), the
 // integer scale of each sub-block and the float factor, x = (d / div) * sc[sub-block] * q
-// (quants_lowbit.h), bit for bit what gl_unpack_lowbit gives. IQ2_XXS, IQ3_XXS, IQ3_S and
-// IQ1_M are decoded straight into vectors (grid lookups, sign bits as AVX-512 byte masks);
+// (quants_lowbit.h), bit for bit what gl_unpack_lowbit gives. IQ2_XXS, IQ2_S, IQ3_XXS, IQ3_S
+// and IQ1_M are decoded straight into vectors (grid lookups, sign bits as AVX-512 byte masks);
 // the other types go through the scalar unpacker.
 #ifndef GGML_LITE_LOWBIT_DECODE_AVX512_H
 #define GGML_LITE_LOWBIT_DECODE_AVX512_H
@@ -41,6 +41,24 @@ static inline uint32_t signs4(uint32_t aux) {
     return x | (p & 0x01010101) << 7;
 }
 
+// signs4 on 8 words at once.
+static inline __m256i signs4_x8(__m256i a) {
+    const __m256i m7 = _mm256_set1_epi32(0x7f);
+    const __m256i x = _mm256_or_si256(
+        _mm256_or_si256(_mm256_and_si256(a, m7), _mm256_and_si256(_mm256_slli_epi32(a, 1), _mm256_slli_epi32(m7, 8))),
+        _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi32(a, 2), _mm256_slli_epi32(m7, 16)),
+                        _mm256_and_si256(_mm256_slli_epi32(a, 3), _mm256_slli_epi32(m7, 24))));
+    __m256i p = _mm256_xor_si256(x, _mm256_srli_epi32(x, 4));
+    p = _mm256_xor_si256(p, _mm256_srli_epi32(p, 2));
+    p = _mm256_xor_si256(p, _mm256_srli_epi32(p, 1));
+    return _mm256_or_si256(x, _mm256_slli_epi32(_mm256_and_si256(p, _mm256_set1_epi32(0x01010101)), 7));
+}
+
+// The 4-bit scales in the top of 8 words as 2s + 1.
+static inline void scales_x8(__m256i a, int32_t sc[8]) {
+    _mm256_storeu_si256((__m256i *)sc, _mm256_or_si256(_mm256_slli_epi32(_mm256_srli_epi32(a, 28), 1), _mm256_set1_epi32(1)));
+}
+
 static inline float half_to_float(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
 
 // Super-block i of one row: its 256 levels (8 vectors of 32), sub-block scales, d / div.
@@ -49,29 +67,58 @@ static inline __attribute__((always_inline)) void decode_row(enum gl_type t, con
     case GL_TYPE_IQ2_XXS: {
         const block_iq2_xxs *b = (const block_iq2_xxs *)row + i;
         *d = half_to_float(b->d) * 0.125f;
+        // per block two words: four 8-bit grid indices, then the signs and scale
+        const __m512i words = _mm512_loadu_si512(b->qs);
+        const __m256i aux = _mm512_cvtepi64_epi32(_mm512_srli_epi64(words, 32));
+        const __m256i idx = _mm512_cvtepi64_epi32(words); // the 32 indices in order
+        _Alignas(32) uint32_t sg[8];
+        _Alignas(32) uint8_t ix[32];
+        _mm256_store_si256((__m256i *)sg, signs4_x8(aux));
+        _mm256_store_si256((__m256i *)ix, idx);
+        scales_x8(aux, sc);
+        for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
+            const uint8_t *q = ix + 8 * h;
+            const __m512i g = _mm512_set_epi64((long long)gl_iq2xxs_grid[q[7]], (long long)gl_iq2xxs_grid[q[6]],
+                                               (long long)gl_iq2xxs_grid[q[5]], (long long)gl_iq2xxs_grid[q[4]],
+                                               (long long)gl_iq2xxs_grid[q[3]], (long long)gl_iq2xxs_grid[q[2]],
+                                               (long long)gl_iq2xxs_grid[q[1]], (long long)gl_iq2xxs_grid[q[0]]);
+            lv[2 * h] = apply_signs(_mm512_castsi512_si256(g), sg[2 * h]);
+            lv[2 * h + 1] = apply_signs(_mm512_extracti64x4_epi64(g, 1), sg[2 * h + 1]);
+        }
+        return;
+    }
+    case GL_TYPE_IQ2_S: {
+        const block_iq2_s *b = (const block_iq2_s *)row + i;
+        const uint8_t *signs = b->qs + QK_K / 8;
+        *d = half_to_float(b->d) * 0.125f;
         for (int ib = 0; ib < 8; ib++) {
-            const uint8_t *w = (const uint8_t *)(b->qs + 4 * ib);
-            const uint32_t aux = rd32(w + 4);
-            sc[ib] = (int32_t)(2 * (aux >> 28) + 1);
-            const __m256i g = _mm256_set_epi64x((long long)gl_iq2xxs_grid[w[3]], (long long)gl_iq2xxs_grid[w[2]],
-                                                (long long)gl_iq2xxs_grid[w[1]], (long long)gl_iq2xxs_grid[w[0]]);
-            lv[ib] = apply_signs(g, signs4(aux));
+            sc[2 * ib] = 2 * (b->scales[ib] & 0xf) + 1;
+            sc[2 * ib + 1] = 2 * (b->scales[ib] >> 4) + 1;
+            const uint8_t *q = b->qs + 4 * ib;
+            const unsigned h = b->qh[ib]; // two high index bits per group
+            const __m256i g = _mm256_set_epi64x((long long)gl_iq2s_grid[q[3] | (h >> 6 & 3) << 8],
+                                                (long long)gl_iq2s_grid[q[2] | (h >> 4 & 3) << 8],
+                                                (long long)gl_iq2s_grid[q[1] | (h >> 2 & 3) << 8],
+                                                (long long)gl_iq2s_grid[q[0] | (h & 3) << 8]);
+            lv[ib] = apply_signs(g, rd32(signs + 4 * ib));
         }
         return;
     }
     case GL_TYPE_IQ3_XXS: {
         const block_iq3_xxs *b = (const block_iq3_xxs *)row + i;
-        const uint8_t *qs = b->qs, *ss = b->qs + QK_K / 4;
+        const uint8_t *qs = b->qs;
         *d = half_to_float(b->d) * 0.25f;
+        const __m256i aux = _mm256_loadu_si256((const __m256i *)(b->qs + QK_K / 4)); // signs and scale per block
+        _Alignas(32) uint32_t sg[8];
+        _mm256_store_si256((__m256i *)sg, signs4_x8(aux));
+        scales_x8(aux, sc);
         for (int ib = 0; ib < 8; ib++) {
-            const uint32_t aux = rd32(ss + 4 * ib);
-            sc[ib] = (int32_t)(2 * (aux >> 28) + 1);
             const uint8_t *q = qs + 8 * ib;
             const __m256i g = _mm256_set_epi32((int)gl_iq3xxs_grid[q[7]], (int)gl_iq3xxs_grid[q[6]],
                                                (int)gl_iq3xxs_grid[q[5]], (int)gl_iq3xxs_grid[q[4]],
                                                (int)gl_iq3xxs_grid[q[3]], (int)gl_iq3xxs_grid[q[2]],
                                                (int)gl_iq3xxs_grid[q[1]], (int)gl_iq3xxs_grid[q[0]]);
-            lv[ib] = apply_signs(g, signs4(aux));
+            lv[ib] = apply_signs(g, sg[ib]);
         }
         return;
     }

@@ -156,15 +156,17 @@ bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_r
     pk16lb *pk = (pk16lb *)mem;
     float *st = (float *)(mem + pk_bytes);
     int32_t *ofs = (int32_t *)(mem + pk_bytes + st_bytes);
-    for (int t = 0; t < n_tok; t++) {
+    for (int t = 0; t < n_tok; t++) { // -LOWBIT_OFFSET * each sub-block's activation sum
         const block_q8_K *yb = (const block_q8_K *)((const char *)y + (size_t)t * by);
         int32_t *o = ofs + (size_t)t * tofs;
-        for (int i = 0; i < nsb; i++)
-            for (int k = 0; k < nsub; k++) {
-                const int16_t *b = yb[i].bsums;
-                const int sum = nsub == 16 ? b[k] : b[2 * k] + b[2 * k + 1];
-                o[nsub * i + k] = -LOWBIT_OFFSET * sum;
-            }
+        for (int i = 0; i < nsb; i++) {
+            const __m256i bsums = _mm256_loadu_si256((const __m256i *)yb[i].bsums);
+            if (nsub == 16)
+                _mm512_storeu_si512(o + 16 * i, _mm512_mullo_epi32(_mm512_cvtepi16_epi32(bsums), _mm512_set1_epi32(-LOWBIT_OFFSET)));
+            else
+                _mm256_storeu_si256((__m256i *)(o + 8 * i), _mm256_mullo_epi32(_mm256_madd_epi16(bsums, _mm256_set1_epi16(1)),
+                                                                               _mm256_set1_epi32(-LOWBIT_OFFSET)));
+        }
     }
     for (int r0 = 0; r0 < n_rows; r0 += 16) {
         const int nrows = n_rows - r0 < 16 ? n_rows - r0 : 16;
