@@ -125,13 +125,21 @@ static inline __attribute__((always_inline)) void decode_row(enum gl_type t, con
     case GL_TYPE_IQ3_S: {
         const block_iq3_s *b = (const block_iq3_s *)row + i;
         *d = half_to_float(b->d);
+        // the 64 grid indices: 8 low bits from qs, the ninth from qh (bit k for index k)
+        uint64_t hb;
+        memcpy(&hb, b->qh, 8);
+        _Alignas(64) uint16_t ix[64];
+        const __m512i nine = _mm512_set1_epi16(256);
+        for (int h = 0; h < 2; h++) {
+            const __m512i lo = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * h)));
+            _mm512_store_si512(ix + 32 * h, _mm512_mask_add_epi16(lo, (__mmask32)(hb >> (32 * h)), lo, nine));
+        }
         for (int ib = 0; ib < 8; ib++) {
             sc[ib] = (int32_t)(2 * (b->scales[ib / 2] >> (4 * (ib % 2)) & 0xf) + 1);
-            const uint8_t *q = b->qs + 8 * ib;
-            const unsigned h = b->qh[ib];
-#define IDX(k) (int)gl_iq3s_grid[q[k] | (h >> (k) & 1) << 8]
-            const __m256i g = _mm256_set_epi32(IDX(7), IDX(6), IDX(5), IDX(4), IDX(3), IDX(2), IDX(1), IDX(0));
-#undef IDX
+            const uint16_t *q = ix + 8 * ib;
+            const __m256i g = _mm256_set_epi32((int)gl_iq3s_grid[q[7]], (int)gl_iq3s_grid[q[6]], (int)gl_iq3s_grid[q[5]],
+                                               (int)gl_iq3s_grid[q[4]], (int)gl_iq3s_grid[q[3]], (int)gl_iq3s_grid[q[2]],
+                                               (int)gl_iq3s_grid[q[1]], (int)gl_iq3s_grid[q[0]]);
             lv[ib] = apply_signs(g, rd32(b->signs + 4 * ib));
         }
         return;
@@ -142,21 +150,26 @@ static inline __attribute__((always_inline)) void decode_row(enum gl_type t, con
         for (int k = 0; k < 4; k++) s[k] = rd16(b->scales + 2 * k);
         const uint16_t dbits = (uint16_t)((s[0] >> 12) | (s[1] >> 8 & 0x00f0) | (s[2] >> 4 & 0x0f00) | (s[3] & 0xf000));
         *d = half_to_float(dbits) * 0.125f;
+        // per group k of 8 a nibble of qh (k even: low): 3 high index bits and the shift's sign
+        const __m128i qh = _mm_loadu_si128((const __m128i *)b->qh), m4 = _mm_set1_epi8(0xf);
+        const __m128i n0 = _mm_and_si128(qh, m4), n1 = _mm_and_si128(_mm_srli_epi16(qh, 4), m4);
+        const __m256i nib = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(n0, n1)), _mm_unpackhi_epi8(n0, n1), 1);
+        const uint32_t minus = (uint32_t)_mm256_movepi8_mask(_mm256_slli_epi16(nib, 4)); // bit 3 of each nibble
+        const __m512i hi = _mm512_slli_epi16(_mm512_cvtepu8_epi16(_mm256_and_si256(nib, _mm256_set1_epi8(7))), 8);
+        _Alignas(64) uint16_t ix[32];
+        _mm512_store_si512(ix, _mm512_or_si512(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b->qs)), hi));
         const __m256i high = _mm256_set1_epi8((char)0xf8);
         for (int ib = 0; ib < 8; ib++) {
             const int v = s[ib / 2] >> (6 * (ib % 2));
             sc[2 * ib] = 2 * (v & 7) + 1;
             sc[2 * ib + 1] = 2 * (v >> 3 & 7) + 1;
-            const uint8_t *q = b->qs + 4 * ib;
-            const unsigned h0 = b->qh[2 * ib], h1 = b->qh[2 * ib + 1]; // per group: 3 index bits, shift sign
-            const __m256i g = _mm256_set_epi64x((long long)gl_iq1s_grid[q[3] | (h1 >> 4 & 7) << 8],
-                                                (long long)gl_iq1s_grid[q[2] | (h1 & 7) << 8],
-                                                (long long)gl_iq1s_grid[q[1] | (h0 >> 4 & 7) << 8],
-                                                (long long)gl_iq1s_grid[q[0] | (h0 & 7) << 8]);
-            const __mmask8 minus = (__mmask8)((h0 >> 3 & 1) | (h0 >> 6 & 2) | (h1 >> 1 & 4) | (h1 >> 4 & 8));
+            const uint16_t *q = ix + 4 * ib;
+            const __m256i g = _mm256_set_epi64x((long long)gl_iq1s_grid[q[3]], (long long)gl_iq1s_grid[q[2]],
+                                                (long long)gl_iq1s_grid[q[1]], (long long)gl_iq1s_grid[q[0]]);
             // 8 * grid (bytes -1, 0, 1; the bits shifted into the next byte masked off) + shift
             lv[ib] = _mm256_add_epi8(_mm256_and_si256(_mm256_slli_epi16(g, 3), high),
-                                     _mm256_mask_blend_epi64(minus, _mm256_set1_epi8(1), _mm256_set1_epi8(-1)));
+                                     _mm256_mask_blend_epi64((__mmask8)(minus >> (4 * ib) & 0xf), _mm256_set1_epi8(1),
+                                                             _mm256_set1_epi8(-1)));
         }
         return;
     }
