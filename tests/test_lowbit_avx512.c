@@ -86,15 +86,17 @@ static void check_type(enum gl_type type, int n, int n_rows, int n_tok) {
     }
     const gl_vec_dot_fn dot = gl_kernels_avx512.vec_dot[type];
     if (dot) {
+        int bad = 0;
         for (int r = 0; r < n_rows; r++)
             for (int t = 0; t < 2; t++) {
                 float got, want;
                 dot(n, &got, w + r * w_row, y + t * by);
                 tr->vec_dot_scalar(n, &want, w + r * w_row, y + t * by);
                 const double tol = 1e-5 * magnitude(tr, w + r * w_row, y + t * by, n) + 1e-30;
-                CHECK(fabs((double)got - want) <= tol, "%s n=%d dot row %d token %d: %.9g, scalar %.9g", tr->name, n,
-                      r, t, got, want);
+                if (!(fabs((double)got - want) <= tol) && bad++ < 3)
+                    CHECK(0, "%s n=%d dot row %d token %d: %.9g, scalar %.9g", tr->name, n, r, t, got, want);
             }
+        CHECK(bad == 0, "%s: %d one-token outputs off", tr->name, bad);
     }
     free(w), free(y), free(x), free(out);
 }

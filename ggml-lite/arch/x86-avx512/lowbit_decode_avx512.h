@@ -59,6 +59,13 @@ static inline void scales_x8(__m256i a, int32_t sc[8]) {
     _mm256_storeu_si256((__m256i *)sc, _mm256_or_si256(_mm256_slli_epi32(_mm256_srli_epi32(a, 28), 1), _mm256_set1_epi32(1)));
 }
 
+// 16 scales 2v + 1 at once: v = (field k of `words`) = words[idx[k]] >> shift[k] & mask.
+static inline void scales_x16(__m512i words, __m512i idx, __m512i shift, int mask, int32_t sc[16]) {
+    const __m512i v = _mm512_srlv_epi32(_mm512_permutexvar_epi32(idx, words), shift);
+    _mm512_storeu_si512(sc, _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(mask)), 1),
+                                            _mm512_set1_epi32(1)));
+}
+
 static inline float half_to_float(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
 
 // Super-block i of one row: its 256 levels (8 vectors of 32), sub-block scales, d / div.
@@ -91,9 +98,11 @@ static inline __attribute__((always_inline)) void decode_row(enum gl_type t, con
         const block_iq2_s *b = (const block_iq2_s *)row + i;
         const uint8_t *signs = b->qs + QK_K / 8;
         *d = half_to_float(b->d) * 0.125f;
+        // scale k: nibble k % 2 of byte k / 2
+        scales_x16(_mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
+                   _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
+                   _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
         for (int ib = 0; ib < 8; ib++) {
-            sc[2 * ib] = 2 * (b->scales[ib] & 0xf) + 1;
-            sc[2 * ib + 1] = 2 * (b->scales[ib] >> 4) + 1;
             const uint8_t *q = b->qs + 4 * ib;
             const unsigned h = b->qh[ib]; // two high index bits per group
             const __m256i g = _mm256_set_epi64x((long long)gl_iq2s_grid[q[3] | (h >> 6 & 3) << 8],
@@ -134,8 +143,11 @@ static inline __attribute__((always_inline)) void decode_row(enum gl_type t, con
             const __m512i lo = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * h)));
             _mm512_store_si512(ix + 32 * h, _mm512_mask_add_epi16(lo, (__mmask32)(hb >> (32 * h)), lo, nine));
         }
+        // scale k < 8: nibble k % 2 of byte k / 2 (the other 8 lanes unused)
+        scales_x16(_mm512_castsi128_si512(_mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)rd32(b->scales)))),
+                   _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 0, 0),
+                   _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
         for (int ib = 0; ib < 8; ib++) {
-            sc[ib] = (int32_t)(2 * (b->scales[ib / 2] >> (4 * (ib % 2)) & 0xf) + 1);
             const uint16_t *q = ix + 8 * ib;
             const __m256i g = _mm256_set_epi32((int)gl_iq3s_grid[q[7]], (int)gl_iq3s_grid[q[6]], (int)gl_iq3s_grid[q[5]],
                                                (int)gl_iq3s_grid[q[4]], (int)gl_iq3s_grid[q[3]], (int)gl_iq3s_grid[q[2]],
@@ -159,10 +171,11 @@ static inline __attribute__((always_inline)) void decode_row(enum gl_type t, con
         _Alignas(64) uint16_t ix[32];
         _mm512_store_si512(ix, _mm512_or_si512(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b->qs)), hi));
         const __m256i high = _mm256_set1_epi8((char)0xf8);
+        // scale k: bits 3 (k % 4).. of word k / 4
+        scales_x16(_mm512_castsi128_si512(_mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
+                   _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                   _mm512_set_epi32(9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0), 7, sc);
         for (int ib = 0; ib < 8; ib++) {
-            const int v = s[ib / 2] >> (6 * (ib % 2));
-            sc[2 * ib] = 2 * (v & 7) + 1;
-            sc[2 * ib + 1] = 2 * (v >> 3 & 7) + 1;
             const uint16_t *q = ix + 4 * ib;
             const __m256i g = _mm256_set_epi64x((long long)gl_iq1s_grid[q[3]], (long long)gl_iq1s_grid[q[2]],
                                                 (long long)gl_iq1s_grid[q[1]], (long long)gl_iq1s_grid[q[0]]);
