@@ -1,8 +1,9 @@
 // The AVX-512 set's low-bit kernels against the scalar ones, on random rows (any bytes, small
 // scales): the prompt tile for many tokens and row counts that are not multiples of its 16,
 // and the one-token kernels the set has. Both sum the same integers; only float adds over
-// super-blocks differ, so they agree within a few ulps of the products' magnitudes. Skips when
-// the build or the CPU has no AVX-512 set.
+// super-blocks differ, so they agree within a few ulps of the products' magnitudes. The
+// one-token kernels are also bitwise the AVX2 set's. Skips when the build or the CPU has no
+// AVX-512 set.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "tests/test_util.h"
 
 extern const gl_kernel_set gl_kernels_avx512 __attribute__((weak));
+extern const gl_kernel_set gl_kernels_avx2 __attribute__((weak));
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
 static uint32_t next_u32(void) {
@@ -95,6 +97,13 @@ static void check_type(enum gl_type type, int n, int n_rows, int n_tok) {
                 const double tol = 1e-5 * magnitude(tr, w + r * w_row, y + t * by, n) + 1e-30;
                 if (!(fabs((double)got - want) <= tol) && bad++ < 3)
                     CHECK(0, "%s n=%d dot row %d token %d: %.9g, scalar %.9g", tr->name, n, r, t, got, want);
+                // and bitwise the AVX2 set's (the reference's arithmetic)
+                if (&gl_kernels_avx2 != NULL && gl_kernels_avx2.vec_dot[type]) {
+                    float ref;
+                    gl_kernels_avx2.vec_dot[type](n, &ref, w + r * w_row, y + t * by);
+                    if (memcmp(&ref, &got, sizeof got) != 0 && bad++ < 3)
+                        CHECK(0, "%s n=%d dot row %d token %d: %.9g, AVX2 kernel %.9g", tr->name, n, r, t, got, ref);
+                }
             }
         CHECK(bad == 0, "%s: %d one-token outputs off", tr->name, bad);
     }

@@ -1,13 +1,14 @@
-// One-token kernels for IQ2_XXS, IQ2_S, IQ3_XXS, IQ3_S and IQ1_M against Q8_K rows, with AVX512-VNNI
-// on 256-bit registers.
+// One-token kernels for IQ2_XXS, IQ2_S, IQ3_XXS, IQ3_S and IQ1_M against Q8_K rows, with
+// AVX512-VNNI on 256-bit registers, bitwise the AVX2 set's (llama.cpp's AVX2 arithmetic).
 //
-// A super-block decodes to signed levels (lowbit_decode_avx512.h), which enter vpdpbusd plus
-// LOWBIT_OFFSET, unsigned, against the activations as they are; each 32-element block's 8
-// lanes are multiplied by their sub-block scales (vpmulld) and summed, less LOWBIT_OFFSET times
-// the scaled activation sums (Q8_K's bsums). The integer sum is exact; per super-block one FMA
-// acc += float(sum) * (d / div * d_y), and the 8 float lanes are added at the end. The batched
-// entry runs the one-row kernel per activation row, so that it is bitwise the one-token kernel
-// (speculative verification and the tests rely on it).
+// A super-block decodes to grid magnitudes and sign bits (lowbit_decode_avx512.h); the
+// activations are negated where the weights are (a masked subtract, as vpsignb would), and one
+// vpdpbusd per 32-element block gives the 8 lanes of 4-element sums that the AVX2 kernel's
+// vpmaddubsw + vpmaddwd give; times the block's scales (vpmulld) and summed over the blocks,
+// the integer lanes are the AVX2 kernel's exactly, and so are the float steps after them
+// (per super-block one FMA with d_w * d_y, the lanes added as llama.cpp adds them). IQ1_M
+// keeps the shifts in lanes of their own, as there. The batched entry runs the one-row kernel
+// per activation row, so it is bitwise the one-token kernel too.
 #include <immintrin.h>
 
 #include "dot.h"
@@ -22,47 +23,49 @@ INL float hsum8(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-// The integer dot of super-block i (its levels lv, scales sc) with activation block y, in 8 lanes.
-INL __m256i block_sum(const __m256i lv[8], const int32_t sc[16], const block_q8_K *y, const bool sub16) {
-    const __m256i off = _mm256_set1_epi8(LOWBIT_OFFSET);
-    __m256i tot = _mm256_setzero_si256();
-    _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
-        const __m256i dp = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_add_epi8(lv[k], off),
-                                               _mm256_loadu_si256((const __m256i *)(y->qs + 32 * k)));
-        // lanes 0..3 are elements 0..15 of the block, lanes 4..7 elements 16..31
-        const __m256i s = sub16 ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(sc[2 * k])),
-                                                          _mm_set1_epi32(sc[2 * k + 1]), 1)
-                                : _mm256_set1_epi32(sc[k]);
-        tot = _mm256_add_epi32(tot, _mm256_mullo_epi32(dp, s));
-    }
-    // the offset's share: LOWBIT_OFFSET * sum over sub-blocks of scale * activation sum
-    const __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
-    __m256i corr;
-    if (sub16) {
-        const __m512i c = _mm512_mullo_epi32(_mm512_cvtepi16_epi32(bs), _mm512_loadu_si512(sc));
-        corr = _mm256_add_epi32(_mm512_castsi512_si256(c), _mm512_extracti64x4_epi64(c, 1));
-    } else {
-        corr = _mm256_mullo_epi32(_mm256_madd_epi16(bs, _mm256_set1_epi16(1)), _mm256_loadu_si256((const __m256i *)sc));
-    }
-    return _mm256_sub_epi32(tot, _mm256_slli_epi32(corr, 6)); // LOWBIT_OFFSET = 64
+// Scales of block k's 8 lanes: lanes 0..3 are its elements 0..15, lanes 4..7 elements 16..31.
+INL __m256i lane_scales(const int32_t sc[16], int k, bool sub16) {
+    return sub16 ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(sc[2 * k])), _mm_set1_epi32(sc[2 * k + 1]), 1)
+                 : _mm256_set1_epi32(sc[k]);
 }
+
+// q8 negated where bit j of m is set (as vpsignb does: -128 stays -128).
+INL __m256i negate_where(__m256i q8, uint32_t m) { return _mm256_mask_sub_epi8(q8, (__mmask32)m, _mm256_setzero_si256(), q8); }
 
 INL float dot_row(enum gl_type t, int n, const void *x, const void *vy) {
     const block_q8_K *y = (const block_q8_K *)vy;
-    const bool sub16 = n_sub(t) == 16;
-    __m256 acc = _mm256_setzero_ps();
+    const bool sub16 = n_sub(t) == 16, iq1 = t == GL_TYPE_IQ1_M;
+    __m256 acc = _mm256_setzero_ps(), acc_m = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
-        __m256i lv[8];
-        int32_t sc[16];
-        float d;
-        decode_row(t, (const char *)x, i, lv, sc, &d);
-        const __m256i sum = block_sum(lv, sc, &y[i], sub16);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(d * y[i].d), acc);
+        lowbit_parts p;
+        decode_parts(t, (const char *)x, i, &p);
+        __m256i lanes = _mm256_setzero_si256(), lanes_m = _mm256_setzero_si256();
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+            const __m256i q8 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 32 * k));
+            const __m256i s = lane_scales(p.sc, k, sub16);
+            if (iq1) { // the grid -1, 0, 1 as magnitudes and signs; the shifts +-1 in lanes of their own
+                const __m256i g = p.g[k];
+                const __m256i dg = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(g),
+                                                       negate_where(q8, (uint32_t)_mm256_movepi8_mask(g)));
+                const __m256i ds = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), negate_where(q8, p.sg[k]));
+                lanes = _mm256_add_epi32(lanes, _mm256_mullo_epi32(dg, s));
+                lanes_m = _mm256_add_epi32(lanes_m, _mm256_mullo_epi32(ds, s));
+            } else {
+                const __m256i dp = _mm256_dpbusd_epi32(_mm256_setzero_si256(), p.g[k], negate_where(q8, p.sg[k]));
+                lanes = _mm256_add_epi32(lanes, _mm256_mullo_epi32(dp, s));
+            }
+        }
+        const float d = y[i].d * p.d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc);
+        if (iq1) acc_m = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes_m), acc_m);
     }
-    return hsum8(acc);
+    switch (t) {
+    case GL_TYPE_IQ1_M: return hsum8(acc) + 0.125f * hsum8(acc_m);
+    case GL_TYPE_IQ3_S: return hsum8(acc);
+    case GL_TYPE_IQ3_XXS: return 0.25f * hsum8(acc);
+    default: return 0.125f * hsum8(acc);
+    }
 }
-
-_Static_assert(LOWBIT_OFFSET == 64, "block_sum shifts by 6");
 
 #define LOWBIT_DOT_AVX512(T, TYPE)                                                                              \
     void gl_dot_##T##_avx512(int n, float *s, const void *x, const void *y) { *s = dot_row(TYPE, n, x, y); } \
