@@ -2,10 +2,9 @@
 // AVX512-VNNI on 256-bit registers, bitwise the AVX2 set's (llama.cpp's AVX2 arithmetic).
 //
 // A super-block decodes to grid magnitudes and sign bits (lowbit_decode_avx512.h); the
-// activations are negated where the weights are (a masked subtract, as vpsignb would), and one
-// vpdpbusd per 32-element block gives the 8 lanes of 4-element sums that the AVX2 kernel's
-// vpmaddubsw + vpmaddwd give; times the block's scales (vpmulld) and summed over the blocks,
-// the integer lanes are the AVX2 kernel's exactly, and so are the float steps after them
+// activations are negated where the weights are (a masked subtract, as vpsignb would), and
+// vpmaddubsw + vpdpwssd (the pairs times the 16-bit scales, added into the lanes) per 32-element
+// block give the integer lanes of the AVX2 kernel's vpmaddubsw + vpmaddwd + vpaddd exactly, and so are the float steps after them
 // (per super-block one FMA with d_w * d_y, the lanes added as llama.cpp adds them). IQ1_M
 // keeps the shifts in lanes of their own, as there. The batched entry runs the one-row kernel
 // per activation row, so it is bitwise the one-token kernel too.
@@ -25,8 +24,9 @@ INL float hsum8(__m256 v) {
 
 // Scales of block k's 8 lanes: lanes 0..3 are its elements 0..15, lanes 4..7 elements 16..31.
 INL __m256i lane_scales(const int32_t sc[16], int k, bool sub16) {
-    return sub16 ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi32(sc[2 * k])), _mm_set1_epi32(sc[2 * k + 1]), 1)
-                 : _mm256_set1_epi32(sc[k]);
+    return sub16 ? _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)sc[2 * k])),
+                                           _mm_set1_epi16((short)sc[2 * k + 1]), 1)
+                 : _mm256_set1_epi16((short)sc[k]);
 }
 
 // q8 negated where bit j of m is set (as vpsignb does: -128 stays -128).
@@ -45,14 +45,12 @@ INL float dot_row(enum gl_type t, int n, const void *x, const void *vy) {
             const __m256i s = lane_scales(p.sc, k, sub16);
             if (iq1) { // the grid -1, 0, 1 as magnitudes and signs; the shifts +-1 in lanes of their own
                 const __m256i g = p.g[k];
-                const __m256i dg = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(g),
-                                                       negate_where(q8, (uint32_t)_mm256_movepi8_mask(g)));
-                const __m256i ds = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), negate_where(q8, p.sg[k]));
-                lanes = _mm256_add_epi32(lanes, _mm256_mullo_epi32(dg, s));
-                lanes_m = _mm256_add_epi32(lanes_m, _mm256_mullo_epi32(ds, s));
+                const __m256i dg = _mm256_maddubs_epi16(_mm256_abs_epi8(g), negate_where(q8, (uint32_t)_mm256_movepi8_mask(g)));
+                const __m256i ds = _mm256_maddubs_epi16(_mm256_set1_epi8(1), negate_where(q8, p.sg[k]));
+                lanes = _mm256_dpwssd_epi32(lanes, dg, s);
+                lanes_m = _mm256_dpwssd_epi32(lanes_m, ds, s);
             } else {
-                const __m256i dp = _mm256_dpbusd_epi32(_mm256_setzero_si256(), p.g[k], negate_where(q8, p.sg[k]));
-                lanes = _mm256_add_epi32(lanes, _mm256_mullo_epi32(dp, s));
+                lanes = _mm256_dpwssd_epi32(lanes, _mm256_maddubs_epi16(p.g[k], negate_where(q8, p.sg[k])), s);
             }
         }
         const float d = y[i].d * p.d;
