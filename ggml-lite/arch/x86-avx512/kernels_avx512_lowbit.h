@@ -1,4 +1,5 @@
-// Internal to arch/x86-avx512: the low-bit types' kernels (tile_lowbit_avx512.c).
+// Internal to arch/x86-avx512: the low-bit types' kernels (tile_lowbit_avx512.c,
+// dot_lowbit_avx512.c).
 #ifndef GGML_LITE_KERNELS_AVX512_LOWBIT_H
 #define GGML_LITE_KERNELS_AVX512_LOWBIT_H
 

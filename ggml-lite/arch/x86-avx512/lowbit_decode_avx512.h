@@ -4,7 +4,8 @@
 // decode_row gives super-block i of a row as signed levels q[256] (8 vectors of 32), the
 // integer scale of each sub-block and the float factor, x = (d / div) * sc[sub-block] * q
 // (quants_lowbit.h), bit for bit what gl_unpack_lowbit gives. IQ2_XXS, IQ2_S, IQ3_XXS, IQ3_S
-// and IQ1_M are decoded straight into vectors (grid lookups, sign bits as AVX-512 byte masks);
+// and IQ1_M are decoded straight into vectors (grid lookups, sign bits as AVX-512 byte masks)
+// by decode_parts, which the one-token kernels read as they are (magnitudes, signs, scales);
 // the other types go through the scalar unpacker.
 #ifndef GGML_LITE_LOWBIT_DECODE_AVX512_H
 #define GGML_LITE_LOWBIT_DECODE_AVX512_H
@@ -16,7 +17,7 @@
 #include "quants.h"
 #include "quants_lowbit.h"
 
-enum { LOWBIT_OFFSET = 64 }; // makes every level unsigned: |q| <= 62 in all these formats
+enum { LOWBIT_OFFSET = 64 }; // the tiles add it to make every level unsigned: |q| <= 62 in all these formats
 
 // Sub-blocks with a scale of their own: 8 of 32 elements, or 16 of 16.
 static inline int n_sub(enum gl_type t) {
