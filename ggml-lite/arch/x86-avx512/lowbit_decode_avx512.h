@@ -1,0 +1,240 @@
+// Internal to arch/x86-avx512: the low-bit super-blocks decoded into vectors, for the prompt
+// tiles (tile_lowbit_avx512.c) and the one-token kernels (dot_lowbit_avx512.c).
+//
+// decode_row gives super-block i of a row as signed levels q[256] (8 vectors of 32), the
+// integer scale of each sub-block and the float factor, x = (d / div) * sc[sub-block] * q
+// (quants_lowbit.h), bit for bit what gl_unpack_lowbit gives. IQ2_XXS, IQ2_S, IQ3_XXS, IQ3_S
+// and IQ1_M are decoded straight into vectors (grid lookups, sign bits as AVX-512 byte masks)
+// by decode_parts, which the one-token kernels read as they are (magnitudes, signs, scales);
+// the other types go through the scalar unpacker.
+#ifndef GGML_LITE_LOWBIT_DECODE_AVX512_H
+#define GGML_LITE_LOWBIT_DECODE_AVX512_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "iq_grids.h"
+#include "quants.h"
+#include "quants_lowbit.h"
+
+enum { LOWBIT_OFFSET = 64 }; // the tiles add it to make every level unsigned: |q| <= 62 in all these formats
+
+// Sub-blocks with a scale of their own: 8 of 32 elements, or 16 of 16.
+static inline int n_sub(enum gl_type t) {
+    return t == GL_TYPE_IQ2_XS || t == GL_TYPE_IQ2_S || t == GL_TYPE_IQ1_M ? 16 : 8;
+}
+
+static inline uint32_t rd32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint16_t rd16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+// Magnitudes g negated where bit j of s is set (element j).
+static inline __m256i apply_signs(__m256i g, uint32_t s) {
+    return _mm256_mask_sub_epi8(g, (__mmask32)s, _mm256_setzero_si256(), g);
+}
+
+// Four 7-bit sign fields of an IQ2_XXS/IQ3_XXS word to four full sign bytes: each byte's eighth
+// bit makes its count of minus signs even (gl_iq_signs8), its parity folded into bit 0.
+static inline uint32_t signs4(uint32_t aux) {
+    const uint32_t x = (aux & 0x7f) | (aux << 1 & 0x7f00) | (aux << 2 & 0x7f0000) | (aux << 3 & 0x7f000000);
+    uint32_t p = x ^ x >> 4;
+    p ^= p >> 2;
+    p ^= p >> 1;
+    return x | (p & 0x01010101) << 7;
+}
+
+// signs4 on 8 words at once.
+static inline __m256i signs4_x8(__m256i a) {
+    const __m256i m7 = _mm256_set1_epi32(0x7f);
+    const __m256i x = _mm256_or_si256(
+        _mm256_or_si256(_mm256_and_si256(a, m7), _mm256_and_si256(_mm256_slli_epi32(a, 1), _mm256_slli_epi32(m7, 8))),
+        _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi32(a, 2), _mm256_slli_epi32(m7, 16)),
+                        _mm256_and_si256(_mm256_slli_epi32(a, 3), _mm256_slli_epi32(m7, 24))));
+    __m256i p = _mm256_xor_si256(x, _mm256_srli_epi32(x, 4));
+    p = _mm256_xor_si256(p, _mm256_srli_epi32(p, 2));
+    p = _mm256_xor_si256(p, _mm256_srli_epi32(p, 1));
+    return _mm256_or_si256(x, _mm256_slli_epi32(_mm256_and_si256(p, _mm256_set1_epi32(0x01010101)), 7));
+}
+
+// The 4-bit scales in the top of 8 words as 2s + 1.
+static inline void scales_x8(__m256i a, int32_t sc[8]) {
+    _mm256_storeu_si256((__m256i *)sc, _mm256_or_si256(_mm256_slli_epi32(_mm256_srli_epi32(a, 28), 1), _mm256_set1_epi32(1)));
+}
+
+// 16 scales 2v + 1 at once: v = (field k of `words`) = words[idx[k]] >> shift[k] & mask.
+static inline void scales_x16(__m512i words, __m512i idx, __m512i shift, int mask, int32_t sc[16]) {
+    const __m512i v = _mm512_srlv_epi32(_mm512_permutexvar_epi32(idx, words), shift);
+    _mm512_storeu_si512(sc, _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(mask)), 1),
+                                            _mm512_set1_epi32(1)));
+}
+
+static inline float half_to_float(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+
+// A super-block as the one-token kernels read it: x = d * sc[sub-block] * (s ? -g : g) / div
+// with g the grid magnitudes, s bit j of sg[block] for element j of the block (IQ2_XXS, IQ2_S,
+// IQ3_XXS, IQ3_S); for IQ1_M, x = d * sc * (g + (s ? -1 : 1) / 8) with g the signed grid
+// (-1, 0, 1) and s the shift signs. d: the format's fp16 scale.
+typedef struct {
+    __m256i g[8];
+    uint32_t sg[8];
+    int32_t sc[16];
+    float d;
+} lowbit_parts;
+
+static inline int lowbit_div(enum gl_type t) {
+    return t == GL_TYPE_IQ3_S ? 1 : t == GL_TYPE_IQ3_XXS ? 4 : 8;
+}
+
+// Super-block i of one row of a type with a fast path (has_parts), in parts. False for others.
+static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, const char *row, int i, lowbit_parts *p) {
+    int32_t *sc = p->sc;
+    switch (t) {
+    case GL_TYPE_IQ2_XXS: {
+        const block_iq2_xxs *b = (const block_iq2_xxs *)row + i;
+        p->d = half_to_float(b->d);
+        // per block two words: four 8-bit grid indices, then the signs and scale
+        const __m512i words = _mm512_loadu_si512(b->qs);
+        const __m256i aux = _mm512_cvtepi64_epi32(_mm512_srli_epi64(words, 32));
+        const __m256i idx = _mm512_cvtepi64_epi32(words); // the 32 indices in order
+        _Alignas(32) uint8_t ix[32];
+        _mm256_storeu_si256((__m256i *)p->sg, signs4_x8(aux));
+        _mm256_store_si256((__m256i *)ix, idx);
+        scales_x8(aux, sc);
+        for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
+            const uint8_t *q = ix + 8 * h;
+            const __m512i g = _mm512_set_epi64((long long)gl_iq2xxs_grid[q[7]], (long long)gl_iq2xxs_grid[q[6]],
+                                               (long long)gl_iq2xxs_grid[q[5]], (long long)gl_iq2xxs_grid[q[4]],
+                                               (long long)gl_iq2xxs_grid[q[3]], (long long)gl_iq2xxs_grid[q[2]],
+                                               (long long)gl_iq2xxs_grid[q[1]], (long long)gl_iq2xxs_grid[q[0]]);
+            p->g[2 * h] = _mm512_castsi512_si256(g);
+            p->g[2 * h + 1] = _mm512_extracti64x4_epi64(g, 1);
+        }
+        return true;
+    }
+    case GL_TYPE_IQ2_S: {
+        const block_iq2_s *b = (const block_iq2_s *)row + i;
+        const uint8_t *signs = b->qs + QK_K / 8;
+        p->d = half_to_float(b->d);
+        // scale k: nibble k % 2 of byte k / 2
+        scales_x16(_mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
+                   _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
+                   _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
+        for (int ib = 0; ib < 8; ib++) {
+            const uint8_t *q = b->qs + 4 * ib;
+            const unsigned h = b->qh[ib]; // two high index bits per group
+            const __m256i g = _mm256_set_epi64x((long long)gl_iq2s_grid[q[3] | (h >> 6 & 3) << 8],
+                                                (long long)gl_iq2s_grid[q[2] | (h >> 4 & 3) << 8],
+                                                (long long)gl_iq2s_grid[q[1] | (h >> 2 & 3) << 8],
+                                                (long long)gl_iq2s_grid[q[0] | (h & 3) << 8]);
+            p->g[ib] = g;
+            p->sg[ib] = rd32(signs + 4 * ib);
+        }
+        return true;
+    }
+    case GL_TYPE_IQ3_XXS: {
+        const block_iq3_xxs *b = (const block_iq3_xxs *)row + i;
+        const uint8_t *qs = b->qs;
+        p->d = half_to_float(b->d);
+        const __m256i aux = _mm256_loadu_si256((const __m256i *)(b->qs + QK_K / 4)); // signs and scale per block
+        _mm256_storeu_si256((__m256i *)p->sg, signs4_x8(aux));
+        scales_x8(aux, sc);
+        for (int ib = 0; ib < 8; ib++) {
+            const uint8_t *q = qs + 8 * ib;
+            const __m256i g = _mm256_set_epi32((int)gl_iq3xxs_grid[q[7]], (int)gl_iq3xxs_grid[q[6]],
+                                               (int)gl_iq3xxs_grid[q[5]], (int)gl_iq3xxs_grid[q[4]],
+                                               (int)gl_iq3xxs_grid[q[3]], (int)gl_iq3xxs_grid[q[2]],
+                                               (int)gl_iq3xxs_grid[q[1]], (int)gl_iq3xxs_grid[q[0]]);
+            p->g[ib] = g;
+        }
+        return true;
+    }
+    case GL_TYPE_IQ3_S: {
+        const block_iq3_s *b = (const block_iq3_s *)row + i;
+        p->d = half_to_float(b->d);
+        // the 64 grid indices: 8 low bits from qs, the ninth from qh (bit k for index k)
+        uint64_t hb;
+        memcpy(&hb, b->qh, 8);
+        _Alignas(64) uint16_t ix[64];
+        const __m512i nine = _mm512_set1_epi16(256);
+        for (int h = 0; h < 2; h++) {
+            const __m512i lo = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * h)));
+            _mm512_store_si512(ix + 32 * h, _mm512_mask_add_epi16(lo, (__mmask32)(hb >> (32 * h)), lo, nine));
+        }
+        // scale k < 8: nibble k % 2 of byte k / 2 (the other 8 lanes unused)
+        scales_x16(_mm512_castsi128_si512(_mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)rd32(b->scales)))),
+                   _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 0, 0),
+                   _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
+        for (int ib = 0; ib < 8; ib++) {
+            const uint16_t *q = ix + 8 * ib;
+            const __m256i g = _mm256_set_epi32((int)gl_iq3s_grid[q[7]], (int)gl_iq3s_grid[q[6]], (int)gl_iq3s_grid[q[5]],
+                                               (int)gl_iq3s_grid[q[4]], (int)gl_iq3s_grid[q[3]], (int)gl_iq3s_grid[q[2]],
+                                               (int)gl_iq3s_grid[q[1]], (int)gl_iq3s_grid[q[0]]);
+            p->g[ib] = g;
+            p->sg[ib] = rd32(b->signs + 4 * ib);
+        }
+        return true;
+    }
+    case GL_TYPE_IQ1_M: {
+        const block_iq1_m *b = (const block_iq1_m *)row + i;
+        uint16_t s[4];
+        for (int k = 0; k < 4; k++) s[k] = rd16(b->scales + 2 * k);
+        const uint16_t dbits = (uint16_t)((s[0] >> 12) | (s[1] >> 8 & 0x00f0) | (s[2] >> 4 & 0x0f00) | (s[3] & 0xf000));
+        p->d = half_to_float(dbits);
+        // per group k of 8 a nibble of qh (k even: low): 3 high index bits and the shift's sign
+        const __m128i qh = _mm_loadu_si128((const __m128i *)b->qh), m4 = _mm_set1_epi8(0xf);
+        const __m128i n0 = _mm_and_si128(qh, m4), n1 = _mm_and_si128(_mm_srli_epi16(qh, 4), m4);
+        const __m256i nib = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(n0, n1)), _mm_unpackhi_epi8(n0, n1), 1);
+        const uint32_t minus = (uint32_t)_mm256_movepi8_mask(_mm256_slli_epi16(nib, 4)); // bit 3 of each nibble
+        const __m512i hi = _mm512_slli_epi16(_mm512_cvtepu8_epi16(_mm256_and_si256(nib, _mm256_set1_epi8(7))), 8);
+        _Alignas(64) uint16_t ix[32];
+        _mm512_store_si512(ix, _mm512_or_si512(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b->qs)), hi));
+        // scale k: bits 3 (k % 4).. of word k / 4
+        scales_x16(_mm512_castsi128_si512(_mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
+                   _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                   _mm512_set_epi32(9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0), 7, sc);
+        for (int ib = 0; ib < 8; ib++) {
+            const uint16_t *q = ix + 4 * ib;
+            const __m256i g = _mm256_set_epi64x((long long)gl_iq1s_grid[q[3]], (long long)gl_iq1s_grid[q[2]],
+                                                (long long)gl_iq1s_grid[q[1]], (long long)gl_iq1s_grid[q[0]]);
+            p->g[ib] = g;
+            // the 4 shift-sign bits of the block spread to whole bytes (bit l to bit 8l, then x 0xff)
+            p->sg[ib] = ((minus >> (4 * ib) & 0xf) * 0x00204081u & 0x01010101u) * 0xffu;
+        }
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+// Super-block i of one row: its 256 levels (8 vectors of 32), sub-block scales, d / div.
+static inline __attribute__((always_inline)) void decode_row(enum gl_type t, const char *row, int i, __m256i lv[8],
+                                                             int32_t sc[16], float *d) {
+    lowbit_parts p;
+    if (decode_parts(t, row, i, &p)) {
+        memcpy(sc, p.sc, sizeof p.sc);
+        if (t == GL_TYPE_IQ1_M) {
+            // 8 * grid (bytes -1, 0, 1; the bits shifted into the next byte masked off) + the shift +-1
+            const __m256i high = _mm256_set1_epi8((char)0xf8);
+            for (int ib = 0; ib < 8; ib++)
+                lv[ib] = _mm256_add_epi8(_mm256_and_si256(_mm256_slli_epi16(p.g[ib], 3), high),
+                                         apply_signs(_mm256_set1_epi8(1), p.sg[ib]));
+        } else {
+            for (int ib = 0; ib < 8; ib++) lv[ib] = apply_signs(p.g[ib], p.sg[ib]);
+        }
+        *d = p.d / (float)lowbit_div(t);
+        return;
+    }
+    switch (t) {
+    default: {
+        gl_lowbit_block u;
+        gl_unpack_lowbit(t, row, i, &u);
+        *d = u.d / (float)u.div;
+        const int ns = n_sub(t), per = 16 / ns;
+        for (int k = 0; k < ns; k++) sc[k] = u.ls[per * k];
+        for (int c = 0; c < 8; c++) lv[c] = _mm256_loadu_si256((const __m256i *)(u.q + 32 * c));
+        return;
+    }
+    }
+}
+
+#endif

@@ -1,0 +1,189 @@
+// Prompt tiles for the i-quants (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S) and the
+// ternary types (TQ1_0, TQ2_0) against Q8_K rows, on 512-bit registers with AVX512-VNNI (the
+// layout of tile_k_avx512.c).
+//
+// Every super-block of these types is small signed integers q[256] with integer sub-block
+// scales and one float factor (quants_lowbit.h): x = (d / div) * ls[sub-block] * q. Sixteen
+// weight rows are decoded once per work item into 64 steps of 64 bytes (step s: elements
+// 4s..4s+3 of the 16 rows) holding q + 64, unsigned, so that the activations enter vpdpbusd as
+// they are (signed, each token's 4 bytes broadcast); a sub-block's steps add up in integers,
+// starting from -64 times the activation sum of the sub-block (Q8_K's bsums). Each sub-block
+// sum is converted to float and multiplied by its scale with an FMA (faster than vpmulld, and
+// exact: sum * scale < 2^24), summed over the super-block; then one FMA per super-block:
+// acc += sum * (d / div * d_y). This differs from the scalar kernel only in the roundings of
+// float adds.
+//
+// The common types decode with grid lookups straight into vectors; the rest go through the
+// scalar unpacker.
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dot.h"
+#include "kernels_avx512_lowbit.h"
+#include "lowbit_decode_avx512.h"
+#include "quants.h"
+
+typedef struct {
+    float d[16];        // d / div of each row
+    float sc[16][16];   // sub-block k: each row's scale
+    uint8_t q[64][64];  // step s: elements 4s..4s+3 of rows 0..15, plus LOWBIT_OFFSET
+} pk16lb;
+
+enum {
+    CHUNK = 4, // super-blocks per chunk: 4 * 5 KiB of weights stay in L1 while every token passes
+    NT = 8     // tokens per pass
+};
+
+#define INL static inline __attribute__((always_inline))
+#define FOR_T _Pragma("GCC unroll 8") for (int j = 0; j < nt; j++)
+
+// 8 rows' 32-byte level vectors to 8 steps: step s holds 4-byte group s of every row.
+static void transpose8(const __m256i v[8], __m256i q[8]) {
+    __m256i u[8];
+    for (int h = 0; h < 8; h += 4) {
+        const __m256i t0 = _mm256_unpacklo_epi32(v[h], v[h + 1]), t1 = _mm256_unpackhi_epi32(v[h], v[h + 1]);
+        const __m256i t2 = _mm256_unpacklo_epi32(v[h + 2], v[h + 3]), t3 = _mm256_unpackhi_epi32(v[h + 2], v[h + 3]);
+        u[h] = _mm256_unpacklo_epi64(t0, t2);
+        u[h + 1] = _mm256_unpackhi_epi64(t0, t2);
+        u[h + 2] = _mm256_unpacklo_epi64(t1, t3);
+        u[h + 3] = _mm256_unpackhi_epi64(t1, t3);
+    }
+    for (int i = 0; i < 4; i++) {
+        q[i] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x20);
+        q[i + 4] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x31);
+    }
+}
+
+// Decodes 16 rows (nrows real ones, the rest zero) of nsb super-blocks into pk.
+static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int nsb, pk16lb *pk) {
+    _Alignas(32) __m256i lv[16][8];
+    int32_t sc[16];
+    const __m256i off = _mm256_set1_epi8(LOWBIT_OFFSET);
+    const size_t bsz = gl_row_size(t, QK_K);
+    for (int i = 0; i < nsb; i++) {
+        pk16lb *p = &pk[i];
+        // the rows' next super-blocks: 16 streams a super-block apart are more than the hardware
+        // prefetchers follow
+        for (int r = 0; r < nrows; r++) _mm_prefetch(w + (size_t)r * w_row + (size_t)(i + 2) * bsz, _MM_HINT_T0);
+        for (int r = 0; r < 16; r++) {
+            float d = 0;
+            memset(sc, 0, sizeof sc);
+            if (r < nrows) decode_row(t, w + (size_t)r * w_row, i, lv[r], sc, &d);
+            else
+                for (int c = 0; c < 8; c++) lv[r][c] = _mm256_setzero_si256();
+            p->d[r] = d;
+            for (int k = 0; k < 16; k++) p->sc[k][r] = (float)sc[k];
+        }
+        for (int c = 0; c < 8; c++) { // 32-element runs: 8 steps each
+            __m256i v[16], q[16];
+            for (int r = 0; r < 16; r++) v[r] = _mm256_add_epi8(lv[r][c], off);
+            transpose8(v, q);
+            transpose8(v + 8, q + 8);
+            for (int s = 0; s < 8; s++)
+                _mm512_store_si512((__m512i *)p->q[8 * c + s], _mm512_inserti64x4(_mm512_castsi256_si512(q[s]), q[8 + s], 1));
+        }
+    }
+}
+
+// nt tokens x 16 rows over super-blocks [i0, i1). Token j: yk[j] its Q8_K blocks, yo[j] +
+// nsub * i its sub-blocks' -LOWBIT_OFFSET * sum(y), st[j] its 16 accumulators between chunks.
+INL void kernel16lb(int i0, int i1, const pk16lb *pk, const block_q8_K *const *yk, const int32_t *const *yo,
+                    float *const *st, const int nt, const int nsub) {
+    const int steps = 64 / nsub;
+    __m512 acc[NT];
+    FOR_T acc[j] = _mm512_load_ps(st[j]);
+    for (int i = i0; i < i1; i++) {
+        const pk16lb *p = &pk[i];
+        __m512 tot[NT];
+        FOR_T tot[j] = _mm512_setzero_ps();
+        _Pragma("GCC unroll 16") for (int k = 0; k < nsub; k++) {
+            __m512i is[NT];
+            FOR_T is[j] = _mm512_set1_epi32(yo[j][nsub * i + k]);
+            _Pragma("GCC unroll 8") for (int s = steps * k; s < steps * (k + 1); s++) {
+                const __m512i w = _mm512_load_si512((const __m512i *)p->q[s]);
+                FOR_T {
+                    int32_t y4;
+                    memcpy(&y4, yk[j][i].qs + 4 * s, 4);
+                    is[j] = _mm512_dpbusd_epi32(is[j], w, _mm512_set1_epi32(y4));
+                }
+            }
+            const __m512 sc = _mm512_load_ps(p->sc[k]);
+            FOR_T tot[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[j]), sc, tot[j]);
+        }
+        const __m512 dw = _mm512_load_ps(p->d);
+        FOR_T acc[j] = _mm512_fmadd_ps(tot[j], _mm512_mul_ps(dw, _mm512_set1_ps(yk[j][i].d)), acc[j]);
+    }
+    FOR_T _mm512_store_ps(st[j], acc[j]);
+}
+
+#define NT_CASES(NSUB)                                                        \
+    switch (nt) {                                                             \
+    case 8: kernel16lb(i0, i1, pk, yk, yo, sp, 8, NSUB); break;               \
+    case 7: kernel16lb(i0, i1, pk, yk, yo, sp, 7, NSUB); break;               \
+    case 6: kernel16lb(i0, i1, pk, yk, yo, sp, 6, NSUB); break;               \
+    case 5: kernel16lb(i0, i1, pk, yk, yo, sp, 5, NSUB); break;               \
+    case 4: kernel16lb(i0, i1, pk, yk, yo, sp, 4, NSUB); break;               \
+    case 3: kernel16lb(i0, i1, pk, yk, yo, sp, 3, NSUB); break;               \
+    case 2: kernel16lb(i0, i1, pk, yk, yo, sp, 2, NSUB); break;               \
+    default: kernel16lb(i0, i1, pk, yk, yo, sp, 1, NSUB); break;              \
+    }
+
+// Super-blocks [i0, i1) of every token, NT at a time.
+static void chunk16lb(int i0, int i1, const pk16lb *pk, const char *y, size_t by, const int32_t *ofs, size_t tofs,
+                      int n_tok, float *st, int nsub) {
+    for (int t0 = 0; t0 < n_tok; t0 += NT) {
+        const int nt = n_tok - t0 < NT ? n_tok - t0 : NT;
+        const block_q8_K *yk[NT];
+        const int32_t *yo[NT];
+        float *sp[NT];
+        for (int j = 0; j < nt; j++) {
+            yk[j] = (const block_q8_K *)(y + (size_t)(t0 + j) * by);
+            yo[j] = ofs + (size_t)(t0 + j) * tofs;
+            sp[j] = st + (size_t)(t0 + j) * 16;
+        }
+        if (nsub == 16) NT_CASES(16)
+        else NT_CASES(8)
+    }
+}
+
+bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                             size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs) {
+    (void)dy, (void)ys; // Q8_K rows carry their own scales and sums
+    if (!gl_is_lowbit_type(type)) return false;
+    const int nsb = n / QK_K, nsub = n_sub(type);
+    // Scratch: the decoded weights, each token's accumulators and sub-block offsets.
+    const size_t pk_bytes = sizeof(pk16lb) * (size_t)nsb, st_bytes = sizeof(float) * 16 * (size_t)n_tok;
+    const size_t tofs = (size_t)nsub * (size_t)nsb;
+    char *mem = NULL;
+    if (posix_memalign((void **)&mem, 64, pk_bytes + st_bytes + sizeof(int32_t) * tofs * (size_t)n_tok) != 0)
+        return false;
+    pk16lb *pk = (pk16lb *)mem;
+    float *st = (float *)(mem + pk_bytes);
+    int32_t *ofs = (int32_t *)(mem + pk_bytes + st_bytes);
+    for (int t = 0; t < n_tok; t++) { // -LOWBIT_OFFSET * each sub-block's activation sum
+        const block_q8_K *yb = (const block_q8_K *)((const char *)y + (size_t)t * by);
+        int32_t *o = ofs + (size_t)t * tofs;
+        for (int i = 0; i < nsb; i++) {
+            const __m256i bsums = _mm256_loadu_si256((const __m256i *)yb[i].bsums);
+            if (nsub == 16)
+                _mm512_storeu_si512(o + 16 * i, _mm512_mullo_epi32(_mm512_cvtepi16_epi32(bsums), _mm512_set1_epi32(-LOWBIT_OFFSET)));
+            else
+                _mm256_storeu_si256((__m256i *)(o + 8 * i), _mm256_mullo_epi32(_mm256_madd_epi16(bsums, _mm256_set1_epi16(1)),
+                                                                               _mm256_set1_epi32(-LOWBIT_OFFSET)));
+        }
+    }
+    for (int r0 = 0; r0 < n_rows; r0 += 16) {
+        const int nrows = n_rows - r0 < 16 ? n_rows - r0 : 16;
+        pack16lb(type, (const char *)w + (size_t)r0 * w_row, w_row, nrows, nsb, pk);
+        memset(st, 0, st_bytes);
+        for (int i0 = 0; i0 < nsb; i0 += CHUNK) {
+            const int i1 = nsb - i0 < CHUNK ? nsb : i0 + CHUNK;
+            chunk16lb(i0, i1, pk, (const char *)y, by, ofs, tofs, n_tok, st, nsub);
+        }
+        const __mmask16 m = (__mmask16)((1u << nrows) - 1);
+        for (int t = 0; t < n_tok; t++) _mm512_mask_storeu_ps(out + (size_t)t * bs + r0, m, _mm512_load_ps(st + (size_t)t * 16));
+    }
+    free(mem);
+    return true;
+}
