@@ -1,6 +1,6 @@
 // The AVX-512 set (F, BW, VL and VNNI: Ice Lake, Zen 4 and later): 512-bit prompt tiles, the
-// low-bit types' one-token kernels, and the kernels of weights repacked at load (repack.h). What it lacks (the other one-token kernels, vector ops, the
-// other types) comes from the AVX2 set.
+// low-bit types' one-token kernels, and the kernels of weights repacked at load (repack.h).
+// What it lacks (the other one-token kernels, vector ops, the other types) comes from the AVX2 set.
 #include "dot.h"
 #include "kernels_avx512.h"
 #include "kernels_avx512_lowbit.h"
