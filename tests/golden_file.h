@@ -95,4 +95,17 @@ static inline int golden_load(const char *path, golden_case *cases, int max_case
     return n;
 }
 
+// A context to replay golden cases in: 512 positions, an F16 cache (as the reference's runs),
+// n_threads threads. NULL after a CHECK failure.
+static inline ll_context *golden_context(ll_model *m, int n_threads) {
+    char err[512];
+    ll_context_params cp = ll_context_default_params();
+    cp.n_ctx = 512;
+    cp.n_threads = n_threads;
+    cp.type_k = cp.type_v = LL_CACHE_F16;
+    ll_context *c = ll_context_new(m, &cp, err, sizeof err);
+    CHECK(c != NULL, "context: %s", err);
+    return c;
+}
+
 #endif

@@ -171,12 +171,7 @@ static void run_model(const char *shared, const char *name) {
     if (f) fclose(f);
 
     for (int nt = 1; nt <= 2; nt++) {
-        ll_context_params cp = ll_context_default_params();
-        cp.n_ctx = 512;
-        cp.n_threads = nt;
-        cp.type_k = cp.type_v = LL_CACHE_F16;
-        ll_context *c = ll_context_new(m, &cp, err, sizeof err);
-        CHECK(c != NULL, "context: %s", err);
+        ll_context *c = golden_context(m, nt);
         if (!c) continue;
         stats st = {0};
         char tag[160];
