@@ -83,12 +83,15 @@ static void tile_dots(const gl_attn_kv *kv, const gl_attn_state *st, const gl_at
 // the factor of key j where it raises the running maximum (bit j of the result).
 static uint32_t softmax_step(const gl_attn_kv *kv, const gl_attn_ops *ops, gl_attn_state *st, int i, int a, int b,
                              int t0, int n, float *s, float *rescale, float *d) {
-    for (int j = 0; j < a - t0; j++) s[j] = -INFINITY;
-    for (int j = a - t0; j < b - t0; j++) s[j] *= kv->scale;
-    if (kv->softcap > 0)
-        for (int j = a - t0; j < b - t0; j++) s[j] = kv->softcap * tanhf(s[j] / kv->softcap);
-    for (int j = b - t0; j < n; j++) s[j] = -INFINITY;
-    if (ops->weights && ops->weights(s, n, st->m[i], &st->l[i])) return 0;
+    if (ops->weights && kv->softcap <= 0) {
+        if (ops->weights(s, n, a - t0, b - t0, kv->scale, st->m[i], &st->l[i])) return 0;
+    } else {
+        for (int j = 0; j < a - t0; j++) s[j] = -INFINITY;
+        for (int j = a - t0; j < b - t0; j++) s[j] *= kv->scale;
+        if (kv->softcap > 0)
+            for (int j = a - t0; j < b - t0; j++) s[j] = kv->softcap * tanhf(s[j] / kv->softcap);
+        for (int j = b - t0; j < n; j++) s[j] = -INFINITY;
+    }
     float m = st->m[i], l = st->l[i], top = -INFINITY;
     for (int j = a - t0; j < b - t0; j++) top = s[j] > top ? s[j] : top;
     uint32_t grows = 0;

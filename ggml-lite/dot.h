@@ -98,10 +98,11 @@ typedef struct {
     float (*sum)(const float *x, int n);
     // n Q8_0 blocks' worth of elements as floats: d * q.
     void (*q8_0_to_f32)(const void *x, float *y, int n);
-    // A tile's step of the online softmax when no score raises the running maximum m: s[j] =
-    // e^(s[j] - m) for j < n <= 32 (e^-inf = 0, as exp_row), then *l += sum(s, n); false (nothing
-    // done) when a score exceeds m. NULL: never taken.
-    bool (*weights)(float *s, int n, float m, float *l);
+    // A tile's scores s[0..n) (n <= 32) scaled: s[j] *= scale for j in [a, b), -inf elsewhere;
+    // then, when no score exceeds the running maximum m, the step of the online softmax: s[j] =
+    // e^(s[j] - m) (e^-inf = 0, as exp_row), *l += sum(s, n), and true. False: only scaled.
+    // NULL: scaled and weighed by the caller.
+    bool (*weights)(float *s, int n, int a, int b, float scale, float m, float *l);
     // n rows of hd elements of type t (row j at src + j * stride bytes) as floats into dst (row j
     // at dst + j * hd), as the type's decoder gives them; false (nothing done) for a type it does
     // not take. NULL: none taken.

@@ -126,29 +126,37 @@ static void test_q8_0(const gl_attn_ops *set, const gl_attn_ops *ref) {
     CHECK(first_diff(x, want, N) < 0, "q8_0_to_f32 differs from the type's own decoder");
 }
 
-// The softmax step's fast path: the weights and their sum as exp_row and sum give them; a score
-// above the maximum leaves it to the general path.
+// The softmax step's fast path: the scores scaled and masked outside [a, b), the weights and
+// their sum as exp_row and sum give them; a score above the maximum leaves it to the general
+// path with the scores only scaled.
 static void test_weights(const gl_attn_ops *set, const gl_attn_ops *ref) {
     if (!set->weights) return;
-    float s[MAX_KEYS], d[MAX_KEYS], want[MAX_KEYS];
+    const float scale = 0.125f;
+    float raw[MAX_KEYS + 16], s[MAX_KEYS + 16], d[MAX_KEYS], want[MAX_KEYS];
     for (int n = 1; n <= MAX_KEYS; n++) {
+        const int a = n % 4 == 0 ? n / 4 : 0, b = n % 5 == 0 ? n - 1 : n;
         float m = -INFINITY;
+        for (int j = 0; j < n + 16; j++) raw[j] = 24 * gauss();
         for (int j = 0; j < n; j++) {
-            s[j] = 3 * gauss();
-            m = s[j] > m ? s[j] : m;
+            d[j] = j >= a && j < b ? raw[j] * scale : -INFINITY;
+            m = d[j] > m ? d[j] : m;
         }
-        if (n > 2) s[n - 2] = -INFINITY; // a masked key
         if (n % 3 == 0) m += fabsf(gauss());
-        for (int j = 0; j < n; j++) d[j] = s[j] == -INFINITY ? -INFINITY : s[j] - m;
+        for (int j = 0; j < n; j++) d[j] = d[j] == -INFINITY ? -INFINITY : d[j] - m;
         gl_vec_ops_scalar.exp_row(want, d, n);
         const float l0 = 1.5f, want_l = l0 + ref->sum(want, n);
         float l = l0;
-        CHECK(set->weights(s, n, m, &l), "weights n=%d: declined with no score above the maximum", n);
+        memcpy(s, raw, sizeof s);
+        CHECK(set->weights(s, n, a, b, scale, m, &l), "weights n=%d: declined with no score above the maximum", n);
         const int e = first_diff(s, want, n);
         CHECK(e < 0, "weights n=%d: key %d %a, scalar set %a", n, e, e < 0 ? 0.0 : s[e], e < 0 ? 0.0 : want[e]);
         CHECK(memcmp(&l, &want_l, sizeof l) == 0, "weights n=%d: sum %a, scalar set %a", n, l, want_l);
-        s[0] = m + 1, l = l0;
-        CHECK(!set->weights(s, n, m, &l) && l == l0, "weights n=%d: took a score above the maximum", n);
+        CHECK(first_diff(s + n, raw + n, 16) < 0, "weights n=%d: wrote past the tile", n);
+        memcpy(s, raw, sizeof s), l = l0;
+        const float low = m - 1e6f; // every seen score above it
+        CHECK(!set->weights(s, n, a, b, scale, low, &l) && l == l0, "weights n=%d: took a score above the maximum", n);
+        for (int j = 0; j < n; j++) want[j] = j >= a && j < b ? raw[j] * scale : -INFINITY;
+        CHECK(first_diff(s, want, n) < 0, "weights n=%d: declined but did not leave the scores scaled", n);
     }
 }
 

@@ -56,17 +56,24 @@ static inline __attribute__((always_inline)) __m512 reduce_16(const __m512 *acc)
     return _mm512_permutexvar_ps(order, f);
 }
 
-// One query against 8 laid-out pairs (16 keys).
-static inline __attribute__((always_inline)) __m512 dots_16(const float *q, const float *pairs, int hd) {
+// Queries q and q + hd (nq of them, 1 or 2) against 8 laid-out pairs (16 keys), each pair
+// loaded once for both.
+static inline __attribute__((always_inline)) void dots_16(const float *q, const int nq, const float *pairs, int hd,
+                                                         __m512 *out) {
     const int steps = hd / 8;
-    __m512 acc[8];
-    UNROLL for (int r = 0; r < 8; r++) acc[r] = _mm512_setzero_ps();
+    __m512 acc[2][8];
+    UNROLL for (int i = 0; i < nq; i++)
+        UNROLL for (int r = 0; r < 8; r++) acc[i][r] = _mm512_setzero_ps();
     for (int t = 0; t < steps; t++) {
-        const __m512 qv = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(q + 8 * t))));
-        UNROLL for (int r = 0; r < 8; r++)
-            acc[r] = _mm512_fmadd_ps(_mm512_loadu_ps(pairs + ((size_t)r * steps + t) * 16), qv, acc[r]);
+        __m512 qv[2];
+        UNROLL for (int i = 0; i < nq; i++)
+            qv[i] = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(q + (size_t)i * hd + 8 * t))));
+        UNROLL for (int r = 0; r < 8; r++) {
+            const __m512 k = _mm512_loadu_ps(pairs + ((size_t)r * steps + t) * 16);
+            UNROLL for (int i = 0; i < nq; i++) acc[i][r] = _mm512_fmadd_ps(k, qv[i], acc[i][r]);
+        }
     }
-    return reduce_16(acc);
+    UNROLL for (int i = 0; i < nq; i++) out[i] = reduce_16(acc[i]);
 }
 
 static void dots(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *scratch) {
@@ -75,12 +82,22 @@ static void dots(const float *q, int n_q, const float *k, int n, int hd, float *
         return;
     }
     const int n_pairs = lay_out_pairs(k, n, hd, scratch);
-    for (int i = 0; i < n_q; i++)
-        for (int p = 0; p < n_pairs; p += 8) {
-            const int j = 2 * p, left = n - j;
-            const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
-            _mm512_mask_storeu_ps(s + (size_t)i * ld + j, m, dots_16(q + (size_t)i * hd, scratch + (size_t)p * hd * 2, hd));
+    for (int p = 0; p < n_pairs; p += 8) {
+        const int j = 2 * p, left = n - j;
+        const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+        const float *pairs = scratch + (size_t)p * hd * 2;
+        __m512 out[2];
+        int i = 0;
+        for (; i + 2 <= n_q; i += 2) {
+            dots_16(q + (size_t)i * hd, 2, pairs, hd, out);
+            _mm512_mask_storeu_ps(s + (size_t)i * ld + j, m, out[0]);
+            _mm512_mask_storeu_ps(s + (size_t)(i + 1) * ld + j, m, out[1]);
         }
+        if (i < n_q) {
+            dots_16(q + (size_t)i * hd, 1, pairs, hd, out);
+            _mm512_mask_storeu_ps(s + (size_t)i * ld + j, m, out[0]);
+        }
+    }
 }
 
 // ---- Q8_0 keys ----------------------------------------------------------------------------------
@@ -214,17 +231,33 @@ static inline __m512 exp_ref16(__m512 x) {
     return _mm512_mask_blend_ps(d, mid, _mm512_mul_ps(s1, s1));
 }
 
-static bool weights(float *s, int n, float m, float *l) {
-    if (n > 32 || n <= 0) return false;
+// sum() of 32 weights in two registers: 8 lanes over steps of 8, then gl_hsum8_pairs.
+static inline float sum_32(__m512 x0, __m512 x1) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(x0), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x0), 1)));
+    a = _mm256_add_ps(a, _mm512_castps512_ps256(x1));
+    a = _mm256_add_ps(a, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x1), 1)));
+    const __m128 t = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1)); // l0+l4 ...
+    const __m128 u = _mm_add_ps(t, _mm_movehl_ps(t, t));                              // (t0+t2), (t1+t3)
+    return _mm_cvtss_f32(_mm_add_ss(u, _mm_movehdup_ps(u)));
+}
+
+static bool weights(float *s, int n, int a, int b, float scale, float m, float *l) {
+    const __mmask32 seen = (__mmask32)((b >= 32 ? 0xffffffffu : (1u << b) - 1) & ~((1u << a) - 1));
+    const __m512 none = _mm512_set1_ps(-INFINITY), sc = _mm512_set1_ps(scale);
+    __m512 x0 = _mm512_mask_mul_ps(none, (__mmask16)seen, _mm512_loadu_ps(s), sc);
+    __m512 x1 = _mm512_mask_mul_ps(none, (__mmask16)(seen >> 16), _mm512_loadu_ps(s + 16), sc);
     const __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
     const __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
-    const __m512 none = _mm512_set1_ps(-INFINITY);
-    const __m512 x0 = _mm512_mask_loadu_ps(none, m0, s), x1 = _mm512_mask_loadu_ps(none, m1, s + 16);
-    if (!(_mm512_reduce_max_ps(_mm512_max_ps(x0, x1)) <= m)) return false;
+    if (!(_mm512_reduce_max_ps(_mm512_max_ps(x0, x1)) <= m)) {
+        _mm512_mask_storeu_ps(s, m0, x0);
+        _mm512_mask_storeu_ps(s + 16, m1, x1);
+        return false;
+    }
     const __m512 mv = _mm512_set1_ps(m);
-    _mm512_mask_storeu_ps(s, m0, exp_ref16(_mm512_sub_ps(x0, mv)));
-    _mm512_mask_storeu_ps(s + 16, m1, exp_ref16(_mm512_sub_ps(x1, mv)));
-    *l += gl_attn_ops_avx2.sum(s, n);
+    x0 = exp_ref16(_mm512_sub_ps(x0, mv)), x1 = exp_ref16(_mm512_sub_ps(x1, mv));
+    _mm512_mask_storeu_ps(s, m0, x0);
+    _mm512_mask_storeu_ps(s + 16, m1, x1);
+    *l += n == 32 ? sum_32(x0, x1) : gl_attn_ops_avx2.sum(s, n);
     return true;
 }
 
