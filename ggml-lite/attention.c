@@ -1,8 +1,9 @@
 // Fused attention kernel (attention.h): tiles of GL_ATTN_TILE keys; for each tile the scores of
-// every query (one dot kernel call per query and key, in the key's stored type), the online
-// softmax update (rescale what was summed when the maximum grows), then each value row decoded
-// once and added into every query that weighs it. A block of queries sharing a KV head (the
-// heads of a GQA group, several tokens of a prompt chunk) so reads and decodes each key and
+// every query of the block at once (float keys decoded once for all of them, Q8_0 keys by the
+// kernel set's block-integer dots, other types by their dot kernel key by key), each query's
+// online softmax update (rescale what was summed when the maximum grows), then the value rows
+// decoded once and added into every query that weighs them. A block of queries sharing a KV head
+// (the heads of a GQA group, several tokens of a prompt chunk) so reads and decodes each key and
 // value once. The loops over a tile are the kernel set's (gl_attn_ops, arch/*/attention_*.c).
 #include <math.h>
 #include <stdint.h>
@@ -66,7 +67,9 @@ static void tile_dots(const gl_attn_kv *kv, const gl_attn_state *st, const gl_at
                       const float *kt, int t0, int r0, int n, float *p, float *ops_scratch) {
     const int hd = kv->head_dim, n_q = st->n_q;
     const char *k = kv->k + (size_t)(t0 + r0) * kv->k_stride;
-    if (kt) {
+    if (kv->k_type == GL_TYPE_F16 && ops->dots_f16) {
+        ops->dots_f16(qf, n_q, k, kv->k_stride, n - r0, hd, p + r0, GL_ATTN_TILE, ops_scratch);
+    } else if (kt) {
         ops->dots(qf, n_q, kt + (size_t)r0 * hd, n - r0, hd, p + r0, GL_ATTN_TILE, ops_scratch);
     } else if (kv->k_type == GL_TYPE_Q8_0) {
         ops->dots_q8_0(st->q, st->q_stride, n_q, k, kv->k_stride, n - r0, hd, p + r0, GL_ATTN_TILE, ops_scratch);
@@ -168,7 +171,7 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
             prefetch_rows(kv->k + (size_t)(t0 + GL_ATTN_TILE) * kv->k_stride, kv->k_stride, m, gl_row_size(kv->k_type, hd));
             prefetch_rows(kv->v + (size_t)(t0 + GL_ATTN_TILE) * kv->v_stride, kv->v_stride, m, gl_row_size(kv->v_type, hd));
         }
-        if (fk) decode_rows(kv->k_type, kv->k + (size_t)(t0 + r0) * kv->k_stride, kv->k_stride, n - r0, hd, kt + (size_t)r0 * hd);
+        if (fk && !(kv->k_type == GL_TYPE_F16 && ops->dots_f16)) decode_rows(kv->k_type, kv->k + (size_t)(t0 + r0) * kv->k_stride, kv->k_stride, n - r0, hd, kt + (size_t)r0 * hd);
         decode_rows(kv->v_type, kv->v + (size_t)(t0 + r0) * kv->v_stride, kv->v_stride, n - r0, hd, vt + (size_t)r0 * hd);
         tile_dots(kv, st, ops, qf, fk ? kt : NULL, t0, r0, n, p, ops_scratch);
         for (int i = 0; i < n_q; i++) {

@@ -83,6 +83,10 @@ typedef struct {
     // (k_j at k + j * hd): when hd % 8 == 0, 8 lanes over steps of 8 (fused), the lanes added
     // ((0+1)+(2+3))+((4+5)+(6+7)); else one fused chain.
     void (*dots)(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *scratch);
+    // dots over F16 key rows (key j at k + j * k_stride), read as they are (the same scores as
+    // dots over the decoded rows). NULL: the caller decodes them for dots.
+    void (*dots_f16)(const float *q, int n_q, const char *k, size_t k_stride, int n, int hd, float *s, int ld,
+                     float *scratch);
     // The same for Q8_0 queries (query i at q + i * q_stride) against n Q8_0 key rows (key j at
     // k + j * k_stride): per block the whole int32 sum, then x = fma(float(sum), d_k * d_q, x),
     // block after block from x = 0.

@@ -25,11 +25,13 @@ enum { MAX_KEYS = 32, MAX_HD = 264, MAX_Q = 9 };
 
 static float scratch[32 * MAX_HD + MAX_Q * MAX_HD];
 
-// Several queries at once (row stride ld > n), every key count up to a tile.
+// Several queries at once (row stride ld > n), every key count up to a tile; F16 key rows read
+// as they are score as their decoded floats do.
 static void test_dots(const gl_attn_ops *set, const gl_attn_ops *ref) {
     static const int hds[] = {8, 40, 64, 100, 128, 256, 264};
     enum { LD = MAX_KEYS + 3 };
     static float q[MAX_Q * MAX_HD], k[MAX_KEYS * MAX_HD], got[MAX_Q * LD], want[MAX_Q * LD];
+    static gl_fp16 k16[MAX_KEYS * 2 * MAX_HD];
     for (size_t h = 0; h < sizeof hds / sizeof hds[0]; h++)
         for (int n = 1; n <= MAX_KEYS; n += 5) {
             const int hd = hds[h], n_q = 1 + n % MAX_Q;
@@ -38,8 +40,21 @@ static void test_dots(const gl_attn_ops *set, const gl_attn_ops *ref) {
             memset(got, 0, sizeof got), memset(want, 0, sizeof want);
             set->dots(q, n_q, k, n, hd, got, LD, scratch);
             ref->dots(q, n_q, k, n, hd, want, LD, scratch);
-            const int d = first_diff(got, want, n_q * LD);
+            int d = first_diff(got, want, n_q * LD);
             CHECK(d < 0, "dots hd=%d n=%d n_q=%d: query %d key %d %a, scalar set %a", hd, n, n_q, d / LD, d % LD,
+                  d < 0 ? 0.0 : got[d], d < 0 ? 0.0 : want[d]);
+            if (!set->dots_f16) continue;
+            // the keys as F16 rows two heads wide (the head second), and those rows decoded
+            for (int j = 0; j < n; j++)
+                for (int e = 0; e < hd; e++) {
+                    k16[(size_t)j * 2 * hd + hd + e] = gl_fp32_to_fp16(k[(size_t)j * hd + e]);
+                    k[(size_t)j * hd + e] = gl_fp16_to_fp32(k16[(size_t)j * 2 * hd + hd + e]);
+                }
+            ref->dots(q, n_q, k, n, hd, want, LD, scratch);
+            memset(got, 0, sizeof got);
+            set->dots_f16(q, n_q, (const char *)(k16 + hd), 2 * hd * sizeof(gl_fp16), n, hd, got, LD, scratch);
+            d = first_diff(got, want, n_q * LD);
+            CHECK(d < 0, "dots_f16 hd=%d n=%d n_q=%d: query %d key %d %a, scalar set %a", hd, n, n_q, d / LD, d % LD,
                   d < 0 ? 0.0 : got[d], d < 0 ? 0.0 : want[d]);
         }
 }

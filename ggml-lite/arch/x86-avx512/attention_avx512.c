@@ -38,6 +38,21 @@ static int lay_out_pairs(const float *k, int n, int hd, float *pairs) {
     return n_pairs;
 }
 
+// The same from F16 rows (key j at k + j * k_stride), converted on the way.
+static int lay_out_pairs_f16(const char *k, size_t k_stride, int n, int hd, float *pairs) {
+    const int n_pairs = ((n + 15) / 16) * 8, steps = hd / 8;
+    for (int p = 0; p < n_pairs; p++) {
+        const int j = 2 * p;
+        const gl_fp16 *a = (const gl_fp16 *)(k + (size_t)j * k_stride), *b = (const gl_fp16 *)(k + (size_t)(j + 1) * k_stride);
+        for (int t = 0; t < steps; t++) {
+            const __m128i ha = j < n ? _mm_loadu_si128((const __m128i *)(a + 8 * t)) : _mm_setzero_si128();
+            const __m128i hb = j + 1 < n ? _mm_loadu_si128((const __m128i *)(b + 8 * t)) : _mm_setzero_si128();
+            _mm512_storeu_ps(pairs + ((size_t)p * steps + t) * 16, _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(ha), hb, 1)));
+        }
+    }
+    return n_pairs;
+}
+
 // Sixteen keys' scores (keys 2p, 2p + 1 in acc[p]) in key order: the lanes of each key added
 // ((0+1)+(2+3))+((4+5)+(6+7)).
 static inline __attribute__((always_inline)) __m512 reduce_16(const __m512 *acc) {
@@ -76,12 +91,8 @@ static inline __attribute__((always_inline)) void dots_16(const float *q, const 
     UNROLL for (int i = 0; i < nq; i++) out[i] = reduce_16(acc[i]);
 }
 
-static void dots(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *scratch) {
-    if (hd % 8 != 0 || n > 32) {
-        gl_attn_ops_avx2.dots(q, n_q, k, n, hd, s, ld, scratch);
-        return;
-    }
-    const int n_pairs = lay_out_pairs(k, n, hd, scratch);
+// Every query against the laid-out pairs.
+static void dots_pairs(const float *q, int n_q, int n_pairs, int n, int hd, float *s, int ld, const float *scratch) {
     for (int p = 0; p < n_pairs; p += 8) {
         const int j = 2 * p, left = n - j;
         const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
@@ -97,6 +108,28 @@ static void dots(const float *q, int n_q, const float *k, int n, int hd, float *
             dots_16(q + (size_t)i * hd, 1, pairs, hd, out);
             _mm512_mask_storeu_ps(s + (size_t)i * ld + j, m, out[0]);
         }
+    }
+}
+
+static void dots(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *scratch) {
+    if (hd % 8 != 0 || n > 32) {
+        gl_attn_ops_avx2.dots(q, n_q, k, n, hd, s, ld, scratch);
+        return;
+    }
+    dots_pairs(q, n_q, lay_out_pairs(k, n, hd, scratch), n, hd, s, ld, scratch);
+}
+
+static void dots_f16(const float *q, int n_q, const char *k, size_t k_stride, int n, int hd, float *s, int ld,
+                     float *scratch) {
+    for (int j = 0; j < n; j += 32, k += 32 * k_stride, s += 32) { // a tile's worth of scratch at a time
+        const int m = n - j < 32 ? n - j : 32;
+        if (hd % 8 == 0) {
+            dots_pairs(q, n_q, lay_out_pairs_f16(k, k_stride, m, hd, scratch), m, hd, s, ld, scratch);
+            continue;
+        }
+        for (int r = 0; r < m; r++) // decoded row by row (the AVX2 dots take no scratch)
+            for (int e = 0; e < hd; e++) scratch[(size_t)r * hd + e] = gl_fp16_to_fp32(((const gl_fp16 *)(k + (size_t)r * k_stride))[e]);
+        gl_attn_ops_avx2.dots(q, n_q, scratch, m, hd, s, ld, NULL);
     }
 }
 
@@ -288,6 +321,6 @@ static float sum(const float *x, int n) { return gl_attn_ops_avx2.sum(x, n); }
 static void q8_0_to_f32(const void *x, float *y, int n) { gl_attn_ops_avx2.q8_0_to_f32(x, y, n); }
 
 const gl_attn_ops gl_attn_ops_avx512 = {
-    .dots = dots, .dots_q8_0 = dots_q8_0, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
+    .dots = dots, .dots_f16 = dots_f16, .dots_q8_0 = dots_q8_0, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
     .weights = weights, .rows_to_f32 = rows_to_f32,
 };
