@@ -148,6 +148,34 @@ static void offset_queries(const char *q, size_t q_stride, int n_q, int nb, uint
     }
 }
 
+// The quants of one block of 16 keys (key r's block at blk + r * k_stride; keys from `left` on
+// read as zeros), 4 bytes at a time: kq[c] holds bytes 4c .. 4c + 3 of key r in lane r. Rows of
+// keys r and r + 8 share a register, then an 8 x 8 transpose of 4-byte words in each half.
+static inline __attribute__((always_inline)) void transpose_block(const char *blk, size_t k_stride, int left,
+                                                                 __m512i *kq) {
+    __m512i a[8], t[8], u[8];
+    UNROLL for (int r = 0; r < 8; r++) {
+        const __m256i lo = r < left ? _mm256_loadu_si256((const __m256i *)(blk + (size_t)r * k_stride + 2)) : _mm256_setzero_si256();
+        const __m256i hi = r + 8 < left ? _mm256_loadu_si256((const __m256i *)(blk + (size_t)(r + 8) * k_stride + 2)) : _mm256_setzero_si256();
+        a[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    }
+    UNROLL for (int r = 0; r < 8; r += 2) {
+        t[r] = _mm512_unpacklo_epi32(a[r], a[r + 1]);
+        t[r + 1] = _mm512_unpackhi_epi32(a[r], a[r + 1]);
+    }
+    UNROLL for (int r = 0; r < 8; r += 4) { // per 128 bits: word c (and c + 4) of rows r .. r + 3
+        u[r] = _mm512_unpacklo_epi64(t[r], t[r + 2]);
+        u[r + 1] = _mm512_unpackhi_epi64(t[r], t[r + 2]);
+        u[r + 2] = _mm512_unpacklo_epi64(t[r + 1], t[r + 3]);
+        u[r + 3] = _mm512_unpackhi_epi64(t[r + 1], t[r + 3]);
+    }
+    const __m512i first = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), second = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    UNROLL for (int c = 0; c < 4; c++) {
+        kq[c] = _mm512_permutex2var_epi64(u[c], first, u[c + 4]);
+        kq[c + 4] = _mm512_permutex2var_epi64(u[c], second, u[c + 4]);
+    }
+}
+
 static void dots_q8_0(const char *q, size_t q_stride, int n_q, const char *k, size_t k_stride, int n, int hd,
                       float *s, int ld, float *scratch) {
     const int nb = hd / QK8_0;
@@ -163,10 +191,8 @@ static void dots_q8_0(const char *q, size_t q_stride, int n_q, const char *k, si
         for (int b = 0; b < nb; b++) {
             const char *blk = kj + (size_t)b * sizeof(block_q8_0);
             __m512i kq[8], ksum = _mm512_setzero_si512();
-            UNROLL for (int c = 0; c < 8; c++) { // bytes 4c .. 4c + 3 of each key's block
-                kq[c] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, rows, blk + 2 + 4 * c, 1);
-                ksum = _mm512_dpbusd_epi32(ksum, ones, kq[c]);
-            }
+            transpose_block(blk, k_stride, n - j, kq);
+            UNROLL for (int c = 0; c < 8; c++) ksum = _mm512_dpbusd_epi32(ksum, ones, kq[c]);
             const __m512i offset = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(ksum, 7));
             const __m512i dw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, rows, blk, 1);
             const __m512 dk = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dw)); // the keys' scales
