@@ -158,6 +158,7 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
     // query's arithmetic does not depend on the range's start; rows of the first tile before j0
     // are neither read nor weighed.
     const int first = j0 - ((j0 + kv->grid) % GL_ATTN_TILE + GL_ATTN_TILE) % GL_ATTN_TILE;
+    const size_t k_bytes = gl_row_size(kv->k_type, hd), v_bytes = gl_row_size(kv->v_type, hd); // a head's
     for (int t0 = first; t0 < j1; t0 += GL_ATTN_TILE) {
         const int n = j1 - t0 < GL_ATTN_TILE ? j1 - t0 : GL_ATTN_TILE, r0 = t0 < j0 ? j0 - t0 : 0;
         bool any = false;
@@ -168,8 +169,8 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
         if (!any) continue;
         if (t0 + GL_ATTN_TILE < j1) { // the next tile's rows on their way from memory meanwhile
             const int m = j1 - t0 - GL_ATTN_TILE < GL_ATTN_TILE ? j1 - t0 - GL_ATTN_TILE : GL_ATTN_TILE;
-            prefetch_rows(kv->k + (size_t)(t0 + GL_ATTN_TILE) * kv->k_stride, kv->k_stride, m, gl_row_size(kv->k_type, hd));
-            prefetch_rows(kv->v + (size_t)(t0 + GL_ATTN_TILE) * kv->v_stride, kv->v_stride, m, gl_row_size(kv->v_type, hd));
+            prefetch_rows(kv->k + (size_t)(t0 + GL_ATTN_TILE) * kv->k_stride, kv->k_stride, m, k_bytes);
+            prefetch_rows(kv->v + (size_t)(t0 + GL_ATTN_TILE) * kv->v_stride, kv->v_stride, m, v_bytes);
         }
         if (fk && !(kv->k_type == GL_TYPE_F16 && ops->dots_f16)) decode_rows(kv->k_type, kv->k + (size_t)(t0 + r0) * kv->k_stride, kv->k_stride, n - r0, hd, kt + (size_t)r0 * hd);
         decode_rows(kv->v_type, kv->v + (size_t)(t0 + r0) * kv->v_stride, kv->v_stride, n - r0, hd, vt + (size_t)r0 * hd);

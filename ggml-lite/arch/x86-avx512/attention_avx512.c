@@ -2,9 +2,10 @@
 // queries at once, rounding as the scalar set does:
 //  - float keys: two keys per register (8 lanes each), so a key's 8 lane sums come out of one
 //    chain of fused steps, as the scalar set's; 16 keys' lanes then added pairwise at once;
-//  - Q8_0 keys: 16 keys per register, one key per lane (gathered 4 bytes at a time), the
-//    queries' bytes offset by 128 to be unsigned for VNNI and the offset taken back exactly
-//    (128 x the key's byte sum), so each block's int32 sum is exact;
+//  - F16 keys: laid out in those pairs straight from the cache rows;
+//  - Q8_0 keys: 16 keys per register, one key per lane (a block's 32 bytes of 16 keys
+//    transposed 4 bytes at a time), the queries' bytes offset by 128 to be unsigned for VNNI and
+//    the offset taken back exactly (128 x the key's byte sum), so each block's int32 sum is exact;
 //  - values: four queries' 64 outputs in registers across the tile, each value row loaded once
 //    for the four.
 // The sum and the Q8_0 decoding come from the AVX2 set.
