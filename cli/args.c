@@ -312,6 +312,7 @@ int args_parse_common(int argc, char **argv, int *i, cli_params *p, unsigned g) 
             VALUE();
             CHECKED(cache_type(a, v, &p->type_v));
         }
+        if (is(a, "--swa-full", NULL, NULL)) { p->swa_full = true; return ARG_DONE; }
         // -fa alone turns it on (llama-cli of early 2025); -fa on|off|auto (later llama-cli).
         if (is(a, "-fa", "--flash-attn", NULL)) {
             const char *w = *i + 1 < argc ? argv[*i + 1] : "";
@@ -522,7 +523,10 @@ void args_print_common_help(FILE *out, unsigned g) {
               "                            q5_0, q5_1, iq4_nl (default: f16)\n"
               "  -ctv, --cache-type-v T    KV cache type for V, the same types (default: f16)\n"
               "  -fa, --flash-attn [on|off|auto]  fused attention over the cache (-fa alone: on;\n"
-              "                            default auto: on for quantized or bf16 caches)\n", out);
+              "                            default auto: on for quantized or bf16 caches)\n"
+              "  --swa-full                full-size cache on sliding-window layers too (default:\n"
+              "                            their window and a batch; more memory, but a rollback or\n"
+              "                            prompt-cache reuse can go back further than the window)\n", out);
     if (g & (ARGS_CONTEXT | ARGS_THREADS))
         fputs("  -t, --threads N           threads (default: 0 = physical cores)\n", out);
     if (g & ARGS_LOAD)

@@ -27,7 +27,7 @@ enum {
     ARGS_PROMPT = 1 << 1,    // -p, -f, -e/--no-escape
     ARGS_GEN = 1 << 2,       // -n, --keep, --no-context-shift, -r, --echo, -i, -cnv, -if, -sp,
                              // --in-prefix, --in-suffix, -mli
-    ARGS_CONTEXT = 1 << 3,   // -c, -b, -t, --cache-type-k/-v
+    ARGS_CONTEXT = 1 << 3,   // -c, -b, -t, --cache-type-k/-v, -fa, --swa-full
     ARGS_SAMPLING = 1 << 4,  // --temp ... --seed
     ARGS_LOG = 1 << 5,       // -v, --log-disable
     ARGS_THREADS = 1 << 6,   // -t alone (for commands without a context of their own)
@@ -62,6 +62,7 @@ typedef struct {
     int n_ctx, n_batch, n_threads; // -c, -b, -t (0: engine default)
     ll_cache_type type_k, type_v;
     ll_flash_attn flash_attn;   // -fa [on|off|auto]
+    bool swa_full;              // --swa-full: sliding-window layers keep the whole context
     bool mlock;                 // --mlock: keep the weights in RAM
     bool no_mmap;               // --no-mmap
     const char *gpu_flag;       // -ngl / -dev as given: a CPU engine notes and ignores it

@@ -83,6 +83,7 @@ int bench_spec(const cli_params *params, ll_model *model, const char *prompt_tex
     cp.type_k = p.type_k;
     cp.type_v = p.type_v;
     cp.flash_attn = p.flash_attn;
+    cp.swa_full = p.swa_full;
     ll_context *alone = NULL, *target = NULL;
     cli_spec *cs = NULL;
     ll_token *a_out = malloc(sizeof(ll_token) * (size_t)n_gen * 2), *s_out = a_out ? a_out + n_gen : NULL;

@@ -606,6 +606,7 @@ int repl_main(int argc, char **argv, cli_params *p) {
     cp.type_k = p->type_k;
     cp.type_v = p->type_v;
     cp.flash_attn = p->flash_attn;
+    cp.swa_full = p->swa_full;
     // What is set up so far, released in reverse order at `release`.
     int rc = 1;
     ll_context *ctx = NULL;

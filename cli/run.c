@@ -523,6 +523,7 @@ int cmd_run(int argc, char **argv) {
     cp.type_k = p.type_k;
     cp.type_v = p.type_v;
     cp.flash_attn = p.flash_attn;
+    cp.swa_full = p.swa_full;
     cli_loras loras; // --lora, --lora-scaled
     if (!cli_lora_load(&p, model, &loras)) {
         ll_model_free(model);

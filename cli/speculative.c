@@ -129,6 +129,7 @@ cli_spec *spec_open(const cli_params *p, ll_context *target) {
         cp.type_k = p->type_k;
         cp.type_v = p->type_v;
         cp.flash_attn = p->flash_attn;
+        cp.swa_full = p->swa_full;
         cs->ctx = ll_context_new(cs->model, &cp, err, sizeof err);
         if (!cs->ctx) {
             fprintf(stderr, "llamalite: draft model: %s\n", err);

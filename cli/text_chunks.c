@@ -30,6 +30,7 @@ ll_context *chunk_context_new(ll_model *model, const cli_params *p, int n_ctx, i
     cp.type_k = p->type_k;
     cp.type_v = p->type_v;
     cp.flash_attn = p->flash_attn;
+    cp.swa_full = p->swa_full;
     cp.logits_all = true;
     char err[512];
     ll_context *ctx = ll_context_new(model, &cp, err, sizeof err);

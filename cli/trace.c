@@ -130,6 +130,7 @@ int cmd_trace(int argc, char **argv) {
     cp.type_k = p.type_k;
     cp.type_v = p.type_v;
     cp.flash_attn = p.flash_attn;
+    cp.swa_full = p.swa_full;
     ctx = ll_context_new(model, &cp, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "llamalite: %s\n", err);

@@ -1,8 +1,9 @@
 // Fused attention kernel (attention.h): tiles of GL_ATTN_TILE keys; for each tile the scores of
-// every query (one dot kernel call per query and key, in the key's stored type), the online
-// softmax update (rescale what was summed when the maximum grows), then each value row decoded
-// once and added into every query that weighs it. A block of queries sharing a KV head (the
-// heads of a GQA group, several tokens of a prompt chunk) so reads and decodes each key and
+// every query of the block at once (float keys decoded once for all of them, Q8_0 keys by the
+// kernel set's block-integer dots, other types by their dot kernel key by key), each query's
+// online softmax update (rescale what was summed when the maximum grows), then the value rows
+// decoded once and added into every query that weighs them. A block of queries sharing a KV head
+// (the heads of a GQA group, several tokens of a prompt chunk) so reads and decodes each key and
 // value once. The loops over a tile are the kernel set's (gl_attn_ops, arch/*/attention_*.c).
 #include <math.h>
 #include <stdint.h>
@@ -46,6 +47,7 @@ static bool float_keys(enum gl_type t) { return t == GL_TYPE_F16 || t == GL_TYPE
 static void decode_rows(enum gl_type t, const char *src, size_t stride, int n, int hd, float *dst) {
     const gl_to_float_fn to_float = gl_get_type_traits(t)->to_float;
     const gl_attn_ops *ops = gl_kernels()->attn;
+    if (ops->rows_to_f32 && ops->rows_to_f32(t, src, stride, n, hd, dst)) return;
     for (int j = 0; j < n; j++) {
         const char *r = src + (size_t)j * stride;
         float *y = dst + (size_t)j * hd;
@@ -58,31 +60,76 @@ static void decode_rows(enum gl_type t, const char *src, size_t stride, int n, i
     }
 }
 
-// Scores of one query over keys [t0, t0 + n) into s (scaled, soft-capped), -inf outside
-// [lo, hi). kf: the tile's keys as floats (float key types), qf: the query as floats. False
-// when the query sees none of them.
-static bool tile_scores(const gl_attn_kv *kv, const gl_attn_ops *ops, gl_vec_dot_fn dot, const void *q, const float *qf,
-                        const float *kf, int lo, int hi, int t0, int n, float *s) {
-    const int a = lo > t0 ? lo : t0, b = hi < t0 + n ? hi : t0 + n;
-    if (a >= b) return false;
-    if (kf) {
-        ops->dots(qf, kf + (size_t)(a - t0) * kv->head_dim, b - a, kv->head_dim, s + (a - t0));
+// The scores of every query over the tile's rows [r0, n) (keys t0 + r0 ...) into p[i * TILE + j]:
+// float keys from their decoded rows kt, Q8_0 keys by the set's block-integer dots, any other
+// type through its dot kernel, key by key.
+static void tile_dots(const gl_attn_kv *kv, const gl_attn_state *st, const gl_attn_ops *ops, const float *qf,
+                      const float *kt, int t0, int r0, int n, float *p, float *ops_scratch) {
+    const int hd = kv->head_dim, n_q = st->n_q;
+    const char *k = kv->k + (size_t)(t0 + r0) * kv->k_stride;
+    if (kv->k_type == GL_TYPE_F16 && ops->dots_f16) {
+        ops->dots_f16(qf, n_q, k, kv->k_stride, n - r0, hd, p + r0, GL_ATTN_TILE, ops_scratch);
+    } else if (kt) {
+        ops->dots(qf, n_q, kt + (size_t)r0 * hd, n - r0, hd, p + r0, GL_ATTN_TILE, ops_scratch);
+    } else if (kv->k_type == GL_TYPE_Q8_0) {
+        ops->dots_q8_0(st->q, st->q_stride, n_q, k, kv->k_stride, n - r0, hd, p + r0, GL_ATTN_TILE, ops_scratch);
     } else {
-        for (int j = a; j < b; j++) dot(kv->head_dim, &s[j - t0], kv->k + (size_t)j * kv->k_stride, q);
+        const gl_vec_dot_fn dot = gl_get_type_traits(kv->k_type)->vec_dot;
+        for (int i = 0; i < n_q; i++)
+            for (int j = r0; j < n; j++)
+                dot(hd, &p[(size_t)i * GL_ATTN_TILE + j], k + (size_t)(j - r0) * kv->k_stride, st->q + (size_t)i * st->q_stride);
     }
-    for (int j = a - t0; j < b - t0; j++) {
-        float x = s[j] * kv->scale;
-        if (kv->softcap > 0) x = kv->softcap * tanhf(x / kv->softcap);
-        s[j] = x;
+}
+
+// Query i's scores s over the tile's keys [t0, t0 + n): scaled and soft-capped where it sees them
+// ([a, b)), -inf elsewhere; then its online softmax update: s becomes the weights, rescale[j]
+// the factor of key j where it raises the running maximum (bit j of the result).
+static uint32_t softmax_step(const gl_attn_kv *kv, const gl_attn_ops *ops, gl_attn_state *st, int i, int a, int b,
+                             int t0, int n, float *s, float *rescale, float *d) {
+    if (ops->weights && kv->softcap <= 0) {
+        if (ops->weights(s, n, a - t0, b - t0, kv->scale, st->m[i], &st->l[i])) return 0;
+    } else {
+        for (int j = 0; j < a - t0; j++) s[j] = -INFINITY;
+        for (int j = a - t0; j < b - t0; j++) s[j] *= kv->scale;
+        if (kv->softcap > 0)
+            for (int j = a - t0; j < b - t0; j++) s[j] = kv->softcap * tanhf(s[j] / kv->softcap);
+        for (int j = b - t0; j < n; j++) s[j] = -INFINITY;
     }
-    for (int j = 0; j < a - t0; j++) s[j] = -INFINITY;
-    for (int j = b - t0; j < n; j++) s[j] = -INFINITY;
-    return true;
+    float m = st->m[i], l = st->l[i], top = -INFINITY;
+    for (int j = a - t0; j < b - t0; j++) top = s[j] > top ? s[j] : top;
+    uint32_t grows = 0;
+    if (top > m) {
+        for (int j = 0; j < n; j++) {
+            if (s[j] > m) {
+                grows |= 1u << j;
+                rescale[j] = expf(m - s[j]);
+                m = s[j];
+            }
+            d[j] = s[j] == -INFINITY ? -INFINITY : s[j] - m;
+        }
+    } else { // the usual case once the maximum settles: no key raises it
+        for (int j = 0; j < n; j++) d[j] = s[j] == -INFINITY ? -INFINITY : s[j] - m;
+    }
+    gl_exp_row(s, d, n); // s = the weights (0 for masked keys)
+    if (grows) { // key by key, the sum scaled down where the maximum grows
+        for (int j = 0; j < n; j++) l = grows >> j & 1 ? l * rescale[j] + 1.0f : l + s[j];
+    } else { // the tile's weights summed apart
+        l += ops->sum(s, n);
+    }
+    st->m[i] = m;
+    st->l[i] = l;
+    return grows;
+}
+
+// Asks for n rows of `bytes` bytes (row j at p + j * stride) to be brought into the cache.
+static void prefetch_rows(const char *p, size_t stride, int n, size_t bytes) {
+    for (int j = 0; j < n; j++)
+        for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + (size_t)j * stride + b);
 }
 
 size_t gl_attn_scratch_floats(int n_q, int head_dim) {
-    return (size_t)n_q * GL_ATTN_TILE + 2 * GL_ATTN_TILE + 2 * (size_t)GL_ATTN_TILE * head_dim +
-           (size_t)n_q * head_dim;
+    return 2 * (size_t)n_q * GL_ATTN_TILE + GL_ATTN_TILE + (size_t)n_q + 2 * (size_t)GL_ATTN_TILE * head_dim +
+           (size_t)n_q * head_dim + GL_ATTN_OPS_SCRATCH(n_q, head_dim);
 }
 
 // Keys are taken as the reference engine takes them, one after another: a key that raises the
@@ -90,58 +137,56 @@ size_t gl_attn_scratch_floats(int n_q, int head_dim) {
 // weighs e^(s - M). Here the maxima of a tile come first (a prefix maximum), then all its
 // exponentials at once, then the values: the key-by-key arithmetic, vectorized (only the sum of
 // the weights of a tile where the maximum stays is added as one tile sum, which spares a chain
-// of dependent adds). Masked keys weigh e^-inf = 0 and add nothing.
+// of dependent adds). Masked keys weigh e^-inf = 0 and add nothing. The scores and the values
+// of a tile are taken for all the queries at once (gl_attn_ops); a query that sees none of the
+// tile weighs its values 0, which leaves its sums as they were.
 void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float *scratch) {
     const int hd = kv->head_dim, n_q = st->n_q;
-    const gl_vec_dot_fn dot = gl_get_type_traits(kv->k_type)->vec_dot;
     const gl_attn_ops *ops = gl_kernels()->attn;
     const bool fk = float_keys(kv->k_type);
-    float *p = scratch;                               // [n_q][TILE] scores, then weights
-    float *rescale = p + (size_t)n_q * GL_ATTN_TILE;  // [TILE] one query's scale factors
-    float *d = rescale + GL_ATTN_TILE;                // [TILE] score - running maximum
-    float *vt = d + GL_ATTN_TILE;                     // [TILE][hd] decoded values
-    float *kt = vt + (size_t)GL_ATTN_TILE * hd;       // [TILE][hd] decoded keys (float key types)
-    float *qf = kt + (size_t)GL_ATTN_TILE * hd;       // [n_q][hd] the queries as floats
+    float *p = scratch;                                 // [n_q][TILE] scores, then weights
+    float *rescale = p + (size_t)n_q * GL_ATTN_TILE;    // [n_q][TILE] scale factors
+    float *d = rescale + (size_t)n_q * GL_ATTN_TILE;    // [TILE] score - running maximum
+    uint32_t *grows = (uint32_t *)(d + GL_ATTN_TILE);   // [n_q] keys that raise the maximum
+    float *vt = d + GL_ATTN_TILE + n_q;                 // [TILE][hd] decoded values
+    float *kt = vt + (size_t)GL_ATTN_TILE * hd;         // [TILE][hd] decoded keys (float key types)
+    float *qf = kt + (size_t)GL_ATTN_TILE * hd;         // [n_q][hd] the queries as floats
+    float *ops_scratch = qf + (size_t)n_q * hd;
     if (fk)
         for (int i = 0; i < n_q; i++) decode_rows(gl_get_type_traits(kv->k_type)->vec_dot_type, st->q + (size_t)i * st->q_stride, 0, 1, hd, qf + (size_t)i * hd);
     // Tiles on a fixed grid of key indices + kv->grid (whatever range is asked), so that a
     // query's arithmetic does not depend on the range's start; rows of the first tile before j0
     // are neither read nor weighed.
     const int first = j0 - ((j0 + kv->grid) % GL_ATTN_TILE + GL_ATTN_TILE) % GL_ATTN_TILE;
+    const size_t k_bytes = gl_row_size(kv->k_type, hd), v_bytes = gl_row_size(kv->v_type, hd); // a head's
     for (int t0 = first; t0 < j1; t0 += GL_ATTN_TILE) {
         const int n = j1 - t0 < GL_ATTN_TILE ? j1 - t0 : GL_ATTN_TILE, r0 = t0 < j0 ? j0 - t0 : 0;
-        bool decoded = false;
+        bool any = false;
+        for (int i = 0; i < n_q && !any; i++) {
+            const int lo = st->lo[i] > j0 ? st->lo[i] : j0, hi = st->hi[i] < j1 ? st->hi[i] : j1;
+            any = lo < t0 + n && hi > t0 && lo < hi;
+        }
+        if (!any) continue;
+        if (t0 + GL_ATTN_TILE < j1) { // the next tile's rows on their way from memory meanwhile
+            const int m = j1 - t0 - GL_ATTN_TILE < GL_ATTN_TILE ? j1 - t0 - GL_ATTN_TILE : GL_ATTN_TILE;
+            prefetch_rows(kv->k + (size_t)(t0 + GL_ATTN_TILE) * kv->k_stride, kv->k_stride, m, k_bytes);
+            prefetch_rows(kv->v + (size_t)(t0 + GL_ATTN_TILE) * kv->v_stride, kv->v_stride, m, v_bytes);
+        }
+        if (fk && !(kv->k_type == GL_TYPE_F16 && ops->dots_f16)) decode_rows(kv->k_type, kv->k + (size_t)(t0 + r0) * kv->k_stride, kv->k_stride, n - r0, hd, kt + (size_t)r0 * hd);
+        decode_rows(kv->v_type, kv->v + (size_t)(t0 + r0) * kv->v_stride, kv->v_stride, n - r0, hd, vt + (size_t)r0 * hd);
+        tile_dots(kv, st, ops, qf, fk ? kt : NULL, t0, r0, n, p, ops_scratch);
         for (int i = 0; i < n_q; i++) {
             float *s = p + (size_t)i * GL_ATTN_TILE;
             const int lo = st->lo[i] > j0 ? st->lo[i] : j0, hi = st->hi[i] < j1 ? st->hi[i] : j1;
-            if (lo >= t0 + n || hi <= t0 || lo >= hi) continue; // sees none of this tile
-            if (!decoded) {
-                if (fk) decode_rows(kv->k_type, kv->k + (size_t)(t0 + r0) * kv->k_stride, kv->k_stride, n - r0, hd, kt + (size_t)r0 * hd);
-                decode_rows(kv->v_type, kv->v + (size_t)(t0 + r0) * kv->v_stride, kv->v_stride, n - r0, hd, vt + (size_t)r0 * hd);
-                memset(vt, 0, sizeof(float) * (size_t)r0 * hd);
-                decoded = true;
+            const int a = lo > t0 ? lo : t0, b = hi < t0 + n ? hi : t0 + n;
+            if (a >= b) { // sees none of this tile
+                memset(s, 0, (size_t)n * sizeof(float));
+                grows[i] = 0;
+                continue;
             }
-            tile_scores(kv, ops, dot, st->q + (size_t)i * st->q_stride, qf + (size_t)i * hd, fk ? kt : NULL, lo, hi, t0, n, s);
-            uint32_t grows = 0;
-            float m = st->m[i], l = st->l[i];
-            for (int j = 0; j < n; j++) {
-                if (s[j] > m) {
-                    grows |= 1u << j;
-                    rescale[j] = expf(m - s[j]);
-                    m = s[j];
-                }
-                d[j] = s[j] == -INFINITY ? -INFINITY : s[j] - m;
-            }
-            gl_exp_row(s, d, n); // s = the weights (0 for masked keys)
-            if (grows) { // key by key, the sum scaled down where the maximum grows
-                for (int j = 0; j < n; j++) l = grows >> j & 1 ? l * rescale[j] + 1.0f : l + s[j];
-            } else { // the usual case once the maximum settles: the tile's weights summed apart
-                l += ops->sum(s, n);
-            }
-            ops->accumulate(st->acc + (size_t)i * hd, vt, s, rescale, grows, n, hd);
-            st->m[i] = m;
-            st->l[i] = l;
+            grows[i] = softmax_step(kv, ops, st, i, a, b, t0, n, s, rescale + (size_t)i * GL_ATTN_TILE, d) >> r0;
         }
+        ops->accumulate(st->acc, n_q, vt + (size_t)r0 * hd, n - r0, hd, p + r0, rescale + r0, GL_ATTN_TILE, grows);
     }
 }
 

@@ -73,20 +73,44 @@ typedef struct {
     void (*exp_row)(float *y, const float *x, int n);
 } gl_vec_ops;
 
-// The fused attention kernel's loops over a tile of keys (attention.c). Every set computes the
-// same roundings: the scalar set's loops are the SIMD sets' lanes written out.
+// The fused attention kernel's loops over a tile of keys (attention.c), for a block of n_q
+// queries at once (the heads of a GQA group, the tokens of a chunk) so that each key and value
+// row is loaded once for all of them. Every set computes the same roundings, query by query: the
+// scalar set's loops are the SIMD sets' lanes written out. scratch: GL_ATTN_OPS_SCRATCH floats.
+#define GL_ATTN_OPS_SCRATCH(n_q, hd) ((size_t)32 * (hd) + (size_t)(n_q) * (hd))
 typedef struct {
-    // s[j] = q · k_j for n float key rows (k_j at k + j * hd): when hd % 8 == 0, 8 lanes over
-    // steps of 8 (fused), the lanes added ((0+1)+(2+3))+((4+5)+(6+7)); else one fused chain.
-    void (*dots)(const float *q, const float *k, int n, int hd, float *s);
-    // Key after key, element by element: acc *= rescale[j] where bit j of grows is set, then
-    // acc = fma(v_j, w[j], acc) (v_j at v + j * hd).
-    void (*accumulate)(float *acc, const float *v, const float *w, const float *rescale, uint32_t grows, int n, int hd);
+    // s[i * ld + j] = q_i · k_j for n_q float queries (q_i at q + i * hd) and n float key rows
+    // (k_j at k + j * hd): when hd % 8 == 0, 8 lanes over steps of 8 (fused), the lanes added
+    // ((0+1)+(2+3))+((4+5)+(6+7)); else one fused chain.
+    void (*dots)(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *scratch);
+    // dots over F16 key rows (key j at k + j * k_stride), read as they are (the same scores as
+    // dots over the decoded rows). NULL: the caller decodes them for dots.
+    void (*dots_f16)(const float *q, int n_q, const char *k, size_t k_stride, int n, int hd, float *s, int ld,
+                     float *scratch);
+    // The same for Q8_0 queries (query i at q + i * q_stride) against n Q8_0 key rows (key j at
+    // k + j * k_stride): per block the whole int32 sum, then x = fma(float(sum), d_k * d_q, x),
+    // block after block from x = 0.
+    void (*dots_q8_0)(const char *q, size_t q_stride, int n_q, const char *k, size_t k_stride, int n, int hd,
+                      float *s, int ld, float *scratch);
+    // For each query i, key after key, element by element: acc_i *= rescale[i * ld + j] where bit
+    // j of grows[i] is set, then acc_i = fma(v_j, w[i * ld + j], acc_i) (acc_i at acc + i * hd,
+    // v_j at v + j * hd).
+    void (*accumulate)(float *acc, int n_q, const float *v, int n, int hd, const float *w, const float *rescale,
+                       int ld, const uint32_t *grows);
     // x[0..n) summed in 8 lanes over steps of 8, the lanes added as gl_hsum8_pairs, then the
     // n % 8 left over one by one.
     float (*sum)(const float *x, int n);
     // n Q8_0 blocks' worth of elements as floats: d * q.
     void (*q8_0_to_f32)(const void *x, float *y, int n);
+    // A tile's scores s[0..n) (n <= 32) scaled: s[j] *= scale for j in [a, b), -inf elsewhere;
+    // then, when no score exceeds the running maximum m, the step of the online softmax: s[j] =
+    // e^(s[j] - m) (e^-inf = 0, as exp_row), *l += sum(s, n), and true. False: only scaled.
+    // NULL: scaled and weighed by the caller.
+    bool (*weights)(float *s, int n, int a, int b, float scale, float m, float *l);
+    // n rows of hd elements of type t (row j at src + j * stride bytes) as floats into dst (row j
+    // at dst + j * hd), as the type's decoder gives them; false (nothing done) for a type it does
+    // not take. NULL: none taken.
+    bool (*rows_to_f32)(enum gl_type t, const char *src, size_t stride, int n, int hd, float *dst);
 } gl_attn_ops;
 
 // Weight rows rearranged once (at load, repack.h) into groups of GL_REPACK_ROWS interleaved
@@ -129,7 +153,7 @@ extern const gl_kernel_set gl_kernels_avx2;
 extern const gl_kernel_set gl_kernels_neon;
 extern const gl_kernel_set gl_kernels_avx512;
 extern const gl_vec_ops gl_vec_ops_scalar, gl_vec_ops_avx2;
-extern const gl_attn_ops gl_attn_ops_scalar, gl_attn_ops_avx2;
+extern const gl_attn_ops gl_attn_ops_scalar, gl_attn_ops_avx2, gl_attn_ops_avx512;
 
 // The kernels in use: the best set this CPU runs (or the one LLAMALITE_ISA names), each entry
 // filled from the sets below it where it has none. Chosen once, thread-safe.

@@ -1,7 +1,7 @@
 // The fused attention kernel's tile loops (gl_attn_ops) and the exp row of the kernel set chosen
 // for this CPU give bitwise what the scalar set's give, so fused attention rounds alike on every
-// set (LLAMALITE_ISA=scalar reproduces an AVX2 run). Head sizes hit the 8-key and 32-element
-// vector bodies and their tails.
+// set (LLAMALITE_ISA=scalar reproduces an AVX2 or AVX-512 run). Head sizes, key counts and
+// query counts hit the vector bodies and their tails.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,37 +21,94 @@ static int first_diff(const float *a, const float *b, int n) {
     return -1;
 }
 
-enum { MAX_KEYS = 32, MAX_HD = 264 };
+enum { MAX_KEYS = 32, MAX_HD = 264, MAX_Q = 9 };
 
+static float scratch[32 * MAX_HD + MAX_Q * MAX_HD];
+
+// Several queries at once (row stride ld > n), every key count up to a tile; F16 key rows read
+// as they are score as their decoded floats do.
 static void test_dots(const gl_attn_ops *set, const gl_attn_ops *ref) {
     static const int hds[] = {8, 40, 64, 100, 128, 256, 264};
-    static float q[MAX_HD], k[MAX_KEYS * MAX_HD], got[MAX_KEYS], want[MAX_KEYS];
+    enum { LD = MAX_KEYS + 3 };
+    static float q[MAX_Q * MAX_HD], k[MAX_KEYS * MAX_HD], got[MAX_Q * LD], want[MAX_Q * LD];
+    static gl_fp16 k16[MAX_KEYS * 2 * MAX_HD];
     for (size_t h = 0; h < sizeof hds / sizeof hds[0]; h++)
         for (int n = 1; n <= MAX_KEYS; n += 5) {
-            const int hd = hds[h];
-            for (int i = 0; i < hd; i++) q[i] = gauss();
+            const int hd = hds[h], n_q = 1 + n % MAX_Q;
+            for (int i = 0; i < n_q * hd; i++) q[i] = gauss();
             for (int i = 0; i < n * hd; i++) k[i] = gauss();
-            set->dots(q, k, n, hd, got);
-            ref->dots(q, k, n, hd, want);
-            const int d = first_diff(got, want, n);
-            CHECK(d < 0, "dots hd=%d n=%d: key %d %a, scalar set %a", hd, n, d, d < 0 ? 0.0 : got[d], d < 0 ? 0.0 : want[d]);
+            memset(got, 0, sizeof got), memset(want, 0, sizeof want);
+            set->dots(q, n_q, k, n, hd, got, LD, scratch);
+            ref->dots(q, n_q, k, n, hd, want, LD, scratch);
+            int d = first_diff(got, want, n_q * LD);
+            CHECK(d < 0, "dots hd=%d n=%d n_q=%d: query %d key %d %a, scalar set %a", hd, n, n_q, d / LD, d % LD,
+                  d < 0 ? 0.0 : got[d], d < 0 ? 0.0 : want[d]);
+            if (!set->dots_f16) continue;
+            // the keys as F16 rows two heads wide (the head second), and those rows decoded
+            for (int j = 0; j < n; j++)
+                for (int e = 0; e < hd; e++) {
+                    k16[(size_t)j * 2 * hd + hd + e] = gl_fp32_to_fp16(k[(size_t)j * hd + e]);
+                    k[(size_t)j * hd + e] = gl_fp16_to_fp32(k16[(size_t)j * 2 * hd + hd + e]);
+                }
+            ref->dots(q, n_q, k, n, hd, want, LD, scratch);
+            memset(got, 0, sizeof got);
+            set->dots_f16(q, n_q, (const char *)(k16 + hd), 2 * hd * sizeof(gl_fp16), n, hd, got, LD, scratch);
+            d = first_diff(got, want, n_q * LD);
+            CHECK(d < 0, "dots_f16 hd=%d n=%d n_q=%d: query %d key %d %a, scalar set %a", hd, n, n_q, d / LD, d % LD,
+                  d < 0 ? 0.0 : got[d], d < 0 ? 0.0 : want[d]);
+        }
+}
+
+// Q8_0 keys in rows wider than a head (the head's blocks start a few blocks in), extreme quants.
+static void test_dots_q8_0(const gl_attn_ops *set, const gl_attn_ops *ref) {
+    static const int hds[] = {32, 64, 128, 256};
+    enum { LD = MAX_KEYS + 1, ROW_BLOCKS = 10 };
+    static block_q8_0 q[MAX_Q * 8], k[MAX_KEYS * ROW_BLOCKS];
+    static float x[256], got[MAX_Q * LD], want[MAX_Q * LD];
+    for (size_t h = 0; h < sizeof hds / sizeof hds[0]; h++)
+        for (int n = 1; n <= MAX_KEYS; n += 3) {
+            const int hd = hds[h], nb = hd / QK8_0, n_q = 1 + n % MAX_Q;
+            for (int i = 0; i < n_q; i++) {
+                for (int e = 0; e < hd; e++) x[e] = gauss();
+                gl_get_type_traits(GL_TYPE_Q8_0)->from_float_ref(x, q + i * nb, hd);
+            }
+            for (int j = 0; j < n * ROW_BLOCKS; j++) {
+                for (int e = 0; e < QK8_0; e++) x[e] = gauss();
+                gl_get_type_traits(GL_TYPE_Q8_0)->from_float_ref(x, k + j, QK8_0);
+                if (j % 7 == 0) memset(k[j].qs, 0x81, QK8_0);  // all -127
+                if (j % 11 == 0) memset(k[j].qs, 0x7f, QK8_0); // all 127
+            }
+            if (n_q > 1) memset(q[nb].qs, 0x81, QK8_0);
+            const char *keys = (const char *)(k + ROW_BLOCKS - nb);
+            memset(got, 0, sizeof got), memset(want, 0, sizeof want);
+            set->dots_q8_0((const char *)q, nb * sizeof(block_q8_0), n_q, keys, ROW_BLOCKS * sizeof(block_q8_0), n, hd,
+                           got, LD, scratch);
+            ref->dots_q8_0((const char *)q, nb * sizeof(block_q8_0), n_q, keys, ROW_BLOCKS * sizeof(block_q8_0), n, hd,
+                           want, LD, scratch);
+            const int d = first_diff(got, want, n_q * LD);
+            CHECK(d < 0, "dots_q8_0 hd=%d n=%d n_q=%d: query %d key %d %a, scalar set %a", hd, n, n_q, d / LD, d % LD,
+                  d < 0 ? 0.0 : got[d], d < 0 ? 0.0 : want[d]);
         }
 }
 
 static void test_accumulate(const gl_attn_ops *set, const gl_attn_ops *ref) {
-    static const int hds[] = {8, 40, 64, 100, 128};
-    static float v[MAX_KEYS * MAX_HD], w[MAX_KEYS], rescale[MAX_KEYS], got[MAX_HD], want[MAX_HD];
-    for (size_t h = 0; h < sizeof hds / sizeof hds[0]; h++) {
-        const int hd = hds[h], n = MAX_KEYS;
-        for (int i = 0; i < n * hd; i++) v[i] = gauss();
-        for (int j = 0; j < n; j++) w[j] = expf(gauss()), rescale[j] = expf(-fabsf(gauss()));
-        for (int i = 0; i < hd; i++) got[i] = want[i] = gauss();
-        const uint32_t grows = 0x80402101u; // a few keys raise the maximum
-        set->accumulate(got, v, w, rescale, grows, n, hd);
-        ref->accumulate(want, v, w, rescale, grows, n, hd);
-        const int d = first_diff(got, want, hd);
-        CHECK(d < 0, "accumulate hd=%d: element %d %a, scalar set %a", hd, d, d < 0 ? 0.0 : got[d], d < 0 ? 0.0 : want[d]);
-    }
+    static const int hds[] = {8, 40, 64, 100, 128, 256};
+    enum { LD = MAX_KEYS + 2 };
+    static float v[MAX_KEYS * MAX_HD], w[MAX_Q * LD], rescale[MAX_Q * LD], got[MAX_Q * MAX_HD], want[MAX_Q * MAX_HD];
+    static uint32_t grows[MAX_Q];
+    for (size_t h = 0; h < sizeof hds / sizeof hds[0]; h++)
+        for (int n_q = 1; n_q <= MAX_Q; n_q += 2) {
+            const int hd = hds[h], n = MAX_KEYS - n_q;
+            for (int i = 0; i < n * hd; i++) v[i] = gauss();
+            for (int j = 0; j < n_q * LD; j++) w[j] = expf(gauss()), rescale[j] = expf(-fabsf(gauss()));
+            for (int i = 0; i < n_q * hd; i++) got[i] = want[i] = gauss();
+            for (int i = 0; i < n_q; i++) grows[i] = i % 3 == 0 ? 0 : 0x80402101u >> i; // a few keys raise the maximum
+            set->accumulate(got, n_q, v, n, hd, w, rescale, LD, grows);
+            ref->accumulate(want, n_q, v, n, hd, w, rescale, LD, grows);
+            const int d = first_diff(got, want, n_q * hd);
+            CHECK(d < 0, "accumulate hd=%d n_q=%d: query %d element %d %a, scalar set %a", hd, n_q, d / hd, d % hd,
+                  d < 0 ? 0.0 : got[d], d < 0 ? 0.0 : want[d]);
+        }
 }
 
 static void test_sum_exp(const gl_attn_ops *set, const gl_attn_ops *ref) {
@@ -84,14 +141,74 @@ static void test_q8_0(const gl_attn_ops *set, const gl_attn_ops *ref) {
     CHECK(first_diff(x, want, N) < 0, "q8_0_to_f32 differs from the type's own decoder");
 }
 
+// The softmax step's fast path: the scores scaled and masked outside [a, b), the weights and
+// their sum as exp_row and sum give them; a score above the maximum leaves it to the general
+// path with the scores only scaled.
+static void test_weights(const gl_attn_ops *set, const gl_attn_ops *ref) {
+    if (!set->weights) return;
+    const float scale = 0.125f;
+    float raw[MAX_KEYS + 16], s[MAX_KEYS + 16], d[MAX_KEYS], want[MAX_KEYS];
+    for (int n = 1; n <= MAX_KEYS; n++) {
+        const int a = n % 4 == 0 ? n / 4 : 0, b = n % 5 == 0 ? n - 1 : n;
+        float m = -INFINITY;
+        for (int j = 0; j < n + 16; j++) raw[j] = 24 * gauss();
+        for (int j = 0; j < n; j++) {
+            d[j] = j >= a && j < b ? raw[j] * scale : -INFINITY;
+            m = d[j] > m ? d[j] : m;
+        }
+        if (n % 3 == 0) m += fabsf(gauss());
+        for (int j = 0; j < n; j++) d[j] = d[j] == -INFINITY ? -INFINITY : d[j] - m;
+        gl_vec_ops_scalar.exp_row(want, d, n);
+        const float l0 = 1.5f, want_l = l0 + ref->sum(want, n);
+        float l = l0;
+        memcpy(s, raw, sizeof s);
+        CHECK(set->weights(s, n, a, b, scale, m, &l), "weights n=%d: declined with no score above the maximum", n);
+        const int e = first_diff(s, want, n);
+        CHECK(e < 0, "weights n=%d: key %d %a, scalar set %a", n, e, e < 0 ? 0.0 : s[e], e < 0 ? 0.0 : want[e]);
+        CHECK(memcmp(&l, &want_l, sizeof l) == 0, "weights n=%d: sum %a, scalar set %a", n, l, want_l);
+        CHECK(first_diff(s + n, raw + n, 16) < 0, "weights n=%d: wrote past the tile", n);
+        memcpy(s, raw, sizeof s), l = l0;
+        const float low = m - 1e6f; // every seen score above it
+        CHECK(!set->weights(s, n, a, b, scale, low, &l) && l == l0, "weights n=%d: took a score above the maximum", n);
+        for (int j = 0; j < n; j++) want[j] = j >= a && j < b ? raw[j] * scale : -INFINITY;
+        CHECK(first_diff(s, want, n) < 0, "weights n=%d: declined but did not leave the scores scaled", n);
+    }
+}
+
+// Decoding a tile's rows (the F16 and Q8_0 caches) gives what the types' decoders give.
+static void test_rows_to_f32(const gl_attn_ops *set) {
+    if (!set->rows_to_f32) return;
+    enum { N = 5, HD = 64, ROW = 3 * HD }; // a head's elements in rows of three heads
+    static const enum gl_type types[] = {GL_TYPE_F16, GL_TYPE_Q8_0};
+    float x[ROW], got[N * HD], want[N * HD];
+    char rows[N * ROW * 2];
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        const gl_type_traits *tr = gl_get_type_traits(types[t]);
+        const size_t row = gl_row_size(types[t], ROW), off = gl_row_size(types[t], HD);
+        for (int j = 0; j < N; j++) {
+            for (int e = 0; e < ROW; e++) x[e] = gauss();
+            tr->from_float_ref(x, rows + j * row, ROW);
+            tr->to_float(rows + j * row + off, want + j * HD, HD);
+        }
+        CHECK(set->rows_to_f32(types[t], rows + off, row, N, HD, got), "rows_to_f32 declined %s", tr->name);
+        CHECK(first_diff(got, want, N * HD) < 0, "rows_to_f32 %s differs from the type's decoder", tr->name);
+    }
+}
+
 int main(void) {
+    // LLAMALITE_ISA=avx2 (ctest's *_avx2 run) on a CPU without it: nothing to test.
+    const char *isa = getenv("LLAMALITE_ISA");
+    if (isa && strcmp(isa, "avx2") == 0 && !gl_cpu_has_avx2()) return TEST_SKIP;
     const gl_kernel_set *k = gl_kernels();
     printf("kernels: %s\n", k->name);
     CHECK(k->attn != NULL, "the chosen kernels have no attention loops");
     if (!k->attn) return test_failures ? 1 : 0;
     test_dots(k->attn, &gl_attn_ops_scalar);
+    test_dots_q8_0(k->attn, &gl_attn_ops_scalar);
     test_accumulate(k->attn, &gl_attn_ops_scalar);
     test_sum_exp(k->attn, &gl_attn_ops_scalar);
     test_q8_0(k->attn, &gl_attn_ops_scalar);
+    test_weights(k->attn, &gl_attn_ops_scalar);
+    test_rows_to_f32(k->attn);
     return test_failures ? 1 : 0;
 }

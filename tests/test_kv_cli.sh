@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cache flags from the command line: every -ctk/-ctv type runs (mixed K and V too), -fa alone
 # and -fa on|off|auto (with greedy output equal between on and off on a trained model with an
-# F16 cache), bad values refused with one line; bench -gp P,T and the cache columns.
+# F16 cache), bad values refused with one line; bench -gp P,T and the cache columns; --swa-full
+# (a prompt cache reused back past a sliding window: only with full-size window layers).
 . "$(dirname "$0")/sh_common.sh"
 MODEL=$M/stories260K.gguf
 need "$MODEL"
@@ -42,5 +43,24 @@ if "$BIN" bench -m "$MODEL" -p 0 -n 0 -gp 64,8 -r 1 -t 1 -ctk q8_0 -ctv q8_0 -fa
     ok "bench -gp 64,8 -ctk q8_0 -ctv q8_0 -fa on"
 else
     bad "bench -gp: $(cat "$TMP/b" "$TMP/err")"
+fi
+# gemma2 (window 16 on even layers), batches of 8: window layers hold 23 rows, so a prompt that
+# parts from the cached one after 11 tokens of 40 finds those layers' rows gone, unless
+# --swa-full keeps them all.
+SWA=$M/arch/gemma2.gguf
+need "$SWA"
+LONG="The quick brown fox jumps over the lazy dog and then runs far away into the deep dark forest where nobody can find it again until the morning sun rises over the hills"
+SHORT="The quick brown fox jumps over the lazy cat"
+for flag in "" --swa-full; do
+    rm -f "$TMP/pc"
+    "$BIN" -m "$SWA" -b 8 $flag --prompt-cache "$TMP/pc" -p "$LONG" -n 2 --temp 0 >/dev/null 2>&1
+    "$BIN" -m "$SWA" -b 8 $flag --prompt-cache "$TMP/pc" -p "$SHORT" -n 2 --temp 0 2>"$TMP/err" >/dev/null
+    grep -o "[0-9]* of [0-9]* prompt tokens reused" "$TMP/err" >"$TMP/reused_${flag:-window}"
+done
+if [ "$(cat "$TMP/reused_window")" = "0 of 12 prompt tokens reused" ] &&
+    [ "$(cat "$TMP/reused_--swa-full")" = "11 of 12 prompt tokens reused" ]; then
+    ok "--swa-full: the prompt cache reused back past the window ($(cat "$TMP/reused_--swa-full"); without: $(cat "$TMP/reused_window"))"
+else
+    bad "--swa-full: reused '$(cat "$TMP/reused_--swa-full")', without it '$(cat "$TMP/reused_window")'"
 fi
 exit $fail

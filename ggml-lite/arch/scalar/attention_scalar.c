@@ -12,7 +12,7 @@ static inline float hsum8_tree(const float *a) {
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
-static void dots(const float *q, const float *k, int n, int hd, float *s) {
+static void dots_one(const float *q, const float *k, int n, int hd, float *s) {
     for (int j = 0; j < n; j++) {
         const float *kj = k + (size_t)j * hd;
         if (hd % 8 == 0) {
@@ -28,12 +28,38 @@ static void dots(const float *q, const float *k, int n, int hd, float *s) {
     }
 }
 
-static void accumulate(float *acc, const float *v, const float *w, const float *rescale, uint32_t grows, int n,
-                       int hd) {
-    for (int j = 0; j < n; j++) {
-        if (grows >> j & 1)
-            for (int e = 0; e < hd; e++) acc[e] *= rescale[j];
-        for (int e = 0; e < hd; e++) acc[e] = fmaf(v[(size_t)j * hd + e], w[j], acc[e]);
+static void dots(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *scratch) {
+    (void)scratch;
+    for (int i = 0; i < n_q; i++) dots_one(q + (size_t)i * hd, k, n, hd, s + (size_t)i * ld);
+}
+
+static void dots_q8_0(const char *q, size_t q_stride, int n_q, const char *k, size_t k_stride, int n, int hd,
+                      float *s, int ld, float *scratch) {
+    (void)scratch;
+    for (int i = 0; i < n_q; i++) {
+        const block_q8_0 *qb = (const block_q8_0 *)(q + (size_t)i * q_stride);
+        for (int j = 0; j < n; j++) {
+            const block_q8_0 *kb = (const block_q8_0 *)(k + (size_t)j * k_stride);
+            float x = 0;
+            for (int b = 0; b < hd / QK8_0; b++) {
+                int32_t sum = 0;
+                for (int e = 0; e < QK8_0; e++) sum += (int32_t)qb[b].qs[e] * kb[b].qs[e];
+                x = fmaf((float)sum, gl_fp16_to_fp32(kb[b].d) * gl_fp16_to_fp32(qb[b].d), x);
+            }
+            s[(size_t)i * ld + j] = x;
+        }
+    }
+}
+
+static void accumulate(float *acc, int n_q, const float *v, int n, int hd, const float *w, const float *rescale,
+                       int ld, const uint32_t *grows) {
+    for (int i = 0; i < n_q; i++) {
+        float *a = acc + (size_t)i * hd;
+        for (int j = 0; j < n; j++) {
+            if (grows[i] >> j & 1)
+                for (int e = 0; e < hd; e++) a[e] *= rescale[(size_t)i * ld + j];
+            for (int e = 0; e < hd; e++) a[e] = fmaf(v[(size_t)j * hd + e], w[(size_t)i * ld + j], a[e]);
+        }
     }
 }
 
@@ -56,5 +82,5 @@ static void q8_0_to_f32(const void *vx, float *y, int n) {
 }
 
 const gl_attn_ops gl_attn_ops_scalar = {
-    .dots = dots, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
+    .dots = dots, .dots_q8_0 = dots_q8_0, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
 };

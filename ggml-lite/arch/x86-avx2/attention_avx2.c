@@ -14,7 +14,7 @@ static inline float hsum8_tree(__m256 a) {
     return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1)));
 }
 
-static void dots(const float *q, const float *k, int n, int hd, float *s) {
+static void dots_one(const float *q, const float *k, int n, int hd, float *s) {
     int j = 0;
     if (hd % 8 == 0) {
         for (; j + 8 <= n; j += 8) {
@@ -47,8 +47,8 @@ static void dots(const float *q, const float *k, int n, int hd, float *s) {
     }
 }
 
-static void accumulate(float *acc, const float *v, const float *w, const float *rescale, uint32_t grows, int n,
-                       int hd) {
+static void accumulate_one(float *acc, const float *v, const float *w, const float *rescale, uint32_t grows, int n,
+                           int hd) {
     int d = 0;
     for (; d + 32 <= hd; d += 32) { // 32 outputs in registers across the tile
         __m256 a0 = _mm256_loadu_ps(acc + d), a1 = _mm256_loadu_ps(acc + d + 8);
@@ -76,6 +76,43 @@ static void accumulate(float *acc, const float *v, const float *w, const float *
     }
 }
 
+static void dots(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *scratch) {
+    (void)scratch;
+    for (int i = 0; i < n_q; i++) dots_one(q + (size_t)i * hd, k, n, hd, s + (size_t)i * ld);
+}
+
+static void accumulate(float *acc, int n_q, const float *v, int n, int hd, const float *w, const float *rescale,
+                       int ld, const uint32_t *grows) {
+    for (int i = 0; i < n_q; i++)
+        accumulate_one(acc + (size_t)i * hd, v, w + (size_t)i * ld, rescale + (size_t)i * ld, grows[i], n, hd);
+}
+
+// One Q8_0 block pair's whole int32 sum: |q| x (k with q's sign), pairs, then the 8 lanes.
+static inline int32_t block_sum(const int8_t *q, const int8_t *k) {
+    const __m256i qv = _mm256_loadu_si256((const __m256i *)q), kv = _mm256_loadu_si256((const __m256i *)k);
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(qv, qv), _mm256_sign_epi8(kv, qv));
+    const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(p32), _mm256_extracti128_si256(p32, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+    return _mm_cvtsi128_si32(t);
+}
+
+static void dots_q8_0(const char *q, size_t q_stride, int n_q, const char *k, size_t k_stride, int n, int hd,
+                      float *s, int ld, float *scratch) {
+    (void)scratch;
+    for (int i = 0; i < n_q; i++) {
+        const block_q8_0 *qb = (const block_q8_0 *)(q + (size_t)i * q_stride);
+        for (int j = 0; j < n; j++) {
+            const block_q8_0 *kb = (const block_q8_0 *)(k + (size_t)j * k_stride);
+            float x = 0;
+            for (int b = 0; b < hd / QK8_0; b++)
+                x = fmaf((float)block_sum(qb[b].qs, kb[b].qs), gl_fp16_to_fp32(kb[b].d) * gl_fp16_to_fp32(qb[b].d), x);
+            s[(size_t)i * ld + j] = x;
+        }
+    }
+}
+
 static float sum(const float *x, int n) {
     int j = 0;
     __m256 a = _mm256_setzero_ps();
@@ -99,5 +136,5 @@ static void q8_0_to_f32(const void *vx, float *y, int n) {
 }
 
 const gl_attn_ops gl_attn_ops_avx2 = {
-    .dots = dots, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
+    .dots = dots, .dots_q8_0 = dots_q8_0, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
 };

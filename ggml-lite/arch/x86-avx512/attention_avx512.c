@@ -1,0 +1,353 @@
+// The AVX-512 set's loops of the fused attention kernel (gl_attn_ops in dot.h), for a block of
+// queries at once, rounding as the scalar set does:
+//  - float keys: two keys per register (8 lanes each), so a key's 8 lane sums come out of one
+//    chain of fused steps, as the scalar set's; 16 keys' lanes then added pairwise at once;
+//  - F16 keys: laid out in those pairs straight from the cache rows;
+//  - Q8_0 keys: 16 keys per register, one key per lane (a block's 32 bytes of 16 keys
+//    transposed 4 bytes at a time), the queries' bytes offset by 128 to be unsigned for VNNI and
+//    the offset taken back exactly (128 x the key's byte sum), so each block's int32 sum is exact;
+//  - values: four queries' 64 outputs in registers across the tile, each value row loaded once
+//    for the four.
+// The sum and the Q8_0 decoding come from the AVX2 set.
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "dot.h"
+#include "quants.h"
+
+extern const gl_attn_ops gl_attn_ops_avx2;
+
+#define UNROLL _Pragma("GCC unroll 8") // the register arrays below must stay registers
+
+// ---- float keys ---------------------------------------------------------------------------------
+
+// Keys [0, n) (n <= 32) laid out in pairs for dots_16: pair p, step t (elements 8t .. 8t + 7)
+// at pairs + (p * hd / 8 + t) * 16 holds key 2p's eight then key 2p + 1's; pairs past n are
+// zeros, up to a multiple of 8 pairs.
+static int lay_out_pairs(const float *k, int n, int hd, float *pairs) {
+    const int n_pairs = ((n + 15) / 16) * 8, steps = hd / 8;
+    for (int p = 0; p < n_pairs; p++) {
+        const int j = 2 * p;
+        for (int t = 0; t < steps; t++) {
+            const __m256 a = j < n ? _mm256_loadu_ps(k + (size_t)j * hd + 8 * t) : _mm256_setzero_ps();
+            const __m256 b = j + 1 < n ? _mm256_loadu_ps(k + (size_t)(j + 1) * hd + 8 * t) : _mm256_setzero_ps();
+            const __m512d ab = _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(a)), _mm256_castps_pd(b), 1);
+            _mm512_storeu_ps(pairs + ((size_t)p * steps + t) * 16, _mm512_castpd_ps(ab));
+        }
+    }
+    return n_pairs;
+}
+
+// The same from F16 rows (key j at k + j * k_stride), converted on the way.
+static int lay_out_pairs_f16(const char *k, size_t k_stride, int n, int hd, float *pairs) {
+    const int n_pairs = ((n + 15) / 16) * 8, steps = hd / 8;
+    for (int p = 0; p < n_pairs; p++) {
+        const int j = 2 * p;
+        const gl_fp16 *a = (const gl_fp16 *)(k + (size_t)j * k_stride), *b = (const gl_fp16 *)(k + (size_t)(j + 1) * k_stride);
+        for (int t = 0; t < steps; t++) {
+            const __m128i ha = j < n ? _mm_loadu_si128((const __m128i *)(a + 8 * t)) : _mm_setzero_si128();
+            const __m128i hb = j + 1 < n ? _mm_loadu_si128((const __m128i *)(b + 8 * t)) : _mm_setzero_si128();
+            _mm512_storeu_ps(pairs + ((size_t)p * steps + t) * 16, _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(ha), hb, 1)));
+        }
+    }
+    return n_pairs;
+}
+
+// Sixteen keys' scores (keys 2p, 2p + 1 in acc[p]) in key order: the lanes of each key added
+// ((0+1)+(2+3))+((4+5)+(6+7)).
+static inline __attribute__((always_inline)) __m512 reduce_16(const __m512 *acc) {
+    __m512 t[4], u[2];
+    UNROLL for (int r = 0; r < 4; r++) // per 128 bits: lanes (0+1), (2+3) of two registers
+        t[r] = _mm512_add_ps(_mm512_shuffle_ps(acc[2 * r], acc[2 * r + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_ps(acc[2 * r], acc[2 * r + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    UNROLL for (int r = 0; r < 2; r++) // per 128 bits: (0+1)+(2+3) of four registers
+        u[r] = _mm512_add_ps(_mm512_shuffle_ps(t[2 * r], t[2 * r + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_ps(t[2 * r], t[2 * r + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    // 128-bit quarter 0: lanes 0-3 of keys 0, 2, 4, 6; 1: their lanes 4-7; 2, 3: keys 1, 3, 5, 7
+    const __m512 lo = _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512 hi = _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1));
+    const __m512 f = _mm512_add_ps(lo, hi); // keys 0 2 4 6 1 3 5 7 8 10 12 14 9 11 13 15
+    const __m512i order = _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+    return _mm512_permutexvar_ps(order, f);
+}
+
+// Queries q and q + hd (nq of them, 1 or 2) against 8 laid-out pairs (16 keys), each pair
+// loaded once for both.
+static inline __attribute__((always_inline)) void dots_16(const float *q, const int nq, const float *pairs, int hd,
+                                                         __m512 *out) {
+    const int steps = hd / 8;
+    __m512 acc[2][8];
+    UNROLL for (int i = 0; i < nq; i++)
+        UNROLL for (int r = 0; r < 8; r++) acc[i][r] = _mm512_setzero_ps();
+    for (int t = 0; t < steps; t++) {
+        __m512 qv[2];
+        UNROLL for (int i = 0; i < nq; i++)
+            qv[i] = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(q + (size_t)i * hd + 8 * t))));
+        UNROLL for (int r = 0; r < 8; r++) {
+            const __m512 k = _mm512_loadu_ps(pairs + ((size_t)r * steps + t) * 16);
+            UNROLL for (int i = 0; i < nq; i++) acc[i][r] = _mm512_fmadd_ps(k, qv[i], acc[i][r]);
+        }
+    }
+    UNROLL for (int i = 0; i < nq; i++) out[i] = reduce_16(acc[i]);
+}
+
+// Every query against the laid-out pairs.
+static void dots_pairs(const float *q, int n_q, int n_pairs, int n, int hd, float *s, int ld, const float *scratch) {
+    for (int p = 0; p < n_pairs; p += 8) {
+        const int j = 2 * p, left = n - j;
+        const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+        const float *pairs = scratch + (size_t)p * hd * 2;
+        __m512 out[2];
+        int i = 0;
+        for (; i + 2 <= n_q; i += 2) {
+            dots_16(q + (size_t)i * hd, 2, pairs, hd, out);
+            _mm512_mask_storeu_ps(s + (size_t)i * ld + j, m, out[0]);
+            _mm512_mask_storeu_ps(s + (size_t)(i + 1) * ld + j, m, out[1]);
+        }
+        if (i < n_q) {
+            dots_16(q + (size_t)i * hd, 1, pairs, hd, out);
+            _mm512_mask_storeu_ps(s + (size_t)i * ld + j, m, out[0]);
+        }
+    }
+}
+
+static void dots(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *scratch) {
+    if (hd % 8 != 0 || n > 32) {
+        gl_attn_ops_avx2.dots(q, n_q, k, n, hd, s, ld, scratch);
+        return;
+    }
+    dots_pairs(q, n_q, lay_out_pairs(k, n, hd, scratch), n, hd, s, ld, scratch);
+}
+
+static void dots_f16(const float *q, int n_q, const char *k, size_t k_stride, int n, int hd, float *s, int ld,
+                     float *scratch) {
+    for (int j = 0; j < n; j += 32, k += 32 * k_stride, s += 32) { // a tile's worth of scratch at a time
+        const int m = n - j < 32 ? n - j : 32;
+        if (hd % 8 == 0) {
+            dots_pairs(q, n_q, lay_out_pairs_f16(k, k_stride, m, hd, scratch), m, hd, s, ld, scratch);
+            continue;
+        }
+        for (int r = 0; r < m; r++) // decoded row by row (the AVX2 dots take no scratch)
+            for (int e = 0; e < hd; e++) scratch[(size_t)r * hd + e] = gl_fp16_to_fp32(((const gl_fp16 *)(k + (size_t)r * k_stride))[e]);
+        gl_attn_ops_avx2.dots(q, n_q, scratch, m, hd, s, ld, NULL);
+    }
+}
+
+// ---- Q8_0 keys ----------------------------------------------------------------------------------
+
+// Queries' quants offset by 128 (unsigned bytes for VNNI), block after block, into qu.
+static void offset_queries(const char *q, size_t q_stride, int n_q, int nb, uint8_t *qu, float *dq) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int i = 0; i < n_q; i++) {
+        const block_q8_0 *qb = (const block_q8_0 *)(q + (size_t)i * q_stride);
+        for (int b = 0; b < nb; b++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)qb[b].qs);
+            _mm256_storeu_si256((__m256i *)(qu + ((size_t)i * nb + b) * QK8_0), _mm256_xor_si256(v, flip));
+            dq[(size_t)i * nb + b] = gl_fp16_to_fp32(qb[b].d);
+        }
+    }
+}
+
+// The quants of one block of 16 keys (key r's block at blk + r * k_stride; keys from `left` on
+// read as zeros), 4 bytes at a time: kq[c] holds bytes 4c .. 4c + 3 of key r in lane r. Rows of
+// keys r and r + 8 share a register, then an 8 x 8 transpose of 4-byte words in each half.
+static inline __attribute__((always_inline)) void transpose_block(const char *blk, size_t k_stride, int left,
+                                                                 __m512i *kq) {
+    __m512i a[8], t[8], u[8];
+    UNROLL for (int r = 0; r < 8; r++) {
+        const __m256i lo = r < left ? _mm256_loadu_si256((const __m256i *)(blk + (size_t)r * k_stride + 2)) : _mm256_setzero_si256();
+        const __m256i hi = r + 8 < left ? _mm256_loadu_si256((const __m256i *)(blk + (size_t)(r + 8) * k_stride + 2)) : _mm256_setzero_si256();
+        a[r] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    }
+    UNROLL for (int r = 0; r < 8; r += 2) {
+        t[r] = _mm512_unpacklo_epi32(a[r], a[r + 1]);
+        t[r + 1] = _mm512_unpackhi_epi32(a[r], a[r + 1]);
+    }
+    UNROLL for (int r = 0; r < 8; r += 4) { // per 128 bits: word c (and c + 4) of rows r .. r + 3
+        u[r] = _mm512_unpacklo_epi64(t[r], t[r + 2]);
+        u[r + 1] = _mm512_unpackhi_epi64(t[r], t[r + 2]);
+        u[r + 2] = _mm512_unpacklo_epi64(t[r + 1], t[r + 3]);
+        u[r + 3] = _mm512_unpackhi_epi64(t[r + 1], t[r + 3]);
+    }
+    const __m512i first = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13), second = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    UNROLL for (int c = 0; c < 4; c++) {
+        kq[c] = _mm512_permutex2var_epi64(u[c], first, u[c + 4]);
+        kq[c + 4] = _mm512_permutex2var_epi64(u[c], second, u[c + 4]);
+    }
+}
+
+static void dots_q8_0(const char *q, size_t q_stride, int n_q, const char *k, size_t k_stride, int n, int hd,
+                      float *s, int ld, float *scratch) {
+    const int nb = hd / QK8_0;
+    float *dq = scratch;                           // [n_q][nb] the queries' scales
+    uint8_t *qu = (uint8_t *)(scratch + (size_t)n_q * nb); // [n_q][nb][32] offset quants
+    offset_queries(q, q_stride, n_q, nb, qu, dq);
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)k_stride));
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int j = 0; j < n; j += 16) {
+        const __mmask16 m = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
+        const char *kj = k + (size_t)j * k_stride;
+        for (int b = 0; b < nb; b++) {
+            const char *blk = kj + (size_t)b * sizeof(block_q8_0);
+            __m512i kq[8], ksum = _mm512_setzero_si512();
+            transpose_block(blk, k_stride, n - j, kq);
+            UNROLL for (int c = 0; c < 8; c++) ksum = _mm512_dpbusd_epi32(ksum, ones, kq[c]);
+            const __m512i offset = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(ksum, 7));
+            const __m512i dw = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, rows, blk, 1);
+            const __m512 dk = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dw)); // the keys' scales
+            for (int i = 0; i < n_q; i++) {
+                const int32_t *qi = (const int32_t *)(qu + ((size_t)i * nb + b) * QK8_0);
+                __m512i sum = offset;
+                UNROLL for (int c = 0; c < 8; c++) sum = _mm512_dpbusd_epi32(sum, _mm512_set1_epi32(qi[c]), kq[c]);
+                float *si = s + (size_t)i * ld + j;
+                const __m512 x = b == 0 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, si);
+                const __m512 scale = _mm512_mul_ps(dk, _mm512_set1_ps(dq[(size_t)i * nb + b]));
+                _mm512_mask_storeu_ps(si, m, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, x));
+            }
+        }
+    }
+}
+
+// ---- values -------------------------------------------------------------------------------------
+
+// nq (1 .. 4) queries' elements [e, e + 16 nv) across the tile's values.
+static inline __attribute__((always_inline)) void accumulate_cols(float *acc, const int nq, const float *v, int n,
+                                                                 int hd, int e, const int nv, const float *w,
+                                                                 const float *rescale, int ld, const uint32_t *grows) {
+    __m512 a[4][4];
+    uint32_t any = 0;
+    UNROLL for (int i = 0; i < nq; i++) {
+        any |= grows[i];
+        UNROLL for (int c = 0; c < nv; c++) a[i][c] = _mm512_loadu_ps(acc + (size_t)i * hd + e + 16 * c);
+    }
+    for (int j = 0; j < n; j++) {
+        __m512 vj[4];
+        UNROLL for (int c = 0; c < nv; c++) vj[c] = _mm512_loadu_ps(v + (size_t)j * hd + e + 16 * c);
+        if (any >> j & 1)
+            UNROLL for (int i = 0; i < nq; i++)
+                if (grows[i] >> j & 1) {
+                    const __m512 f = _mm512_set1_ps(rescale[(size_t)i * ld + j]);
+                    UNROLL for (int c = 0; c < nv; c++) a[i][c] = _mm512_mul_ps(a[i][c], f);
+                }
+        UNROLL for (int i = 0; i < nq; i++) {
+            const __m512 wij = _mm512_set1_ps(w[(size_t)i * ld + j]);
+            UNROLL for (int c = 0; c < nv; c++) a[i][c] = _mm512_fmadd_ps(vj[c], wij, a[i][c]);
+        }
+    }
+    UNROLL for (int i = 0; i < nq; i++)
+        UNROLL for (int c = 0; c < nv; c++) _mm512_storeu_ps(acc + (size_t)i * hd + e + 16 * c, a[i][c]);
+}
+
+#define COLS(nq)                                                                                   \
+    do {                                                                                           \
+        int e = 0;                                                                                 \
+        for (; e + 64 <= hd; e += 64) accumulate_cols(acc, nq, v, n, hd, e, 4, w, rescale, ld, grows); \
+        for (; e < hd; e += 16) accumulate_cols(acc, nq, v, n, hd, e, 1, w, rescale, ld, grows);     \
+    } while (0)
+
+static void accumulate(float *acc, int n_q, const float *v, int n, int hd, const float *w, const float *rescale,
+                       int ld, const uint32_t *grows) {
+    if (hd % 16 != 0) {
+        gl_attn_ops_avx2.accumulate(acc, n_q, v, n, hd, w, rescale, ld, grows);
+        return;
+    }
+    for (int i0 = 0; i0 < n_q; i0 += 4, acc += 4 * (size_t)hd, w += 4 * (size_t)ld, rescale += 4 * (size_t)ld, grows += 4) {
+        switch (n_q - i0 >= 4 ? 4 : n_q - i0) {
+        case 4: COLS(4); break;
+        case 3: COLS(3); break;
+        case 2: COLS(2); break;
+        default: COLS(1); break;
+        }
+    }
+}
+#undef COLS
+
+// ---- softmax ----------------------------------------------------------------------------------
+
+// e^x lane by lane with the AVX2 set's exp_row arithmetic (ops_avx2.c), 16 lanes.
+static inline __m512 exp_ref16(__m512 x) {
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __m512i e = _mm512_slli_epi32(_mm512_castps_si512(z), 23);
+    const __m512 k = _mm512_castsi512_ps(_mm512_add_epi32(e, _mm512_castps_si512(_mm512_set1_ps(1))));
+    const __m512 an = _mm512_abs_ps(n);
+    const __mmask16 c = _mm512_cmp_ps_mask(an, _mm512_set1_ps(126), _CMP_GT_OQ);
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_mul_ps(_mm512_set1_ps(0x1.ffffecp-1f), b));
+    if (!c) return _mm512_fmadd_ps(j, k, k);
+    const __mmask16 le = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ);
+    const __m512i g = _mm512_maskz_mov_epi32(le, _mm512_set1_epi32((int)0x82000000u));
+    const __m512 s1 = _mm512_castsi512_ps(_mm512_add_epi32(g, _mm512_set1_epi32(0x7f000000)));
+    const __m512 s2 = _mm512_castsi512_ps(_mm512_sub_epi32(e, g));
+    const __mmask16 d = _mm512_cmp_ps_mask(an, _mm512_set1_ps(192), _CMP_GT_OQ);
+    const __m512 mid = _mm512_mask_blend_ps(c, _mm512_fmadd_ps(k, j, k), _mm512_mul_ps(_mm512_fmadd_ps(s2, j, s2), s1));
+    return _mm512_mask_blend_ps(d, mid, _mm512_mul_ps(s1, s1));
+}
+
+// sum() of 32 weights in two registers: 8 lanes over steps of 8, then gl_hsum8_pairs.
+static inline float sum_32(__m512 x0, __m512 x1) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(x0), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x0), 1)));
+    a = _mm256_add_ps(a, _mm512_castps512_ps256(x1));
+    a = _mm256_add_ps(a, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x1), 1)));
+    const __m128 t = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1)); // l0+l4 ...
+    const __m128 u = _mm_add_ps(t, _mm_movehl_ps(t, t));                              // (t0+t2), (t1+t3)
+    return _mm_cvtss_f32(_mm_add_ss(u, _mm_movehdup_ps(u)));
+}
+
+static bool weights(float *s, int n, int a, int b, float scale, float m, float *l) {
+    const __mmask32 seen = (__mmask32)((b >= 32 ? 0xffffffffu : (1u << b) - 1) & ~((1u << a) - 1));
+    const __m512 none = _mm512_set1_ps(-INFINITY), sc = _mm512_set1_ps(scale);
+    __m512 x0 = _mm512_mask_mul_ps(none, (__mmask16)seen, _mm512_loadu_ps(s), sc);
+    __m512 x1 = _mm512_mask_mul_ps(none, (__mmask16)(seen >> 16), _mm512_loadu_ps(s + 16), sc);
+    const __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
+    const __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+    if (!(_mm512_reduce_max_ps(_mm512_max_ps(x0, x1)) <= m)) {
+        _mm512_mask_storeu_ps(s, m0, x0);
+        _mm512_mask_storeu_ps(s + 16, m1, x1);
+        return false;
+    }
+    const __m512 mv = _mm512_set1_ps(m);
+    x0 = exp_ref16(_mm512_sub_ps(x0, mv)), x1 = exp_ref16(_mm512_sub_ps(x1, mv));
+    _mm512_mask_storeu_ps(s, m0, x0);
+    _mm512_mask_storeu_ps(s + 16, m1, x1);
+    *l += n == 32 ? sum_32(x0, x1) : gl_attn_ops_avx2.sum(s, n);
+    return true;
+}
+
+// ---- decoding ---------------------------------------------------------------------------------
+
+static bool rows_to_f32(enum gl_type t, const char *src, size_t stride, int n, int hd, float *dst) {
+    if (hd % 32 != 0 || (t != GL_TYPE_F16 && t != GL_TYPE_Q8_0)) return false;
+    for (int j = 0; j < n; j++, src += stride, dst += hd) {
+        if (t == GL_TYPE_F16) {
+            for (int e = 0; e < hd; e += 16)
+                _mm512_storeu_ps(dst + e, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + 2 * e))));
+            continue;
+        }
+        const block_q8_0 *x = (const block_q8_0 *)src;
+        for (int b = 0; b < hd / QK8_0; b++) {
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(x[b].d));
+            for (int e = 0; e < QK8_0; e += 16) {
+                const __m512i q = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(x[b].qs + e)));
+                _mm512_storeu_ps(dst + b * QK8_0 + e, _mm512_mul_ps(d, _mm512_cvtepi32_ps(q)));
+            }
+        }
+    }
+    return true;
+}
+
+// The AVX2 set's (one row each: no gain from wider registers).
+static float sum(const float *x, int n) { return gl_attn_ops_avx2.sum(x, n); }
+static void q8_0_to_f32(const void *x, float *y, int n) { gl_attn_ops_avx2.q8_0_to_f32(x, y, n); }
+
+const gl_attn_ops gl_attn_ops_avx512 = {
+    .dots = dots, .dots_f16 = dots_f16, .dots_q8_0 = dots_q8_0, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
+    .weights = weights, .rows_to_f32 = rows_to_f32,
+};
