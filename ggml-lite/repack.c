@@ -54,12 +54,8 @@ typedef struct {
     atomic_llong next;
 } rp_task;
 
-static void rp_item(const rp_task *t, int64_t item) {
-    const int64_t gc = item % t->n_gchunks, tb = item / t->n_gchunks;
-    const int64_t g0 = gc * t->groups_per_item;
-    const int64_t g1 = g0 + t->groups_per_item < t->n_groups ? g0 + t->groups_per_item : t->n_groups;
-    const int64_t t0 = tb * t->tok_block;
-    const int64_t t1 = t0 + t->tok_block < t->act->n_tok ? t0 + t->tok_block : t->act->n_tok;
+// Weight groups [g0, g1) against tokens [t0, t1).
+static void rp_groups(const rp_task *t, int64_t g0, int64_t g1, int64_t t0, int64_t t1) {
     const size_t by = t->act->row_bytes;
     const int64_t nb = t->act->n_in / QK8_0; // Q8_0 extras per token
     const float *dy = gl_act_dy(t->act);
@@ -69,8 +65,23 @@ static void rp_item(const rp_task *t, int64_t item) {
               t->out + (size_t)t0 * t->bs + (size_t)g0 * GL_REPACK_ROWS, t->bs);
 }
 
+static void rp_item(const rp_task *t, int64_t item) {
+    const int64_t gc = item % t->n_gchunks, tb = item / t->n_gchunks;
+    const int64_t g0 = gc * t->groups_per_item;
+    const int64_t g1 = g0 + t->groups_per_item < t->n_groups ? g0 + t->groups_per_item : t->n_groups;
+    const int64_t t0 = tb * t->tok_block;
+    rp_groups(t, g0, g1, t0, t0 + t->tok_block < t->act->n_tok ? t0 + t->tok_block : t->act->n_tok);
+}
+
 static void rp_run(void *p, int ith, int nth) {
     rp_task *t = (rp_task *)p;
+    // One token: each thread one contiguous run of rows, a single stream the prefetchers follow
+    // (small grabs from a shared counter made both threads' streams jump: 63 vs 94 t/s at -t 2).
+    if (t->act->n_tok == 1) {
+        const int64_t g0 = t->n_groups * ith / nth, g1 = t->n_groups * (ith + 1) / nth;
+        if (g1 > g0) rp_groups(t, g0, g1, 0, 1);
+        return;
+    }
     // The first nth items go one per thread without touching the counter.
     for (int64_t item = ith; item < t->n_items; item = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed))
         rp_item(t, item);
