@@ -40,6 +40,8 @@ static void usage(FILE *out) {
           "  -ctk, -ctv TYPE           KV cache types: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1\n"
           "                            iq4_nl (default: f16)\n"
           "  -fa, --flash-attn [on|off|auto]  fused attention (default: auto)\n"
+          "  --swa-full                full-size caches on sliding-window layers too\n"
+          "  --no-repack               the weights as the file has them (no repacking at load)\n"
           "  -r, --repetitions N       timed runs per test (default: 5)\n"
           "  -o, --output md|json      output format (default: md)\n"
           "  --kernels                 run the kernel micro-benchmark instead\n"
