@@ -19,7 +19,7 @@
 #include "dot.h"
 #include "kernels_avx512.h"
 #include "quants.h"
-#include "simd_avx512.h"
+#include "../x86-avx2/simd_avx2.h" // transpose8
 
 typedef struct {
     float d[16], dmin[16];

@@ -23,7 +23,7 @@
 #include "kernels_avx512_lowbit.h"
 #include "lowbit_decode_avx512.h"
 #include "quants.h"
-#include "simd_avx512.h"
+#include "../x86-avx2/simd_avx2.h" // transpose8
 
 typedef struct {
     float d[16];        // d / div of each row

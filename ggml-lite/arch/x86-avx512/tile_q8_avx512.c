@@ -18,7 +18,6 @@
 #include "kernels_avx512.h"
 #include "quants.h"
 #include "../x86-avx2/simd_avx2.h"
-#include "simd_avx512.h"
 
 typedef struct {
     float d[16];
