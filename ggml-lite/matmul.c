@@ -218,7 +218,7 @@ static void mm_item(const mm_task *t, int64_t item) {
 // One token: each grab takes a share of the rows still left (half of an even split), so chunks
 // start long (contiguous streams) and shrink towards the end, where threads finish together.
 static void mm_run_guided(mm_task *t, int nth) {
-    int64_t r0 = atomic_load_explicit(&t->next, memory_order_relaxed);
+    long long r0 = atomic_load_explicit(&t->next, memory_order_relaxed); // the counter's type
     for (;;) {
         const int64_t left = t->n_out - r0;
         if (left <= 0) return;

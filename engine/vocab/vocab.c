@@ -94,7 +94,7 @@ static ll_token find_text(const ll_vocab *v, const char *s) { return ll_vocab_fi
 static void find_eog(ll_vocab *v, const gguf_file *f) {
     static const char *eot_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
                                       "<|endoftext|>", "<EOT>", // DeepSeek's <｜end▁of▁sentence｜>:
-                                      "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"};
+                                      ("<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>")};
     static const char *eog_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
                                       "<|endoftext|>", "<|eom_id|>", "<EOT>",
                                       "<|return|>", "<|call|>"}; // gpt-oss (harmony)
