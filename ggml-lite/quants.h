@@ -82,6 +82,21 @@ GL_DECLARE_IMATRIX_FN(iq3_s)
 GL_DECLARE_IMATRIX_FN(iq1_s)
 GL_DECLARE_IMATRIX_FN(iq1_m)
 
+// A Q6_K super-block's 256 six-bit levels (0..63, before the -32 offset), in element order:
+// low 4 bits from ql, high 2 from qh. (The prompt tiles unpack rows through this.)
+static inline void gl_q6_K_levels(const block_q6_K *b, uint8_t lv[256]) {
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
+        uint8_t *o = lv + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            o[l] = (uint8_t)((ql[l] & 0xf) | (qh[l] & 3) << 4);
+            o[l + 32] = (uint8_t)((ql[l + 32] & 0xf) | (qh[l] >> 2 & 3) << 4);
+            o[l + 64] = (uint8_t)((ql[l] >> 4) | (qh[l] >> 4 & 3) << 4);
+            o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (qh[l] >> 6 & 3) << 4);
+        }
+    }
+}
+
 // The 16 levels of the IQ4 formats (IQ4_NL, IQ4_XS), in increasing order.
 extern const int8_t gl_iq4nl_values[16];
 

@@ -10,7 +10,6 @@
 #include "repack.h"
 
 enum {
-    GROUPS_1 = 2,                 // groups per grab with one token
     GROUPS_B = 4,                 // groups per work item with several tokens
     ACT_BLOCK_BYTES = 512 << 10,  // activation rows per work item: as many as fit in this
     INLINE_BYTES = 1 << 16        // below this many weight bytes x tokens, don't wake the pool
@@ -93,8 +92,8 @@ void gl_matmul_repacked(gl_threadpool *tp, const void *w, enum gl_type type, int
     if (!k || act->type != gl_get_type_traits(type)->vec_dot_type || act->n_tok <= 0) return;
     rp_task t = {.k = k, .w = (const char *)w, .gb = group_bytes(k, type, act->n_in), .n_groups = n_out / GL_REPACK_ROWS,
                  .act = act, .out = out, .bs = (size_t)n_out};
-    if (act->n_tok == 1) {
-        t.groups_per_item = GROUPS_1;
+    if (act->n_tok == 1) { // (rp_run splits the groups evenly: an item is a group)
+        t.groups_per_item = 1;
         t.tok_block = 1;
     } else {
         t.groups_per_item = GROUPS_B;

@@ -176,20 +176,8 @@ static void pack_q6(const char *w, size_t w_row, int nrows, int nsb, pk_q6 *pk) 
         for (int i = 0; i < nsb; i++) {
             pk_q6 *p = &pk[i];
             const block_q6_K *b = r < nrows ? (const block_q6_K *)(w + (size_t)r * w_row) + i : NULL;
-            if (b) {
-                for (int h = 0; h < 2; h++) {
-                    const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
-                    uint8_t *o = lv + 128 * h;
-                    for (int l = 0; l < 32; l++) {
-                        o[l] = (uint8_t)((ql[l] & 0xf) | (qh[l] & 3) << 4);
-                        o[l + 32] = (uint8_t)((ql[l + 32] & 0xf) | (qh[l] >> 2 & 3) << 4);
-                        o[l + 64] = (uint8_t)((ql[l] >> 4) | (qh[l] >> 4 & 3) << 4);
-                        o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (qh[l] >> 6 & 3) << 4);
-                    }
-                }
-            } else {
-                memset(lv, 0, sizeof lv);
-            }
+            if (b) gl_q6_K_levels(b, lv);
+            else memset(lv, 0, sizeof lv);
             p->d[r] = b ? _cvtsh_ss(b->d) : 0.0f;
             for (int k = 0; k < 16; k++) {
                 const int sc = b ? b->scales[k] : 0;

@@ -70,16 +70,7 @@ static void decode_row(enum gl_type t, const char *row, int i, uint8_t lv[QK_K],
     }
     case GL_TYPE_Q6_K: {
         const block_q6_K *b = (const block_q6_K *)row + i;
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
-            uint8_t *o = lv + 128 * h;
-            for (int l = 0; l < 32; l++) {
-                o[l] = (uint8_t)((ql[l] & 0xf) | (qh[l] & 3) << 4);
-                o[l + 32] = (uint8_t)((ql[l + 32] & 0xf) | (qh[l] >> 2 & 3) << 4);
-                o[l + 64] = (uint8_t)((ql[l] >> 4) | (qh[l] >> 4 & 3) << 4);
-                o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (qh[l] >> 6 & 3) << 4);
-            }
-        }
+        gl_q6_K_levels(b, lv);
         for (int k = 0; k < 16; k++) sc[k] = b->scales[k];
         *d = _cvtsh_ss(b->d), *dmin = 0;
         break;
