@@ -26,7 +26,7 @@ for h in "${HARNESSES[@]}"; do
     tok:*) bin=fuzz_tokenizer; vocab=${h#tok:} ;;
     gguf) extra=(-max_len=4096 -dict=tests/fuzz/gguf.dict) ;;
     gbnf) extra=(-dict=tests/fuzz/gbnf.dict -max_len=1024) ;;
-    jinja|json_schema) extra=(-dict=tests/fuzz/$h.dict) ;;
+    jinja|json_schema) extra=(-dict=tests/fuzz/$h.dict -max_len=4096) ;;
   esac
   seed=tests/fuzz/corpus/$bin; [ -d "$seed" ] || seed=""
   work=build-fuzz/corpus/${h/:/-}; mkdir -p "$work"

@@ -1302,8 +1302,13 @@ uint32_t gr_min_completion(gr_matcher *m, const uint32_t *in, uint32_t n, const 
 // Matcher work a whole-string match may spend: ordinary grammars need tens to hundreds of
 // visits a byte; an ambiguous one that needs far more is reported as "cannot tell" (-1)
 // instead of taking seconds or minutes (a fuzzer's grammar of nested options over '.').
+// The fuzz build lowers both (tests/fuzz/CMakeLists.txt) so such inputs cost milliseconds.
+#ifndef MATCH_WORK_PER_BYTE
 #define MATCH_WORK_PER_BYTE (1ull << 16)
+#endif
+#ifndef MATCH_WORK_MIN
 #define MATCH_WORK_MIN (1ull << 22)
+#endif
 
 int ll_grammar_match_status(const ll_grammar *g, const char *s, size_t n) {
     if (!g || (!s && n)) return 0;
