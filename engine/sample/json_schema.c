@@ -527,6 +527,34 @@ static int rx_class_escape(rx *R, char e, cclass *k, bool *negated) {
     }
 }
 
+// nd hex digits at the cursor: their value, or -1.
+static int64_t rx_hex(rx *R, int nd) {
+    uint32_t v = 0;
+    for (int i = 0; i < nd; i++) {
+        int c = rx_peek(R);
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) { rx_fail(R, "bad hex escape"); return -1; }
+        v = v * 16 + (uint32_t)d;
+        R->pos++;
+    }
+    return v;
+}
+
+// After \u: its code point, a surrogate pair \uD8xx\uDCxx read as one. A lone surrogate is no
+// character (in UTF-8 it would be invalid bytes), and is refused.
+static int64_t rx_unicode_escape(rx *R) {
+    int64_t v = rx_hex(R, 4);
+    if (v < 0xD800 || v > 0xDFFF) return v;
+    if (v <= 0xDBFF && R->pos + 1 < R->len && R->s[R->pos] == '\\' && R->s[R->pos + 1] == 'u') {
+        R->pos += 2;
+        int64_t lo = rx_hex(R, 4);
+        if (lo >= 0xDC00 && lo <= 0xDFFF) return 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+        if (lo < 0) return -1;
+    }
+    rx_fail(R, "lone surrogate in a \\u escape");
+    return -1;
+}
+
 // A literal escape (\n, \., \uHHHH ...) after the backslash: its code point, or -1.
 static int64_t rx_literal_escape(rx *R, char e) {
     switch (e) {
@@ -536,18 +564,8 @@ static int64_t rx_literal_escape(rx *R, char e) {
     case 'f': return '\f';
     case 'v': return '\v';
     case '0': return 0;
-    case 'x': case 'u': {
-        int nd = e == 'x' ? 2 : 4;
-        uint32_t v = 0;
-        for (int i = 0; i < nd; i++) {
-            int c = rx_peek(R);
-            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-            if (d < 0) { rx_fail(R, "bad hex escape"); return -1; }
-            v = v * 16 + (uint32_t)d;
-            R->pos++;
-        }
-        return v;
-    }
+    case 'x': return rx_hex(R, 2);
+    case 'u': return rx_unicode_escape(R);
     default:
         if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9')) {
             rx_fail(R, "unsupported escape (backreferences, \\b and the like)");
