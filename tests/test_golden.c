@@ -31,14 +31,16 @@ static int argmax(const float *x, int n) {
 // The fidelity policy (issue 19), for every kernel set. Trained models: each of the reference's
 // top-8 logits within 2% or 0.05 at every step, the mean relative error under 2%, and our argmax
 // the reference's token. The random 14-layer models (mixed-*) re-quantize their activations to
-// 8 bits in every layer and are chaotic: any summation order but the reference's own (the scalar
-// set's, the AVX-512 prompt tiles') flips roundings that grow to 2-3.5% on single logits (0.5%
-// on average) even with the reference's tokens fed at every step. There: 5% per logit, a mean
-// under 1%, and our argmax may differ only where the reference's logit for it is within 2% of
-// its top logit (a near tie). A wrong kernel is far outside all of these.
+// 8 bits in every layer and are chaotic: any summation order but the reference's own flips
+// roundings that grow to percent-level differences on single logits even with the reference's
+// tokens fed at every step. The reference itself shows it: llama.cpp built for this CPU
+// (AVX-512) parts from these goldens (made by its AVX2 build) by up to 3.2% on a logit, and at
+// near ties with top-2 margins up to 0.9%. There: 4% per logit, a mean under 1%, and our argmax
+// may differ only where the reference's logit for it is within 1.5% of its top logit (a near
+// tie). A wrong kernel is far outside all of these.
 typedef struct { double rel, abs, mean_rel, tie; } tolerance;
 static const tolerance trained = {0.02, 0.05, 0.02, 0};
-static const tolerance random_weights = {0.05, 0.05, 0.01, 0.02};
+static const tolerance random_weights = {0.04, 0.05, 0.01, 0.015};
 
 static void run_case(ll_context *c, int n_vocab, const golden_case *g, stats *st, const char *tag,
                      const tolerance *tol) {

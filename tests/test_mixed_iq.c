@@ -31,11 +31,13 @@ typedef struct { int steps, parted; double max_rel, sum_rel; int n_rel; } stats;
 
 // The limits hold with the AVX2 kernels (the reference's own arithmetic). Other ISAs sum
 // in their own order and this random 10-layer model with 1- and 2-bit layers is chaotic (one
-// flipped 8-bit rounding grows to percent-level logit differences), so there: 5% per logit, a
-// 2% near-tie band and a 1% mean, as test_golden gives the other random models.
+// flipped 8-bit rounding grows to percent-level logit differences). The reference is no
+// steadier: llama.cpp's own AVX2 build parts from this golden (made by its AVX-512 build) by
+// 1.8% on logits and at 7 near ties with margins up to 0.9%. So there: 4% per logit, a 1.5%
+// near-tie band and a 1% mean, as test_golden gives the other random models.
 typedef struct { double rel, abs, tie, mean; } tolerance;
 static const tolerance exact_isa = {0.02, 0.05, 0.005, 0.02};
-static const tolerance other_isa = {0.05, 0.05, 0.02, 0.01};
+static const tolerance other_isa = {0.04, 0.05, 0.015, 0.01};
 static const tolerance *tol = &exact_isa;
 
 static void run_case(ll_context *c, int n_vocab, const golden_case *g, const char *tag, stats *st) {
