@@ -51,4 +51,40 @@ static inline float gl_kv_at(const void *p, bool f16, size_t i) {
     return f16 ? gl_fp16_to_fp32(((const gl_fp16 *)p)[i]) : ((const float *)p)[i];
 }
 
+// The end of an RMS norm once the squares are summed (in double, in order): mean and scale in
+// float, as the reference rounds them, then out = x * scale (* w).
+static inline void gl_rmsnorm_apply(float *out, const float *x, const float *w, int n, double sum_sq, float eps) {
+    const float mean = (float)(sum_sq / n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    if (w) {
+        for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+    } else {
+        for (int i = 0; i < n; i++) out[i] = x[i] * scale;
+    }
+}
+
+// Elements d0..hd-1 of a one-token attention sum over 32 slots, reduced as the reference does:
+// r[l] = (slot l + slot l+16) + (slot l+8 + slot l+24), then the 8 r[l] as hadd adds them.
+static inline void gl_att_reduce_1_ref(float *out, const float *acc, int hd, int d0) {
+    for (int d = d0; d < hd; d++) {
+        float r[8];
+        for (int l = 0; l < 8; l++)
+            r[l] = (acc[(size_t)l * hd + d] + acc[(size_t)(16 + l) * hd + d]) +
+                   (acc[(size_t)(8 + l) * hd + d] + acc[(size_t)(24 + l) * hd + d]);
+        out[d] = gl_hsum8_hadd(r);
+    }
+}
+
+// Outputs j0..n_out-1 of a batch's B·t through B transposed (wt, rank x n_out, rank % 8 == 0):
+// lane l of output j accumulates B[j][8s+l] * t[8s+l] over s, and the 8 lanes are summed as
+// the reference's GEMM sums them.
+static inline void gl_f32_lanes8_ref(const float *wt, int rank, int n_out, const float *tk, float *o, int j0) {
+    for (int j = j0; j < n_out; j++) {
+        float r[8] = {0};
+        for (int k0 = 0; k0 < rank; k0 += 8)
+            for (int l = 0; l < 8; l++) r[l] = fmaf(wt[(size_t)(k0 + l) * n_out + j], tk[k0 + l], r[l]);
+        o[j] = gl_hsum8_pairs(r);
+    }
+}
+
 #endif

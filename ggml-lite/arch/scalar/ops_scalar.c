@@ -39,13 +39,7 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
     double sum = 0.0;
     int i = 0;
     for (; i < n; i++) sum += x[i] * x[i];
-    const float mean = (float)(sum / n);
-    const float scale = 1.0f / sqrtf(mean + eps);
-    if (w) {
-        for (i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
-    } else {
-        for (i = 0; i < n; i++) out[i] = x[i] * scale;
-    }
+    gl_rmsnorm_apply(out, x, w, n, sum, eps);
 }
 
 static void softmax(float *x, int n) {
@@ -170,17 +164,8 @@ static void att_values_1(float *acc, const char *v, size_t v_row, bool f16, cons
     }
 }
 
-// out[d] = the 32 slots of element d reduced as the reference's one-token sum:
-// r[l] = (slot l + slot l+16) + (slot l+8 + slot l+24), then the 8 r[l] as hadd adds them.
-static void att_reduce_1(float *out, const float *acc, int hd) {
-    for (int d = 0; d < hd; d++) {
-        float r[8];
-        for (int l = 0; l < 8; l++)
-            r[l] = (acc[(size_t)l * hd + d] + acc[(size_t)(16 + l) * hd + d]) +
-                   (acc[(size_t)(8 + l) * hd + d] + acc[(size_t)(24 + l) * hd + d]);
-        out[d] = gl_hsum8_hadd(r);
-    }
-}
+// out[d] = the 32 slots of element d reduced as the reference's one-token sum (ops_ref.h).
+static void att_reduce_1(float *out, const float *acc, int hd) { gl_att_reduce_1_ref(out, acc, hd, 0); }
 
 // F32 adapters are multiplied in the reference's F32 order, so that a model whose activations
 // are re-quantized every layer sees the same roundings. One token (and each row of an exact
@@ -211,16 +196,9 @@ static float f32_dot_batch(const float *w, const float *x, int n) {
     return gl_hsum8_pairs(r);
 }
 
-// A batch's B·t for an F32 B of rank columns (rank % 8 == 0), through B transposed so the n_out
-// dots of rank elements run as vector steps over the outputs: lane l of output j accumulates
-// B[j][8s+l] * t[8s+l] over s, and the 8 lanes are summed as the reference's GEMM sums them.
+// A batch's B·t for an F32 B of rank columns (rank % 8 == 0), through B transposed (ops_ref.h).
 static void f32_second_batch(const float *wt, int rank, int n_out, const float *tk, float *o) {
-    for (int j = 0; j < n_out; j++) {
-        float r[8] = {0};
-        for (int k0 = 0; k0 < rank; k0 += 8)
-            for (int l = 0; l < 8; l++) r[l] = fmaf(wt[(size_t)(k0 + l) * n_out + j], tk[k0 + l], r[l]);
-        o[j] = gl_hsum8_pairs(r);
-    }
+    gl_f32_lanes8_ref(wt, rank, n_out, tk, o, 0);
 }
 
 const gl_vec_ops gl_vec_ops_scalar = {

@@ -117,13 +117,7 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
         for (int l = 0; l < 8; l++) sum += sq[l];
     }
     for (; i < n; i++) sum += x[i] * x[i];
-    const float mean = (float)(sum / n);
-    const float scale = 1.0f / sqrtf(mean + eps);
-    if (w) {
-        for (i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
-    } else {
-        for (i = 0; i < n; i++) out[i] = x[i] * scale;
-    }
+    gl_rmsnorm_apply(out, x, w, n, sum, eps);
 }
 
 static void softmax(float *x, int n) {
@@ -355,8 +349,7 @@ static void att_values_1(float *acc, const char *v, size_t v_row, bool f16, cons
     }
 }
 
-// out[d] = the 32 slots of element d reduced as the reference's one-token sum:
-// r[l] = (slot l + slot l+16) + (slot l+8 + slot l+24), then the 8 r[l] as hadd adds them.
+// out[d] = the 32 slots of element d reduced as the reference's one-token sum (ops_ref.h).
 static void att_reduce_1(float *out, const float *acc, int hd) {
     int d = 0;
     for (; d + 8 <= hd; d += 8) { // the scalar steps below, 8 elements per lane-wise op
@@ -370,13 +363,7 @@ static void att_reduce_1(float *out, const float *acc, int hd) {
         const __m256 t2 = _mm256_add_ps(r[2], r[6]), t3 = _mm256_add_ps(r[3], r[7]);
         _mm256_storeu_ps(out + d, _mm256_add_ps(_mm256_add_ps(t0, t1), _mm256_add_ps(t2, t3)));
     }
-    for (; d < hd; d++) {
-        float r[8];
-        for (int l = 0; l < 8; l++)
-            r[l] = (acc[(size_t)l * hd + d] + acc[(size_t)(16 + l) * hd + d]) +
-                   (acc[(size_t)(8 + l) * hd + d] + acc[(size_t)(24 + l) * hd + d]);
-        out[d] = gl_hsum8_hadd(r);
-    }
+    gl_att_reduce_1_ref(out, acc, hd, d);
 }
 
 // F32 adapters are multiplied in the reference's F32 order, so that a model whose activations
@@ -411,9 +398,8 @@ static float f32_dot_batch(const float *w, const float *x, int n) {
     return gl_hsum8_pairs(r);
 }
 
-// A batch's B·t for an F32 B of rank columns (rank % 8 == 0), through B transposed so the n_out
-// dots of rank elements run as vector steps over the outputs: lane l of output j accumulates
-// B[j][8s+l] * t[8s+l] over s, and the 8 lanes are summed as the reference's GEMM sums them.
+// A batch's B·t for an F32 B of rank columns (rank % 8 == 0), through B transposed (ops_ref.h):
+// 8 outputs per vector step, the rest as the reference sums them.
 static void f32_second_batch(const float *wt, int rank, int n_out, const float *tk, float *o) {
     int j = 0;
     for (; j + 8 <= n_out; j += 8) {
@@ -426,12 +412,7 @@ static void f32_second_batch(const float *wt, int rank, int n_out, const float *
         const __m256 t2 = _mm256_add_ps(p[2], p[6]), t3 = _mm256_add_ps(p[3], p[7]);
         _mm256_storeu_ps(o + j, _mm256_add_ps(_mm256_add_ps(t0, t2), _mm256_add_ps(t1, t3)));
     }
-    for (; j < n_out; j++) {
-        float r[8] = {0};
-        for (int k0 = 0; k0 < rank; k0 += 8)
-            for (int l = 0; l < 8; l++) r[l] = fmaf(wt[(size_t)(k0 + l) * n_out + j], tk[k0 + l], r[l]);
-        o[j] = gl_hsum8_pairs(r);
-    }
+    gl_f32_lanes8_ref(wt, rank, n_out, tk, o, j);
 }
 
 const gl_vec_ops gl_vec_ops_avx2 = {
