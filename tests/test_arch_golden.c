@@ -196,10 +196,12 @@ int main(int argc, char **argv) {
         return test_result("test_arch_golden");
     }
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
-        // qwen3moe's golden is ik_llama.cpp's, which computes the ik models 1.6-1.8% away from
-        // llama.cpp's arithmetic (qwen3, gemma3 here); on this one model a single logit of 1272
-        // (case 3, step 11) lands 2.14% away, the same with F32 expert matrices (no rounding of
-        // their activations) and an F32 cache: the allowance is for the reference's arithmetic.
+        // qwen3moe's golden is ik_llama.cpp's, whose arithmetic differs from llama.cpp's (which
+        // we follow) in one known place: it quantizes the activations of Q8_0-family weights with
+        // block scales in bf16 (its Q8_2_X4), llama.cpp in f16. On this 2-layer model that alone
+        // puts one logit of 1272 (case 3, step 11) 2.14% away; rounding our scales to bf16 as ik
+        // does brings it to 1.19% (and moves the llama.cpp goldens away: llama31 0.47% -> 0.99%).
+        // So the extra 0.5% is the two references' difference, not a defect.
         rel_tol = !strcmp(models[i], "qwen3moe") ? 0.025 : 0.02;
         run_model(shared, models[i]);
     }
