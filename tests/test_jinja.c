@@ -27,6 +27,9 @@ static const char *const cases[][2] = {
     // powers by squaring: a huge exponent of 1, 0 or -1 ends at once (a fuzzer found the loop)
     {"{{ 1 ** 9223372036854775807 }}|{{ (-1) ** 999999999999999999 }}|{{ 0 ** 4000000000000000000 }}|{{ 2 ** 62 }}|{{ 3 ** 39 }}",
      "1|-1|0|4611686018427387904|4052555153018976267"},
+    // an empty sequence repeated a huge number of times is empty at once (a fuzzer found the loop)
+    {"{{ \"\" * 922036854775807 }}|{{ ([] * 922036854775807)|length }}|{{ \"ab\" * 3 }}|{{ [1] * 2 }}",
+     "|0|ababab|[1, 1]"},
     {"{{ \"a\" ~ 1 ~ none ~ true }}|{{ [1,2] + [3] }}|{{ ('a', 1) }}|{{ {'k': [none, 'it\\'s']} }}",
      "a1NoneTrue|[1, 2, 3]|('a', 1)|{'k': [None, \"it's\"]}"},
     {"{{ \" a b \"|trim }}|{{ \"a,b,,c\".split(\",\") }}|{{ \" a  b \".split() }}|{{ \"hello world\"|title }}",

@@ -324,6 +324,7 @@ static bool compare(jinja_eval *e, const jinja_node *n, const char *op, jv a, jv
 static jv repeat(jinja_eval *e, const jinja_node *n, jv seq, int64_t k) {
     if (k < 0) k = 0;
     size_t unit = seq.t == JV_STR ? seq.s.n : seq.l->n * sizeof(jv);
+    if (unit == 0) k = 0; // "" * 10**18 is "" at once, not 10**18 empty copies
     if (unit && (uint64_t)k > e->lim.max_output / unit) jinja_fail(e, n, "the result of '*' is too large");
     if (seq.t == JV_STR) {
         char *p = jinja_alloc(e->a, seq.s.n * (size_t)k + 1);
