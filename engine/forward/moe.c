@@ -18,6 +18,8 @@
 
 #include "forward/blocks.h"
 
+enum { GROUP_ROWS = 16 }; // rows per group of a repacked matrix (repack.h)
+
 // Scratch for one chunk, allocated on the first MoE layer for n_batch tokens. A chunk's
 // (token, choice) entries are grouped by expert: expert e's rows of xe, ge, ue, ye start at
 // row first[e] (one row per entry; for one token, row j is its j-th choice).
@@ -183,6 +185,17 @@ typedef struct {
     atomic_int next;
 } expert_rows;
 
+// Rows [r0, r0 + n) of expert matrix ex times act (on this thread), from its repacked rows where
+// the stack was repacked at load (r0 and n then multiples of 16).
+static void expert_matmul(const ll_weight *ex, int64_t r0, int64_t n, const gl_act *act, float *out) {
+    if (ex->packed) {
+        const size_t group = gl_repack_size(ex->type, ex->n_in, GROUP_ROWS);
+        gl_matmul_repacked(NULL, (const char *)ex->packed + (size_t)(r0 / GROUP_ROWS) * group, ex->type, n, act, out);
+    } else {
+        gl_matmul(NULL, (const char *)ex->data + (size_t)r0 * gl_row_size(ex->type, ex->n_in), ex->type, n, act, out);
+    }
+}
+
 static void expert_rows_task(void *arg, int ith, int nth) {
     (void)ith, (void)nth;
     expert_rows *t = arg;
@@ -193,8 +206,7 @@ static void expert_rows_task(void *arg, int ith, int nth) {
         const ll_weight *w = t->w[mat];
         const ll_weight ex = ll_expert(w, t->sel[j]);
         const gl_act *act = t->per_choice_act ? &t->act[0][j] : t->act[mat];
-        const char *rows = (const char *)ex.data + (size_t)r0 * gl_row_size(w->type, w->n_in);
-        gl_matmul(NULL, rows, w->type, n, act, t->out[mat] + (size_t)j * t->n_out + r0);
+        expert_matmul(&ex, r0, n, act, t->out[mat] + (size_t)j * t->n_out + r0);
     }
 }
 
@@ -204,10 +216,12 @@ static void run_rows(ll_context *c, expert_rows *t) {
     else gl_threadpool_run(c->tp, expert_rows_task, t);
 }
 
-// Chunks of about 32 KiB of weights: enough items for the threads to even out.
+// Chunks of about 32 KiB of weights: enough items for the threads to even out (whole groups of
+// 16 rows where the stack is repacked).
 static int rows_per_chunk(const ll_weight *w) {
     const size_t row = gl_row_size(w->type, w->n_in);
     const int n = (int)((32 << 10) / (row ? row : 1));
+    if (w->packed) return n < GROUP_ROWS ? GROUP_ROWS : n / GROUP_ROWS * GROUP_ROWS;
     return n < 8 ? 8 : n;
 }
 
@@ -335,8 +349,8 @@ static void side_by_side_task(void *arg, int ith, int nth) {
             return;
         }
         const ll_weight g = ll_expert(gate, e), u = ll_expert(up, e), d = ll_expert(down, e);
-        gl_matmul(NULL, g.data, g.type, ff, ag, ge);
-        gl_matmul(NULL, u.data, u.type, ff, au, ue);
+        expert_matmul(&g, 0, ff, ag, ge);
+        expert_matmul(&u, 0, ff, au, ue);
         add_expert_bias(ge, ll_vec(t->L, LL_ROLE_FFN_GATE_EXPS_B), e, n, ff);
         add_expert_bias(ue, ll_vec(t->L, LL_ROLE_FFN_UP_EXPS_B), e, n, ff);
         ll_glu(NULL, ge, ge, ue, n, ff, (size_t)ff, hp->ffn_act);
@@ -344,7 +358,7 @@ static void side_by_side_task(void *arg, int ith, int nth) {
             atomic_store(&t->oom, true);
             return;
         }
-        gl_matmul(NULL, d.data, d.type, E, ah, ye);
+        expert_matmul(&d, 0, E, ah, ye);
         add_expert_bias(ye, ll_vec(t->L, LL_ROLE_FFN_DOWN_EXPS_B), e, n, E);
     }
 }
