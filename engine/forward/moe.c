@@ -173,18 +173,6 @@ static bool run_expert(ll_context *c, int l, int e, int n, struct ll_moe_buf *b)
 
 // ---- one token: every chosen expert in one pass over the threads -------------------------------
 
-// Rows of the k chosen experts' matrices, dealt out in chunks: for gate and up together
-// (2 k n_ff rows, outputs ge/ue row j), then for down (k n_embd rows, outputs ye row j).
-typedef struct {
-    const ll_weight *w[2];     // the expert stacks read (gate, up), or (down, NULL)
-    const gl_act *act[2];      // their inputs (down: act_down, one per choice)
-    float *out[2];             // [k][n_out] each
-    const int *sel;            // the k chosen experts
-    int k, n_out, n_mats, chunk;
-    bool per_choice_act;       // act[0] is an array of k activations (down)
-    atomic_int next;
-} expert_rows;
-
 // Rows [r0, r0 + n) of expert matrix ex times act (on this thread), from its repacked rows where
 // the stack was repacked at load (r0 and n then multiples of 16).
 static void expert_matmul(const ll_weight *ex, int64_t r0, int64_t n, const gl_act *act, float *out) {
@@ -196,33 +184,38 @@ static void expert_matmul(const ll_weight *ex, int64_t r0, int64_t n, const gl_a
     }
 }
 
+// Rows of the k chosen experts' matrices, split between the threads: for gate and up together
+// (2 k n_ff rows, outputs ge/ue row j), then for down (k n_embd rows, outputs ye row j). The rows
+// are taken in the order (matrix, choice, row) and each thread gets one contiguous run of them,
+// so it streams its experts' rows front to back (small grabs from a shared counter make both
+// threads' streams jump, as for dense weights in repack.c) with one kernel call per expert.
+typedef struct {
+    const ll_weight *w[2];     // the expert stacks read (gate, up), or (down, NULL)
+    const gl_act *act[2];      // their inputs (down: act_down, one per choice)
+    float *out[2];             // [k][n_out] each
+    const int *sel;            // the k chosen experts
+    int k, n_out, n_mats;
+    bool per_choice_act;       // act[0] is an array of k activations (down)
+} expert_rows;
+
 static void expert_rows_task(void *arg, int ith, int nth) {
-    (void)ith, (void)nth;
-    expert_rows *t = arg;
-    const int per_mat = (t->n_out + t->chunk - 1) / t->chunk, n_items = t->n_mats * t->k * per_mat;
-    for (int it; (it = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed)) < n_items;) {
-        const int mat = it / (t->k * per_mat), j = it / per_mat % t->k, r0 = it % per_mat * t->chunk;
-        const int n = t->n_out - r0 < t->chunk ? t->n_out - r0 : t->chunk;
-        const ll_weight *w = t->w[mat];
-        const ll_weight ex = ll_expert(w, t->sel[j]);
+    const expert_rows *t = arg;
+    // whole groups of repacked rows (n_out is a multiple of them, so every expert's rows start on one)
+    const int64_t n_rows = (int64_t)t->n_mats * t->k * t->n_out, n_units = n_rows / GROUP_ROWS;
+    const int64_t end = ith == nth - 1 ? n_rows : n_units * (ith + 1) / nth * GROUP_ROWS;
+    for (int64_t r = n_units * ith / nth * GROUP_ROWS; r < end;) {
+        const int seg = (int)(r / t->n_out), mat = seg / t->k, j = seg % t->k, r0 = (int)(r % t->n_out);
+        const int n = end - r < t->n_out - r0 ? (int)(end - r) : t->n_out - r0;
+        const ll_weight ex = ll_expert(t->w[mat], t->sel[j]);
         const gl_act *act = t->per_choice_act ? &t->act[0][j] : t->act[mat];
         expert_matmul(&ex, r0, n, act, t->out[mat] + (size_t)j * t->n_out + r0);
+        r += n;
     }
 }
 
 static void run_rows(ll_context *c, expert_rows *t) {
-    atomic_init(&t->next, 0);
     if (c->n_threads == 1) expert_rows_task(t, 0, 1);
     else gl_threadpool_run(c->tp, expert_rows_task, t);
-}
-
-// Chunks of about 32 KiB of weights: enough items for the threads to even out (whole groups of
-// 16 rows where the stack is repacked).
-static int rows_per_chunk(const ll_weight *w) {
-    const size_t row = gl_row_size(w->type, w->n_in);
-    const int n = (int)((32 << 10) / (row ? row : 1));
-    if (w->packed) return n < GROUP_ROWS ? GROUP_ROWS : n / GROUP_ROWS * GROUP_ROWS;
-    return n < 8 ? 8 : n;
 }
 
 // The token's k experts: gate and up of all of them in one pass, act, then all downs.
@@ -236,7 +229,7 @@ static bool experts_one_token(ll_context *c, const ll_layer *L, const float *x, 
     if (!gl_act_prepare(&b->act_gate, NULL, x, 1, E, tg) || (tu != tg && !gl_act_prepare(&b->act_up, NULL, x, 1, E, tu)))
         return false;
     expert_rows gu = {.w = {gate, up}, .act = {&b->act_gate, tu != tg ? &b->act_up : &b->act_gate},
-                      .out = {b->ge, b->ue}, .sel = sel, .k = k, .n_out = ff, .n_mats = 2, .chunk = rows_per_chunk(gate)};
+                      .out = {b->ge, b->ue}, .sel = sel, .k = k, .n_out = ff, .n_mats = 2};
     run_rows(c, &gu);
     for (int j = 0; j < k; j++) {
         add_expert_bias(b->ge + (size_t)j * ff, ll_vec(L, LL_ROLE_FFN_GATE_EXPS_B), sel[j], 1, ff);
@@ -246,7 +239,7 @@ static bool experts_one_token(ll_context *c, const ll_layer *L, const float *x, 
     for (int j = 0; j < k; j++)
         if (!gl_act_prepare(&b->act_down[j], NULL, b->ge + (size_t)j * ff, 1, ff, td)) return false;
     expert_rows dn = {.w = {down, NULL}, .act = {b->act_down, NULL}, .out = {b->ye, NULL}, .sel = sel, .k = k,
-                      .n_out = E, .n_mats = 1, .chunk = rows_per_chunk(down), .per_choice_act = true};
+                      .n_out = E, .n_mats = 1, .per_choice_act = true};
     run_rows(c, &dn);
     for (int j = 0; j < k; j++) add_expert_bias(b->ye + (size_t)j * E, ll_vec(L, LL_ROLE_FFN_DOWN_EXPS_B), sel[j], 1, E);
     return true;
