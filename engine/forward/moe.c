@@ -33,13 +33,17 @@ struct ll_moe_buf {
     int *first;     // [n_expert] where each expert's entries start in `order` (and its rows)
     int *order;     // [n_tok * k] entries t * k + j (token t's j-th choice), grouped by expert
     int *pos;       // [n_tok * k] the row of entry t * k + j
+    int *tok;       // [n_tok * k] the token of each entry in `order` (order[i] / k)
+    int *busiest;   // [n_expert] the experts, most entries first (the order they are dealt out in)
     float *xe;      // [n_tok * k][n_embd] each entry's input row
     float *ge, *ue; // [n_tok * k][n_ff] its gate and up projections; ge then act(gate) * up
     float *ye;      // [n_tok * k][n_embd] its expert's output
     // One generated token: its input once in the experts' activation types, and each chosen
     // expert's act(gate) * up row in the down projections'.
     gl_act act_gate, act_up, *act_down; // act_down: [k]
-    // Experts side by side: each expert's inputs and hidden rows in its own activations.
+    // Several tokens: every token's input once in the experts' activation types (gate's, up's),
+    // and each expert's inputs (gathered from those) and hidden rows in its own activations.
+    gl_act act_all_gate, act_all_up;
     gl_act *exp_in, *exp_up, *exp_h;    // [n_expert] each
 };
 
@@ -47,12 +51,12 @@ void ll_moe_free(struct ll_moe_buf *b) {
     if (!b) return;
     free(b->logits), free(b->probs), free(b->sel), free(b->w), free(b->count), free(b->first), free(b->order);
     free(b->xe), free(b->ge), free(b->ue), free(b->ye);
-    gl_act_free(&b->act_gate), gl_act_free(&b->act_up);
+    gl_act_free(&b->act_gate), gl_act_free(&b->act_up), gl_act_free(&b->act_all_gate), gl_act_free(&b->act_all_up);
     for (int j = 0; b->act_down && j < b->n_used; j++) gl_act_free(&b->act_down[j]);
     free(b->act_down);
     for (int e = 0; b->exp_in && e < b->n_expert; e++)
         gl_act_free(&b->exp_in[e]), gl_act_free(&b->exp_up[e]), gl_act_free(&b->exp_h[e]);
-    free(b->exp_in), free(b->exp_up), free(b->exp_h), free(b->pos);
+    free(b->exp_in), free(b->exp_up), free(b->exp_h), free(b->pos), free(b->tok), free(b->busiest);
     free(b);
 }
 
@@ -72,6 +76,8 @@ static struct ll_moe_buf *moe_buf(ll_context *c) {
     b->exp_up = calloc(n_exp, sizeof(gl_act));
     b->exp_h = calloc(n_exp, sizeof(gl_act));
     b->pos = malloc(B * k * sizeof(int));
+    b->tok = malloc(B * k * sizeof(int));
+    b->busiest = malloc(n_exp * sizeof(int));
     b->logits = malloc(B * n_exp * sizeof(float));
     b->probs = malloc(n_exp * sizeof(float));
     b->sel = malloc(B * k * sizeof(int));
@@ -83,7 +89,7 @@ static struct ll_moe_buf *moe_buf(ll_context *c) {
     b->ge = malloc(B * k * ff * sizeof(float));
     b->ue = malloc(B * k * ff * sizeof(float));
     b->ye = malloc(B * k * E * sizeof(float));
-    if (!b->act_down || !b->exp_in || !b->exp_up || !b->exp_h || !b->pos || !b->logits || !b->probs || !b->sel ||
+    if (!b->act_down || !b->exp_in || !b->exp_up || !b->exp_h || !b->pos || !b->tok || !b->busiest || !b->logits || !b->probs || !b->sel ||
         !b->w || !b->count || !b->first || !b->order || !b->xe || !b->ge || !b->ue || !b->ye) {
         ll_moe_free(b);
         return NULL;
@@ -293,7 +299,14 @@ static void group_by_expert(const ll_hparams *hp, int n_tok, struct ll_moe_buf *
     for (int i = 0; i < n_tok * k; i++) {
         const int e = b->sel[i];
         b->pos[i] = b->first[e] + b->count[e];
+        b->tok[b->first[e] + b->count[e]] = i / k;
         b->order[b->first[e] + b->count[e]++] = i;
+    }
+    // the experts by their number of entries, most first (insertion sort: a few dozen)
+    for (int e = 0; e < n_exp; e++) {
+        int j = e;
+        for (; j > 0 && b->count[b->busiest[j - 1]] < b->count[e]; j--) b->busiest[j] = b->busiest[j - 1];
+        b->busiest[j] = e;
     }
 }
 
@@ -312,32 +325,32 @@ static bool experts_in_turn(ll_context *c, int l, const float *x, struct ll_moe_
 typedef struct {
     ll_context *c;
     const ll_layer *L;
-    const float *x;
     struct ll_moe_buf *b;
-    atomic_int next;  // next expert to take
+    atomic_int next;  // next expert to take (index into busiest)
     atomic_bool oom;
 } side_by_side;
 
-// Whole experts dealt out to the threads: each gathers its tokens' rows, converts them once for
-// gate and up, runs the three matmuls on its own (no pool inside), all in its own rows.
+// Whole experts dealt out to the threads, the busiest first (so the last ones taken are short):
+// each gathers its tokens' converted input rows, runs the three matmuls on its own (no pool
+// inside), all in its own rows.
 static void side_by_side_task(void *arg, int ith, int nth) {
     (void)ith, (void)nth;
     side_by_side *t = arg;
     struct ll_moe_buf *b = t->b;
     const ll_hparams *hp = &t->c->model->hp;
-    const int E = hp->n_embd, ff = hp->n_ff_exp, k = hp->n_expert_used;
+    const int E = hp->n_embd, ff = hp->n_ff_exp;
     const ll_weight *gate = &t->L->w[LL_ROLE_FFN_GATE_EXPS], *up = &t->L->w[LL_ROLE_FFN_UP_EXPS],
                     *down = &t->L->w[LL_ROLE_FFN_DOWN_EXPS];
-    const enum gl_type tg = gl_get_type_traits(gate->type)->vec_dot_type, tu = gl_get_type_traits(up->type)->vec_dot_type,
-                       td = gl_get_type_traits(down->type)->vec_dot_type;
-    for (int e; (e = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed)) < hp->n_expert;) {
-        const int n = b->count[e];
-        if (!n) continue;
-        float *xe = b->xe + (size_t)b->first[e] * E, *ge = b->ge + (size_t)b->first[e] * ff,
-              *ue = b->ue + (size_t)b->first[e] * ff, *ye = b->ye + (size_t)b->first[e] * E;
-        gather(t->x, e, E, k, b);
-        gl_act *ag = &b->exp_in[e], *au = tu != tg ? &b->exp_up[e] : ag, *ah = &b->exp_h[e];
-        if (!gl_act_prepare(ag, NULL, xe, n, E, tg) || (au != ag && !gl_act_prepare(au, NULL, xe, n, E, tu))) {
+    const enum gl_type td = gl_get_type_traits(down->type)->vec_dot_type;
+    const bool two = b->act_all_up.n_tok > 0; // up reads another activation type than gate
+    for (int i; (i = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed)) < hp->n_expert;) {
+        const int e = b->busiest[i], n = b->count[e];
+        if (!n) break; // (the rest chose no token either)
+        float *ge = b->ge + (size_t)b->first[e] * ff, *ue = b->ue + (size_t)b->first[e] * ff,
+              *ye = b->ye + (size_t)b->first[e] * E;
+        gl_act *ag = &b->exp_in[e], *au = two ? &b->exp_up[e] : ag, *ah = &b->exp_h[e];
+        const int *rows = b->tok + b->first[e];
+        if (!gl_act_gather(ag, &b->act_all_gate, rows, n) || (two && !gl_act_gather(au, &b->act_all_up, rows, n))) {
             atomic_store(&t->oom, true);
             return;
         }
@@ -356,12 +369,21 @@ static void side_by_side_task(void *arg, int ith, int nth) {
     }
 }
 
-// Every expert in use at once, one per thread at a time.
-static bool experts_side_by_side(ll_context *c, const ll_layer *L, const float *x, struct ll_moe_buf *b) {
-    side_by_side t = {.c = c, .L = L, .x = x, .b = b};
+// Every expert in use at once, one per thread at a time (all on this thread with one thread).
+// Each token's input is converted once, for all the experts it chose.
+static bool experts_side_by_side(ll_context *c, const ll_layer *L, const float *x, int n_tok, struct ll_moe_buf *b) {
+    const int E = c->model->hp.n_embd;
+    const enum gl_type tg = gl_get_type_traits(L->w[LL_ROLE_FFN_GATE_EXPS].type)->vec_dot_type,
+                       tu = gl_get_type_traits(L->w[LL_ROLE_FFN_UP_EXPS].type)->vec_dot_type;
+    b->act_all_up.n_tok = 0;
+    if (!gl_act_prepare(&b->act_all_gate, c->tp, x, n_tok, E, tg) ||
+        (tu != tg && !gl_act_prepare(&b->act_all_up, c->tp, x, n_tok, E, tu)))
+        return false;
+    side_by_side t = {.c = c, .L = L, .b = b};
     atomic_init(&t.next, 0);
     atomic_init(&t.oom, false);
-    gl_threadpool_run(c->tp, side_by_side_task, &t);
+    if (c->n_threads > 1) gl_threadpool_run(c->tp, side_by_side_task, &t);
+    else side_by_side_task(&t, 0, 1);
     return !atomic_load(&t.oom);
 }
 
@@ -408,16 +430,16 @@ bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
         memset(out, 0, sizeof(float) * E);
         for (int j = 0; j < k; j++) gl_vec_mad(out, b->ye + (size_t)j * E, b->w[j], E);
     } else {
-        // Several tokens: each expert in use runs once over all its tokens. With many experts in
-        // use the threads take whole experts (one pool wake-up per layer instead of several per
-        // expert); with few, or an observer (imatrix), or exact batches (each row as a one-token
-        // decode computes it), each expert's matmuls are split. Every token's outputs are then
-        // summed in the order of its choices.
+        // Several tokens: each expert in use runs once over all its tokens. With one thread, or
+        // many experts in use, the threads take whole experts (one pool wake-up per layer instead
+        // of several per expert); with few, or an observer (imatrix), or exact batches (each row
+        // as a one-token decode computes it), each expert's matmuls are split. Every token's
+        // outputs are then summed in the order of its choices.
         group_by_expert(hp, n_tok, b);
         int n_used = 0;
         for (int e = 0; e < n_exp; e++) n_used += b->count[e] > 0;
-        const bool side = plain && !c->exact_batches && c->n_threads > 1 && n_used >= 4 * c->n_threads;
-        if (!(side ? experts_side_by_side(c, L, x, b) : experts_in_turn(c, l, x, b))) return false;
+        const bool side = plain && !c->exact_batches && (c->n_threads == 1 || n_used >= 4 * c->n_threads);
+        if (!(side ? experts_side_by_side(c, L, x, n_tok, b) : experts_in_turn(c, l, x, b))) return false;
         sum_choices(n_tok, E, k, out, b);
     }
     ll_dump("ffn_moe_out", l, out, n_tok, E);
