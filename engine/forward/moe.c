@@ -9,8 +9,10 @@
 //
 // The experts are stacked in one tensor per matrix (expert e is the e-th block of rows). A chunk
 // of tokens is grouped by expert: each expert that any token chose runs once, a batched matmul
-// over all its tokens, reading only its own rows of the mapped file; a generated token reads
-// just its k experts' rows. Experts no token chooses are never touched (never paged in).
+// over all its tokens, reading only its own rows; a generated token reads just its k experts'
+// rows. The rows are those repacked at load where the stacks fit in memory twice over
+// (model_repack.c), else the mapped file's, and then experts no token chooses are never touched
+// (never paged in).
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -8,9 +8,13 @@
 //
 // A stack of experts is repacked as one matrix of n_expert * n_out rows: with n_out a multiple of
 // 16 each expert's groups follow the previous expert's, so expert e's repacked matrix starts at
-// e * gl_repack_size(n_out rows) (ll_expert). A tied output head is not repacked (its rows are
-// the embedding, read a row at a time).
+// e * gl_repack_size(n_out rows) (ll_expert). That pages in every expert, which a model that
+// barely fits in memory cannot afford (its unused experts must stay on disk, in the page cache's
+// hands): the stacks are repacked only when they take at most half the memory available, and
+// otherwise stay as mapped. A tied output head is not repacked (its rows are the embedding, read
+// a row at a time).
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -50,14 +54,40 @@ static void release_pages(const void *p, size_t n) {
 
 static bool repackable(const ll_weight *w) { return w->data && gl_repack_available(w->type, w->n_in, w->n_out); }
 
+// Bytes of memory the system can give without swapping (MemAvailable), or all of it where
+// /proc/meminfo does not say.
+static uint64_t memory_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    if (f) fclose(f);
+    if (kb) return (uint64_t)kb << 10;
+    return (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+// Whether the expert stacks are repacked: when their repacked copies fit in half the memory
+// available.
+static bool stacks_fit(const ll_model *m) {
+    uint64_t bytes = 0;
+    for (int l = 0; l < m->hp.n_layer; l++)
+        for (int r = 0; r < LL_ROLE_COUNT; r++)
+            if (ll_roles[r].kind == LL_KIND_EXPERTS && repackable(&m->layers[l].w[r]))
+                bytes += gl_repack_size(m->layers[l].w[r].type, m->layers[l].w[r].n_in, m->layers[l].w[r].n_out) *
+                         (uint64_t)m->hp.n_expert;
+    return bytes == 0 || bytes <= memory_available() / 2;
+}
+
 // The weights to repack (into list, which has room for every matrix); how many.
 static int to_repack(ll_model *m, repack_item *list) {
+    const bool stacks = stacks_fit(m);
     int n = 0;
     for (int l = 0; l < m->hp.n_layer; l++)
         for (int r = 0; r < LL_ROLE_COUNT; r++) {
             ll_weight *w = &m->layers[l].w[r];
             const ll_role_kind kind = ll_roles[r].kind;
-            if ((kind == LL_KIND_MATRIX || kind == LL_KIND_EXPERTS) && repackable(w))
+            if ((kind == LL_KIND_MATRIX || (kind == LL_KIND_EXPERTS && stacks)) && repackable(w))
                 list[n++] = (repack_item){w, w->n_out * (kind == LL_KIND_EXPERTS ? m->hp.n_expert : 1)};
         }
     if (m->output.data != m->tok_embd.data && repackable(&m->output)) list[n++] = (repack_item){&m->output, m->output.n_out};
