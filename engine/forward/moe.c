@@ -20,7 +20,10 @@
 
 #include "forward/blocks.h"
 
-enum { GROUP_ROWS = 16 }; // rows per group of a repacked matrix (repack.h)
+enum {
+    GROUP_ROWS = 16,        // rows per group of a repacked matrix (repack.h)
+    PREFETCH_AHEAD = 4096   // bytes of the next expert's rows asked for ahead (as far as the kernels prefetch)
+};
 
 // Scratch for one chunk, allocated on the first MoE layer for n_batch tokens. A chunk's
 // (token, choice) entries are grouped by expert: expert e's rows of xe, ge, ue, ye start at
@@ -206,6 +209,14 @@ typedef struct {
     bool per_choice_act;       // act[0] is an array of k activations (down)
 } expert_rows;
 
+// Asks for the first few KiB of segment seg's rows (matrix seg / k, choice seg % k), so the
+// stream of the next expert is under way when the current one's ends.
+static void prefetch_expert(const expert_rows *t, int seg) {
+    const ll_weight ex = ll_expert(t->w[seg / t->k], t->sel[seg % t->k]);
+    const char *p = ex.packed ? ex.packed : ex.data;
+    for (int off = 0; off < PREFETCH_AHEAD; off += 64) __builtin_prefetch(p + off);
+}
+
 static void expert_rows_task(void *arg, int ith, int nth) {
     const expert_rows *t = arg;
     // whole groups of repacked rows (n_out is a multiple of them, so every expert's rows start on one)
@@ -214,6 +225,7 @@ static void expert_rows_task(void *arg, int ith, int nth) {
     for (int64_t r = n_units * ith / nth * GROUP_ROWS; r < end;) {
         const int seg = (int)(r / t->n_out), mat = seg / t->k, j = seg % t->k, r0 = (int)(r % t->n_out);
         const int n = end - r < t->n_out - r0 ? (int)(end - r) : t->n_out - r0;
+        if (r + n < end) prefetch_expert(t, seg + 1); // (the kernel prefetches only within the rows it reads)
         const ll_weight ex = ll_expert(t->w[mat], t->sel[j]);
         const gl_act *act = t->per_choice_act ? &t->act[0][j] : t->act[mat];
         expert_matmul(&ex, r0, n, act, t->out[mat] + (size_t)j * t->n_out + r0);
