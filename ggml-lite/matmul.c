@@ -133,8 +133,8 @@ bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok,
 bool gl_act_gather(gl_act *dst, const gl_act *src, const int *rows, int64_t n) {
     if (!dst || !src || dst == src || n < 0 || !act_reserve(dst, src->type, n, src->n_in)) return false;
     for (int64_t i = 0; i < n; i++)
-        memcpy((char *)dst->data + (size_t)i * dst->row_bytes, (const char *)src->data + (size_t)rows[i] * src->row_bytes,
-               src->row_bytes);
+        memcpy((char *)dst->data + (size_t)i * dst->row_bytes,
+               (const char *)src->data + (size_t)rows[i] * src->row_bytes, src->row_bytes);
     const float *sdy = gl_act_dy(src);
     if (sdy) { // (the scales, then the sums: n_in / 32 of each per token)
         const int64_t nb = src->n_in / QK8_0;

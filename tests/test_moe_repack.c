@@ -52,7 +52,8 @@ static void check_experts(const ll_model *mr, const ll_model *mf, int l, int n_t
     static const ll_role stacks[3] = {LL_ROLE_FFN_GATE_EXPS, LL_ROLE_FFN_UP_EXPS, LL_ROLE_FFN_DOWN_EXPS};
     for (int r = 0; r < 3; r++)
         for (int e = 0; e < mr->hp.n_expert; e++) {
-            const ll_weight a = ll_expert(&mr->layers[l].w[stacks[r]], e), b = ll_expert(&mf->layers[l].w[stacks[r]], e);
+            const ll_weight a = ll_expert(&mr->layers[l].w[stacks[r]], e);
+            const ll_weight b = ll_expert(&mf->layers[l].w[stacks[r]], e);
             static float x[8 * 4096], got[8 * 4096], want[8 * 4096];
             if (a.n_in * n_tok > 8 * 4096 || a.n_out * n_tok > 8 * 4096 || !a.packed) return;
             for (int i = 0; i < a.n_in * n_tok; i++) x[i] = sinf(0.37f * (float)i + (float)e);
@@ -64,8 +65,9 @@ static void check_experts(const ll_model *mr, const ll_model *mf, int l, int n_t
             double worst = 0, top = 0;
             for (int i = 0; i < a.n_out * n_tok; i++)
                 worst = fmax(worst, fabs((double)got[i] - want[i])), top = fmax(top, fabs((double)want[i]));
-            CHECK(top > 0 && worst <= 1e-5 * top, "%s: layer %d %s expert %d, %d tokens: repacked off plain by %.3g of %.3g",
-                  what, l, ll_roles[stacks[r]].name, e, n_tok, worst, top);
+            CHECK(top > 0 && worst <= 1e-5 * top,
+                  "%s: layer %d %s expert %d, %d tokens: repacked off plain by %.3g of %.3g", what, l,
+                  ll_roles[stacks[r]].name, e, n_tok, worst, top);
         }
 }
 

@@ -94,8 +94,8 @@ static struct ll_moe_buf *moe_buf(ll_context *c) {
     b->ge = malloc(B * k * ff * sizeof(float));
     b->ue = malloc(B * k * ff * sizeof(float));
     b->ye = malloc(B * k * E * sizeof(float));
-    if (!b->act_down || !b->exp_in || !b->exp_up || !b->exp_h || !b->pos || !b->tok || !b->busiest || !b->logits || !b->probs || !b->sel ||
-        !b->w || !b->count || !b->first || !b->order || !b->xe || !b->ge || !b->ue || !b->ye) {
+    if (!b->act_down || !b->exp_in || !b->exp_up || !b->exp_h || !b->pos || !b->tok || !b->busiest || !b->logits ||
+        !b->probs || !b->sel || !b->w || !b->count || !b->first || !b->order || !b->xe || !b->ge || !b->ue || !b->ye) {
         ll_moe_free(b);
         return NULL;
     }

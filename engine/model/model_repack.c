@@ -90,7 +90,8 @@ static int to_repack(ll_model *m, repack_item *list) {
             if ((kind == LL_KIND_MATRIX || (kind == LL_KIND_EXPERTS && stacks)) && repackable(w))
                 list[n++] = (repack_item){w, w->n_out * (kind == LL_KIND_EXPERTS ? m->hp.n_expert : 1)};
         }
-    if (m->output.data != m->tok_embd.data && repackable(&m->output)) list[n++] = (repack_item){&m->output, m->output.n_out};
+    if (m->output.data != m->tok_embd.data && repackable(&m->output))
+        list[n++] = (repack_item){&m->output, m->output.n_out};
     return n;
 }
 
