@@ -209,11 +209,10 @@ typedef struct {
     bool per_choice_act;       // act[0] is an array of k activations (down)
 } expert_rows;
 
-// Asks for the first few KiB of segment seg's rows (matrix seg / k, choice seg % k), so the
-// stream of the next expert is under way when the current one's ends.
-static void prefetch_expert(const expert_rows *t, int seg) {
-    const ll_weight ex = ll_expert(t->w[seg / t->k], t->sel[seg % t->k]);
-    const char *p = ex.packed ? ex.packed : ex.data;
+// Asks for the first few KiB of an expert matrix's rows, so that its stream is under way when
+// the one before it ends (the kernels prefetch only within the rows they read).
+static void prefetch_rows(const ll_weight *ex) {
+    const char *p = ex->packed ? ex->packed : ex->data;
     for (int off = 0; off < PREFETCH_AHEAD; off += 64) __builtin_prefetch(p + off);
 }
 
@@ -225,7 +224,10 @@ static void expert_rows_task(void *arg, int ith, int nth) {
     for (int64_t r = n_units * ith / nth * GROUP_ROWS; r < end;) {
         const int seg = (int)(r / t->n_out), mat = seg / t->k, j = seg % t->k, r0 = (int)(r % t->n_out);
         const int n = end - r < t->n_out - r0 ? (int)(end - r) : t->n_out - r0;
-        if (r + n < end) prefetch_expert(t, seg + 1); // (the kernel prefetches only within the rows it reads)
+        if (r + n < end) {
+            const ll_weight next = ll_expert(t->w[(seg + 1) / t->k], t->sel[(seg + 1) % t->k]);
+            prefetch_rows(&next);
+        }
         const ll_weight ex = ll_expert(t->w[mat], t->sel[j]);
         const gl_act *act = t->per_choice_act ? &t->act[0][j] : t->act[mat];
         expert_matmul(&ex, r0, n, act, t->out[mat] + (size_t)j * t->n_out + r0);
@@ -238,7 +240,51 @@ static void run_rows(ll_context *c, expert_rows *t) {
     else gl_threadpool_run(c->tp, expert_rows_task, t);
 }
 
-// The token's k experts: gate and up of all of them in one pass, act, then all downs.
+// As many chosen experts for every thread: each runs its experts whole (gate, up, act, down),
+// so one pool run serves the layer and no thread waits for the other between gate/up and down.
+typedef struct {
+    const ll_layer *L;
+    const ll_hparams *hp;
+    const gl_act *ag, *au; // the token's input for gate and for up
+    const int *sel;
+    struct ll_moe_buf *b;
+    atomic_bool oom;
+} whole_experts;
+
+static void whole_experts_task(void *arg, int ith, int nth) {
+    whole_experts *t = arg;
+    struct ll_moe_buf *b = t->b;
+    const int k = t->hp->n_expert_used, ff = t->hp->n_ff_exp, E = t->hp->n_embd;
+    const ll_weight *gate = &t->L->w[LL_ROLE_FFN_GATE_EXPS], *up = &t->L->w[LL_ROLE_FFN_UP_EXPS],
+                    *down = &t->L->w[LL_ROLE_FFN_DOWN_EXPS];
+    const enum gl_type td = gl_get_type_traits(down->type)->vec_dot_type;
+    const int j1 = k * (ith + 1) / nth;
+    for (int j = k * ith / nth; j < j1; j++) {
+        const int e = t->sel[j];
+        const ll_weight g = ll_expert(gate, e), u = ll_expert(up, e), d = ll_expert(down, e);
+        float *ge = b->ge + (size_t)j * ff, *ue = b->ue + (size_t)j * ff, *ye = b->ye + (size_t)j * E;
+        prefetch_rows(&u);
+        expert_matmul(&g, 0, ff, t->ag, ge);
+        prefetch_rows(&d);
+        expert_matmul(&u, 0, ff, t->au, ue);
+        add_expert_bias(ge, ll_vec(t->L, LL_ROLE_FFN_GATE_EXPS_B), e, 1, ff);
+        add_expert_bias(ue, ll_vec(t->L, LL_ROLE_FFN_UP_EXPS_B), e, 1, ff);
+        ll_glu(NULL, ge, ge, ue, 1, ff, (size_t)ff, t->hp->ffn_act);
+        if (!gl_act_prepare(&b->act_down[j], NULL, ge, 1, ff, td)) {
+            atomic_store(&t->oom, true);
+            return;
+        }
+        if (j + 1 < j1) {
+            const ll_weight next = ll_expert(gate, t->sel[j + 1]);
+            prefetch_rows(&next);
+        }
+        expert_matmul(&d, 0, E, &b->act_down[j], ye);
+        add_expert_bias(ye, ll_vec(t->L, LL_ROLE_FFN_DOWN_EXPS_B), e, 1, E);
+    }
+}
+
+// The token's k experts. When the threads can share them out evenly, each thread runs whole
+// experts; else gate and up of all of them in one pass over the threads, act, then all downs.
 static bool experts_one_token(ll_context *c, const ll_layer *L, const float *x, const int *sel, struct ll_moe_buf *b) {
     const ll_hparams *hp = &c->model->hp;
     const int k = hp->n_expert_used, ff = hp->n_ff_exp, E = hp->n_embd;
@@ -248,6 +294,14 @@ static bool experts_one_token(ll_context *c, const ll_layer *L, const float *x, 
                        td = gl_get_type_traits(down->type)->vec_dot_type;
     if (!gl_act_prepare(&b->act_gate, NULL, x, 1, E, tg) || (tu != tg && !gl_act_prepare(&b->act_up, NULL, x, 1, E, tu)))
         return false;
+    if (k % c->n_threads == 0) {
+        whole_experts t = {.L = L, .hp = hp, .ag = &b->act_gate, .au = tu != tg ? &b->act_up : &b->act_gate,
+                           .sel = sel, .b = b};
+        atomic_init(&t.oom, false);
+        if (c->n_threads == 1) whole_experts_task(&t, 0, 1);
+        else gl_threadpool_run(c->tp, whole_experts_task, &t);
+        return !atomic_load(&t.oom);
+    }
     expert_rows gu = {.w = {gate, up}, .act = {&b->act_gate, tu != tg ? &b->act_up : &b->act_gate},
                       .out = {b->ge, b->ue}, .sel = sel, .k = k, .n_out = ff, .n_mats = 2};
     run_rows(c, &gu);
