@@ -87,10 +87,8 @@ static void act_run(void *p, int ith, int nth) {
     }
 }
 
-bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok, int64_t n_in,
-                    enum gl_type type) {
-    const gl_type_traits *tr = gl_get_type_traits(type);
-    if (!a || !tr || !tr->from_float || n_tok < 0 || n_in <= 0) return false;
+// Room and shape for n_tok rows of n_in elements of type (the rows then filled by the caller).
+static bool act_reserve(gl_act *a, enum gl_type type, int64_t n_tok, int64_t n_in) {
     const size_t row_bytes = gl_row_size(type, n_in);
     if (!row_bytes) return false;
     const bool extras = type == GL_TYPE_Q8_0;
@@ -113,6 +111,15 @@ bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok,
     a->n_in = n_in;
     a->n_tok = n_tok;
     a->row_bytes = row_bytes;
+    return true;
+}
+
+bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok, int64_t n_in,
+                    enum gl_type type) {
+    const gl_type_traits *tr = gl_get_type_traits(type);
+    if (!a || !tr || !tr->from_float || n_tok < 0 || n_in <= 0 || !act_reserve(a, type, n_tok, n_in)) return false;
+    const size_t row_bytes = a->row_bytes, rows_end = extras_offset(a);
+    const bool extras = type == GL_TYPE_Q8_0;
     act_task t = {tr->from_float, x, n_in, n_tok, row_bytes, (char *)a->data, NULL, NULL};
     if (extras) {
         t.dy = (float *)((char *)a->data + rows_end);
@@ -120,6 +127,24 @@ bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok,
     }
     if (n_tok > 1 && tp && gl_threadpool_n_threads(tp) > 1) gl_threadpool_run(tp, act_run, &t);
     else act_run(&t, 0, 1);
+    return true;
+}
+
+bool gl_act_gather(gl_act *dst, const gl_act *src, const int *rows, int64_t n) {
+    if (!dst || !src || dst == src || n < 0 || !act_reserve(dst, src->type, n, src->n_in)) return false;
+    for (int64_t i = 0; i < n; i++)
+        memcpy((char *)dst->data + (size_t)i * dst->row_bytes,
+               (const char *)src->data + (size_t)rows[i] * src->row_bytes, src->row_bytes);
+    const float *sdy = gl_act_dy(src);
+    if (sdy) { // (the scales, then the sums: n_in / 32 of each per token)
+        const int64_t nb = src->n_in / QK8_0;
+        float *dy = (float *)gl_act_dy(dst);
+        int32_t *ys = (int32_t *)gl_act_ys(dst);
+        for (int64_t i = 0; i < n; i++) {
+            memcpy(dy + i * nb, sdy + (size_t)rows[i] * nb, sizeof(float) * nb);
+            memcpy(ys + i * nb, gl_act_ys(src) + (size_t)rows[i] * nb, sizeof(int32_t) * nb);
+        }
+    }
     return true;
 }
 

@@ -30,6 +30,10 @@ void gl_act_free(gl_act *a);
 bool gl_act_prepare(gl_act *a, gl_threadpool *tp, const float *x, int64_t n_tok, int64_t n_in,
                     enum gl_type type);
 
+// Rows rows[0..n) of src (each < src->n_tok) copied into dst, as gl_act_prepare would have
+// converted those rows of its input (e.g. a token's row once for every expert it chose).
+bool gl_act_gather(gl_act *dst, const gl_act *src, const int *rows, int64_t n);
+
 // Q8_0 activations' extras (after the rows): each block's scale as a float and sum(q), n_in / 32
 // of each per token, token after token; NULL for the other types.
 const float *gl_act_dy(const gl_act *a);

@@ -1,12 +1,14 @@
 // The three ways the MoE block runs a chunk must agree (../shared/models/arch MoE models):
-//   - one token at a time (each token's k experts in one pass over the threads);
+//   - one token at a time (each thread whole experts when the k chosen share out evenly, else
+//     every expert's rows split over the threads);
 //   - a prompt with few experts in use per thread, or exact batches: expert after expert;
 //   - a prompt with many experts in use: whole experts side by side on the threads.
 // With exact batches (speculative verification) every row of a batch is bitwise the logits
 // the same token gets decoded alone; without, the batched kernels round differently (about 0.3%
 // of the largest logit on these models, whose output norms amplify; a token sent to the wrong
 // expert moves logits by tens of percent), so rows must agree to 1% of the largest logit. Runs
-// with 1 and 2 threads (2: all 8 experts in use, side by side).
+// with 1, 2 and 3 threads (2: all 8 experts in use, side by side; 3: a token's 2 experts split
+// over the threads row by row).
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,7 +29,7 @@ static void check_model(const char *shared, const char *name) {
     const int n = ll_tokenize(ll_model_get_vocab(m), text, (int)strlen(text), toks, N, true, false);
     CHECK(n >= 16, "%s: prompt of %d tokens", name, n);
     static float alone[N][V];
-    for (int nt = 1; nt <= 2; nt++) {
+    for (int nt = 1; nt <= 3; nt++) {
         ll_context_params cp = ll_context_default_params();
         cp.n_ctx = 64;
         cp.n_threads = nt;

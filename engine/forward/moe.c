@@ -9,14 +9,21 @@
 //
 // The experts are stacked in one tensor per matrix (expert e is the e-th block of rows). A chunk
 // of tokens is grouped by expert: each expert that any token chose runs once, a batched matmul
-// over all its tokens, reading only its own rows of the mapped file; a generated token reads
-// just its k experts' rows. Experts no token chooses are never touched (never paged in).
+// over all its tokens, reading only its own rows; a generated token reads just its k experts'
+// rows. The rows are those repacked at load where the stacks fit in memory twice over
+// (model_repack.c), else the mapped file's, and then experts no token chooses are never touched
+// (never paged in).
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "forward/blocks.h"
+
+enum {
+    GROUP_ROWS = 16,        // rows per group of a repacked matrix (repack.h)
+    PREFETCH_AHEAD = 4096   // bytes of the next expert's rows asked for ahead (as far as the kernels prefetch)
+};
 
 // Scratch for one chunk, allocated on the first MoE layer for n_batch tokens. A chunk's
 // (token, choice) entries are grouped by expert: expert e's rows of xe, ge, ue, ye start at
@@ -31,13 +38,17 @@ struct ll_moe_buf {
     int *first;     // [n_expert] where each expert's entries start in `order` (and its rows)
     int *order;     // [n_tok * k] entries t * k + j (token t's j-th choice), grouped by expert
     int *pos;       // [n_tok * k] the row of entry t * k + j
+    int *tok;       // [n_tok * k] the token of each entry in `order` (order[i] / k)
+    int *busiest;   // [n_expert] the experts, most entries first (the order they are dealt out in)
     float *xe;      // [n_tok * k][n_embd] each entry's input row
     float *ge, *ue; // [n_tok * k][n_ff] its gate and up projections; ge then act(gate) * up
     float *ye;      // [n_tok * k][n_embd] its expert's output
     // One generated token: its input once in the experts' activation types, and each chosen
     // expert's act(gate) * up row in the down projections'.
     gl_act act_gate, act_up, *act_down; // act_down: [k]
-    // Experts side by side: each expert's inputs and hidden rows in its own activations.
+    // Several tokens: every token's input once in the experts' activation types (gate's, up's),
+    // and each expert's inputs (gathered from those) and hidden rows in its own activations.
+    gl_act act_all_gate, act_all_up;
     gl_act *exp_in, *exp_up, *exp_h;    // [n_expert] each
 };
 
@@ -45,12 +56,12 @@ void ll_moe_free(struct ll_moe_buf *b) {
     if (!b) return;
     free(b->logits), free(b->probs), free(b->sel), free(b->w), free(b->count), free(b->first), free(b->order);
     free(b->xe), free(b->ge), free(b->ue), free(b->ye);
-    gl_act_free(&b->act_gate), gl_act_free(&b->act_up);
+    gl_act_free(&b->act_gate), gl_act_free(&b->act_up), gl_act_free(&b->act_all_gate), gl_act_free(&b->act_all_up);
     for (int j = 0; b->act_down && j < b->n_used; j++) gl_act_free(&b->act_down[j]);
     free(b->act_down);
     for (int e = 0; b->exp_in && e < b->n_expert; e++)
         gl_act_free(&b->exp_in[e]), gl_act_free(&b->exp_up[e]), gl_act_free(&b->exp_h[e]);
-    free(b->exp_in), free(b->exp_up), free(b->exp_h), free(b->pos);
+    free(b->exp_in), free(b->exp_up), free(b->exp_h), free(b->pos), free(b->tok), free(b->busiest);
     free(b);
 }
 
@@ -70,6 +81,8 @@ static struct ll_moe_buf *moe_buf(ll_context *c) {
     b->exp_up = calloc(n_exp, sizeof(gl_act));
     b->exp_h = calloc(n_exp, sizeof(gl_act));
     b->pos = malloc(B * k * sizeof(int));
+    b->tok = malloc(B * k * sizeof(int));
+    b->busiest = malloc(n_exp * sizeof(int));
     b->logits = malloc(B * n_exp * sizeof(float));
     b->probs = malloc(n_exp * sizeof(float));
     b->sel = malloc(B * k * sizeof(int));
@@ -81,8 +94,8 @@ static struct ll_moe_buf *moe_buf(ll_context *c) {
     b->ge = malloc(B * k * ff * sizeof(float));
     b->ue = malloc(B * k * ff * sizeof(float));
     b->ye = malloc(B * k * E * sizeof(float));
-    if (!b->act_down || !b->exp_in || !b->exp_up || !b->exp_h || !b->pos || !b->logits || !b->probs || !b->sel ||
-        !b->w || !b->count || !b->first || !b->order || !b->xe || !b->ge || !b->ue || !b->ye) {
+    if (!b->act_down || !b->exp_in || !b->exp_up || !b->exp_h || !b->pos || !b->tok || !b->busiest || !b->logits ||
+        !b->probs || !b->sel || !b->w || !b->count || !b->first || !b->order || !b->xe || !b->ge || !b->ue || !b->ye) {
         ll_moe_free(b);
         return NULL;
     }
@@ -171,47 +184,107 @@ static bool run_expert(ll_context *c, int l, int e, int n, struct ll_moe_buf *b)
 
 // ---- one token: every chosen expert in one pass over the threads -------------------------------
 
-// Rows of the k chosen experts' matrices, dealt out in chunks: for gate and up together
-// (2 k n_ff rows, outputs ge/ue row j), then for down (k n_embd rows, outputs ye row j).
+// Rows [r0, r0 + n) of expert matrix ex times act (on this thread), from its repacked rows where
+// the stack was repacked at load (r0 and n then multiples of 16).
+static void expert_matmul(const ll_weight *ex, int64_t r0, int64_t n, const gl_act *act, float *out) {
+    if (ex->packed) {
+        const size_t group = gl_repack_size(ex->type, ex->n_in, GROUP_ROWS);
+        gl_matmul_repacked(NULL, (const char *)ex->packed + (size_t)(r0 / GROUP_ROWS) * group, ex->type, n, act, out);
+    } else {
+        gl_matmul(NULL, (const char *)ex->data + (size_t)r0 * gl_row_size(ex->type, ex->n_in), ex->type, n, act, out);
+    }
+}
+
+// Rows of the k chosen experts' matrices, split between the threads: for gate and up together
+// (2 k n_ff rows, outputs ge/ue row j), then for down (k n_embd rows, outputs ye row j). The rows
+// are taken in the order (matrix, choice, row) and each thread gets one contiguous run of them,
+// so it streams its experts' rows front to back (small grabs from a shared counter make both
+// threads' streams jump, as for dense weights in repack.c) with one kernel call per expert.
 typedef struct {
     const ll_weight *w[2];     // the expert stacks read (gate, up), or (down, NULL)
     const gl_act *act[2];      // their inputs (down: act_down, one per choice)
     float *out[2];             // [k][n_out] each
     const int *sel;            // the k chosen experts
-    int k, n_out, n_mats, chunk;
+    int k, n_out, n_mats;
     bool per_choice_act;       // act[0] is an array of k activations (down)
-    atomic_int next;
 } expert_rows;
 
+// Asks for the first few KiB of an expert matrix's rows, so that its stream is under way when
+// the one before it ends (the kernels prefetch only within the rows they read).
+static void prefetch_rows(const ll_weight *ex) {
+    const char *p = ex->packed ? ex->packed : ex->data;
+    for (int off = 0; off < PREFETCH_AHEAD; off += 64) __builtin_prefetch(p + off);
+}
+
 static void expert_rows_task(void *arg, int ith, int nth) {
-    (void)ith, (void)nth;
-    expert_rows *t = arg;
-    const int per_mat = (t->n_out + t->chunk - 1) / t->chunk, n_items = t->n_mats * t->k * per_mat;
-    for (int it; (it = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed)) < n_items;) {
-        const int mat = it / (t->k * per_mat), j = it / per_mat % t->k, r0 = it % per_mat * t->chunk;
-        const int n = t->n_out - r0 < t->chunk ? t->n_out - r0 : t->chunk;
-        const ll_weight *w = t->w[mat];
-        const ll_weight ex = ll_expert(w, t->sel[j]);
+    const expert_rows *t = arg;
+    // whole groups of repacked rows (n_out is a multiple of them, so every expert's rows start on one)
+    const int64_t n_rows = (int64_t)t->n_mats * t->k * t->n_out, n_units = n_rows / GROUP_ROWS;
+    const int64_t end = ith == nth - 1 ? n_rows : n_units * (ith + 1) / nth * GROUP_ROWS;
+    for (int64_t r = n_units * ith / nth * GROUP_ROWS; r < end;) {
+        const int seg = (int)(r / t->n_out), mat = seg / t->k, j = seg % t->k, r0 = (int)(r % t->n_out);
+        const int n = end - r < t->n_out - r0 ? (int)(end - r) : t->n_out - r0;
+        if (r + n < end) {
+            const ll_weight next = ll_expert(t->w[(seg + 1) / t->k], t->sel[(seg + 1) % t->k]);
+            prefetch_rows(&next);
+        }
+        const ll_weight ex = ll_expert(t->w[mat], t->sel[j]);
         const gl_act *act = t->per_choice_act ? &t->act[0][j] : t->act[mat];
-        const char *rows = (const char *)ex.data + (size_t)r0 * gl_row_size(w->type, w->n_in);
-        gl_matmul(NULL, rows, w->type, n, act, t->out[mat] + (size_t)j * t->n_out + r0);
+        expert_matmul(&ex, r0, n, act, t->out[mat] + (size_t)j * t->n_out + r0);
+        r += n;
     }
 }
 
 static void run_rows(ll_context *c, expert_rows *t) {
-    atomic_init(&t->next, 0);
     if (c->n_threads == 1) expert_rows_task(t, 0, 1);
     else gl_threadpool_run(c->tp, expert_rows_task, t);
 }
 
-// Chunks of about 32 KiB of weights: enough items for the threads to even out.
-static int rows_per_chunk(const ll_weight *w) {
-    const size_t row = gl_row_size(w->type, w->n_in);
-    const int n = (int)((32 << 10) / (row ? row : 1));
-    return n < 8 ? 8 : n;
+// As many chosen experts for every thread: each runs its experts whole (gate, up, act, down),
+// so one pool run serves the layer and no thread waits for the other between gate/up and down.
+typedef struct {
+    const ll_layer *L;
+    const ll_hparams *hp;
+    const gl_act *ag, *au; // the token's input for gate and for up
+    const int *sel;
+    struct ll_moe_buf *b;
+    atomic_bool oom;
+} whole_experts;
+
+static void whole_experts_task(void *arg, int ith, int nth) {
+    whole_experts *t = arg;
+    struct ll_moe_buf *b = t->b;
+    const int k = t->hp->n_expert_used, ff = t->hp->n_ff_exp, E = t->hp->n_embd;
+    const ll_weight *gate = &t->L->w[LL_ROLE_FFN_GATE_EXPS], *up = &t->L->w[LL_ROLE_FFN_UP_EXPS],
+                    *down = &t->L->w[LL_ROLE_FFN_DOWN_EXPS];
+    const enum gl_type td = gl_get_type_traits(down->type)->vec_dot_type;
+    const int j1 = k * (ith + 1) / nth;
+    for (int j = k * ith / nth; j < j1; j++) {
+        const int e = t->sel[j];
+        const ll_weight g = ll_expert(gate, e), u = ll_expert(up, e), d = ll_expert(down, e);
+        float *ge = b->ge + (size_t)j * ff, *ue = b->ue + (size_t)j * ff, *ye = b->ye + (size_t)j * E;
+        prefetch_rows(&u);
+        expert_matmul(&g, 0, ff, t->ag, ge);
+        prefetch_rows(&d);
+        expert_matmul(&u, 0, ff, t->au, ue);
+        add_expert_bias(ge, ll_vec(t->L, LL_ROLE_FFN_GATE_EXPS_B), e, 1, ff);
+        add_expert_bias(ue, ll_vec(t->L, LL_ROLE_FFN_UP_EXPS_B), e, 1, ff);
+        ll_glu(NULL, ge, ge, ue, 1, ff, (size_t)ff, t->hp->ffn_act);
+        if (!gl_act_prepare(&b->act_down[j], NULL, ge, 1, ff, td)) {
+            atomic_store(&t->oom, true);
+            return;
+        }
+        if (j + 1 < j1) {
+            const ll_weight next = ll_expert(gate, t->sel[j + 1]);
+            prefetch_rows(&next);
+        }
+        expert_matmul(&d, 0, E, &b->act_down[j], ye);
+        add_expert_bias(ye, ll_vec(t->L, LL_ROLE_FFN_DOWN_EXPS_B), e, 1, E);
+    }
 }
 
-// The token's k experts: gate and up of all of them in one pass, act, then all downs.
+// The token's k experts. When the threads can share them out evenly, each thread runs whole
+// experts; else gate and up of all of them in one pass over the threads, act, then all downs.
 static bool experts_one_token(ll_context *c, const ll_layer *L, const float *x, const int *sel, struct ll_moe_buf *b) {
     const ll_hparams *hp = &c->model->hp;
     const int k = hp->n_expert_used, ff = hp->n_ff_exp, E = hp->n_embd;
@@ -221,8 +294,16 @@ static bool experts_one_token(ll_context *c, const ll_layer *L, const float *x, 
                        td = gl_get_type_traits(down->type)->vec_dot_type;
     if (!gl_act_prepare(&b->act_gate, NULL, x, 1, E, tg) || (tu != tg && !gl_act_prepare(&b->act_up, NULL, x, 1, E, tu)))
         return false;
+    if (k % c->n_threads == 0) {
+        whole_experts t = {.L = L, .hp = hp, .ag = &b->act_gate, .au = tu != tg ? &b->act_up : &b->act_gate,
+                           .sel = sel, .b = b};
+        atomic_init(&t.oom, false);
+        if (c->n_threads == 1) whole_experts_task(&t, 0, 1);
+        else gl_threadpool_run(c->tp, whole_experts_task, &t);
+        return !atomic_load(&t.oom);
+    }
     expert_rows gu = {.w = {gate, up}, .act = {&b->act_gate, tu != tg ? &b->act_up : &b->act_gate},
-                      .out = {b->ge, b->ue}, .sel = sel, .k = k, .n_out = ff, .n_mats = 2, .chunk = rows_per_chunk(gate)};
+                      .out = {b->ge, b->ue}, .sel = sel, .k = k, .n_out = ff, .n_mats = 2};
     run_rows(c, &gu);
     for (int j = 0; j < k; j++) {
         add_expert_bias(b->ge + (size_t)j * ff, ll_vec(L, LL_ROLE_FFN_GATE_EXPS_B), sel[j], 1, ff);
@@ -232,7 +313,7 @@ static bool experts_one_token(ll_context *c, const ll_layer *L, const float *x, 
     for (int j = 0; j < k; j++)
         if (!gl_act_prepare(&b->act_down[j], NULL, b->ge + (size_t)j * ff, 1, ff, td)) return false;
     expert_rows dn = {.w = {down, NULL}, .act = {b->act_down, NULL}, .out = {b->ye, NULL}, .sel = sel, .k = k,
-                      .n_out = E, .n_mats = 1, .chunk = rows_per_chunk(down), .per_choice_act = true};
+                      .n_out = E, .n_mats = 1, .per_choice_act = true};
     run_rows(c, &dn);
     for (int j = 0; j < k; j++) add_expert_bias(b->ye + (size_t)j * E, ll_vec(L, LL_ROLE_FFN_DOWN_EXPS_B), sel[j], 1, E);
     return true;
@@ -286,7 +367,14 @@ static void group_by_expert(const ll_hparams *hp, int n_tok, struct ll_moe_buf *
     for (int i = 0; i < n_tok * k; i++) {
         const int e = b->sel[i];
         b->pos[i] = b->first[e] + b->count[e];
+        b->tok[b->first[e] + b->count[e]] = i / k;
         b->order[b->first[e] + b->count[e]++] = i;
+    }
+    // the experts by their number of entries, most first (insertion sort: a few dozen)
+    for (int e = 0; e < n_exp; e++) {
+        int j = e;
+        for (; j > 0 && b->count[b->busiest[j - 1]] < b->count[e]; j--) b->busiest[j] = b->busiest[j - 1];
+        b->busiest[j] = e;
     }
 }
 
@@ -305,38 +393,38 @@ static bool experts_in_turn(ll_context *c, int l, const float *x, struct ll_moe_
 typedef struct {
     ll_context *c;
     const ll_layer *L;
-    const float *x;
     struct ll_moe_buf *b;
-    atomic_int next;  // next expert to take
+    atomic_int next;  // next expert to take (index into busiest)
     atomic_bool oom;
 } side_by_side;
 
-// Whole experts dealt out to the threads: each gathers its tokens' rows, converts them once for
-// gate and up, runs the three matmuls on its own (no pool inside), all in its own rows.
+// Whole experts dealt out to the threads, the busiest first (so the last ones taken are short):
+// each gathers its tokens' converted input rows, runs the three matmuls on its own (no pool
+// inside), all in its own rows.
 static void side_by_side_task(void *arg, int ith, int nth) {
     (void)ith, (void)nth;
     side_by_side *t = arg;
     struct ll_moe_buf *b = t->b;
     const ll_hparams *hp = &t->c->model->hp;
-    const int E = hp->n_embd, ff = hp->n_ff_exp, k = hp->n_expert_used;
+    const int E = hp->n_embd, ff = hp->n_ff_exp;
     const ll_weight *gate = &t->L->w[LL_ROLE_FFN_GATE_EXPS], *up = &t->L->w[LL_ROLE_FFN_UP_EXPS],
                     *down = &t->L->w[LL_ROLE_FFN_DOWN_EXPS];
-    const enum gl_type tg = gl_get_type_traits(gate->type)->vec_dot_type, tu = gl_get_type_traits(up->type)->vec_dot_type,
-                       td = gl_get_type_traits(down->type)->vec_dot_type;
-    for (int e; (e = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed)) < hp->n_expert;) {
-        const int n = b->count[e];
-        if (!n) continue;
-        float *xe = b->xe + (size_t)b->first[e] * E, *ge = b->ge + (size_t)b->first[e] * ff,
-              *ue = b->ue + (size_t)b->first[e] * ff, *ye = b->ye + (size_t)b->first[e] * E;
-        gather(t->x, e, E, k, b);
-        gl_act *ag = &b->exp_in[e], *au = tu != tg ? &b->exp_up[e] : ag, *ah = &b->exp_h[e];
-        if (!gl_act_prepare(ag, NULL, xe, n, E, tg) || (au != ag && !gl_act_prepare(au, NULL, xe, n, E, tu))) {
+    const enum gl_type td = gl_get_type_traits(down->type)->vec_dot_type;
+    const bool two = b->act_all_up.n_tok > 0; // up reads another activation type than gate
+    for (int i; (i = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed)) < hp->n_expert;) {
+        const int e = b->busiest[i], n = b->count[e];
+        if (!n) break; // (the rest chose no token either)
+        float *ge = b->ge + (size_t)b->first[e] * ff, *ue = b->ue + (size_t)b->first[e] * ff,
+              *ye = b->ye + (size_t)b->first[e] * E;
+        gl_act *ag = &b->exp_in[e], *au = two ? &b->exp_up[e] : ag, *ah = &b->exp_h[e];
+        const int *rows = b->tok + b->first[e];
+        if (!gl_act_gather(ag, &b->act_all_gate, rows, n) || (two && !gl_act_gather(au, &b->act_all_up, rows, n))) {
             atomic_store(&t->oom, true);
             return;
         }
         const ll_weight g = ll_expert(gate, e), u = ll_expert(up, e), d = ll_expert(down, e);
-        gl_matmul(NULL, g.data, g.type, ff, ag, ge);
-        gl_matmul(NULL, u.data, u.type, ff, au, ue);
+        expert_matmul(&g, 0, ff, ag, ge);
+        expert_matmul(&u, 0, ff, au, ue);
         add_expert_bias(ge, ll_vec(t->L, LL_ROLE_FFN_GATE_EXPS_B), e, n, ff);
         add_expert_bias(ue, ll_vec(t->L, LL_ROLE_FFN_UP_EXPS_B), e, n, ff);
         ll_glu(NULL, ge, ge, ue, n, ff, (size_t)ff, hp->ffn_act);
@@ -344,17 +432,26 @@ static void side_by_side_task(void *arg, int ith, int nth) {
             atomic_store(&t->oom, true);
             return;
         }
-        gl_matmul(NULL, d.data, d.type, E, ah, ye);
+        expert_matmul(&d, 0, E, ah, ye);
         add_expert_bias(ye, ll_vec(t->L, LL_ROLE_FFN_DOWN_EXPS_B), e, n, E);
     }
 }
 
-// Every expert in use at once, one per thread at a time.
-static bool experts_side_by_side(ll_context *c, const ll_layer *L, const float *x, struct ll_moe_buf *b) {
-    side_by_side t = {.c = c, .L = L, .x = x, .b = b};
+// Every expert in use at once, one per thread at a time (all on this thread with one thread).
+// Each token's input is converted once, for all the experts it chose.
+static bool experts_side_by_side(ll_context *c, const ll_layer *L, const float *x, int n_tok, struct ll_moe_buf *b) {
+    const int E = c->model->hp.n_embd;
+    const enum gl_type tg = gl_get_type_traits(L->w[LL_ROLE_FFN_GATE_EXPS].type)->vec_dot_type,
+                       tu = gl_get_type_traits(L->w[LL_ROLE_FFN_UP_EXPS].type)->vec_dot_type;
+    b->act_all_up.n_tok = 0;
+    if (!gl_act_prepare(&b->act_all_gate, c->tp, x, n_tok, E, tg) ||
+        (tu != tg && !gl_act_prepare(&b->act_all_up, c->tp, x, n_tok, E, tu)))
+        return false;
+    side_by_side t = {.c = c, .L = L, .b = b};
     atomic_init(&t.next, 0);
     atomic_init(&t.oom, false);
-    gl_threadpool_run(c->tp, side_by_side_task, &t);
+    if (c->n_threads > 1) gl_threadpool_run(c->tp, side_by_side_task, &t);
+    else side_by_side_task(&t, 0, 1);
     return !atomic_load(&t.oom);
 }
 
@@ -401,16 +498,16 @@ bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
         memset(out, 0, sizeof(float) * E);
         for (int j = 0; j < k; j++) gl_vec_mad(out, b->ye + (size_t)j * E, b->w[j], E);
     } else {
-        // Several tokens: each expert in use runs once over all its tokens. With many experts in
-        // use the threads take whole experts (one pool wake-up per layer instead of several per
-        // expert); with few, or an observer (imatrix), or exact batches (each row as a one-token
-        // decode computes it), each expert's matmuls are split. Every token's outputs are then
-        // summed in the order of its choices.
+        // Several tokens: each expert in use runs once over all its tokens. With one thread, or
+        // many experts in use, the threads take whole experts (one pool wake-up per layer instead
+        // of several per expert); with few, or an observer (imatrix), or exact batches (each row
+        // as a one-token decode computes it), each expert's matmuls are split. Every token's
+        // outputs are then summed in the order of its choices.
         group_by_expert(hp, n_tok, b);
         int n_used = 0;
         for (int e = 0; e < n_exp; e++) n_used += b->count[e] > 0;
-        const bool side = plain && !c->exact_batches && c->n_threads > 1 && n_used >= 4 * c->n_threads;
-        if (!(side ? experts_side_by_side(c, L, x, b) : experts_in_turn(c, l, x, b))) return false;
+        const bool side = plain && !c->exact_batches && (c->n_threads == 1 || n_used >= 4 * c->n_threads);
+        if (!(side ? experts_side_by_side(c, L, x, n_tok, b) : experts_in_turn(c, l, x, b))) return false;
         sum_choices(n_tok, E, k, out, b);
     }
     ll_dump("ffn_moe_out", l, out, n_tok, E);

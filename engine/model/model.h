@@ -10,6 +10,7 @@
 #include "gguf/gguf.h"
 #include "llamalite.h"
 #include "ops.h"
+#include "repack.h"
 
 // A weight: n_out rows of n_in elements of `type`, row-major (ggml ne = [n_in, n_out]).
 // data points into the file mapping, or for vectors (norms, biases: n_out == 1) to an owned
@@ -92,11 +93,12 @@ typedef struct {
 // A layer's vector (norm weight, bias), NULL when absent.
 static inline const float *ll_vec(const ll_layer *L, ll_role r) { return (const float *)L->w[r].data; }
 
-// Expert e of a stack of expert matrices: n_out rows of n_in, the e-th block of the tensor.
+// Expert e of a stack of expert matrices: n_out rows of n_in, the e-th block of the tensor (and
+// of the repacked stack, model_repack.c).
 static inline ll_weight ll_expert(const ll_weight *w, int e) {
     ll_weight x = *w;
-    x.packed = NULL; // (stacks of experts are never repacked)
     x.data = (const char *)w->data + (size_t)e * gl_row_size(w->type, w->n_in) * (size_t)w->n_out;
+    if (w->packed) x.packed = (const char *)w->packed + (size_t)e * gl_repack_size(w->type, w->n_in, w->n_out);
     return x;
 }
 
