@@ -65,11 +65,25 @@ INL float dot_row(enum gl_type t, int n, const void *x, const void *vy) {
     }
 }
 
+#ifdef __AVX512VBMI__ // (built a second time with VBMI by dot_lowbit_vbmi_avx512.c)
 #define LOWBIT_DOT_AVX512(T, TYPE)                                                                              \
-    void gl_dot_##T##_avx512(int n, float *s, const void *x, const void *y) { *s = dot_row(TYPE, n, x, y); } \
-    void gl_dot_##T##_nr_avx512(int n, float *s, size_t bs, const void *x, const void *y, size_t by, int nr) { \
+    void gl_dot_##T##_vbmi_avx512(int n, float *s, const void *x, const void *y) { *s = dot_row(TYPE, n, x, y); } \
+    void gl_dot_##T##_nr_vbmi_avx512(int n, float *s, size_t bs, const void *x, const void *y, size_t by, int nr) { \
         for (int j = 0; j < nr; j++) s[(size_t)j * bs] = dot_row(TYPE, n, x, (const char *)y + (size_t)j * by); \
     }
+#else
+// The set's entries: the VBMI build where the CPU has it (the same numbers, faster grid lookups).
+#define LOWBIT_DOT_AVX512(T, TYPE)                                                                              \
+    void gl_dot_##T##_avx512(int n, float *s, const void *x, const void *y) {                                   \
+        if (gl_lowbit_vbmi()) gl_dot_##T##_vbmi_avx512(n, s, x, y);                                             \
+        else *s = dot_row(TYPE, n, x, y);                                                                       \
+    }                                                                                                           \
+    void gl_dot_##T##_nr_avx512(int n, float *s, size_t bs, const void *x, const void *y, size_t by, int nr) { \
+        if (gl_lowbit_vbmi()) gl_dot_##T##_nr_vbmi_avx512(n, s, bs, x, y, by, nr);                              \
+        else                                                                                                    \
+            for (int j = 0; j < nr; j++) s[(size_t)j * bs] = dot_row(TYPE, n, x, (const char *)y + (size_t)j * by); \
+    }
+#endif
 LOWBIT_DOT_AVX512(iq2_xxs, GL_TYPE_IQ2_XXS)
 LOWBIT_DOT_AVX512(iq2_s, GL_TYPE_IQ2_S)
 LOWBIT_DOT_AVX512(iq3_xxs, GL_TYPE_IQ3_XXS)

@@ -23,6 +23,25 @@ bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_r
 #define GL_AVX512_LOWBIT_DOT(T)                                                      \
     void gl_dot_##T##_avx512(int n, float *s, const void *x, const void *y);        \
     void gl_dot_##T##_nr_avx512(int n, float *s, size_t bs, const void *x, const void *y, size_t by, int nr);
+// The same kernels built with AVX512-VBMI (dot_lowbit_vbmi_avx512.c, tile_lowbit_vbmi_avx512.c:
+// grid lookups by byte permutes), which the entries above run when gl_lowbit_vbmi().
+#define GL_AVX512_LOWBIT_VBMI_DOT(T)                                                   \
+    void gl_dot_##T##_vbmi_avx512(int n, float *s, const void *x, const void *y);     \
+    void gl_dot_##T##_nr_vbmi_avx512(int n, float *s, size_t bs, const void *x, const void *y, size_t by, int nr);
+GL_AVX512_LOWBIT_VBMI_DOT(iq2_xxs)
+GL_AVX512_LOWBIT_VBMI_DOT(iq2_s)
+GL_AVX512_LOWBIT_VBMI_DOT(iq3_xxs)
+GL_AVX512_LOWBIT_VBMI_DOT(iq3_s)
+GL_AVX512_LOWBIT_VBMI_DOT(iq1_m)
+#undef GL_AVX512_LOWBIT_VBMI_DOT
+bool gl_tile16_lowbit_matmul_vbmi(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                                  size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
+
+// Whether the VBMI builds run: the CPU has AVX512-VBMI (set at start; tests turn it off to check
+// the other build too).
+extern bool gl_lowbit_use_vbmi;
+static inline bool gl_lowbit_vbmi(void) { return gl_lowbit_use_vbmi; }
+
 GL_AVX512_LOWBIT_DOT(iq2_xxs)
 GL_AVX512_LOWBIT_DOT(iq2_s)
 GL_AVX512_LOWBIT_DOT(iq3_xxs)

@@ -6,7 +6,8 @@
 // (quants_lowbit.h), bit for bit what gl_unpack_lowbit gives. IQ2_XXS, IQ2_S, IQ3_XXS, IQ3_S
 // and IQ1_M are decoded straight into vectors (grid lookups, sign bits as AVX-512 byte masks)
 // by decode_parts, which the one-token kernels read as they are (magnitudes, signs, scales);
-// the other types go through the scalar unpacker.
+// the other types go through the scalar unpacker. Built with AVX512-VBMI (the *_vbmi_avx512.c
+// files), the grids of IQ2_XXS, IQ3_XXS and IQ3_S are read through byte permutes (grid codes).
 #ifndef GGML_LITE_LOWBIT_DECODE_AVX512_H
 #define GGML_LITE_LOWBIT_DECODE_AVX512_H
 
@@ -69,6 +70,60 @@ static inline void scales_x16(__m512i words, __m512i idx, __m512i shift, int mas
 
 static inline float half_to_float(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
 
+// Grid codes (grid_codes_avx512.c): each byte of a grid entry is one of a few levels, so an
+// entry is its bytes' level ranks packed into 16 bits (2 bits per element for IQ2_XXS, 3 for
+// the IQ3 grids), kept as a table of low and one of high bytes. With AVX512-VBMI, byte permutes
+// then look up 64 entries at once, and spread each code back into the entry's bytes: a few
+// instructions per 64 elements instead of a load and an insert per entry.
+typedef struct {
+    _Alignas(64) uint8_t lo[512], hi[512]; // entry i: lo[i] | hi[i] << 8
+    _Alignas(64) uint8_t levels[64];       // rank r (any 6-bit value whose low bits are r) -> level
+} gl_grid_codes;
+extern gl_grid_codes gl_iq2xxs_codes, gl_iq3xxs_codes, gl_iq3s_codes;
+
+#ifdef __AVX512VBMI__
+// tab[idx] for each of 64 byte indices (tab: 256 bytes).
+static inline __m512i lookup256(const uint8_t *tab, __m512i idx) {
+    const __m512i *t = (const __m512i *)tab;
+    const __m512i lo = _mm512_permutex2var_epi8(_mm512_load_si512(t), idx, _mm512_load_si512(t + 1));
+    const __m512i hi = _mm512_permutex2var_epi8(_mm512_load_si512(t + 2), idx, _mm512_load_si512(t + 3));
+    return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
+}
+
+// The codes of 64 entries of a 256-entry grid (c: its table, lo or hi).
+static inline __m512i codes256(const uint8_t *c, __m512i idx) { return lookup256(c, idx); }
+
+// The same for a 512-entry grid: idx the indices' low 8 bits, bit k of nine entry k's ninth.
+static inline __m512i codes512(const uint8_t *c, __m512i idx, __mmask64 nine) {
+    return _mm512_mask_blend_epi8(nine, lookup256(c, idx), lookup256(c + 256, idx));
+}
+
+// IQ2_XXS: entries first..first+7 of 64 codes (lo, hi) as their 64 levels (8 per entry).
+static inline __m512i expand_iq2(__m512i lo, __m512i hi, int first, const uint8_t *levels) {
+    // qword e: the code of entry first + e in its low 16 bits (bytes from lo, then from hi)
+    const long long k = 0x0101010101010101ll, h = 0x4000;
+    const __m512i place = _mm512_add_epi8(_mm512_set_epi64(7 * k + h, 6 * k + h, 5 * k + h, 4 * k + h, 3 * k + h, 2 * k + h, k + h, h),
+                                          _mm512_set1_epi8((char)first));
+    const __m512i code = _mm512_permutex2var_epi8(lo, place, hi);
+    // byte j of each qword: the code from bit 2j on; its low 2 bits pick the level
+    const __m512i rank = _mm512_multishift_epi64_epi8(_mm512_set1_epi64(0x0e0c0a0806040200ll), code);
+    return _mm512_permutexvar_epi8(rank, _mm512_load_si512((const __m512i *)levels));
+}
+
+// IQ3 grids: entries first..first+15 as their 64 levels (4 per entry).
+static inline __m512i expand_iq3(__m512i lo, __m512i hi, int first, const uint8_t *levels) {
+    const int k = 0x01010101, h = 0x4000;
+    const __m512i place = _mm512_add_epi8(
+        _mm512_set_epi32(15 * k + h, 14 * k + h, 13 * k + h, 12 * k + h, 11 * k + h, 10 * k + h, 9 * k + h, 8 * k + h,
+                         7 * k + h, 6 * k + h, 5 * k + h, 4 * k + h, 3 * k + h, 2 * k + h, k + h, h),
+        _mm512_set1_epi8((char)first));
+    const __m512i code = _mm512_permutex2var_epi8(lo, place, hi);
+    // two entries per qword: byte j from bit 3j of its entry's dword
+    const __m512i rank = _mm512_multishift_epi64_epi8(_mm512_set1_epi64(0x2926232009060300ll), code);
+    return _mm512_permutexvar_epi8(rank, _mm512_load_si512((const __m512i *)levels));
+}
+#endif
+
 // A super-block as the one-token kernels read it: x = d * sc[sub-block] * (s ? -g : g) / div
 // with g the grid magnitudes, s bit j of sg[block] for element j of the block (IQ2_XXS, IQ2_S,
 // IQ3_XXS, IQ3_S); for IQ1_M, x = d * sc * (g + (s ? -1 : 1) / 8) with g the signed grid
@@ -95,10 +150,20 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         const __m512i words = _mm512_loadu_si512(b->qs);
         const __m256i aux = _mm512_cvtepi64_epi32(_mm512_srli_epi64(words, 32));
         const __m256i idx = _mm512_cvtepi64_epi32(words); // the 32 indices in order
-        _Alignas(32) uint8_t ix[32];
         _mm256_storeu_si256((__m256i *)p->sg, signs4_x8(aux));
-        _mm256_store_si256((__m256i *)ix, idx);
         scales_x8(aux, sc);
+#ifdef __AVX512VBMI__
+        const __m512i lo = codes256(gl_iq2xxs_codes.lo, _mm512_castsi256_si512(idx));
+        const __m512i hi = codes256(gl_iq2xxs_codes.hi, _mm512_castsi256_si512(idx));
+        for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
+            const __m512i g = expand_iq2(lo, hi, 8 * h, gl_iq2xxs_codes.levels);
+            p->g[2 * h] = _mm512_castsi512_si256(g);
+            p->g[2 * h + 1] = _mm512_extracti64x4_epi64(g, 1);
+        }
+        return true;
+#endif
+        _Alignas(32) uint8_t ix[32];
+        _mm256_store_si256((__m256i *)ix, idx);
         for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
             const uint8_t *q = ix + 8 * h;
             const __m512i g = _mm512_set_epi64((long long)gl_iq2xxs_grid[q[7]], (long long)gl_iq2xxs_grid[q[6]],
@@ -137,6 +202,16 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         const __m256i aux = _mm256_loadu_si256((const __m256i *)(b->qs + QK_K / 4)); // signs and scale per block
         _mm256_storeu_si256((__m256i *)p->sg, signs4_x8(aux));
         scales_x8(aux, sc);
+#ifdef __AVX512VBMI__
+        const __m512i idx = _mm512_loadu_si512(qs);
+        const __m512i lo = codes256(gl_iq3xxs_codes.lo, idx), hi = codes256(gl_iq3xxs_codes.hi, idx);
+        for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
+            const __m512i g = expand_iq3(lo, hi, 16 * h, gl_iq3xxs_codes.levels);
+            p->g[2 * h] = _mm512_castsi512_si256(g);
+            p->g[2 * h + 1] = _mm512_extracti64x4_epi64(g, 1);
+        }
+        return true;
+#endif
         for (int ib = 0; ib < 8; ib++) {
             const uint8_t *q = qs + 8 * ib;
             const __m256i g = _mm256_set_epi32((int)gl_iq3xxs_grid[q[7]], (int)gl_iq3xxs_grid[q[6]],
@@ -153,6 +228,21 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         // the 64 grid indices: 8 low bits from qs, the ninth from qh (bit k for index k)
         uint64_t hb;
         memcpy(&hb, b->qh, 8);
+#ifdef __AVX512VBMI__
+        // scale k < 8: nibble k % 2 of byte k / 2 (the other 8 lanes unused)
+        scales_x16(_mm512_castsi128_si512(_mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)rd32(b->scales)))),
+                   _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 0, 0),
+                   _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
+        const __m512i idx = _mm512_loadu_si512(b->qs);
+        const __m512i lo = codes512(gl_iq3s_codes.lo, idx, hb), hi = codes512(gl_iq3s_codes.hi, idx, hb);
+        for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
+            const __m512i g = expand_iq3(lo, hi, 16 * h, gl_iq3s_codes.levels);
+            p->g[2 * h] = _mm512_castsi512_si256(g);
+            p->g[2 * h + 1] = _mm512_extracti64x4_epi64(g, 1);
+        }
+        for (int ib = 0; ib < 8; ib++) p->sg[ib] = rd32(b->signs + 4 * ib);
+        return true;
+#endif
         _Alignas(64) uint16_t ix[64];
         const __m512i nine = _mm512_set1_epi16(256);
         for (int h = 0; h < 2; h++) {

@@ -131,8 +131,14 @@ static void chunk16lb(int i0, int i1, const pk16lb *pk, const char *y, size_t by
     }
 }
 
-bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
-                             size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs) {
+#ifdef __AVX512VBMI__ // (built a second time with VBMI by tile_lowbit_vbmi_avx512.c)
+#define TILE_LOWBIT gl_tile16_lowbit_matmul_vbmi
+#else
+#define TILE_LOWBIT tile_lowbit
+static
+#endif
+bool TILE_LOWBIT(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                 size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs) {
     (void)dy, (void)ys; // Q8_K rows carry their own scales and sums
     if (!gl_is_lowbit_type(type)) return false;
     const int nsb = n / QK_K, nsub = n_sub(type);
@@ -171,3 +177,12 @@ bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_r
     free(mem);
     return true;
 }
+
+#ifndef __AVX512VBMI__
+// The set's entry: the VBMI build where the CPU has it (the same numbers, faster grid lookups).
+bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                             size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs) {
+    return (gl_lowbit_vbmi() ? gl_tile16_lowbit_matmul_vbmi : tile_lowbit)(type, n, w, w_row, n_rows, y, by, dy, ys, n_tok,
+                                                                           out, bs);
+}
+#endif
