@@ -126,14 +126,19 @@ static inline __m512i expand_iq3(__m512i lo, __m512i hi, int first, const uint8_
 
 // A super-block as the one-token kernels read it: x = d * sc[sub-block] * (s ? -g : g) / div
 // with g the grid magnitudes, s bit j of sg[block] for element j of the block (IQ2_XXS, IQ2_S,
-// IQ3_XXS, IQ3_S); for IQ1_M, x = d * sc * (g + (s ? -1 : 1) / 8) with g the signed grid
+// IQ3_XXS, IQ3_S), two blocks to a vector; for IQ1_M, x = d * sc * (g + (s ? -1 : 1) / 8) with g the signed grid
 // (-1, 0, 1) and s the shift signs. d: the format's fp16 scale.
 typedef struct {
-    __m256i g[8];
+    __m512i g[4];    // blocks 2h and 2h + 1
     uint32_t sg[8];
     int32_t sc[16];
     float d;
 } lowbit_parts;
+
+// Blocks 2h and 2h + 1 to vector h.
+static inline void join_blocks(const __m256i g8[8], __m512i g[4]) {
+    for (int h = 0; h < 4; h++) g[h] = _mm512_inserti64x4(_mm512_castsi256_si512(g8[2 * h]), g8[2 * h + 1], 1);
+}
 
 static inline int lowbit_div(enum gl_type t) {
     return t == GL_TYPE_IQ3_S ? 1 : t == GL_TYPE_IQ3_XXS ? 4 : 8;
@@ -157,8 +162,7 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         const __m512i hi = codes256(gl_iq2xxs_codes.hi, _mm512_castsi256_si512(idx));
         for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
             const __m512i g = expand_iq2(lo, hi, 8 * h, gl_iq2xxs_codes.levels);
-            p->g[2 * h] = _mm512_castsi512_si256(g);
-            p->g[2 * h + 1] = _mm512_extracti64x4_epi64(g, 1);
+            p->g[h] = g;
         }
         return true;
 #endif
@@ -170,8 +174,7 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
                                                (long long)gl_iq2xxs_grid[q[5]], (long long)gl_iq2xxs_grid[q[4]],
                                                (long long)gl_iq2xxs_grid[q[3]], (long long)gl_iq2xxs_grid[q[2]],
                                                (long long)gl_iq2xxs_grid[q[1]], (long long)gl_iq2xxs_grid[q[0]]);
-            p->g[2 * h] = _mm512_castsi512_si256(g);
-            p->g[2 * h + 1] = _mm512_extracti64x4_epi64(g, 1);
+            p->g[h] = g;
         }
         return true;
     }
@@ -183,6 +186,7 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         scales_x16(_mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
                    _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
                    _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
+        __m256i g8[8];
         for (int ib = 0; ib < 8; ib++) {
             const uint8_t *q = b->qs + 4 * ib;
             const unsigned h = b->qh[ib]; // two high index bits per group
@@ -190,9 +194,10 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
                                                 (long long)gl_iq2s_grid[q[2] | (h >> 4 & 3) << 8],
                                                 (long long)gl_iq2s_grid[q[1] | (h >> 2 & 3) << 8],
                                                 (long long)gl_iq2s_grid[q[0] | (h & 3) << 8]);
-            p->g[ib] = g;
+            g8[ib] = g;
             p->sg[ib] = rd32(signs + 4 * ib);
         }
+        join_blocks(g8, p->g);
         return true;
     }
     case GL_TYPE_IQ3_XXS: {
@@ -207,19 +212,20 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         const __m512i lo = codes256(gl_iq3xxs_codes.lo, idx), hi = codes256(gl_iq3xxs_codes.hi, idx);
         for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
             const __m512i g = expand_iq3(lo, hi, 16 * h, gl_iq3xxs_codes.levels);
-            p->g[2 * h] = _mm512_castsi512_si256(g);
-            p->g[2 * h + 1] = _mm512_extracti64x4_epi64(g, 1);
+            p->g[h] = g;
         }
         return true;
 #endif
+        __m256i g8[8];
         for (int ib = 0; ib < 8; ib++) {
             const uint8_t *q = qs + 8 * ib;
             const __m256i g = _mm256_set_epi32((int)gl_iq3xxs_grid[q[7]], (int)gl_iq3xxs_grid[q[6]],
                                                (int)gl_iq3xxs_grid[q[5]], (int)gl_iq3xxs_grid[q[4]],
                                                (int)gl_iq3xxs_grid[q[3]], (int)gl_iq3xxs_grid[q[2]],
                                                (int)gl_iq3xxs_grid[q[1]], (int)gl_iq3xxs_grid[q[0]]);
-            p->g[ib] = g;
+            g8[ib] = g;
         }
+        join_blocks(g8, p->g);
         return true;
     }
     case GL_TYPE_IQ3_S: {
@@ -237,8 +243,7 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         const __m512i lo = codes512(gl_iq3s_codes.lo, idx, hb), hi = codes512(gl_iq3s_codes.hi, idx, hb);
         for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
             const __m512i g = expand_iq3(lo, hi, 16 * h, gl_iq3s_codes.levels);
-            p->g[2 * h] = _mm512_castsi512_si256(g);
-            p->g[2 * h + 1] = _mm512_extracti64x4_epi64(g, 1);
+            p->g[h] = g;
         }
         for (int ib = 0; ib < 8; ib++) p->sg[ib] = rd32(b->signs + 4 * ib);
         return true;
@@ -253,14 +258,16 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         scales_x16(_mm512_castsi128_si512(_mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)rd32(b->scales)))),
                    _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 0, 0),
                    _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
+        __m256i g8[8];
         for (int ib = 0; ib < 8; ib++) {
             const uint16_t *q = ix + 8 * ib;
             const __m256i g = _mm256_set_epi32((int)gl_iq3s_grid[q[7]], (int)gl_iq3s_grid[q[6]], (int)gl_iq3s_grid[q[5]],
                                                (int)gl_iq3s_grid[q[4]], (int)gl_iq3s_grid[q[3]], (int)gl_iq3s_grid[q[2]],
                                                (int)gl_iq3s_grid[q[1]], (int)gl_iq3s_grid[q[0]]);
-            p->g[ib] = g;
+            g8[ib] = g;
             p->sg[ib] = rd32(b->signs + 4 * ib);
         }
+        join_blocks(g8, p->g);
         return true;
     }
     case GL_TYPE_IQ1_M: {
@@ -281,14 +288,16 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         scales_x16(_mm512_castsi128_si512(_mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
                    _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
                    _mm512_set_epi32(9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0), 7, sc);
+        __m256i g8[8];
         for (int ib = 0; ib < 8; ib++) {
             const uint16_t *q = ix + 4 * ib;
             const __m256i g = _mm256_set_epi64x((long long)gl_iq1s_grid[q[3]], (long long)gl_iq1s_grid[q[2]],
                                                 (long long)gl_iq1s_grid[q[1]], (long long)gl_iq1s_grid[q[0]]);
-            p->g[ib] = g;
+            g8[ib] = g;
             // the 4 shift-sign bits of the block spread to whole bytes (bit l to bit 8l, then x 0xff)
             p->sg[ib] = ((minus >> (4 * ib) & 0xf) * 0x00204081u & 0x01010101u) * 0xffu;
         }
+        join_blocks(g8, p->g);
         return true;
     }
     default:
@@ -302,14 +311,17 @@ static inline __attribute__((always_inline)) void decode_row(enum gl_type t, con
     lowbit_parts p;
     if (decode_parts(t, row, i, &p)) {
         memcpy(sc, p.sc, sizeof p.sc);
-        if (t == GL_TYPE_IQ1_M) {
-            // 8 * grid (bytes -1, 0, 1; the bits shifted into the next byte masked off) + the shift +-1
-            const __m256i high = _mm256_set1_epi8((char)0xf8);
-            for (int ib = 0; ib < 8; ib++)
-                lv[ib] = _mm256_add_epi8(_mm256_and_si256(_mm256_slli_epi16(p.g[ib], 3), high),
-                                         apply_signs(_mm256_set1_epi8(1), p.sg[ib]));
-        } else {
-            for (int ib = 0; ib < 8; ib++) lv[ib] = apply_signs(p.g[ib], p.sg[ib]);
+        for (int h = 0; h < 4; h++) {
+            uint64_t s;
+            memcpy(&s, p.sg + 2 * h, 8);
+            __m512i v;
+            if (t == GL_TYPE_IQ1_M) // 8 * grid (bytes -1, 0, 1; the bits shifted into the next byte masked off) + the shift +-1
+                v = _mm512_add_epi8(_mm512_and_si512(_mm512_slli_epi16(p.g[h], 3), _mm512_set1_epi8((char)0xf8)),
+                                    _mm512_mask_sub_epi8(_mm512_set1_epi8(1), s, _mm512_setzero_si512(), _mm512_set1_epi8(1)));
+            else
+                v = _mm512_mask_sub_epi8(p.g[h], s, _mm512_setzero_si512(), p.g[h]);
+            lv[2 * h] = _mm512_castsi512_si256(v);
+            lv[2 * h + 1] = _mm512_extracti64x4_epi64(v, 1);
         }
         *d = p.d / (float)lowbit_div(t);
         return;
