@@ -39,14 +39,14 @@ enum {
 #define INL static inline __attribute__((always_inline))
 #define FOR_T _Pragma("GCC unroll 8") for (int j = 0; j < nt; j++)
 
-// Decodes 16 rows (nrows real ones, the rest zero) of nsb super-blocks into pk.
-static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int nsb, pk16lb *pk) {
+// Decodes super-blocks [i0, i1) of 16 rows (nrows real ones, the rest zero) into pk[0..i1 - i0).
+static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int i0, int i1, pk16lb *pk) {
     _Alignas(32) __m256i lv[16][8];
     int32_t sc[16];
     const __m256i off = _mm256_set1_epi8(LOWBIT_OFFSET);
     const size_t bsz = gl_row_size(t, QK_K);
-    for (int i = 0; i < nsb; i++) {
-        pk16lb *p = &pk[i];
+    for (int i = i0; i < i1; i++) {
+        pk16lb *p = &pk[i - i0];
         // the rows' next super-blocks: 16 streams a super-block apart are more than the hardware
         // prefetchers follow
         for (int r = 0; r < nrows; r++) _mm_prefetch(w + (size_t)r * w_row + (size_t)(i + 2) * bsz, _MM_HINT_T0);
@@ -70,7 +70,7 @@ static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int
     }
 }
 
-// nt tokens x 16 rows over super-blocks [i0, i1). Token j: yk[j] its Q8_K blocks, yo[j] +
+// nt tokens x 16 rows over super-blocks [i0, i1) (decoded in pk[0..i1 - i0)). Token j: yk[j] its Q8_K blocks, yo[j] +
 // nsub * i its sub-blocks' -LOWBIT_OFFSET * sum(y), st[j] its 16 accumulators between chunks.
 INL void kernel16lb(int i0, int i1, const pk16lb *pk, const block_q8_K *const *yk, const int32_t *const *yo,
                     float *const *st, const int nt, const int nsub) {
@@ -78,7 +78,7 @@ INL void kernel16lb(int i0, int i1, const pk16lb *pk, const block_q8_K *const *y
     __m512 acc[NT];
     FOR_T acc[j] = _mm512_load_ps(st[j]);
     for (int i = i0; i < i1; i++) {
-        const pk16lb *p = &pk[i];
+        const pk16lb *p = &pk[i - i0];
         __m512 tot[NT];
         FOR_T tot[j] = _mm512_setzero_ps();
         _Pragma("GCC unroll 16") for (int k = 0; k < nsub; k++) {
@@ -143,7 +143,7 @@ bool TILE_LOWBIT(enum gl_type type, int n, const void *w, size_t w_row, int n_ro
     if (!gl_is_lowbit_type(type)) return false;
     const int nsb = n / QK_K, nsub = n_sub(type);
     // Scratch: the decoded weights, each token's accumulators and sub-block offsets.
-    const size_t pk_bytes = sizeof(pk16lb) * (size_t)nsb, st_bytes = sizeof(float) * 16 * (size_t)n_tok;
+    const size_t pk_bytes = sizeof(pk16lb) * CHUNK, st_bytes = sizeof(float) * 16 * (size_t)n_tok;
     const size_t tofs = (size_t)nsub * (size_t)nsb;
     char *mem = NULL;
     if (posix_memalign((void **)&mem, 64, pk_bytes + st_bytes + sizeof(int32_t) * tofs * (size_t)n_tok) != 0)
@@ -165,10 +165,10 @@ bool TILE_LOWBIT(enum gl_type type, int n, const void *w, size_t w_row, int n_ro
     }
     for (int r0 = 0; r0 < n_rows; r0 += 16) {
         const int nrows = n_rows - r0 < 16 ? n_rows - r0 : 16;
-        pack16lb(type, (const char *)w + (size_t)r0 * w_row, w_row, nrows, nsb, pk);
         memset(st, 0, st_bytes);
-        for (int i0 = 0; i0 < nsb; i0 += CHUNK) {
+        for (int i0 = 0; i0 < nsb; i0 += CHUNK) { // each chunk decoded right before the tokens pass (in L1)
             const int i1 = nsb - i0 < CHUNK ? nsb : i0 + CHUNK;
+            pack16lb(type, (const char *)w + (size_t)r0 * w_row, w_row, nrows, i0, i1, pk);
             chunk16lb(i0, i1, pk, (const char *)y, by, ofs, tofs, n_tok, st, nsub);
         }
         const __mmask16 m = (__mmask16)((1u << nrows) - 1);
