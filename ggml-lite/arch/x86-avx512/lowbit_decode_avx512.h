@@ -294,8 +294,11 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
             const __m256i g = _mm256_set_epi64x((long long)gl_iq1s_grid[q[3]], (long long)gl_iq1s_grid[q[2]],
                                                 (long long)gl_iq1s_grid[q[1]], (long long)gl_iq1s_grid[q[0]]);
             g8[ib] = g;
-            // the 4 shift-sign bits of the block spread to whole bytes (bit l to bit 8l, then x 0xff)
-            p->sg[ib] = ((minus >> (4 * ib) & 0xf) * 0x00204081u & 0x01010101u) * 0xffu;
+        }
+        for (int h = 0; h < 4; h++) { // the shift-sign bit of each group of 8 to its 8 elements' bits
+            const __m512i groups = _mm512_maskz_mov_epi64((__mmask8)(minus >> 8 * h), _mm512_set1_epi8(-1));
+            const uint64_t m = _mm512_movepi8_mask(groups);
+            memcpy(p->sg + 2 * h, &m, 8);
         }
         join_blocks(g8, p->g);
         return true;

@@ -156,11 +156,11 @@ bool TILE_LOWBIT(enum gl_type type, int n, const void *w, size_t w_row, int n_ro
         int32_t *o = ofs + (size_t)t * tofs;
         for (int i = 0; i < nsb; i++) {
             const __m256i bsums = _mm256_loadu_si256((const __m256i *)yb[i].bsums);
+            // (vpmaddwd: word pairs times (-LOWBIT_OFFSET, 0) for 16 sums, (-LOWBIT_OFFSET, -LOWBIT_OFFSET) for 8)
             if (nsub == 16)
-                _mm512_storeu_si512(o + 16 * i, _mm512_mullo_epi32(_mm512_cvtepi16_epi32(bsums), _mm512_set1_epi32(-LOWBIT_OFFSET)));
+                _mm512_storeu_si512(o + 16 * i, _mm512_madd_epi16(_mm512_cvtepi16_epi32(bsums), _mm512_set1_epi32(-LOWBIT_OFFSET & 0xffff)));
             else
-                _mm256_storeu_si256((__m256i *)(o + 8 * i), _mm256_mullo_epi32(_mm256_madd_epi16(bsums, _mm256_set1_epi16(1)),
-                                                                               _mm256_set1_epi32(-LOWBIT_OFFSET)));
+                _mm256_storeu_si256((__m256i *)(o + 8 * i), _mm256_madd_epi16(bsums, _mm256_set1_epi16(-LOWBIT_OFFSET)));
         }
     }
     for (int r0 = 0; r0 < n_rows; r0 += 16) {
