@@ -1,5 +1,5 @@
-// The grids of IQ2_XXS, IQ3_XXS and IQ3_S rewritten as codes (lowbit_decode_avx512.h): every
-// byte of an entry is one of a few levels (3 for IQ2_XXS, 8 for the IQ3 grids), so an entry is
+// The grids of IQ2_XXS, IQ2_S, IQ3_XXS and IQ3_S rewritten as codes (lowbit_decode_avx512.h): every
+// byte of an entry is one of a few levels (3 for the IQ2 grids, 8 for the IQ3 ones), so an entry is
 // its levels' ranks packed into 16 bits. Built once from the grids when the program starts,
 // with the flag that says whether the CPU runs the VBMI builds that read them.
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include "kernels_avx512_lowbit.h"
 #include "lowbit_decode_avx512.h"
 
-gl_grid_codes gl_iq2xxs_codes, gl_iq3xxs_codes, gl_iq3s_codes;
+gl_grid_codes gl_iq2xxs_codes, gl_iq2s_codes, gl_iq3xxs_codes, gl_iq3s_codes;
 bool gl_lowbit_use_vbmi;
 
 // Entry i of a grid of n entries, `width` bytes each.
@@ -49,6 +49,7 @@ static void build(gl_grid_codes *c, const void *grid, int n, int width, int bits
 __attribute__((constructor)) static void build_grid_codes(void) {
     gl_lowbit_use_vbmi = __builtin_cpu_supports("avx512vbmi");
     build(&gl_iq2xxs_codes, gl_iq2xxs_grid, 256, 8, 2);
+    build(&gl_iq2s_codes, gl_iq2s_grid, 1024, 8, 2);
     build(&gl_iq3xxs_codes, gl_iq3xxs_grid, 256, 4, 3);
     build(&gl_iq3s_codes, gl_iq3s_grid, 512, 4, 3);
 }

@@ -7,7 +7,7 @@
 // and IQ1_M are decoded straight into vectors (grid lookups, sign bits as AVX-512 byte masks)
 // by decode_parts, which the one-token kernels read as they are (magnitudes, signs, scales);
 // the other types go through the scalar unpacker. Built with AVX512-VBMI (the *_vbmi_avx512.c
-// files), the grids of IQ2_XXS, IQ3_XXS and IQ3_S are read through byte permutes (grid codes).
+// files), the grids of IQ2_XXS, IQ2_S, IQ3_XXS and IQ3_S are read through byte permutes (grid codes).
 #ifndef GGML_LITE_LOWBIT_DECODE_AVX512_H
 #define GGML_LITE_LOWBIT_DECODE_AVX512_H
 
@@ -27,6 +27,7 @@ static inline int n_sub(enum gl_type t) {
 
 static inline uint32_t rd32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint16_t rd16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint64_t rd64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 // Magnitudes g negated where bit j of s is set (element j).
 static inline __m256i apply_signs(__m256i g, uint32_t s) {
@@ -76,10 +77,10 @@ static inline float half_to_float(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_p
 // then look up 64 entries at once, and spread each code back into the entry's bytes: a few
 // instructions per 64 elements instead of a load and an insert per entry.
 typedef struct {
-    _Alignas(64) uint8_t lo[512], hi[512]; // entry i: lo[i] | hi[i] << 8
+    _Alignas(64) uint8_t lo[1024], hi[1024]; // entry i: lo[i] | hi[i] << 8
     _Alignas(64) uint8_t levels[64];       // rank r (any 6-bit value whose low bits are r) -> level
 } gl_grid_codes;
-extern gl_grid_codes gl_iq2xxs_codes, gl_iq3xxs_codes, gl_iq3s_codes;
+extern gl_grid_codes gl_iq2xxs_codes, gl_iq2s_codes, gl_iq3xxs_codes, gl_iq3s_codes;
 
 #ifdef __AVX512VBMI__
 // tab[idx] for each of 64 byte indices (tab: 256 bytes).
@@ -98,7 +99,13 @@ static inline __m512i codes512(const uint8_t *c, __m512i idx, __mmask64 nine) {
     return _mm512_mask_blend_epi8(nine, lookup256(c, idx), lookup256(c + 256, idx));
 }
 
-// IQ2_XXS: entries first..first+7 of 64 codes (lo, hi) as their 64 levels (8 per entry).
+// The same for a 1024-entry grid: bits 0 and 1 of `high`'s bytes are the indices' ninth and tenth.
+static inline __m512i codes1024(const uint8_t *c, __m512i idx, __m512i high) {
+    const __mmask64 b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1)), b9 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(2));
+    return _mm512_mask_blend_epi8(b9, codes512(c, idx, b8), codes512(c + 512, idx, b8));
+}
+
+// IQ2 grids: entries first..first+7 of 64 codes (lo, hi) as their 64 levels (8 per entry).
 static inline __m512i expand_iq2(__m512i lo, __m512i hi, int first, const uint8_t *levels) {
     // qword e: the code of entry first + e in its low 16 bits (bytes from lo, then from hi)
     const long long k = 0x0101010101010101ll, h = 0x4000;
@@ -186,6 +193,18 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         scales_x16(_mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
                    _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
                    _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
+#ifdef __AVX512VBMI__
+        // index k's two high bits: bits 2k, 2k + 1 of the 8 qh bytes as one qword
+        const __m512i ctl = _mm512_set_epi64(0x3e3c3a3836343230ll, 0x2e2c2a2826242220ll, 0x1e1c1a1816141210ll,
+                                             0x0e0c0a0806040200ll, 0x3e3c3a3836343230ll, 0x2e2c2a2826242220ll,
+                                             0x1e1c1a1816141210ll, 0x0e0c0a0806040200ll);
+        const __m512i high = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)rd64(b->qh)));
+        const __m512i idx = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b->qs));
+        const __m512i lo = codes1024(gl_iq2s_codes.lo, idx, high), hi = codes1024(gl_iq2s_codes.hi, idx, high);
+        for (int h = 0; h < 4; h++) p->g[h] = expand_iq2(lo, hi, 8 * h, gl_iq2s_codes.levels);
+        for (int ib = 0; ib < 8; ib++) p->sg[ib] = rd32(signs + 4 * ib);
+        return true;
+#endif
         __m256i g8[8];
         for (int ib = 0; ib < 8; ib++) {
             const uint8_t *q = b->qs + 4 * ib;
