@@ -23,7 +23,6 @@
 #include "kernels_avx512_lowbit.h"
 #include "lowbit_decode_avx512.h"
 #include "quants.h"
-#include "../x86-avx2/simd_avx2.h" // transpose8
 
 typedef struct {
     float d[16];        // d / div of each row
@@ -39,11 +38,34 @@ enum {
 #define INL static inline __attribute__((always_inline))
 #define FOR_T _Pragma("GCC unroll 8") for (int j = 0; j < nt; j++)
 
+// 16 rows of 16 dwords to out[s] = dword s of every row (row r at dword r).
+INL void transpose16x16(const __m512i a[16], __m512i out[16]) {
+    __m512i x[16], y[16];
+    for (int i = 0; i < 8; i++) { // per 128-bit lane: rows 2i, 2i + 1 interleaved
+        x[2 * i] = _mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]);
+        x[2 * i + 1] = _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { // y[4i + j], lane L: dword 4L + j of rows 4i..4i + 3
+        y[4 * i] = _mm512_unpacklo_epi64(x[4 * i], x[4 * i + 2]);
+        y[4 * i + 1] = _mm512_unpackhi_epi64(x[4 * i], x[4 * i + 2]);
+        y[4 * i + 2] = _mm512_unpacklo_epi64(x[4 * i + 1], x[4 * i + 3]);
+        y[4 * i + 3] = _mm512_unpackhi_epi64(x[4 * i + 1], x[4 * i + 3]);
+    }
+    for (int j = 0; j < 4; j++) { // the 4 x 4 lanes of y[j], y[4 + j], y[8 + j], y[12 + j] transposed
+        const __m512i z0 = _mm512_shuffle_i32x4(y[j], y[4 + j], 0x88), z1 = _mm512_shuffle_i32x4(y[j], y[4 + j], 0xdd);
+        const __m512i z2 = _mm512_shuffle_i32x4(y[8 + j], y[12 + j], 0x88), z3 = _mm512_shuffle_i32x4(y[8 + j], y[12 + j], 0xdd);
+        out[j] = _mm512_shuffle_i32x4(z0, z2, 0x88);
+        out[8 + j] = _mm512_shuffle_i32x4(z0, z2, 0xdd);
+        out[4 + j] = _mm512_shuffle_i32x4(z1, z3, 0x88);
+        out[12 + j] = _mm512_shuffle_i32x4(z1, z3, 0xdd);
+    }
+}
+
 // Decodes super-blocks [i0, i1) of 16 rows (nrows real ones, the rest zero) into pk[0..i1 - i0).
 static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int i0, int i1, pk16lb *pk) {
-    _Alignas(32) __m256i lv[16][8];
-    int32_t sc[16];
-    const __m256i off = _mm256_set1_epi8(LOWBIT_OFFSET);
+    _Alignas(64) __m256i lv[16][8];
+    _Alignas(64) int32_t sc[16][16];
+    const __m512i off = _mm512_set1_epi8(LOWBIT_OFFSET);
     const size_t bsz = gl_row_size(t, QK_K);
     for (int i = i0; i < i1; i++) {
         pk16lb *p = &pk[i - i0];
@@ -52,20 +74,20 @@ static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int
         for (int r = 0; r < nrows; r++) _mm_prefetch(w + (size_t)r * w_row + (size_t)(i + 2) * bsz, _MM_HINT_T0);
         for (int r = 0; r < 16; r++) {
             float d = 0;
-            memset(sc, 0, sizeof sc);
-            if (r < nrows) decode_row(t, w + (size_t)r * w_row, i, lv[r], sc, &d);
+            memset(sc[r], 0, sizeof sc[r]);
+            if (r < nrows) decode_row(t, w + (size_t)r * w_row, i, lv[r], sc[r], &d);
             else
                 for (int c = 0; c < 8; c++) lv[r][c] = _mm256_setzero_si256();
             p->d[r] = d;
-            for (int k = 0; k < 16; k++) p->sc[k][r] = (float)sc[k];
         }
-        for (int c = 0; c < 8; c++) { // 32-element runs: 8 steps each
-            __m256i v[16], q[16];
-            for (int r = 0; r < 16; r++) v[r] = _mm256_add_epi8(lv[r][c], off);
-            transpose8(v, q);
-            transpose8(v + 8, q + 8);
-            for (int s = 0; s < 8; s++)
-                _mm512_store_si512((__m512i *)p->q[8 * c + s], _mm512_inserti64x4(_mm512_castsi256_si512(q[s]), q[8 + s], 1));
+        __m512i v[16], q[16];
+        for (int r = 0; r < 16; r++) v[r] = _mm512_load_si512(sc[r]);
+        transpose16x16(v, q); // scale k of every row
+        for (int k = 0; k < 16; k++) _mm512_store_ps(p->sc[k], _mm512_cvtepi32_ps(q[k]));
+        for (int h = 0; h < 4; h++) { // 64-element runs: 16 steps each
+            for (int r = 0; r < 16; r++) v[r] = _mm512_add_epi8(_mm512_load_si512(&lv[r][2 * h]), off);
+            transpose16x16(v, q);
+            for (int s = 0; s < 16; s++) _mm512_store_si512((__m512i *)p->q[16 * h + s], q[s]);
         }
     }
 }
