@@ -49,8 +49,10 @@ INL float dot_row(enum gl_type t, int n, const void *x, const void *vy) {
         lowbit_parts p;
         decode_parts(t, (const char *)x, i, &p);
         const __m512i sc16 = _mm512_castsi256_si512(_mm512_cvtepi32_epi16(_mm512_loadu_si512(p.sc)));
-        __m512i lanes = _mm512_setzero_si512(), lanes_m = _mm512_setzero_si512();
+        // two accumulators per kind, so the pairs' vpdpwssd do not wait for each other
+        __m512i lanes2[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()}, lanes_m2[2] = {lanes2[0], lanes2[0]};
         _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
+            __m512i *lanes = &lanes2[h & 1], *lanes_m = &lanes_m2[h & 1];
             const __m512i q8 = _mm512_loadu_si512(y[i].qs + 64 * h);
             const __m512i s = lane_scales(sc16, h, sub16);
             uint64_t sg;
@@ -59,15 +61,15 @@ INL float dot_row(enum gl_type t, int n, const void *x, const void *vy) {
                 const __m512i g = p.g[h];
                 const __m512i dg = _mm512_maddubs_epi16(_mm512_abs_epi8(g), negate_where(q8, _mm512_movepi8_mask(g)));
                 const __m512i ds = _mm512_maddubs_epi16(_mm512_set1_epi8(1), negate_where(q8, sg));
-                lanes = _mm512_dpwssd_epi32(lanes, dg, s);
-                lanes_m = _mm512_dpwssd_epi32(lanes_m, ds, s);
+                *lanes = _mm512_dpwssd_epi32(*lanes, dg, s);
+                *lanes_m = _mm512_dpwssd_epi32(*lanes_m, ds, s);
             } else {
-                lanes = _mm512_dpwssd_epi32(lanes, _mm512_maddubs_epi16(p.g[h], negate_where(q8, sg)), s);
+                *lanes = _mm512_dpwssd_epi32(*lanes, _mm512_maddubs_epi16(p.g[h], negate_where(q8, sg)), s);
             }
         }
         const __m256 d = _mm256_set1_ps(y[i].d * p.d);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(fold(lanes)), acc);
-        if (iq1) acc_m = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(fold(lanes_m)), acc_m);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(fold(_mm512_add_epi32(lanes2[0], lanes2[1]))), acc);
+        if (iq1) acc_m = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(fold(_mm512_add_epi32(lanes_m2[0], lanes_m2[1]))), acc_m);
     }
     switch (t) {
     case GL_TYPE_IQ1_M: return hsum8(acc) + 0.125f * hsum8(acc_m);

@@ -167,7 +167,7 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
 #ifdef __AVX512VBMI__
         const __m512i lo = codes256(gl_iq2xxs_codes.lo, _mm512_castsi256_si512(idx));
         const __m512i hi = codes256(gl_iq2xxs_codes.hi, _mm512_castsi256_si512(idx));
-        for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
             const __m512i g = expand_iq2(lo, hi, 8 * h, gl_iq2xxs_codes.levels);
             p->g[h] = g;
         }
@@ -175,7 +175,7 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
 #endif
         _Alignas(32) uint8_t ix[32];
         _mm256_store_si256((__m256i *)ix, idx);
-        for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
             const uint8_t *q = ix + 8 * h;
             const __m512i g = _mm512_set_epi64((long long)gl_iq2xxs_grid[q[7]], (long long)gl_iq2xxs_grid[q[6]],
                                                (long long)gl_iq2xxs_grid[q[5]], (long long)gl_iq2xxs_grid[q[4]],
@@ -201,7 +201,7 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         const __m512i high = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)rd64(b->qh)));
         const __m512i idx = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b->qs));
         const __m512i lo = codes1024(gl_iq2s_codes.lo, idx, high), hi = codes1024(gl_iq2s_codes.hi, idx, high);
-        for (int h = 0; h < 4; h++) p->g[h] = expand_iq2(lo, hi, 8 * h, gl_iq2s_codes.levels);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = expand_iq2(lo, hi, 8 * h, gl_iq2s_codes.levels);
         for (int ib = 0; ib < 8; ib++) p->sg[ib] = rd32(signs + 4 * ib);
         return true;
 #endif
@@ -229,7 +229,7 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
 #ifdef __AVX512VBMI__
         const __m512i idx = _mm512_loadu_si512(qs);
         const __m512i lo = codes256(gl_iq3xxs_codes.lo, idx), hi = codes256(gl_iq3xxs_codes.hi, idx);
-        for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
             const __m512i g = expand_iq3(lo, hi, 16 * h, gl_iq3xxs_codes.levels);
             p->g[h] = g;
         }
@@ -260,7 +260,7 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
                    _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
         const __m512i idx = _mm512_loadu_si512(b->qs);
         const __m512i lo = codes512(gl_iq3s_codes.lo, idx, hb), hi = codes512(gl_iq3s_codes.hi, idx, hb);
-        for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
             const __m512i g = expand_iq3(lo, hi, 16 * h, gl_iq3s_codes.levels);
             p->g[h] = g;
         }
