@@ -307,19 +307,18 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         scales_x16(_mm512_castsi128_si512(_mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
                    _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
                    _mm512_set_epi32(9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0), 7, sc);
-        __m256i g8[8];
-        for (int ib = 0; ib < 8; ib++) {
-            const uint16_t *q = ix + 4 * ib;
-            const __m256i g = _mm256_set_epi64x((long long)gl_iq1s_grid[q[3]], (long long)gl_iq1s_grid[q[2]],
-                                                (long long)gl_iq1s_grid[q[1]], (long long)gl_iq1s_grid[q[0]]);
-            g8[ib] = g;
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
+            const uint16_t *q = ix + 8 * h;
+            p->g[h] = _mm512_set_epi64((long long)gl_iq1s_grid[q[7]], (long long)gl_iq1s_grid[q[6]],
+                                       (long long)gl_iq1s_grid[q[5]], (long long)gl_iq1s_grid[q[4]],
+                                       (long long)gl_iq1s_grid[q[3]], (long long)gl_iq1s_grid[q[2]],
+                                       (long long)gl_iq1s_grid[q[1]], (long long)gl_iq1s_grid[q[0]]);
         }
-        for (int h = 0; h < 4; h++) { // the shift-sign bit of each group of 8 to its 8 elements' bits
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // the shift-sign bit of each group of 8 to its 8 elements' bits
             const __m512i groups = _mm512_maskz_mov_epi64((__mmask8)(minus >> 8 * h), _mm512_set1_epi8(-1));
             const uint64_t m = _mm512_movepi8_mask(groups);
             memcpy(p->sg + 2 * h, &m, 8);
         }
-        join_blocks(g8, p->g);
         return true;
     }
     default:
