@@ -27,13 +27,17 @@ static uint32_t next_u32(void) {
 static float gauss(void) { return test_gauss(&rng); }
 
 static const enum gl_type types[] = {GL_TYPE_IQ2_XXS, GL_TYPE_IQ2_XS, GL_TYPE_IQ2_S, GL_TYPE_IQ3_XXS, GL_TYPE_IQ3_S,
-                                     GL_TYPE_IQ1_S,   GL_TYPE_IQ1_M,  GL_TYPE_TQ1_0, GL_TYPE_TQ2_0};
+                                     GL_TYPE_IQ1_S,   GL_TYPE_IQ1_M,  GL_TYPE_TQ1_0, GL_TYPE_TQ2_0, GL_TYPE_MXFP4};
 
 // Random bytes with the block scale set small (IQ1_M keeps its fp16 in the scale words' top nibbles).
 static void random_row(enum gl_type type, uint8_t *row, int n) {
     const gl_type_traits *tr = gl_get_type_traits(type);
     const size_t bytes = gl_row_size(type, n);
     for (size_t i = 0; i < bytes; i++) row[i] = (uint8_t)next_u32();
+    if (type == GL_TYPE_MXFP4) { // block scales 2^-12 .. 2^-5
+        for (int i = 0; i < n / QK_MXFP4; i++) row[(size_t)i * tr->type_size] = (uint8_t)(116 + next_u32() % 8);
+        return;
+    }
     for (int i = 0; i < n / QK_K; i++) {
         uint8_t *b = row + (size_t)i * tr->type_size;
         const gl_fp16 d = gl_fp32_to_fp16((float)(next_u32() % 1000 + 50) * 2e-5f);

@@ -1,5 +1,5 @@
 // Internal to arch/x86-avx512: the low-bit types' kernels (tile_lowbit_avx512.c,
-// dot_lowbit_avx512.c).
+// tile_mxfp4_avx512.c, dot_lowbit_avx512.c).
 #ifndef GGML_LITE_KERNELS_AVX512_LOWBIT_H
 #define GGML_LITE_KERNELS_AVX512_LOWBIT_H
 
@@ -10,13 +10,17 @@
 bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
                              size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
 
-// Its entries in the set's tile table.
+// The same for MXFP4 against Q8_0 rows (tile_mxfp4_avx512.c).
+bool gl_tile16_mxfp4_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                            size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
+
+// Their entries in the set's tile table.
 #define GL_AVX512_LOWBIT_TILES                                                                                 \
     [GL_TYPE_IQ2_XXS] = gl_tile16_lowbit_matmul, [GL_TYPE_IQ2_XS] = gl_tile16_lowbit_matmul,                    \
     [GL_TYPE_IQ2_S] = gl_tile16_lowbit_matmul, [GL_TYPE_IQ3_XXS] = gl_tile16_lowbit_matmul,                     \
     [GL_TYPE_IQ3_S] = gl_tile16_lowbit_matmul, [GL_TYPE_IQ1_S] = gl_tile16_lowbit_matmul,                       \
     [GL_TYPE_IQ1_M] = gl_tile16_lowbit_matmul, [GL_TYPE_TQ1_0] = gl_tile16_lowbit_matmul,                       \
-    [GL_TYPE_TQ2_0] = gl_tile16_lowbit_matmul
+    [GL_TYPE_TQ2_0] = gl_tile16_lowbit_matmul, [GL_TYPE_MXFP4] = gl_tile16_mxfp4_matmul
 
 // One-token kernels (dot_lowbit_avx512.c) for the types decoded straight into vectors; the
 // batched entries run them row by row (bitwise the one-token kernel).

@@ -20,6 +20,30 @@
 
 enum { LOWBIT_OFFSET = 64 }; // the tiles add it to make every level unsigned: |q| <= 62 in all these formats
 
+// 16 rows of 16 dwords to out[s] = dword s of every row (row r at dword r): the step layout of
+// the prompt tiles.
+static inline __attribute__((always_inline)) void transpose16x16(const __m512i a[16], __m512i out[16]) {
+    __m512i x[16], y[16];
+    for (int i = 0; i < 8; i++) { // per 128-bit lane: rows 2i, 2i + 1 interleaved
+        x[2 * i] = _mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]);
+        x[2 * i + 1] = _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { // y[4i + j], lane L: dword 4L + j of rows 4i..4i + 3
+        y[4 * i] = _mm512_unpacklo_epi64(x[4 * i], x[4 * i + 2]);
+        y[4 * i + 1] = _mm512_unpackhi_epi64(x[4 * i], x[4 * i + 2]);
+        y[4 * i + 2] = _mm512_unpacklo_epi64(x[4 * i + 1], x[4 * i + 3]);
+        y[4 * i + 3] = _mm512_unpackhi_epi64(x[4 * i + 1], x[4 * i + 3]);
+    }
+    for (int j = 0; j < 4; j++) { // the 4 x 4 lanes of y[j], y[4 + j], y[8 + j], y[12 + j] transposed
+        const __m512i z0 = _mm512_shuffle_i32x4(y[j], y[4 + j], 0x88), z1 = _mm512_shuffle_i32x4(y[j], y[4 + j], 0xdd);
+        const __m512i z2 = _mm512_shuffle_i32x4(y[8 + j], y[12 + j], 0x88), z3 = _mm512_shuffle_i32x4(y[8 + j], y[12 + j], 0xdd);
+        out[j] = _mm512_shuffle_i32x4(z0, z2, 0x88);
+        out[8 + j] = _mm512_shuffle_i32x4(z0, z2, 0xdd);
+        out[4 + j] = _mm512_shuffle_i32x4(z1, z3, 0x88);
+        out[12 + j] = _mm512_shuffle_i32x4(z1, z3, 0xdd);
+    }
+}
+
 // Sub-blocks with a scale of their own: 8 of 32 elements, or 16 of 16.
 static inline int n_sub(enum gl_type t) {
     return t == GL_TYPE_IQ2_XS || t == GL_TYPE_IQ2_S || t == GL_TYPE_IQ1_M ? 16 : 8;
