@@ -53,11 +53,6 @@ static inline uint32_t rd32(const void *p) { uint32_t v; memcpy(&v, p, 4); retur
 static inline uint16_t rd16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 static inline uint64_t rd64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
-// Magnitudes g negated where bit j of s is set (element j).
-static inline __m256i apply_signs(__m256i g, uint32_t s) {
-    return _mm256_mask_sub_epi8(g, (__mmask32)s, _mm256_setzero_si256(), g);
-}
-
 // Four 7-bit sign fields of an IQ2_XXS/IQ3_XXS word to four full sign bytes: each byte's eighth
 // bit makes its count of minus signs even (gl_iq_signs8), its parity folded into bit 0.
 static inline uint32_t signs4(uint32_t aux) {
@@ -166,11 +161,6 @@ typedef struct {
     float d;
 } lowbit_parts;
 
-// Blocks 2h and 2h + 1 to vector h.
-static inline void join_blocks(const __m256i g8[8], __m512i g[4]) {
-    for (int h = 0; h < 4; h++) g[h] = _mm512_inserti64x4(_mm512_castsi256_si512(g8[2 * h]), g8[2 * h + 1], 1);
-}
-
 static inline int lowbit_div(enum gl_type t) {
     return t == GL_TYPE_IQ3_S ? 1 : t == GL_TYPE_IQ3_XXS ? 4 : 8;
 }
@@ -229,18 +219,15 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         for (int ib = 0; ib < 8; ib++) p->sg[ib] = rd32(signs + 4 * ib);
         return true;
 #endif
-        __m256i g8[8];
-        for (int ib = 0; ib < 8; ib++) {
-            const uint8_t *q = b->qs + 4 * ib;
-            const unsigned h = b->qh[ib]; // two high index bits per group
-            const __m256i g = _mm256_set_epi64x((long long)gl_iq2s_grid[q[3] | (h >> 6 & 3) << 8],
-                                                (long long)gl_iq2s_grid[q[2] | (h >> 4 & 3) << 8],
-                                                (long long)gl_iq2s_grid[q[1] | (h >> 2 & 3) << 8],
-                                                (long long)gl_iq2s_grid[q[0] | (h & 3) << 8]);
-            g8[ib] = g;
-            p->sg[ib] = rd32(signs + 4 * ib);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1: 8 groups
+            const uint8_t *q = b->qs + 8 * h;
+            const unsigned h0 = b->qh[2 * h], h1 = b->qh[2 * h + 1]; // two high index bits per group
+            p->g[h] = _mm512_set_epi64((long long)gl_iq2s_grid[q[7] | (h1 >> 6 & 3) << 8], (long long)gl_iq2s_grid[q[6] | (h1 >> 4 & 3) << 8],
+                                       (long long)gl_iq2s_grid[q[5] | (h1 >> 2 & 3) << 8], (long long)gl_iq2s_grid[q[4] | (h1 & 3) << 8],
+                                       (long long)gl_iq2s_grid[q[3] | (h0 >> 6 & 3) << 8], (long long)gl_iq2s_grid[q[2] | (h0 >> 4 & 3) << 8],
+                                       (long long)gl_iq2s_grid[q[1] | (h0 >> 2 & 3) << 8], (long long)gl_iq2s_grid[q[0] | (h0 & 3) << 8]);
         }
-        join_blocks(g8, p->g);
+        for (int ib = 0; ib < 8; ib++) p->sg[ib] = rd32(signs + 4 * ib);
         return true;
     }
     case GL_TYPE_IQ3_XXS: {
@@ -259,16 +246,10 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         }
         return true;
 #endif
-        __m256i g8[8];
-        for (int ib = 0; ib < 8; ib++) {
-            const uint8_t *q = qs + 8 * ib;
-            const __m256i g = _mm256_set_epi32((int)gl_iq3xxs_grid[q[7]], (int)gl_iq3xxs_grid[q[6]],
-                                               (int)gl_iq3xxs_grid[q[5]], (int)gl_iq3xxs_grid[q[4]],
-                                               (int)gl_iq3xxs_grid[q[3]], (int)gl_iq3xxs_grid[q[2]],
-                                               (int)gl_iq3xxs_grid[q[1]], (int)gl_iq3xxs_grid[q[0]]);
-            g8[ib] = g;
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1: 16 entries
+            const uint8_t *q = qs + 16 * h;
+            p->g[h] = _mm512_set_epi32((int)gl_iq3xxs_grid[q[15]], (int)gl_iq3xxs_grid[q[14]], (int)gl_iq3xxs_grid[q[13]], (int)gl_iq3xxs_grid[q[12]], (int)gl_iq3xxs_grid[q[11]], (int)gl_iq3xxs_grid[q[10]], (int)gl_iq3xxs_grid[q[9]], (int)gl_iq3xxs_grid[q[8]], (int)gl_iq3xxs_grid[q[7]], (int)gl_iq3xxs_grid[q[6]], (int)gl_iq3xxs_grid[q[5]], (int)gl_iq3xxs_grid[q[4]], (int)gl_iq3xxs_grid[q[3]], (int)gl_iq3xxs_grid[q[2]], (int)gl_iq3xxs_grid[q[1]], (int)gl_iq3xxs_grid[q[0]]);
         }
-        join_blocks(g8, p->g);
         return true;
     }
     case GL_TYPE_IQ3_S: {
@@ -301,16 +282,11 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         scales_x16(_mm512_castsi128_si512(_mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)rd32(b->scales)))),
                    _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 0, 0),
                    _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
-        __m256i g8[8];
-        for (int ib = 0; ib < 8; ib++) {
-            const uint16_t *q = ix + 8 * ib;
-            const __m256i g = _mm256_set_epi32((int)gl_iq3s_grid[q[7]], (int)gl_iq3s_grid[q[6]], (int)gl_iq3s_grid[q[5]],
-                                               (int)gl_iq3s_grid[q[4]], (int)gl_iq3s_grid[q[3]], (int)gl_iq3s_grid[q[2]],
-                                               (int)gl_iq3s_grid[q[1]], (int)gl_iq3s_grid[q[0]]);
-            g8[ib] = g;
-            p->sg[ib] = rd32(b->signs + 4 * ib);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1: 16 entries
+            const uint16_t *q = ix + 16 * h;
+            p->g[h] = _mm512_set_epi32((int)gl_iq3s_grid[q[15]], (int)gl_iq3s_grid[q[14]], (int)gl_iq3s_grid[q[13]], (int)gl_iq3s_grid[q[12]], (int)gl_iq3s_grid[q[11]], (int)gl_iq3s_grid[q[10]], (int)gl_iq3s_grid[q[9]], (int)gl_iq3s_grid[q[8]], (int)gl_iq3s_grid[q[7]], (int)gl_iq3s_grid[q[6]], (int)gl_iq3s_grid[q[5]], (int)gl_iq3s_grid[q[4]], (int)gl_iq3s_grid[q[3]], (int)gl_iq3s_grid[q[2]], (int)gl_iq3s_grid[q[1]], (int)gl_iq3s_grid[q[0]]);
         }
-        join_blocks(g8, p->g);
+        for (int ib = 0; ib < 8; ib++) p->sg[ib] = rd32(b->signs + 4 * ib);
         return true;
     }
     case GL_TYPE_IQ1_M: {
