@@ -88,11 +88,25 @@ static inline void scales_x16(__m512i words, __m512i idx, __m512i shift, int mas
                                             _mm512_set1_epi32(1)));
 }
 
+// 16 entries of a 4-byte grid (IQ3) as one vector, entry q[0] lowest.
+static inline __m512i grid16_u8(const uint32_t *grid, const uint8_t *q) {
+    return _mm512_set_epi32((int)grid[q[15]], (int)grid[q[14]], (int)grid[q[13]], (int)grid[q[12]], (int)grid[q[11]],
+                            (int)grid[q[10]], (int)grid[q[9]], (int)grid[q[8]], (int)grid[q[7]], (int)grid[q[6]],
+                            (int)grid[q[5]], (int)grid[q[4]], (int)grid[q[3]], (int)grid[q[2]], (int)grid[q[1]],
+                            (int)grid[q[0]]);
+}
+static inline __m512i grid16_u16(const uint32_t *grid, const uint16_t *q) {
+    return _mm512_set_epi32((int)grid[q[15]], (int)grid[q[14]], (int)grid[q[13]], (int)grid[q[12]], (int)grid[q[11]],
+                            (int)grid[q[10]], (int)grid[q[9]], (int)grid[q[8]], (int)grid[q[7]], (int)grid[q[6]],
+                            (int)grid[q[5]], (int)grid[q[4]], (int)grid[q[3]], (int)grid[q[2]], (int)grid[q[1]],
+                            (int)grid[q[0]]);
+}
+
 static inline float half_to_float(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
 
 // Grid codes (grid_codes_avx512.c): each byte of a grid entry is one of a few levels, so an
-// entry is its bytes' level ranks packed into 16 bits (2 bits per element for IQ2_XXS, 3 for
-// the IQ3 grids), kept as a table of low and one of high bytes. With AVX512-VBMI, byte permutes
+// entry is its bytes' level ranks packed into 16 bits (2 bits per element for the IQ2 grids, 3
+// for the IQ3 ones), kept as a table of low and one of high bytes. With AVX512-VBMI, byte permutes
 // then look up 64 entries at once, and spread each code back into the entry's bytes: a few
 // instructions per 64 elements instead of a load and an insert per entry.
 typedef struct {
@@ -152,8 +166,8 @@ static inline __m512i expand_iq3(__m512i lo, __m512i hi, int first, const uint8_
 
 // A super-block as the one-token kernels read it: x = d * sc[sub-block] * (s ? -g : g) / div
 // with g the grid magnitudes, s bit j of sg[block] for element j of the block (IQ2_XXS, IQ2_S,
-// IQ3_XXS, IQ3_S), two blocks to a vector; for IQ1_M, x = d * sc * (g + (s ? -1 : 1) / 8) with g the signed grid
-// (-1, 0, 1) and s the shift signs. d: the format's fp16 scale.
+// IQ3_XXS, IQ3_S), two blocks to a vector; for IQ1_M, x = d * sc * (g + (s ? -1 : 1) / 8) with
+// g the signed grid (-1, 0, 1) and s the shift signs. d: the format's fp16 scale.
 typedef struct {
     __m512i g[4];    // blocks 2h and 2h + 1
     uint32_t sg[8];
@@ -181,10 +195,7 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
 #ifdef __AVX512VBMI__
         const __m512i lo = codes256(gl_iq2xxs_codes.lo, _mm512_castsi256_si512(idx));
         const __m512i hi = codes256(gl_iq2xxs_codes.hi, _mm512_castsi256_si512(idx));
-        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
-            const __m512i g = expand_iq2(lo, hi, 8 * h, gl_iq2xxs_codes.levels);
-            p->g[h] = g;
-        }
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = expand_iq2(lo, hi, 8 * h, gl_iq2xxs_codes.levels);
         return true;
 #endif
         _Alignas(32) uint8_t ix[32];
@@ -216,18 +227,17 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         const __m512i idx = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b->qs));
         const __m512i lo = codes1024(gl_iq2s_codes.lo, idx, high), hi = codes1024(gl_iq2s_codes.hi, idx, high);
         _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = expand_iq2(lo, hi, 8 * h, gl_iq2s_codes.levels);
-        for (int ib = 0; ib < 8; ib++) p->sg[ib] = rd32(signs + 4 * ib);
+        memcpy(p->sg, signs, sizeof p->sg); // a bit per element
         return true;
 #endif
         _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1: 8 groups
             const uint8_t *q = b->qs + 8 * h;
             const unsigned h0 = b->qh[2 * h], h1 = b->qh[2 * h + 1]; // two high index bits per group
-            p->g[h] = _mm512_set_epi64((long long)gl_iq2s_grid[q[7] | (h1 >> 6 & 3) << 8], (long long)gl_iq2s_grid[q[6] | (h1 >> 4 & 3) << 8],
-                                       (long long)gl_iq2s_grid[q[5] | (h1 >> 2 & 3) << 8], (long long)gl_iq2s_grid[q[4] | (h1 & 3) << 8],
-                                       (long long)gl_iq2s_grid[q[3] | (h0 >> 6 & 3) << 8], (long long)gl_iq2s_grid[q[2] | (h0 >> 4 & 3) << 8],
-                                       (long long)gl_iq2s_grid[q[1] | (h0 >> 2 & 3) << 8], (long long)gl_iq2s_grid[q[0] | (h0 & 3) << 8]);
+            long long e[8]; // index k: q[k] and its two high bits
+            for (int k = 0; k < 8; k++) e[k] = (long long)gl_iq2s_grid[q[k] | ((k < 4 ? h0 : h1) >> (2 * (k % 4)) & 3) << 8];
+            p->g[h] = _mm512_set_epi64(e[7], e[6], e[5], e[4], e[3], e[2], e[1], e[0]);
         }
-        for (int ib = 0; ib < 8; ib++) p->sg[ib] = rd32(signs + 4 * ib);
+        memcpy(p->sg, signs, sizeof p->sg); // a bit per element
         return true;
     }
     case GL_TYPE_IQ3_XXS: {
@@ -240,16 +250,10 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
 #ifdef __AVX512VBMI__
         const __m512i idx = _mm512_loadu_si512(qs);
         const __m512i lo = codes256(gl_iq3xxs_codes.lo, idx), hi = codes256(gl_iq3xxs_codes.hi, idx);
-        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
-            const __m512i g = expand_iq3(lo, hi, 16 * h, gl_iq3xxs_codes.levels);
-            p->g[h] = g;
-        }
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = expand_iq3(lo, hi, 16 * h, gl_iq3xxs_codes.levels);
         return true;
 #endif
-        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1: 16 entries
-            const uint8_t *q = qs + 16 * h;
-            p->g[h] = _mm512_set_epi32((int)gl_iq3xxs_grid[q[15]], (int)gl_iq3xxs_grid[q[14]], (int)gl_iq3xxs_grid[q[13]], (int)gl_iq3xxs_grid[q[12]], (int)gl_iq3xxs_grid[q[11]], (int)gl_iq3xxs_grid[q[10]], (int)gl_iq3xxs_grid[q[9]], (int)gl_iq3xxs_grid[q[8]], (int)gl_iq3xxs_grid[q[7]], (int)gl_iq3xxs_grid[q[6]], (int)gl_iq3xxs_grid[q[5]], (int)gl_iq3xxs_grid[q[4]], (int)gl_iq3xxs_grid[q[3]], (int)gl_iq3xxs_grid[q[2]], (int)gl_iq3xxs_grid[q[1]], (int)gl_iq3xxs_grid[q[0]]);
-        }
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = grid16_u8(gl_iq3xxs_grid, qs + 16 * h);
         return true;
     }
     case GL_TYPE_IQ3_S: {
@@ -258,18 +262,15 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         // the 64 grid indices: 8 low bits from qs, the ninth from qh (bit k for index k)
         uint64_t hb;
         memcpy(&hb, b->qh, 8);
-#ifdef __AVX512VBMI__
         // scale k < 8: nibble k % 2 of byte k / 2 (the other 8 lanes unused)
         scales_x16(_mm512_castsi128_si512(_mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)rd32(b->scales)))),
                    _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 0, 0),
                    _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
+#ifdef __AVX512VBMI__
         const __m512i idx = _mm512_loadu_si512(b->qs);
         const __m512i lo = codes512(gl_iq3s_codes.lo, idx, hb), hi = codes512(gl_iq3s_codes.hi, idx, hb);
-        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
-            const __m512i g = expand_iq3(lo, hi, 16 * h, gl_iq3s_codes.levels);
-            p->g[h] = g;
-        }
-        for (int ib = 0; ib < 8; ib++) p->sg[ib] = rd32(b->signs + 4 * ib);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = expand_iq3(lo, hi, 16 * h, gl_iq3s_codes.levels);
+        memcpy(p->sg, b->signs, sizeof p->sg); // a bit per element
         return true;
 #endif
         _Alignas(64) uint16_t ix[64];
@@ -278,15 +279,8 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
             const __m512i lo = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * h)));
             _mm512_store_si512(ix + 32 * h, _mm512_mask_add_epi16(lo, (__mmask32)(hb >> (32 * h)), lo, nine));
         }
-        // scale k < 8: nibble k % 2 of byte k / 2 (the other 8 lanes unused)
-        scales_x16(_mm512_castsi128_si512(_mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)rd32(b->scales)))),
-                   _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 0, 0),
-                   _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
-        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1: 16 entries
-            const uint16_t *q = ix + 16 * h;
-            p->g[h] = _mm512_set_epi32((int)gl_iq3s_grid[q[15]], (int)gl_iq3s_grid[q[14]], (int)gl_iq3s_grid[q[13]], (int)gl_iq3s_grid[q[12]], (int)gl_iq3s_grid[q[11]], (int)gl_iq3s_grid[q[10]], (int)gl_iq3s_grid[q[9]], (int)gl_iq3s_grid[q[8]], (int)gl_iq3s_grid[q[7]], (int)gl_iq3s_grid[q[6]], (int)gl_iq3s_grid[q[5]], (int)gl_iq3s_grid[q[4]], (int)gl_iq3s_grid[q[3]], (int)gl_iq3s_grid[q[2]], (int)gl_iq3s_grid[q[1]], (int)gl_iq3s_grid[q[0]]);
-        }
-        for (int ib = 0; ib < 8; ib++) p->sg[ib] = rd32(b->signs + 4 * ib);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = grid16_u16(gl_iq3s_grid, ix + 16 * h);
+        memcpy(p->sg, b->signs, sizeof p->sg); // a bit per element
         return true;
     }
     case GL_TYPE_IQ1_M: {
@@ -336,7 +330,7 @@ static inline __attribute__((always_inline)) void decode_row(enum gl_type t, con
             uint64_t s;
             memcpy(&s, p.sg + 2 * h, 8);
             __m512i v;
-            if (t == GL_TYPE_IQ1_M) // 8 * grid (bytes -1, 0, 1; the bits shifted into the next byte masked off) + the shift +-1
+            if (t == GL_TYPE_IQ1_M) // 8 * grid (bytes -1, 0, 1; bits shifted into the next byte masked off) + shift +-1
                 v = _mm512_add_epi8(_mm512_and_si512(_mm512_slli_epi16(p.g[h], 3), _mm512_set1_epi8((char)0xf8)),
                                     _mm512_mask_sub_epi8(_mm512_set1_epi8(1), s, _mm512_setzero_si512(), _mm512_set1_epi8(1)));
             else
