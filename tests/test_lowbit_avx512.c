@@ -2,8 +2,9 @@
 // scales): the prompt tile for many tokens and row counts that are not multiples of its 16,
 // and the one-token kernels the set has. Both sum the same integers; only float adds over
 // super-blocks differ, so they agree within a few ulps of the products' magnitudes. The
-// one-token kernels are also bitwise the AVX2 set's. Skips when the build or the CPU has no
-// AVX-512 set.
+// one-token kernels are also bitwise the AVX2 set's. Where the CPU has AVX512-VBMI, both builds
+// of the kernels (grid lookups by byte permutes, and without) are checked. Skips when the build
+// or the CPU has no AVX-512 set.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 extern const gl_kernel_set gl_kernels_avx512 __attribute__((weak));
 extern const gl_kernel_set gl_kernels_avx2 __attribute__((weak));
+extern bool gl_lowbit_use_vbmi __attribute__((weak)); // whether the set's AVX512-VBMI builds run
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
 static uint32_t next_u32(void) {
@@ -25,13 +27,17 @@ static uint32_t next_u32(void) {
 static float gauss(void) { return test_gauss(&rng); }
 
 static const enum gl_type types[] = {GL_TYPE_IQ2_XXS, GL_TYPE_IQ2_XS, GL_TYPE_IQ2_S, GL_TYPE_IQ3_XXS, GL_TYPE_IQ3_S,
-                                     GL_TYPE_IQ1_S,   GL_TYPE_IQ1_M,  GL_TYPE_TQ1_0, GL_TYPE_TQ2_0};
+                                     GL_TYPE_IQ1_S,   GL_TYPE_IQ1_M,  GL_TYPE_TQ1_0, GL_TYPE_TQ2_0, GL_TYPE_MXFP4};
 
 // Random bytes with the block scale set small (IQ1_M keeps its fp16 in the scale words' top nibbles).
 static void random_row(enum gl_type type, uint8_t *row, int n) {
     const gl_type_traits *tr = gl_get_type_traits(type);
     const size_t bytes = gl_row_size(type, n);
     for (size_t i = 0; i < bytes; i++) row[i] = (uint8_t)next_u32();
+    if (type == GL_TYPE_MXFP4) { // block scales 2^-12 .. 2^-5
+        for (int i = 0; i < n / QK_MXFP4; i++) row[(size_t)i * tr->type_size] = (uint8_t)(116 + next_u32() % 8);
+        return;
+    }
     for (int i = 0; i < n / QK_K; i++) {
         uint8_t *b = row + (size_t)i * tr->type_size;
         const gl_fp16 d = gl_fp32_to_fp16((float)(next_u32() % 1000 + 50) * 2e-5f);
@@ -110,15 +116,25 @@ static void check_type(enum gl_type type, int n, int n_rows, int n_tok) {
     free(w), free(y), free(x), free(out);
 }
 
+static void check_all(void) {
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        check_type(types[k], 256, 5, 3);
+        check_type(types[k], 1024, 37, 13);
+        check_type(types[k], 2816, 16, 9);
+    }
+}
+
 int main(void) {
     if (&gl_kernels_avx512 == NULL || !gl_cpu_has_avx512()) {
         printf("test_lowbit_avx512: no AVX-512 set on this build or CPU, skipped\n");
         return TEST_SKIP;
     }
-    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
-        check_type(types[k], 256, 5, 3);
-        check_type(types[k], 1024, 37, 13);
-        check_type(types[k], 2816, 16, 9);
+    check_all();
+    // the kernels' other build too: with VBMI when the CPU has it, the first pass ran that one
+    if (&gl_lowbit_use_vbmi != NULL && gl_lowbit_use_vbmi) {
+        gl_lowbit_use_vbmi = false;
+        check_all();
+        gl_lowbit_use_vbmi = true;
     }
     return test_result("test_lowbit_avx512");
 }

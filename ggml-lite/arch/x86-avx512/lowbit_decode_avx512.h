@@ -6,7 +6,8 @@
 // (quants_lowbit.h), bit for bit what gl_unpack_lowbit gives. IQ2_XXS, IQ2_S, IQ3_XXS, IQ3_S
 // and IQ1_M are decoded straight into vectors (grid lookups, sign bits as AVX-512 byte masks)
 // by decode_parts, which the one-token kernels read as they are (magnitudes, signs, scales);
-// the other types go through the scalar unpacker.
+// the other types go through the scalar unpacker. Built with AVX512-VBMI (the *_vbmi_avx512.c
+// files), the grids of IQ2_XXS, IQ2_S, IQ3_XXS and IQ3_S are read through byte permutes (grid codes).
 #ifndef GGML_LITE_LOWBIT_DECODE_AVX512_H
 #define GGML_LITE_LOWBIT_DECODE_AVX512_H
 
@@ -19,6 +20,30 @@
 
 enum { LOWBIT_OFFSET = 64 }; // the tiles add it to make every level unsigned: |q| <= 62 in all these formats
 
+// 16 rows of 16 dwords to out[s] = dword s of every row (row r at dword r): the step layout of
+// the prompt tiles.
+static inline __attribute__((always_inline)) void transpose16x16(const __m512i a[16], __m512i out[16]) {
+    __m512i x[16], y[16];
+    for (int i = 0; i < 8; i++) { // per 128-bit lane: rows 2i, 2i + 1 interleaved
+        x[2 * i] = _mm512_unpacklo_epi32(a[2 * i], a[2 * i + 1]);
+        x[2 * i + 1] = _mm512_unpackhi_epi32(a[2 * i], a[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { // y[4i + j], lane L: dword 4L + j of rows 4i..4i + 3
+        y[4 * i] = _mm512_unpacklo_epi64(x[4 * i], x[4 * i + 2]);
+        y[4 * i + 1] = _mm512_unpackhi_epi64(x[4 * i], x[4 * i + 2]);
+        y[4 * i + 2] = _mm512_unpacklo_epi64(x[4 * i + 1], x[4 * i + 3]);
+        y[4 * i + 3] = _mm512_unpackhi_epi64(x[4 * i + 1], x[4 * i + 3]);
+    }
+    for (int j = 0; j < 4; j++) { // the 4 x 4 lanes of y[j], y[4 + j], y[8 + j], y[12 + j] transposed
+        const __m512i z0 = _mm512_shuffle_i32x4(y[j], y[4 + j], 0x88), z1 = _mm512_shuffle_i32x4(y[j], y[4 + j], 0xdd);
+        const __m512i z2 = _mm512_shuffle_i32x4(y[8 + j], y[12 + j], 0x88), z3 = _mm512_shuffle_i32x4(y[8 + j], y[12 + j], 0xdd);
+        out[j] = _mm512_shuffle_i32x4(z0, z2, 0x88);
+        out[8 + j] = _mm512_shuffle_i32x4(z0, z2, 0xdd);
+        out[4 + j] = _mm512_shuffle_i32x4(z1, z3, 0x88);
+        out[12 + j] = _mm512_shuffle_i32x4(z1, z3, 0xdd);
+    }
+}
+
 // Sub-blocks with a scale of their own: 8 of 32 elements, or 16 of 16.
 static inline int n_sub(enum gl_type t) {
     return t == GL_TYPE_IQ2_XS || t == GL_TYPE_IQ2_S || t == GL_TYPE_IQ1_M ? 16 : 8;
@@ -26,11 +51,7 @@ static inline int n_sub(enum gl_type t) {
 
 static inline uint32_t rd32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint16_t rd16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-
-// Magnitudes g negated where bit j of s is set (element j).
-static inline __m256i apply_signs(__m256i g, uint32_t s) {
-    return _mm256_mask_sub_epi8(g, (__mmask32)s, _mm256_setzero_si256(), g);
-}
+static inline uint64_t rd64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 // Four 7-bit sign fields of an IQ2_XXS/IQ3_XXS word to four full sign bytes: each byte's eighth
 // bit makes its count of minus signs even (gl_iq_signs8), its parity folded into bit 0.
@@ -67,14 +88,88 @@ static inline void scales_x16(__m512i words, __m512i idx, __m512i shift, int mas
                                             _mm512_set1_epi32(1)));
 }
 
+// 16 entries of a 4-byte grid (IQ3) as one vector, entry q[0] lowest.
+static inline __m512i grid16_u8(const uint32_t *grid, const uint8_t *q) {
+    return _mm512_set_epi32((int)grid[q[15]], (int)grid[q[14]], (int)grid[q[13]], (int)grid[q[12]], (int)grid[q[11]],
+                            (int)grid[q[10]], (int)grid[q[9]], (int)grid[q[8]], (int)grid[q[7]], (int)grid[q[6]],
+                            (int)grid[q[5]], (int)grid[q[4]], (int)grid[q[3]], (int)grid[q[2]], (int)grid[q[1]],
+                            (int)grid[q[0]]);
+}
+static inline __m512i grid16_u16(const uint32_t *grid, const uint16_t *q) {
+    return _mm512_set_epi32((int)grid[q[15]], (int)grid[q[14]], (int)grid[q[13]], (int)grid[q[12]], (int)grid[q[11]],
+                            (int)grid[q[10]], (int)grid[q[9]], (int)grid[q[8]], (int)grid[q[7]], (int)grid[q[6]],
+                            (int)grid[q[5]], (int)grid[q[4]], (int)grid[q[3]], (int)grid[q[2]], (int)grid[q[1]],
+                            (int)grid[q[0]]);
+}
+
 static inline float half_to_float(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+
+// Grid codes (grid_codes_avx512.c): each byte of a grid entry is one of a few levels, so an
+// entry is its bytes' level ranks packed into 16 bits (2 bits per element for the IQ2 grids, 3
+// for the IQ3 ones), kept as a table of low and one of high bytes. With AVX512-VBMI, byte permutes
+// then look up 64 entries at once, and spread each code back into the entry's bytes: a few
+// instructions per 64 elements instead of a load and an insert per entry.
+typedef struct {
+    _Alignas(64) uint8_t lo[1024], hi[1024]; // entry i: lo[i] | hi[i] << 8
+    _Alignas(64) uint8_t levels[64];       // rank r (any 6-bit value whose low bits are r) -> level
+} gl_grid_codes;
+extern gl_grid_codes gl_iq2xxs_codes, gl_iq2s_codes, gl_iq3xxs_codes, gl_iq3s_codes;
+
+#ifdef __AVX512VBMI__
+// tab[idx] for each of 64 byte indices (tab: 256 bytes).
+static inline __m512i lookup256(const uint8_t *tab, __m512i idx) {
+    const __m512i *t = (const __m512i *)tab;
+    const __m512i lo = _mm512_permutex2var_epi8(_mm512_load_si512(t), idx, _mm512_load_si512(t + 1));
+    const __m512i hi = _mm512_permutex2var_epi8(_mm512_load_si512(t + 2), idx, _mm512_load_si512(t + 3));
+    return _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
+}
+
+// The codes of 64 entries of a 256-entry grid (c: its table, lo or hi).
+static inline __m512i codes256(const uint8_t *c, __m512i idx) { return lookup256(c, idx); }
+
+// The same for a 512-entry grid: idx the indices' low 8 bits, bit k of nine entry k's ninth.
+static inline __m512i codes512(const uint8_t *c, __m512i idx, __mmask64 nine) {
+    return _mm512_mask_blend_epi8(nine, lookup256(c, idx), lookup256(c + 256, idx));
+}
+
+// The same for a 1024-entry grid: bits 0 and 1 of `high`'s bytes are the indices' ninth and tenth.
+static inline __m512i codes1024(const uint8_t *c, __m512i idx, __m512i high) {
+    const __mmask64 b8 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(1)), b9 = _mm512_test_epi8_mask(high, _mm512_set1_epi8(2));
+    return _mm512_mask_blend_epi8(b9, codes512(c, idx, b8), codes512(c + 512, idx, b8));
+}
+
+// IQ2 grids: entries first..first+7 of 64 codes (lo, hi) as their 64 levels (8 per entry).
+static inline __m512i expand_iq2(__m512i lo, __m512i hi, int first, const uint8_t *levels) {
+    // qword e: the code of entry first + e in its low 16 bits (bytes from lo, then from hi)
+    const long long k = 0x0101010101010101ll, h = 0x4000;
+    const __m512i place = _mm512_add_epi8(_mm512_set_epi64(7 * k + h, 6 * k + h, 5 * k + h, 4 * k + h, 3 * k + h, 2 * k + h, k + h, h),
+                                          _mm512_set1_epi8((char)first));
+    const __m512i code = _mm512_permutex2var_epi8(lo, place, hi);
+    // byte j of each qword: the code from bit 2j on; its low 2 bits pick the level
+    const __m512i rank = _mm512_multishift_epi64_epi8(_mm512_set1_epi64(0x0e0c0a0806040200ll), code);
+    return _mm512_permutexvar_epi8(rank, _mm512_load_si512((const __m512i *)levels));
+}
+
+// IQ3 grids: entries first..first+15 as their 64 levels (4 per entry).
+static inline __m512i expand_iq3(__m512i lo, __m512i hi, int first, const uint8_t *levels) {
+    const int k = 0x01010101, h = 0x4000;
+    const __m512i place = _mm512_add_epi8(
+        _mm512_set_epi32(15 * k + h, 14 * k + h, 13 * k + h, 12 * k + h, 11 * k + h, 10 * k + h, 9 * k + h, 8 * k + h,
+                         7 * k + h, 6 * k + h, 5 * k + h, 4 * k + h, 3 * k + h, 2 * k + h, k + h, h),
+        _mm512_set1_epi8((char)first));
+    const __m512i code = _mm512_permutex2var_epi8(lo, place, hi);
+    // two entries per qword: byte j from bit 3j of its entry's dword
+    const __m512i rank = _mm512_multishift_epi64_epi8(_mm512_set1_epi64(0x2926232009060300ll), code);
+    return _mm512_permutexvar_epi8(rank, _mm512_load_si512((const __m512i *)levels));
+}
+#endif
 
 // A super-block as the one-token kernels read it: x = d * sc[sub-block] * (s ? -g : g) / div
 // with g the grid magnitudes, s bit j of sg[block] for element j of the block (IQ2_XXS, IQ2_S,
-// IQ3_XXS, IQ3_S); for IQ1_M, x = d * sc * (g + (s ? -1 : 1) / 8) with g the signed grid
-// (-1, 0, 1) and s the shift signs. d: the format's fp16 scale.
+// IQ3_XXS, IQ3_S), two blocks to a vector; for IQ1_M, x = d * sc * (g + (s ? -1 : 1) / 8) with
+// g the signed grid (-1, 0, 1) and s the shift signs. d: the format's fp16 scale.
 typedef struct {
-    __m256i g[8];
+    __m512i g[4];    // blocks 2h and 2h + 1
     uint32_t sg[8];
     int32_t sc[16];
     float d;
@@ -95,18 +190,23 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         const __m512i words = _mm512_loadu_si512(b->qs);
         const __m256i aux = _mm512_cvtepi64_epi32(_mm512_srli_epi64(words, 32));
         const __m256i idx = _mm512_cvtepi64_epi32(words); // the 32 indices in order
-        _Alignas(32) uint8_t ix[32];
         _mm256_storeu_si256((__m256i *)p->sg, signs4_x8(aux));
-        _mm256_store_si256((__m256i *)ix, idx);
         scales_x8(aux, sc);
-        for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
+#ifdef __AVX512VBMI__
+        const __m512i lo = codes256(gl_iq2xxs_codes.lo, _mm512_castsi256_si512(idx));
+        const __m512i hi = codes256(gl_iq2xxs_codes.hi, _mm512_castsi256_si512(idx));
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = expand_iq2(lo, hi, 8 * h, gl_iq2xxs_codes.levels);
+        return true;
+#endif
+        _Alignas(32) uint8_t ix[32];
+        _mm256_store_si256((__m256i *)ix, idx);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
             const uint8_t *q = ix + 8 * h;
             const __m512i g = _mm512_set_epi64((long long)gl_iq2xxs_grid[q[7]], (long long)gl_iq2xxs_grid[q[6]],
                                                (long long)gl_iq2xxs_grid[q[5]], (long long)gl_iq2xxs_grid[q[4]],
                                                (long long)gl_iq2xxs_grid[q[3]], (long long)gl_iq2xxs_grid[q[2]],
                                                (long long)gl_iq2xxs_grid[q[1]], (long long)gl_iq2xxs_grid[q[0]]);
-            p->g[2 * h] = _mm512_castsi512_si256(g);
-            p->g[2 * h + 1] = _mm512_extracti64x4_epi64(g, 1);
+            p->g[h] = g;
         }
         return true;
     }
@@ -118,16 +218,26 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         scales_x16(_mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
                    _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
                    _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
-        for (int ib = 0; ib < 8; ib++) {
-            const uint8_t *q = b->qs + 4 * ib;
-            const unsigned h = b->qh[ib]; // two high index bits per group
-            const __m256i g = _mm256_set_epi64x((long long)gl_iq2s_grid[q[3] | (h >> 6 & 3) << 8],
-                                                (long long)gl_iq2s_grid[q[2] | (h >> 4 & 3) << 8],
-                                                (long long)gl_iq2s_grid[q[1] | (h >> 2 & 3) << 8],
-                                                (long long)gl_iq2s_grid[q[0] | (h & 3) << 8]);
-            p->g[ib] = g;
-            p->sg[ib] = rd32(signs + 4 * ib);
+#ifdef __AVX512VBMI__
+        // index k's two high bits: bits 2k, 2k + 1 of the 8 qh bytes as one qword
+        const __m512i ctl = _mm512_set_epi64(0x3e3c3a3836343230ll, 0x2e2c2a2826242220ll, 0x1e1c1a1816141210ll,
+                                             0x0e0c0a0806040200ll, 0x3e3c3a3836343230ll, 0x2e2c2a2826242220ll,
+                                             0x1e1c1a1816141210ll, 0x0e0c0a0806040200ll);
+        const __m512i high = _mm512_multishift_epi64_epi8(ctl, _mm512_set1_epi64((long long)rd64(b->qh)));
+        const __m512i idx = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b->qs));
+        const __m512i lo = codes1024(gl_iq2s_codes.lo, idx, high), hi = codes1024(gl_iq2s_codes.hi, idx, high);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = expand_iq2(lo, hi, 8 * h, gl_iq2s_codes.levels);
+        memcpy(p->sg, signs, sizeof p->sg); // a bit per element
+        return true;
+#endif
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1: 8 groups
+            const uint8_t *q = b->qs + 8 * h;
+            const unsigned h0 = b->qh[2 * h], h1 = b->qh[2 * h + 1]; // two high index bits per group
+            long long e[8]; // index k: q[k] and its two high bits
+            for (int k = 0; k < 8; k++) e[k] = (long long)gl_iq2s_grid[q[k] | ((k < 4 ? h0 : h1) >> (2 * (k % 4)) & 3) << 8];
+            p->g[h] = _mm512_set_epi64(e[7], e[6], e[5], e[4], e[3], e[2], e[1], e[0]);
         }
+        memcpy(p->sg, signs, sizeof p->sg); // a bit per element
         return true;
     }
     case GL_TYPE_IQ3_XXS: {
@@ -137,14 +247,13 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         const __m256i aux = _mm256_loadu_si256((const __m256i *)(b->qs + QK_K / 4)); // signs and scale per block
         _mm256_storeu_si256((__m256i *)p->sg, signs4_x8(aux));
         scales_x8(aux, sc);
-        for (int ib = 0; ib < 8; ib++) {
-            const uint8_t *q = qs + 8 * ib;
-            const __m256i g = _mm256_set_epi32((int)gl_iq3xxs_grid[q[7]], (int)gl_iq3xxs_grid[q[6]],
-                                               (int)gl_iq3xxs_grid[q[5]], (int)gl_iq3xxs_grid[q[4]],
-                                               (int)gl_iq3xxs_grid[q[3]], (int)gl_iq3xxs_grid[q[2]],
-                                               (int)gl_iq3xxs_grid[q[1]], (int)gl_iq3xxs_grid[q[0]]);
-            p->g[ib] = g;
-        }
+#ifdef __AVX512VBMI__
+        const __m512i idx = _mm512_loadu_si512(qs);
+        const __m512i lo = codes256(gl_iq3xxs_codes.lo, idx), hi = codes256(gl_iq3xxs_codes.hi, idx);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = expand_iq3(lo, hi, 16 * h, gl_iq3xxs_codes.levels);
+        return true;
+#endif
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = grid16_u8(gl_iq3xxs_grid, qs + 16 * h);
         return true;
     }
     case GL_TYPE_IQ3_S: {
@@ -153,24 +262,25 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         // the 64 grid indices: 8 low bits from qs, the ninth from qh (bit k for index k)
         uint64_t hb;
         memcpy(&hb, b->qh, 8);
+        // scale k < 8: nibble k % 2 of byte k / 2 (the other 8 lanes unused)
+        scales_x16(_mm512_castsi128_si512(_mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)rd32(b->scales)))),
+                   _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 0, 0),
+                   _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
+#ifdef __AVX512VBMI__
+        const __m512i idx = _mm512_loadu_si512(b->qs);
+        const __m512i lo = codes512(gl_iq3s_codes.lo, idx, hb), hi = codes512(gl_iq3s_codes.hi, idx, hb);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = expand_iq3(lo, hi, 16 * h, gl_iq3s_codes.levels);
+        memcpy(p->sg, b->signs, sizeof p->sg); // a bit per element
+        return true;
+#endif
         _Alignas(64) uint16_t ix[64];
         const __m512i nine = _mm512_set1_epi16(256);
         for (int h = 0; h < 2; h++) {
             const __m512i lo = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(b->qs + 32 * h)));
             _mm512_store_si512(ix + 32 * h, _mm512_mask_add_epi16(lo, (__mmask32)(hb >> (32 * h)), lo, nine));
         }
-        // scale k < 8: nibble k % 2 of byte k / 2 (the other 8 lanes unused)
-        scales_x16(_mm512_castsi128_si512(_mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)rd32(b->scales)))),
-                   _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 0, 0),
-                   _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
-        for (int ib = 0; ib < 8; ib++) {
-            const uint16_t *q = ix + 8 * ib;
-            const __m256i g = _mm256_set_epi32((int)gl_iq3s_grid[q[7]], (int)gl_iq3s_grid[q[6]], (int)gl_iq3s_grid[q[5]],
-                                               (int)gl_iq3s_grid[q[4]], (int)gl_iq3s_grid[q[3]], (int)gl_iq3s_grid[q[2]],
-                                               (int)gl_iq3s_grid[q[1]], (int)gl_iq3s_grid[q[0]]);
-            p->g[ib] = g;
-            p->sg[ib] = rd32(b->signs + 4 * ib);
-        }
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) p->g[h] = grid16_u16(gl_iq3s_grid, ix + 16 * h);
+        memcpy(p->sg, b->signs, sizeof p->sg); // a bit per element
         return true;
     }
     case GL_TYPE_IQ1_M: {
@@ -191,13 +301,17 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
         scales_x16(_mm512_castsi128_si512(_mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
                    _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
                    _mm512_set_epi32(9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0), 7, sc);
-        for (int ib = 0; ib < 8; ib++) {
-            const uint16_t *q = ix + 4 * ib;
-            const __m256i g = _mm256_set_epi64x((long long)gl_iq1s_grid[q[3]], (long long)gl_iq1s_grid[q[2]],
-                                                (long long)gl_iq1s_grid[q[1]], (long long)gl_iq1s_grid[q[0]]);
-            p->g[ib] = g;
-            // the 4 shift-sign bits of the block spread to whole bytes (bit l to bit 8l, then x 0xff)
-            p->sg[ib] = ((minus >> (4 * ib) & 0xf) * 0x00204081u & 0x01010101u) * 0xffu;
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // blocks 2h, 2h + 1
+            const uint16_t *q = ix + 8 * h;
+            p->g[h] = _mm512_set_epi64((long long)gl_iq1s_grid[q[7]], (long long)gl_iq1s_grid[q[6]],
+                                       (long long)gl_iq1s_grid[q[5]], (long long)gl_iq1s_grid[q[4]],
+                                       (long long)gl_iq1s_grid[q[3]], (long long)gl_iq1s_grid[q[2]],
+                                       (long long)gl_iq1s_grid[q[1]], (long long)gl_iq1s_grid[q[0]]);
+        }
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) { // the shift-sign bit of each group of 8 to its 8 elements' bits
+            const __m512i groups = _mm512_maskz_mov_epi64((__mmask8)(minus >> 8 * h), _mm512_set1_epi8(-1));
+            const uint64_t m = _mm512_movepi8_mask(groups);
+            memcpy(p->sg + 2 * h, &m, 8);
         }
         return true;
     }
@@ -212,14 +326,17 @@ static inline __attribute__((always_inline)) void decode_row(enum gl_type t, con
     lowbit_parts p;
     if (decode_parts(t, row, i, &p)) {
         memcpy(sc, p.sc, sizeof p.sc);
-        if (t == GL_TYPE_IQ1_M) {
-            // 8 * grid (bytes -1, 0, 1; the bits shifted into the next byte masked off) + the shift +-1
-            const __m256i high = _mm256_set1_epi8((char)0xf8);
-            for (int ib = 0; ib < 8; ib++)
-                lv[ib] = _mm256_add_epi8(_mm256_and_si256(_mm256_slli_epi16(p.g[ib], 3), high),
-                                         apply_signs(_mm256_set1_epi8(1), p.sg[ib]));
-        } else {
-            for (int ib = 0; ib < 8; ib++) lv[ib] = apply_signs(p.g[ib], p.sg[ib]);
+        for (int h = 0; h < 4; h++) {
+            uint64_t s;
+            memcpy(&s, p.sg + 2 * h, 8);
+            __m512i v;
+            if (t == GL_TYPE_IQ1_M) // 8 * grid (bytes -1, 0, 1; bits shifted into the next byte masked off) + shift +-1
+                v = _mm512_add_epi8(_mm512_and_si512(_mm512_slli_epi16(p.g[h], 3), _mm512_set1_epi8((char)0xf8)),
+                                    _mm512_mask_sub_epi8(_mm512_set1_epi8(1), s, _mm512_setzero_si512(), _mm512_set1_epi8(1)));
+            else
+                v = _mm512_mask_sub_epi8(p.g[h], s, _mm512_setzero_si512(), p.g[h]);
+            lv[2 * h] = _mm512_castsi512_si256(v);
+            lv[2 * h + 1] = _mm512_extracti64x4_epi64(v, 1);
         }
         *d = p.d / (float)lowbit_div(t);
         return;

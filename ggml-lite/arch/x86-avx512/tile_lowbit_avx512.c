@@ -23,7 +23,6 @@
 #include "kernels_avx512_lowbit.h"
 #include "lowbit_decode_avx512.h"
 #include "quants.h"
-#include "../x86-avx2/simd_avx2.h" // transpose8
 
 typedef struct {
     float d[16];        // d / div of each row
@@ -39,38 +38,38 @@ enum {
 #define INL static inline __attribute__((always_inline))
 #define FOR_T _Pragma("GCC unroll 8") for (int j = 0; j < nt; j++)
 
-// Decodes 16 rows (nrows real ones, the rest zero) of nsb super-blocks into pk.
-static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int nsb, pk16lb *pk) {
-    _Alignas(32) __m256i lv[16][8];
-    int32_t sc[16];
-    const __m256i off = _mm256_set1_epi8(LOWBIT_OFFSET);
+// Decodes super-blocks [i0, i1) of 16 rows (nrows real ones, the rest zero) into pk[0..i1 - i0).
+static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int i0, int i1, pk16lb *pk) {
+    _Alignas(64) __m256i lv[16][8];
+    _Alignas(64) int32_t sc[16][16];
+    const __m512i off = _mm512_set1_epi8(LOWBIT_OFFSET);
     const size_t bsz = gl_row_size(t, QK_K);
-    for (int i = 0; i < nsb; i++) {
-        pk16lb *p = &pk[i];
+    for (int i = i0; i < i1; i++) {
+        pk16lb *p = &pk[i - i0];
         // the rows' next super-blocks: 16 streams a super-block apart are more than the hardware
         // prefetchers follow
         for (int r = 0; r < nrows; r++) _mm_prefetch(w + (size_t)r * w_row + (size_t)(i + 2) * bsz, _MM_HINT_T0);
         for (int r = 0; r < 16; r++) {
             float d = 0;
-            memset(sc, 0, sizeof sc);
-            if (r < nrows) decode_row(t, w + (size_t)r * w_row, i, lv[r], sc, &d);
+            memset(sc[r], 0, sizeof sc[r]);
+            if (r < nrows) decode_row(t, w + (size_t)r * w_row, i, lv[r], sc[r], &d);
             else
                 for (int c = 0; c < 8; c++) lv[r][c] = _mm256_setzero_si256();
             p->d[r] = d;
-            for (int k = 0; k < 16; k++) p->sc[k][r] = (float)sc[k];
         }
-        for (int c = 0; c < 8; c++) { // 32-element runs: 8 steps each
-            __m256i v[16], q[16];
-            for (int r = 0; r < 16; r++) v[r] = _mm256_add_epi8(lv[r][c], off);
-            transpose8(v, q);
-            transpose8(v + 8, q + 8);
-            for (int s = 0; s < 8; s++)
-                _mm512_store_si512((__m512i *)p->q[8 * c + s], _mm512_inserti64x4(_mm512_castsi256_si512(q[s]), q[8 + s], 1));
+        __m512i v[16], q[16];
+        for (int r = 0; r < 16; r++) v[r] = _mm512_load_si512(sc[r]);
+        transpose16x16(v, q); // scale k of every row
+        for (int k = 0; k < 16; k++) _mm512_store_ps(p->sc[k], _mm512_cvtepi32_ps(q[k]));
+        for (int h = 0; h < 4; h++) { // 64-element runs: 16 steps each
+            for (int r = 0; r < 16; r++) v[r] = _mm512_add_epi8(_mm512_load_si512(&lv[r][2 * h]), off);
+            transpose16x16(v, q);
+            for (int s = 0; s < 16; s++) _mm512_store_si512((__m512i *)p->q[16 * h + s], q[s]);
         }
     }
 }
 
-// nt tokens x 16 rows over super-blocks [i0, i1). Token j: yk[j] its Q8_K blocks, yo[j] +
+// nt tokens x 16 rows over super-blocks [i0, i1) (decoded in pk[0..i1 - i0)). Token j: yk[j] its Q8_K blocks, yo[j] +
 // nsub * i its sub-blocks' -LOWBIT_OFFSET * sum(y), st[j] its 16 accumulators between chunks.
 INL void kernel16lb(int i0, int i1, const pk16lb *pk, const block_q8_K *const *yk, const int32_t *const *yo,
                     float *const *st, const int nt, const int nsub) {
@@ -78,7 +77,7 @@ INL void kernel16lb(int i0, int i1, const pk16lb *pk, const block_q8_K *const *y
     __m512 acc[NT];
     FOR_T acc[j] = _mm512_load_ps(st[j]);
     for (int i = i0; i < i1; i++) {
-        const pk16lb *p = &pk[i];
+        const pk16lb *p = &pk[i - i0];
         __m512 tot[NT];
         FOR_T tot[j] = _mm512_setzero_ps();
         _Pragma("GCC unroll 16") for (int k = 0; k < nsub; k++) {
@@ -131,13 +130,19 @@ static void chunk16lb(int i0, int i1, const pk16lb *pk, const char *y, size_t by
     }
 }
 
-bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
-                             size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs) {
+#ifdef __AVX512VBMI__ // (built a second time with VBMI by tile_lowbit_vbmi_avx512.c)
+#define TILE_LOWBIT gl_tile16_lowbit_matmul_vbmi
+#else
+#define TILE_LOWBIT tile_lowbit
+static
+#endif
+bool TILE_LOWBIT(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                 size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs) {
     (void)dy, (void)ys; // Q8_K rows carry their own scales and sums
     if (!gl_is_lowbit_type(type)) return false;
     const int nsb = n / QK_K, nsub = n_sub(type);
     // Scratch: the decoded weights, each token's accumulators and sub-block offsets.
-    const size_t pk_bytes = sizeof(pk16lb) * (size_t)nsb, st_bytes = sizeof(float) * 16 * (size_t)n_tok;
+    const size_t pk_bytes = sizeof(pk16lb) * CHUNK, st_bytes = sizeof(float) * 16 * (size_t)n_tok;
     const size_t tofs = (size_t)nsub * (size_t)nsb;
     char *mem = NULL;
     if (posix_memalign((void **)&mem, 64, pk_bytes + st_bytes + sizeof(int32_t) * tofs * (size_t)n_tok) != 0)
@@ -150,19 +155,19 @@ bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_r
         int32_t *o = ofs + (size_t)t * tofs;
         for (int i = 0; i < nsb; i++) {
             const __m256i bsums = _mm256_loadu_si256((const __m256i *)yb[i].bsums);
+            // (vpmaddwd: word pairs times (-LOWBIT_OFFSET, 0) for 16 sums, (-LOWBIT_OFFSET, -LOWBIT_OFFSET) for 8)
             if (nsub == 16)
-                _mm512_storeu_si512(o + 16 * i, _mm512_mullo_epi32(_mm512_cvtepi16_epi32(bsums), _mm512_set1_epi32(-LOWBIT_OFFSET)));
+                _mm512_storeu_si512(o + 16 * i, _mm512_madd_epi16(_mm512_cvtepi16_epi32(bsums), _mm512_set1_epi32(-LOWBIT_OFFSET & 0xffff)));
             else
-                _mm256_storeu_si256((__m256i *)(o + 8 * i), _mm256_mullo_epi32(_mm256_madd_epi16(bsums, _mm256_set1_epi16(1)),
-                                                                               _mm256_set1_epi32(-LOWBIT_OFFSET)));
+                _mm256_storeu_si256((__m256i *)(o + 8 * i), _mm256_madd_epi16(bsums, _mm256_set1_epi16(-LOWBIT_OFFSET)));
         }
     }
     for (int r0 = 0; r0 < n_rows; r0 += 16) {
         const int nrows = n_rows - r0 < 16 ? n_rows - r0 : 16;
-        pack16lb(type, (const char *)w + (size_t)r0 * w_row, w_row, nrows, nsb, pk);
         memset(st, 0, st_bytes);
-        for (int i0 = 0; i0 < nsb; i0 += CHUNK) {
+        for (int i0 = 0; i0 < nsb; i0 += CHUNK) { // each chunk decoded right before the tokens pass (in L1)
             const int i1 = nsb - i0 < CHUNK ? nsb : i0 + CHUNK;
+            pack16lb(type, (const char *)w + (size_t)r0 * w_row, w_row, nrows, i0, i1, pk);
             chunk16lb(i0, i1, pk, (const char *)y, by, ofs, tofs, n_tok, st, nsub);
         }
         const __mmask16 m = (__mmask16)((1u << nrows) - 1);
@@ -171,3 +176,12 @@ bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_r
     free(mem);
     return true;
 }
+
+#ifndef __AVX512VBMI__
+// The set's entry: the VBMI build where the CPU has it (the same numbers, faster grid lookups).
+bool gl_tile16_lowbit_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                             size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs) {
+    return (gl_lowbit_vbmi() ? gl_tile16_lowbit_matmul_vbmi : tile_lowbit)(type, n, w, w_row, n_rows, y, by, dy, ys, n_tok,
+                                                                           out, bs);
+}
+#endif
