@@ -2,16 +2,14 @@
 // mixed-base-q8_0.gguf with -ctk q8_0 -ctv q8_0 -fa (../shared/golden/kv/mixed-base-q8_0.q8_0.jsonl).
 // The reference's tokens are fed at every step. The model has random weights and re-quantizes
 // its activations every layer, so the fidelity policy's random-weight band applies (issue 19,
-// as in test_golden): each of the reference's top-8 logits within 5% (or 0.05 absolute), the
+// as in test_golden): each of the reference's top-8 logits within 4% (or 0.05 absolute), the
 // mean relative error under 1%, and our argmax may differ from its token only where the
-// reference's logit for ours is within that 5% of its top (a near tie that a last-bit
-// difference may turn: any summation order but the reference's, as the scalar set's or the
-// AVX-512 prompt tiles', does; the q8_0 cache's rounding, which this model amplifies, widens
-// test_golden's 2% band here). Runs with -fa on and, since a quantized V does not need it
-// here, with -fa off; 1 and 2 threads. (With the AVX2 set and -fa the two short prompts
-// reproduce the reference's logits to the printed digits; the 157-token prompt is within about
-// 1.6%: this model amplifies the cache's rounding; its F16-cache golden is 4.5% away from this
-// one.)
+// reference's logit for ours is within 4% of its top (a near tie that a last-bit difference
+// may turn: any summation order but the reference's does; the q8_0 cache's rounding, which
+// this model amplifies, widens test_golden's 1.5% band here: the scalar set parts at a 3.8%
+// margin). The reference is no steadier: this golden came from llama.cpp's AVX-512 build, and
+// its AVX2 build is 1.6% away from it. Runs with -fa on and, since a quantized V does not need
+// it here, with -fa off; 1 and 2 threads.
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,7 +31,7 @@ typedef struct {
     double max_rel, sum_rel;
 } stats;
 
-enum { TOL_REL_PCT = 5, TOL_MEAN_PCT = 1, TOL_TIE_PCT = 5 };
+static const double TOL_REL = 0.04, TOL_MEAN = 0.01, TOL_TIE = 0.04;
 
 static void run_case(ll_context *c, int n_vocab, const golden_case *g, const char *tag, stats *st) {
     char err[256];
@@ -46,7 +44,7 @@ static void run_case(ll_context *c, int n_vocab, const golden_case *g, const cha
         double top1 = g->top_logit[k][0], pick = -1e30; // the reference's logit for our pick
         for (int j = 0; j < GOLDEN_TOP; j++)
             if (g->top_id[k][j] == am) pick = g->top_logit[k][j];
-        const bool near_tie = top1 - pick <= TOL_TIE_PCT / 100.0 * fabs(top1);
+        const bool near_tie = top1 - pick <= TOL_TIE * fabs(top1);
         st->steps++;
         if (am != g->token[k]) {
             st->ties_parted += near_tie;
@@ -60,7 +58,7 @@ static void run_case(ll_context *c, int n_vocab, const golden_case *g, const cha
             if (rel > st->max_rel) st->max_rel = rel;
             st->sum_rel += rel;
             st->n_rel++;
-            CHECK(d <= 0.05 || rel <= TOL_REL_PCT / 100.0, "%s step %d: logit of %d is %.5f, reference %.5f", tag, k, id, lg[id], ref);
+            CHECK(d <= 0.05 || rel <= TOL_REL, "%s step %d: logit of %d is %.5f, reference %.5f", tag, k, id, lg[id], ref);
         }
         rc = ll_decode(c, &g->token[k], 1, err, sizeof err);
         CHECK(rc == 0, "%s step %d: %s", tag, k, err);
@@ -99,7 +97,7 @@ int main(void) {
                 run_case(c, n_vocab, &cases[i], tag, &st);
             }
             const double mean = st.n_rel ? st.sum_rel / st.n_rel : 0;
-            CHECK(mean <= TOL_MEAN_PCT / 100.0, "-fa %s threads %d: mean relative error %.4f", fa ? "off" : "on", nt, mean);
+            CHECK(mean <= TOL_MEAN, "-fa %s threads %d: mean relative error %.4f", fa ? "off" : "on", nt, mean);
             printf("q8_0/q8_0 -fa %-3s threads %d: %d steps, max rel err %.2e, mean %.2e, near-ties parted %d\n",
                    fa ? "off" : "on", nt, st.steps, st.max_rel, mean, st.ties_parted);
             ll_context_free(c);
