@@ -82,12 +82,14 @@ static void tile_dots(const gl_attn_kv *kv, const gl_attn_state *st, const gl_at
 }
 
 // Query i's scores s over the tile's keys [t0, t0 + n): scaled and soft-capped where it sees them
-// ([a, b)), -inf elsewhere; then its online softmax update: s becomes the weights, rescale[j]
-// the factor of key j where it raises the running maximum (bit j of the result).
+// ([a, b)), -inf elsewhere; then its online softmax step for the whole tile: when the tile's
+// largest score M raises the running maximum m, what was summed is scaled by e^(m - M) once
+// (bit a - t0 of the result, the factor in rescale[a - t0]: the values' sums are scaled before
+// the tile's first seen key); then s becomes the weights e^(s - m) and their sum is added.
 static uint32_t softmax_step(const gl_attn_kv *kv, const gl_attn_ops *ops, gl_attn_state *st, int i, int a, int b,
                              int t0, int n, float *s, float *rescale, float *d) {
     if (ops->weights && kv->softcap <= 0) {
-        if (ops->weights(s, n, a - t0, b - t0, kv->scale, st->m[i], &st->l[i])) return 0;
+        if (ops->weights(s, n, a - t0, b - t0, kv->scale, st->m[i], &st->l[i])) return 0; // the maximum stays
     } else {
         for (int j = 0; j < a - t0; j++) s[j] = -INFINITY;
         for (int j = a - t0; j < b - t0; j++) s[j] *= kv->scale;
@@ -95,29 +97,20 @@ static uint32_t softmax_step(const gl_attn_kv *kv, const gl_attn_ops *ops, gl_at
             for (int j = a - t0; j < b - t0; j++) s[j] = kv->softcap * tanhf(s[j] / kv->softcap);
         for (int j = b - t0; j < n; j++) s[j] = -INFINITY;
     }
-    float m = st->m[i], l = st->l[i], top = -INFINITY;
+    float m = st->m[i], top = -INFINITY;
     for (int j = a - t0; j < b - t0; j++) top = s[j] > top ? s[j] : top;
     uint32_t grows = 0;
     if (top > m) {
-        for (int j = 0; j < n; j++) {
-            if (s[j] > m) {
-                grows |= 1u << j;
-                rescale[j] = expf(m - s[j]);
-                m = s[j];
-            }
-            d[j] = s[j] == -INFINITY ? -INFINITY : s[j] - m;
-        }
-    } else { // the usual case once the maximum settles: no key raises it
-        for (int j = 0; j < n; j++) d[j] = s[j] == -INFINITY ? -INFINITY : s[j] - m;
+        const float diff = m - top; // e^-inf = 0 on the first tile: nothing summed yet
+        gl_exp_row(&rescale[a - t0], &diff, 1);
+        st->l[i] *= rescale[a - t0];
+        st->m[i] = m = top;
+        grows = 1u << (a - t0);
     }
+    if (ops->weights && kv->softcap <= 0 && ops->weights(s, n, a - t0, b - t0, 1.0f, m, &st->l[i])) return grows;
+    for (int j = 0; j < n; j++) d[j] = s[j] == -INFINITY ? -INFINITY : s[j] - m;
     gl_exp_row(s, d, n); // s = the weights (0 for masked keys)
-    if (grows) { // key by key, the sum scaled down where the maximum grows
-        for (int j = 0; j < n; j++) l = grows >> j & 1 ? l * rescale[j] + 1.0f : l + s[j];
-    } else { // the tile's weights summed apart
-        l += ops->sum(s, n);
-    }
-    st->m[i] = m;
-    st->l[i] = l;
+    st->l[i] += ops->sum(s, n);
     return grows;
 }
 
@@ -132,14 +125,13 @@ size_t gl_attn_scratch_floats(int n_q, int head_dim) {
            (size_t)n_q * head_dim + GL_ATTN_OPS_SCRATCH(n_q, head_dim);
 }
 
-// Keys are taken as the reference engine takes them, one after another: a key that raises the
-// running maximum M first scales what was summed by e^(M_old - M) and weighs 1; any other key
-// weighs e^(s - M). Here the maxima of a tile come first (a prefix maximum), then all its
-// exponentials at once, then the values: the key-by-key arithmetic, vectorized (only the sum of
-// the weights of a tile where the maximum stays is added as one tile sum, which spares a chain
-// of dependent adds). Masked keys weigh e^-inf = 0 and add nothing. The scores and the values
-// of a tile are taken for all the queries at once (gl_attn_ops); a query that sees none of the
-// tile weighs its values 0, which leaves its sums as they were.
+// The online softmax goes a tile at a time, as the usual fused kernels do: a tile whose largest
+// score raises the running maximum M scales what was summed by e^(M_old - M) once, then every
+// key of the tile weighs e^(s - M). (The reference engine goes key by key; the two differ by
+// rounding only, and the tile step keeps the exponentials in whole vectors.) Masked keys weigh
+// e^-inf = 0 and add nothing. The scores and the values of a tile are taken for all the queries
+// at once (gl_attn_ops); a query that sees none of the tile weighs its values 0, which leaves its
+// sums as they were.
 void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float *scratch) {
     const int hd = kv->head_dim, n_q = st->n_q;
     const gl_attn_ops *ops = gl_kernels()->attn;
