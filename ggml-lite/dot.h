@@ -80,8 +80,8 @@ typedef struct {
 #define GL_ATTN_OPS_SCRATCH(n_q, hd) ((size_t)32 * (hd) + (size_t)(n_q) * (hd))
 typedef struct {
     // s[i * ld + j] = q_i · k_j for n_q float queries (q_i at q + i * hd) and n float key rows
-    // (k_j at k + j * hd): when hd % 8 == 0, 8 lanes over steps of 8 (fused), the lanes added
-    // ((0+1)+(2+3))+((4+5)+(6+7)); else one fused chain.
+    // (k_j at k + j * hd): one fused chain over the elements, x = fma(q[d], k[d], x) from x = 0
+    // (SIMD sets: keys in lanes, no horizontal sums). scratch: GL_ATTN_OPS_SCRATCH floats.
     void (*dots)(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *scratch);
     // dots over F16 key rows (key j at k + j * k_stride), read as they are (the same scores as
     // dots over the decoded rows). NULL: the caller decodes them for dots.
