@@ -88,15 +88,13 @@ static void tile_dots(const gl_attn_kv *kv, const gl_attn_state *st, const gl_at
 // the tile's first seen key); then s becomes the weights e^(s - m) and their sum is added.
 static uint32_t softmax_step(const gl_attn_kv *kv, const gl_attn_ops *ops, gl_attn_state *st, int i, int a, int b,
                              int t0, int n, float *s, float *rescale, float *d) {
-    if (ops->weights && kv->softcap <= 0) {
-        if (ops->weights(s, n, a - t0, b - t0, kv->scale, st->m[i], &st->l[i])) return 0; // the maximum stays
-    } else {
-        for (int j = 0; j < a - t0; j++) s[j] = -INFINITY;
-        for (int j = a - t0; j < b - t0; j++) s[j] *= kv->scale;
-        if (kv->softcap > 0)
-            for (int j = a - t0; j < b - t0; j++) s[j] = kv->softcap * tanhf(s[j] / kv->softcap);
-        for (int j = b - t0; j < n; j++) s[j] = -INFINITY;
-    }
+    if (ops->weights && kv->softcap <= 0)
+        return ops->weights(s, n, a - t0, b - t0, kv->scale, &st->m[i], &st->l[i], &rescale[a - t0]) ? 1u << (a - t0) : 0;
+    for (int j = 0; j < a - t0; j++) s[j] = -INFINITY;
+    for (int j = a - t0; j < b - t0; j++) s[j] *= kv->scale;
+    if (kv->softcap > 0)
+        for (int j = a - t0; j < b - t0; j++) s[j] = kv->softcap * tanhf(s[j] / kv->softcap);
+    for (int j = b - t0; j < n; j++) s[j] = -INFINITY;
     float m = st->m[i], top = -INFINITY;
     for (int j = a - t0; j < b - t0; j++) top = s[j] > top ? s[j] : top;
     uint32_t grows = 0;
@@ -107,7 +105,6 @@ static uint32_t softmax_step(const gl_attn_kv *kv, const gl_attn_ops *ops, gl_at
         st->m[i] = m = top;
         grows = 1u << (a - t0);
     }
-    if (ops->weights && kv->softcap <= 0 && ops->weights(s, n, a - t0, b - t0, 1.0f, m, &st->l[i])) return grows;
     for (int j = 0; j < n; j++) d[j] = s[j] == -INFINITY ? -INFINITY : s[j] - m;
     gl_exp_row(s, d, n); // s = the weights (0 for masked keys)
     st->l[i] += ops->sum(s, n);

@@ -102,11 +102,12 @@ typedef struct {
     float (*sum)(const float *x, int n);
     // n Q8_0 blocks' worth of elements as floats: d * q.
     void (*q8_0_to_f32)(const void *x, float *y, int n);
-    // A tile's scores s[0..n) (n <= 32) scaled: s[j] *= scale for j in [a, b), -inf elsewhere;
-    // then, when no score exceeds the running maximum m, the step of the online softmax: s[j] =
-    // e^(s[j] - m) (e^-inf = 0, as exp_row), *l += sum(s, n), and true. False: only scaled.
-    // NULL: scaled and weighed by the caller.
-    bool (*weights)(float *s, int n, int a, int b, float scale, float m, float *l);
+    // A tile's step of the online softmax for one query: its scores s[0..n) (n <= 32) scaled,
+    // s[j] *= scale for j in [a, b) (a < b), -inf elsewhere; when the largest, M, exceeds the
+    // running maximum *m: *rescale = e^(*m - M) (exp_row's arithmetic), *l *= *rescale, *m = M,
+    // and true; then s[j] = e^(s[j] - *m) (e^-inf = 0, as exp_row) and *l += sum(s, n).
+    // NULL: the caller does it.
+    bool (*weights)(float *s, int n, int a, int b, float scale, float *m, float *l, float *rescale);
     // n rows of hd elements of type t (row j at src + j * stride bytes) as floats into dst (row j
     // at dst + j * hd), as the type's decoder gives them; false (nothing done) for a type it does
     // not take. NULL: none taken.

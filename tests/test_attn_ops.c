@@ -141,38 +141,46 @@ static void test_q8_0(const gl_attn_ops *set, const gl_attn_ops *ref) {
     CHECK(first_diff(x, want, N) < 0, "q8_0_to_f32 differs from the type's own decoder");
 }
 
-// The softmax step's fast path: the scores scaled and masked outside [a, b), the weights and
-// their sum as exp_row and sum give them; a score above the maximum leaves it to the general
-// path with the scores only scaled.
+// The softmax step of one query over a tile: the scores scaled and masked outside [a, b), the
+// running maximum raised (and the sum scaled by e^(m_old - m)) when a score exceeds it, the
+// weights and their sum as exp_row and sum give them; with maxima below, at and above the scores.
 static void test_weights(const gl_attn_ops *set, const gl_attn_ops *ref) {
     if (!set->weights) return;
     const float scale = 0.125f;
     float raw[MAX_KEYS + 16], s[MAX_KEYS + 16], d[MAX_KEYS], want[MAX_KEYS];
-    for (int n = 1; n <= MAX_KEYS; n++) {
-        const int a = n % 4 == 0 ? n / 4 : 0, b = n % 5 == 0 ? n - 1 : n;
-        float m = -INFINITY;
-        for (int j = 0; j < n + 16; j++) raw[j] = 24 * gauss();
-        for (int j = 0; j < n; j++) {
-            d[j] = j >= a && j < b ? raw[j] * scale : -INFINITY;
-            m = d[j] > m ? d[j] : m;
+    for (int n = 1; n <= MAX_KEYS; n++)
+        for (int kind = 0; kind < 4; kind++) { // running maximum: -inf, below, at, above the tile's
+            const int a = n % 4 == 0 ? n / 4 : 0, b = n % 5 == 0 ? n - 1 : n;
+            float top = -INFINITY;
+            for (int j = 0; j < n + 16; j++) raw[j] = 24 * gauss();
+            for (int j = 0; j < n; j++) {
+                d[j] = j >= a && j < b ? raw[j] * scale : -INFINITY;
+                top = d[j] > top ? d[j] : top;
+            }
+            const float m0 = kind == 0 ? -INFINITY : kind == 1 ? top - 1 - fabsf(gauss()) : kind == 2 ? top : top + fabsf(gauss());
+            const float l0 = kind == 0 ? 0.0f : 1.5f;
+            // the step written out with the scalar set's exp and sum
+            float want_m = m0, want_l = l0, want_r = 0;
+            if (top > m0) {
+                const float diff = m0 - top;
+                gl_vec_ops_scalar.exp_row(&want_r, &diff, 1);
+                want_l *= want_r;
+                want_m = top;
+            }
+            for (int j = 0; j < n; j++) d[j] = d[j] == -INFINITY ? -INFINITY : d[j] - want_m;
+            gl_vec_ops_scalar.exp_row(want, d, n);
+            want_l += ref->sum(want, n);
+            float m = m0, l = l0, r = 0;
+            memcpy(s, raw, sizeof s);
+            const bool grew = set->weights(s, n, a, b, scale, &m, &l, &r);
+            CHECK(grew == (top > m0), "weights n=%d kind %d: grew %d", n, kind, grew);
+            const int e = first_diff(s, want, n);
+            CHECK(e < 0, "weights n=%d kind %d: key %d %a, scalar set %a", n, kind, e, e < 0 ? 0.0 : s[e], e < 0 ? 0.0 : want[e]);
+            CHECK(memcmp(&l, &want_l, sizeof l) == 0, "weights n=%d kind %d: sum %a, scalar set %a", n, kind, l, want_l);
+            CHECK(memcmp(&m, &want_m, sizeof m) == 0, "weights n=%d kind %d: maximum %a, want %a", n, kind, m, want_m);
+            CHECK(!grew || memcmp(&r, &want_r, sizeof r) == 0, "weights n=%d kind %d: rescale %a, want %a", n, kind, r, want_r);
+            CHECK(first_diff(s + n, raw + n, 16) < 0, "weights n=%d: wrote past the tile", n);
         }
-        if (n % 3 == 0) m += fabsf(gauss());
-        for (int j = 0; j < n; j++) d[j] = d[j] == -INFINITY ? -INFINITY : d[j] - m;
-        gl_vec_ops_scalar.exp_row(want, d, n);
-        const float l0 = 1.5f, want_l = l0 + ref->sum(want, n);
-        float l = l0;
-        memcpy(s, raw, sizeof s);
-        CHECK(set->weights(s, n, a, b, scale, m, &l), "weights n=%d: declined with no score above the maximum", n);
-        const int e = first_diff(s, want, n);
-        CHECK(e < 0, "weights n=%d: key %d %a, scalar set %a", n, e, e < 0 ? 0.0 : s[e], e < 0 ? 0.0 : want[e]);
-        CHECK(memcmp(&l, &want_l, sizeof l) == 0, "weights n=%d: sum %a, scalar set %a", n, l, want_l);
-        CHECK(first_diff(s + n, raw + n, 16) < 0, "weights n=%d: wrote past the tile", n);
-        memcpy(s, raw, sizeof s), l = l0;
-        const float low = m - 1e6f; // every seen score above it
-        CHECK(!set->weights(s, n, a, b, scale, low, &l) && l == l0, "weights n=%d: took a score above the maximum", n);
-        for (int j = 0; j < n; j++) want[j] = j >= a && j < b ? raw[j] * scale : -INFINITY;
-        CHECK(first_diff(s, want, n) < 0, "weights n=%d: declined but did not leave the scores scaled", n);
-    }
 }
 
 // Decoding a tile's rows (the F16 and Q8_0 caches) gives what the types' decoders give.

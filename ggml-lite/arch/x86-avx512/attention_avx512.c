@@ -305,24 +305,29 @@ static inline float sum_32(__m512 x0, __m512 x1) {
     return _mm_cvtss_f32(_mm_add_ss(u, _mm_movehdup_ps(u)));
 }
 
-static bool weights(float *s, int n, int a, int b, float scale, float m, float *l) {
+static bool weights(float *s, int n, int a, int b, float scale, float *m, float *l, float *rescale) {
     const __mmask32 seen = (__mmask32)((b >= 32 ? 0xffffffffu : (1u << b) - 1) & ~((1u << a) - 1));
     const __m512 none = _mm512_set1_ps(-INFINITY), sc = _mm512_set1_ps(scale);
-    __m512 x0 = _mm512_mask_mul_ps(none, (__mmask16)seen, _mm512_loadu_ps(s), sc);
-    __m512 x1 = _mm512_mask_mul_ps(none, (__mmask16)(seen >> 16), _mm512_loadu_ps(s + 16), sc);
+    const __m512 x0 = _mm512_mask_mul_ps(none, (__mmask16)seen, _mm512_loadu_ps(s), sc);
+    const __m512 x1 = _mm512_mask_mul_ps(none, (__mmask16)(seen >> 16), _mm512_loadu_ps(s + 16), sc);
+    __m512 mv = _mm512_set1_ps(*m);
+    // a score above the maximum: the usual case once it settles is none (two compares, no
+    // horizontal maximum)
+    const bool grows = (_mm512_cmp_ps_mask(x0, mv, _CMP_GT_OQ) | _mm512_cmp_ps_mask(x1, mv, _CMP_GT_OQ)) != 0;
+    if (grows) {
+        const float top = _mm512_reduce_max_ps(_mm512_max_ps(x0, x1));
+        *rescale = _mm_cvtss_f32(_mm512_castps512_ps128(exp_ref16(_mm512_set1_ps(*m - top))));
+        *l *= *rescale;
+        *m = top;
+        mv = _mm512_set1_ps(top);
+    }
+    const __m512 w0 = exp_ref16(_mm512_sub_ps(x0, mv)), w1 = exp_ref16(_mm512_sub_ps(x1, mv));
     const __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
     const __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
-    if (!(_mm512_reduce_max_ps(_mm512_max_ps(x0, x1)) <= m)) {
-        _mm512_mask_storeu_ps(s, m0, x0);
-        _mm512_mask_storeu_ps(s + 16, m1, x1);
-        return false;
-    }
-    const __m512 mv = _mm512_set1_ps(m);
-    x0 = exp_ref16(_mm512_sub_ps(x0, mv)), x1 = exp_ref16(_mm512_sub_ps(x1, mv));
-    _mm512_mask_storeu_ps(s, m0, x0);
-    _mm512_mask_storeu_ps(s + 16, m1, x1);
-    *l += n == 32 ? sum_32(x0, x1) : gl_attn_ops_avx2.sum(s, n);
-    return true;
+    _mm512_mask_storeu_ps(s, m0, w0);
+    _mm512_mask_storeu_ps(s + 16, m1, w1);
+    *l += n == 32 ? sum_32(w0, w1) : gl_attn_ops_avx2.sum(s, n);
+    return grows;
 }
 
 // ---- decoding ---------------------------------------------------------------------------------
