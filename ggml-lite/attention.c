@@ -118,7 +118,7 @@ static void prefetch_rows(const char *p, size_t stride, int n, size_t bytes) {
 }
 
 size_t gl_attn_scratch_floats(int n_q, int head_dim) {
-    return 2 * (size_t)n_q * GL_ATTN_TILE + GL_ATTN_TILE + (size_t)n_q + 2 * (size_t)GL_ATTN_TILE * head_dim +
+    return 2 * (size_t)n_q * GL_ATTN_TILE + GL_ATTN_TILE + 3 * (size_t)n_q + 2 * (size_t)GL_ATTN_TILE * head_dim +
            (size_t)n_q * head_dim + GL_ATTN_OPS_SCRATCH(n_q, head_dim);
 }
 
@@ -137,7 +137,8 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
     float *rescale = p + (size_t)n_q * GL_ATTN_TILE;    // [n_q][TILE] scale factors
     float *d = rescale + (size_t)n_q * GL_ATTN_TILE;    // [TILE] score - running maximum
     uint32_t *grows = (uint32_t *)(d + GL_ATTN_TILE);   // [n_q] keys that raise the maximum
-    float *vt = d + GL_ATTN_TILE + n_q;                 // [TILE][hd] decoded values
+    int *ta = (int *)(grows + n_q), *tb = ta + n_q;      // [n_q] each the keys of the tile seen
+    float *vt = d + GL_ATTN_TILE + 3 * (size_t)n_q;     // [TILE][hd] decoded values
     float *kt = vt + (size_t)GL_ATTN_TILE * hd;         // [TILE][hd] decoded keys (float key types)
     float *qf = kt + (size_t)GL_ATTN_TILE * hd;         // [n_q][hd] the queries as floats
     float *ops_scratch = qf + (size_t)n_q * hd;
@@ -164,16 +165,23 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
         if (fk && !(kv->k_type == GL_TYPE_F16 && ops->dots_f16)) decode_rows(kv->k_type, kv->k + (size_t)(t0 + r0) * kv->k_stride, kv->k_stride, n - r0, hd, kt + (size_t)r0 * hd);
         decode_rows(kv->v_type, kv->v + (size_t)(t0 + r0) * kv->v_stride, kv->v_stride, n - r0, hd, vt + (size_t)r0 * hd);
         tile_dots(kv, st, ops, qf, fk ? kt : NULL, t0, r0, n, p, ops_scratch);
-        for (int i = 0; i < n_q; i++) {
-            float *s = p + (size_t)i * GL_ATTN_TILE;
+        for (int i = 0; i < n_q; i++) { // the keys of the tile query i sees: [t0 + ta[i], t0 + tb[i])
             const int lo = st->lo[i] > j0 ? st->lo[i] : j0, hi = st->hi[i] < j1 ? st->hi[i] : j1;
-            const int a = lo > t0 ? lo : t0, b = hi < t0 + n ? hi : t0 + n;
-            if (a >= b) { // sees none of this tile
-                memset(s, 0, (size_t)n * sizeof(float));
-                grows[i] = 0;
-                continue;
+            ta[i] = (lo > t0 ? lo : t0) - t0, tb[i] = (hi < t0 + n ? hi : t0 + n) - t0;
+        }
+        if (ops->weights_tile && kv->softcap <= 0) {
+            ops->weights_tile(p, GL_ATTN_TILE, n_q, n, ta, tb, kv->scale, st->m, st->l, rescale, grows);
+            for (int i = 0; i < n_q; i++) grows[i] >>= r0;
+        } else {
+            for (int i = 0; i < n_q; i++) {
+                float *s = p + (size_t)i * GL_ATTN_TILE;
+                if (ta[i] >= tb[i]) { // sees none of this tile
+                    memset(s, 0, (size_t)n * sizeof(float));
+                    grows[i] = 0;
+                    continue;
+                }
+                grows[i] = softmax_step(kv, ops, st, i, t0 + ta[i], t0 + tb[i], t0, n, s, rescale + (size_t)i * GL_ATTN_TILE, d) >> r0;
             }
-            grows[i] = softmax_step(kv, ops, st, i, a, b, t0, n, s, rescale + (size_t)i * GL_ATTN_TILE, d) >> r0;
         }
         ops->accumulate(st->acc, n_q, vt + (size_t)r0 * hd, n - r0, hd, p + r0, rescale + r0, GL_ATTN_TILE, grows);
     }

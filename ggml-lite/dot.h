@@ -108,6 +108,11 @@ typedef struct {
     // and true; then s[j] = e^(s[j] - *m) (e^-inf = 0, as exp_row) and *l += sum(s, n).
     // NULL: the caller does it.
     bool (*weights)(float *s, int n, int a, int b, float scale, float *m, float *l, float *rescale);
+    // weights for n_q queries of a tile at once: query i's scores at s + i * ld, its keys [a[i],
+    // b[i]) (a[i] >= b[i]: none, its row zeros), its m[i], l[i] and rescale[i * ld + a[i]];
+    // grows[i] = 1 << a[i] where its maximum grew, else 0. NULL: weights query by query.
+    void (*weights_tile)(float *s, int ld, int n_q, int n, const int *a, const int *b, float scale, float *m, float *l,
+                         float *rescale, uint32_t *grows);
     // n rows of hd elements of type t (row j at src + j * stride bytes) as floats into dst (row j
     // at dst + j * hd), as the type's decoder gives them; false (nothing done) for a type it does
     // not take. NULL: none taken.

@@ -183,6 +183,38 @@ static void test_weights(const gl_attn_ops *set, const gl_attn_ops *ref) {
         }
 }
 
+// The tile's softmax for several queries at once gives, query by query, what weights gives; a
+// query that sees none of the tile gets a row of zeros and no rescale.
+static void test_weights_tile(const gl_attn_ops *set) {
+    if (!set->weights_tile) return;
+    enum { NQ = 6, LD = MAX_KEYS + 2 };
+    static float raw[NQ * LD], got[NQ * LD], want[NQ * LD], r_got[NQ * LD], r_want[NQ * LD];
+    for (int n = 1; n <= MAX_KEYS; n += 3) {
+        int a[NQ], b[NQ];
+        float m_got[NQ], l_got[NQ], m_want[NQ], l_want[NQ];
+        uint32_t grows[NQ];
+        for (int i = 0; i < NQ * LD; i++) raw[i] = 24 * gauss(), r_got[i] = r_want[i] = 7;
+        for (int i = 0; i < NQ; i++) {
+            a[i] = i == 3 ? n : (i * 5) % n, b[i] = i == 3 ? n : n - (i * 3) % (n - a[i]); // query 3 sees none
+            m_got[i] = m_want[i] = i % 2 ? -INFINITY : 2 * gauss();
+            l_got[i] = l_want[i] = i % 2 ? 0.0f : 3.0f;
+        }
+        memcpy(got, raw, sizeof got), memcpy(want, raw, sizeof want);
+        set->weights_tile(got, LD, NQ, n, a, b, 0.25f, m_got, l_got, r_got, grows);
+        for (int i = 0; i < NQ; i++) {
+            float *w = want + i * LD;
+            bool grew = false;
+            if (a[i] >= b[i]) memset(w, 0, (size_t)n * sizeof(float));
+            else grew = set->weights(w, n, a[i], b[i], 0.25f, &m_want[i], &l_want[i], &r_want[i * LD + a[i]]);
+            CHECK(grows[i] == (grew ? 1u << a[i] : 0), "weights_tile n=%d query %d: grows %x", n, i, grows[i]);
+            CHECK(m_got[i] == m_want[i] && memcmp(&l_got[i], &l_want[i], sizeof(float)) == 0,
+                  "weights_tile n=%d query %d: maximum or sum differs from weights", n, i);
+        }
+        CHECK(first_diff(got, want, NQ * LD) < 0 && first_diff(r_got, r_want, NQ * LD) < 0,
+              "weights_tile n=%d: weights or rescale factors differ from weights", n);
+    }
+}
+
 // Decoding a tile's rows (the F16 and Q8_0 caches) gives what the types' decoders give.
 static void test_rows_to_f32(const gl_attn_ops *set) {
     if (!set->rows_to_f32) return;
@@ -217,6 +249,7 @@ int main(void) {
     test_sum_exp(k->attn, &gl_attn_ops_scalar);
     test_q8_0(k->attn, &gl_attn_ops_scalar);
     test_weights(k->attn, &gl_attn_ops_scalar);
+    test_weights_tile(k->attn);
     test_rows_to_f32(k->attn);
     return test_failures ? 1 : 0;
 }

@@ -305,7 +305,8 @@ static inline float sum_32(__m512 x0, __m512 x1) {
     return _mm_cvtss_f32(_mm_add_ss(u, _mm_movehdup_ps(u)));
 }
 
-static bool weights(float *s, int n, int a, int b, float scale, float *m, float *l, float *rescale) {
+static inline __attribute__((always_inline)) bool weights_one(float *s, int n, int a, int b, float scale, float *m,
+                                                            float *l, float *rescale) {
     const __mmask32 seen = (__mmask32)((b >= 32 ? 0xffffffffu : (1u << b) - 1) & ~((1u << a) - 1));
     const __m512 none = _mm512_set1_ps(-INFINITY), sc = _mm512_set1_ps(scale);
     const __m512 x0 = _mm512_mask_mul_ps(none, (__mmask16)seen, _mm512_loadu_ps(s), sc);
@@ -328,6 +329,22 @@ static bool weights(float *s, int n, int a, int b, float scale, float *m, float 
     _mm512_mask_storeu_ps(s + 16, m1, w1);
     *l += n == 32 ? sum_32(w0, w1) : gl_attn_ops_avx2.sum(s, n);
     return grows;
+}
+
+static bool weights(float *s, int n, int a, int b, float scale, float *m, float *l, float *rescale) {
+    return weights_one(s, n, a, b, scale, m, l, rescale);
+}
+
+static void weights_tile(float *s, int ld, int n_q, int n, const int *a, const int *b, float scale, float *m, float *l,
+                         float *rescale, uint32_t *grows) {
+    for (int i = 0; i < n_q; i++, s += ld, rescale += ld) {
+        if (a[i] >= b[i]) {
+            memset(s, 0, (size_t)n * sizeof(float));
+            grows[i] = 0;
+        } else {
+            grows[i] = weights_one(s, n, a[i], b[i], scale, &m[i], &l[i], &rescale[a[i]]) ? 1u << a[i] : 0;
+        }
+    }
 }
 
 // ---- decoding ---------------------------------------------------------------------------------
@@ -358,5 +375,5 @@ static void q8_0_to_f32(const void *x, float *y, int n) { gl_attn_ops_avx2.q8_0_
 
 const gl_attn_ops gl_attn_ops_avx512 = {
     .dots = dots, .dots_f16 = dots_f16, .dots_q8_0 = dots_q8_0, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
-    .weights = weights, .rows_to_f32 = rows_to_f32,
+    .weights = weights, .weights_tile = weights_tile, .rows_to_f32 = rows_to_f32,
 };
