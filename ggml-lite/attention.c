@@ -142,6 +142,7 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
     float *kt = vt + (size_t)GL_ATTN_TILE * hd;         // [TILE][hd] decoded keys (float key types)
     float *qf = kt + (size_t)GL_ATTN_TILE * hd;         // [n_q][hd] the queries as floats
     float *ops_scratch = qf + (size_t)n_q * hd;
+    if (kv->k_type == GL_TYPE_Q8_0 && ops->prepare_q8_0) ops->prepare_q8_0(st->q, st->q_stride, n_q, hd, ops_scratch);
     if (fk)
         for (int i = 0; i < n_q; i++) decode_rows(gl_get_type_traits(kv->k_type)->vec_dot_type, st->q + (size_t)i * st->q_stride, 0, 1, hd, qf + (size_t)i * hd);
     // Tiles on a fixed grid of key indices + kv->grid (whatever range is asked), so that a

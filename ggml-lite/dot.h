@@ -92,6 +92,10 @@ typedef struct {
     // block after block from x = 0.
     void (*dots_q8_0)(const char *q, size_t q_stride, int n_q, const char *k, size_t k_stride, int n, int hd,
                       float *s, int ld, float *scratch);
+    // Called (when not NULL) once for a block of Q8_0 queries before their dots_q8_0 calls, with
+    // the scratch those calls get: what the set's dots_q8_0 needs of the queries, laid out there
+    // once instead of every tile.
+    void (*prepare_q8_0)(const char *q, size_t q_stride, int n_q, int hd, float *scratch);
     // For each query i, key after key, element by element: acc_i *= rescale[i * ld + j] where bit
     // j of grows[i] is set, then acc_i = fma(v_j, w[i * ld + j], acc_i) (acc_i at acc + i * hd,
     // v_j at v + j * hd).

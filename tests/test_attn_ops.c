@@ -81,6 +81,7 @@ static void test_dots_q8_0(const gl_attn_ops *set, const gl_attn_ops *ref) {
             if (n_q > 1) memset(q[nb].qs, 0x81, QK8_0);
             const char *keys = (const char *)(k + ROW_BLOCKS - nb);
             memset(got, 0, sizeof got), memset(want, 0, sizeof want);
+            if (set->prepare_q8_0) set->prepare_q8_0((const char *)q, nb * sizeof(block_q8_0), n_q, hd, scratch);
             set->dots_q8_0((const char *)q, nb * sizeof(block_q8_0), n_q, keys, ROW_BLOCKS * sizeof(block_q8_0), n, hd,
                            got, LD, scratch);
             ref->dots_q8_0((const char *)q, nb * sizeof(block_q8_0), n_q, keys, ROW_BLOCKS * sizeof(block_q8_0), n, hd,

@@ -148,7 +148,7 @@ static void offset_queries(const char *q, size_t q_stride, int n_q, int nb, uint
         for (int b = 0; b < nb; b++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)qb[b].qs);
             _mm256_storeu_si256((__m256i *)(qu + ((size_t)i * nb + b) * QK8_0), _mm256_xor_si256(v, flip));
-            dq[(size_t)i * nb + b] = gl_fp16_to_fp32(qb[b].d);
+            dq[(size_t)i * nb + b] = _cvtsh_ss(qb[b].d);
         }
     }
 }
@@ -183,10 +183,10 @@ static inline __attribute__((always_inline)) void transpose_block(const char *bl
 
 static void dots_q8_0(const char *q, size_t q_stride, int n_q, const char *k, size_t k_stride, int n, int hd,
                       float *s, int ld, float *scratch) {
+    (void)q, (void)q_stride;
     const int nb = hd / QK8_0;
-    float *dq = scratch;                           // [n_q][nb] the queries' scales
-    uint8_t *qu = (uint8_t *)(scratch + (size_t)n_q * nb); // [n_q][nb][32] offset quants
-    offset_queries(q, q_stride, n_q, nb, qu, dq);
+    const float *dq = scratch;                                   // [n_q][nb] the queries' scales
+    const uint8_t *qu = (const uint8_t *)(scratch + (size_t)n_q * nb); // [n_q][nb][32] offset quants
     const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32((int)k_stride));
     const __m512i ones = _mm512_set1_epi8(1);
@@ -212,6 +212,12 @@ static void dots_q8_0(const char *q, size_t q_stride, int n_q, const char *k, si
             }
         }
     }
+}
+
+// The queries offset and their scales apart, once per block of queries (prepare_q8_0).
+static void prepare_q8_0(const char *q, size_t q_stride, int n_q, int hd, float *scratch) {
+    const int nb = hd / QK8_0;
+    offset_queries(q, q_stride, n_q, nb, (uint8_t *)(scratch + (size_t)n_q * nb), scratch);
 }
 
 // ---- values -------------------------------------------------------------------------------------
@@ -374,6 +380,6 @@ static float sum(const float *x, int n) { return gl_attn_ops_avx2.sum(x, n); }
 static void q8_0_to_f32(const void *x, float *y, int n) { gl_attn_ops_avx2.q8_0_to_f32(x, y, n); }
 
 const gl_attn_ops gl_attn_ops_avx512 = {
-    .dots = dots, .dots_f16 = dots_f16, .dots_q8_0 = dots_q8_0, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
+    .dots = dots, .dots_f16 = dots_f16, .dots_q8_0 = dots_q8_0, .prepare_q8_0 = prepare_q8_0, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
     .weights = weights, .weights_tile = weights_tile, .rows_to_f32 = rows_to_f32,
 };
