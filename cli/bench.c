@@ -2,8 +2,10 @@
 // pp N: N tokens (BOS, then fixed pseudo-random ids) evaluated from an empty cache in one
 // decode; tg N: N single-token decodes; -gp P,T (as ik_llama.cpp's llama-bench): tgT@ppP, the
 // speed of T single-token decodes after a P-token prompt (only the decodes are timed: the
-// generation speed deep in a long context). One warm-up run, then -r timed runs; the result is
-// the mean ± sample standard deviation of tokens/s over the runs.
+// generation speed deep in a long context); -d D (llama.cpp's --n-depth): the pp and tg tests
+// run after an untimed D-token prompt already in the cache (pp512 @ d4096: prompt speed deep in
+// a long context). One warm-up run, then -r timed runs; the result is the mean ± sample standard
+// deviation of tokens/s over the runs.
 // `bench --kernels` runs ggml-lite's kernel micro-benchmark instead; with -md DRAFT (or
 // --lookup-ngram N) the tg tests compare speculative decoding with the target alone
 // (bench_spec.c).
@@ -37,6 +39,8 @@ static void usage(FILE *out) {
           "  -b, --batch-size N        prompt tokens per forward chunk (default: 512)\n"
           "  -gp P,T                   T generated tokens after a P-token prompt (tgT@ppP;\n"
           "                            repeat -gp for more pairs)\n"
+          "  -d, --n-depth D[,D...]    run the pp and tg tests with D tokens already in the\n"
+          "                            cache (untimed; default: 0)\n"
           "  -ctk, -ctv TYPE           KV cache types: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1\n"
           "                            iq4_nl (default: f16)\n"
           "  -fa, --flash-attn [on|off|auto]  fused attention (default: auto)\n"
@@ -78,7 +82,7 @@ static bool parse_list(const char *flag, const char *s, int min, int_list *out) 
 }
 
 typedef struct {
-    int n_prompt, n_gen, n_threads;
+    int n_prompt, n_gen, n_threads, depth;
     bool gen_after_prompt; // -gp: only the n_gen decodes are timed
     double *ns;   // per run
     double avg_ns, sd_ns, avg_ts, sd_ts;
@@ -91,22 +95,49 @@ static uint32_t rng_next(uint32_t *s) { // xorshift32: fixed inputs, same every 
     return *s;
 }
 
-// One timed run of a test; returns nanoseconds, or -1 on error (message printed).
-static double run_once(ll_context *ctx, const ll_vocab *v, int n_prompt, int n_gen, bool gen_only) {
+// n pseudo-random token ids (the first BOS when from_start), fixed by *seed.
+static ll_token *bench_tokens(const ll_vocab *v, int n, bool from_start, uint32_t *seed) {
+    ll_token *toks = malloc((size_t)n * sizeof *toks);
+    if (!toks) {
+        fputs("llamalite: out of memory\n", stderr);
+        return NULL;
+    }
+    const uint32_t n_vocab = (uint32_t)ll_vocab_n_tokens(v);
+    for (int i = 0; i < n; i++) toks[i] = (ll_token)(rng_next(seed) % n_vocab);
+    if (from_start && ll_vocab_bos(v) >= 0) toks[0] = ll_vocab_bos(v);
+    return toks;
+}
+
+// Brings the cache to `depth` tokens: rolled back to them when it holds them (the depth prompt
+// of an earlier run), else evaluated anew. Returns 0, or -1 (message printed).
+static int fill_depth(ll_context *ctx, const ll_vocab *v, int depth) {
     char err[512];
-    int n_vocab = ll_vocab_n_tokens(v);
+    if (depth > 0 && ll_n_past(ctx) >= depth) {
+        ll_kv_truncate(ctx, depth);
+        if (ll_n_past(ctx) == depth) return 0;
+    }
+    ll_kv_clear(ctx);
+    if (depth == 0) return 0;
+    uint32_t seed = 54321;
+    ll_token *toks = bench_tokens(v, depth, true, &seed);
+    if (!toks) return -1;
+    int r = ll_decode(ctx, toks, depth, err, sizeof err);
+    free(toks);
+    if (r != 0) fprintf(stderr, "llamalite: %s\n", err);
+    return r == 0 ? 0 : -1;
+}
+
+// One timed run of a test after `depth` cached tokens; returns nanoseconds, or -1 on error
+// (message printed).
+static double run_once(ll_context *ctx, const ll_vocab *v, int depth, int n_prompt, int n_gen, bool gen_only) {
+    char err[512];
     ll_token bos = ll_vocab_bos(v);
     uint32_t seed = 12345;
-    ll_kv_clear(ctx);
+    if (fill_depth(ctx, v, depth) != 0) return -1;
     double t0 = cli_now();
     if (n_prompt > 0) {
-        ll_token *toks = malloc((size_t)n_prompt * sizeof *toks);
-        if (!toks) {
-            fputs("llamalite: out of memory\n", stderr);
-            return -1;
-        }
-        for (int i = 0; i < n_prompt; i++) toks[i] = (ll_token)(rng_next(&seed) % (uint32_t)n_vocab);
-        if (bos >= 0) toks[0] = bos;
+        ll_token *toks = bench_tokens(v, n_prompt, depth == 0, &seed);
+        if (!toks) return -1;
         int r = ll_decode(ctx, toks, n_prompt, err, sizeof err);
         free(toks);
         if (r != 0) {
@@ -115,6 +146,7 @@ static double run_once(ll_context *ctx, const ll_vocab *v, int n_prompt, int n_g
         }
     }
     if (gen_only) t0 = cli_now();
+    const int n_vocab = ll_vocab_n_tokens(v);
     ll_token t = bos >= 0 ? bos : 0;
     for (int i = 0; i < n_gen; i++) {
         if (ll_decode(ctx, &t, 1, err, sizeof err) != 0) {
@@ -178,6 +210,7 @@ static void print_md_row(const ll_model *m, const bench_result *r, const cache_c
     else if (r->n_prompt && r->n_gen) snprintf(test, sizeof test, "pp%d+tg%d", r->n_prompt, r->n_gen);
     else if (r->n_prompt) snprintf(test, sizeof test, "pp%d", r->n_prompt);
     else snprintf(test, sizeof test, "tg%d", r->n_gen);
+    if (r->depth > 0) snprintf(test + strlen(test), sizeof test - strlen(test), " @ d%d", r->depth);
     snprintf(ts, sizeof ts, "%.2f ± %.2f", r->avg_ts, r->sd_ts);
     // "±" is two bytes but one column: pad by hand.
     printf("| %-30.30s | %10s | %10s | %-7s | %7d | ", ll_model_desc(m), size, params, "CPU", r->n_threads);
@@ -205,11 +238,11 @@ static void print_json_obj(const char *path, const ll_model *m, const bench_resu
     print_json_string(ll_model_desc(m));
     printf(",\n    \"model_size\": %llu,\n    \"model_n_params\": %llu,\n"
            "    \"n_batch\": %d,\n    \"n_threads\": %d,\n    \"type_k\": \"%s\",\n"
-           "    \"type_v\": \"%s\",\n    \"n_prompt\": %d,\n    \"n_gen\": %d,\n"
+           "    \"type_v\": \"%s\",\n    \"n_prompt\": %d,\n    \"n_gen\": %d,\n    \"n_depth\": %d,\n"
            "    \"avg_ns\": %.0f,\n    \"stddev_ns\": %.0f,\n    \"avg_ts\": %.6f,\n"
            "    \"stddev_ts\": %.6f,\n    \"samples_ns\": [",
            (unsigned long long)ll_model_size_bytes(m), (unsigned long long)ll_model_n_params(m),
-           n_batch, r->n_threads, tk, tv, r->n_prompt, r->n_gen, r->avg_ns, r->sd_ns, r->avg_ts,
+           n_batch, r->n_threads, tk, tv, r->n_prompt, r->n_gen, r->depth, r->avg_ns, r->sd_ns, r->avg_ts,
            r->sd_ts);
     for (int i = 0; i < reps; i++) printf("%s%.0f", i ? ", " : " ", r->ns[i]);
     printf(" ],\n    \"samples_ts\": [");
@@ -222,7 +255,7 @@ static void print_json_obj(const char *path, const ll_model *m, const bench_resu
 int cmd_bench(int argc, char **argv) {
     cli_params p;
     args_defaults(&p);
-    int_list prompts = {{512}, 1}, gens = {{128}, 1}, threads = {{0}, 1};
+    int_list prompts = {{512}, 1}, gens = {{128}, 1}, threads = {{0}, 1}, depths = {{0}, 1};
     int gp[MAX_LIST][2], n_gp = 0; // -gp pairs
     int reps = 5;
     bool json = false, kernels = false;
@@ -249,6 +282,8 @@ int cmd_bench(int argc, char **argv) {
                 return 1;
             }
             gp[n_gp][0] = pair.v[0], gp[n_gp][1] = pair.v[1], n_gp++;
+        } else if (!strcmp(a, "-d") || !strcmp(a, "--n-depth")) {
+            if (!args_value(argc, argv, &i, &v) || !parse_list(a, v, 0, &depths)) return 1;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
             if (!args_value(argc, argv, &i, &v) || !parse_list(a, v, 0, &threads)) return 1;
         } else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) {
@@ -315,13 +350,16 @@ int cmd_bench(int argc, char **argv) {
         for (int kind = 0; kind < 3 && rc == 0; kind++) { // pp, tg, then -gp pairs
             const int_list *lens = kind == 0 ? &prompts : &gens;
             const int n_tests = kind == 2 ? n_gp : lens->n;
-            for (int li = 0; li < n_tests && rc == 0; li++) {
-                int n = kind == 2 ? gp[li][1] : lens->v[li];
+            for (int li = 0; li < n_tests * (kind == 2 ? 1 : depths.n) && rc == 0; li++) {
+                // -gp pairs once each; pp and tg tests at every depth
+                const int di = kind == 2 ? 0 : li % depths.n, test = kind == 2 ? li : li / depths.n;
+                int n = kind == 2 ? gp[test][1] : lens->v[test];
                 if (n == 0) continue;
-                bench_result r = {.n_prompt = kind == 0 ? n : kind == 2 ? gp[li][0] : 0,
-                                  .n_gen = kind == 0 ? 0 : n, .gen_after_prompt = kind == 2, .ns = ns};
+                bench_result r = {.n_prompt = kind == 0 ? n : kind == 2 ? gp[test][0] : 0,
+                                  .n_gen = kind == 0 ? 0 : n, .gen_after_prompt = kind == 2, .ns = ns,
+                                  .depth = kind == 2 ? 0 : depths.v[di]};
                 ll_context_params cp = ll_context_default_params();
-                cp.n_ctx = r.n_prompt + r.n_gen + 1; // +1: some engines keep a slot free
+                cp.n_ctx = r.depth + r.n_prompt + r.n_gen + 1; // +1: some engines keep a slot free
                 cp.n_batch = p.n_batch;
                 cp.n_threads = threads.v[ti];
                 cp.type_k = p.type_k;
@@ -334,11 +372,12 @@ int cmd_bench(int argc, char **argv) {
                     break;
                 }
                 r.n_threads = ll_n_threads(ctx);
-                // Warm-up: caches, page faults, thread start-up.
-                // (-gp: a short warm-up; the prompt of each timed run warms the cache rows.)
-                if (run_once(ctx, v, kind == 2 ? 1 : r.n_prompt, r.n_gen ? 1 : 0, false) < 0) rc = 1;
+                // Warm-up: caches, page faults, thread start-up (after the depth prompt, which
+                // the timed runs then roll back to). -gp: a short warm-up; the prompt of each
+                // timed run warms the cache rows.
+                if (run_once(ctx, v, r.depth, kind == 2 ? 1 : r.n_prompt, r.n_gen ? 1 : 0, false) < 0) rc = 1;
                 for (int k = 0; k < reps && rc == 0; k++) {
-                    ns[k] = run_once(ctx, v, r.n_prompt, r.n_gen, r.gen_after_prompt);
+                    ns[k] = run_once(ctx, v, r.depth, r.n_prompt, r.n_gen, r.gen_after_prompt);
                     if (ns[k] < 0) rc = 1;
                     cli_log(&p, 2, "bench: %s%d run %d/%d: %.2f ms\n", kind ? "tg" : "pp", n,
                             k + 1, reps, ns[k] / 1e6);

@@ -82,42 +82,32 @@ static void tile_dots(const gl_attn_kv *kv, const gl_attn_state *st, const gl_at
 }
 
 // Query i's scores s over the tile's keys [t0, t0 + n): scaled and soft-capped where it sees them
-// ([a, b)), -inf elsewhere; then its online softmax update: s becomes the weights, rescale[j]
-// the factor of key j where it raises the running maximum (bit j of the result).
+// ([a, b)), -inf elsewhere; then its online softmax step for the whole tile: when the tile's
+// largest score M raises the running maximum m, what was summed is scaled by e^(m - M) once
+// (bit a - t0 of the result, the factor in rescale[a - t0]: the values' sums are scaled before
+// the tile's first seen key); then s becomes the weights e^(s - m) and their sum is added.
 static uint32_t softmax_step(const gl_attn_kv *kv, const gl_attn_ops *ops, gl_attn_state *st, int i, int a, int b,
                              int t0, int n, float *s, float *rescale, float *d) {
-    if (ops->weights && kv->softcap <= 0) {
-        if (ops->weights(s, n, a - t0, b - t0, kv->scale, st->m[i], &st->l[i])) return 0;
-    } else {
-        for (int j = 0; j < a - t0; j++) s[j] = -INFINITY;
-        for (int j = a - t0; j < b - t0; j++) s[j] *= kv->scale;
-        if (kv->softcap > 0)
-            for (int j = a - t0; j < b - t0; j++) s[j] = kv->softcap * tanhf(s[j] / kv->softcap);
-        for (int j = b - t0; j < n; j++) s[j] = -INFINITY;
-    }
-    float m = st->m[i], l = st->l[i], top = -INFINITY;
+    if (ops->weights && kv->softcap <= 0)
+        return ops->weights(s, n, a - t0, b - t0, kv->scale, &st->m[i], &st->l[i], &rescale[a - t0]) ? 1u << (a - t0) : 0;
+    for (int j = 0; j < a - t0; j++) s[j] = -INFINITY;
+    for (int j = a - t0; j < b - t0; j++) s[j] *= kv->scale;
+    if (kv->softcap > 0)
+        for (int j = a - t0; j < b - t0; j++) s[j] = kv->softcap * tanhf(s[j] / kv->softcap);
+    for (int j = b - t0; j < n; j++) s[j] = -INFINITY;
+    float m = st->m[i], top = -INFINITY;
     for (int j = a - t0; j < b - t0; j++) top = s[j] > top ? s[j] : top;
     uint32_t grows = 0;
     if (top > m) {
-        for (int j = 0; j < n; j++) {
-            if (s[j] > m) {
-                grows |= 1u << j;
-                rescale[j] = expf(m - s[j]);
-                m = s[j];
-            }
-            d[j] = s[j] == -INFINITY ? -INFINITY : s[j] - m;
-        }
-    } else { // the usual case once the maximum settles: no key raises it
-        for (int j = 0; j < n; j++) d[j] = s[j] == -INFINITY ? -INFINITY : s[j] - m;
+        const float diff = m - top; // e^-inf = 0 on the first tile: nothing summed yet
+        gl_exp_row(&rescale[a - t0], &diff, 1);
+        st->l[i] *= rescale[a - t0];
+        st->m[i] = m = top;
+        grows = 1u << (a - t0);
     }
+    for (int j = 0; j < n; j++) d[j] = s[j] == -INFINITY ? -INFINITY : s[j] - m;
     gl_exp_row(s, d, n); // s = the weights (0 for masked keys)
-    if (grows) { // key by key, the sum scaled down where the maximum grows
-        for (int j = 0; j < n; j++) l = grows >> j & 1 ? l * rescale[j] + 1.0f : l + s[j];
-    } else { // the tile's weights summed apart
-        l += ops->sum(s, n);
-    }
-    st->m[i] = m;
-    st->l[i] = l;
+    st->l[i] += ops->sum(s, n);
     return grows;
 }
 
@@ -128,18 +118,17 @@ static void prefetch_rows(const char *p, size_t stride, int n, size_t bytes) {
 }
 
 size_t gl_attn_scratch_floats(int n_q, int head_dim) {
-    return 2 * (size_t)n_q * GL_ATTN_TILE + GL_ATTN_TILE + (size_t)n_q + 2 * (size_t)GL_ATTN_TILE * head_dim +
+    return 2 * (size_t)n_q * GL_ATTN_TILE + GL_ATTN_TILE + 3 * (size_t)n_q + 2 * (size_t)GL_ATTN_TILE * head_dim +
            (size_t)n_q * head_dim + GL_ATTN_OPS_SCRATCH(n_q, head_dim);
 }
 
-// Keys are taken as the reference engine takes them, one after another: a key that raises the
-// running maximum M first scales what was summed by e^(M_old - M) and weighs 1; any other key
-// weighs e^(s - M). Here the maxima of a tile come first (a prefix maximum), then all its
-// exponentials at once, then the values: the key-by-key arithmetic, vectorized (only the sum of
-// the weights of a tile where the maximum stays is added as one tile sum, which spares a chain
-// of dependent adds). Masked keys weigh e^-inf = 0 and add nothing. The scores and the values
-// of a tile are taken for all the queries at once (gl_attn_ops); a query that sees none of the
-// tile weighs its values 0, which leaves its sums as they were.
+// The online softmax goes a tile at a time, as the usual fused kernels do: a tile whose largest
+// score raises the running maximum M scales what was summed by e^(M_old - M) once, then every
+// key of the tile weighs e^(s - M). (The reference engine goes key by key; the two differ by
+// rounding only, and the tile step keeps the exponentials in whole vectors.) Masked keys weigh
+// e^-inf = 0 and add nothing. The scores and the values of a tile are taken for all the queries
+// at once (gl_attn_ops); a query that sees none of the tile weighs its values 0, which leaves its
+// sums as they were.
 void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float *scratch) {
     const int hd = kv->head_dim, n_q = st->n_q;
     const gl_attn_ops *ops = gl_kernels()->attn;
@@ -148,10 +137,12 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
     float *rescale = p + (size_t)n_q * GL_ATTN_TILE;    // [n_q][TILE] scale factors
     float *d = rescale + (size_t)n_q * GL_ATTN_TILE;    // [TILE] score - running maximum
     uint32_t *grows = (uint32_t *)(d + GL_ATTN_TILE);   // [n_q] keys that raise the maximum
-    float *vt = d + GL_ATTN_TILE + n_q;                 // [TILE][hd] decoded values
+    int *ta = (int *)(grows + n_q), *tb = ta + n_q;      // [n_q] each the keys of the tile seen
+    float *vt = d + GL_ATTN_TILE + 3 * (size_t)n_q;     // [TILE][hd] decoded values
     float *kt = vt + (size_t)GL_ATTN_TILE * hd;         // [TILE][hd] decoded keys (float key types)
     float *qf = kt + (size_t)GL_ATTN_TILE * hd;         // [n_q][hd] the queries as floats
     float *ops_scratch = qf + (size_t)n_q * hd;
+    if (kv->k_type == GL_TYPE_Q8_0 && ops->prepare_q8_0) ops->prepare_q8_0(st->q, st->q_stride, n_q, hd, ops_scratch);
     if (fk)
         for (int i = 0; i < n_q; i++) decode_rows(gl_get_type_traits(kv->k_type)->vec_dot_type, st->q + (size_t)i * st->q_stride, 0, 1, hd, qf + (size_t)i * hd);
     // Tiles on a fixed grid of key indices + kv->grid (whatever range is asked), so that a
@@ -175,16 +166,23 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
         if (fk && !(kv->k_type == GL_TYPE_F16 && ops->dots_f16)) decode_rows(kv->k_type, kv->k + (size_t)(t0 + r0) * kv->k_stride, kv->k_stride, n - r0, hd, kt + (size_t)r0 * hd);
         decode_rows(kv->v_type, kv->v + (size_t)(t0 + r0) * kv->v_stride, kv->v_stride, n - r0, hd, vt + (size_t)r0 * hd);
         tile_dots(kv, st, ops, qf, fk ? kt : NULL, t0, r0, n, p, ops_scratch);
-        for (int i = 0; i < n_q; i++) {
-            float *s = p + (size_t)i * GL_ATTN_TILE;
+        for (int i = 0; i < n_q; i++) { // the keys of the tile query i sees: [t0 + ta[i], t0 + tb[i])
             const int lo = st->lo[i] > j0 ? st->lo[i] : j0, hi = st->hi[i] < j1 ? st->hi[i] : j1;
-            const int a = lo > t0 ? lo : t0, b = hi < t0 + n ? hi : t0 + n;
-            if (a >= b) { // sees none of this tile
-                memset(s, 0, (size_t)n * sizeof(float));
-                grows[i] = 0;
-                continue;
+            ta[i] = (lo > t0 ? lo : t0) - t0, tb[i] = (hi < t0 + n ? hi : t0 + n) - t0;
+        }
+        if (ops->weights_tile && kv->softcap <= 0) {
+            ops->weights_tile(p, GL_ATTN_TILE, n_q, n, ta, tb, kv->scale, st->m, st->l, rescale, grows);
+            for (int i = 0; i < n_q; i++) grows[i] >>= r0;
+        } else {
+            for (int i = 0; i < n_q; i++) {
+                float *s = p + (size_t)i * GL_ATTN_TILE;
+                if (ta[i] >= tb[i]) { // sees none of this tile
+                    memset(s, 0, (size_t)n * sizeof(float));
+                    grows[i] = 0;
+                    continue;
+                }
+                grows[i] = softmax_step(kv, ops, st, i, t0 + ta[i], t0 + tb[i], t0, n, s, rescale + (size_t)i * GL_ATTN_TILE, d) >> r0;
             }
-            grows[i] = softmax_step(kv, ops, st, i, a, b, t0, n, s, rescale + (size_t)i * GL_ATTN_TILE, d) >> r0;
         }
         ops->accumulate(st->acc, n_q, vt + (size_t)r0 * hd, n - r0, hd, p + r0, rescale + r0, GL_ATTN_TILE, grows);
     }

@@ -80,8 +80,8 @@ typedef struct {
 #define GL_ATTN_OPS_SCRATCH(n_q, hd) ((size_t)32 * (hd) + (size_t)(n_q) * (hd))
 typedef struct {
     // s[i * ld + j] = q_i · k_j for n_q float queries (q_i at q + i * hd) and n float key rows
-    // (k_j at k + j * hd): when hd % 8 == 0, 8 lanes over steps of 8 (fused), the lanes added
-    // ((0+1)+(2+3))+((4+5)+(6+7)); else one fused chain.
+    // (k_j at k + j * hd): one fused chain over the elements, x = fma(q[d], k[d], x) from x = 0
+    // (SIMD sets: keys in lanes, no horizontal sums). scratch: GL_ATTN_OPS_SCRATCH floats.
     void (*dots)(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *scratch);
     // dots over F16 key rows (key j at k + j * k_stride), read as they are (the same scores as
     // dots over the decoded rows). NULL: the caller decodes them for dots.
@@ -92,6 +92,10 @@ typedef struct {
     // block after block from x = 0.
     void (*dots_q8_0)(const char *q, size_t q_stride, int n_q, const char *k, size_t k_stride, int n, int hd,
                       float *s, int ld, float *scratch);
+    // Called (when not NULL) once for a block of Q8_0 queries before their dots_q8_0 calls, with
+    // the scratch those calls get: what the set's dots_q8_0 needs of the queries, laid out there
+    // once instead of every tile.
+    void (*prepare_q8_0)(const char *q, size_t q_stride, int n_q, int hd, float *scratch);
     // For each query i, key after key, element by element: acc_i *= rescale[i * ld + j] where bit
     // j of grows[i] is set, then acc_i = fma(v_j, w[i * ld + j], acc_i) (acc_i at acc + i * hd,
     // v_j at v + j * hd).
@@ -102,11 +106,17 @@ typedef struct {
     float (*sum)(const float *x, int n);
     // n Q8_0 blocks' worth of elements as floats: d * q.
     void (*q8_0_to_f32)(const void *x, float *y, int n);
-    // A tile's scores s[0..n) (n <= 32) scaled: s[j] *= scale for j in [a, b), -inf elsewhere;
-    // then, when no score exceeds the running maximum m, the step of the online softmax: s[j] =
-    // e^(s[j] - m) (e^-inf = 0, as exp_row), *l += sum(s, n), and true. False: only scaled.
-    // NULL: scaled and weighed by the caller.
-    bool (*weights)(float *s, int n, int a, int b, float scale, float m, float *l);
+    // A tile's step of the online softmax for one query: its scores s[0..n) (n <= 32) scaled,
+    // s[j] *= scale for j in [a, b) (a < b), -inf elsewhere; when the largest, M, exceeds the
+    // running maximum *m: *rescale = e^(*m - M) (exp_row's arithmetic), *l *= *rescale, *m = M,
+    // and true; then s[j] = e^(s[j] - *m) (e^-inf = 0, as exp_row) and *l += sum(s, n).
+    // NULL: the caller does it.
+    bool (*weights)(float *s, int n, int a, int b, float scale, float *m, float *l, float *rescale);
+    // weights for n_q queries of a tile at once: query i's scores at s + i * ld, its keys [a[i],
+    // b[i]) (a[i] >= b[i]: none, its row zeros), its m[i], l[i] and rescale[i * ld + a[i]];
+    // grows[i] = 1 << a[i] where its maximum grew, else 0. NULL: weights query by query.
+    void (*weights_tile)(float *s, int ld, int n_q, int n, const int *a, const int *b, float scale, float *m, float *l,
+                         float *rescale, uint32_t *grows);
     // n rows of hd elements of type t (row j at src + j * stride bytes) as floats into dst (row j
     // at dst + j * hd), as the type's decoder gives them; false (nothing done) for a type it does
     // not take. NULL: none taken.

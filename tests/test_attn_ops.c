@@ -81,6 +81,7 @@ static void test_dots_q8_0(const gl_attn_ops *set, const gl_attn_ops *ref) {
             if (n_q > 1) memset(q[nb].qs, 0x81, QK8_0);
             const char *keys = (const char *)(k + ROW_BLOCKS - nb);
             memset(got, 0, sizeof got), memset(want, 0, sizeof want);
+            if (set->prepare_q8_0) set->prepare_q8_0((const char *)q, nb * sizeof(block_q8_0), n_q, hd, scratch);
             set->dots_q8_0((const char *)q, nb * sizeof(block_q8_0), n_q, keys, ROW_BLOCKS * sizeof(block_q8_0), n, hd,
                            got, LD, scratch);
             ref->dots_q8_0((const char *)q, nb * sizeof(block_q8_0), n_q, keys, ROW_BLOCKS * sizeof(block_q8_0), n, hd,
@@ -141,37 +142,77 @@ static void test_q8_0(const gl_attn_ops *set, const gl_attn_ops *ref) {
     CHECK(first_diff(x, want, N) < 0, "q8_0_to_f32 differs from the type's own decoder");
 }
 
-// The softmax step's fast path: the scores scaled and masked outside [a, b), the weights and
-// their sum as exp_row and sum give them; a score above the maximum leaves it to the general
-// path with the scores only scaled.
+// The softmax step of one query over a tile: the scores scaled and masked outside [a, b), the
+// running maximum raised (and the sum scaled by e^(m_old - m)) when a score exceeds it, the
+// weights and their sum as exp_row and sum give them; with maxima below, at and above the scores.
 static void test_weights(const gl_attn_ops *set, const gl_attn_ops *ref) {
     if (!set->weights) return;
     const float scale = 0.125f;
     float raw[MAX_KEYS + 16], s[MAX_KEYS + 16], d[MAX_KEYS], want[MAX_KEYS];
-    for (int n = 1; n <= MAX_KEYS; n++) {
-        const int a = n % 4 == 0 ? n / 4 : 0, b = n % 5 == 0 ? n - 1 : n;
-        float m = -INFINITY;
-        for (int j = 0; j < n + 16; j++) raw[j] = 24 * gauss();
-        for (int j = 0; j < n; j++) {
-            d[j] = j >= a && j < b ? raw[j] * scale : -INFINITY;
-            m = d[j] > m ? d[j] : m;
+    for (int n = 1; n <= MAX_KEYS; n++)
+        for (int kind = 0; kind < 4; kind++) { // running maximum: -inf, below, at, above the tile's
+            const int a = n % 4 == 0 ? n / 4 : 0, b = n % 5 == 0 ? n - 1 : n;
+            float top = -INFINITY;
+            for (int j = 0; j < n + 16; j++) raw[j] = 24 * gauss();
+            for (int j = 0; j < n; j++) {
+                d[j] = j >= a && j < b ? raw[j] * scale : -INFINITY;
+                top = d[j] > top ? d[j] : top;
+            }
+            const float m0 = kind == 0 ? -INFINITY : kind == 1 ? top - 1 - fabsf(gauss()) : kind == 2 ? top : top + fabsf(gauss());
+            const float l0 = kind == 0 ? 0.0f : 1.5f;
+            // the step written out with the scalar set's exp and sum
+            float want_m = m0, want_l = l0, want_r = 0;
+            if (top > m0) {
+                const float diff = m0 - top;
+                gl_vec_ops_scalar.exp_row(&want_r, &diff, 1);
+                want_l *= want_r;
+                want_m = top;
+            }
+            for (int j = 0; j < n; j++) d[j] = d[j] == -INFINITY ? -INFINITY : d[j] - want_m;
+            gl_vec_ops_scalar.exp_row(want, d, n);
+            want_l += ref->sum(want, n);
+            float m = m0, l = l0, r = 0;
+            memcpy(s, raw, sizeof s);
+            const bool grew = set->weights(s, n, a, b, scale, &m, &l, &r);
+            CHECK(grew == (top > m0), "weights n=%d kind %d: grew %d", n, kind, grew);
+            const int e = first_diff(s, want, n);
+            CHECK(e < 0, "weights n=%d kind %d: key %d %a, scalar set %a", n, kind, e, e < 0 ? 0.0 : s[e], e < 0 ? 0.0 : want[e]);
+            CHECK(memcmp(&l, &want_l, sizeof l) == 0, "weights n=%d kind %d: sum %a, scalar set %a", n, kind, l, want_l);
+            CHECK(memcmp(&m, &want_m, sizeof m) == 0, "weights n=%d kind %d: maximum %a, want %a", n, kind, m, want_m);
+            CHECK(!grew || memcmp(&r, &want_r, sizeof r) == 0, "weights n=%d kind %d: rescale %a, want %a", n, kind, r, want_r);
+            CHECK(first_diff(s + n, raw + n, 16) < 0, "weights n=%d: wrote past the tile", n);
         }
-        if (n % 3 == 0) m += fabsf(gauss());
-        for (int j = 0; j < n; j++) d[j] = d[j] == -INFINITY ? -INFINITY : d[j] - m;
-        gl_vec_ops_scalar.exp_row(want, d, n);
-        const float l0 = 1.5f, want_l = l0 + ref->sum(want, n);
-        float l = l0;
-        memcpy(s, raw, sizeof s);
-        CHECK(set->weights(s, n, a, b, scale, m, &l), "weights n=%d: declined with no score above the maximum", n);
-        const int e = first_diff(s, want, n);
-        CHECK(e < 0, "weights n=%d: key %d %a, scalar set %a", n, e, e < 0 ? 0.0 : s[e], e < 0 ? 0.0 : want[e]);
-        CHECK(memcmp(&l, &want_l, sizeof l) == 0, "weights n=%d: sum %a, scalar set %a", n, l, want_l);
-        CHECK(first_diff(s + n, raw + n, 16) < 0, "weights n=%d: wrote past the tile", n);
-        memcpy(s, raw, sizeof s), l = l0;
-        const float low = m - 1e6f; // every seen score above it
-        CHECK(!set->weights(s, n, a, b, scale, low, &l) && l == l0, "weights n=%d: took a score above the maximum", n);
-        for (int j = 0; j < n; j++) want[j] = j >= a && j < b ? raw[j] * scale : -INFINITY;
-        CHECK(first_diff(s, want, n) < 0, "weights n=%d: declined but did not leave the scores scaled", n);
+}
+
+// The tile's softmax for several queries at once gives, query by query, what weights gives; a
+// query that sees none of the tile gets a row of zeros and no rescale.
+static void test_weights_tile(const gl_attn_ops *set) {
+    if (!set->weights_tile) return;
+    enum { NQ = 6, LD = MAX_KEYS + 2 };
+    static float raw[NQ * LD], got[NQ * LD], want[NQ * LD], r_got[NQ * LD], r_want[NQ * LD];
+    for (int n = 1; n <= MAX_KEYS; n += 3) {
+        int a[NQ], b[NQ];
+        float m_got[NQ], l_got[NQ], m_want[NQ], l_want[NQ];
+        uint32_t grows[NQ];
+        for (int i = 0; i < NQ * LD; i++) raw[i] = 24 * gauss(), r_got[i] = r_want[i] = 7;
+        for (int i = 0; i < NQ; i++) {
+            a[i] = i == 3 ? n : (i * 5) % n, b[i] = i == 3 ? n : n - (i * 3) % (n - a[i]); // query 3 sees none
+            m_got[i] = m_want[i] = i % 2 ? -INFINITY : 2 * gauss();
+            l_got[i] = l_want[i] = i % 2 ? 0.0f : 3.0f;
+        }
+        memcpy(got, raw, sizeof got), memcpy(want, raw, sizeof want);
+        set->weights_tile(got, LD, NQ, n, a, b, 0.25f, m_got, l_got, r_got, grows);
+        for (int i = 0; i < NQ; i++) {
+            float *w = want + i * LD;
+            bool grew = false;
+            if (a[i] >= b[i]) memset(w, 0, (size_t)n * sizeof(float));
+            else grew = set->weights(w, n, a[i], b[i], 0.25f, &m_want[i], &l_want[i], &r_want[i * LD + a[i]]);
+            CHECK(grows[i] == (grew ? 1u << a[i] : 0), "weights_tile n=%d query %d: grows %x", n, i, grows[i]);
+            CHECK(m_got[i] == m_want[i] && memcmp(&l_got[i], &l_want[i], sizeof(float)) == 0,
+                  "weights_tile n=%d query %d: maximum or sum differs from weights", n, i);
+        }
+        CHECK(first_diff(got, want, NQ * LD) < 0 && first_diff(r_got, r_want, NQ * LD) < 0,
+              "weights_tile n=%d: weights or rescale factors differ from weights", n);
     }
 }
 
@@ -209,6 +250,7 @@ int main(void) {
     test_sum_exp(k->attn, &gl_attn_ops_scalar);
     test_q8_0(k->attn, &gl_attn_ops_scalar);
     test_weights(k->attn, &gl_attn_ops_scalar);
+    test_weights_tile(k->attn);
     test_rows_to_f32(k->attn);
     return test_failures ? 1 : 0;
 }

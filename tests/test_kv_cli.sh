@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cache flags from the command line: every -ctk/-ctv type runs (mixed K and V too), -fa alone
 # and -fa on|off|auto (with greedy output equal between on and off on a trained model with an
-# F16 cache), bad values refused with one line; bench -gp P,T and the cache columns; --swa-full
+# F16 cache), bad values refused with one line; bench -gp P,T, -d D and the cache columns; --swa-full
 # (a prompt cache reused back past a sliding window: only with full-size window layers).
 . "$(dirname "$0")/sh_common.sh"
 MODEL=$M/stories260K.gguf
@@ -43,6 +43,15 @@ if "$BIN" bench -m "$MODEL" -p 0 -n 0 -gp 64,8 -r 1 -t 1 -ctk q8_0 -ctv q8_0 -fa
     ok "bench -gp 64,8 -ctk q8_0 -ctv q8_0 -fa on"
 else
     bad "bench -gp: $(cat "$TMP/b" "$TMP/err")"
+fi
+one_line_error "bench -d x" bench -m "$MODEL" -d x
+# -d: every pp and tg test once from an empty cache and once after 32 cached tokens
+if "$BIN" bench -m "$MODEL" -p 16 -n 4 -d 0,32 -r 2 -t 1 -fa on >"$TMP/b" 2>"$TMP/err" &&
+    grep -q "| *pp16 |" "$TMP/b" && grep -q "pp16 @ d32" "$TMP/b" && grep -q "tg4 @ d32" "$TMP/b" &&
+    [ "$(grep -c "@ d32" "$TMP/b")" -eq 2 ]; then
+    ok "bench -d 0,32"
+else
+    bad "bench -d: $(cat "$TMP/b" "$TMP/err")"
 fi
 # gemma2 (window 16 on even layers), batches of 8: window layers hold 23 rows, so a prompt that
 # parts from the cached one after 11 tokens of 40 finds those layers' rows gone, unless

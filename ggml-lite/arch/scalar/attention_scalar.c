@@ -12,19 +12,13 @@ static inline float hsum8_tree(const float *a) {
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
+// Each score one fused chain over the elements, from 0.
 static void dots_one(const float *q, const float *k, int n, int hd, float *s) {
     for (int j = 0; j < n; j++) {
         const float *kj = k + (size_t)j * hd;
-        if (hd % 8 == 0) {
-            float a[8] = {0};
-            for (int d = 0; d < hd; d += 8)
-                for (int l = 0; l < 8; l++) a[l] = fmaf(kj[d + l], q[d + l], a[l]);
-            s[j] = hsum8_tree(a);
-        } else {
-            float x = 0;
-            for (int d = 0; d < hd; d++) x = fmaf(q[d], kj[d], x);
-            s[j] = x;
-        }
+        float x = 0;
+        for (int d = 0; d < hd; d++) x = fmaf(q[d], kj[d], x);
+        s[j] = x;
     }
 }
 

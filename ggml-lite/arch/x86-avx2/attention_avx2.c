@@ -1,5 +1,5 @@
 // The AVX2 set's loops of the fused attention kernel (gl_attn_ops in dot.h): eight keys' dots at
-// once, 32 output elements kept in registers across a tile of values.
+// once (keys transposed, one register of scores per query), 32 output elements kept in registers across a tile of values.
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -8,42 +8,24 @@
 #include "ops_ref.h"
 #include "quants.h"
 
-// One key's 8 lanes reduced as dots() reduces eight keys' at once (hadd, hadd, halves).
-static inline float hsum8_tree(__m256 a) {
-    const __m256 t = _mm256_hadd_ps(a, a), u = _mm256_hadd_ps(t, t);
-    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1)));
-}
-
-static void dots_one(const float *q, const float *k, int n, int hd, float *s) {
-    int j = 0;
-    if (hd % 8 == 0) {
-        for (; j + 8 <= n; j += 8) {
-            __m256 a[8];
-            const float *kj = k + (size_t)j * hd;
-            _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) a[r] = _mm256_setzero_ps();
-            for (int d = 0; d < hd; d += 8) {
-                const __m256 qv = _mm256_loadu_ps(q + d);
-                _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++)
-                    a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(kj + (size_t)r * hd + d), qv, a[r]);
-            }
-            // eight horizontal sums at once: pairs, quads, then the two 128-bit halves
-            const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
-            const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
-            const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-            _mm256_storeu_ps(s + j, _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31)));
+// Eight keys transposed (element d of key j at kt[d * 8 + j], keys from n on zeros), then up to
+// four queries broadcast element by element against them: eight scores per register, each one
+// fused chain over d as the scalar set's.
+static void dots_8(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *kt) {
+    for (int d = 0; d < hd; d++)
+        for (int j = 0; j < 8; j++) kt[d * 8 + j] = j < n ? k[(size_t)j * hd + d] : 0.0f;
+    float out[8];
+    for (int i = 0; i < n_q; i += 4) {
+        const int nq = n_q - i < 4 ? n_q - i : 4;
+        __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int d = 0; d < hd; d++) {
+            const __m256 kv = _mm256_loadu_ps(kt + d * 8);
+            for (int r = 0; r < nq; r++) a[r] = _mm256_fmadd_ps(_mm256_set1_ps(q[(size_t)(i + r) * hd + d]), kv, a[r]);
         }
-        for (; j < n; j++) {
-            const float *kj = k + (size_t)j * hd;
-            __m256 a = _mm256_setzero_ps();
-            for (int d = 0; d < hd; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(kj + d), _mm256_loadu_ps(q + d), a);
-            s[j] = hsum8_tree(a);
+        for (int r = 0; r < nq; r++) {
+            _mm256_storeu_ps(out, a[r]);
+            memcpy(s + (size_t)(i + r) * ld, out, (size_t)n * sizeof(float));
         }
-        return;
-    }
-    for (; j < n; j++) {
-        float x = 0;
-        for (int d = 0; d < hd; d++) x = fmaf(q[d], k[(size_t)j * hd + d], x);
-        s[j] = x;
     }
 }
 
@@ -77,8 +59,7 @@ static void accumulate_one(float *acc, const float *v, const float *w, const flo
 }
 
 static void dots(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *scratch) {
-    (void)scratch;
-    for (int i = 0; i < n_q; i++) dots_one(q + (size_t)i * hd, k, n, hd, s + (size_t)i * ld);
+    for (int j = 0; j < n; j += 8) dots_8(q, n_q, k + (size_t)j * hd, n - j < 8 ? n - j : 8, hd, s + j, ld, scratch);
 }
 
 static void accumulate(float *acc, int n_q, const float *v, int n, int hd, const float *w, const float *rescale,

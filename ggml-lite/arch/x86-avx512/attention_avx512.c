@@ -1,8 +1,8 @@
 // The AVX-512 set's loops of the fused attention kernel (gl_attn_ops in dot.h), for a block of
 // queries at once, rounding as the scalar set does:
-//  - float keys: two keys per register (8 lanes each), so a key's 8 lane sums come out of one
-//    chain of fused steps, as the scalar set's; 16 keys' lanes then added pairwise at once;
-//  - F16 keys: laid out in those pairs straight from the cache rows;
+//  - float keys (F16 straight from the cache rows): a tile transposed, 16 keys per register, and
+//    blocks of up to 12 queries broadcast element by element against them, each score one chain
+//    of fused steps as the scalar set's, with no horizontal sums;
 //  - Q8_0 keys: 16 keys per register, one key per lane (a block's 32 bytes of 16 keys
 //    transposed 4 bytes at a time), the queries' bytes offset by 128 to be unsigned for VNNI and
 //    the offset taken back exactly (128 x the key's byte sum), so each block's int32 sum is exact;
@@ -19,118 +19,122 @@
 extern const gl_attn_ops gl_attn_ops_avx2;
 
 #define UNROLL _Pragma("GCC unroll 8") // the register arrays below must stay registers
+#define UNROLL16 _Pragma("GCC unroll 16")
 
-// ---- float keys ---------------------------------------------------------------------------------
+// ---- float keys ----------------------------------------------------------------------------------
 
-// Keys [0, n) (n <= 32) laid out in pairs for dots_16: pair p, step t (elements 8t .. 8t + 7)
-// at pairs + (p * hd / 8 + t) * 16 holds key 2p's eight then key 2p + 1's; pairs past n are
-// zeros, up to a multiple of 8 pairs.
-static int lay_out_pairs(const float *k, int n, int hd, float *pairs) {
-    const int n_pairs = ((n + 15) / 16) * 8, steps = hd / 8;
-    for (int p = 0; p < n_pairs; p++) {
-        const int j = 2 * p;
-        for (int t = 0; t < steps; t++) {
-            const __m256 a = j < n ? _mm256_loadu_ps(k + (size_t)j * hd + 8 * t) : _mm256_setzero_ps();
-            const __m256 b = j + 1 < n ? _mm256_loadu_ps(k + (size_t)(j + 1) * hd + 8 * t) : _mm256_setzero_ps();
-            const __m512d ab = _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(a)), _mm256_castps_pd(b), 1);
-            _mm512_storeu_ps(pairs + ((size_t)p * steps + t) * 16, _mm512_castpd_ps(ab));
-        }
+// A tile's keys transposed, 32 keys per element: element d of key j at kt[d * 32 + j] (keys from
+// n on zeros), so a query's scores of 16 keys are one register's lanes, each key's dot one chain
+// of fused steps over d (no horizontal sums), and a block of queries shares every key load.
+#define KT_LD 32
+
+// Sixteen rows of 16 floats r[0..15] transposed in registers: r[c] becomes column c.
+static inline __attribute__((always_inline)) void transpose_16x16(__m512 *r) {
+    __m512 t[16], u[16];
+    UNROLL16 for (int i = 0; i < 16; i += 2) { // per 128 bits: a0 b0 a1 b1 | a2 b2 a3 b3
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
-    return n_pairs;
-}
-
-// The same from F16 rows (key j at k + j * k_stride), converted on the way.
-static int lay_out_pairs_f16(const char *k, size_t k_stride, int n, int hd, float *pairs) {
-    const int n_pairs = ((n + 15) / 16) * 8, steps = hd / 8;
-    for (int p = 0; p < n_pairs; p++) {
-        const int j = 2 * p;
-        const gl_fp16 *a = (const gl_fp16 *)(k + (size_t)j * k_stride), *b = (const gl_fp16 *)(k + (size_t)(j + 1) * k_stride);
-        for (int t = 0; t < steps; t++) {
-            const __m128i ha = j < n ? _mm_loadu_si128((const __m128i *)(a + 8 * t)) : _mm_setzero_si128();
-            const __m128i hb = j + 1 < n ? _mm_loadu_si128((const __m128i *)(b + 8 * t)) : _mm_setzero_si128();
-            _mm512_storeu_ps(pairs + ((size_t)p * steps + t) * 16, _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(ha), hb, 1)));
-        }
+    UNROLL16 for (int i = 0; i < 16; i += 4) { // u[i + c], 128-bit quarter L: column 4L + c of rows i .. i + 3
+        u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
     }
-    return n_pairs;
-}
-
-// Sixteen keys' scores (keys 2p, 2p + 1 in acc[p]) in key order: the lanes of each key added
-// ((0+1)+(2+3))+((4+5)+(6+7)).
-static inline __attribute__((always_inline)) __m512 reduce_16(const __m512 *acc) {
-    __m512 t[4], u[2];
-    UNROLL for (int r = 0; r < 4; r++) // per 128 bits: lanes (0+1), (2+3) of two registers
-        t[r] = _mm512_add_ps(_mm512_shuffle_ps(acc[2 * r], acc[2 * r + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                             _mm512_shuffle_ps(acc[2 * r], acc[2 * r + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-    UNROLL for (int r = 0; r < 2; r++) // per 128 bits: (0+1)+(2+3) of four registers
-        u[r] = _mm512_add_ps(_mm512_shuffle_ps(t[2 * r], t[2 * r + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                             _mm512_shuffle_ps(t[2 * r], t[2 * r + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-    // 128-bit quarter 0: lanes 0-3 of keys 0, 2, 4, 6; 1: their lanes 4-7; 2, 3: keys 1, 3, 5, 7
-    const __m512 lo = _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0));
-    const __m512 hi = _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1));
-    const __m512 f = _mm512_add_ps(lo, hi); // keys 0 2 4 6 1 3 5 7 8 10 12 14 9 11 13 15
-    const __m512i order = _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
-    return _mm512_permutexvar_ps(order, f);
-}
-
-// Queries q and q + hd (nq of them, 1 or 2) against 8 laid-out pairs (16 keys), each pair
-// loaded once for both.
-static inline __attribute__((always_inline)) void dots_16(const float *q, const int nq, const float *pairs, int hd,
-                                                         __m512 *out) {
-    const int steps = hd / 8;
-    __m512 acc[2][8];
-    UNROLL for (int i = 0; i < nq; i++)
-        UNROLL for (int r = 0; r < 8; r++) acc[i][r] = _mm512_setzero_ps();
-    for (int t = 0; t < steps; t++) {
-        __m512 qv[2];
-        UNROLL for (int i = 0; i < nq; i++)
-            qv[i] = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_castps_pd(_mm256_loadu_ps(q + (size_t)i * hd + 8 * t))));
-        UNROLL for (int r = 0; r < 8; r++) {
-            const __m512 k = _mm512_loadu_ps(pairs + ((size_t)r * steps + t) * 16);
-            UNROLL for (int i = 0; i < nq; i++) acc[i][r] = _mm512_fmadd_ps(k, qv[i], acc[i][r]);
-        }
-    }
-    UNROLL for (int i = 0; i < nq; i++) out[i] = reduce_16(acc[i]);
-}
-
-// Every query against the laid-out pairs.
-static void dots_pairs(const float *q, int n_q, int n_pairs, int n, int hd, float *s, int ld, const float *scratch) {
-    for (int p = 0; p < n_pairs; p += 8) {
-        const int j = 2 * p, left = n - j;
-        const __mmask16 m = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
-        const float *pairs = scratch + (size_t)p * hd * 2;
-        __m512 out[2];
-        int i = 0;
-        for (; i + 2 <= n_q; i += 2) {
-            dots_16(q + (size_t)i * hd, 2, pairs, hd, out);
-            _mm512_mask_storeu_ps(s + (size_t)i * ld + j, m, out[0]);
-            _mm512_mask_storeu_ps(s + (size_t)(i + 1) * ld + j, m, out[1]);
-        }
-        if (i < n_q) {
-            dots_16(q + (size_t)i * hd, 1, pairs, hd, out);
-            _mm512_mask_storeu_ps(s + (size_t)i * ld + j, m, out[0]);
-        }
+    UNROLL16 for (int c = 0; c < 4; c++) { // the four quarters L of column 4L + c side by side
+        const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xee);
+        const __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44), w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xee);
+        r[c] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(v0, w0, 0xdd);
+        r[8 + c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v1, w1, 0xdd);
     }
 }
+
+// Keys [0, n) (n <= 32; key j at k + j * stride bytes, F16 or F32 elements) into kt.
+static void transpose_keys(const char *k, size_t stride, bool f16, int n, int hd, float *kt) {
+    for (int g = 0; g < n; g += 16) { // 16 keys at a time
+        const int left = n - g;
+        const char *kg = k + (size_t)g * stride;
+        int e = 0;
+        for (; e + 16 <= hd; e += 16) {
+            __m512 r[16];
+            UNROLL16 for (int j = 0; j < 16; j++) {
+                const char *x = kg + (size_t)j * stride;
+                if (j >= left) r[j] = _mm512_setzero_ps();
+                else if (f16) r[j] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const gl_fp16 *)x + e)));
+                else r[j] = _mm512_loadu_ps((const float *)x + e);
+            }
+            transpose_16x16(r);
+            UNROLL16 for (int c = 0; c < 16; c++) _mm512_storeu_ps(kt + (size_t)(e + c) * KT_LD + g, r[c]);
+        }
+        for (; e < hd; e++) // head sizes not a multiple of 16: the last elements one by one
+            for (int j = 0; j < 16; j++) {
+                const char *x = kg + (size_t)j * stride;
+                kt[(size_t)e * KT_LD + g + j] = j >= left ? 0.0f : f16 ? gl_fp16_to_fp32(((const gl_fp16 *)x)[e]) : ((const float *)x)[e];
+            }
+    }
+}
+
+// nq queries (q_i at q + i * hd) against the transposed keys: nk registers of 16 keys each
+// (masks m[0], m[1] for the stores), every score one fused chain over d from 0.
+static inline __attribute__((always_inline)) void dots_block(const float *q, const int nq, const float *kt, int hd,
+                                                            const int nk, float *s, int ld, const __mmask16 *m) {
+    __m512 acc[12][2];
+    UNROLL16 for (int i = 0; i < nq; i++)
+        UNROLL16 for (int c = 0; c < nk; c++) acc[i][c] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d++) {
+        __m512 kv[2];
+        UNROLL16 for (int c = 0; c < nk; c++) kv[c] = _mm512_loadu_ps(kt + (size_t)d * KT_LD + 16 * c);
+        UNROLL16 for (int i = 0; i < nq; i++) {
+            const __m512 qd = _mm512_set1_ps(q[(size_t)i * hd + d]);
+            UNROLL16 for (int c = 0; c < nk; c++) acc[i][c] = _mm512_fmadd_ps(qd, kv[c], acc[i][c]);
+        }
+    }
+    UNROLL16 for (int i = 0; i < nq; i++)
+        UNROLL16 for (int c = 0; c < nk; c++) _mm512_mask_storeu_ps(s + (size_t)i * ld + 16 * c, m[c], acc[i][c]);
+}
+
+#define DOTS_BLOCK(nq)                                                                                   \
+    do {                                                                                                 \
+        if (nk == 2) dots_block(q + (size_t)i * hd, nq, kt, hd, 2, s + (size_t)i * ld, ld, m);           \
+        else dots_block(q + (size_t)i * hd, nq, kt, hd, 1, s + (size_t)i * ld, ld, m);                   \
+        i += nq;                                                                                         \
+    } while (0)
+
+// Every query against n <= 32 transposed keys: blocks of 12 queries (24 registers of scores),
+// then the rest.
+static void dots_kt(const float *q, int n_q, const float *kt, int n, int hd, float *s, int ld) {
+    const int nk = n > 16 ? 2 : 1;
+    const __mmask16 m[2] = {n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1),
+                            n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0};
+    int i = 0;
+    while (n_q - i >= 12) DOTS_BLOCK(12);
+    if (n_q - i >= 8) DOTS_BLOCK(8);
+    if (n_q - i >= 4) DOTS_BLOCK(4);
+    switch (n_q - i) {
+    case 3: DOTS_BLOCK(3); break;
+    case 2: DOTS_BLOCK(2); break;
+    case 1: DOTS_BLOCK(1); break;
+    default: break;
+    }
+}
+#undef DOTS_BLOCK
 
 static void dots(const float *q, int n_q, const float *k, int n, int hd, float *s, int ld, float *scratch) {
-    if (hd % 8 != 0 || n > 32) {
-        gl_attn_ops_avx2.dots(q, n_q, k, n, hd, s, ld, scratch);
-        return;
+    for (int j = 0; j < n; j += 32, k += 32 * (size_t)hd, s += 32) { // a tile's worth of scratch at a time
+        const int m = n - j < 32 ? n - j : 32;
+        transpose_keys((const char *)k, (size_t)hd * sizeof(float), false, m, hd, scratch);
+        dots_kt(q, n_q, scratch, m, hd, s, ld);
     }
-    dots_pairs(q, n_q, lay_out_pairs(k, n, hd, scratch), n, hd, s, ld, scratch);
 }
 
 static void dots_f16(const float *q, int n_q, const char *k, size_t k_stride, int n, int hd, float *s, int ld,
                      float *scratch) {
-    for (int j = 0; j < n; j += 32, k += 32 * k_stride, s += 32) { // a tile's worth of scratch at a time
+    for (int j = 0; j < n; j += 32, k += 32 * k_stride, s += 32) {
         const int m = n - j < 32 ? n - j : 32;
-        if (hd % 8 == 0) {
-            dots_pairs(q, n_q, lay_out_pairs_f16(k, k_stride, m, hd, scratch), m, hd, s, ld, scratch);
-            continue;
-        }
-        for (int r = 0; r < m; r++) // decoded row by row (the AVX2 dots take no scratch)
-            for (int e = 0; e < hd; e++) scratch[(size_t)r * hd + e] = gl_fp16_to_fp32(((const gl_fp16 *)(k + (size_t)r * k_stride))[e]);
-        gl_attn_ops_avx2.dots(q, n_q, scratch, m, hd, s, ld, NULL);
+        transpose_keys(k, k_stride, true, m, hd, scratch);
+        dots_kt(q, n_q, scratch, m, hd, s, ld);
     }
 }
 
@@ -144,7 +148,7 @@ static void offset_queries(const char *q, size_t q_stride, int n_q, int nb, uint
         for (int b = 0; b < nb; b++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)qb[b].qs);
             _mm256_storeu_si256((__m256i *)(qu + ((size_t)i * nb + b) * QK8_0), _mm256_xor_si256(v, flip));
-            dq[(size_t)i * nb + b] = gl_fp16_to_fp32(qb[b].d);
+            dq[(size_t)i * nb + b] = _cvtsh_ss(qb[b].d);
         }
     }
 }
@@ -179,10 +183,10 @@ static inline __attribute__((always_inline)) void transpose_block(const char *bl
 
 static void dots_q8_0(const char *q, size_t q_stride, int n_q, const char *k, size_t k_stride, int n, int hd,
                       float *s, int ld, float *scratch) {
+    (void)q, (void)q_stride;
     const int nb = hd / QK8_0;
-    float *dq = scratch;                           // [n_q][nb] the queries' scales
-    uint8_t *qu = (uint8_t *)(scratch + (size_t)n_q * nb); // [n_q][nb][32] offset quants
-    offset_queries(q, q_stride, n_q, nb, qu, dq);
+    const float *dq = scratch;                                   // [n_q][nb] the queries' scales
+    const uint8_t *qu = (const uint8_t *)(scratch + (size_t)n_q * nb); // [n_q][nb][32] offset quants
     const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32((int)k_stride));
     const __m512i ones = _mm512_set1_epi8(1);
@@ -208,6 +212,12 @@ static void dots_q8_0(const char *q, size_t q_stride, int n_q, const char *k, si
             }
         }
     }
+}
+
+// The queries offset and their scales apart, once per block of queries (prepare_q8_0).
+static void prepare_q8_0(const char *q, size_t q_stride, int n_q, int hd, float *scratch) {
+    const int nb = hd / QK8_0;
+    offset_queries(q, q_stride, n_q, nb, (uint8_t *)(scratch + (size_t)n_q * nb), scratch);
 }
 
 // ---- values -------------------------------------------------------------------------------------
@@ -301,24 +311,46 @@ static inline float sum_32(__m512 x0, __m512 x1) {
     return _mm_cvtss_f32(_mm_add_ss(u, _mm_movehdup_ps(u)));
 }
 
-static bool weights(float *s, int n, int a, int b, float scale, float m, float *l) {
+static inline __attribute__((always_inline)) bool weights_one(float *s, int n, int a, int b, float scale, float *m,
+                                                            float *l, float *rescale) {
     const __mmask32 seen = (__mmask32)((b >= 32 ? 0xffffffffu : (1u << b) - 1) & ~((1u << a) - 1));
     const __m512 none = _mm512_set1_ps(-INFINITY), sc = _mm512_set1_ps(scale);
-    __m512 x0 = _mm512_mask_mul_ps(none, (__mmask16)seen, _mm512_loadu_ps(s), sc);
-    __m512 x1 = _mm512_mask_mul_ps(none, (__mmask16)(seen >> 16), _mm512_loadu_ps(s + 16), sc);
+    const __m512 x0 = _mm512_mask_mul_ps(none, (__mmask16)seen, _mm512_loadu_ps(s), sc);
+    const __m512 x1 = _mm512_mask_mul_ps(none, (__mmask16)(seen >> 16), _mm512_loadu_ps(s + 16), sc);
+    __m512 mv = _mm512_set1_ps(*m);
+    // a score above the maximum: the usual case once it settles is none (two compares, no
+    // horizontal maximum)
+    const bool grows = (_mm512_cmp_ps_mask(x0, mv, _CMP_GT_OQ) | _mm512_cmp_ps_mask(x1, mv, _CMP_GT_OQ)) != 0;
+    if (grows) {
+        const float top = _mm512_reduce_max_ps(_mm512_max_ps(x0, x1));
+        *rescale = _mm_cvtss_f32(_mm512_castps512_ps128(exp_ref16(_mm512_set1_ps(*m - top))));
+        *l *= *rescale;
+        *m = top;
+        mv = _mm512_set1_ps(top);
+    }
+    const __m512 w0 = exp_ref16(_mm512_sub_ps(x0, mv)), w1 = exp_ref16(_mm512_sub_ps(x1, mv));
     const __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1);
     const __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
-    if (!(_mm512_reduce_max_ps(_mm512_max_ps(x0, x1)) <= m)) {
-        _mm512_mask_storeu_ps(s, m0, x0);
-        _mm512_mask_storeu_ps(s + 16, m1, x1);
-        return false;
+    _mm512_mask_storeu_ps(s, m0, w0);
+    _mm512_mask_storeu_ps(s + 16, m1, w1);
+    *l += n == 32 ? sum_32(w0, w1) : gl_attn_ops_avx2.sum(s, n);
+    return grows;
+}
+
+static bool weights(float *s, int n, int a, int b, float scale, float *m, float *l, float *rescale) {
+    return weights_one(s, n, a, b, scale, m, l, rescale);
+}
+
+static void weights_tile(float *s, int ld, int n_q, int n, const int *a, const int *b, float scale, float *m, float *l,
+                         float *rescale, uint32_t *grows) {
+    for (int i = 0; i < n_q; i++, s += ld, rescale += ld) {
+        if (a[i] >= b[i]) {
+            memset(s, 0, (size_t)n * sizeof(float));
+            grows[i] = 0;
+        } else {
+            grows[i] = weights_one(s, n, a[i], b[i], scale, &m[i], &l[i], &rescale[a[i]]) ? 1u << a[i] : 0;
+        }
     }
-    const __m512 mv = _mm512_set1_ps(m);
-    x0 = exp_ref16(_mm512_sub_ps(x0, mv)), x1 = exp_ref16(_mm512_sub_ps(x1, mv));
-    _mm512_mask_storeu_ps(s, m0, x0);
-    _mm512_mask_storeu_ps(s + 16, m1, x1);
-    *l += n == 32 ? sum_32(x0, x1) : gl_attn_ops_avx2.sum(s, n);
-    return true;
 }
 
 // ---- decoding ---------------------------------------------------------------------------------
@@ -348,6 +380,6 @@ static float sum(const float *x, int n) { return gl_attn_ops_avx2.sum(x, n); }
 static void q8_0_to_f32(const void *x, float *y, int n) { gl_attn_ops_avx2.q8_0_to_f32(x, y, n); }
 
 const gl_attn_ops gl_attn_ops_avx512 = {
-    .dots = dots, .dots_f16 = dots_f16, .dots_q8_0 = dots_q8_0, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
-    .weights = weights, .rows_to_f32 = rows_to_f32,
+    .dots = dots, .dots_f16 = dots_f16, .dots_q8_0 = dots_q8_0, .prepare_q8_0 = prepare_q8_0, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
+    .weights = weights, .weights_tile = weights_tile, .rows_to_f32 = rows_to_f32,
 };
