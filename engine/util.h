@@ -22,4 +22,20 @@ void ll_vset_err_at(char *err, size_t errlen, const char *src, size_t len, size_
 
 double ll_now_ms(void); // monotonic clock in milliseconds
 
+// The value of hex digit c (either case), or -1.
+static inline int ll_hex_digit(int c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+// The value of the 4 hex digits at s (a \uXXXX escape's), or -1.
+static inline int ll_hex4(const char *s) {
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        const int d = ll_hex_digit((unsigned char)s[i]);
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
 #endif

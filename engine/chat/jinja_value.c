@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "jinja.h"
+#include "util.h"
 
 // ---- arena -------------------------------------------------------------------------------------
 struct jinja_chunk {
@@ -536,19 +537,6 @@ static void skip_ws(json_in *j) {
     while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' || j->s[j->i] == '\r')) j->i++;
 }
 
-static int hex4(const char *p) {
-    int v = 0;
-    for (int k = 0; k < 4; k++) {
-        char c = p[k];
-        v <<= 4;
-        if (c >= '0' && c <= '9') v |= c - '0';
-        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-        else return -1;
-    }
-    return v;
-}
-
 static size_t put_utf8(char *o, unsigned cp) {
     if (cp < 0x80) { o[0] = (char)cp; return 1; }
     if (cp < 0x800) { o[0] = (char)(0xC0 | cp >> 6); o[1] = (char)(0x80 | (cp & 63)); return 2; }
@@ -587,11 +575,11 @@ static const char *json_string(json_in *j, jv *out) {
         case 't': o[k++] = '\t'; break;
         case 'u': {
             if (j->i + 4 > end) return "bad \\u escape";
-            int cp = hex4(j->s + j->i);
+            int cp = ll_hex4(j->s + j->i);
             if (cp < 0) return "bad \\u escape";
             j->i += 4;
             if (cp >= 0xD800 && cp < 0xDC00 && j->i + 6 <= end && j->s[j->i] == '\\' && j->s[j->i + 1] == 'u') {
-                int lo = hex4(j->s + j->i + 2);
+                int lo = ll_hex4(j->s + j->i + 2);
                 if (lo >= 0xDC00 && lo < 0xE000) {
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                     j->i += 6;

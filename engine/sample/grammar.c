@@ -277,13 +277,6 @@ static uint32_t finish_set(parser *P, uint32_t first, bool negate) {
 
 // ---- lexical pieces ----
 
-static int hexval(int c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 // One character of a literal or a class, escapes included, into *cp.
 static bool parse_char(parser *P, uint32_t *cp) {
     size_t start = P->pos;
@@ -310,7 +303,7 @@ static bool parse_char(parser *P, uint32_t *cp) {
         }
         uint32_t v = 0;
         for (int i = 0; i < ndig; i++) {
-            int h = hexval(peek_at(P, 2 + (size_t)i));
+            int h = ll_hex_digit(peek_at(P, 2 + (size_t)i));
             if (h < 0) return fail_at(P, start, "expected %d hex digits after '\\%c'", ndig, e);
             v = (v << 4) | (uint32_t)h;
         }

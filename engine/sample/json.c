@@ -67,17 +67,6 @@ static size_t utf8_put(char *o, uint32_t cp) {
     return 4;
 }
 
-static int hex4(const char *s) {
-    int v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
 // Length of the valid UTF-8 sequence at s[0..n) (shortest form, no surrogates, at most
 // U+10FFFF), or 0 when it is not one. JSON text is UTF-8 (RFC 8259); what is built from a
 // string (a grammar literal, say) must be able to rely on that.
@@ -129,13 +118,13 @@ static bool jstring(jparser *P, char **out, size_t *out_len) {
                 P->pos += 2;
                 continue;
             }
-            int v = P->pos + 6 <= P->len ? hex4(P->s + P->pos + 2) : -1;
+            int v = P->pos + 6 <= P->len ? ll_hex4(P->s + P->pos + 2) : -1;
             if (v < 0) { free(b); return jfail(P, "invalid \\u escape"); }
             uint32_t cp = (uint32_t)v;
             P->pos += 6;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
                 int lo = P->pos + 6 <= P->len && P->s[P->pos] == '\\' && P->s[P->pos + 1] == 'u'
-                             ? hex4(P->s + P->pos + 2) : -1;
+                             ? ll_hex4(P->s + P->pos + 2) : -1;
                 if (lo >= 0xDC00 && lo <= 0xDFFF) {
                     cp = 0x10000 + ((cp - 0xD800) << 10) + ((uint32_t)lo - 0xDC00);
                     P->pos += 6;

@@ -25,6 +25,7 @@
 
 #include "sample/json.h"
 #include "llamalite.h"
+#include "util.h"
 
 #define MAX_VISIT_DEPTH 128 // nested subschemas, $ref chains included
 #define INT_DIGITS_MAX 16 // digits of an unbounded integer part (beyond that, doubles lose it)
@@ -531,8 +532,7 @@ static int rx_class_escape(rx *R, char e, cclass *k, bool *negated) {
 static int64_t rx_hex(rx *R, int nd) {
     uint32_t v = 0;
     for (int i = 0; i < nd; i++) {
-        int c = rx_peek(R);
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = ll_hex_digit(rx_peek(R));
         if (d < 0) { rx_fail(R, "bad hex escape"); return -1; }
         v = v * 16 + (uint32_t)d;
         R->pos++;

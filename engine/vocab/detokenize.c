@@ -4,13 +4,7 @@
 
 #include "vocab/unicode.h"
 #include "vocab/vocab.h"
-
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
+#include "util.h"
 
 // Decodes one UTF-8 code point at s (n bytes available); returns its length or 0 if invalid.
 static int utf8_decode(const uint8_t *s, size_t n, uint32_t *cp) {
@@ -50,8 +44,8 @@ int32_t ll_token_to_piece(const ll_vocab *v, ll_token t, char *buf, int32_t size
     if (ty == LL_TOKTYPE_USER_DEFINED) return copy_out(text, tl, buf, size);
     if (ty == LL_TOKTYPE_BYTE) {
         char b = 0;
-        if (tl == 6 && hexval(text[3]) >= 0 && hexval(text[4]) >= 0)
-            b = (char)(hexval(text[3]) * 16 + hexval(text[4]));
+        if (tl == 6 && ll_hex_digit((unsigned char)text[3]) >= 0 && ll_hex_digit((unsigned char)text[4]) >= 0)
+            b = (char)(ll_hex_digit((unsigned char)text[3]) * 16 + ll_hex_digit((unsigned char)text[4]));
         else if (tl == 1) b = text[0];
         return copy_out(&b, 1, buf, size);
     }
