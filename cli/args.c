@@ -523,7 +523,8 @@ void args_print_common_help(FILE *out, unsigned g) {
               "                            q5_0, q5_1, iq4_nl (default: f16)\n"
               "  -ctv, --cache-type-v T    KV cache type for V, the same types (default: f16)\n"
               "  -fa, --flash-attn [on|off|auto]  fused attention over the cache (-fa alone: on;\n"
-              "                            default auto: on for quantized or bf16 caches)\n"
+              "                            default auto: on wherever heads start on the cache's\n"
+              "                            block boundaries; off: the reference's two passes)\n"
               "  --swa-full                full-size cache on sliding-window layers too (default:\n"
               "                            their window and a batch; more memory, but a rollback or\n"
               "                            prompt-cache reuse can go back further than the window)\n", out);

@@ -201,6 +201,18 @@ void gl_attn_merge(gl_attn_state *a, const gl_attn_state *b, int head_dim) {
     }
 }
 
+void gl_attn_sink(gl_attn_state *st, int i, float sink, int head_dim) {
+    if (sink == -INFINITY) return;
+    const float m = st->m[i] > sink ? st->m[i] : sink;
+    const float f = expf(st->m[i] - m); // e^-inf = 0 when no key was seen
+    if (f != 1.0f) {
+        float *x = st->acc + (size_t)i * head_dim;
+        for (int d = 0; d < head_dim; d++) x[d] *= f;
+    }
+    st->l[i] = st->l[i] * f + expf(sink - m);
+    st->m[i] = m;
+}
+
 void gl_attn_end(const gl_attn_state *st, int i, int head_dim, float *out) {
     const float inv = st->l[i] > 0 ? 1.0f / st->l[i] : 0.0f;
     const float *x = st->acc + (size_t)i * head_dim;

@@ -52,6 +52,8 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
 size_t gl_attn_scratch_floats(int n_q, int head_dim);
 // Folds state b (the same queries over other keys) into a.
 void gl_attn_merge(gl_attn_state *a, const gl_attn_state *b, int head_dim);
+// An attention sink (gpt-oss): one more logit, sink, in query i's softmax, weighing no value.
+void gl_attn_sink(gl_attn_state *st, int i, float sink, int head_dim);
 // out[0 .. head_dim) = acc[i] / l[i], query i's attention output (zeros if it saw no key).
 void gl_attn_end(const gl_attn_state *st, int i, int head_dim, float *out);
 

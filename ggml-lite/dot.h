@@ -101,8 +101,8 @@ typedef struct {
     // v_j at v + j * hd).
     void (*accumulate)(float *acc, int n_q, const float *v, int n, int hd, const float *w, const float *rescale,
                        int ld, const uint32_t *grows);
-    // x[0..n) summed in 8 lanes over steps of 8, the lanes added as gl_hsum8_pairs, then the
-    // n % 8 left over one by one.
+    // x[0..n) summed in 8 lanes (element j into lane j % 8, in order), the lanes added as
+    // gl_hsum8_pairs: zeros past n leave the sum as it is (batch-invariant tiles).
     float (*sum)(const float *x, int n);
     // n Q8_0 blocks' worth of elements as floats: d * q.
     void (*q8_0_to_f32)(const void *x, float *y, int n);

@@ -170,19 +170,22 @@ static void run_model(const char *shared, const char *name) {
     }
     if (f) fclose(f);
 
-    for (int nt = 1; nt <= 2; nt++) {
-        ll_context *c = golden_context(m, nt);
-        if (!c) continue;
-        stats st = {0};
-        char tag[160];
-        for (int i = 0; i < n_cases; i++) {
-            snprintf(tag, sizeof tag, "%s case %d threads %d", name, i, nt);
-            run_case(c, n_vocab, &cases[i], &st, tag);
+    const ll_flash_attn modes[] = {LL_FLASH_ATTN_OFF, LL_FLASH_ATTN_AUTO}; // two passes, fused
+    for (int fa = 0; fa < 2; fa++)
+        for (int nt = 1; nt <= 2; nt++) {
+            ll_context *c = golden_context(m, nt, modes[fa]);
+            if (!c) continue;
+            stats st = {0};
+            char tag[160];
+            for (int i = 0; i < n_cases; i++) {
+                snprintf(tag, sizeof tag, "%s case %d threads %d -fa %s", name, i, nt, golden_fa_name[modes[fa]]);
+                run_case(c, n_vocab, &cases[i], &st, tag);
+            }
+            printf("%-12s threads %d -fa %-4s: %d cases, %d steps, %d parted at near ties (%d in routing), max rel err "
+                   "%.2e, max abs err %.2e\n", name, nt, golden_fa_name[modes[fa]], n_cases, st.steps, st.parted,
+                   st.parted_route, st.max_rel, st.max_abs);
+            ll_context_free(c);
         }
-        printf("%-12s threads %d: %d cases, %d steps, %d parted at near ties (%d in routing), max rel err %.2e, max abs err %.2e\n",
-               name, nt, n_cases, st.steps, st.parted, st.parted_route, st.max_rel, st.max_abs);
-        ll_context_free(c);
-    }
     ll_model_free(m);
 }
 

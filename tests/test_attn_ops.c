@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ggml-lite/attention.h"
 #include "ggml-lite/dot.h"
 #include "ggml-lite/ops.h"
 #include "ggml-lite/quants.h"
@@ -236,6 +237,62 @@ static void test_rows_to_f32(const gl_attn_ops *set) {
     }
 }
 
+// The whole fused kernel (gl_attn_keys): each query's output alone (its keys end at its own
+// position, as in a one-token decode) is bitwise its output in a block of tokens whose keys run
+// on to the block's last (a prompt chunk, speculative verification), for every cache type, with
+// and without a sliding window. Speculative decoding's "same as greedy" rests on this.
+static void test_batch_invariance(void) {
+    enum { HD = 64, N_CTX = 150, GROUP = 4, MAX_TOK = 12, NQ = GROUP * MAX_TOK };
+    static const enum gl_type types[] = {GL_TYPE_F32, GL_TYPE_F16, GL_TYPE_BF16, GL_TYPE_Q8_0, GL_TYPE_Q4_0};
+    static char k[N_CTX * HD * 4], v[N_CTX * HD * 4], qc[NQ * HD * 4];
+    static float x[HD], batch[NQ * (HD + 2)], alone[GROUP * (HD + 2)];
+    static float scratch_keys[1 << 16];
+    CHECK(gl_attn_scratch_floats(NQ, HD) <= sizeof scratch_keys / sizeof(float), "scratch too small");
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        const gl_type_traits *tr = gl_get_type_traits(types[t]);
+        const size_t row = gl_row_size(types[t], HD), q_size = gl_attn_q_size(types[t], HD);
+        for (int j = 0; j < N_CTX; j++) {
+            for (int e = 0; e < HD; e++) x[e] = 3 * gauss();
+            tr->from_float_ref(x, k + j * row, HD);
+            for (int e = 0; e < HD; e++) x[e] = gauss();
+            tr->from_float_ref(x, v + j * row, HD);
+        }
+        for (int i = 0; i < NQ; i++) {
+            for (int e = 0; e < HD; e++) x[e] = 2 * gauss();
+            gl_attn_convert_q(types[t], x, qc + i * q_size, HD);
+        }
+        const gl_attn_kv kv = {.head_dim = HD, .k_type = types[t], .v_type = types[t], .k = k, .v = v,
+                               .k_stride = row, .v_stride = row, .scale = 0.125f, .grid = 5};
+        int bad = 0;
+        for (int window = 0; window <= 40; window += 40)
+            for (int pos0 = 0; pos0 + MAX_TOK <= N_CTX; pos0 += 23)
+                for (int n_tok = 2; n_tok <= MAX_TOK; n_tok += 5) {
+                    int lo[NQ], hi[NQ];
+                    for (int i = 0; i < n_tok * GROUP; i++) {
+                        const int pos = pos0 + i / GROUP;
+                        lo[i] = window && pos + 1 > window ? pos + 1 - window : 0, hi[i] = pos + 1;
+                    }
+                    const int n_q = n_tok * GROUP;
+                    gl_attn_state b = {n_q, qc, q_size, lo, hi, batch, batch + n_q, batch + 2 * n_q};
+                    gl_attn_begin(&b, HD);
+                    gl_attn_keys(&kv, &b, lo[0], hi[n_q - 1], scratch_keys);
+                    for (int tk = 0; tk < n_tok; tk++) {
+                        const int i0 = tk * GROUP;
+                        gl_attn_state a = {GROUP, qc + i0 * q_size, q_size, lo + i0, hi + i0, alone, alone + GROUP, alone + 2 * GROUP};
+                        gl_attn_begin(&a, HD);
+                        gl_attn_keys(&kv, &a, lo[i0], hi[i0], scratch_keys);
+                        for (int g = 0; g < GROUP; g++) {
+                            float out_a[HD], out_b[HD];
+                            gl_attn_end(&a, g, HD, out_a);
+                            gl_attn_end(&b, i0 + g, HD, out_b);
+                            bad += first_diff(out_a, out_b, HD) >= 0;
+                        }
+                    }
+                }
+        CHECK(bad == 0, "gl_attn_keys %s: %d queries differ between a one-token decode and a batch", tr->name, bad);
+    }
+}
+
 int main(void) {
     // LLAMALITE_ISA=avx2 (ctest's *_avx2 run) on a CPU without it: nothing to test.
     const char *isa = getenv("LLAMALITE_ISA");
@@ -252,5 +309,6 @@ int main(void) {
     test_weights(k->attn, &gl_attn_ops_scalar);
     test_weights_tile(k->attn);
     test_rows_to_f32(k->attn);
+    test_batch_invariance();
     return test_failures ? 1 : 0;
 }

@@ -86,7 +86,8 @@ static void run_case(ll_context *c, int n_vocab, const golden_case *g, stats *st
     }
 }
 
-static void run_file(const char *shared, const char *name, const tolerance *tol) {
+// fused: also with fused attention (see golden_file.h: not for the random models).
+static void run_file(const char *shared, const char *name, const tolerance *tol, bool fused) {
     char path[1024], gpath[1024], err[512];
     snprintf(path, sizeof path, "%s/models/%s.gguf", shared, name);
     snprintf(gpath, sizeof gpath, "%s/golden/%s.jsonl", shared, name);
@@ -101,22 +102,24 @@ static void run_file(const char *shared, const char *name, const tolerance *tol)
     if (!m) return;
     int n_vocab = ll_vocab_n_tokens(ll_model_get_vocab(m));
 
-    for (int nt = 1; nt <= 2; nt++) {
-        ll_context *c = golden_context(m, nt);
-        if (!c) continue;
-        stats st = {0};
-        char tag[128];
-        for (int i = 0; i < n_cases; i++) {
-            snprintf(tag, sizeof tag, "%s case %d threads %d", name, i, nt);
-            run_case(c, n_vocab, &cases[i], &st, tag, tol);
+    const ll_flash_attn modes[] = {LL_FLASH_ATTN_OFF, LL_FLASH_ATTN_AUTO};
+    for (int fa = 0; fa < (fused ? 2 : 1); fa++)
+        for (int nt = 1; nt <= 2; nt++) {
+            ll_context *c = golden_context(m, nt, modes[fa]);
+            if (!c) continue;
+            stats st = {0};
+            char tag[128];
+            for (int i = 0; i < n_cases; i++) {
+                snprintf(tag, sizeof tag, "%s case %d threads %d -fa %s", name, i, nt, golden_fa_name[modes[fa]]);
+                run_case(c, n_vocab, &cases[i], &st, tag, tol);
+            }
+            double mean = st.n_rel ? st.sum_rel / st.n_rel : 0;
+            CHECK(mean <= tol->mean_rel, "%s threads %d: mean relative error %.4f above %.4f", name, nt, mean, tol->mean_rel);
+            printf("%-22s threads %d -fa %-4s: %d cases, %d steps, argmax misses %d (near ties %d), top-8 misses %d, "
+                   "max rel err %.2e, mean rel err %.2e, max abs err %.2e\n", name, nt, golden_fa_name[modes[fa]],
+                   n_cases, st.steps, st.argmax_miss, st.near_ties, st.top_miss, st.max_rel, mean, st.max_abs);
+            ll_context_free(c);
         }
-        double mean = st.n_rel ? st.sum_rel / st.n_rel : 0;
-        CHECK(mean <= tol->mean_rel, "%s threads %d: mean relative error %.4f above %.4f", name, nt, mean, tol->mean_rel);
-        printf("%-22s threads %d: %d cases, %d steps, argmax misses %d (near ties %d), top-8 misses %d, "
-               "max rel err %.2e, mean rel err %.2e, max abs err %.2e\n",
-               name, nt, n_cases, st.steps, st.argmax_miss, st.near_ties, st.top_miss, st.max_rel, mean, st.max_abs);
-        ll_context_free(c);
-    }
     ll_model_free(m);
 }
 
@@ -124,9 +127,9 @@ int main(void) {
     const char *shared = test_shared_dir();
     if (!shared) return TEST_SKIP;
     printf("kernels: %s\n", gl_simd_name());
-    run_file(shared, "stories260K", &trained);
-    run_file(shared, "stories260K-f16", &trained);
-    run_file(shared, "mixed-types", &random_weights);
-    run_file(shared, "mixed-base-q8_0", &random_weights);
+    run_file(shared, "stories260K", &trained, true);
+    run_file(shared, "stories260K-f16", &trained, true);
+    run_file(shared, "mixed-types", &random_weights, false);
+    run_file(shared, "mixed-base-q8_0", &random_weights, false);
     return test_result("test_golden");
 }

@@ -239,8 +239,9 @@ done:
 }
 
 // Speculative verification needs a batched decode to give every row bitwise the logits of
-// one-token decodes (ll_set_exact_batches). With the fused kernel, deep in the context (several
-// key chunks, past auto's switch to the fused kernel at 1024 keys), for F16 and Q8_0 caches.
+// one-token decodes (ll_set_exact_batches): with the fused kernel (auto) and the two passes
+// (off), near the start (a tile's keys end mid-tile) and deep in the context (several key
+// chunks), for F16 and Q8_0 caches.
 static void test_exact_batches(const char *shared) {
     char path[1024], err[256];
     snprintf(path, sizeof path, "%s/models/mixed-base-q8_0.gguf", shared);
@@ -249,42 +250,45 @@ static void test_exact_batches(const char *shared) {
     CHECK(m != NULL, "load: %s", err);
     if (!m) return;
     const int n_vocab = ll_vocab_n_tokens(ll_model_get_vocab(m));
-    enum { N_PROMPT = 1100, N_BATCH = 6 };
-    static ll_token toks[N_PROMPT + N_BATCH];
+    enum { MAX_PROMPT = 1100, N_BATCH = 6 };
+    static ll_token toks[MAX_PROMPT + N_BATCH];
     toks[0] = 1;
-    for (int i = 1; i < N_PROMPT + N_BATCH; i++) toks[i] = (ll_token)((i * 7919 + 13) % 31000 + 100);
+    for (int i = 1; i < MAX_PROMPT + N_BATCH; i++) toks[i] = (ll_token)((i * 7919 + 13) % 31000 + 100);
     const ll_cache_type types[] = {LL_CACHE_F16, LL_CACHE_Q8_0};
-    const ll_flash_attn modes[] = {LL_FLASH_ATTN_AUTO, LL_FLASH_ATTN_ON};
+    const ll_flash_attn modes[] = {LL_FLASH_ATTN_AUTO, LL_FLASH_ATTN_OFF};
+    const int depths[] = {37, MAX_PROMPT};
     for (int t = 0; t < 2; t++)
-        for (int f = 0; f < 2; f++) {
-            ll_context_params cp = ll_context_default_params();
-            cp.n_ctx = 1200;
-            cp.n_threads = 2;
-            cp.type_k = cp.type_v = types[t];
-            cp.flash_attn = modes[f];
-            cp.logits_all = true;
-            ll_context *a = ll_context_new(m, &cp, err, sizeof err), *b = ll_context_new(m, &cp, err, sizeof err);
-            CHECK(a && b, "context: %s", err);
-            if (a && b) {
-                ll_set_exact_batches(a, true);
-                ll_set_exact_batches(b, true);
-                int rc = ll_decode(a, toks, N_PROMPT, err, sizeof err);
-                ll_kv_copy_rows(b, a, ll_model_n_layer(m), 0, N_PROMPT);
-                rc |= ll_decode(a, toks + N_PROMPT, N_BATCH, err, sizeof err);
-                CHECK(rc == 0 && ll_n_past(b) == N_PROMPT, "decode: %s", err);
-                int same = 0;
-                for (int i = 0; i < N_BATCH && rc == 0; i++) {
-                    rc = ll_decode(b, toks + N_PROMPT + i, 1, err, sizeof err);
-                    same += rc == 0 && memcmp(ll_get_logits_ith(a, i), ll_get_logits(b), sizeof(float) * n_vocab) == 0;
+        for (int f = 0; f < 2; f++)
+            for (int d = 0; d < 2; d++) {
+                const int n_prompt = depths[d];
+                ll_context_params cp = ll_context_default_params();
+                cp.n_ctx = 1200;
+                cp.n_threads = 2;
+                cp.type_k = cp.type_v = types[t];
+                cp.flash_attn = modes[f];
+                cp.logits_all = true;
+                ll_context *a = ll_context_new(m, &cp, err, sizeof err), *b = ll_context_new(m, &cp, err, sizeof err);
+                CHECK(a && b, "context: %s", err);
+                if (a && b) {
+                    ll_set_exact_batches(a, true);
+                    ll_set_exact_batches(b, true);
+                    int rc = ll_decode(a, toks, n_prompt, err, sizeof err);
+                    ll_kv_copy_rows(b, a, ll_model_n_layer(m), 0, n_prompt);
+                    rc |= ll_decode(a, toks + n_prompt, N_BATCH, err, sizeof err);
+                    CHECK(rc == 0 && ll_n_past(b) == n_prompt, "decode: %s", err);
+                    int same = 0;
+                    for (int i = 0; i < N_BATCH && rc == 0; i++) {
+                        rc = ll_decode(b, toks + n_prompt + i, 1, err, sizeof err);
+                        same += rc == 0 && memcmp(ll_get_logits_ith(a, i), ll_get_logits(b), sizeof(float) * n_vocab) == 0;
+                    }
+                    CHECK(same == N_BATCH, "%s cache, -fa %s, %d keys: %d of %d batched rows equal the one-token decodes",
+                          ll_cache_type_name(types[t]), f ? "off" : "auto", n_prompt, same, N_BATCH);
+                    printf("exact batches at %d keys, %s cache, -fa %s: %d/%d rows bitwise equal\n", n_prompt,
+                           ll_cache_type_name(types[t]), f ? "off" : "auto", same, N_BATCH);
                 }
-                CHECK(same == N_BATCH, "%s cache, -fa %s: %d of %d batched rows equal the one-token decodes",
-                      ll_cache_type_name(types[t]), f ? "on" : "auto", same, N_BATCH);
-                printf("exact batches at %d keys, %s cache, -fa %s: %d/%d rows bitwise equal\n", N_PROMPT,
-                       ll_cache_type_name(types[t]), f ? "on" : "auto", same, N_BATCH);
+                ll_context_free(a);
+                ll_context_free(b);
             }
-            ll_context_free(a);
-            ll_context_free(b);
-        }
     ll_model_free(m);
 }
 

@@ -336,8 +336,9 @@ int main(int argc, char **argv) {
                 char tstr[8], what[256];
                 snprintf(tstr, sizeof tstr, "%d", threads);
                 snprintf(what, sizeof what, "%s #%d -t %d", models[m], line_no, threads);
-                char *args[] = {(char *)bin, "trace", "-m", model, "-p", jget(&ref, "prompt")->str,
-                                "-n", steps, "--top", "8", "-t", tstr, NULL};
+                // random weights in the goldens' attention mode (golden_file.h)
+                char *args[] = {(char *)bin, "trace", "-m", model, "-p", jget(&ref, "prompt")->str, "-n", steps,
+                                "--top", "8", "-t", tstr, "-fa", random_model ? "off" : "auto", NULL};
                 int status = -1;
                 char *out = run_capture(args, &status);
                 CHECK(out && status == 0, "%s: llamalite trace exited with %d", what, status);

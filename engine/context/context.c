@@ -34,7 +34,7 @@ static void *alloc3(size_t a, size_t b, size_t c) {
     return malloc(n ? n : 1);
 }
 
-// Whether the fused kernel may run (-fa on or auto; ll_attend decides where with auto). It needs
+// Whether the fused kernel runs (-fa on or auto). It needs
 // heads that start on block boundaries; otherwise the two passes read any layout.
 static bool use_flash_attn(ll_flash_attn fa, enum gl_type tk, enum gl_type tv, int head_dim) {
     return fa != LL_FLASH_ATTN_OFF && gl_attn_supported(tk, tv, head_dim);

@@ -21,7 +21,7 @@ struct ll_context {
 
     // KV cache: per layer, one cell per position (kv_cache.h).
     ll_kv_cache kv;
-    bool flash_attn;    // the fused kernel may run (-fa on, or auto: where ll_attend says)
+    bool flash_attn;    // the fused kernel runs (-fa on or auto, where the heads allow)
     bool exact_batches; // ll_set_exact_batches: one-token arithmetic for every row
 
     // Scratch, sized once for n_batch tokens.

@@ -1,12 +1,13 @@
 // Causal self-attention over the KV cache, for every family: grouped-query heads, optional
 // sliding window, score soft-capping and attention sinks. Three ways, chosen per context (ll_attend):
-//  - F16/F32 caches without -fa: scores, softmax, then values, with the reference engine's
+//  - fused (-fa on or auto, the default): ggml-lite's one-pass kernel over blocks of queries
+//    sharing a KV head, with threads over KV heads, token blocks and (for few queries) key
+//    ranges; a query's result is bitwise the same alone or in a batch;
+//  - F16/F32 caches with -fa off: scores, softmax, then values, with the reference engine's
 //    arithmetic (below), so the goldens match to the last digits;
-//  - other cache types without -fa: the same two passes, keys through their type's dot kernel
-//    and values decoded row by row (any head size: rows whose blocks straddle heads are decoded
-//    whole);
-//  - fused (-fa): ggml-lite's one-pass kernel over blocks of queries sharing a KV head, with
-//    threads over KV heads, token blocks and (for few queries) key ranges.
+//  - other cache types with -fa off (or heads that straddle the cache's blocks): the same two
+//    passes, keys through their type's dot kernel and values decoded row by row (rows whose
+//    blocks straddle heads are decoded whole).
 //
 // Precision follows the reference engine over an F16 cache: the query is rounded to F16 for
 // the q·k dots and the softmax weights are rounded to F16 before they weight the values.
@@ -228,6 +229,20 @@ static gl_attn_state fa_state(float *buf, int n_q, const char *q, size_t q_size,
                            .m = buf, .l = buf + n_q, .acc = buf + 2 * n_q};
 }
 
+// The outputs of KV head hk's queries (tokens t0 ...; query i is token t0 + i / group, head
+// hk * group + i % group), each with its head's attention sink (gpt-oss) added to the softmax.
+static void fa_finish(const att_task *tk, gl_attn_state *st, int hk, int t0) {
+    ll_context *c = tk->c;
+    const ll_hparams *hp = &c->model->hp;
+    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, q_dim = hp->n_head * hd;
+    const float *sinks = ll_vec(&c->model->layers[tk->layer], LL_ROLE_ATTN_SINKS);
+    for (int i = 0; i < st->n_q; i++) {
+        const int h = hk * group + i % group;
+        if (sinks) gl_attn_sink(st, i, sinks[h], hd);
+        gl_attn_end(st, i, hd, c->xb + (size_t)(t0 + i / group) * q_dim + (size_t)h * hd);
+    }
+}
+
 // Unit (KV head hk, token block tb, chunk ch; ch < 0: all chunks in turn).
 static void fa_unit(const att_task *tk, int hk, int tb, int ch, float *scratch) {
     ll_context *c = tk->c;
@@ -277,8 +292,7 @@ static void fa_unit(const att_task *tk, int hk, int tb, int ch, float *scratch) 
         gl_attn_keys(&kvh, into, j0 - base, j1 - base, kscratch);
         if (k > ch0) gl_attn_merge(&st, &cs, hd);
     }
-    for (int i = 0; i < n_q; i++)
-        gl_attn_end(&st, i, hd, c->xb + (size_t)(t0 + i / group) * q_dim + (size_t)(hk * group + i % group) * hd);
+    fa_finish(tk, &st, hk, t0);
 }
 
 static void fa_task(void *arg, int ith, int nth) {
@@ -298,7 +312,7 @@ static void fa_task(void *arg, int ith, int nth) {
 static void fa_merge_chunks(const att_task *tk) {
     ll_context *c = tk->c;
     const ll_hparams *hp = &c->model->hp;
-    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, q_dim = hp->n_head * hd;
+    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const int n_q = tk->n_rows * group;
     for (int hk = 0; hk < hp->n_head_kv; hk++) {
         float *base = c->att_part + (size_t)hk * tk->n_chunks * n_q * (hd + 2);
@@ -307,51 +321,30 @@ static void fa_merge_chunks(const att_task *tk) {
             gl_attn_state cs = fa_state(base + (size_t)k * n_q * (hd + 2), n_q, NULL, 0, NULL, NULL);
             gl_attn_merge(&st, &cs, hd);
         }
-        for (int i = 0; i < n_q; i++)
-            gl_attn_end(&st, i, hd, c->xb + (size_t)(i / group) * q_dim + (size_t)(hk * group + i % group) * hd);
+        fa_finish(tk, &st, hk, 0);
     }
 }
 
-// Fused attention of rows [r0, r0 + n_tok) of the chunk (queries at pos0 + r0 ...).
-static void attend_fused(ll_context *c, int l, int r0, int n_tok, int pos0) {
+// Fused attention of the chunk's n_tok queries at positions pos0 ...
+static void attend_fused(ll_context *c, int l, int n_tok, int pos0) {
     const ll_hparams *hp = &c->model->hp;
-    // The task sees the rows as a chunk of their own: shift q and xb by r0 rows.
-    const size_t q_dim = (size_t)hp->n_head * hp->head_dim;
-    float *q = c->q, *xb = c->xb;
-    c->q += (size_t)r0 * q_dim, c->xb += (size_t)r0 * q_dim;
-    att_task tk = {c, n_tok, l, pos0 + r0, fa_tok_block(hp), 0, 0, 0};
+    att_task tk = {c, n_tok, l, pos0, fa_tok_block(hp), 0, 0, 0};
     tk.n_tok_blocks = (n_tok + tk.tok_block - 1) / tk.tok_block;
     // Too few (head, token block) units for the threads: chunks become units too.
-    const int ch0 = first_key(c, l, tk.pos0) / FA_CHUNK, ch1 = (tk.pos0 + n_tok - 1) / FA_CHUNK;
+    const int ch0 = first_key(c, l, pos0) / FA_CHUNK, ch1 = (pos0 + n_tok - 1) / FA_CHUNK;
     if (tk.n_tok_blocks == 1 && hp->n_head_kv < 2 * c->n_threads && ch1 > ch0) tk.n_chunks = ch1 - ch0 + 1;
-    ll_run(c, fa_task, &tk, (size_t)n_tok * hp->n_head * (tk.pos0 + n_tok) * hp->head_dim);
+    ll_run(c, fa_task, &tk, (size_t)n_tok * hp->n_head * (pos0 + n_tok) * hp->head_dim);
     if (tk.n_chunks > 0) fa_merge_chunks(&tk);
-    c->q = q, c->xb = xb;
 }
-
-// Where the fused kernel takes over with auto: a query seeing this many keys or more. Below,
-// an F16/F32 cache keeps the reference's two-pass arithmetic (the goldens' own, and the
-// attention is a small part of the work there); above, one pass over the cache for a whole GQA
-// group costs about half the CPU time of the two passes per head.
-#define FA_AUTO_MIN_KEYS 1024
 
 void ll_attend(ll_context *c, int l, int n_tok, int pos0) {
     const ll_hparams *hp = &c->model->hp;
     const bool plain = (c->kv.type_k == GL_TYPE_F16 || c->kv.type_k == GL_TYPE_F32) &&
                        (c->kv.type_v == GL_TYPE_F16 || c->kv.type_v == GL_TYPE_F32);
-    // rows [0, n_two) two passes, the rest fused (decided per row, so a row's arithmetic does not
-    // depend on the decode it is part of)
-    int n_two = n_tok;
     if (c->flash_attn && hp->n_head / hp->n_head_kv <= FA_MAX_Q) {
-        n_two = 0;
-        if (c->params.flash_attn == LL_FLASH_ATTN_AUTO && plain) {
-            n_two = FA_AUTO_MIN_KEYS - 1 - pos0; // rows whose position + 1 < FA_AUTO_MIN_KEYS
-            n_two = n_two < 0 ? 0 : n_two > n_tok ? n_tok : n_two;
-        }
+        attend_fused(c, l, n_tok, pos0);
+        return;
     }
-    if (n_two > 0) {
-        att_task tk = {c, n_two, l, pos0, 0, 0, 0, 0};
-        ll_run(c, plain ? attention_task : attention_any_task, &tk, (size_t)n_two * hp->n_head * (pos0 + n_two) * hp->head_dim);
-    }
-    if (n_two < n_tok) attend_fused(c, l, n_two, n_tok - n_two, pos0);
+    att_task tk = {c, n_tok, l, pos0, 0, 0, 0, 0};
+    ll_run(c, plain ? attention_task : attention_any_task, &tk, (size_t)n_tok * hp->n_head * (pos0 + n_tok) * hp->head_dim);
 }

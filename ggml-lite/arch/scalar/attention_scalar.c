@@ -57,14 +57,13 @@ static void accumulate(float *acc, int n_q, const float *v, int n, int hd, const
     }
 }
 
+// Element j goes to lane j % 8, the last group as if padded with zeros: a tile's weights past
+// the keys a query sees are 0, so its sum is the same whoever else shares the tile (a decode of
+// one token stops the tile at its own last key; a batch runs on to the batch's last).
 static float sum(const float *x, int n) {
     float a[8] = {0};
-    int j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int l = 0; l < 8; l++) a[l] += x[j + l];
-    float s = gl_hsum8_pairs(a);
-    for (; j < n; j++) s += x[j];
-    return s;
+    for (int j = 0; j < n; j++) a[j % 8] += x[j];
+    return gl_hsum8_pairs(a);
 }
 
 static void q8_0_to_f32(const void *vx, float *y, int n) {

@@ -94,15 +94,19 @@ static void dots_q8_0(const char *q, size_t q_stride, int n_q, const char *k, si
     }
 }
 
+// The scalar set's lanes: the last group loaded as if padded with zeros.
 static float sum(const float *x, int n) {
     int j = 0;
     __m256 a = _mm256_setzero_ps();
     for (; j + 8 <= n; j += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + j));
+    if (j < n) {
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - j), lane);
+        a = _mm256_add_ps(a, _mm256_maskload_ps(x + j, keep));
+    }
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    float s = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-    for (; j < n; j++) s += x[j];
-    return s;
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
 }
 
 static void q8_0_to_f32(const void *vx, float *y, int n) {

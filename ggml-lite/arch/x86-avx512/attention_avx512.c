@@ -333,7 +333,7 @@ static inline __attribute__((always_inline)) bool weights_one(float *s, int n, i
     const __mmask16 m1 = n >= 32 ? 0xffff : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
     _mm512_mask_storeu_ps(s, m0, w0);
     _mm512_mask_storeu_ps(s + 16, m1, w1);
-    *l += n == 32 ? sum_32(w0, w1) : gl_attn_ops_avx2.sum(s, n);
+    *l += sum_32(w0, w1); // lanes past n hold e^-inf = 0, as sum()'s padding
     return grows;
 }
 
