@@ -24,9 +24,10 @@
 
 enum {
     CHUNK = 4, // super-blocks per pass over the tokens: their weights stay in L1
-    NT = 4     // tokens per pass
+    NT = 8     // tokens per pass
 };
 #define PREFETCH_BYTES 2048
+#define FOR_T _Pragma("GCC unroll 8") for (int j = 0; j < nt; j++)
 
 // 8 rows' bytes at p as 32-bit lanes.
 INL __m256i u8x8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
@@ -67,10 +68,10 @@ INL void q4k_sb(const rq4k *w, int i0, int i1, const block_q8_K *const *y, __m25
     for (int i = i0; i < i1; i++) {
         const rq4k *p = w + i;
         int32_t pr[NT][4];
-        FOR_J ysum_pairs(y[j][i].bsums, pr[j]);
+        FOR_T ysum_pairs(y[j][i].bsums, pr[j]);
         for (int hf = 0; hf < 2; hf++) {
             __m256i tot[NT];
-            FOR_J tot[j] = _mm256_setzero_si256();
+            FOR_T tot[j] = _mm256_setzero_si256();
             _Pragma("GCC unroll 1") for (int k = 0; k < 8; k++) {
                 // the sub-block's 4 steps, both nibbles, for every token of the pass
                 __m256i lo[4], hi[4];
@@ -81,7 +82,7 @@ INL void q4k_sb(const rq4k *w, int i0, int i1, const block_q8_K *const *y, __m25
                     lo[h] = _mm256_and_si256(v, m4), hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
                 }
                 const __m256i sc = twice16(_mm256_and_si256(u8x8(p->sc[k] + 8 * hf), m63));
-                FOR_J {
+                FOR_T {
                     const int8_t *yq = y[j][i].qs + 32 * k;
                     const __m256i s0 = _mm256_add_epi16(_mm256_maddubs_epi16(lo[0], bcast4(yq)), _mm256_maddubs_epi16(hi[0], bcast4(yq + 16)));
                     const __m256i s1 = _mm256_add_epi16(_mm256_maddubs_epi16(lo[1], bcast4(yq + 4)), _mm256_maddubs_epi16(hi[1], bcast4(yq + 20)));
@@ -95,7 +96,7 @@ INL void q4k_sb(const rq4k *w, int i0, int i1, const block_q8_K *const *y, __m25
             q4k_mins(p, hf, mins);
             const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p->d + 8 * hf)));
             const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p->dmin + 8 * hf)));
-            FOR_J {
+            FOR_T {
                 __m256i ms = _mm256_madd_epi16(mins[0], _mm256_set1_epi32(pr[j][0]));
                 ms = _mm256_add_epi32(ms, _mm256_madd_epi16(mins[1], _mm256_set1_epi32(pr[j][1])));
                 ms = _mm256_add_epi32(ms, _mm256_madd_epi16(mins[2], _mm256_set1_epi32(pr[j][2])));
@@ -122,7 +123,7 @@ INL void q6k_sb(const rq6k *w, int i0, int i1, const block_q8_K *const *y, __m25
                 for (int m = 0; m < 8; m++)
                     sp[m] = _mm256_or_si256(_mm256_and_si256(i8x8(p->sc[2 * m] + 8 * hf), _mm256_set1_epi32(0xffff)),
                                             _mm256_slli_epi32(i8x8(p->sc[2 * m + 1] + 8 * hf), 16));
-                FOR_J {
+                FOR_T {
                     const int32_t *bp = (const int32_t *)y[j][i].bsums; // bsums[2m] | bsums[2m+1] << 16
                     __m256i o = _mm256_madd_epi16(sp[0], _mm256_set1_epi32(bp[0]));
                     for (int m = 1; m < 8; m++) o = _mm256_add_epi32(o, _mm256_madd_epi16(sp[m], _mm256_set1_epi32(bp[m])));
@@ -147,7 +148,7 @@ INL void q6k_sb(const rq6k *w, int i0, int i1, const block_q8_K *const *y, __m25
                         lo[u] = _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_and_si256(tl, m30));
                         hi[u] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_and_si256(th, m30));
                     }
-                    FOR_J {
+                    FOR_T {
                         const int8_t *yq = y[j][i].qs + 32 * c + 4 * h2;
                         const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(lo[0], bcast4(yq)),
                                                            _mm256_maddubs_epi16(lo[1], bcast4(yq + 4)));
@@ -158,7 +159,7 @@ INL void q6k_sb(const rq6k *w, int i0, int i1, const block_q8_K *const *y, __m25
                 }
             }
             const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p->d + 8 * hf)));
-            FOR_J acc[j][hf] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot[j]), _mm256_mul_ps(d, _mm256_set1_ps(y[j][i].d)),
+            FOR_T acc[j][hf] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(tot[j]), _mm256_mul_ps(d, _mm256_set1_ps(y[j][i].d)),
                                                acc[j][hf]);
         }
     }
@@ -185,6 +186,10 @@ INL void mul_group(const void *w, int nsb, const char *y, size_t by, int n_tok, 
             }
 #define RUN(N) q6 ? q6k_sb((const rq6k *)w, i0, i1, yy, acc, N) : q4k_sb((const rq4k *)w, i0, i1, yy, acc, N)
             switch (nt) {
+            case 8: RUN(8); break;
+            case 7: RUN(7); break;
+            case 6: RUN(6); break;
+            case 5: RUN(5); break;
             case 4: RUN(4); break;
             case 3: RUN(3); break;
             case 2: RUN(2); break;
