@@ -17,45 +17,81 @@
 
 enum {
     CHUNK = 16, // blocks per pass over the tokens: their weights stay in L1
-    NT = 4      // tokens per pass
+    NT = 8      // tokens per pass
 };
 #define PREFETCH_BYTES 2048
+#define FOR_T _Pragma("GCC unroll 8") for (int j = 0; j < nt; j++)
+
+// A token's 8 pair sums of 16 bits (4 steps of two nibble vectors) added up, as a tree.
+INL __m256i sum8_epi16(const __m256i p[8]) {
+    return _mm256_add_epi16(_mm256_add_epi16(_mm256_add_epi16(p[0], p[1]), _mm256_add_epi16(p[2], p[3])),
+                            _mm256_add_epi16(_mm256_add_epi16(p[4], p[5]), _mm256_add_epi16(p[6], p[7])));
+}
+
+// Half hf of a Q4_0 block against nt tokens: the integer sums a[j] (offset taken off).
+INL void q4_0_half(const rq4_0 *p, int hf, const int8_t *const *yq, const int32_t *ys, __m256i *a, const int nt) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    __m256i lo[4], hi[4];
+    _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
+        const uint8_t *q = p->q[h] + 32 * hf;
+        _mm_prefetch((const char *)q + PREFETCH_BYTES, _MM_HINT_T0);
+        const __m256i v = _mm256_loadu_si256((const __m256i *)q);
+        lo[h] = _mm256_and_si256(v, m4), hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    }
+    FOR_T {
+        __m256i pr[8];
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
+            pr[2 * h] = _mm256_maddubs_epi16(lo[h], bcast4(yq[j] + 4 * h));
+            pr[2 * h + 1] = _mm256_maddubs_epi16(hi[h], bcast4(yq[j] + 16 + 4 * h));
+        }
+        a[j] = _mm256_sub_epi32(_mm256_madd_epi16(sum8_epi16(pr), ones), _mm256_set1_epi32(8 * ys[j]));
+    }
+}
+
+// Half hf of a Q8_0 block against nt tokens: a[j], four steps at a time (w and |w| in registers).
+INL void q8_0_half(const rq8_0 *p, int hf, const int8_t *const *yq, __m256i *a, const int nt) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+    FOR_T a[j] = _mm256_setzero_si256();
+    _Pragma("GCC unroll 2") for (int s0 = 0; s0 < 8; s0 += 4) {
+        __m256i w[4], aw[4];
+        _Pragma("GCC unroll 4") for (int s = 0; s < 4; s++) {
+            const uint8_t *q = p->q[s0 + s] + 32 * hf;
+            _mm_prefetch((const char *)q + PREFETCH_BYTES, _MM_HINT_T0);
+            w[s] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q), flip);
+            aw[s] = _mm256_abs_epi8(w[s]);
+        }
+        FOR_T {
+            __m256i pr[4];
+            _Pragma("GCC unroll 4") for (int s = 0; s < 4; s++)
+                pr[s] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[s], _mm256_sign_epi8(bcast4(yq[j] + 4 * (s0 + s)), w[s])), ones);
+            a[j] = _mm256_add_epi32(a[j], _mm256_add_epi32(_mm256_add_epi32(pr[0], pr[1]), _mm256_add_epi32(pr[2], pr[3])));
+        }
+    }
+}
+
+// Half hf of block b against nt tokens, into acc[j][hf].
+INL void block_half(const void *w, int b, int hf, const int8_t *const *yq, const int32_t *ysum, const float *const *dy,
+                    __m256 (*acc)[2], const int nt, const bool q4) {
+    __m256i a[NT];
+    if (q4) q4_0_half((const rq4_0 *)w + b, hf, yq, ysum, a, nt);
+    else q8_0_half((const rq8_0 *)w + b, hf, yq, a, nt);
+    const gl_fp16 *dw = q4 ? ((const rq4_0 *)w + b)->d : ((const rq8_0 *)w + b)->d;
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dw + 8 * hf)));
+    FOR_T acc[j][hf] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[j]), _mm256_mul_ps(d, _mm256_set1_ps(dy[j][b])), acc[j][hf]);
+}
 
 // nt tokens x one group over blocks [b0, b1): token j's row y[j], extras dy[j], ys[j].
 INL void blocks(const void *w, int b0, int b1, const block_q8_0 *const *y, const float *const *dy,
                 const int32_t *const *ys, __m256 (*acc)[2], const int nt, const bool q4) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
     for (int b = b0; b < b1; b++) {
-        const gl_fp16 *dw = q4 ? ((const rq4_0 *)w + b)->d : ((const rq8_0 *)w + b)->d;
-        for (int hf = 0; hf < 2; hf++) {
-            __m256i a[NT];
-            FOR_J a[j] = _mm256_setzero_si256();
-            if (q4) {
-                const rq4_0 *p = (const rq4_0 *)w + b;
-                _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
-                    const uint8_t *q = p->q[h] + 32 * hf;
-                    _mm_prefetch((const char *)q + PREFETCH_BYTES, _MM_HINT_T0);
-                    const __m256i v = _mm256_loadu_si256((const __m256i *)q);
-                    const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                    FOR_J a[j] = _mm256_add_epi16(a[j], _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(y[j][b].qs + 4 * h)),
-                                                                         _mm256_maddubs_epi16(hi, bcast4(y[j][b].qs + 16 + 4 * h))));
-                }
-                FOR_J a[j] = _mm256_sub_epi32(_mm256_madd_epi16(a[j], ones), _mm256_set1_epi32(8 * ys[j][b]));
-            } else {
-                const rq8_0 *p = (const rq8_0 *)w + b;
-                UNROLL for (int s = 0; s < 8; s++) {
-                    const uint8_t *q = p->q[s] + 32 * hf;
-                    _mm_prefetch((const char *)q + PREFETCH_BYTES, _MM_HINT_T0);
-                    const __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q), flip);
-                    const __m256i av = _mm256_abs_epi8(v);
-                    FOR_J {
-                        const __m256i sy = _mm256_sign_epi8(bcast4(y[j][b].qs + 4 * s), v);
-                        a[j] = _mm256_add_epi32(a[j], _mm256_madd_epi16(_mm256_maddubs_epi16(av, sy), ones));
-                    }
-                }
-            }
-            const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dw + 8 * hf)));
-            FOR_J acc[j][hf] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[j]), _mm256_mul_ps(d, _mm256_set1_ps(dy[j][b])), acc[j][hf]);
+        const int8_t *yq[NT];
+        int32_t ysum[NT];
+        FOR_T yq[j] = y[j][b].qs, ysum[j] = ys[j][b];
+        if (nt == 1) { // both halves in line: one token's two accumulators stay in registers
+            block_half(w, b, 0, yq, ysum, dy, acc, 1, q4);
+            block_half(w, b, 1, yq, ysum, dy, acc, 1, q4);
+        } else { // a half at a time (in line, the two would spill registers)
+            for (int hf = 0; hf < 2; hf++) block_half(w, b, hf, yq, ysum, dy, acc, nt, q4);
         }
     }
 }
@@ -82,13 +118,17 @@ INL void mul_group(const void *w, int nb, const char *y, size_t by, const float 
                     acc[j][hf] = b0 == 0 ? _mm256_setzero_ps() : _mm256_load_ps(st[t0 + j] + 8 * hf);
             }
             switch (nt) {
+            case 8: blocks(w, b0, b1, yy, dd, ss, acc, 8, q4); break;
+            case 7: blocks(w, b0, b1, yy, dd, ss, acc, 7, q4); break;
+            case 6: blocks(w, b0, b1, yy, dd, ss, acc, 6, q4); break;
+            case 5: blocks(w, b0, b1, yy, dd, ss, acc, 5, q4); break;
             case 4: blocks(w, b0, b1, yy, dd, ss, acc, 4, q4); break;
             case 3: blocks(w, b0, b1, yy, dd, ss, acc, 3, q4); break;
             case 2: blocks(w, b0, b1, yy, dd, ss, acc, 2, q4); break;
             default: blocks(w, b0, b1, yy, dd, ss, acc, 1, q4); break;
             }
             for (int j = 0; j < nt; j++)
-                for (int hf = 0; hf < 2; hf++) {
+                _Pragma("GCC unroll 2") for (int hf = 0; hf < 2; hf++) {
                     if (b1 == nb) _mm256_storeu_ps(out + (size_t)(t0 + j) * bs + 8 * hf, acc[j][hf]);
                     else _mm256_store_ps(st[t0 + j] + 8 * hf, acc[j][hf]);
                 }
