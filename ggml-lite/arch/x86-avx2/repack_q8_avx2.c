@@ -38,13 +38,14 @@ INL void q4_0_half(const rq4_0 *p, int hf, const int8_t *const *yq, const int32_
         const __m256i v = _mm256_loadu_si256((const __m256i *)q);
         lo[h] = _mm256_and_si256(v, m4), hi[h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
     }
-    FOR_T {
-        __m256i pr[8];
-        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
-            pr[2 * h] = _mm256_maddubs_epi16(lo[h], bcast4(yq[j] + 4 * h));
-            pr[2 * h + 1] = _mm256_maddubs_epi16(hi[h], bcast4(yq[j] + 16 + 4 * h));
+    _Pragma("GCC unroll 1") for (int j = 0; j < nt; j++) {
+        __m256i s = _mm256_maddubs_epi16(lo[0], bcast4(yq[j]));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[0], bcast4(yq[j] + 16)));
+        _Pragma("GCC unroll 3") for (int h = 1; h < 4; h++) {
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[h], bcast4(yq[j] + 4 * h)));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[h], bcast4(yq[j] + 16 + 4 * h)));
         }
-        a[j] = _mm256_sub_epi32(_mm256_madd_epi16(sum8_epi16(pr), ones), _mm256_set1_epi32(8 * ys[j]));
+        a[j] = _mm256_sub_epi32(_mm256_madd_epi16(s, ones), _mm256_set1_epi32(8 * ys[j]));
     }
 }
 
