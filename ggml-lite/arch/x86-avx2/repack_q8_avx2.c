@@ -62,7 +62,7 @@ INL void q8_0_half(const rq8_0 *p, int hf, const int8_t *const *yq, __m256i *a, 
             w[s] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q), flip);
             aw[s] = _mm256_abs_epi8(w[s]);
         }
-        FOR_T {
+        _Pragma("GCC unroll 1") for (int j = 0; j < nt; j++) {
             __m256i pr[4];
             _Pragma("GCC unroll 4") for (int s = 0; s < 4; s++)
                 pr[s] = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[s], _mm256_sign_epi8(bcast4(yq[j] + 4 * (s0 + s)), w[s])), ones);
