@@ -17,7 +17,8 @@
 
 enum {
     CHUNK = 16, // blocks per pass over the tokens: their weights stay in L1
-    NT = 8      // tokens per pass
+    NT = 16,    // tokens per pass (Q4_0)
+    NT_Q8 = 8   // tokens per pass (Q8_0)
 };
 // how far ahead one token's stream prefetches: 2 KiB left Q6_K at 22 GB/s from memory, 12 KiB 41
 #define PREFETCH_BYTES 12288
@@ -103,11 +104,12 @@ INL void blocks(const void *w, int b0, int b1, const block_q8_0 *const *y, const
 INL void mul_group(const void *w, int nb, const char *y, size_t by, const float *dy, const int32_t *ys, int n_tok,
                    float *out, size_t bs, const bool q4) {
     _Alignas(32) float st[GL_REPACK_MAX_TOK][16];
-    const int chunk = n_tok <= NT ? nb : CHUNK;
+    const int pass = q4 ? NT : NT_Q8;
+    const int chunk = n_tok <= pass ? nb : CHUNK;
     for (int b0 = 0; b0 < nb; b0 += chunk) {
         const int b1 = nb - b0 < chunk ? nb : b0 + chunk;
-        for (int t0 = 0; t0 < n_tok; t0 += NT) {
-            const int nt = n_tok - t0 < NT ? n_tok - t0 : NT;
+        for (int t0 = 0; t0 < n_tok; t0 += pass) {
+            const int nt = n_tok - t0 < pass ? n_tok - t0 : pass;
             const block_q8_0 *yy[NT];
             const float *dd[NT];
             const int32_t *ss[NT];
@@ -119,15 +121,19 @@ INL void mul_group(const void *w, int nb, const char *y, size_t by, const float 
                 for (int hf = 0; hf < 2; hf++)
                     acc[j][hf] = b0 == 0 ? _mm256_setzero_ps() : _mm256_load_ps(st[t0 + j] + 8 * hf);
             }
-            switch (nt) {
-            case 8: blocks(w, b0, b1, yy, dd, ss, acc, 8, q4); break;
-            case 7: blocks(w, b0, b1, yy, dd, ss, acc, 7, q4); break;
-            case 6: blocks(w, b0, b1, yy, dd, ss, acc, 6, q4); break;
-            case 5: blocks(w, b0, b1, yy, dd, ss, acc, 5, q4); break;
-            case 4: blocks(w, b0, b1, yy, dd, ss, acc, 4, q4); break;
-            case 3: blocks(w, b0, b1, yy, dd, ss, acc, 3, q4); break;
-            case 2: blocks(w, b0, b1, yy, dd, ss, acc, 2, q4); break;
-            default: blocks(w, b0, b1, yy, dd, ss, acc, 1, q4); break;
+            if (nt == 1 || !q4) { // Q8_0: constant counts keep its sums in registers
+                switch (nt) {
+                case 8: blocks(w, b0, b1, yy, dd, ss, acc, 8, false); break;
+                case 7: blocks(w, b0, b1, yy, dd, ss, acc, 7, false); break;
+                case 6: blocks(w, b0, b1, yy, dd, ss, acc, 6, false); break;
+                case 5: blocks(w, b0, b1, yy, dd, ss, acc, 5, false); break;
+                case 4: blocks(w, b0, b1, yy, dd, ss, acc, 4, false); break;
+                case 3: blocks(w, b0, b1, yy, dd, ss, acc, 3, false); break;
+                case 2: blocks(w, b0, b1, yy, dd, ss, acc, 2, false); break;
+                default: blocks(w, b0, b1, yy, dd, ss, acc, 1, q4); break;
+                }
+            } else { // Q4_0: any count (its token loop is not unrolled)
+                blocks(w, b0, b1, yy, dd, ss, acc, nt, true);
             }
             for (int j = 0; j < nt; j++)
                 _Pragma("GCC unroll 2") for (int hf = 0; hf < 2; hf++) {
