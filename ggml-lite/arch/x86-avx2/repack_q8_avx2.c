@@ -20,15 +20,9 @@ enum {
     NT = 16,    // tokens per pass (Q4_0)
     NT_Q8 = 8   // tokens per pass (Q8_0)
 };
-// how far ahead one token's stream prefetches: 2 KiB left Q6_K at 22 GB/s from memory, 12 KiB 41
+// how far ahead one token's stream prefetches: 2 KiB left Q8_0 at 52 GB/s from memory, 12 KiB 66
 #define PREFETCH_BYTES 12288
 #define FOR_T _Pragma("GCC unroll 8") for (int j = 0; j < nt; j++)
-
-// A token's 8 pair sums of 16 bits (4 steps of two nibble vectors) added up, as a tree.
-INL __m256i sum8_epi16(const __m256i p[8]) {
-    return _mm256_add_epi16(_mm256_add_epi16(_mm256_add_epi16(p[0], p[1]), _mm256_add_epi16(p[2], p[3])),
-                            _mm256_add_epi16(_mm256_add_epi16(p[4], p[5]), _mm256_add_epi16(p[6], p[7])));
-}
 
 // Half hf of a Q4_0 block against nt tokens: the integer sums a[j] (offset taken off).
 INL void q4_0_half(const rq4_0 *p, int hf, const int8_t *const *yq, const int32_t *ys, __m256i *a, const int nt) {
