@@ -16,7 +16,7 @@
 #include "simd_avx2.h"
 
 enum {
-    CHUNK = 16, // blocks per pass over the tokens: their weights stay in L1
+    CHUNK = 32, // blocks per pass over the tokens: their weights stay in L1
     NT = 16,    // tokens per pass (Q4_0)
     NT_Q8 = 8   // tokens per pass (Q8_0)
 };
