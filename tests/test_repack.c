@@ -5,7 +5,8 @@
 //  - every token's outputs bitwise what a one-token call gives (speculative decoding verifies
 //    with the batch what generation computes one token at a time);
 //  - one and two threads alike.
-// Skipped where the kernels in use have no repacked layout (LLAMALITE_ISA=avx2, no AVX-512).
+// Skipped where the kernels in use have no repacked layout (the scalar and NEON sets). ctest runs
+// it with the CPU's best set and again with the AVX2 set's kernels (test_repack_avx2).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

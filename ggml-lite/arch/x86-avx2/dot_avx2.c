@@ -716,4 +716,6 @@ const gl_kernel_set gl_kernels_avx2 = {
     .gen_nx = {[GL_TYPE_Q5_0] = &gl_gen_nx_vnni, [GL_TYPE_Q8_0] = &gl_gen_nx_vnni, [GL_TYPE_IQ4_NL] = &gl_gen_nx_vnni},
     .ops = &gl_vec_ops_avx2,
     .attn = &gl_attn_ops_avx2,
+    .repack = {[GL_TYPE_Q4_K] = &gl_repack_q4_K_avx2, [GL_TYPE_Q6_K] = &gl_repack_q6_K_avx2,
+               [GL_TYPE_Q8_0] = &gl_repack_q8_0_avx2, [GL_TYPE_Q4_0] = &gl_repack_q4_0_avx2},
 };

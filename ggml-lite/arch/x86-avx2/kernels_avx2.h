@@ -21,5 +21,9 @@ void gl_gen_rows_n(enum gl_type type, int n, const void *w, size_t w_row, int n_
                    size_t by, const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
 // The same with AVX512-VNNI for Q8_0, Q5_0 and IQ4_NL on rearranged activations (gen_n_vnni.c).
 extern const gl_gen_nx gl_gen_nx_vnni;
+// Weights repacked at load into 16-row groups, read as two 8-row halves (repack_k_avx2.c,
+// repack_q8_avx2.c; the layouts are the AVX-512 set's, repack_layout_x86.h).
+extern const gl_repack_kernels gl_repack_q4_K_avx2, gl_repack_q6_K_avx2;
+extern const gl_repack_kernels gl_repack_q8_0_avx2, gl_repack_q4_0_avx2;
 
 #endif

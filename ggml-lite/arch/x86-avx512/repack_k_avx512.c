@@ -23,23 +23,7 @@
 #include "dot.h"
 #include "kernels_avx512.h"
 #include "repack_avx512.h"
-
-typedef struct {
-    uint8_t q[8][4][64]; // sub-block k, vector h
-    uint8_t sc[8][16];   // sub-block k: each row's 6-bit scale | the top 2 bits of its 6-bit min << 6
-    uint8_t mlo[4][16];  // pair p: each row's low 4 bits of min[2p] | of min[2p + 1] << 4
-    gl_fp16 d[16], dmin[16];
-} rq4k;
-
-typedef struct {
-    uint8_t ql[8][4][64]; // run c, vector h: low 4 bits of elements 32c+4h+e | 32c+16+4h+e << 4
-    uint8_t qh[8][2][64]; // run c, vector g: top 2 bits of steps 2g (bits 0-3) and 2g+1 (4-7)
-    int8_t sc[16][16];    // sub-block k: each row's scale
-    gl_fp16 d[16];
-    uint8_t pad[32];
-} rq6k;
-
-static_assert(sizeof(rq4k) == 2304 && sizeof(rq6k) == 3392, "repacked block sizes");
+#include "../x86-avx2/repack_layout_x86.h" // the layouts and their packing
 
 #ifndef PREFETCH_BYTES
 #define PREFETCH_BYTES 4096
@@ -50,77 +34,6 @@ enum {
 };
 
 #define FOR_T _Pragma("GCC unroll 4") for (int j = 0; j < nt; j++)
-
-// ---- packing -------------------------------------------------------------------------------
-
-static void pack_q4_K(const void *src, size_t src_row, int n, void *dst) {
-    const __m128i lo4 = _mm_set1_epi8(0x0f), hi4 = _mm_set1_epi8((char)0xf0);
-    for (int i = 0; i < n / QK_K; i++) {
-        rq4k *o = (rq4k *)dst + i;
-        const block_q4_K *b[16];
-        for (int r = 0; r < 16; r++) b[r] = (const block_q4_K *)((const char *)src + (size_t)r * src_row) + i;
-        // Q4_K's qs[32c + l]: element 64c + l (low nibble), 64c + 32 + l (high nibble).
-        for (int c = 0; c < 4; c++) {
-            __m128i even[16], odd[16]; // sub-blocks 2c and 2c + 1
-            for (int r = 0; r < 16; r++) {
-                const __m128i a = _mm_loadu_si128((const __m128i *)(b[r]->qs + 32 * c));
-                const __m128i u = _mm_loadu_si128((const __m128i *)(b[r]->qs + 32 * c + 16));
-                even[r] = _mm_or_si128(_mm_and_si128(a, lo4), _mm_and_si128(_mm_slli_epi16(u, 4), hi4));
-                odd[r] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), lo4), _mm_and_si128(u, hi4));
-            }
-            transpose16x4(even, o->q[2 * c]);
-            transpose16x4(odd, o->q[2 * c + 1]);
-        }
-        for (int r = 0; r < 16; r++) {
-            uint8_t s8[8], m8[8];
-            gl_unpack_scales_k4(b[r]->scales, s8, m8);
-            for (int k = 0; k < 8; k++) o->sc[k][r] = (uint8_t)(s8[k] | (m8[k] >> 4) << 6);
-            for (int p = 0; p < 4; p++) o->mlo[p][r] = (uint8_t)((m8[2 * p] & 15) | (m8[2 * p + 1] & 15) << 4);
-            o->d[r] = b[r]->d, o->dmin[r] = b[r]->dmin;
-        }
-    }
-}
-
-static void pack_q6_K(const void *src, size_t src_row, int n, void *dst) {
-    const __m128i lo4 = _mm_set1_epi8(0x0f), three = _mm_set1_epi8(3);
-    for (int i = 0; i < n / QK_K; i++) {
-        rq6k *o = (rq6k *)dst + i;
-        memset(o->pad, 0, sizeof o->pad);
-        for (int c = 0; c < 8; c++) {
-            __m128i low[16];
-            uint32_t top[16][2];
-            for (int r = 0; r < 16; r++) {
-                const block_q6_K *b = (const block_q6_K *)((const char *)src + (size_t)r * src_row) + i;
-                // Levels 32c..32c+31: half c / 4 of the block, quarter c % 4 of it (ggml's order).
-                const int h = c / 4, part = c % 4;
-                const uint8_t *ql = b->ql + 64 * h + (part & 1) * 32, *qh = b->qh + 32 * h;
-                __m128i lv[2];
-                for (int s = 0; s < 2; s++) {
-                    const __m128i l = _mm_loadu_si128((const __m128i *)(ql + 16 * s));
-                    const __m128i t = _mm_loadu_si128((const __m128i *)(qh + 16 * s));
-                    const __m128i l4 = part < 2 ? _mm_and_si128(l, lo4) : _mm_and_si128(_mm_srli_epi16(l, 4), lo4);
-                    const __m128i t2 = _mm_and_si128(_mm_srli_epi16(t, 2 * part), three);
-                    lv[s] = _mm_or_si128(l4, _mm_slli_epi16(t2, 4)); // (t2 < 4: no carry across bytes)
-                }
-                low[r] = _mm_or_si128(_mm_and_si128(lv[0], lo4), _mm_slli_epi16(_mm_and_si128(lv[1], lo4), 4));
-                // top bits, per byte (step h, element e): lower run's | upper run's << 2
-                const __m128i hb = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(lv[0], 4), three),
-                                                _mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(lv[1], 4), three), 2));
-                const __m128i x = _mm_or_si128(hb, _mm_slli_epi32(_mm_bsrli_si128(hb, 4), 4));
-                top[r][0] = (uint32_t)_mm_cvtsi128_si32(x);
-                top[r][1] = (uint32_t)_mm_extract_epi32(x, 2);
-            }
-            transpose16x4(low, o->ql[c]);
-            for (int g = 0; g < 2; g++)
-                for (int r = 0; r < 16; r++) memcpy(o->qh[c][g] + 4 * r, &top[r][g], 4);
-        }
-        for (int r = 0; r < 16; r++) {
-            const block_q6_K *b = (const block_q6_K *)((const char *)src + (size_t)r * src_row) + i;
-            for (int k = 0; k < 16; k++) o->sc[k][r] = b->scales[k];
-            o->d[r] = b->d;
-        }
-    }
-}
 
 // ---- the kernel ----------------------------------------------------------------------------
 

@@ -17,19 +17,7 @@
 #include "dot.h"
 #include "kernels_avx512.h"
 #include "repack_avx512.h"
-
-typedef struct {
-    uint8_t q[8][64]; // step s: elements 4s..4s+3 of rows 0..15, + 128
-    gl_fp16 d[16];
-} rq8_0;
-
-typedef struct {
-    uint8_t q[4][64]; // vector h: elements 4h+e (low nibble) and 16+4h+e (high nibble)
-    gl_fp16 d[16];
-} rq4_0;
-
-static_assert(sizeof(rq8_0) == 16 * sizeof(block_q8_0) && sizeof(rq4_0) == 16 * sizeof(block_q4_0),
-              "repacked blocks as large as the plain ones");
+#include "../x86-avx2/repack_layout_x86.h" // the layouts and their packing
 
 enum {
     CHUNK = 16,           // blocks per pass over the tokens: their weights stay in L1
@@ -38,35 +26,6 @@ enum {
 };
 
 #define FOR_T _Pragma("GCC unroll 4") for (int j = 0; j < nt; j++)
-
-static void pack_q8_0(const void *src, size_t src_row, int n, void *dst) {
-    const __m128i flip = _mm_set1_epi8((char)0x80);
-    for (int b = 0; b < n / QK8_0; b++) {
-        rq8_0 *o = (rq8_0 *)dst + b;
-        __m128i lo[16], hi[16];
-        for (int r = 0; r < 16; r++) {
-            const block_q8_0 *x = (const block_q8_0 *)((const char *)src + (size_t)r * src_row) + b;
-            lo[r] = _mm_xor_si128(_mm_loadu_si128((const __m128i *)x->qs), flip);
-            hi[r] = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(x->qs + 16)), flip);
-            o->d[r] = x->d;
-        }
-        transpose16x4(lo, o->q);
-        transpose16x4(hi, o->q + 4);
-    }
-}
-
-static void pack_q4_0(const void *src, size_t src_row, int n, void *dst) {
-    for (int b = 0; b < n / QK4_0; b++) {
-        rq4_0 *o = (rq4_0 *)dst + b;
-        __m128i v[16];
-        for (int r = 0; r < 16; r++) {
-            const block_q4_0 *x = (const block_q4_0 *)((const char *)src + (size_t)r * src_row) + b;
-            v[r] = _mm_loadu_si128((const __m128i *)x->qs);
-            o->d[r] = x->d;
-        }
-        transpose16x4(v, o->q);
-    }
-}
 
 // nt tokens x one group over blocks [b0, b1): token j's row y[j], extras dy[j], ys[j].
 INL void blocks(const void *w, int b0, int b1, const block_q8_0 *const *y, const float *const *dy,
