@@ -119,7 +119,7 @@ static void prefetch_rows(const char *p, size_t stride, int n, size_t bytes) {
 
 size_t gl_attn_scratch_floats(int n_q, int head_dim) {
     return 2 * (size_t)n_q * GL_ATTN_TILE + GL_ATTN_TILE + 3 * (size_t)n_q + 2 * (size_t)GL_ATTN_TILE * head_dim +
-           (size_t)n_q * head_dim + GL_ATTN_OPS_SCRATCH(n_q, head_dim);
+           (size_t)n_q * head_dim + GL_ATTN_OPS_SCRATCH(n_q, head_dim) + GL_ATTN_PAIRS_SCRATCH(n_q, head_dim);
 }
 
 // The online softmax goes a tile at a time, as the usual fused kernels do: a tile whose largest
@@ -142,6 +142,8 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
     float *kt = vt + (size_t)GL_ATTN_TILE * hd;         // [TILE][hd] decoded keys (float key types)
     float *qf = kt + (size_t)GL_ATTN_TILE * hd;         // [n_q][hd] the queries as floats
     float *ops_scratch = qf + (size_t)n_q * hd;
+    float *pairs_scratch = ops_scratch + GL_ATTN_OPS_SCRATCH(n_q, hd);
+    const bool v_pairs = kv->v_type == GL_TYPE_Q8_0 && ops->accumulate_q8_0; // the values by bf16 pairs
     if (kv->k_type == GL_TYPE_Q8_0 && ops->prepare_q8_0) ops->prepare_q8_0(st->q, st->q_stride, n_q, hd, ops_scratch);
     if (fk)
         for (int i = 0; i < n_q; i++) decode_rows(gl_get_type_traits(kv->k_type)->vec_dot_type, st->q + (size_t)i * st->q_stride, 0, 1, hd, qf + (size_t)i * hd);
@@ -164,7 +166,7 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
             prefetch_rows(kv->v + (size_t)(t0 + GL_ATTN_TILE) * kv->v_stride, kv->v_stride, m, v_bytes);
         }
         if (fk && !(kv->k_type == GL_TYPE_F16 && ops->dots_f16)) decode_rows(kv->k_type, kv->k + (size_t)(t0 + r0) * kv->k_stride, kv->k_stride, n - r0, hd, kt + (size_t)r0 * hd);
-        decode_rows(kv->v_type, kv->v + (size_t)(t0 + r0) * kv->v_stride, kv->v_stride, n - r0, hd, vt + (size_t)r0 * hd);
+        if (!v_pairs) decode_rows(kv->v_type, kv->v + (size_t)(t0 + r0) * kv->v_stride, kv->v_stride, n - r0, hd, vt + (size_t)r0 * hd);
         tile_dots(kv, st, ops, qf, fk ? kt : NULL, t0, r0, n, p, ops_scratch);
         for (int i = 0; i < n_q; i++) { // the keys of the tile query i sees: [t0 + ta[i], t0 + tb[i])
             const int lo = st->lo[i] > j0 ? st->lo[i] : j0, hi = st->hi[i] < j1 ? st->hi[i] : j1;
@@ -184,7 +186,11 @@ void gl_attn_keys(const gl_attn_kv *kv, gl_attn_state *st, int j0, int j1, float
                 grows[i] = softmax_step(kv, ops, st, i, t0 + ta[i], t0 + tb[i], t0, n, s, rescale + (size_t)i * GL_ATTN_TILE, d) >> r0;
             }
         }
-        ops->accumulate(st->acc, n_q, vt + (size_t)r0 * hd, n - r0, hd, p + r0, rescale + r0, GL_ATTN_TILE, grows);
+        if (v_pairs)
+            ops->accumulate_q8_0(st->acc, n_q, kv->v + (size_t)t0 * kv->v_stride, kv->v_stride, r0, n, hd, p, rescale,
+                                 GL_ATTN_TILE, grows, pairs_scratch);
+        else
+            ops->accumulate(st->acc, n_q, vt + (size_t)r0 * hd, n - r0, hd, p + r0, rescale + r0, GL_ATTN_TILE, grows);
     }
 }
 

@@ -44,3 +44,13 @@ bool gl_cpu_has_avx512vnni(void) {
     return false;
 #endif
 }
+
+// AVX512-BF16 (Zen 4, Cooper Lake, Sapphire Rapids and later): bf16 dot products.
+bool gl_cpu_has_avx512bf16(void) {
+#ifdef GL_X86
+    __builtin_cpu_init();
+    return gl_cpu_has_avx512() && __builtin_cpu_supports("avx512bf16");
+#else
+    return false;
+#endif
+}

@@ -78,6 +78,7 @@ typedef struct {
 // row is loaded once for all of them. Every set computes the same roundings, query by query: the
 // scalar set's loops are the SIMD sets' lanes written out. scratch: GL_ATTN_OPS_SCRATCH floats.
 #define GL_ATTN_OPS_SCRATCH(n_q, hd) ((size_t)32 * (hd) + (size_t)(n_q) * (hd))
+#define GL_ATTN_PAIRS_SCRATCH(n_q, hd) ((size_t)17 * (hd) + (size_t)(n_q) * ((hd) / 2 + 1)) // accumulate_q8_0
 typedef struct {
     // s[i * ld + j] = q_i · k_j for n_q float queries (q_i at q + i * hd) and n float key rows
     // (k_j at k + j * hd): one fused chain over the elements, x = fma(q[d], k[d], x) from x = 0
@@ -121,6 +122,13 @@ typedef struct {
     // at dst + j * hd), as the type's decoder gives them; false (nothing done) for a type it does
     // not take. NULL: none taken.
     bool (*rows_to_f32)(enum gl_type t, const char *src, size_t stride, int n, int hd, float *dst);
+    // Q8_0 value rows weighed in (row j of the tile at v + j * v_stride, rows [r0, n) valid) in
+    // place of rows_to_f32 and accumulate: the same steps, with w[i * ld + j] * d (d the row's
+    // block scale) rounded to bf16 and keys taken in pairs (2p, 2p + 1) by bf16 dot products;
+    // w, rescale and grows as accumulate's, from the tile's key 0 (grows' bits from r0).
+    // scratch: GL_ATTN_PAIRS_SCRATCH floats. NULL: rows_to_f32, then accumulate.
+    void (*accumulate_q8_0)(float *acc, int n_q, const char *v, size_t v_stride, int r0, int n, int hd, const float *w,
+                            const float *rescale, int ld, const uint32_t *grows, float *scratch);
 } gl_attn_ops;
 
 // Weight rows rearranged once (at load, repack.h) into groups of GL_REPACK_ROWS interleaved
@@ -154,6 +162,7 @@ typedef struct {
     gl_from_float_fn from_float[GL_TYPE_COUNT]; // activation quantizers (Q8_0, Q8_1, Q8_K, F16, BF16)
     const gl_vec_ops *ops;                       // NULL: the next set down's
     const gl_attn_ops *attn;                     // NULL: the next set down's
+    const gl_attn_ops *attn_bf16;                // attn on CPUs with AVX512-BF16 (NULL: attn)
     const gl_repack_kernels *repack[GL_TYPE_COUNT]; // NULL: weights of the type stay as loaded
 } gl_kernel_set;
 
@@ -163,7 +172,7 @@ extern const gl_kernel_set gl_kernels_avx2;
 extern const gl_kernel_set gl_kernels_neon;
 extern const gl_kernel_set gl_kernels_avx512;
 extern const gl_vec_ops gl_vec_ops_scalar, gl_vec_ops_avx2;
-extern const gl_attn_ops gl_attn_ops_scalar, gl_attn_ops_avx2, gl_attn_ops_avx512;
+extern const gl_attn_ops gl_attn_ops_scalar, gl_attn_ops_avx2, gl_attn_ops_avx512, gl_attn_ops_avx512_bf16;
 
 // The kernels in use: the best set this CPU runs (or the one LLAMALITE_ISA names), each entry
 // filled from the sets below it where it has none. Chosen once, thread-safe.
@@ -174,6 +183,7 @@ gl_vec_dot_nr_fn gl_get_vec_dot_nr(enum gl_type type);
 // x86 features (cpu_check.c, built without SIMD flags); gl_cpu_has_avx2 is in ggml-lite.h.
 bool gl_cpu_has_avx512(void); // F, BW, VL and VNNI
 bool gl_cpu_has_avx512vnni(void);
+bool gl_cpu_has_avx512bf16(void);
 // -1: the x86 kernels use AVX512-VNNI (256-bit vpdpbusd) when the CPU has it; 0: never;
 // 1: always (tests set it to cover both paths).
 extern int gl_tile8_vnni;

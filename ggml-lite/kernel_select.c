@@ -97,7 +97,8 @@ static void choose(void) {
         if (isas[i].cpu_runs() && isas[i].set->ops) take_ops(isas[i].set->ops);
     active.ops = &active_ops;
     for (int i = top; i < N_ISAS && !active.attn; i++)
-        if (isas[i].cpu_runs()) active.attn = isas[i].set->attn; // whole, from one set
+        if (isas[i].cpu_runs()) // whole, from one set
+            active.attn = isas[i].set->attn_bf16 && gl_cpu_has_avx512bf16() ? isas[i].set->attn_bf16 : isas[i].set->attn;
 }
 
 const gl_kernel_set *gl_kernels(void) {

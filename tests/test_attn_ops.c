@@ -1,7 +1,8 @@
 // The fused attention kernel's tile loops (gl_attn_ops) and the exp row of the kernel set chosen
 // for this CPU give bitwise what the scalar set's give, so fused attention rounds alike on every
 // set (LLAMALITE_ISA=scalar reproduces an AVX2 or AVX-512 run). Head sizes, key counts and
-// query counts hit the vector bodies and their tails.
+// query counts hit the vector bodies and their tails. (Q8_0 values on CPUs with AVX512-BF16 are
+// the exception, by bf16 dot products: test_kv_types bounds their rounding.)
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -10,11 +10,19 @@
 // margin). The reference is no steadier: this golden came from llama.cpp's AVX-512 build, and
 // its AVX2 build is 1.6% away from it. Runs with -fa on and, since a quantized V does not need
 // it here, with -fa off; 1 and 2 threads.
+// On CPUs with AVX512-BF16 the fused kernel weighs Q8_0 values by bf16 dot products (each weight
+// times its row's scale rounded to bf16, 2^-9 relative): measured on this model, up to 5.1% on a
+// logit, mean 1.2%, a parting at a 5.4% margin; its -fa runs are held to 6%, 1.5% and 6% then.
+// That rounding costs users nothing measurable: the KL divergence of a q8_0 cache from the F16
+// cache on the 1.1B benchmark model (war-and-peace, 2 x 1024 tokens) is 0.001529 with it,
+// 0.001524 without, and llama.cpp's own 0.001539; and llama.cpp's -fa itself parts from its
+// F16 goldens by up to 6.6% on these random models (tests/golden_file.h).
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "engine/llamalite.h"
+#include "ggml-lite/dot.h"
 #include "ggml-lite/ggml-lite.h"
 #include "tests/golden_file.h"
 #include "tests/test_util.h"
@@ -31,9 +39,10 @@ typedef struct {
     double max_rel, sum_rel;
 } stats;
 
-static const double TOL_REL = 0.04, TOL_MEAN = 0.01, TOL_TIE = 0.04;
+typedef struct { double rel, mean, tie; } tolerance;
+static const tolerance f32_values = {0.04, 0.01, 0.04}, bf16_values = {0.06, 0.015, 0.06};
 
-static void run_case(ll_context *c, int n_vocab, const golden_case *g, const char *tag, stats *st) {
+static void run_case(ll_context *c, int n_vocab, const golden_case *g, const char *tag, stats *st, const tolerance *tol) {
     char err[256];
     ll_kv_clear(c);
     int rc = ll_decode(c, g->prompt, g->n_prompt, err, sizeof err);
@@ -44,7 +53,7 @@ static void run_case(ll_context *c, int n_vocab, const golden_case *g, const cha
         double top1 = g->top_logit[k][0], pick = -1e30; // the reference's logit for our pick
         for (int j = 0; j < GOLDEN_TOP; j++)
             if (g->top_id[k][j] == am) pick = g->top_logit[k][j];
-        const bool near_tie = top1 - pick <= TOL_TIE * fabs(top1);
+        const bool near_tie = top1 - pick <= tol->tie * fabs(top1);
         st->steps++;
         if (am != g->token[k]) {
             st->ties_parted += near_tie;
@@ -58,7 +67,7 @@ static void run_case(ll_context *c, int n_vocab, const golden_case *g, const cha
             if (rel > st->max_rel) st->max_rel = rel;
             st->sum_rel += rel;
             st->n_rel++;
-            CHECK(d <= 0.05 || rel <= TOL_REL, "%s step %d: logit of %d is %.5f, reference %.5f", tag, k, id, lg[id], ref);
+            CHECK(d <= 0.05 || rel <= tol->rel, "%s step %d: logit of %d is %.5f, reference %.5f", tag, k, id, lg[id], ref);
         }
         rc = ll_decode(c, &g->token[k], 1, err, sizeof err);
         CHECK(rc == 0, "%s step %d: %s", tag, k, err);
@@ -80,8 +89,11 @@ int main(void) {
     if (!m) return test_result("test_kv_golden");
     const int n_vocab = ll_vocab_n_tokens(ll_model_get_vocab(m));
     const ll_flash_attn modes[] = {LL_FLASH_ATTN_ON, LL_FLASH_ATTN_OFF};
+    const bool bf16 = gl_kernels()->attn->accumulate_q8_0 != NULL;
+    printf("fused Q8_0 values: %s\n", bf16 ? "bf16 dot products" : "float");
     for (int fa = 0; fa < 2; fa++)
         for (int nt = 1; nt <= 2; nt++) {
+            const tolerance *tol = modes[fa] == LL_FLASH_ATTN_ON && bf16 ? &bf16_values : &f32_values;
             ll_context_params cp = ll_context_default_params();
             cp.n_ctx = 512;
             cp.n_threads = nt;
@@ -94,10 +106,10 @@ int main(void) {
             for (int i = 0; i < n_cases; i++) {
                 char tag[96];
                 snprintf(tag, sizeof tag, "case %d -fa %s threads %d", i, fa ? "off" : "on", nt);
-                run_case(c, n_vocab, &cases[i], tag, &st);
+                run_case(c, n_vocab, &cases[i], tag, &st, tol);
             }
             const double mean = st.n_rel ? st.sum_rel / st.n_rel : 0;
-            CHECK(mean <= TOL_MEAN, "-fa %s threads %d: mean relative error %.4f", fa ? "off" : "on", nt, mean);
+            CHECK(mean <= tol->mean, "-fa %s threads %d: mean relative error %.4f", fa ? "off" : "on", nt, mean);
             printf("q8_0/q8_0 -fa %-3s threads %d: %d steps, max rel err %.2e, mean %.2e, near-ties parted %d\n",
                    fa ? "off" : "on", nt, st.steps, st.max_rel, mean, st.ties_parted);
             ll_context_free(c);

@@ -15,6 +15,7 @@
 #include "engine/context/context.h"
 #include "engine/llamalite.h"
 #include "ggml-lite/attention.h"
+#include "ggml-lite/dot.h"
 #include "tests/test_util.h"
 
 static const enum gl_type cache_gl[] = {GL_TYPE_F32,  GL_TYPE_F16,  GL_TYPE_BF16, GL_TYPE_Q8_0, GL_TYPE_Q4_0,
@@ -103,9 +104,17 @@ static void kernel_case(enum gl_type kt, enum gl_type vt, int hd, float softcap,
         }
     }
     // The values are ~1 in size; float sums over 150 keys stay far below this (Q4_1/Q5_1 keys
-    // also meet the query's F16-rounded block sums of Q8_1).
-    CHECK(worst < 1e-3, "kernel K %s V %s head_dim %d softcap %g: off by %.3g", gl_type_name(kt), gl_type_name(vt),
-          hd, softcap, worst);
+    // also meet the query's F16-rounded block sums of Q8_1). Q8_0 values weighed by bf16 dot
+    // products (AVX512-BF16) round each weight to 2^-9 relative: at most 2^-9 x the largest value
+    // more.
+    double tol = 1e-3;
+    if (vt == GL_TYPE_Q8_0 && gl_kernels()->attn->accumulate_q8_0) {
+        double v_max = 0;
+        for (int j = 0; j < N_KEYS * hd; j++) v_max = fmax(v_max, fabs(vf[j]));
+        tol += v_max / 512;
+    }
+    CHECK(worst < tol, "kernel K %s V %s head_dim %d softcap %g: off by %.3g (at most %.3g)", gl_type_name(kt),
+          gl_type_name(vt), hd, softcap, worst, tol);
     free(k), free(v), free(q), free(x), free(kf), free(vf), free(qf), free(acc), free(acc3), free(scratch);
 }
 

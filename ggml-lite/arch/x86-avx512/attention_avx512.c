@@ -7,7 +7,8 @@
 //    transposed 4 bytes at a time), the queries' bytes offset by 128 to be unsigned for VNNI and
 //    the offset taken back exactly (128 x the key's byte sum), so each block's int32 sum is exact;
 //  - values: four queries' 64 outputs in registers across the tile, each value row loaded once
-//    for the four.
+//    for the four; on CPUs with AVX512-BF16, Q8_0 values by bf16 dot products instead
+//    (attention_bf16_avx512.c: the one place where the sets do not round alike).
 // The sum and the Q8_0 decoding come from the AVX2 set.
 #include <immintrin.h>
 #include <math.h>
@@ -379,7 +380,12 @@ static bool rows_to_f32(enum gl_type t, const char *src, size_t stride, int n, i
 static float sum(const float *x, int n) { return gl_attn_ops_avx2.sum(x, n); }
 static void q8_0_to_f32(const void *x, float *y, int n) { gl_attn_ops_avx2.q8_0_to_f32(x, y, n); }
 
-const gl_attn_ops gl_attn_ops_avx512 = {
-    .dots = dots, .dots_f16 = dots_f16, .dots_q8_0 = dots_q8_0, .prepare_q8_0 = prepare_q8_0, .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32,
-    .weights = weights, .weights_tile = weights_tile, .rows_to_f32 = rows_to_f32,
-};
+#define AVX512_ATTN_OPS                                                                                        \
+    .dots = dots, .dots_f16 = dots_f16, .dots_q8_0 = dots_q8_0, .prepare_q8_0 = prepare_q8_0,                   \
+    .accumulate = accumulate, .sum = sum, .q8_0_to_f32 = q8_0_to_f32, .weights = weights,                     \
+    .weights_tile = weights_tile, .rows_to_f32 = rows_to_f32
+const gl_attn_ops gl_attn_ops_avx512 = {AVX512_ATTN_OPS};
+// CPUs with AVX512-BF16: Q8_0 values by bf16 dot products (attention_bf16_avx512.c).
+void gl_attn_accumulate_q8_0_bf16(float *acc, int n_q, const char *v, size_t v_stride, int r0, int n, int hd,
+                                  const float *w, const float *rescale, int ld, const uint32_t *grows, float *scratch);
+const gl_attn_ops gl_attn_ops_avx512_bf16 = {AVX512_ATTN_OPS, .accumulate_q8_0 = gl_attn_accumulate_q8_0_bf16};

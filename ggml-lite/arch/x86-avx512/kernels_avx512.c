@@ -17,4 +17,5 @@ const gl_kernel_set gl_kernels_avx512 = {
     .repack = {[GL_TYPE_Q4_K] = &gl_repack_q4_K_avx512, [GL_TYPE_Q6_K] = &gl_repack_q6_K_avx512,
                [GL_TYPE_Q8_0] = &gl_repack_q8_0_avx512, [GL_TYPE_Q4_0] = &gl_repack_q4_0_avx512},
     .attn = &gl_attn_ops_avx512,
+    .attn_bf16 = &gl_attn_ops_avx512_bf16,
 };
