@@ -1,12 +1,13 @@
 // Internal to arch/x86-avx512: the low-bit super-blocks decoded into vectors, for the prompt
 // tiles (tile_lowbit_avx512.c) and the one-token kernels (dot_lowbit_avx512.c).
 //
-// decode_row gives super-block i of a row as signed levels q[256] (8 vectors of 32), the
-// integer scale of each sub-block and the float factor, x = (d / div) * sc[sub-block] * q
+// decode_tile_row gives super-block i of a row as levels q[256] made unsigned (4 vectors of 64),
+// the integer scale of each sub-block and the float factor, x = (d / div) * sc[sub-block] * q
 // (quants_lowbit.h), bit for bit what gl_unpack_lowbit gives. IQ2_XXS, IQ2_S, IQ3_XXS, IQ3_S
 // and IQ1_M are decoded straight into vectors (grid lookups, sign bits as AVX-512 byte masks)
 // by decode_parts, which the one-token kernels read as they are (magnitudes, signs, scales);
-// the other types go through the scalar unpacker. Built with AVX512-VBMI (the *_vbmi_avx512.c
+// the prompt tiles read IQ1_M through a grid of their own; the other types go through the
+// scalar unpacker. Built with AVX512-VBMI (the *_vbmi_avx512.c
 // files), the grids of IQ2_XXS, IQ2_S, IQ3_XXS and IQ3_S are read through byte permutes (grid codes).
 #ifndef GGML_LITE_LOWBIT_DECODE_AVX512_H
 #define GGML_LITE_LOWBIT_DECODE_AVX512_H
@@ -114,6 +115,11 @@ typedef struct {
     _Alignas(64) uint8_t levels[64];       // rank r (any 6-bit value whose low bits are r) -> level
 } gl_grid_codes;
 extern gl_grid_codes gl_iq2xxs_codes, gl_iq2s_codes, gl_iq3xxs_codes, gl_iq3s_codes;
+
+// The IQ1_S/IQ1_M grid as the prompt tiles store it (grid_codes_avx512.c): each byte
+// 8 * level + 1 + LOWBIT_OFFSET, i.e. the level with a positive shift, made unsigned. A negative
+// shift is 2 less in every byte of the entry.
+extern uint64_t gl_iq1m_tile_grid[2048];
 
 #ifdef __AVX512VBMI__
 // tab[idx] for each of 64 byte indices (tab: 256 bytes).
@@ -320,38 +326,55 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
     }
 }
 
-// Super-block i of one row: its 256 levels (8 vectors of 32), sub-block scales, d / div.
-static inline __attribute__((always_inline)) void decode_row(enum gl_type t, const char *row, int i, __m256i lv[8],
-                                                             int32_t sc[16], float *d) {
-    lowbit_parts p;
-    if (decode_parts(t, row, i, &p)) {
-        memcpy(sc, p.sc, sizeof p.sc);
-        for (int h = 0; h < 4; h++) {
-            uint64_t s;
-            memcpy(&s, p.sg + 2 * h, 8);
-            __m512i v;
-            if (t == GL_TYPE_IQ1_M) // 8 * grid (bytes -1, 0, 1; bits shifted into the next byte masked off) + shift +-1
-                v = _mm512_add_epi8(_mm512_and_si512(_mm512_slli_epi16(p.g[h], 3), _mm512_set1_epi8((char)0xf8)),
-                                    _mm512_mask_sub_epi8(_mm512_set1_epi8(1), s, _mm512_setzero_si512(), _mm512_set1_epi8(1)));
-            else
-                v = _mm512_mask_sub_epi8(p.g[h], s, _mm512_setzero_si512(), p.g[h]);
-            lv[2 * h] = _mm512_castsi512_si256(v);
-            lv[2 * h + 1] = _mm512_extracti64x4_epi64(v, 1);
+// Super-block i of one row as the prompt tiles read it: q + LOWBIT_OFFSET (64 elements per
+// vector), sub-block scales, d / div; bit for bit gl_unpack_lowbit's levels. IQ1_M reads its
+// grid with the shift and offset folded in (gl_iq1m_tile_grid); the other types with parts
+// (decode_parts) are their magnitudes with the signs applied; the rest go through the unpacker.
+static inline __attribute__((always_inline)) void decode_tile_row(enum gl_type t, const char *row, int i, __m512i v[4],
+                                                                  int32_t sc[16], float *d) {
+    if (t == GL_TYPE_IQ1_M) {
+        const block_iq1_m *b = (const block_iq1_m *)row + i;
+        uint16_t s[4];
+        for (int k = 0; k < 4; k++) s[k] = rd16(b->scales + 2 * k);
+        *d = half_to_float((uint16_t)((s[0] >> 12) | (s[1] >> 8 & 0x00f0) | (s[2] >> 4 & 0x0f00) | (s[3] & 0xf000))) / 8;
+        // group k of 8: index bits 8..10 and the shift's sign in nibble k % 2 of qh[k / 2]
+        const __m256i qh = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->qh));
+        const __m256i nib = _mm256_and_si256(_mm256_or_si256(qh, _mm256_slli_epi16(qh, 4)), _mm256_set1_epi16(0x0f0f));
+        // (byte k of nib: group k's nibble)
+        const __m512i nib16 = _mm512_cvtepu8_epi16(nib);
+        const uint32_t minus = (uint32_t)_mm512_test_epi16_mask(nib16, _mm512_set1_epi16(8));
+        _Alignas(64) uint16_t ix[32];
+        _mm512_store_si512(ix, _mm512_or_si512(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b->qs)),
+                                               _mm512_slli_epi16(_mm512_and_si512(nib16, _mm512_set1_epi16(7)), 8)));
+        scales_x16(_mm512_castsi128_si512(_mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
+                   _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                   _mm512_set_epi32(9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0), 7, sc);
+        const __m512i two = _mm512_set1_epi8(2);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
+            const uint16_t *q = ix + 8 * h;
+            const __m512i g = _mm512_set_epi64((long long)gl_iq1m_tile_grid[q[7]], (long long)gl_iq1m_tile_grid[q[6]],
+                                               (long long)gl_iq1m_tile_grid[q[5]], (long long)gl_iq1m_tile_grid[q[4]],
+                                               (long long)gl_iq1m_tile_grid[q[3]], (long long)gl_iq1m_tile_grid[q[2]],
+                                               (long long)gl_iq1m_tile_grid[q[1]], (long long)gl_iq1m_tile_grid[q[0]]);
+            v[h] = _mm512_mask_sub_epi64(g, (__mmask8)(minus >> 8 * h), g, two); // (bytes >= 55: no borrows)
         }
+        return;
+    }
+    const __m512i off = _mm512_set1_epi8(LOWBIT_OFFSET);
+    lowbit_parts p;
+    if (decode_parts(t, row, i, &p)) { // the magnitudes negated where the sign bits say
+        memcpy(sc, p.sc, sizeof p.sc);
+        for (int h = 0; h < 4; h++)
+            v[h] = _mm512_add_epi8(_mm512_mask_sub_epi8(p.g[h], (__mmask64)rd64(p.sg + 2 * h), _mm512_setzero_si512(), p.g[h]), off);
         *d = p.d / (float)lowbit_div(t);
         return;
     }
-    switch (t) {
-    default: {
-        gl_lowbit_block u;
-        gl_unpack_lowbit(t, row, i, &u);
-        *d = u.d / (float)u.div;
-        const int ns = n_sub(t), per = 16 / ns;
-        for (int k = 0; k < ns; k++) sc[k] = u.ls[per * k];
-        for (int c = 0; c < 8; c++) lv[c] = _mm256_loadu_si256((const __m256i *)(u.q + 32 * c));
-        return;
-    }
-    }
+    gl_lowbit_block u;
+    gl_unpack_lowbit(t, row, i, &u);
+    *d = u.d / (float)u.div;
+    const int ns = n_sub(t), per = 16 / ns;
+    for (int k = 0; k < ns; k++) sc[k] = u.ls[per * k];
+    for (int h = 0; h < 4; h++) v[h] = _mm512_add_epi8(_mm512_loadu_si512(u.q + 64 * h), off);
 }
 
 #endif

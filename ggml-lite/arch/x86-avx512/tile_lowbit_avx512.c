@@ -40,9 +40,8 @@ enum {
 
 // Decodes super-blocks [i0, i1) of 16 rows (nrows real ones, the rest zero) into pk[0..i1 - i0).
 static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int i0, int i1, pk16lb *pk) {
-    _Alignas(64) __m256i lv[16][8];
+    _Alignas(64) __m512i lv[16][4];
     _Alignas(64) int32_t sc[16][16];
-    const __m512i off = _mm512_set1_epi8(LOWBIT_OFFSET);
     const size_t bsz = gl_row_size(t, QK_K);
     for (int i = i0; i < i1; i++) {
         pk16lb *p = &pk[i - i0];
@@ -51,10 +50,13 @@ static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int
         for (int r = 0; r < nrows; r++) _mm_prefetch(w + (size_t)r * w_row + (size_t)(i + 2) * bsz, _MM_HINT_T0);
         for (int r = 0; r < 16; r++) {
             float d = 0;
-            memset(sc[r], 0, sizeof sc[r]);
-            if (r < nrows) decode_row(t, w + (size_t)r * w_row, i, lv[r], sc[r], &d);
-            else
-                for (int c = 0; c < 8; c++) lv[r][c] = _mm256_setzero_si256();
+            if (r < nrows) {
+                if (n_sub(t) == 8) memset(sc[r] + 8, 0, sizeof(int32_t) * 8);
+                decode_tile_row(t, w + (size_t)r * w_row, i, lv[r], sc[r], &d);
+            } else {
+                memset(sc[r], 0, sizeof sc[r]);
+                for (int h = 0; h < 4; h++) lv[r][h] = _mm512_setzero_si512();
+            }
             p->d[r] = d;
         }
         __m512i v[16], q[16];
@@ -62,7 +64,7 @@ static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int
         transpose16x16(v, q); // scale k of every row
         for (int k = 0; k < 16; k++) _mm512_store_ps(p->sc[k], _mm512_cvtepi32_ps(q[k]));
         for (int h = 0; h < 4; h++) { // 64-element runs: 16 steps each
-            for (int r = 0; r < 16; r++) v[r] = _mm512_add_epi8(_mm512_load_si512(&lv[r][2 * h]), off);
+            for (int r = 0; r < 16; r++) v[r] = lv[r][h];
             transpose16x16(v, q);
             for (int s = 0; s < 16; s++) _mm512_store_si512((__m512i *)p->q[16 * h + s], q[s]);
         }
