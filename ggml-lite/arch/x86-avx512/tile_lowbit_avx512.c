@@ -38,6 +38,65 @@ enum {
 #define INL static inline __attribute__((always_inline))
 #define FOR_T _Pragma("GCC unroll 8") for (int j = 0; j < nt; j++)
 
+#ifdef __AVX512VBMI__
+// signs4 on 16 words at once.
+static inline __m512i signs4_x16(__m512i a) {
+    const __m512i m7 = _mm512_set1_epi32(0x7f);
+    const __m512i x = _mm512_or_si512(
+        _mm512_or_si512(_mm512_and_si512(a, m7), _mm512_and_si512(_mm512_slli_epi32(a, 1), _mm512_slli_epi32(m7, 8))),
+        _mm512_or_si512(_mm512_and_si512(_mm512_slli_epi32(a, 2), _mm512_slli_epi32(m7, 16)),
+                        _mm512_and_si512(_mm512_slli_epi32(a, 3), _mm512_slli_epi32(m7, 24))));
+    __m512i p = _mm512_xor_si512(x, _mm512_srli_epi32(x, 4));
+    p = _mm512_xor_si512(p, _mm512_srli_epi32(p, 2));
+    p = _mm512_xor_si512(p, _mm512_srli_epi32(p, 1));
+    return _mm512_or_si512(x, _mm512_slli_epi32(_mm512_and_si512(p, _mm512_set1_epi32(0x01010101)), 7));
+}
+
+// vpmultishiftqb's control for byte j of each dword (both of a qword) to be the 8 bits from bit
+// first + j * step of that dword.
+static inline __attribute__((always_inline)) __m512i bit_offsets(int first, int step) {
+    long long c = 0;
+    for (int j = 0; j < 4; j++) c |= (long long)(first + j * step) << (8 * j) | (long long)(32 + first + j * step) << (32 + 8 * j);
+    return _mm512_set1_epi64(c);
+}
+
+// IQ2_XXS super-block i of 16 rows (nrows real ones) straight into the step layout. One transpose
+// of the rows' 16 words brings each block's grid indices (and its sign and scale word) of all
+// rows into one vector, dword r for row r; the grid codes are then looked up for the 16 rows at
+// once, and byte shuffles spread them into steps: per step a shift-select of the code bytes,
+// a level lookup and the signs, instead of per row lookups and transposes of the levels.
+static void pack16_iq2xxs(const char *w, size_t w_row, int nrows, int i, pk16lb *p) {
+    __m512i v[16], q[16];
+    for (int r = 0; r < 16; r++) {
+        const block_iq2_xxs *b = (const block_iq2_xxs *)(w + (size_t)r * w_row) + i;
+        v[r] = r < nrows ? _mm512_loadu_si512(b->qs) : _mm512_setzero_si512();
+        p->d[r] = r < nrows ? half_to_float(b->d) / 8 : 0.0f;
+    }
+    transpose16x16(v, q); // q[2b]: the four grid indices of block b of each row; q[2b + 1]: its signs and scale
+    const __m512i levels = _mm512_add_epi8(_mm512_load_si512((const __m512i *)gl_iq2xxs_codes.levels),
+                                           _mm512_set1_epi8(LOWBIT_OFFSET));
+    const __m512i twice = _mm512_set1_epi8(2 * LOWBIT_OFFSET); // level + offset negated: twice - it
+    for (int b = 0; b < 8; b++) {
+        const __m512i lo = codes256(gl_iq2xxs_codes.lo, q[2 * b]), hi = codes256(gl_iq2xxs_codes.hi, q[2 * b]);
+        const __m512i aux = q[2 * b + 1];
+        const __m512i sg = signs4_x16(aux); // byte 4r + l: row r's sign byte of group 4b + l
+        _mm512_store_ps(p->sc[b], _mm512_cvtepi32_ps(_mm512_or_si512(_mm512_slli_epi32(_mm512_srli_epi32(aux, 28), 1),
+                                                                     _mm512_set1_epi32(1))));
+        _Pragma("GCC unroll 4") for (int l = 0; l < 4; l++)
+            _Pragma("GCC unroll 2") for (int half = 0; half < 2; half++) { // (unrolled: the controls are constants)
+                // step 8b + 2l + half, elements 4 half + j of group 4b + l: byte j of dword r from the
+                // code bits of element j (lo) or 4 + j (hi) of row r's entry, and its sign bit
+                const __m512i rank_at = bit_offsets(8 * l, 2), sign_at = bit_offsets(8 * l + 4 * half, 1);
+                const __m512i rank = _mm512_multishift_epi64_epi8(rank_at, half ? hi : lo);
+                const __m512i lv = _mm512_permutexvar_epi8(rank, levels);
+                const __mmask64 neg = _mm512_test_epi8_mask(_mm512_multishift_epi64_epi8(sign_at, sg),
+                                                            _mm512_set1_epi8(1));
+                _mm512_store_si512((__m512i *)p->q[8 * b + 2 * l + half], _mm512_mask_sub_epi8(lv, neg, twice, lv));
+            }
+    }
+}
+#endif
+
 // Decodes super-blocks [i0, i1) of 16 rows (nrows real ones, the rest zero) into pk[0..i1 - i0).
 static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int i0, int i1, pk16lb *pk) {
     _Alignas(64) __m512i lv[16][4];
@@ -48,10 +107,16 @@ static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int
         // the rows' next super-blocks: 16 streams a super-block apart are more than the hardware
         // prefetchers follow
         for (int r = 0; r < nrows; r++) _mm_prefetch(w + (size_t)r * w_row + (size_t)(i + 2) * bsz, _MM_HINT_T0);
+#ifdef __AVX512VBMI__
+        if (t == GL_TYPE_IQ2_XXS) {
+            pack16_iq2xxs(w, w_row, nrows, i, p);
+            continue;
+        }
+#endif
         for (int r = 0; r < 16; r++) {
             float d = 0;
             if (r < nrows) {
-                if (n_sub(t) == 8) memset(sc[r] + 8, 0, sizeof(int32_t) * 8);
+                if (n_sub(t) == 8) memset(sc[r] + 8, 0, sizeof(int32_t) * 8); // (transposed, never read)
                 decode_tile_row(t, w + (size_t)r * w_row, i, lv[r], sc[r], &d);
             } else {
                 memset(sc[r], 0, sizeof sc[r]);
