@@ -95,6 +95,86 @@ static void pack16_iq2xxs(const char *w, size_t w_row, int nrows, int i, pk16lb 
             }
     }
 }
+
+// The IQ3 grids' codes (12 bits, 3 per element) of 16 rows' entries in the step layout: ix[k] has
+// index 4k + c of row r at byte 4r + c (nine: its ninth bits, for IQ3_S's 512-entry grid; NULL
+// for IQ3_XXS), sg[b] row r's sign byte of group 4b + l at byte 4r + l. Step s = 4k + c is entry
+// 4k + c of every row: its code gathered into dword r, spread into the 4 levels, signs applied.
+static void iq3_steps(const gl_grid_codes *codes, const __m512i *ix, const __mmask64 *nine, const __m512i *sg,
+                      pk16lb *p) {
+    const __m512i levels = _mm512_add_epi8(_mm512_load_si512((const __m512i *)codes->levels), _mm512_set1_epi8(LOWBIT_OFFSET));
+    const __m512i twice = _mm512_set1_epi8(2 * LOWBIT_OFFSET), rank_at = bit_offsets(0, 3);
+    __m512i place[4], sign_at[4][2]; // place: dword r from byte 4r + c of the low codes, then of the high ones
+    for (int l = 0; l < 4; l++)
+        for (int half = 0; half < 2; half++) sign_at[l][half] = bit_offsets(8 * l + 4 * half, 1);
+    for (int c = 0; c < 4; c++) {
+        _Alignas(64) uint32_t pl[16];
+        for (int r = 0; r < 16; r++) pl[r] = (uint32_t)(4 * r + c) * 0x0101u + 0x4000u;
+        place[c] = _mm512_load_si512(pl);
+    }
+    for (int k = 0; k < 16; k++) {
+        const __m512i lo = nine ? codes512(codes->lo, ix[k], nine[k]) : codes256(codes->lo, ix[k]);
+        const __m512i hi = nine ? codes512(codes->hi, ix[k], nine[k]) : codes256(codes->hi, ix[k]);
+        _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+            // step 4k + c: elements 4 (c % 2)..4 (c % 2) + 3 of group 2k + c / 2, in block k / 2
+            const int l = 2 * (k % 2) + c / 2, half = c % 2;
+            const __m512i code = _mm512_permutex2var_epi8(lo, place[c], hi);
+            const __m512i lv = _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(rank_at, code), levels);
+            const __mmask64 neg = _mm512_test_epi8_mask(_mm512_multishift_epi64_epi8(sign_at[l][half], sg[k / 2]),
+                                                        _mm512_set1_epi8(1));
+            _mm512_store_si512((__m512i *)p->q[4 * k + c], _mm512_mask_sub_epi8(lv, neg, twice, lv));
+        }
+    }
+}
+
+// IQ3_XXS super-block i of 16 rows (nrows real ones) straight into the step layout (iq3_steps).
+static void pack16_iq3xxs(const char *w, size_t w_row, int nrows, int i, pk16lb *p) {
+    __m512i v[16], ix[16], sw[16], sg[8];
+    for (int r = 0; r < 16; r++) {
+        const block_iq3_xxs *b = (const block_iq3_xxs *)(w + (size_t)r * w_row) + i;
+        v[r] = r < nrows ? _mm512_loadu_si512(b->qs) : _mm512_setzero_si512();
+        p->d[r] = r < nrows ? half_to_float(b->d) / 4 : 0.0f;
+    }
+    transpose16x16(v, ix); // ix[k]: grid indices 4k..4k + 3 of each row
+    for (int r = 0; r < 16; r++) {
+        const block_iq3_xxs *b = (const block_iq3_xxs *)(w + (size_t)r * w_row) + i;
+        v[r] = r < nrows ? _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(b->qs + QK_K / 4))) : _mm512_setzero_si512();
+    }
+    transpose16x16(v, sw); // sw[b]: block b's signs and scale word of each row
+    for (int b = 0; b < 8; b++) {
+        sg[b] = signs4_x16(sw[b]);
+        _mm512_store_ps(p->sc[b], _mm512_cvtepi32_ps(_mm512_or_si512(_mm512_slli_epi32(_mm512_srli_epi32(sw[b], 28), 1),
+                                                                     _mm512_set1_epi32(1))));
+    }
+    iq3_steps(&gl_iq3xxs_codes, ix, NULL, sg, p);
+}
+
+// IQ3_S super-block i of 16 rows (nrows real ones) straight into the step layout (iq3_steps).
+static void pack16_iq3s(const char *w, size_t w_row, int nrows, int i, pk16lb *p) {
+    __m512i v[16], ix[16], hb[16], ss[16];
+    __mmask64 nine[16];
+    for (int r = 0; r < 16; r++) {
+        const block_iq3_s *b = (const block_iq3_s *)(w + (size_t)r * w_row) + i;
+        v[r] = r < nrows ? _mm512_loadu_si512(b->qs) : _mm512_setzero_si512();
+        p->d[r] = r < nrows ? half_to_float(b->d) : 0.0f;
+    }
+    transpose16x16(v, ix); // ix[k]: the low 8 bits of grid indices 4k..4k + 3 of each row
+    for (int r = 0; r < 16; r++) // each index's ninth bit as a byte
+        v[r] = r < nrows ? _mm512_movm_epi8((__mmask64)rd64(((const block_iq3_s *)(w + (size_t)r * w_row) + i)->qh))
+                         : _mm512_setzero_si512();
+    transpose16x16(v, hb);
+    for (int k = 0; k < 16; k++) nine[k] = _mm512_movepi8_mask(hb[k]);
+    for (int r = 0; r < 16; r++) { // the 32 sign bytes and the 4 scale bytes after them
+        const block_iq3_s *b = (const block_iq3_s *)(w + (size_t)r * w_row) + i;
+        v[r] = r < nrows ? _mm512_maskz_loadu_epi8(0xfffffffffull, b->signs) : _mm512_setzero_si512();
+    }
+    transpose16x16(v, ss); // ss[b]: sign bytes of groups 4b..4b + 3 of each row; ss[8]: the scales
+    for (int b = 0; b < 8; b++) // scale b: nibble b % 2 of byte b / 2
+        _mm512_store_ps(p->sc[b], _mm512_cvtepi32_ps(_mm512_or_si512(
+                                      _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(ss[8], 4 * b), _mm512_set1_epi32(0xf)), 1),
+                                      _mm512_set1_epi32(1))));
+    iq3_steps(&gl_iq3s_codes, ix, nine, ss, p);
+}
 #endif
 
 // Decodes super-blocks [i0, i1) of 16 rows (nrows real ones, the rest zero) into pk[0..i1 - i0).
@@ -108,8 +188,8 @@ static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int
         // prefetchers follow
         for (int r = 0; r < nrows; r++) _mm_prefetch(w + (size_t)r * w_row + (size_t)(i + 2) * bsz, _MM_HINT_T0);
 #ifdef __AVX512VBMI__
-        if (t == GL_TYPE_IQ2_XXS) {
-            pack16_iq2xxs(w, w_row, nrows, i, p);
+        if (t == GL_TYPE_IQ2_XXS || t == GL_TYPE_IQ3_XXS || t == GL_TYPE_IQ3_S) {
+            (t == GL_TYPE_IQ2_XXS ? pack16_iq2xxs : t == GL_TYPE_IQ3_XXS ? pack16_iq3xxs : pack16_iq3s)(w, w_row, nrows, i, p);
             continue;
         }
 #endif
