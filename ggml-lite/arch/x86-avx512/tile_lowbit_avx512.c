@@ -13,8 +13,11 @@
 // acc += sum * (d / div * d_y). This differs from the scalar kernel only in the roundings of
 // float adds.
 //
-// The common types decode with grid lookups straight into vectors; the rest go through the
-// scalar unpacker.
+// Decoding: in the VBMI build, IQ2_XXS, IQ2_S, IQ3_XXS and IQ3_S are decoded for the 16 rows at
+// once straight into steps (one transpose of the rows' index and sign bytes, the grid codes looked
+// up for all rows, spread into steps by byte shuffles); otherwise, and for the other types, row by
+// row (decode_tile_row: vector grid lookups, the ternary types through the scalar unpacker), then
+// transposed into steps.
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +63,24 @@ static inline __attribute__((always_inline)) __m512i bit_offsets(int first, int 
     return _mm512_set1_epi64(c);
 }
 
+// The 8 steps of block b (groups 4b..4b + 3) of 16 rows from their IQ2 grid codes (lo, hi: byte
+// 4r + l the code of row r's group 4b + l) and sign bytes (sg, the same layout): step 8b + 2l +
+// half, elements 4 half + j of group 4b + l, takes byte j of dword r from the code bits of
+// element j (lo) or 4 + j (hi) of row r's entry, and its sign bit.
+static inline __attribute__((always_inline)) void iq2_steps(const gl_grid_codes *codes, __m512i lo, __m512i hi, __m512i sg,
+                                                            int b, pk16lb *p) {
+    const __m512i levels = _mm512_add_epi8(_mm512_load_si512((const __m512i *)codes->levels), _mm512_set1_epi8(LOWBIT_OFFSET));
+    const __m512i twice = _mm512_set1_epi8(2 * LOWBIT_OFFSET); // level + offset negated: twice - it
+    _Pragma("GCC unroll 4") for (int l = 0; l < 4; l++)
+        _Pragma("GCC unroll 2") for (int half = 0; half < 2; half++) { // (unrolled: the controls are constants)
+            const __m512i rank = _mm512_multishift_epi64_epi8(bit_offsets(8 * l, 2), half ? hi : lo);
+            const __m512i lv = _mm512_permutexvar_epi8(rank, levels);
+            const __mmask64 neg = _mm512_test_epi8_mask(_mm512_multishift_epi64_epi8(bit_offsets(8 * l + 4 * half, 1), sg),
+                                                        _mm512_set1_epi8(1));
+            _mm512_store_si512((__m512i *)p->q[8 * b + 2 * l + half], _mm512_mask_sub_epi8(lv, neg, twice, lv));
+        }
+}
+
 // IQ2_XXS super-block i of 16 rows (nrows real ones) straight into the step layout. One transpose
 // of the rows' 16 words brings each block's grid indices (and its sign and scale word) of all
 // rows into one vector, dword r for row r; the grid codes are then looked up for the 16 rows at
@@ -73,26 +94,37 @@ static void pack16_iq2xxs(const char *w, size_t w_row, int nrows, int i, pk16lb 
         p->d[r] = r < nrows ? half_to_float(b->d) / 8 : 0.0f;
     }
     transpose16x16(v, q); // q[2b]: the four grid indices of block b of each row; q[2b + 1]: its signs and scale
-    const __m512i levels = _mm512_add_epi8(_mm512_load_si512((const __m512i *)gl_iq2xxs_codes.levels),
-                                           _mm512_set1_epi8(LOWBIT_OFFSET));
-    const __m512i twice = _mm512_set1_epi8(2 * LOWBIT_OFFSET); // level + offset negated: twice - it
     for (int b = 0; b < 8; b++) {
-        const __m512i lo = codes256(gl_iq2xxs_codes.lo, q[2 * b]), hi = codes256(gl_iq2xxs_codes.hi, q[2 * b]);
         const __m512i aux = q[2 * b + 1];
-        const __m512i sg = signs4_x16(aux); // byte 4r + l: row r's sign byte of group 4b + l
         _mm512_store_ps(p->sc[b], _mm512_cvtepi32_ps(_mm512_or_si512(_mm512_slli_epi32(_mm512_srli_epi32(aux, 28), 1),
                                                                      _mm512_set1_epi32(1))));
-        _Pragma("GCC unroll 4") for (int l = 0; l < 4; l++)
-            _Pragma("GCC unroll 2") for (int half = 0; half < 2; half++) { // (unrolled: the controls are constants)
-                // step 8b + 2l + half, elements 4 half + j of group 4b + l: byte j of dword r from the
-                // code bits of element j (lo) or 4 + j (hi) of row r's entry, and its sign bit
-                const __m512i rank_at = bit_offsets(8 * l, 2), sign_at = bit_offsets(8 * l + 4 * half, 1);
-                const __m512i rank = _mm512_multishift_epi64_epi8(rank_at, half ? hi : lo);
-                const __m512i lv = _mm512_permutexvar_epi8(rank, levels);
-                const __mmask64 neg = _mm512_test_epi8_mask(_mm512_multishift_epi64_epi8(sign_at, sg),
-                                                            _mm512_set1_epi8(1));
-                _mm512_store_si512((__m512i *)p->q[8 * b + 2 * l + half], _mm512_mask_sub_epi8(lv, neg, twice, lv));
-            }
+        iq2_steps(&gl_iq2xxs_codes, codes256(gl_iq2xxs_codes.lo, q[2 * b]), codes256(gl_iq2xxs_codes.hi, q[2 * b]),
+                  signs4_x16(aux), b, p);
+    }
+}
+
+// IQ2_S super-block i of 16 rows (nrows real ones) straight into the step layout (iq2_steps).
+static void pack16_iq2s(const char *w, size_t w_row, int nrows, int i, pk16lb *p) {
+    __m512i v[16], q[16], hs[16];
+    for (int r = 0; r < 16; r++) {
+        const block_iq2_s *b = (const block_iq2_s *)(w + (size_t)r * w_row) + i;
+        v[r] = r < nrows ? _mm512_loadu_si512(b->qs) : _mm512_setzero_si512();
+        p->d[r] = r < nrows ? half_to_float(b->d) / 8 : 0.0f;
+    }
+    transpose16x16(v, q); // q[b]: low index bytes of groups 4b..4b + 3 of each row; q[8 + b]: their sign bytes
+    for (int r = 0; r < 16; r++) { // qh, then the scales: a byte per dword
+        const block_iq2_s *b = (const block_iq2_s *)(w + (size_t)r * w_row) + i;
+        v[r] = r < nrows ? _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b->qh)) : _mm512_setzero_si512();
+    }
+    transpose16x16(v, hs); // hs[b]: qh[b] of each row (two high index bits per group); hs[8 + k]: scales[k]
+    for (int k = 0; k < 16; k++) // scale k: nibble k % 2 of byte k / 2
+        _mm512_store_ps(p->sc[k], _mm512_cvtepi32_ps(_mm512_or_si512(
+                                      _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hs[8 + k / 2], 4 * (k % 2)), _mm512_set1_epi32(0xf)), 1),
+                                      _mm512_set1_epi32(1))));
+    for (int b = 0; b < 8; b++) {
+        const __m512i high = _mm512_multishift_epi64_epi8(bit_offsets(0, 2), hs[b]); // byte 4r + l: group 4b + l's bits
+        iq2_steps(&gl_iq2s_codes, codes1024(gl_iq2s_codes.lo, q[b], high), codes1024(gl_iq2s_codes.hi, q[b], high), q[8 + b], b,
+                  p);
     }
 }
 
@@ -188,8 +220,13 @@ static void pack16lb(enum gl_type t, const char *w, size_t w_row, int nrows, int
         // prefetchers follow
         for (int r = 0; r < nrows; r++) _mm_prefetch(w + (size_t)r * w_row + (size_t)(i + 2) * bsz, _MM_HINT_T0);
 #ifdef __AVX512VBMI__
-        if (t == GL_TYPE_IQ2_XXS || t == GL_TYPE_IQ3_XXS || t == GL_TYPE_IQ3_S) {
-            (t == GL_TYPE_IQ2_XXS ? pack16_iq2xxs : t == GL_TYPE_IQ3_XXS ? pack16_iq3xxs : pack16_iq3s)(w, w_row, nrows, i, p);
+        void (*pack)(const char *, size_t, int, int, pk16lb *) = t == GL_TYPE_IQ2_XXS ? pack16_iq2xxs
+                                                                : t == GL_TYPE_IQ2_S   ? pack16_iq2s
+                                                                : t == GL_TYPE_IQ3_XXS ? pack16_iq3xxs
+                                                                : t == GL_TYPE_IQ3_S   ? pack16_iq3s
+                                                                                       : NULL;
+        if (pack) {
+            pack(w, w_row, nrows, i, p);
             continue;
         }
 #endif
