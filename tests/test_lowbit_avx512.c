@@ -1,6 +1,6 @@
 // The AVX-512 set's low-bit kernels against the scalar ones, on random rows (any bytes, small
 // scales): the prompt tile for many tokens and row counts that are not multiples of its 16,
-// and the one-token kernels the set has. Both sum the same integers; only float adds over
+// and the one-token kernels the set has (its generation kernels bitwise its vec_dot). Both sum the same integers; only float adds over
 // super-blocks differ, so they agree within a few ulps of the products' magnitudes. The
 // one-token kernels are also bitwise the AVX2 set's. Where the CPU has AVX512-VBMI, both builds
 // of the kernels (grid lookups by byte permutes, and without) are checked. Skips when the build
@@ -113,6 +113,19 @@ static void check_type(enum gl_type type, int n, int n_rows, int n_tok) {
             }
         CHECK(bad == 0, "%s: %d one-token outputs off", tr->name, bad);
     }
+    // the generation kernel (several rows at a time): bitwise vec_dot row by row
+    const gl_gen_fn gen = gl_kernels_avx512.gen[type];
+    if (gen && dot) {
+        gen(type, n, w, w_row, n_rows, y, NULL, NULL, out);
+        int bad = 0;
+        for (int r = 0; r < n_rows; r++) {
+            float want;
+            dot(n, &want, w + r * w_row, y);
+            if (memcmp(&want, &out[r], sizeof want) != 0 && bad++ < 3)
+                CHECK(0, "%s n=%d gen row %d: %.9g, vec_dot %.9g", tr->name, n, r, out[r], want);
+        }
+        CHECK(bad == 0, "%s: %d gen outputs off", tr->name, bad);
+    }
     free(w), free(y), free(x), free(out);
 }
 
@@ -122,6 +135,8 @@ static void check_all(void) {
         check_type(types[k], 1024, 37, 13);
         check_type(types[k], 2816, 16, 9);
     }
+    check_type(GL_TYPE_MXFP4, 1056, 23, 5); // an odd count of blocks (33): the last block pair has one
+    check_type(GL_TYPE_MXFP4, 2880, 7, 2);  // gpt-oss's width
 }
 
 int main(void) {

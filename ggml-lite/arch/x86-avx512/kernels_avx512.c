@@ -10,6 +10,7 @@ const gl_kernel_set gl_kernels_avx512 = {
     .name = "avx512",
     .vec_dot = {GL_AVX512_LOWBIT_DOTS(_avx512)},
     .vec_dot_nr = {GL_AVX512_LOWBIT_DOTS(_nr_avx512)},
+    .gen = {GL_AVX512_LOWBIT_GEN},
     .tile = {[GL_TYPE_Q4_0] = gl_tile16_matmul, [GL_TYPE_Q5_0] = gl_tile16_matmul,
              [GL_TYPE_Q8_0] = gl_tile16_matmul, [GL_TYPE_IQ4_NL] = gl_tile16_matmul,
              [GL_TYPE_Q4_K] = gl_tile16k_matmul, [GL_TYPE_Q5_K] = gl_tile16k_matmul,

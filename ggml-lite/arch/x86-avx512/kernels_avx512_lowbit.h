@@ -1,5 +1,5 @@
 // Internal to arch/x86-avx512: the low-bit types' kernels (tile_lowbit_avx512.c,
-// tile_mxfp4_avx512.c, dot_lowbit_avx512.c).
+// tile_mxfp4_avx512.c, dot_lowbit_avx512.c, dot_mxfp4_avx512.c).
 #ifndef GGML_LITE_KERNELS_AVX512_LOWBIT_H
 #define GGML_LITE_KERNELS_AVX512_LOWBIT_H
 
@@ -22,8 +22,9 @@ bool gl_tile16_mxfp4_matmul(enum gl_type type, int n, const void *w, size_t w_ro
     [GL_TYPE_IQ1_M] = gl_tile16_lowbit_matmul, [GL_TYPE_TQ1_0] = gl_tile16_lowbit_matmul,                       \
     [GL_TYPE_TQ2_0] = gl_tile16_lowbit_matmul, [GL_TYPE_MXFP4] = gl_tile16_mxfp4_matmul
 
-// One-token kernels (dot_lowbit_avx512.c) for the types decoded straight into vectors; the
-// batched entries run them row by row (bitwise the one-token kernel).
+// One-token kernels (dot_lowbit_avx512.c) for the types decoded straight into vectors, and
+// MXFP4's (dot_mxfp4_avx512.c); the batched entries run them row by row (bitwise the one-token
+// kernel).
 #define GL_AVX512_LOWBIT_DOT(T)                                                      \
     void gl_dot_##T##_avx512(int n, float *s, const void *x, const void *y);        \
     void gl_dot_##T##_nr_avx512(int n, float *s, size_t bs, const void *x, const void *y, size_t by, int nr);
@@ -51,11 +52,18 @@ GL_AVX512_LOWBIT_DOT(iq2_s)
 GL_AVX512_LOWBIT_DOT(iq3_xxs)
 GL_AVX512_LOWBIT_DOT(iq3_s)
 GL_AVX512_LOWBIT_DOT(iq1_m)
+GL_AVX512_LOWBIT_DOT(mxfp4) // (dot_mxfp4_avx512.c)
 #undef GL_AVX512_LOWBIT_DOT
+
+// MXFP4's generation kernel: four rows per pass over the activation, bitwise its vec_dot.
+void gl_gen_mxfp4_avx512(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
+                         const float *dy, const int32_t *ys, float *out);
+#define GL_AVX512_LOWBIT_GEN [GL_TYPE_MXFP4] = gl_gen_mxfp4_avx512
 
 #define GL_AVX512_LOWBIT_DOTS(SUFFIX)                                                                        \
     [GL_TYPE_IQ2_XXS] = gl_dot_iq2_xxs##SUFFIX, [GL_TYPE_IQ2_S] = gl_dot_iq2_s##SUFFIX,          \
     [GL_TYPE_IQ3_XXS] = gl_dot_iq3_xxs##SUFFIX,                   \
-    [GL_TYPE_IQ3_S] = gl_dot_iq3_s##SUFFIX, [GL_TYPE_IQ1_M] = gl_dot_iq1_m##SUFFIX
+    [GL_TYPE_IQ3_S] = gl_dot_iq3_s##SUFFIX, [GL_TYPE_IQ1_M] = gl_dot_iq1_m##SUFFIX,               \
+    [GL_TYPE_MXFP4] = gl_dot_mxfp4##SUFFIX
 
 #endif

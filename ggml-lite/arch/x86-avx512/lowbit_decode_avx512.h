@@ -1,12 +1,13 @@
 // Internal to arch/x86-avx512: the low-bit super-blocks decoded into vectors, for the prompt
 // tiles (tile_lowbit_avx512.c) and the one-token kernels (dot_lowbit_avx512.c).
 //
-// decode_row gives super-block i of a row as signed levels q[256] (8 vectors of 32), the
-// integer scale of each sub-block and the float factor, x = (d / div) * sc[sub-block] * q
+// decode_tile_row gives super-block i of a row as levels q[256] made unsigned (4 vectors of 64),
+// the integer scale of each sub-block and the float factor, x = (d / div) * sc[sub-block] * q
 // (quants_lowbit.h), bit for bit what gl_unpack_lowbit gives. IQ2_XXS, IQ2_S, IQ3_XXS, IQ3_S
 // and IQ1_M are decoded straight into vectors (grid lookups, sign bits as AVX-512 byte masks)
 // by decode_parts, which the one-token kernels read as they are (magnitudes, signs, scales);
-// the other types go through the scalar unpacker. Built with AVX512-VBMI (the *_vbmi_avx512.c
+// the prompt tiles read IQ1_M and IQ1_S through a grid of their own and IQ2_XS by scalar grid
+// lookups; the ternary types go through the scalar unpacker. Built with AVX512-VBMI (the *_vbmi_avx512.c
 // files), the grids of IQ2_XXS, IQ2_S, IQ3_XXS and IQ3_S are read through byte permutes (grid codes).
 #ifndef GGML_LITE_LOWBIT_DECODE_AVX512_H
 #define GGML_LITE_LOWBIT_DECODE_AVX512_H
@@ -114,6 +115,11 @@ typedef struct {
     _Alignas(64) uint8_t levels[64];       // rank r (any 6-bit value whose low bits are r) -> level
 } gl_grid_codes;
 extern gl_grid_codes gl_iq2xxs_codes, gl_iq2s_codes, gl_iq3xxs_codes, gl_iq3s_codes;
+
+// The IQ1_S grid as the prompt tiles store it (for IQ1_S and IQ1_M) (grid_codes_avx512.c): each byte
+// 8 * level + 1 + LOWBIT_OFFSET, i.e. the level with a positive shift, made unsigned. A negative
+// shift is 2 less in every byte of the entry.
+extern uint64_t gl_iq1m_tile_grid[2048];
 
 #ifdef __AVX512VBMI__
 // tab[idx] for each of 64 byte indices (tab: 256 bytes).
@@ -320,38 +326,115 @@ static inline __attribute__((always_inline)) bool decode_parts(enum gl_type t, c
     }
 }
 
-// Super-block i of one row: its 256 levels (8 vectors of 32), sub-block scales, d / div.
-static inline __attribute__((always_inline)) void decode_row(enum gl_type t, const char *row, int i, __m256i lv[8],
-                                                             int32_t sc[16], float *d) {
-    lowbit_parts p;
-    if (decode_parts(t, row, i, &p)) {
-        memcpy(sc, p.sc, sizeof p.sc);
-        for (int h = 0; h < 4; h++) {
-            uint64_t s;
-            memcpy(&s, p.sg + 2 * h, 8);
-            __m512i v;
-            if (t == GL_TYPE_IQ1_M) // 8 * grid (bytes -1, 0, 1; bits shifted into the next byte masked off) + shift +-1
-                v = _mm512_add_epi8(_mm512_and_si512(_mm512_slli_epi16(p.g[h], 3), _mm512_set1_epi8((char)0xf8)),
-                                    _mm512_mask_sub_epi8(_mm512_set1_epi8(1), s, _mm512_setzero_si512(), _mm512_set1_epi8(1)));
-            else
-                v = _mm512_mask_sub_epi8(p.g[h], s, _mm512_setzero_si512(), p.g[h]);
-            lv[2 * h] = _mm512_castsi512_si256(v);
-            lv[2 * h + 1] = _mm512_extracti64x4_epi64(v, 1);
+// Super-block i of one row as the prompt tiles read it: q + LOWBIT_OFFSET (64 elements per
+// vector), sub-block scales, d / div; bit for bit gl_unpack_lowbit's levels. IQ1_M and IQ1_S
+// read their grid with the shift and offset folded in (gl_iq1m_tile_grid); IQ2_XS and the types
+// with parts (decode_parts) are their magnitudes with the signs applied; the rest (the ternary
+// types) go through the unpacker.
+static inline __attribute__((always_inline)) void decode_tile_row(enum gl_type t, const char *row, int i, __m512i v[4],
+                                                                  int32_t sc[16], float *d) {
+    if (t == GL_TYPE_IQ1_M) {
+        const block_iq1_m *b = (const block_iq1_m *)row + i;
+        uint16_t s[4];
+        for (int k = 0; k < 4; k++) s[k] = rd16(b->scales + 2 * k);
+        *d = half_to_float((uint16_t)((s[0] >> 12) | (s[1] >> 8 & 0x00f0) | (s[2] >> 4 & 0x0f00) | (s[3] & 0xf000))) / 8;
+        // group k of 8: index bits 8..10 and the shift's sign in nibble k % 2 of qh[k / 2]
+        const __m256i qh = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)b->qh));
+        const __m256i nib = _mm256_and_si256(_mm256_or_si256(qh, _mm256_slli_epi16(qh, 4)), _mm256_set1_epi16(0x0f0f));
+        // (byte k of nib: group k's nibble)
+        const __m512i nib16 = _mm512_cvtepu8_epi16(nib);
+        const uint32_t minus = (uint32_t)_mm512_test_epi16_mask(nib16, _mm512_set1_epi16(8));
+        _Alignas(64) uint16_t ix[32];
+        _mm512_store_si512(ix, _mm512_or_si512(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b->qs)),
+                                               _mm512_slli_epi16(_mm512_and_si512(nib16, _mm512_set1_epi16(7)), 8)));
+        scales_x16(_mm512_castsi128_si512(_mm_cvtepu16_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
+                   _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                   _mm512_set_epi32(9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0), 7, sc);
+        const __m512i two = _mm512_set1_epi8(2);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
+            const uint16_t *q = ix + 8 * h;
+            const __m512i g = _mm512_set_epi64((long long)gl_iq1m_tile_grid[q[7]], (long long)gl_iq1m_tile_grid[q[6]],
+                                               (long long)gl_iq1m_tile_grid[q[5]], (long long)gl_iq1m_tile_grid[q[4]],
+                                               (long long)gl_iq1m_tile_grid[q[3]], (long long)gl_iq1m_tile_grid[q[2]],
+                                               (long long)gl_iq1m_tile_grid[q[1]], (long long)gl_iq1m_tile_grid[q[0]]);
+            v[h] = _mm512_mask_sub_epi64(g, (__mmask8)(minus >> 8 * h), g, two); // (bytes >= 55: no borrows)
         }
+        return;
+    }
+    if (t == GL_TYPE_IQ1_S) {
+        const block_iq1_s *b = (const block_iq1_s *)row + i;
+        *d = half_to_float(b->d) / 8;
+        // per block of 32 a word of qh: 3 high index bits per group, the scale (bits 12..14), the shift's sign (15)
+        const __m128i qh = _mm_loadu_si128((const __m128i *)b->qh);
+        const __m512i words = _mm512_permutexvar_epi16( // word g: qh of group g's block, shifted to its 3 bits
+            _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12,
+                                               11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 2),
+            _mm512_castsi128_si512(qh));
+        const __m512i high = _mm512_srlv_epi16(words, _mm512_set_epi16(9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0, 9, 6,
+                                                                         3, 0, 9, 6, 3, 0, 9, 6, 3, 0, 9, 6, 3, 0));
+        _Alignas(64) uint16_t ix[32];
+        _mm512_store_si512(ix, _mm512_or_si512(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)b->qs)),
+                                               _mm512_slli_epi16(_mm512_and_si512(high, _mm512_set1_epi16(7)), 8)));
+        const __m256i sc8 = _mm256_cvtepu16_epi32(qh);
+        _mm256_storeu_si256((__m256i *)sc, _mm256_or_si256(_mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(sc8, 12),
+                                                                                                _mm256_set1_epi32(7)), 1),
+                                                           _mm256_set1_epi32(1)));
+        const unsigned minus = _mm_movepi16_mask(qh); // bit b: block b's shift is negative
+        const __m512i two = _mm512_set1_epi8(2);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
+            const uint16_t *q = ix + 8 * h;
+            const __m512i g = _mm512_set_epi64((long long)gl_iq1m_tile_grid[q[7]], (long long)gl_iq1m_tile_grid[q[6]],
+                                               (long long)gl_iq1m_tile_grid[q[5]], (long long)gl_iq1m_tile_grid[q[4]],
+                                               (long long)gl_iq1m_tile_grid[q[3]], (long long)gl_iq1m_tile_grid[q[2]],
+                                               (long long)gl_iq1m_tile_grid[q[1]], (long long)gl_iq1m_tile_grid[q[0]]);
+            const unsigned m = (minus >> 2 * h & 1 ? 0x0f : 0) | (minus >> (2 * h + 1) & 1 ? 0xf0 : 0);
+            v[h] = _mm512_mask_sub_epi64(g, (__mmask8)m, g, two);
+        }
+        return;
+    }
+    const __m512i off = _mm512_set1_epi8(LOWBIT_OFFSET);
+    if (t == GL_TYPE_IQ2_XS) {
+        const block_iq2_xs *b = (const block_iq2_xs *)row + i;
+        *d = half_to_float(b->d) / 8;
+        // group g: a 9-bit grid index and 7 sign bits, the eighth making the count of minus signs even
+        const __m512i qs = _mm512_loadu_si512(b->qs);
+        _Alignas(64) uint16_t ix[32];
+        _mm512_store_si512(ix, _mm512_and_si512(qs, _mm512_set1_epi16(511)));
+        const __m512i s7 = _mm512_srli_epi16(qs, 9);
+        __m512i par = _mm512_xor_si512(s7, _mm512_srli_epi16(s7, 4));
+        par = _mm512_xor_si512(par, _mm512_srli_epi16(par, 2));
+        par = _mm512_xor_si512(par, _mm512_srli_epi16(par, 1));
+        const __m512i signs16 = _mm512_or_si512(s7, _mm512_slli_epi16(_mm512_and_si512(par, _mm512_set1_epi16(1)), 7));
+        _Alignas(32) uint64_t sg[4]; // group g's sign byte at byte g: bit j of qword h for element 64h + j
+        _mm256_store_si256((__m256i *)sg, _mm512_cvtepi16_epi8(signs16));
+        // scale k: nibble k % 2 of byte k / 2
+        scales_x16(_mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)b->scales))),
+                   _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
+                   _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0), 0xf, sc);
+        _Pragma("GCC unroll 4") for (int h = 0; h < 4; h++) {
+            const uint16_t *q = ix + 8 * h;
+            const __m512i g = _mm512_set_epi64((long long)gl_iq2xs_grid[q[7]], (long long)gl_iq2xs_grid[q[6]],
+                                               (long long)gl_iq2xs_grid[q[5]], (long long)gl_iq2xs_grid[q[4]],
+                                               (long long)gl_iq2xs_grid[q[3]], (long long)gl_iq2xs_grid[q[2]],
+                                               (long long)gl_iq2xs_grid[q[1]], (long long)gl_iq2xs_grid[q[0]]);
+            v[h] = _mm512_add_epi8(_mm512_mask_sub_epi8(g, (__mmask64)sg[h], _mm512_setzero_si512(), g), off);
+        }
+        return;
+    }
+    lowbit_parts p;
+    if (decode_parts(t, row, i, &p)) { // the magnitudes negated where the sign bits say
+        memcpy(sc, p.sc, sizeof p.sc);
+        for (int h = 0; h < 4; h++)
+            v[h] = _mm512_add_epi8(_mm512_mask_sub_epi8(p.g[h], (__mmask64)rd64(p.sg + 2 * h), _mm512_setzero_si512(), p.g[h]), off);
         *d = p.d / (float)lowbit_div(t);
         return;
     }
-    switch (t) {
-    default: {
-        gl_lowbit_block u;
-        gl_unpack_lowbit(t, row, i, &u);
-        *d = u.d / (float)u.div;
-        const int ns = n_sub(t), per = 16 / ns;
-        for (int k = 0; k < ns; k++) sc[k] = u.ls[per * k];
-        for (int c = 0; c < 8; c++) lv[c] = _mm256_loadu_si256((const __m256i *)(u.q + 32 * c));
-        return;
-    }
-    }
+    gl_lowbit_block u;
+    gl_unpack_lowbit(t, row, i, &u);
+    *d = u.d / (float)u.div;
+    const int ns = n_sub(t), per = 16 / ns;
+    for (int k = 0; k < ns; k++) sc[k] = u.ls[per * k];
+    for (int h = 0; h < 4; h++) v[h] = _mm512_add_epi8(_mm512_loadu_si512(u.q + 64 * h), off);
 }
 
 #endif
