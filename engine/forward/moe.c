@@ -47,6 +47,9 @@ struct ll_moe_buf {
     // and each expert's inputs (gathered from those) and hidden rows in its own activations.
     gl_act act_all_gate, act_all_up;
     gl_act *exp_in, *exp_up, *exp_h;    // [n_expert] each
+    // Generation's choices while recorded (ll_moe_trace): [token][layer][k], and how many
+    // one-token passes each layer has seen.
+    int *trace, trace_tokens, *trace_calls;
 };
 
 void ll_moe_free(struct ll_moe_buf *b) {
@@ -60,6 +63,7 @@ void ll_moe_free(struct ll_moe_buf *b) {
     for (int e = 0; b->exp_in && e < b->n_expert; e++)
         gl_act_free(&b->exp_in[e]), gl_act_free(&b->exp_up[e]), gl_act_free(&b->exp_h[e]);
     free(b->exp_in), free(b->exp_up), free(b->exp_h), free(b->pos), free(b->tok), free(b->busiest);
+    free(b->trace_calls);
     free(b);
 }
 
@@ -428,6 +432,16 @@ static bool experts_adapted(const ll_context *c, int l) {
     return false;
 }
 
+bool ll_moe_trace(ll_context *c, int *buf, int n_tokens) {
+    struct ll_moe_buf *b = moe_buf(c);
+    if (!b) return false;
+    if (!b->trace_calls && !(b->trace_calls = malloc(sizeof(int) * (size_t)c->model->hp.n_layer))) return false;
+    memset(b->trace_calls, 0, sizeof(int) * (size_t)c->model->hp.n_layer);
+    b->trace = buf;
+    b->trace_tokens = buf ? n_tokens : 0;
+    return true;
+}
+
 bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
     const ll_model *m = c->model;
     const ll_hparams *hp = &m->hp;
@@ -447,6 +461,8 @@ bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
     // order of its choices. Observers and adapters of the expert stacks see each expert's
     // matmuls in turn instead.
     const bool plain = !c->act_hook && !experts_adapted(c, l);
+    if (n_tok == 1 && b->trace && b->trace_calls[l] < b->trace_tokens)
+        memcpy(b->trace + ((size_t)b->trace_calls[l]++ * hp->n_layer + l) * k, b->r.sel, sizeof(int) * k);
     if (n_tok == 1 && plain) {
         if (!experts_one_token(c, L, x, b->r.sel, b)) return false;
         memset(out, 0, sizeof(float) * E);

@@ -18,4 +18,9 @@ typedef struct {
 // lowers c->route_margin to the closest call. False: out of memory.
 bool ll_moe_route_chunk(ll_context *c, int l, const float *x, int n_tok, const ll_moe_routes *r);
 
+// Generation's expert choices, for ll_moe_traffic_measure: while buf is set, the i-th one-token
+// pass through MoE layer l (i < n_tokens) writes its k choices, best first, to
+// buf[(i * n_layer + l) * k ...]. NULL stops. False: out of memory.
+bool ll_moe_trace(ll_context *c, int *buf, int n_tokens);
+
 #endif
