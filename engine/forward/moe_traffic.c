@@ -79,16 +79,24 @@ typedef struct {
 } read_task;
 
 // Thread ith's contiguous share of every span, 64-byte lines (four independent chains, so the
-// loads are not serialized behind one another).
+// loads are not serialized behind one another), asked for a few KiB ahead as the kernels do:
+// within a span, and the next span's start before this one ends.
+enum { AHEAD = 4096 };
+
 static void read_task_run(void *arg, int ith, int nth) {
     read_task *t = arg;
     unsigned long long x0 = 0, x1 = 0, x2 = 0, x3 = 0;
     for (int s = 0; s < t->n_spans; s++) {
         const size_t lines = t->spans[s].n / 64;
-        const unsigned long long *p = (const unsigned long long *)(const void *)t->spans[s].p;
-        const size_t l1 = lines * (size_t)(ith + 1) / (size_t)nth;
-        for (size_t l = lines * (size_t)ith / (size_t)nth; l < l1; l++) {
-            const unsigned long long *q = p + l * 8;
+        const char *p = t->spans[s].p;
+        const size_t l0 = lines * (size_t)ith / (size_t)nth, l1 = lines * (size_t)(ith + 1) / (size_t)nth;
+        if (s + 1 < t->n_spans) {
+            const size_t next = t->spans[s + 1].n / 64 * (size_t)ith / (size_t)nth * 64;
+            for (int off = 0; off < AHEAD; off += 64) __builtin_prefetch(t->spans[s + 1].p + next + off);
+        }
+        for (size_t l = l0; l < l1; l++) {
+            const unsigned long long *q = (const unsigned long long *)(const void *)(p + l * 64);
+            __builtin_prefetch(p + l * 64 + AHEAD);
             x0 ^= q[0] ^ q[4], x1 ^= q[1] ^ q[5], x2 ^= q[2] ^ q[6], x3 ^= q[3] ^ q[7];
         }
     }
