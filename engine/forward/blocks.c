@@ -146,9 +146,18 @@ void ll_rmsnorm(ll_context *c, float *dst, const float *src, const float *w, int
     ll_run(c, rmsnorm_task, &tk, (size_t)B * E);
 }
 
+// dst row += src row (dst: the residual stream).
+static void residual_task(void *arg, int ith, int nth) {
+    const task *t = arg;
+    int lo, hi;
+    ll_split(t->n_rows, ith, nth, &lo, &hi);
+    if (hi > lo) gl_vec_add(t->dst + (size_t)lo * t->n, t->dst + (size_t)lo * t->n, t->src + (size_t)lo * t->n, (hi - lo) * t->n);
+}
+
 void ll_residual(ll_context *c, float *x, const float *y, int B, const char *name, int l) {
     const int E = c->model->hp.n_embd;
-    gl_vec_add(x, x, y, B * E);
+    task tk = {.c = c, .src = y, .dst = x, .n_rows = B, .n = E};
+    ll_run(c, residual_task, &tk, (size_t)B * E);
     ll_dump(name, l, x, B, E);
 }
 
