@@ -1,6 +1,6 @@
 // The mixture-of-experts feed-forward block (Mixtral, Qwen2-MoE, Qwen3-MoE, gpt-oss):
 //
-//   logits = Wrouter · x (+ bias)                         one score per expert
+//   logits = Wrouter · x (+ bias)                         one score per expert (moe_route.c)
 //   choose k experts and their weights w:                 (the family's rule, ll_moe_gating)
 //     softmax, then the k largest (renormalized to sum 1 or not), or
 //     the k largest logits, then a softmax over those k
@@ -99,7 +99,8 @@ static struct ll_moe_buf *moe_buf(ll_context *c) {
     b->ue = malloc(B * k * ff * sizeof(float));
     b->ye = malloc(B * k * E * sizeof(float));
     if (!b->act_down || !b->exp_in || !b->exp_up || !b->exp_h || !b->pos || !b->tok || !b->busiest || !b->r.logits ||
-        !b->r.probs || !b->r.margins || !b->r.sel || !b->r.w || !b->count || !b->first || !b->order || !b->xe || !b->ge || !b->ue || !b->ye) {
+        !b->r.probs || !b->r.margins || !b->r.sel || !b->r.w || !b->count || !b->first || !b->order || !b->xe ||
+        !b->ge || !b->ue || !b->ye) {
         ll_moe_free(b);
         return NULL;
     }
