@@ -262,7 +262,8 @@ typedef struct {
 } note_buf;
 
 // The tg test's tokens again (run_once's), measured by bench_moe_bound into notes.
-static int moe_bound_note(ll_context *ctx, const char *path, const ll_vocab *v, int n_gen, double tg_ts, note_buf *notes) {
+static int moe_bound_note(ll_context *ctx, const char *path, const ll_vocab *v, int n_gen, double tg_ts,
+                          note_buf *notes) {
     uint32_t seed = 12345;
     ll_token *toks = bench_tokens(v, n_gen, false, &seed);
     if (!toks) return 1;

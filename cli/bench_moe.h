@@ -10,6 +10,7 @@
 // the replay bound of those reads and tg's share of it, as a few lines to out. The decodes
 // measured are the test's own tokens (BOS, then the same pseudo-random ids), from an empty
 // cache. Returns 0, or 1 (message naming model_path printed).
-int bench_moe_bound(ll_context *ctx, const char *model_path, const ll_token *tokens, int n_gen, double tg_ts, FILE *out);
+int bench_moe_bound(ll_context *ctx, const char *model_path, const ll_token *tokens, int n_gen, double tg_ts,
+                    FILE *out);
 
 #endif

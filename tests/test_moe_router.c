@@ -75,7 +75,8 @@ static void check_model(const char *shared, const char *name) {
                 int differ_exact = 0;
                 for (int t = 0; t < n; t++) {
                     CHECK(ll_moe_route_chunk(c1, l, x + (size_t)t * hp->n_embd, 1, &ra), "%s: route", name);
-                    differ_exact += memcmp(many.logits + t * hp->n_expert, alone.logits, sizeof(float) * hp->n_expert) != 0;
+                    const size_t row = sizeof(float) * hp->n_expert;
+                    differ_exact += memcmp(many.logits + t * hp->n_expert, alone.logits, row) != 0;
                 }
                 CHECK(differ_exact == 0, "%s layer %d, %d tokens, %d threads, exact: %d rows differ from one-token routing",
                       name, l, n, nt, differ_exact);

@@ -151,7 +151,8 @@ static void residual_task(void *arg, int ith, int nth) {
     const task *t = arg;
     int lo, hi;
     ll_split(t->n_rows, ith, nth, &lo, &hi);
-    if (hi > lo) gl_vec_add(t->dst + (size_t)lo * t->n, t->dst + (size_t)lo * t->n, t->src + (size_t)lo * t->n, (hi - lo) * t->n);
+    float *x = t->dst + (size_t)lo * t->n;
+    if (hi > lo) gl_vec_add(x, x, t->src + (size_t)lo * t->n, (hi - lo) * t->n);
 }
 
 void ll_residual(ll_context *c, float *x, const float *y, int B, const char *name, int l) {
@@ -201,7 +202,10 @@ typedef struct {
 // RMS norm of each of a row's n_heads heads, in place.
 static void norm_heads(const ll_hparams *hp, float *x, const float *w, int n_heads) {
     if (!w) return;
-    for (int h = 0; h < n_heads; h++) gl_rmsnorm(x + (size_t)h * hp->head_dim, x + (size_t)h * hp->head_dim, w, hp->head_dim, hp->rms_eps);
+    for (int h = 0; h < n_heads; h++) {
+        float *head = x + (size_t)h * hp->head_dim;
+        gl_rmsnorm(head, head, w, hp->head_dim, hp->rms_eps);
+    }
 }
 
 static void qk_norm_task(void *arg, int ith, int nth) {

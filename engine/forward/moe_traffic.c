@@ -65,7 +65,10 @@ static int token_spans(const ll_model *m, const int *sel, span *spans, double *d
             }
     }
     const size_t norm = m->output_norm ? sizeof(float) * (size_t)hp->n_embd : 0;
-    if (spans) spans[n] = (span){(const char *)m->output_norm, norm}, spans[n + 1] = (span){weight_start(&m->output), weight_bytes(&m->output)};
+    if (spans) {
+        spans[n] = (span){(const char *)m->output_norm, norm};
+        spans[n + 1] = (span){weight_start(&m->output), weight_bytes(&m->output)};
+    }
     *dense += (double)norm + (double)weight_bytes(&m->output);
     return n + 2;
 }
