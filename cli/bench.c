@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "bench_moe.h"
 #include "bench_spec.h"
 #include "commands.h"
 #include "progress.h"
@@ -49,6 +50,8 @@ static void usage(FILE *out) {
           "  -r, --repetitions N       timed runs per test (default: 5)\n"
           "  -o, --output md|json      output format (default: md)\n"
           "  --kernels                 run the kernel micro-benchmark instead\n"
+          "  --moe-bound               after each tg test on a mixture of experts: the bytes its\n"
+          "                            decodes read and tg as a share of their memory bound\n"
           "  -v, --verbose             progress on stderr\n\n"
           "With -md DRAFT (or --lookup-ngram N), each tg test generates greedily from a text\n"
           "prompt, the target alone and with speculative decoding in turn (-r times), and reports\n"
@@ -252,13 +255,43 @@ static void print_json_obj(const char *path, const ll_model *m, const bench_resu
     fflush(stdout);
 }
 
+// --moe-bound's lines, printed after the table.
+typedef struct {
+    char *text;
+    size_t len;
+} note_buf;
+
+// The tg test's tokens again (run_once's), measured by bench_moe_bound into notes.
+static int moe_bound_note(ll_context *ctx, const char *path, const ll_vocab *v, int n_gen, double tg_ts,
+                          note_buf *notes) {
+    uint32_t seed = 12345;
+    ll_token *toks = bench_tokens(v, n_gen, false, &seed);
+    if (!toks) return 1;
+    // run_once's sequence: BOS (or 0), then one pseudo-random id after each decode
+    for (int i = n_gen - 1; i > 0; i--) toks[i] = toks[i - 1];
+    toks[0] = ll_vocab_bos(v) >= 0 ? ll_vocab_bos(v) : 0;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    int rc = f ? bench_moe_bound(ctx, path, toks, n_gen, tg_ts, f) : 1;
+    if (f) fclose(f);
+    free(toks);
+    char *grown = rc == 0 ? realloc(notes->text, notes->len + len + 1) : NULL;
+    if (grown) {
+        memcpy(grown + notes->len, buf, len + 1);
+        notes->text = grown, notes->len += len;
+    }
+    free(buf);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv) {
     cli_params p;
     args_defaults(&p);
     int_list prompts = {{512}, 1}, gens = {{128}, 1}, threads = {{0}, 1}, depths = {{0}, 1};
     int gp[MAX_LIST][2], n_gp = 0; // -gp pairs
     int reps = 5;
-    bool json = false, kernels = false;
+    bool json = false, kernels = false, moe_bound = false;
     const char *spec_prompt = "Once upon a time";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -268,6 +301,8 @@ int cmd_bench(int argc, char **argv) {
         }
         if (!strcmp(a, "--kernels")) {
             kernels = true;
+        } else if (!strcmp(a, "--moe-bound")) {
+            moe_bound = true;
         } else if (!strcmp(a, "--spec-prompt")) {
             if (!args_value(argc, argv, &i, &spec_prompt)) return 1;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) {
@@ -342,6 +377,7 @@ int cmd_bench(int argc, char **argv) {
         ll_model_free(model);
         return 1;
     }
+    note_buf notes = {NULL, 0};
     const char *fa = p.flash_attn == LL_FLASH_ATTN_ON ? "1" : p.flash_attn == LL_FLASH_ATTN_OFF ? "0" : "auto";
     const cache_cols cc = {tk, tv, fa, p.type_k != LL_CACHE_F16 || p.type_v != LL_CACHE_F16 || p.flash_attn != LL_FLASH_ATTN_AUTO};
     if (json) printf("[\n");
@@ -382,9 +418,11 @@ int cmd_bench(int argc, char **argv) {
                     cli_log(&p, 2, "bench: %s%d run %d/%d: %.2f ms\n", kind ? "tg" : "pp", n,
                             k + 1, reps, ns[k] / 1e6);
                 }
+                if (rc == 0) stats(&r, reps);
+                if (rc == 0 && moe_bound && kind == 1 && r.depth == 0)
+                    rc = moe_bound_note(ctx, p.model, v, n, r.avg_ts, &notes);
                 ll_context_free(ctx);
                 if (rc) break;
-                stats(&r, reps);
                 if (json) print_json_obj(p.model, model, &r, reps, p.n_batch, tk, tv, n_done == 0);
                 else print_md_row(model, &r, &cc);
                 n_done++;
@@ -392,6 +430,8 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     if (json) printf("\n]\n");
+    if (notes.len) fputs(notes.text, json ? stderr : stdout);
+    free(notes.text);
     free(ns);
     ll_model_free(model);
     return rc;

@@ -581,6 +581,22 @@ bool ll_outfile_close(ll_outfile *o, bool keep, char *err, size_t errlen);
 // Runs ggml-lite's kernel micro-benchmark (dot products and matmuls per type) with n_threads
 // (0: physical cores), printing a table to out. Returns 0, or -1 on failure.
 int ll_bench_kernels(int n_threads, FILE *out);
+// Generation's memory traffic on a mixture-of-experts model (bench --moe-bound): decodes
+// tokens[0..n) one at a time (after what the cache holds), recording each layer's chosen
+// experts, then replays exactly the weight reads those decodes made, on the context's threads
+// with nothing computed: the fastest a decode reading those bytes can go here, experts reused
+// from the cache included. Returns 0, or -1 with err set (not a MoE model, n < 2, a decode
+// failed, out of memory).
+typedef struct {
+    int n_tokens;
+    double bytes_per_token;        // dense tensors whole plus the chosen experts' matrices
+    double expert_bytes_per_token; // the chosen experts' part
+    double reused;                 // share of a token's expert bytes the previous token chose too
+    double replay_s_per_token;     // reading those bytes, token after token (best of 3 passes)
+    double stream_bytes_per_s;     // the threads reading a buffer larger than the caches
+} ll_moe_traffic;
+int ll_moe_traffic_measure(ll_context *c, const ll_token *tokens, int n, ll_moe_traffic *out, char *err,
+                           size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-// The routers' rules (forward/moe.c), on logits whose answers are worked out by hand:
+// The routers' rules (forward/moe_route.c), on logits whose answers are worked out by hand:
 //   softmax then top-k, renormalized (Mixtral, Qwen3-MoE) or not (Qwen2-MoE);
 //   top-k of the logits then a softmax over those k (gpt-oss).
 // The model goldens cover the first two end to end; this pins the selection and the weights.

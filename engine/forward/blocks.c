@@ -89,11 +89,17 @@ static void add_bias(float *x, const float *b, int n_tok, int n) {
     for (int t = 0; t < n_tok; t++) gl_vec_add(x + (size_t)t * n, x + (size_t)t * n, b, n);
 }
 
-void ll_dump(const char *name, int l, const float *p, int n_tok, int n) {
+// LL_DUMP_DIR, or NULL when intermediates are not dumped (read once).
+static const char *dump_dir(void) {
     static int dir_state = -1;
     static const char *dir;
     if (dir_state < 0) { dir = getenv("LL_DUMP_DIR"); dir_state = dir != NULL; }
-    if (!dir_state) return;
+    return dir;
+}
+
+void ll_dump(const char *name, int l, const float *p, int n_tok, int n) {
+    const char *dir = dump_dir();
+    if (!dir) return;
     char path[512];
     if (l >= 0) snprintf(path, sizeof path, "%s/%s-%d.bin", dir, name, l);
     else snprintf(path, sizeof path, "%s/%s.bin", dir, name);
@@ -146,9 +152,19 @@ void ll_rmsnorm(ll_context *c, float *dst, const float *src, const float *w, int
     ll_run(c, rmsnorm_task, &tk, (size_t)B * E);
 }
 
+// dst row += src row (dst: the residual stream).
+static void residual_task(void *arg, int ith, int nth) {
+    const task *t = arg;
+    int lo, hi;
+    ll_split(t->n_rows, ith, nth, &lo, &hi);
+    float *x = t->dst + (size_t)lo * t->n;
+    if (hi > lo) gl_vec_add(x, x, t->src + (size_t)lo * t->n, (hi - lo) * t->n);
+}
+
 void ll_residual(ll_context *c, float *x, const float *y, int B, const char *name, int l) {
     const int E = c->model->hp.n_embd;
-    gl_vec_add(x, x, y, B * E);
+    task tk = {.c = c, .src = y, .dst = x, .n_rows = B, .n = E};
+    ll_run(c, residual_task, &tk, (size_t)B * E);
     ll_dump(name, l, x, B, E);
 }
 
@@ -180,11 +196,46 @@ static bool project_qkv(ll_context *c, int l, const float *x, int B) {
     return true;
 }
 
-// RMS norm of each head of n rows of n_heads heads (q/k norms), in place.
-static void head_norm(ll_context *c, float *x, const float *w, int n_rows, int n_heads) {
+// The chunk's queries and keys readied for attention, the tokens split between the threads:
+// the per-head q/k norms (where the layer has them), then RoPE, the keys and values into the
+// cache, and the queries scaled (families that scale them first).
+typedef struct {
+    ll_context *c;
+    const ll_layer *L;
+    int l, n_tok, pos0;
+    bool norm, rope; // the stages this run does
+} qk_task;
+
+// RMS norm of each of a row's n_heads heads, in place.
+static void norm_heads(const ll_hparams *hp, float *x, const float *w, int n_heads) {
+    if (!w) return;
+    for (int h = 0; h < n_heads; h++) {
+        float *head = x + (size_t)h * hp->head_dim;
+        gl_rmsnorm(head, head, w, hp->head_dim, hp->rms_eps);
+    }
+}
+
+static void qk_task_run(void *arg, int ith, int nth) {
+    const qk_task *t = arg;
+    ll_context *c = t->c;
     const ll_hparams *hp = &c->model->hp;
-    for (int i = 0; i < n_rows * n_heads; i++)
-        gl_rmsnorm(x + (size_t)i * hp->head_dim, x + (size_t)i * hp->head_dim, w, hp->head_dim, hp->rms_eps);
+    const int hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
+    const gl_rope_params *rope = &c->rope[t->L->rope].p;
+    int lo, hi;
+    ll_split(t->n_tok, ith, nth, &lo, &hi);
+    for (int r = lo; r < hi; r++) {
+        float *q = c->q + (size_t)r * q_dim, *k = c->k + (size_t)r * kv_dim;
+        if (t->norm) {
+            norm_heads(hp, q, ll_vec(t->L, LL_ROLE_ATTN_Q_NORM), hp->n_head);
+            norm_heads(hp, k, ll_vec(t->L, LL_ROLE_ATTN_K_NORM), hp->n_head_kv);
+        }
+        if (!t->rope) continue;
+        const float *cs = c->rope_cs[t->L->rope] + (size_t)r * hp->n_rot;
+        gl_rope_apply(rope, cs, q, hp->n_head, hd);
+        gl_rope_apply(rope, cs, k, hp->n_head_kv, hd);
+        ll_kv_cache_store(&c->kv, t->l, ll_kv_cell(&c->kv, t->l, t->pos0 + r), k, c->v + (size_t)r * kv_dim);
+        if (hp->q_scale_first) gl_vec_scale(q, hp->kq_scale, q_dim);
+    }
 }
 
 bool ll_attention(ll_context *c, int l, const float *x, int B, int pos0, float *out) {
@@ -196,24 +247,21 @@ bool ll_attention(ll_context *c, int l, const float *x, int B, int pos0, float *
 
     ll_dump("attn_norm", l, x, B, E);
     if (!project_qkv(c, l, x, B)) return false;
-    if (L->w[LL_ROLE_ATTN_Q_NORM].data) head_norm(c, c->q, ll_vec(L, LL_ROLE_ATTN_Q_NORM), B, hp->n_head);
-    if (L->w[LL_ROLE_ATTN_K_NORM].data) head_norm(c, c->k, ll_vec(L, LL_ROLE_ATTN_K_NORM), B, hp->n_head_kv);
+    // q/k norms, RoPE on q and k, and the chunk's keys and values into the cache (a
+    // sliding-window layer first drops the rows the chunk's queries no longer see, if it needs
+    // the room): one run over the tokens, or two when the normed q and k are dumped between.
+    if (L->n_swa > 0) ll_kv_cache_make_room(&c->kv, l, pos0, B, L->n_swa);
+    const bool normed = L->w[LL_ROLE_ATTN_Q_NORM].data || L->w[LL_ROLE_ATTN_K_NORM].data;
+    const size_t qk_work = (size_t)B * (q_dim + 2 * kv_dim);
+    qk_task qk = {c, L, l, B, pos0, .norm = normed, .rope = !dump_dir()};
+    if (qk.norm || qk.rope) ll_run(c, qk_task_run, &qk, qk_work);
     ll_dump("Qcur", l, c->q, B, q_dim);
     ll_dump("Kcur", l, c->k, B, kv_dim);
     ll_dump("Vcur", l, c->v, B, kv_dim);
-
-    // RoPE on q and k; the chunk's keys and values go into the cache (a sliding-window layer
-    // first drops the rows the chunk's queries no longer see, if it needs the room).
-    if (L->n_swa > 0) ll_kv_cache_make_room(&c->kv, l, pos0, B, L->n_swa);
-    const gl_rope_params *rope = &c->rope[L->rope].p;
-    const float *rope_cs = c->rope_cs[L->rope];
-    for (int t = 0; t < B; t++) {
-        const float *cs = rope_cs + (size_t)t * hp->n_rot;
-        gl_rope_apply(rope, cs, c->q + (size_t)t * q_dim, hp->n_head, hd);
-        gl_rope_apply(rope, cs, c->k + (size_t)t * kv_dim, hp->n_head_kv, hd);
-        ll_kv_cache_store(&c->kv, l, ll_kv_cell(&c->kv, l, pos0 + t), c->k + (size_t)t * kv_dim, c->v + (size_t)t * kv_dim);
+    if (!qk.rope) {
+        qk.norm = false, qk.rope = true;
+        ll_run(c, qk_task_run, &qk, qk_work);
     }
-    if (hp->q_scale_first) gl_vec_scale(c->q, hp->kq_scale, B * q_dim);
     ll_dump("Qcur_rope", l, c->q, B, q_dim);
     ll_dump("Kcur_rope", l, c->k, B, kv_dim);
 

@@ -1,6 +1,6 @@
 // The mixture-of-experts feed-forward block (Mixtral, Qwen2-MoE, Qwen3-MoE, gpt-oss):
 //
-//   logits = Wrouter · x (+ bias)                         one score per expert
+//   logits = Wrouter · x (+ bias)                         one score per expert (moe_route.c)
 //   choose k experts and their weights w:                 (the family's rule, ll_moe_gating)
 //     softmax, then the k largest (renormalized to sum 1 or not), or
 //     the k largest logits, then a softmax over those k
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "forward/blocks.h"
+#include "forward/moe.h"
 
 enum {
     GROUP_ROWS = 16,        // rows per group of a repacked matrix (repack.h)
@@ -30,10 +30,7 @@ enum {
 // row first[e] (one row per entry; for one token, row j is its j-th choice).
 struct ll_moe_buf {
     int n_tok_cap, n_used, n_expert;
-    float *logits;  // [n_tok][n_expert] router scores
-    float *probs;   // [n_expert] one token's softmax
-    int *sel;       // [n_tok][k] chosen experts, best first
-    float *w;       // [n_tok][k] their weights
+    ll_moe_routes r; // the chunk's routes (moe_route.c)
     int *count;     // [n_expert] how many of the chunk's entries chose each expert
     int *first;     // [n_expert] where each expert's entries start in `order` (and its rows)
     int *order;     // [n_tok * k] entries t * k + j (token t's j-th choice), grouped by expert
@@ -50,11 +47,15 @@ struct ll_moe_buf {
     // and each expert's inputs (gathered from those) and hidden rows in its own activations.
     gl_act act_all_gate, act_all_up;
     gl_act *exp_in, *exp_up, *exp_h;    // [n_expert] each
+    // Generation's choices while recorded (ll_moe_trace): [token][layer][k], and how many
+    // one-token passes each layer has seen.
+    int *trace, trace_tokens, *trace_calls;
 };
 
 void ll_moe_free(struct ll_moe_buf *b) {
     if (!b) return;
-    free(b->logits), free(b->probs), free(b->sel), free(b->w), free(b->count), free(b->first), free(b->order);
+    free(b->r.logits), free(b->r.probs), free(b->r.margins), free(b->r.sel), free(b->r.w);
+    free(b->count), free(b->first), free(b->order);
     free(b->xe), free(b->ge), free(b->ue), free(b->ye);
     gl_act_free(&b->act_gate), gl_act_free(&b->act_up), gl_act_free(&b->act_all_gate), gl_act_free(&b->act_all_up);
     for (int j = 0; b->act_down && j < b->n_used; j++) gl_act_free(&b->act_down[j]);
@@ -62,6 +63,7 @@ void ll_moe_free(struct ll_moe_buf *b) {
     for (int e = 0; b->exp_in && e < b->n_expert; e++)
         gl_act_free(&b->exp_in[e]), gl_act_free(&b->exp_up[e]), gl_act_free(&b->exp_h[e]);
     free(b->exp_in), free(b->exp_up), free(b->exp_h), free(b->pos), free(b->tok), free(b->busiest);
+    free(b->trace_calls);
     free(b);
 }
 
@@ -83,10 +85,12 @@ static struct ll_moe_buf *moe_buf(ll_context *c) {
     b->pos = malloc(B * k * sizeof(int));
     b->tok = malloc(B * k * sizeof(int));
     b->busiest = malloc(n_exp * sizeof(int));
-    b->logits = malloc(B * n_exp * sizeof(float));
-    b->probs = malloc(n_exp * sizeof(float));
-    b->sel = malloc(B * k * sizeof(int));
-    b->w = malloc(B * k * sizeof(float));
+    const size_t n_thr = (size_t)c->n_threads;
+    b->r.logits = malloc(B * n_exp * sizeof(float));
+    b->r.probs = malloc(n_thr * n_exp * sizeof(float));
+    b->r.margins = malloc(n_thr * sizeof(float));
+    b->r.sel = malloc(B * k * sizeof(int));
+    b->r.w = malloc(B * k * sizeof(float));
     b->count = malloc(n_exp * sizeof(int));
     b->first = malloc(n_exp * sizeof(int));
     b->order = malloc(B * k * sizeof(int));
@@ -94,64 +98,13 @@ static struct ll_moe_buf *moe_buf(ll_context *c) {
     b->ge = malloc(B * k * ff * sizeof(float));
     b->ue = malloc(B * k * ff * sizeof(float));
     b->ye = malloc(B * k * E * sizeof(float));
-    if (!b->act_down || !b->exp_in || !b->exp_up || !b->exp_h || !b->pos || !b->tok || !b->busiest || !b->logits ||
-        !b->probs || !b->sel || !b->w || !b->count || !b->first || !b->order || !b->xe || !b->ge || !b->ue || !b->ye) {
+    if (!b->act_down || !b->exp_in || !b->exp_up || !b->exp_h || !b->pos || !b->tok || !b->busiest || !b->r.logits ||
+        !b->r.probs || !b->r.margins || !b->r.sel || !b->r.w || !b->count || !b->first || !b->order || !b->xe ||
+        !b->ge || !b->ue || !b->ye) {
         ll_moe_free(b);
         return NULL;
     }
     return c->moe = b;
-}
-
-// The k largest of v[0..n) into sel, best first (the earlier expert wins a tie).
-static void top_k(const float *v, int n, int k, int *sel) {
-    int m = 0;
-    for (int i = 0; i < n; i++) {
-        if (m == k && !(v[i] > v[sel[k - 1]])) continue;
-        int j = m < k ? m++ : k - 1;
-        for (; j > 0 && v[i] > v[sel[j - 1]]; j--) sel[j] = sel[j - 1];
-        sel[j] = i;
-    }
-}
-
-// p = softmax(v[0..n)), the sum taken in double as the reference does.
-static void softmax(const float *v, int n, float *p) {
-    float mx = v[0];
-    for (int i = 1; i < n; i++) mx = v[i] > mx ? v[i] : mx;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += (p[i] = expf(v[i] - mx));
-    const float inv = (float)(1.0 / sum);
-    for (int i = 0; i < n; i++) p[i] *= inv;
-}
-
-void ll_moe_route(const ll_hparams *hp, const float *logits, float *probs, int *sel, float *w) {
-    const int n = hp->n_expert, k = hp->n_expert_used;
-    if (hp->moe_gating == LL_MOE_TOPK_SOFTMAX) {
-        top_k(logits, n, k, sel);
-        for (int j = 0; j < k; j++) probs[j] = logits[sel[j]];
-        softmax(probs, k, w);
-        return;
-    }
-    softmax(logits, n, probs);
-    top_k(probs, n, k, sel);
-    float sum = 0;
-    for (int j = 0; j < k; j++) sum += (w[j] = probs[sel[j]]);
-    if (hp->moe_norm_w)
-        for (int j = 0; j < k; j++) w[j] /= sum;
-}
-
-// How close a routing call came to choosing differently: the last chosen logit minus the best
-// logit left out, over the largest |logit| (the softmax keeps the order, so logits decide).
-static float route_margin(const float *logits, int n, const int *sel, int k) {
-    float left_out = -INFINITY, scale = 0;
-    for (int i = 0; i < n; i++) {
-        if (fabsf(logits[i]) > scale) scale = fabsf(logits[i]);
-        bool chosen = false;
-        for (int j = 0; j < k; j++) chosen |= sel[j] == i;
-        if (!chosen && logits[i] > left_out) left_out = logits[i];
-    }
-    float last = INFINITY;
-    for (int j = 0; j < k; j++) last = fminf(last, logits[sel[j]]);
-    return scale > 0 ? (last - left_out) / scale : INFINITY;
 }
 
 // Adds row e of an [n, n_expert] bias block to each of n_rows rows of n floats.
@@ -350,13 +303,29 @@ static void gather(const float *x, int e, int E, int k, struct ll_moe_buf *b) {
     for (int i = 0; i < b->count[e]; i++) memcpy(xe + (size_t)i * E, x + (size_t)(entries[i] / k) * E, sizeof(float) * E);
 }
 
-// out row t = sum over token t's choices j, in their order, of w[t][j] * its expert's output row.
-static void sum_choices(int n_tok, int E, int k, float *out, const struct ll_moe_buf *b) {
-    for (int t = 0; t < n_tok; t++) {
-        float *o = out + (size_t)t * E;
+typedef struct {
+    const struct ll_moe_buf *b;
+    float *out;
+    int n_tok, E, k;
+} sum_task;
+
+// Out row t = sum over token t's choices j, in their order, of w[t][j] * its expert's output
+// row; the tokens split between the threads.
+static void sum_choices_task(void *arg, int ith, int nth) {
+    const sum_task *s = arg;
+    const int E = s->E, k = s->k;
+    int t0, t1;
+    ll_split(s->n_tok, ith, nth, &t0, &t1);
+    for (int t = t0; t < t1; t++) {
+        float *o = s->out + (size_t)t * E;
         memset(o, 0, sizeof(float) * E);
-        for (int j = 0; j < k; j++) gl_vec_mad(o, b->ye + (size_t)b->pos[t * k + j] * E, b->w[t * k + j], E);
+        for (int j = 0; j < k; j++) gl_vec_mad(o, s->b->ye + (size_t)s->b->pos[t * k + j] * E, s->b->r.w[t * k + j], E);
     }
+}
+
+static void sum_choices(ll_context *c, int n_tok, int E, int k, float *out, const struct ll_moe_buf *b) {
+    sum_task s = {b, out, n_tok, E, k};
+    ll_run(c, sum_choices_task, &s, (size_t)n_tok * k * E);
 }
 
 // Sorts the chunk's (token, choice) entries by expert: order, first, count.
@@ -365,7 +334,7 @@ static void group_by_expert(const ll_hparams *hp, int n_tok, struct ll_moe_buf *
     for (int e = 0, at = 0; e < n_exp; e++) b->first[e] = at, at += b->count[e];
     memset(b->count, 0, (size_t)n_exp * sizeof(int));
     for (int i = 0; i < n_tok * k; i++) {
-        const int e = b->sel[i];
+        const int e = b->r.sel[i];
         b->pos[i] = b->first[e] + b->count[e];
         b->tok[b->first[e] + b->count[e]] = i / k;
         b->order[b->first[e] + b->count[e]++] = i;
@@ -464,6 +433,16 @@ static bool experts_adapted(const ll_context *c, int l) {
     return false;
 }
 
+bool ll_moe_trace(ll_context *c, int *buf, int n_tokens) {
+    struct ll_moe_buf *b = moe_buf(c);
+    if (!b) return false;
+    if (!b->trace_calls && !(b->trace_calls = malloc(sizeof(int) * (size_t)c->model->hp.n_layer))) return false;
+    memset(b->trace_calls, 0, sizeof(int) * (size_t)c->model->hp.n_layer);
+    b->trace = buf;
+    b->trace_tokens = buf ? n_tokens : 0;
+    return true;
+}
+
 bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
     const ll_model *m = c->model;
     const ll_hparams *hp = &m->hp;
@@ -474,29 +453,21 @@ bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
     ll_dump("ffn_norm", l, x, n_tok, E);
 
     // Route every token.
-    c->act_src = NULL;
-    if (!ll_matmul(c, &L->w[LL_ROLE_FFN_GATE_INP], ll_lora_slot(l, LL_ROLE_FFN_GATE_INP), x, n_tok, b->logits))
-        return false;
-    const float *router_bias = ll_vec(L, LL_ROLE_FFN_GATE_INP_B);
+    if (!ll_moe_route_chunk(c, l, x, n_tok, &b->r)) return false;
     memset(b->count, 0, (size_t)n_exp * sizeof(int));
-    for (int t = 0; t < n_tok; t++) {
-        float *lg = b->logits + (size_t)t * n_exp;
-        if (router_bias) gl_vec_add(lg, lg, router_bias, n_exp);
-        ll_moe_route(hp, lg, b->probs, b->sel + (size_t)t * k, b->w + (size_t)t * k);
-        const float margin = route_margin(lg, n_exp, b->sel + (size_t)t * k, k);
-        if (margin < c->route_margin) c->route_margin = margin;
-        for (int j = 0; j < k; j++) b->count[b->sel[(size_t)t * k + j]]++;
-    }
-    ll_dump("ffn_moe_logits", l, b->logits, n_tok, n_exp);
+    for (int i = 0; i < n_tok * k; i++) b->count[b->r.sel[i]]++;
+    ll_dump("ffn_moe_logits", l, b->r.logits, n_tok, n_exp);
 
     // One token (generation): its k experts' rows in two passes over the threads, summed in the
     // order of its choices. Observers and adapters of the expert stacks see each expert's
     // matmuls in turn instead.
     const bool plain = !c->act_hook && !experts_adapted(c, l);
+    if (n_tok == 1 && b->trace && b->trace_calls[l] < b->trace_tokens)
+        memcpy(b->trace + ((size_t)b->trace_calls[l]++ * hp->n_layer + l) * k, b->r.sel, sizeof(int) * k);
     if (n_tok == 1 && plain) {
-        if (!experts_one_token(c, L, x, b->sel, b)) return false;
+        if (!experts_one_token(c, L, x, b->r.sel, b)) return false;
         memset(out, 0, sizeof(float) * E);
-        for (int j = 0; j < k; j++) gl_vec_mad(out, b->ye + (size_t)j * E, b->w[j], E);
+        for (int j = 0; j < k; j++) gl_vec_mad(out, b->ye + (size_t)j * E, b->r.w[j], E);
     } else {
         // Several tokens: each expert in use runs once over all its tokens. With one thread, or
         // many experts in use, the threads take whole experts (one pool wake-up per layer instead
@@ -508,7 +479,7 @@ bool ll_moe(ll_context *c, int l, const float *x, int n_tok, float *out) {
         for (int e = 0; e < n_exp; e++) n_used += b->count[e] > 0;
         const bool side = plain && !c->exact_batches && (c->n_threads == 1 || n_used >= 4 * c->n_threads);
         if (!(side ? experts_side_by_side(c, L, x, n_tok, b) : experts_in_turn(c, l, x, b))) return false;
-        sum_choices(n_tok, E, k, out, b);
+        sum_choices(c, n_tok, E, k, out, b);
     }
     ll_dump("ffn_moe_out", l, out, n_tok, E);
     if (L->w[LL_ROLE_FFN_GATE_SHEXP].data && !shared_expert(c, l, x, n_tok, out, b)) return false;

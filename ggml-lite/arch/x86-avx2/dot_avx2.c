@@ -708,6 +708,7 @@ const gl_kernel_set gl_kernels_avx2 = {
         [GL_TYPE_Q4_0] = gl_tile8_matmul, [GL_TYPE_Q5_0] = gl_tile8_matmul, [GL_TYPE_Q8_0] = gl_tile8_matmul,
         [GL_TYPE_IQ4_NL] = gl_tile8_matmul, [GL_TYPE_Q4_K] = gl_tile8k_matmul, [GL_TYPE_Q5_K] = gl_tile8k_matmul,
         [GL_TYPE_Q6_K] = gl_tile8k_matmul, GL_LOWBIT_TILE_ENTRIES(gl_lowbit_matmul),
+        [GL_TYPE_F32] = gl_tile_float_matmul, [GL_TYPE_F16] = gl_tile_float_matmul,
     },
     .gen = {[GL_TYPE_Q4_0] = gl_gen_rows, [GL_TYPE_Q5_0] = gl_gen_rows, [GL_TYPE_Q8_0] = gl_gen_rows,
             [GL_TYPE_IQ4_NL] = gl_gen_rows},

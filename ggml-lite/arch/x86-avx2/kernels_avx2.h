@@ -14,6 +14,10 @@ bool gl_tile8_matmul(enum gl_type type, int n, const void *w, size_t w_row, int 
 bool gl_tile8k_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows,
                       const void *y, size_t by, const float *dy, const int32_t *ys, int n_tok,
                       float *out, size_t bs);
+// F32 and F16 weights against rows of their type (tile_float_avx2.c), bitwise vec_dot_nr; false
+// for widths that are not a multiple of 8.
+bool gl_tile_float_matmul(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y, size_t by,
+                          const float *dy, const int32_t *ys, int n_tok, float *out, size_t bs);
 // One token and n_tok tokens for the Q8_0 family (gen_avx2.c), bitwise vec_dot.
 void gl_gen_rows(enum gl_type type, int n, const void *w, size_t w_row, int n_rows, const void *y,
                  const float *dy, const int32_t *ys, float *out);
