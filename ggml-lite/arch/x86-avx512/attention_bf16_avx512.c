@@ -8,17 +8,13 @@
 // fixed positions of the tile (keys 2p and 2p + 1 from the tile's start), so a query's sums do
 // not depend on where the tile's valid keys end: one-token and batched decodes agree bitwise.
 #include <immintrin.h>
-#include <string.h>
 
 #include "dot.h"
 #include "quants.h"
 
 #define UNROLL _Pragma("GCC unroll 8") // the register arrays below must stay registers
 
-enum { TILE = 32, PAIRS = TILE / 2 };
-#ifndef QB
-#define QB 4 // queries per register block
-#endif
+enum { TILE = 32, PAIRS = TILE / 2, QB = 4 }; // QB: queries per register block (6 spilled)
 
 // The tile's value rows [r0, n) as bf16 key pairs: dword e of pair p holds element e of key 2p
 // (low half) and of key 2p + 1 (high half); rows outside [r0, n) are zeros. Their block scales
@@ -65,13 +61,13 @@ static void pair_weights(int n_q, int r0, int n, int nb, const float *w, int ld,
     }
 }
 
-// nq (1 .. 6) queries' elements [e, e + 16 nv) over the pairs [p0, p1). A query whose maximum
+// nq (1 .. QB) queries' elements [e, e + 16 nv) over the pairs [p0, p1). A query whose maximum
 // grew in this tile first scales what it summed: the tile's keys before the one that raised it
 // weigh 0 for it, so scaling at the tile's start is scaling at that key.
 static inline __attribute__((always_inline)) void pairs_cols(float *acc, const int nq, const uint32_t *vp, int p0,
                                                             int p1, int hd, int e, const int nv, const uint32_t *wp,
                                                             int n_q, const float *scale) {
-    __m512 a[6][4];
+    __m512 a[QB][4];
     UNROLL for (int i = 0; i < nq; i++) {
         UNROLL for (int c = 0; c < nv; c++) a[i][c] = _mm512_loadu_ps(acc + (size_t)i * hd + e + 16 * c);
         if (scale[i] != 1.0f)
@@ -113,10 +109,6 @@ void gl_attn_accumulate_q8_0_bf16(float *acc, int n_q, const char *v, size_t v_s
         float *a = acc + (size_t)i0 * hd;
         const uint32_t *wq = wp + (size_t)i0 * PAIRS;
         switch (n_q - i0 >= QB ? QB : n_q - i0) {
-#if QB == 6
-        case 6: COLS(6); break;
-        case 5: COLS(5); break;
-#endif
         case 4: COLS(4); break;
         case 3: COLS(3); break;
         case 2: COLS(2); break;
